@@ -1,0 +1,3 @@
+//! One module per top-level verb of the `g2w` command.
+
+pub mod emulator;
