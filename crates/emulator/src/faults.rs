@@ -1,14 +1,14 @@
 //! Fault injection: for requests matching a method and a path prefix, answer a status
 //! (optionally with `Retry-After`), add a delay, or drop the connection, either for the
 //! next N matching requests or with a probability. The middleware here also counts
-//! every request for the stats, so injected answers show up there too.
+//! every GoTo request for the stats, so injected answers show up there too.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::extract::{ConnectInfo, MatchedPath, OriginalUri, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -161,21 +161,24 @@ pub(crate) async fn middleware(
     next: Next,
 ) -> Response {
     let method = request.method().as_str().to_owned();
-    let path = request.uri().path().to_owned();
+    // Inside a nested router the URI has lost its prefix; faults match the full path.
+    let path = match request.extensions().get::<OriginalUri>() {
+        Some(OriginalUri(uri)) => uri.path().to_owned(),
+        None => request.uri().path().to_owned(),
+    };
     let route = match request.extensions().get::<MatchedPath>() {
         Some(matched) => format!("{method} {}", matched.as_str()),
         None => format!("{method} (unmatched)"),
     };
-    let controllable = path.starts_with("/_emulator");
-    let fault = if controllable {
-        None
-    } else {
-        shared
-            .faults
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take(&method, &path)
-    };
+    // The control API is neither faulted nor counted: it is not GoTo traffic.
+    if path.starts_with("/_emulator") {
+        return next.run(request).await;
+    }
+    let fault = shared
+        .faults
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take(&method, &path);
 
     let response = match fault {
         None => next.run(request).await,

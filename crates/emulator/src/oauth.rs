@@ -9,7 +9,7 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use serde_json::{Map, Value, json};
@@ -57,7 +57,9 @@ fn redirect_with(redirect_uri: &str, params: &[(&str, &str)]) -> Response {
         query.append_pair(k, v);
     }
     let sep = if redirect_uri.contains('?') { '&' } else { '?' };
-    Redirect::to(&format!("{redirect_uri}{sep}{}", query.finish())).into_response()
+    let target = format!("{redirect_uri}{sep}{}", query.finish());
+    // GoTo (like most OAuth servers) answers 302 Found.
+    (StatusCode::FOUND, [(header::LOCATION, target)]).into_response()
 }
 
 fn redirect_error(redirect_uri: &str, error: &str, state: Option<&str>) -> Response {
