@@ -14,28 +14,54 @@ use g2w_emulator::{EmulatorConfig, spawn};
 use serde_json::{Value, json};
 
 fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 #[tokio::main]
 async fn main() {
     let requests = env_or("BENCH_REQUESTS", 200_000);
     let concurrency = env_or("BENCH_CONCURRENCY", 64);
-    let emu = spawn(EmulatorConfig { rate_limit: 0, ..Default::default() }).await.unwrap();
+    let emu = spawn(EmulatorConfig {
+        rate_limit: 0,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
     let base = emu.base_url().to_owned();
-    let http = reqwest::Client::builder().pool_max_idle_per_host(concurrency as usize).build().unwrap();
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency as usize)
+        .build()
+        .unwrap();
 
     let webinar: Value = http
         .post(format!("{base}/_emulator/webinars"))
         .json(&json!({"subject": "Bench", "questions": [{"question": "Why?", "type": "shortAnswer", "required": true}]}))
         .send().await.unwrap().json().await.unwrap();
     let question = webinar["questions"][0]["questionKey"].clone();
-    let pat: Value = http.post(format!("{base}/_emulator/pats")).send().await.unwrap().json().await.unwrap();
+    let pat: Value = http
+        .post(format!("{base}/_emulator/pats"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let token: Value = http
         .post(format!("{base}/oauth/token"))
         .basic_auth("demo-client", Some("demo-secret"))
-        .body(format!("grant_type=personal_access_token&pat={}", pat["pat"].as_str().unwrap()))
-        .send().await.unwrap().json().await.unwrap();
+        .body(format!(
+            "grant_type=personal_access_token&pat={}",
+            pat["pat"].as_str().unwrap()
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let token = token["access_token"].as_str().unwrap().to_owned();
     let url = format!(
         "{base}/G2W/rest/v2/organizers/{}/webinars/{}/registrants",
@@ -48,8 +74,14 @@ async fn main() {
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..concurrency {
-        let (http, url, token, next, created, question) =
-            (http.clone(), url.clone(), token.clone(), next.clone(), created.clone(), question.clone());
+        let (http, url, token, next, created, question) = (
+            http.clone(),
+            url.clone(),
+            token.clone(),
+            next.clone(),
+            created.clone(),
+            question.clone(),
+        );
         tasks.push(tokio::spawn(async move {
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
