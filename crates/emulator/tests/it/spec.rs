@@ -99,10 +99,11 @@ fn operation<'a>(spec: &'a Value, method: &str, path: &str) -> Option<(&'a str, 
                 t == a
             }
         });
-        if fits && best.is_none_or(|(p, _, _)| params < p) {
-            if let Some(op) = item.get(method.to_lowercase()) {
-                best = Some((params, template, op));
-            }
+        if fits
+            && best.is_none_or(|(p, _, _)| params < p)
+            && let Some(op) = item.get(method.to_lowercase())
+        {
+            best = Some((params, template, op));
         }
     }
     best.map(|(_, t, op)| (t, op))
