@@ -1,0 +1,54 @@
+//! # g2w-goto: a typed GoTo Webinar v2 client whose tokens look after themselves
+//!
+//! - [`GotoClient`] calls the Webinar v2 API: webinars (every page), registration
+//!   fields, registrants. Keys are exact 64-bit newtypes ([`WebinarKey`], …).
+//! - [`TokenManager`] hands out access tokens: refreshed ahead of expiry, refreshed once
+//!   after a 403 `InvalidToken`, single-flight across tasks and (through the store's
+//!   lock) across processes; a dead grant marks the profile "reauthorization required".
+//! - [`OAuthClient`] does the authorization-code flow (state, PKCE S256), refresh, and
+//!   the personal-access-token grant, with HTTP Basic client authentication.
+//! - [`RateLimiter`] keeps every call of one account under GoTo's limit;
+//!   [`RetryPolicy`] says exactly what is retried and how long it waits.
+//!
+//! Failure model: every call returns a [`GotoError`] whose variants say whether a retry
+//! can help. Calls are retried in place only for 429, 5xx and transport errors; a
+//! create-registrant retried after a dropped answer may come back as
+//! [`GotoError::AlreadyRegistered`], which callers treat as success. Secrets are
+//! [`secrecy::SecretString`] and never appear in `Debug` output or logs.
+//!
+//! This crate knows nothing of databases: [`TokenStore`] is the trait a store implements.
+
+mod client;
+mod error;
+mod keys;
+mod models;
+mod oauth;
+mod ratelimit;
+mod retry;
+mod tokens;
+
+pub use client::{
+    CONNECT_TIMEOUT, DEFAULT_API_URL, DEFAULT_AUTH_URL, DEFAULT_RATE_LIMIT, GotoClient,
+    REQUEST_TIMEOUT, http_client,
+};
+pub use error::{GotoError, InvalidField, Result};
+pub use keys::{
+    AccountKey, AnswerKey, KeyParseError, OrganizerKey, QuestionKey, RegistrantKey, WebinarKey,
+};
+pub use models::{
+    AnswerChoice, AnsweredQuestion, NewRegistrant, Organizer, Question, QuestionResponse,
+    QuestionType, Registrant, RegistrantCreated, RegistrantDetail, RegistrationField,
+    RegistrationFields, TimeRange, Webinar, WebinarDetail,
+};
+pub use oauth::{
+    AuthorizeRequest, ClientCredentials, OAuthClient, OAuthError, TokenResponse,
+    parse_token_response,
+};
+pub use ratelimit::RateLimiter;
+pub use retry::RetryPolicy;
+pub use secrecy::{ExposeSecret, SecretString};
+pub use tokens::{
+    Clock, REFRESH_MARGIN_SECS, StoreFailure, TokenManager, TokenRecord, TokenStore, UnixTime,
+    system_clock,
+};
+pub use url::Url;

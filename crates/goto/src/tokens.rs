@@ -1,0 +1,446 @@
+//! The token lifecycle: every API call asks the [`TokenManager`] for an access token.
+//!
+//! - It refreshes ahead of time when the access token has under 5 minutes left.
+//! - After a 403 `InvalidToken` it refreshes once (unless another caller already did).
+//! - A refresh answer without `refresh_token` keeps the old one; with one, the new one
+//!   replaces it in the same store write as the new access token.
+//! - Refreshes are single-flight: concurrent callers in one process wait for one
+//!   refresh, and processes sharing a store take a lock in it and re-read after
+//!   taking it, because another process may have refreshed meanwhile.
+//! - `invalid_grant` marks the profile "reauthorization required" with the command
+//!   that fixes it; nothing else is deleted.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use secrecy::{ExposeSecret as _, SecretString};
+
+use crate::error::{GotoError, Result};
+use crate::keys::{AccountKey, OrganizerKey};
+use crate::oauth::{OAuthClient, OAuthError, TokenResponse};
+
+/// Seconds since the Unix epoch.
+pub type UnixTime = i64;
+
+/// Where "now" comes from; tests replace it to move through days in a moment.
+pub type Clock = Arc<dyn Fn() -> UnixTime + Send + Sync>;
+
+/// The system clock.
+pub fn system_clock() -> Clock {
+    Arc::new(|| chrono::Utc::now().timestamp())
+}
+
+/// Refresh when the access token has less than this left.
+pub const REFRESH_MARGIN_SECS: i64 = 300;
+
+/// Everything stored for one profile. `Debug` shows no secret.
+#[derive(Clone, Default)]
+pub struct TokenRecord {
+    /// The OAuth client the tokens belong to.
+    pub client_id: String,
+    /// Its secret (stored encrypted).
+    pub client_secret: Option<SecretString>,
+    /// The current access token.
+    pub access_token: Option<SecretString>,
+    /// When it expires.
+    pub access_expires_at: Option<UnixTime>,
+    /// The current refresh token.
+    pub refresh_token: Option<SecretString>,
+    /// When this refresh token was first seen (GoTo rotates it after about 30 days).
+    pub refresh_token_since: Option<UnixTime>,
+    /// A personal access token, for profiles logged in with `--pat`.
+    pub personal_access_token: Option<SecretString>,
+    /// The organizer the tokens act for.
+    pub organizer_key: Option<OrganizerKey>,
+    /// The organizer's account.
+    pub account_key: Option<AccountKey>,
+    /// The user's email, from the token answer.
+    pub principal: Option<String>,
+    /// Set when the grant is dead; says why.
+    pub reauthorization_required: Option<String>,
+    /// When the last refresh succeeded.
+    pub last_refresh_at: Option<UnixTime>,
+}
+
+impl std::fmt::Debug for TokenRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let hidden = |s: &Option<SecretString>| s.as_ref().map(|_| "[redacted]");
+        f.debug_struct("TokenRecord")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &hidden(&self.client_secret))
+            .field("access_token", &hidden(&self.access_token))
+            .field("access_expires_at", &self.access_expires_at)
+            .field("refresh_token", &hidden(&self.refresh_token))
+            .field("refresh_token_since", &self.refresh_token_since)
+            .field(
+                "personal_access_token",
+                &hidden(&self.personal_access_token),
+            )
+            .field("organizer_key", &self.organizer_key)
+            .field("account_key", &self.account_key)
+            .field("principal", &self.principal)
+            .field("reauthorization_required", &self.reauthorization_required)
+            .field("last_refresh_at", &self.last_refresh_at)
+            .finish()
+    }
+}
+
+impl TokenRecord {
+    /// Applies a token answer: new access token; new refresh token only if one came.
+    pub fn apply(&mut self, answer: TokenResponse, now: UnixTime) {
+        self.access_token = Some(answer.access_token);
+        self.access_expires_at = Some(now + i64::try_from(answer.expires_in).unwrap_or(3600));
+        if let Some(rt) = answer.refresh_token {
+            let changed = self
+                .refresh_token
+                .as_ref()
+                .is_none_or(|old| old.expose_secret() != rt.expose_secret());
+            if changed {
+                self.refresh_token = Some(rt);
+                self.refresh_token_since = Some(now);
+            }
+        }
+        if answer.principal.is_some() {
+            self.principal = answer.principal;
+        }
+        if answer.organizer_key.is_some() {
+            self.organizer_key = answer.organizer_key;
+        }
+        if answer.account_key.is_some() {
+            self.account_key = answer.account_key;
+        }
+        self.reauthorization_required = None;
+        self.last_refresh_at = Some(now);
+    }
+
+    /// Whether the access token is missing or has under [`REFRESH_MARGIN_SECS`] left.
+    pub fn needs_refresh(&self, now: UnixTime) -> bool {
+        match (&self.access_token, self.access_expires_at) {
+            (Some(_), Some(expires)) => expires - now < REFRESH_MARGIN_SECS,
+            _ => true,
+        }
+    }
+
+    fn current_access(&self) -> Option<&SecretString> {
+        self.access_token.as_ref()
+    }
+}
+
+/// A failure of the token store, as text (the store's own error type stays there).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct StoreFailure(pub String);
+
+/// Where tokens live between runs. Implemented by `g2w-store`; calls are short and
+/// blocking, and the manager runs them off the async threads.
+pub trait TokenStore: Send + Sync + 'static {
+    /// The profile's record, if it exists.
+    ///
+    /// # Errors
+    /// When the store cannot be read.
+    fn load(&self, profile: &str) -> Result<Option<TokenRecord>, StoreFailure>;
+
+    /// Replaces the profile's record in one atomic write.
+    ///
+    /// # Errors
+    /// When the store cannot be written.
+    fn save(&self, profile: &str, record: &TokenRecord) -> Result<(), StoreFailure>;
+
+    /// Takes the profile's refresh lock for `holder` until `now + ttl_secs`, unless
+    /// another holder has it unexpired. Returns whether it was taken.
+    ///
+    /// # Errors
+    /// When the store cannot be written.
+    fn try_lock_refresh(
+        &self,
+        profile: &str,
+        holder: &str,
+        now: UnixTime,
+        ttl_secs: i64,
+    ) -> Result<bool, StoreFailure>;
+
+    /// Releases the lock if `holder` has it.
+    ///
+    /// # Errors
+    /// When the store cannot be written.
+    fn unlock_refresh(&self, profile: &str, holder: &str) -> Result<(), StoreFailure>;
+}
+
+/// How long a refresh lock lasts if its holder dies without releasing it.
+const LOCK_TTL_SECS: i64 = 60;
+/// How long to wait for another process's refresh before giving up.
+const LOCK_WAIT: Duration = Duration::from_secs(70);
+
+/// Hands out access tokens for one profile and keeps them alive.
+pub struct TokenManager {
+    store: Arc<dyn TokenStore>,
+    oauth: OAuthClient,
+    profile: String,
+    clock: Clock,
+    holder: String,
+    single_flight: tokio::sync::Mutex<()>,
+    reauth_hint: String,
+    refreshes: std::sync::atomic::AtomicU64,
+}
+
+impl std::fmt::Debug for TokenManager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenManager")
+            .field("profile", &self.profile)
+            .finish_non_exhaustive()
+    }
+}
+
+fn store_error(e: StoreFailure) -> GotoError {
+    GotoError::Store(e.0)
+}
+
+impl TokenManager {
+    /// A manager for `profile` in `store`, refreshing through `oauth`.
+    pub fn new(
+        store: Arc<dyn TokenStore>,
+        oauth: OAuthClient,
+        profile: &str,
+        clock: Clock,
+    ) -> Self {
+        let holder = format!("{}-{}", std::process::id(), rand::random::<u64>());
+        let reauth_hint = if profile == "default" {
+            "g2w auth login".to_owned()
+        } else {
+            format!("g2w auth login --profile {profile}")
+        };
+        Self {
+            store,
+            oauth,
+            profile: profile.to_owned(),
+            clock,
+            holder,
+            single_flight: tokio::sync::Mutex::new(()),
+            reauth_hint,
+            refreshes: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// The profile this manager serves.
+    pub fn profile(&self) -> &str {
+        &self.profile
+    }
+
+    /// Now, on the manager's clock.
+    pub fn now(&self) -> UnixTime {
+        (self.clock)()
+    }
+
+    /// Token requests this manager made (refresh and PAT grants).
+    pub fn refresh_count(&self) -> u64 {
+        self.refreshes.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&dyn TokenStore) -> Result<T, StoreFailure> + Send + 'static,
+    ) -> Result<T> {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || f(store.as_ref()))
+            .await
+            .map_err(|e| GotoError::Store(format!("store task failed: {e}")))?
+            .map_err(store_error)
+    }
+
+    /// The stored record.
+    ///
+    /// # Errors
+    /// [`GotoError::Store`], or [`GotoError::ReauthorizationRequired`] when no
+    /// profile exists.
+    pub async fn record(&self) -> Result<TokenRecord> {
+        let profile = self.profile.clone();
+        self.blocking(move |s| s.load(&profile))
+            .await?
+            .ok_or_else(|| GotoError::ReauthorizationRequired {
+                reason: format!("no stored login for profile {:?}", self.profile),
+                hint: self.reauth_hint.clone(),
+            })
+    }
+
+    fn reauth(&self, record: &TokenRecord) -> Option<GotoError> {
+        record
+            .reauthorization_required
+            .as_ref()
+            .map(|reason| GotoError::ReauthorizationRequired {
+                reason: reason.clone(),
+                hint: self.reauth_hint.clone(),
+            })
+    }
+
+    /// A usable access token, refreshed first if it has under 5 minutes left.
+    ///
+    /// # Errors
+    /// [`GotoError::ReauthorizationRequired`] when the grant is dead; transport and
+    /// store errors otherwise.
+    pub async fn access_token(&self) -> Result<SecretString> {
+        let record = self.record().await?;
+        if let Some(e) = self.reauth(&record) {
+            return Err(e);
+        }
+        let now = self.now();
+        match record.current_access() {
+            Some(token) if !record.needs_refresh(now) => Ok(token.clone()),
+            _ => {
+                let clock = self.clock.clone();
+                self.refresh_where(move |r| r.needs_refresh(clock()))
+                    .await
+                    .map(|r| r.0)
+            }
+        }
+    }
+
+    /// After GoTo rejected `rejected` with 403 `InvalidToken`: refreshes, unless the
+    /// stored token already differs (someone else refreshed), and returns the token
+    /// to retry with.
+    ///
+    /// # Errors
+    /// As [`Self::access_token`].
+    pub async fn refresh_after_rejection(&self, rejected: &SecretString) -> Result<SecretString> {
+        let rejected = rejected.expose_secret().to_owned();
+        self.refresh_where(move |r| {
+            r.current_access()
+                .is_none_or(|t| t.expose_secret() == rejected)
+        })
+        .await
+        .map(|r| r.0)
+    }
+
+    /// Refreshes now, whatever the expiry (`g2w auth refresh`, the gateway's keep-alive).
+    ///
+    /// # Errors
+    /// As [`Self::access_token`].
+    pub async fn force_refresh(&self) -> Result<TokenRecord> {
+        let _turn = self.single_flight.lock().await;
+        self.locked_refresh(&|_| true).await.map(|r| r.1)
+    }
+
+    async fn refresh_where(
+        &self,
+        needed: impl Fn(&TokenRecord) -> bool + Send + Sync,
+    ) -> Result<(SecretString, TokenRecord)> {
+        let _turn = self.single_flight.lock().await;
+        // Whoever held the turn before us may have refreshed already.
+        let record = self.record().await?;
+        if let Some(e) = self.reauth(&record) {
+            return Err(e);
+        }
+        if !needed(&record)
+            && let Some(token) = record.current_access()
+        {
+            return Ok((token.clone(), record));
+        }
+        self.locked_refresh(&needed).await
+    }
+
+    /// Takes the store's lock, re-reads, and refreshes if still `needed`.
+    async fn locked_refresh(
+        &self,
+        needed: &(dyn Fn(&TokenRecord) -> bool + Send + Sync),
+    ) -> Result<(SecretString, TokenRecord)> {
+        let started = tokio::time::Instant::now();
+        loop {
+            let (profile, holder, now) = (self.profile.clone(), self.holder.clone(), self.now());
+            let taken = self
+                .blocking(move |s| s.try_lock_refresh(&profile, &holder, now, LOCK_TTL_SECS))
+                .await?;
+            if taken {
+                break;
+            }
+            // Another process is refreshing; its result may be all we need.
+            let record = self.record().await?;
+            if let Some(e) = self.reauth(&record) {
+                return Err(e);
+            }
+            if !needed(&record)
+                && let Some(token) = record.current_access()
+            {
+                return Ok((token.clone(), record));
+            }
+            if started.elapsed() > LOCK_WAIT {
+                return Err(GotoError::Store(
+                    "timed out waiting for another process's token refresh".into(),
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let result = self.refresh_holding_lock(needed).await;
+        let (profile, holder) = (self.profile.clone(), self.holder.clone());
+        let unlocked = self
+            .blocking(move |s| s.unlock_refresh(&profile, &holder))
+            .await;
+        let outcome = result?;
+        unlocked?;
+        Ok(outcome)
+    }
+
+    async fn refresh_holding_lock(
+        &self,
+        needed: &(dyn Fn(&TokenRecord) -> bool + Send + Sync),
+    ) -> Result<(SecretString, TokenRecord)> {
+        let mut record = self.record().await?;
+        if let Some(e) = self.reauth(&record) {
+            return Err(e);
+        }
+        if !needed(&record)
+            && let Some(token) = record.current_access()
+        {
+            return Ok((token.clone(), record));
+        }
+        self.refreshes
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let answer = if let Some(rt) = &record.refresh_token {
+            self.oauth.refresh(rt).await
+        } else if let Some(pat) = &record.personal_access_token {
+            self.oauth.exchange_pat(pat).await
+        } else {
+            Err(OAuthError::InvalidGrant(
+                "the profile has no refresh token".into(),
+            ))
+        };
+        let now = self.now();
+        match answer {
+            Ok(answer) => {
+                record.apply(answer, now);
+                self.save(&record).await?;
+                tracing::info!(profile = %self.profile, "access token refreshed");
+                let token = record.current_access().cloned().ok_or_else(|| {
+                    GotoError::Store("refreshed record has no access token".into())
+                })?;
+                Ok((token, record))
+            }
+            Err(OAuthError::InvalidGrant(reason) | OAuthError::InvalidClient(reason)) => {
+                let reason = format!("GoTo refused the stored authorization ({reason})");
+                record.reauthorization_required = Some(reason.clone());
+                self.save(&record).await?;
+                tracing::warn!(profile = %self.profile, "reauthorization required");
+                Err(GotoError::ReauthorizationRequired {
+                    reason,
+                    hint: self.reauth_hint.clone(),
+                })
+            }
+            Err(OAuthError::Unavailable { status }) => Err(GotoError::Upstream {
+                status,
+                message: "token endpoint unavailable".into(),
+            }),
+            Err(OAuthError::Transport(e)) => Err(GotoError::Transport(e)),
+            Err(other) => Err(GotoError::Decode {
+                path: "token".into(),
+                message: other.to_string(),
+            }),
+        }
+    }
+
+    /// Saves a record for this profile.
+    ///
+    /// # Errors
+    /// [`GotoError::Store`].
+    pub async fn save(&self, record: &TokenRecord) -> Result<()> {
+        let (profile, record) = (self.profile.clone(), record.clone());
+        self.blocking(move |s| s.save(&profile, &record)).await
+    }
+}
