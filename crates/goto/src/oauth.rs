@@ -226,10 +226,14 @@ impl OAuthClient {
     }
 
     async fn token_request(&self, form: &[(&str, &str)]) -> Result<TokenResponse, OAuthError> {
-        let mut body = form_urlencoded::Serializer::new(String::new());
-        for (k, v) in form {
-            body.append_pair(k, v);
-        }
+        // Built before any await: the serializer is not Send.
+        let body = {
+            let mut s = form_urlencoded::Serializer::new(String::new());
+            for (k, v) in form {
+                s.append_pair(k, v);
+            }
+            s.finish()
+        };
         let response = self
             .http
             .post(self.endpoint("/oauth/token"))
@@ -242,7 +246,7 @@ impl OAuthClient {
                 reqwest::header::CONTENT_TYPE,
                 "application/x-www-form-urlencoded",
             )
-            .body(body.finish())
+            .body(body)
             .send()
             .await
             .map_err(|e| OAuthError::Transport(crate::client::describe_transport(&e)))?;

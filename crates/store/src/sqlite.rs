@@ -1,0 +1,421 @@
+//! The SQLite store.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+use g2w_goto::{ExposeSecret as _, SecretString, StoreFailure, TokenRecord, TokenStore, UnixTime};
+use rusqlite::{Connection, OptionalExtension as _, params};
+
+use crate::StoreError;
+use crate::crypto::{Cipher, KEY_FILE_NAME, SecretKey};
+
+/// The database file's name inside the data directory.
+pub const DB_FILE_NAME: &str = "g2w.db";
+
+/// Marks a SQLite file as g2w's (`PRAGMA application_id`, "g2w!").
+const APPLICATION_ID: i64 = 0x6732_7721;
+
+/// Schema migrations, in order; `user_version` counts how many ran.
+const MIGRATIONS: &[&str] = &[include_str!("../migrations/sqlite/0001_profiles.sql")];
+
+const KEY_CHECK_PLAINTEXT: &[u8] = b"g2w key check v1";
+const KEY_CHECK_PLACE: &str = "meta:key_check";
+
+/// g2w's state in one SQLite file.
+pub struct SqliteStore {
+    conn: Mutex<Connection>,
+    cipher: Cipher,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+fn is_not_a_database(e: &rusqlite::Error) -> bool {
+    matches!(
+        e,
+        rusqlite::Error::SqliteFailure(f, _)
+            if matches!(f.code, rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt)
+    )
+}
+
+impl SqliteStore {
+    /// Opens (or creates) the store in `data_dir`, with the key from `G2W_SECRET_KEY`
+    /// (passed in as `env_key`) or the key file beside the database.
+    ///
+    /// # Errors
+    /// See [`StoreError`]: each reason has its own variant and message.
+    pub fn open_in(data_dir: &Path, env_key: Option<&str>) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(data_dir).map_err(|e| StoreError::Open {
+            path: data_dir.to_owned(),
+            detail: e.to_string(),
+        })?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            // The directory holds the key file: keep others out. Best effort.
+            let _ = std::fs::set_permissions(data_dir, std::fs::Permissions::from_mode(0o700));
+        }
+        let key = SecretKey::resolve(env_key, data_dir)?;
+        Self::open(&data_dir.join(DB_FILE_NAME), &key)
+    }
+
+    /// Opens (or creates) the database at `path` with `key`.
+    ///
+    /// # Errors
+    /// See [`StoreError`].
+    pub fn open(path: &Path, key: &SecretKey) -> Result<Self, StoreError> {
+        let path = path.to_owned();
+        let open_err = |e: rusqlite::Error| {
+            if is_not_a_database(&e) {
+                StoreError::Corrupt {
+                    path: path.clone(),
+                    detail: e.to_string(),
+                }
+            } else {
+                StoreError::Open {
+                    path: path.clone(),
+                    detail: e.to_string(),
+                }
+            }
+        };
+        let conn = Connection::open(&path).map_err(open_err)?;
+        conn.busy_timeout(Duration::from_secs(10))
+            .map_err(open_err)?;
+        // Reading the header is the first thing that fails on a file that is not SQLite.
+        let app_id: i64 = conn
+            .query_row("PRAGMA application_id", [], |r| r.get(0))
+            .map_err(open_err)?;
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(open_err)?;
+        let tables: i64 = conn
+            .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
+            .map_err(open_err)?;
+        let fresh = app_id == 0 && tables == 0;
+        if !fresh && app_id != APPLICATION_ID {
+            return Err(StoreError::Foreign { path });
+        }
+        let known = i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX);
+        if version > known {
+            return Err(StoreError::NewerSchema {
+                path,
+                found: version,
+                known,
+            });
+        }
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(open_err)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(open_err)?;
+        conn.pragma_update(None, "foreign_keys", "ON")
+            .map_err(open_err)?;
+        let cipher = Cipher::new(key);
+        let store = Self {
+            conn: Mutex::new(conn),
+            cipher,
+            path,
+        };
+        store.migrate(fresh, version)?;
+        store.check_key()?;
+        Ok(store)
+    }
+
+    /// Where the database is.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn migrate(&self, fresh: bool, from: i64) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        // Re-read inside the write lock: another process may have migrated meanwhile.
+        let current: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        let start = usize::try_from(current.max(from)).unwrap_or(0);
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(start) {
+            tx.execute_batch(sql)?;
+            tx.pragma_update(
+                None,
+                "user_version",
+                i64::try_from(i + 1).unwrap_or(i64::MAX),
+            )?;
+        }
+        if fresh {
+            tx.pragma_update(None, "application_id", APPLICATION_ID)?;
+        }
+        let has_check: bool = tx
+            .query_row("SELECT 1 FROM meta WHERE key = 'key_check'", [], |_| {
+                Ok(true)
+            })
+            .optional()?
+            .unwrap_or(false);
+        if !has_check {
+            let sealed = self.cipher.seal(KEY_CHECK_PLACE, KEY_CHECK_PLAINTEXT)?;
+            tx.execute(
+                "INSERT INTO meta (key, value) VALUES ('key_check', ?1)",
+                params![sealed],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn check_key(&self) -> Result<(), StoreError> {
+        let sealed: Vec<u8> =
+            self.conn()
+                .query_row("SELECT value FROM meta WHERE key = 'key_check'", [], |r| {
+                    r.get(0)
+                })?;
+        match self.cipher.open(KEY_CHECK_PLACE, &sealed) {
+            Ok(plain) if plain == KEY_CHECK_PLAINTEXT => Ok(()),
+            _ => Err(StoreError::WrongKey {
+                path: self.path.clone(),
+                key_file: KEY_FILE_NAME,
+            }),
+        }
+    }
+
+    fn seal(
+        &self,
+        profile: &str,
+        column: &str,
+        value: Option<&SecretString>,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        value
+            .map(|v| {
+                self.cipher.seal(
+                    &format!("profile:{profile}:{column}"),
+                    v.expose_secret().as_bytes(),
+                )
+            })
+            .transpose()
+    }
+
+    fn unseal(
+        &self,
+        profile: &str,
+        column: &str,
+        blob: Option<Vec<u8>>,
+    ) -> Result<Option<SecretString>, StoreError> {
+        blob.map(|b| {
+            let plain = self
+                .cipher
+                .open(&format!("profile:{profile}:{column}"), &b)?;
+            String::from_utf8(plain)
+                .map(SecretString::from)
+                .map_err(|_| StoreError::Crypto(format!("{column} of {profile} is not text")))
+        })
+        .transpose()
+    }
+
+    /// The stored login of `profile`.
+    ///
+    /// # Errors
+    /// Database or decryption failures.
+    pub fn load_profile(&self, profile: &str) -> Result<Option<TokenRecord>, StoreError> {
+        type Row = (
+            String,
+            Option<Vec<u8>>,
+            Option<Vec<u8>>,
+            Option<i64>,
+            Option<Vec<u8>>,
+            Option<i64>,
+            Option<Vec<u8>>,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<i64>,
+        );
+        let row: Option<Row> = self
+            .conn()
+            .query_row(
+                "SELECT client_id, client_secret, access_token, access_expires_at, refresh_token,
+                        refresh_token_since, personal_access_token, organizer_key, account_key,
+                        principal, reauthorization_reason, last_refresh_at
+                 FROM profiles WHERE name = ?1",
+                params![profile],
+                |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                        r.get(6)?,
+                        r.get(7)?,
+                        r.get(8)?,
+                        r.get(9)?,
+                        r.get(10)?,
+                        r.get(11)?,
+                    ))
+                },
+            )
+            .optional()?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        Ok(Some(TokenRecord {
+            client_id: row.0,
+            client_secret: self.unseal(profile, "client_secret", row.1)?,
+            access_token: self.unseal(profile, "access_token", row.2)?,
+            access_expires_at: row.3,
+            refresh_token: self.unseal(profile, "refresh_token", row.4)?,
+            refresh_token_since: row.5,
+            personal_access_token: self.unseal(profile, "personal_access_token", row.6)?,
+            organizer_key: row.7.and_then(|k| k.parse().ok()),
+            account_key: row.8.and_then(|k| k.parse().ok()),
+            principal: row.9,
+            reauthorization_required: row.10,
+            last_refresh_at: row.11,
+        }))
+    }
+
+    /// Writes the whole login of `profile` in one statement.
+    ///
+    /// # Errors
+    /// Database or encryption failures.
+    pub fn save_profile(&self, profile: &str, r: &TokenRecord) -> Result<(), StoreError> {
+        let now = chrono_now();
+        let secret = self.seal(profile, "client_secret", r.client_secret.as_ref())?;
+        let access = self.seal(profile, "access_token", r.access_token.as_ref())?;
+        let refresh = self.seal(profile, "refresh_token", r.refresh_token.as_ref())?;
+        let pat = self.seal(
+            profile,
+            "personal_access_token",
+            r.personal_access_token.as_ref(),
+        )?;
+        self.conn().execute(
+            "INSERT INTO profiles (name, client_id, client_secret, access_token, access_expires_at,
+                 refresh_token, refresh_token_since, personal_access_token, organizer_key,
+                 account_key, principal, reauthorization_reason, last_refresh_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+             ON CONFLICT(name) DO UPDATE SET
+                 client_id = excluded.client_id, client_secret = excluded.client_secret,
+                 access_token = excluded.access_token, access_expires_at = excluded.access_expires_at,
+                 refresh_token = excluded.refresh_token,
+                 refresh_token_since = excluded.refresh_token_since,
+                 personal_access_token = excluded.personal_access_token,
+                 organizer_key = excluded.organizer_key, account_key = excluded.account_key,
+                 principal = excluded.principal,
+                 reauthorization_reason = excluded.reauthorization_reason,
+                 last_refresh_at = excluded.last_refresh_at, updated_at = excluded.updated_at",
+            params![
+                profile,
+                r.client_id,
+                secret,
+                access,
+                r.access_expires_at,
+                refresh,
+                r.refresh_token_since,
+                pat,
+                r.organizer_key.map(|k| k.to_string()),
+                r.account_key.map(|k| k.to_string()),
+                r.principal,
+                r.reauthorization_required,
+                r.last_refresh_at,
+                now,
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Deletes a profile's login; returns whether there was one.
+    ///
+    /// # Errors
+    /// Database failures.
+    pub fn delete_profile(&self, profile: &str) -> Result<bool, StoreError> {
+        let conn = self.conn();
+        let n = conn.execute("DELETE FROM profiles WHERE name = ?1", params![profile])?;
+        conn.execute(
+            "DELETE FROM locks WHERE name = ?1",
+            params![lock_name(profile)],
+        )?;
+        Ok(n > 0)
+    }
+
+    /// The names of all profiles.
+    ///
+    /// # Errors
+    /// Database failures.
+    pub fn profiles(&self) -> Result<Vec<String>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare("SELECT name FROM profiles ORDER BY name")?;
+        let names = stmt
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<Vec<String>, _>>()?;
+        Ok(names)
+    }
+
+    /// Whether the database answers a trivial query (for readiness checks).
+    pub fn is_reachable(&self) -> bool {
+        self.conn()
+            .query_row("SELECT 1", [], |r| r.get::<_, i64>(0))
+            .is_ok()
+    }
+}
+
+fn chrono_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+fn lock_name(profile: &str) -> String {
+    format!("refresh:{profile}")
+}
+
+fn failure(e: StoreError) -> StoreFailure {
+    StoreFailure(e.to_string())
+}
+
+impl TokenStore for SqliteStore {
+    fn load(&self, profile: &str) -> Result<Option<TokenRecord>, StoreFailure> {
+        self.load_profile(profile).map_err(failure)
+    }
+
+    fn save(&self, profile: &str, record: &TokenRecord) -> Result<(), StoreFailure> {
+        self.save_profile(profile, record).map_err(failure)
+    }
+
+    fn try_lock_refresh(
+        &self,
+        profile: &str,
+        holder: &str,
+        now: UnixTime,
+        ttl_secs: i64,
+    ) -> Result<bool, StoreFailure> {
+        let changed = self
+            .conn()
+            .execute(
+                "INSERT INTO locks (name, holder, expires_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(name) DO UPDATE SET holder = excluded.holder,
+                     expires_at = excluded.expires_at
+                 WHERE locks.expires_at <= ?4 OR locks.holder = excluded.holder",
+                params![lock_name(profile), holder, now + ttl_secs, now],
+            )
+            .map_err(|e| failure(e.into()))?;
+        Ok(changed == 1)
+    }
+
+    fn unlock_refresh(&self, profile: &str, holder: &str) -> Result<(), StoreFailure> {
+        self.conn()
+            .execute(
+                "DELETE FROM locks WHERE name = ?1 AND holder = ?2",
+                params![lock_name(profile), holder],
+            )
+            .map_err(|e| failure(e.into()))?;
+        Ok(())
+    }
+}
