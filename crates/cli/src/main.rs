@@ -1,40 +1,91 @@
 //! `g2w`: registers people for GoTo Webinar events and takes the OAuth pain out of it.
 //!
-//! Exit codes: 0 ok, 1 error, 2 usage (from clap).
+//! Exit codes: 0 ok, 1 error, 2 usage, 3 reauthorization required.
 
 mod cmd;
+mod context;
+mod exit;
+mod settings;
 mod signal;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use crate::settings::{CredentialFlags, ProcessEnv, Settings};
+
 /// Registers people for GoTo Webinar events, with OAuth that looks after itself.
 #[derive(Debug, Parser)]
 #[command(name = "g2w", version, about, long_about = None)]
 struct Cli {
+    /// Which stored GoTo login to use.
+    #[arg(long, global = true, env = "G2W_PROFILE", default_value = "default", value_parser = parse_profile)]
+    profile: String,
+    /// Only errors on stderr.
+    #[arg(long, short, global = true, conflicts_with = "verbose")]
+    quiet: bool,
+    /// More detail on stderr (repeat for more).
+    #[arg(long, short, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    #[command(flatten)]
+    credentials: CredentialFlags,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Log in to GoTo, inspect and refresh the stored tokens.
+    #[command(subcommand)]
+    Auth(cmd::auth::AuthCommand),
     /// Run the built-in GoTo emulator (OAuth server and Webinar v2 API) on its own.
     Emulator(cmd::emulator::Args),
 }
 
-fn init_logging() {
+fn parse_profile(name: &str) -> Result<String, String> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if ok {
+        Ok(name.to_owned())
+    } else {
+        Err("use 1 to 64 letters, digits, '-', '_' or '.'".to_owned())
+    }
+}
+
+fn init_logging(quiet: bool, verbose: u8) {
+    let default = match (quiet, verbose) {
+        (true, _) => "error",
+        (_, 0) => "warn",
+        (_, 1) => "info,g2w=debug",
+        _ => "debug",
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_env("G2W_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let color = std::env::var_os("NO_COLOR").is_none();
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(color)
         .init();
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Emulator(args) => cmd::emulator::run(args).await,
+        Command::Auth(command) => {
+            let settings = Settings::resolve(&ProcessEnv, &cli.credentials)?;
+            let ctx = context::Context::open(settings, &cli.profile)?;
+            cmd::auth::run(ctx, command).await
+        }
+    }
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    init_logging(cli.quiet, cli.verbose);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -45,16 +96,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(async {
-        match cli.command {
-            Command::Emulator(args) => cmd::emulator::run(args).await,
-        }
-    });
-    match result {
+    match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");
-            ExitCode::FAILURE
+            exit::code_for(&err)
         }
     }
 }

@@ -1,0 +1,495 @@
+//! `g2w auth`: log in once, then never think about tokens again.
+
+use std::io::Read as _;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use axum::extract::{Query, State};
+use axum::response::{Html, IntoResponse, Response};
+use g2w_goto::{
+    ExposeSecret as _, GotoError, OAuthError, SecretString, TokenRecord, TokenResponse,
+};
+use serde_json::json;
+use tokio::sync::mpsc;
+
+use crate::context::Context;
+use crate::exit::NotLoggedIn;
+
+/// `g2w auth …`
+#[derive(Debug, clap::Subcommand)]
+pub enum AuthCommand {
+    /// Authorize g2w with GoTo (browser and loopback callback, or a personal access token).
+    Login(LoginArgs),
+    /// Store an existing refresh token (from a `.env` set-up) and prove it works.
+    Import(ImportArgs),
+    /// Show the stored login: principal, organizer key, expiries and state. Never a token.
+    Status(StatusArgs),
+    /// Refresh the access token now.
+    Refresh,
+    /// Delete this profile's stored tokens.
+    Logout,
+}
+
+/// Options of `g2w auth login`.
+#[derive(Debug, clap::Args)]
+pub struct LoginArgs {
+    /// Print the URL but do not open a browser (headless servers, SSH).
+    #[arg(long)]
+    no_browser: bool,
+    /// Listen for the callback on this port (match the redirect URI registered with
+    /// GoTo: http://127.0.0.1:PORT/callback). Default: any free port.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    port: u16,
+    /// Do not use PKCE (in case GoTo rejects it).
+    #[arg(long)]
+    no_pkce: bool,
+    /// Read a personal access token from stdin instead of using the browser.
+    #[arg(long)]
+    pat: bool,
+    /// Give up waiting for the browser after this many seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 300, hide = true)]
+    timeout: u64,
+}
+
+/// Options of `g2w auth import`.
+#[derive(Debug, clap::Args)]
+pub struct ImportArgs {
+    /// Read the refresh token from stdin (so it never shows in `ps` or shell history).
+    #[arg(long, required = true)]
+    refresh_token_stdin: bool,
+}
+
+/// Options of `g2w auth status`.
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+    /// Also ask GoTo whether the token works (refreshing it if needed).
+    #[arg(long)]
+    check: bool,
+}
+
+/// Runs an auth command.
+pub async fn run(ctx: Context, command: AuthCommand) -> anyhow::Result<()> {
+    match command {
+        AuthCommand::Login(args) if args.pat => login_pat(&ctx).await,
+        AuthCommand::Login(args) => login_browser(&ctx, &args).await,
+        AuthCommand::Import(_) => import(&ctx).await,
+        AuthCommand::Status(args) => status(&ctx, &args).await,
+        AuthCommand::Refresh => refresh(&ctx).await,
+        AuthCommand::Logout => logout(&ctx),
+    }
+}
+
+fn read_stdin_secret(what: &str) -> anyhow::Result<SecretString> {
+    let mut text = String::new();
+    std::io::stdin()
+        .take(64 * 1024)
+        .read_to_string(&mut text)
+        .with_context(|| format!("cannot read the {what} from stdin"))?;
+    let text = text.trim();
+    if text.is_empty() {
+        bail!("no {what} on stdin");
+    }
+    if text.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        bail!("the {what} on stdin contains spaces or control characters");
+    }
+    Ok(SecretString::from(text.to_owned()))
+}
+
+fn oauth_failure(e: OAuthError) -> anyhow::Error {
+    let hint = match &e {
+        OAuthError::InvalidClient(_) => " (check G2W_CLIENT_ID and G2W_CLIENT_SECRET)",
+        OAuthError::InvalidGrant(_) => " (the code or token is expired, used or revoked)",
+        _ => "",
+    };
+    anyhow::anyhow!("{e}{hint}")
+}
+
+/// Saves a fresh login, finds the organizer, and says who is logged in.
+async fn finish_login(ctx: &Context, mut record: TokenRecord) -> anyhow::Result<()> {
+    let tokens = ctx.token_manager_for(&record)?;
+    tokens.save(&record).await?;
+    if record.organizer_key.is_none() {
+        let me = ctx
+            .client(tokens.clone())
+            .me()
+            .await
+            .context("cannot look up the organizer")?;
+        record = tokens.record().await?;
+        record.organizer_key = Some(me.key);
+        record.account_key = me.account_key.or(record.account_key);
+        if record.principal.is_none() {
+            record.principal = me.email;
+        }
+        tokens.save(&record).await?;
+    }
+    let principal = record.principal.as_deref().unwrap_or("(unknown user)");
+    let organizer = record
+        .organizer_key
+        .map(|k| k.to_string())
+        .unwrap_or_default();
+    println!(
+        "Logged in as {principal}, organizer key {organizer} (profile {}).",
+        ctx.profile
+    );
+    eprintln!(
+        "Tokens are stored encrypted in {}; they refresh by themselves.",
+        ctx.store.path().display()
+    );
+    Ok(())
+}
+
+fn new_record(
+    ctx: &Context,
+    credentials: &g2w_goto::ClientCredentials,
+    answer: TokenResponse,
+) -> TokenRecord {
+    let mut record = TokenRecord {
+        client_id: credentials.client_id.clone(),
+        client_secret: Some(credentials.client_secret.clone()),
+        ..TokenRecord::default()
+    };
+    record.apply(answer, ctx.now());
+    record
+}
+
+async fn login_pat(ctx: &Context) -> anyhow::Result<()> {
+    let credentials = ctx.credentials(None)?;
+    let pat = read_stdin_secret("personal access token")?;
+    let answer = ctx
+        .oauth(credentials.clone())
+        .exchange_pat(&pat)
+        .await
+        .map_err(oauth_failure)?;
+    let mut record = new_record(ctx, &credentials, answer);
+    record.personal_access_token = Some(pat);
+    finish_login(ctx, record).await
+}
+
+/// What the loopback callback received.
+enum Callback {
+    Code(String),
+    Denied(String),
+}
+
+#[derive(Clone)]
+struct CallbackState {
+    expected_state: String,
+    tx: mpsc::Sender<Callback>,
+}
+
+async fn callback(
+    State(st): State<CallbackState>,
+    Query(q): Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    let page = |title: &str, text: &str| {
+        Html(format!(
+            "<!doctype html><meta charset=utf-8><title>g2w</title>\
+             <body style=\"font-family:system-ui;max-width:32rem;margin:3rem auto\">\
+             <h1>{title}</h1><p>{text}</p></body>"
+        ))
+    };
+    // A callback without our state is not our browser's: refuse it, keep waiting.
+    if q.get("state") != Some(&st.expected_state) {
+        return (
+            axum::http::StatusCode::BAD_REQUEST,
+            page(
+                "Not this login",
+                "The state does not match; this link is not from the login g2w is waiting for.",
+            ),
+        )
+            .into_response();
+    }
+    if let Some(error) = q.get("error") {
+        let _ = st
+            .tx
+            .send(Callback::Denied(error.chars().take(100).collect()))
+            .await;
+        return page(
+            "Authorization refused",
+            "GoTo did not authorize g2w. You can close this tab.",
+        )
+        .into_response();
+    }
+    match q.get("code") {
+        Some(code) => {
+            let _ = st.tx.send(Callback::Code(code.clone())).await;
+            page(
+                "g2w is authorized",
+                "You can close this tab and return to the terminal.",
+            )
+            .into_response()
+        }
+        None => (
+            axum::http::StatusCode::BAD_REQUEST,
+            page("No code", "The callback has no code."),
+        )
+            .into_response(),
+    }
+}
+
+async fn login_browser(ctx: &Context, args: &LoginArgs) -> anyhow::Result<()> {
+    let credentials = ctx.credentials(None)?;
+    let oauth = ctx.oauth(credentials.clone());
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port))
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen on 127.0.0.1:{} for GoTo's callback",
+                args.port
+            )
+        })?;
+    let port = listener.local_addr()?.port();
+    let redirect_uri = format!("http://127.0.0.1:{port}/callback");
+    let request = oauth.authorize(&redirect_uri, !args.no_pkce);
+
+    let (tx, mut rx) = mpsc::channel(1);
+    let app = axum::Router::new()
+        .route("/callback", axum::routing::get(callback))
+        .with_state(CallbackState {
+            expected_state: request.state.clone(),
+            tx,
+        });
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = stopped.await;
+            })
+            .await
+    });
+
+    eprintln!(
+        "Open this URL in a browser to authorize g2w with GoTo:\n\n  {}\n",
+        request.url
+    );
+    eprintln!("Waiting for GoTo to redirect to {redirect_uri} …");
+    if !args.no_browser && open::that_detached(request.url.as_str()).is_err() {
+        eprintln!("(Could not open a browser: open the URL yourself.)");
+    }
+    let timeout = Duration::from_secs(args.timeout);
+    let received = tokio::time::timeout(timeout, rx.recv()).await;
+    let _ = stop.send(());
+    let _ = server.await;
+    let code = match received {
+        Err(_) => bail!(
+            "gave up after {} seconds without an answer from the browser; run `g2w auth login` \
+             again (on a headless machine see docs/auth.md: --no-browser and SSH port forwarding)",
+            args.timeout
+        ),
+        Ok(None) => bail!("the callback server stopped unexpectedly"),
+        Ok(Some(Callback::Denied(error))) => bail!("GoTo did not authorize g2w ({error})"),
+        Ok(Some(Callback::Code(code))) => code,
+    };
+    let answer = oauth
+        .exchange_code(&code, &redirect_uri, request.pkce_verifier.as_ref())
+        .await
+        .map_err(oauth_failure)?;
+    finish_login(ctx, new_record(ctx, &credentials, answer)).await
+}
+
+async fn import(ctx: &Context) -> anyhow::Result<()> {
+    let previous = ctx.stored()?;
+    let credentials = ctx.credentials(previous.as_ref())?;
+    let refresh_token = read_stdin_secret("refresh token")?;
+    let record = TokenRecord {
+        client_id: credentials.client_id.clone(),
+        client_secret: Some(credentials.client_secret.clone()),
+        refresh_token: Some(refresh_token),
+        refresh_token_since: Some(ctx.now()),
+        ..TokenRecord::default()
+    };
+    let tokens = ctx.token_manager_for(&record)?;
+    tokens.save(&record).await?;
+    // Prove it: a refresh with the imported token.
+    if let Err(e) = tokens.force_refresh().await {
+        match previous {
+            Some(old) => tokens.save(&old).await?,
+            None => {
+                ctx.store.delete_profile(&ctx.profile)?;
+            }
+        }
+        return Err(anyhow::Error::new(e)
+            .context("the imported refresh token does not work; nothing was changed"));
+    }
+    let record = tokens.record().await?;
+    finish_login(ctx, record).await
+}
+
+/// Where a login stands.
+fn state_of(record: &TokenRecord, now: i64) -> &'static str {
+    const ROTATION_DUE_SECS: i64 = 28 * 86_400;
+    if record.reauthorization_required.is_some() {
+        "reauthorization_required"
+    } else if record.needs_refresh(now)
+        || record
+            .refresh_token_since
+            .is_some_and(|t| now - t >= ROTATION_DUE_SECS)
+    {
+        "refresh_soon"
+    } else {
+        "ok"
+    }
+}
+
+fn when(ts: Option<i64>) -> String {
+    ts.and_then(|t| chrono::DateTime::from_timestamp(t, 0))
+        .map(|t| {
+            t.with_timezone(&chrono::Local)
+                .format("%Y-%m-%d %H:%M:%S %Z")
+                .to_string()
+        })
+        .unwrap_or_else(|| "-".to_owned())
+}
+
+async fn status(ctx: &Context, args: &StatusArgs) -> anyhow::Result<()> {
+    let Some(stored) = ctx.stored()? else {
+        return Err(NotLoggedIn(ctx.profile.clone()).into());
+    };
+    let mut check = None;
+    let record = if args.check {
+        let tokens = ctx.token_manager()?;
+        let outcome = ctx.client(tokens.clone()).me().await;
+        check = Some(outcome.as_ref().map(|_| ()).map_err(ToString::to_string));
+        tokens.record().await?
+    } else {
+        stored
+    };
+    let now = ctx.now();
+    let state = state_of(&record, now);
+    let refresh_age_days = record
+        .refresh_token_since
+        .map(|t| (now - t) as f64 / 86_400.0);
+    let grant = if record.refresh_token.is_some() {
+        "refresh_token"
+    } else if record.personal_access_token.is_some() {
+        "personal_access_token"
+    } else {
+        "none"
+    };
+    if args.json {
+        let v = json!({
+            "profile": ctx.profile,
+            "state": state,
+            "principal": record.principal,
+            "organizerKey": record.organizer_key,
+            "accountKey": record.account_key,
+            "grant": grant,
+            "accessTokenExpiresAt": record.access_expires_at,
+            "accessTokenExpiresInSeconds": record.access_expires_at.map(|t| t - now),
+            "refreshTokenAgeDays": refresh_age_days.map(|d| (d * 10.0).round() / 10.0),
+            "lastRefreshAt": record.last_refresh_at,
+            "reauthorizationReason": record.reauthorization_required,
+            "check": check.as_ref().map(|c| match c { Ok(()) => json!({"ok": true}), Err(e) => json!({"ok": false, "error": e}) }),
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        println!("profile:        {}", ctx.profile);
+        println!("state:          {}", state.replace('_', " "));
+        println!(
+            "principal:      {}",
+            record.principal.as_deref().unwrap_or("-")
+        );
+        println!(
+            "organizer key:  {}",
+            record
+                .organizer_key
+                .map(|k| k.to_string())
+                .unwrap_or("-".into())
+        );
+        println!("access token:   expires {}", when(record.access_expires_at));
+        match refresh_age_days {
+            Some(days) => {
+                println!("refresh token:  {days:.1} days old (GoTo renews it near day 30)")
+            }
+            None => println!("refresh token:  - ({grant})"),
+        }
+        println!("last refresh:   {}", when(record.last_refresh_at));
+        if let Some(reason) = &record.reauthorization_required {
+            println!("reason:         {reason}");
+            println!("fix:            run `{}`", login_hint(&ctx.profile));
+        }
+        if let Some(c) = &check {
+            match c {
+                Ok(()) => println!("check:          GoTo accepted the token"),
+                Err(e) => println!("check:          failed: {e}"),
+            }
+        }
+    }
+    if record.reauthorization_required.is_some() {
+        return Err(GotoError::ReauthorizationRequired {
+            reason: record.reauthorization_required.unwrap_or_default(),
+            hint: login_hint(&ctx.profile),
+        }
+        .into());
+    }
+    if let Some(Err(e)) = check {
+        bail!("GoTo check failed: {e}");
+    }
+    Ok(())
+}
+
+fn login_hint(profile: &str) -> String {
+    if profile == "default" {
+        "g2w auth login".into()
+    } else {
+        format!("g2w auth login --profile {profile}")
+    }
+}
+
+async fn refresh(ctx: &Context) -> anyhow::Result<()> {
+    let before = ctx
+        .stored()?
+        .ok_or_else(|| NotLoggedIn(ctx.profile.clone()))?;
+    let tokens = ctx.token_manager()?;
+    let after = tokens.force_refresh().await?;
+    let rotated = match (&before.refresh_token, &after.refresh_token) {
+        (Some(a), Some(b)) => a.expose_secret() != b.expose_secret(),
+        _ => false,
+    };
+    println!(
+        "Refreshed: access token valid until {}{}.",
+        when(after.access_expires_at),
+        if rotated {
+            "; GoTo issued a new refresh token and it is stored"
+        } else {
+            ""
+        }
+    );
+    Ok(())
+}
+
+fn logout(ctx: &Context) -> anyhow::Result<()> {
+    if ctx.store.delete_profile(&ctx.profile)? {
+        println!(
+            "Logged out: the tokens of profile {} are deleted.",
+            ctx.profile
+        );
+    } else {
+        println!("No login stored for profile {}.", ctx.profile);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn states() {
+        let mut r = TokenRecord {
+            access_token: Some(SecretString::from("a")),
+            access_expires_at: Some(10_000),
+            refresh_token_since: Some(0),
+            ..TokenRecord::default()
+        };
+        assert_eq!(state_of(&r, 1_000), "ok");
+        assert_eq!(state_of(&r, 9_800), "refresh_soon", "under 5 minutes left");
+        r.access_expires_at = Some(30 * 86_400);
+        assert_eq!(state_of(&r, 28 * 86_400), "refresh_soon", "rotation due");
+        r.reauthorization_required = Some("gone".into());
+        assert_eq!(state_of(&r, 1_000), "reauthorization_required");
+    }
+}

@@ -1,0 +1,131 @@
+//! What a command needs to talk to GoTo for a profile: settings, the store, and a
+//! client whose tokens look after themselves.
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use g2w_goto::{
+    ClientCredentials, GotoClient, OAuthClient, RateLimiter, RetryPolicy, SecretString,
+    TokenManager, TokenRecord, system_clock,
+};
+use g2w_store::SqliteStore;
+
+use crate::settings::Settings;
+
+/// A profile's environment.
+pub struct Context {
+    /// Resolved settings.
+    pub settings: Settings,
+    /// The profile name.
+    pub profile: String,
+    /// The open store.
+    pub store: Arc<SqliteStore>,
+    /// The HTTP client for GoTo.
+    pub http: reqwest::Client,
+}
+
+/// No OAuth client anywhere.
+const NO_CLIENT: &str = "no GoTo OAuth client configured: set G2W_CLIENT_ID and \
+G2W_CLIENT_SECRET (or --client-id/--client-secret, or [goto] client_id/client_secret in the \
+config file). docs/auth.md explains how to create one.";
+
+impl Context {
+    /// Opens the store for `profile`.
+    ///
+    /// # Errors
+    /// When the store cannot be opened (each reason with its own message).
+    pub fn open(settings: Settings, profile: &str) -> anyhow::Result<Self> {
+        let store = SqliteStore::open_in(&settings.data_dir, settings.secret_key.as_deref())
+            .context("cannot open g2w's store")?;
+        let http = g2w_goto::http_client().context("cannot start the HTTP client")?;
+        Ok(Self {
+            settings,
+            profile: profile.to_owned(),
+            store: Arc::new(store),
+            http,
+        })
+    }
+
+    /// The stored login, if any.
+    ///
+    /// # Errors
+    /// Store failures.
+    pub fn stored(&self) -> anyhow::Result<Option<TokenRecord>> {
+        Ok(self.store.load_profile(&self.profile)?)
+    }
+
+    /// The OAuth client: configured credentials win over the stored ones.
+    ///
+    /// # Errors
+    /// When neither gives both an id and a secret.
+    pub fn credentials(&self, stored: Option<&TokenRecord>) -> anyhow::Result<ClientCredentials> {
+        // A record being saved carries the credentials it was made with: they win.
+        let from_settings = match (&self.settings.client_id, &self.settings.client_secret) {
+            (Some(id), Some(secret)) => Some((id.clone(), secret.clone())),
+            _ => None,
+        };
+        let from_store = stored.and_then(|r| {
+            Some((r.client_id.clone(), r.client_secret.clone()?)).filter(|(id, _)| !id.is_empty())
+        });
+        let (client_id, client_secret): (String, SecretString) =
+            from_settings.or(from_store).context(NO_CLIENT)?;
+        Ok(ClientCredentials {
+            client_id,
+            client_secret,
+        })
+    }
+
+    /// An OAuth client for these credentials.
+    pub fn oauth(&self, credentials: ClientCredentials) -> OAuthClient {
+        OAuthClient::new(
+            self.http.clone(),
+            self.settings.auth_url.clone(),
+            credentials,
+        )
+    }
+
+    /// The token manager of this profile, with the stored (or configured) OAuth client.
+    ///
+    /// # Errors
+    /// When there is no OAuth client or the store fails.
+    pub fn token_manager(&self) -> anyhow::Result<Arc<TokenManager>> {
+        let stored = self.stored()?;
+        let credentials = self.credentials(stored.as_ref())?;
+        Ok(Arc::new(TokenManager::new(
+            self.store.clone(),
+            self.oauth(credentials),
+            &self.profile,
+            system_clock(),
+        )))
+    }
+
+    /// A token manager for a login about to be saved (its own OAuth client).
+    ///
+    /// # Errors
+    /// When the record has no client secret.
+    pub fn token_manager_for(&self, record: &TokenRecord) -> anyhow::Result<Arc<TokenManager>> {
+        let credentials = self.credentials(Some(record))?;
+        Ok(Arc::new(TokenManager::new(
+            self.store.clone(),
+            self.oauth(credentials),
+            &self.profile,
+            system_clock(),
+        )))
+    }
+
+    /// Now, in seconds since the epoch.
+    pub fn now(&self) -> i64 {
+        chrono::Utc::now().timestamp()
+    }
+
+    /// A GoTo client for this profile.
+    pub fn client(&self, tokens: Arc<TokenManager>) -> GotoClient {
+        GotoClient::new(
+            self.http.clone(),
+            self.settings.api_url.clone(),
+            tokens,
+            Arc::new(RateLimiter::new(self.settings.rate_limit, 1)),
+            RetryPolicy::default(),
+        )
+    }
+}
