@@ -7,7 +7,8 @@
 //! file never holds a token in plaintext.
 //!
 //! The store implements [`g2w_goto::TokenStore`], including the cross-process refresh
-//! lock: a lease row that a crashed holder cannot keep past its expiry.
+//! lock: a lease row that a crashed holder cannot keep past its expiry, and
+//! [`OutboxStore`], the durable queue of registrations the gateway delivers.
 //!
 //! Failure model: opening a file that is not a SQLite database, a SQLite database that
 //! is not g2w's, or a g2w database with a different key fails with a [`StoreError`] that
@@ -16,11 +17,14 @@
 //! without its access token).
 
 mod crypto;
+mod outbox;
 mod sqlite;
+mod sqlite_outbox;
 
 use std::path::PathBuf;
 
 pub use crypto::{KEY_FILE_NAME, SecretKey};
+pub use outbox::{Completion, Enqueued, NewRegistration, OutboxState, OutboxStore, Registration};
 pub use sqlite::{DB_FILE_NAME, SqliteStore};
 
 /// What went wrong with the store.

@@ -17,7 +17,10 @@ pub const DB_FILE_NAME: &str = "g2w.db";
 const APPLICATION_ID: i64 = 0x6732_7721;
 
 /// Schema migrations, in order; `user_version` counts how many ran.
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/sqlite/0001_profiles.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/sqlite/0001_profiles.sql"),
+    include_str!("../migrations/sqlite/0002_outbox.sql"),
+];
 
 const KEY_CHECK_PLAINTEXT: &[u8] = b"g2w key check v1";
 const KEY_CHECK_PLACE: &str = "meta:key_check";
@@ -132,7 +135,7 @@ impl SqliteStore {
         &self.path
     }
 
-    fn conn(&self) -> MutexGuard<'_, Connection> {
+    pub(crate) fn conn(&self) -> MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(|e| e.into_inner())
     }
 

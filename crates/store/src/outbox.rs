@@ -1,0 +1,281 @@
+//! The registration outbox: what a landing page submitted, durably, and where its
+//! delivery to GoTo stands.
+//!
+//! States: `pending` → `delivering` (leased to one worker) → `delivered` |
+//! `already_registered` | `failed` (permanent, with the reason) | `dead` (out of
+//! attempts). A lease that runs out (a worker crashed) makes the row due again, so a
+//! registration is never stuck; GoTo's 409 on a repeat makes a second delivery harmless.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use crate::StoreError;
+
+/// Where a registration stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum OutboxState {
+    /// Waiting for (another) delivery attempt.
+    Pending,
+    /// Leased to a worker that is delivering it now.
+    Delivering,
+    /// GoTo registered the person.
+    Delivered,
+    /// GoTo already had the person registered.
+    AlreadyRegistered,
+    /// GoTo refused it for good (the reason is kept).
+    Failed,
+    /// Every attempt failed.
+    Dead,
+}
+
+impl OutboxState {
+    /// Every state, in lifecycle order.
+    pub const ALL: [Self; 6] = [
+        Self::Pending,
+        Self::Delivering,
+        Self::Delivered,
+        Self::AlreadyRegistered,
+        Self::Failed,
+        Self::Dead,
+    ];
+
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Delivering => "delivering",
+            Self::Delivered => "delivered",
+            Self::AlreadyRegistered => "already_registered",
+            Self::Failed => "failed",
+            Self::Dead => "dead",
+        }
+    }
+
+    /// Whether nothing more will happen to it (unless retried by hand).
+    pub fn is_final(self) -> bool {
+        !matches!(self, Self::Pending | Self::Delivering)
+    }
+}
+
+impl fmt::Display for OutboxState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for OutboxState {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|st| st.as_str() == s)
+            .ok_or_else(|| format!("{s:?} is not a state (pending, delivering, delivered, already_registered, failed, dead)"))
+    }
+}
+
+/// A submission to store.
+#[derive(Debug, Clone)]
+pub struct NewRegistration {
+    /// Its id (time-ordered, URL-safe).
+    pub id: String,
+    /// The g2w profile (GoTo login) that delivers it.
+    pub profile: String,
+    /// The webinar.
+    pub webinar_key: String,
+    /// The person's email (for look-ups and support).
+    pub email: String,
+    /// What will be sent to GoTo, as JSON.
+    pub payload: String,
+    /// The client's `Idempotency-Key`, if it sent one.
+    pub idempotency_key: Option<String>,
+    /// Where it came from (`source`).
+    pub source: Option<String>,
+    /// When it arrived (Unix ms).
+    pub created_at: i64,
+}
+
+/// A stored registration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Registration {
+    /// Its id.
+    pub id: String,
+    /// The profile.
+    pub profile: String,
+    /// The webinar.
+    pub webinar_key: String,
+    /// The email.
+    pub email: String,
+    /// The JSON sent to GoTo.
+    pub payload: String,
+    /// The client's idempotency key.
+    pub idempotency_key: Option<String>,
+    /// Where it came from.
+    pub source: Option<String>,
+    /// Where it stands.
+    pub state: OutboxState,
+    /// Delivery attempts so far.
+    pub attempts: u32,
+    /// When the next attempt is due (Unix ms).
+    pub next_attempt_at: i64,
+    /// GoTo's registrant key, once delivered.
+    pub registrant_key: Option<String>,
+    /// The join URL, once delivered or found.
+    pub join_url: Option<String>,
+    /// The last failure.
+    pub last_error: Option<String>,
+    /// Arrival (Unix ms).
+    pub created_at: i64,
+    /// Last change (Unix ms).
+    pub updated_at: i64,
+    /// When it reached a final state (Unix ms).
+    pub finished_at: Option<i64>,
+}
+
+/// What storing a submission did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Enqueued {
+    /// Stored now.
+    New(Registration),
+    /// The idempotency key was seen before: this is the earlier registration.
+    Existing(Registration),
+}
+
+impl Enqueued {
+    /// The registration either way.
+    pub fn registration(&self) -> &Registration {
+        match self {
+            Self::New(r) | Self::Existing(r) => r,
+        }
+    }
+}
+
+/// How a delivery ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Completion {
+    /// Registered: GoTo's key and join URL.
+    Delivered {
+        /// Registrant key.
+        registrant_key: String,
+        /// Join URL.
+        join_url: String,
+    },
+    /// Already registered: the existing join URL, when found.
+    AlreadyRegistered {
+        /// Registrant key, when known.
+        registrant_key: Option<String>,
+        /// Join URL, when found.
+        join_url: Option<String>,
+    },
+    /// Refused for good.
+    Failed {
+        /// Why.
+        reason: String,
+    },
+    /// Out of attempts.
+    Dead {
+        /// The last error.
+        reason: String,
+    },
+}
+
+/// The outbox operations a backend provides. SQLite implements it now; a PostgreSQL
+/// backend must pass the same contract tests (`tests/outbox_contract.rs`).
+pub trait OutboxStore: Send + Sync + 'static {
+    /// Stores submissions in one durable transaction; an already-seen idempotency key
+    /// returns the earlier registration instead of a new one.
+    ///
+    /// # Errors
+    /// When the transaction cannot commit: then nothing of the batch is stored.
+    fn enqueue(&self, batch: &[NewRegistration]) -> Result<Vec<Enqueued>, StoreError>;
+
+    /// Leases the next due registration to `holder` until `now + lease_ms`, counting an
+    /// attempt. Due: pending with `next_attempt_at <= now`, or delivering with an
+    /// expired lease.
+    ///
+    /// # Errors
+    /// Database failures.
+    fn claim(
+        &self,
+        holder: &str,
+        now: i64,
+        lease_ms: i64,
+    ) -> Result<Option<Registration>, StoreError>;
+
+    /// Ends a leased delivery. Returns false (and changes nothing) if `holder` no
+    /// longer holds the lease.
+    ///
+    /// # Errors
+    /// Database failures.
+    fn complete(
+        &self,
+        id: &str,
+        holder: &str,
+        now: i64,
+        completion: &Completion,
+    ) -> Result<bool, StoreError>;
+
+    /// Gives a leased registration back as pending, due at `next_attempt_at`.
+    /// `count_attempt: false` undoes the attempt the claim counted (delivery paused, not
+    /// failed).
+    ///
+    /// # Errors
+    /// Database failures.
+    fn release(
+        &self,
+        id: &str,
+        holder: &str,
+        now: i64,
+        next_attempt_at: i64,
+        error: &str,
+        count_attempt: bool,
+    ) -> Result<bool, StoreError>;
+
+    /// One registration.
+    ///
+    /// # Errors
+    /// Database failures.
+    fn registration(&self, id: &str) -> Result<Option<Registration>, StoreError>;
+
+    /// Registrations, newest first, optionally of one state or one email.
+    ///
+    /// # Errors
+    /// Database failures.
+    fn list(
+        &self,
+        state: Option<OutboxState>,
+        email: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Registration>, StoreError>;
+
+    /// How many registrations are in each state.
+    ///
+    /// # Errors
+    /// Database failures.
+    fn counts(&self) -> Result<BTreeMap<OutboxState, u64>, StoreError>;
+
+    /// When the earliest pending registration is due, if any is.
+    ///
+    /// # Errors
+    /// Database failures.
+    fn next_due(&self) -> Result<Option<i64>, StoreError>;
+
+    /// Makes a failed or dead registration pending again with fresh attempts.
+    ///
+    /// # Errors
+    /// Database failures.
+    fn retry(&self, id: &str, now: i64) -> Result<bool, StoreError>;
+
+    /// [`Self::retry`] for every failed and dead registration; returns how many.
+    ///
+    /// # Errors
+    /// Database failures.
+    fn retry_all_failed(&self, now: i64) -> Result<u64, StoreError>;
+
+    /// Deletes delivered and already-registered rows finished before `before`.
+    ///
+    /// # Errors
+    /// Database failures.
+    fn purge_delivered_before(&self, before: i64) -> Result<u64, StoreError>;
+}

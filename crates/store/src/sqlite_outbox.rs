@@ -1,0 +1,262 @@
+//! [`OutboxStore`] on SQLite. Each call is one statement or one transaction on the
+//! store's connection; `synchronous=FULL` makes a commit durable before it returns.
+
+use std::collections::BTreeMap;
+
+use rusqlite::{OptionalExtension as _, Row, params};
+
+use crate::outbox::{
+    Completion, Enqueued, NewRegistration, OutboxState, OutboxStore, Registration,
+};
+use crate::{SqliteStore, StoreError};
+
+const COLUMNS: &str = "id, profile, webinar_key, email, payload, idempotency_key, source, state, \
+    attempts, next_attempt_at, registrant_key, join_url, last_error, created_at, updated_at, finished_at";
+
+fn row_to_registration(r: &Row<'_>) -> rusqlite::Result<Registration> {
+    let state: String = r.get(7)?;
+    Ok(Registration {
+        id: r.get(0)?,
+        profile: r.get(1)?,
+        webinar_key: r.get(2)?,
+        email: r.get(3)?,
+        payload: r.get(4)?,
+        idempotency_key: r.get(5)?,
+        source: r.get(6)?,
+        state: state.parse().map_err(|e: String| {
+            rusqlite::Error::FromSqlConversionFailure(7, rusqlite::types::Type::Text, e.into())
+        })?,
+        attempts: r.get(8)?,
+        next_attempt_at: r.get(9)?,
+        registrant_key: r.get(10)?,
+        join_url: r.get(11)?,
+        last_error: r.get(12)?,
+        created_at: r.get(13)?,
+        updated_at: r.get(14)?,
+        finished_at: r.get(15)?,
+    })
+}
+
+impl OutboxStore for SqliteStore {
+    fn enqueue(&self, batch: &[NewRegistration]) -> Result<Vec<Enqueued>, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let mut out = Vec::with_capacity(batch.len());
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO outbox (id, profile, webinar_key, email, payload, idempotency_key,
+                     source, state, attempts, next_attempt_at, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', 0, ?8, ?8, ?8)
+                 ON CONFLICT DO NOTHING",
+            )?;
+            let mut by_key = tx.prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM outbox WHERE idempotency_key = ?1"
+            ))?;
+            let mut by_id =
+                tx.prepare_cached(&format!("SELECT {COLUMNS} FROM outbox WHERE id = ?1"))?;
+            for item in batch {
+                let inserted = insert.execute(params![
+                    item.id,
+                    item.profile,
+                    item.webinar_key,
+                    item.email,
+                    item.payload,
+                    item.idempotency_key,
+                    item.source,
+                    item.created_at,
+                ])?;
+                if inserted == 1 {
+                    out.push(Enqueued::New(
+                        by_id.query_row(params![item.id], row_to_registration)?,
+                    ));
+                } else if let Some(key) = &item.idempotency_key {
+                    out.push(Enqueued::Existing(
+                        by_key.query_row(params![key], row_to_registration)?,
+                    ));
+                } else {
+                    return Err(StoreError::Sql(format!(
+                        "registration id {} already exists",
+                        item.id
+                    )));
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(out)
+    }
+
+    fn claim(
+        &self,
+        holder: &str,
+        now: i64,
+        lease_ms: i64,
+    ) -> Result<Option<Registration>, StoreError> {
+        let conn = self.conn();
+        let claimed = conn
+            .query_row(
+                &format!(
+                    "UPDATE outbox SET state = 'delivering', lease_holder = ?1, lease_until = ?2,
+                         attempts = attempts + 1, updated_at = ?3
+                     WHERE id = (
+                         SELECT id FROM outbox
+                         WHERE (state = 'pending' AND next_attempt_at <= ?3)
+                            OR (state = 'delivering' AND lease_until <= ?3)
+                         ORDER BY next_attempt_at, created_at LIMIT 1)
+                     RETURNING {COLUMNS}"
+                ),
+                params![holder, now + lease_ms, now],
+                row_to_registration,
+            )
+            .optional()?;
+        Ok(claimed)
+    }
+
+    fn complete(
+        &self,
+        id: &str,
+        holder: &str,
+        now: i64,
+        completion: &Completion,
+    ) -> Result<bool, StoreError> {
+        let (state, key, url, error) = match completion {
+            Completion::Delivered {
+                registrant_key,
+                join_url,
+            } => (
+                OutboxState::Delivered,
+                Some(registrant_key.clone()),
+                Some(join_url.clone()),
+                None,
+            ),
+            Completion::AlreadyRegistered {
+                registrant_key,
+                join_url,
+            } => (
+                OutboxState::AlreadyRegistered,
+                registrant_key.clone(),
+                join_url.clone(),
+                None,
+            ),
+            Completion::Failed { reason } => {
+                (OutboxState::Failed, None, None, Some(reason.clone()))
+            }
+            Completion::Dead { reason } => (OutboxState::Dead, None, None, Some(reason.clone())),
+        };
+        let n = self.conn().execute(
+            "UPDATE outbox SET state = ?1, registrant_key = ?2, join_url = ?3,
+                 last_error = COALESCE(?4, last_error), lease_holder = NULL, lease_until = NULL,
+                 updated_at = ?5, finished_at = ?5
+             WHERE id = ?6 AND state = 'delivering' AND lease_holder = ?7",
+            params![state.as_str(), key, url, error, now, id, holder],
+        )?;
+        Ok(n == 1)
+    }
+
+    fn release(
+        &self,
+        id: &str,
+        holder: &str,
+        now: i64,
+        next_attempt_at: i64,
+        error: &str,
+        count_attempt: bool,
+    ) -> Result<bool, StoreError> {
+        let n = self.conn().execute(
+            "UPDATE outbox SET state = 'pending', next_attempt_at = ?1, last_error = ?2,
+                 attempts = attempts - ?3, lease_holder = NULL, lease_until = NULL, updated_at = ?4
+             WHERE id = ?5 AND state = 'delivering' AND lease_holder = ?6",
+            params![
+                next_attempt_at,
+                error,
+                i64::from(!count_attempt),
+                now,
+                id,
+                holder
+            ],
+        )?;
+        Ok(n == 1)
+    }
+
+    fn registration(&self, id: &str) -> Result<Option<Registration>, StoreError> {
+        Ok(self
+            .conn()
+            .query_row(
+                &format!("SELECT {COLUMNS} FROM outbox WHERE id = ?1"),
+                params![id],
+                row_to_registration,
+            )
+            .optional()?)
+    }
+
+    fn list(
+        &self,
+        state: Option<OutboxState>,
+        email: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Registration>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM outbox
+             WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR email = ?2 COLLATE NOCASE)
+             ORDER BY created_at DESC, id DESC LIMIT ?3"
+        ))?;
+        let rows = stmt
+            .query_map(
+                params![state.map(OutboxState::as_str), email, limit],
+                row_to_registration,
+            )?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
+    fn counts(&self) -> Result<BTreeMap<OutboxState, u64>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached("SELECT state, count(*) FROM outbox GROUP BY state")?;
+        let mut counts: BTreeMap<OutboxState, u64> =
+            OutboxState::ALL.into_iter().map(|s| (s, 0)).collect();
+        for row in stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
+            let (state, n) = row?;
+            if let Ok(state) = state.parse() {
+                counts.insert(state, u64::try_from(n).unwrap_or(0));
+            }
+        }
+        Ok(counts)
+    }
+
+    fn next_due(&self) -> Result<Option<i64>, StoreError> {
+        Ok(self.conn().query_row(
+            "SELECT min(CASE WHEN state = 'pending' THEN next_attempt_at ELSE lease_until END)
+             FROM outbox WHERE state IN ('pending', 'delivering')",
+            [],
+            |r| r.get(0),
+        )?)
+    }
+
+    fn retry(&self, id: &str, now: i64) -> Result<bool, StoreError> {
+        let n = self.conn().execute(
+            "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = ?1,
+                 updated_at = ?1, finished_at = NULL
+             WHERE id = ?2 AND state IN ('failed', 'dead')",
+            params![now, id],
+        )?;
+        Ok(n == 1)
+    }
+
+    fn retry_all_failed(&self, now: i64) -> Result<u64, StoreError> {
+        let n = self.conn().execute(
+            "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = ?1,
+                 updated_at = ?1, finished_at = NULL
+             WHERE state IN ('failed', 'dead')",
+            params![now],
+        )?;
+        Ok(n as u64)
+    }
+
+    fn purge_delivered_before(&self, before: i64) -> Result<u64, StoreError> {
+        let n = self.conn().execute(
+            "DELETE FROM outbox WHERE state IN ('delivered', 'already_registered') AND finished_at < ?1",
+            params![before],
+        )?;
+        Ok(n as u64)
+    }
+}
