@@ -1,5 +1,6 @@
 //! The outbox contract: one scripted story every backend must pass. It runs on SQLite
 //! here; a PostgreSQL backend will run the same `story` against its own store.
+#![allow(clippy::unwrap_used)]
 
 use g2w_store::{Completion, Enqueued, NewRegistration, OutboxState, OutboxStore, SqliteStore};
 
