@@ -211,7 +211,7 @@ fn opt_key_as_number<S: Serializer, K: Copy + Into<u64>>(
 
 /// An answer to a custom question, as sent to GoTo (keys as JSON integers, as the spec
 /// types them).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct QuestionResponse {
     /// The question.
@@ -229,7 +229,7 @@ pub struct QuestionResponse {
 }
 
 /// A registration to send.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct NewRegistrant {
     /// First name.
@@ -239,13 +239,13 @@ pub struct NewRegistrant {
     /// Email.
     pub email: String,
     /// Where the registration came from.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
     /// Optional standard fields by GoTo name (`organization`, `jobTitle`, …).
     #[serde(flatten)]
     pub fields: BTreeMap<String, String>,
     /// Custom-question answers.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub responses: Vec<QuestionResponse>,
 }
 
@@ -349,6 +349,14 @@ mod tests {
             serde_json::to_string(&r).unwrap(),
             r#"{"firstName":"A","lastName":"B","email":"a@b.co","organization":"Acme","responses":[{"questionKey":9007199254740993,"answerKey":18000000000000000001}]}"#
         );
+    }
+
+    #[test]
+    fn a_registration_reads_back_what_it_wrote() {
+        let text = r#"{"firstName":"A","lastName":"B","email":"a@b.co","jobTitle":"CTO","responses":[{"questionKey":9007199254740993,"responseText":"hi"}]}"#;
+        let r: NewRegistrant = serde_json::from_str(text).unwrap();
+        assert_eq!(r.fields["jobTitle"], "CTO");
+        assert_eq!(serde_json::to_string(&r).unwrap(), text);
     }
 
     #[test]

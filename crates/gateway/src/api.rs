@@ -1,0 +1,551 @@
+//! The HTTP surface: intake, registration status, upcoming webinars, health, metrics,
+//! and the built-in confirmation page. CORS and the per-IP intake limit live here too.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, Path, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use g2w_goto::{GotoError, WebinarKey};
+use g2w_store::{Enqueued, NewRegistration, OutboxState, Registration};
+use serde_json::{Value, json};
+
+use crate::AppState;
+use crate::intake::{self, FieldErrors, Submission};
+
+/// Per-IP token buckets for intake.
+#[derive(Debug)]
+pub(crate) struct IpLimiter {
+    rate: f64,
+    burst: f64,
+    buckets: Mutex<HashMap<IpAddr, (f64, Instant)>>,
+}
+
+impl IpLimiter {
+    pub fn new(rate: u32, burst: u32) -> Self {
+        Self {
+            rate: f64::from(rate),
+            burst: f64::from(burst.max(1)),
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn allow(&self, ip: IpAddr) -> bool {
+        if self.rate <= 0.0 {
+            return true;
+        }
+        let now = Instant::now();
+        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        if buckets.len() > 100_000 {
+            // Forget idle clients rather than grow without bound.
+            buckets.retain(|_, (_, at)| now.duration_since(*at).as_secs() < 60);
+        }
+        let (tokens, at) = buckets.entry(ip).or_insert((self.burst, now));
+        *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * self.rate).min(self.burst);
+        *at = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// A time-ordered id: milliseconds then randomness, hex.
+fn new_id(now_ms: i64) -> String {
+    format!("{:012x}{:016x}", now_ms, rand::random::<u64>())
+}
+
+fn wants_html(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/html"))
+}
+
+fn json_error(status: StatusCode, error: &str, message: &str) -> Response {
+    (status, Json(json!({"error": error, "message": message}))).into_response()
+}
+
+/// The public name of a state.
+fn status_name(state: OutboxState) -> &'static str {
+    match state {
+        OutboxState::Pending | OutboxState::Delivering => "queued",
+        OutboxState::Delivered => "registered",
+        OutboxState::AlreadyRegistered => "already_registered",
+        OutboxState::Failed | OutboxState::Dead => "failed",
+    }
+}
+
+/// The intake answer for a registration's current state.
+fn answer(state: &AppState, reg: &Registration, html: bool) -> Response {
+    if html {
+        return redirect_browser(state, reg.state, &reg.id, reg.join_url.as_deref());
+    }
+    let body = match reg.state {
+        OutboxState::Delivered => (
+            StatusCode::CREATED,
+            json!({"status": "registered", "registrationId": reg.id, "registrantKey": reg.registrant_key, "joinUrl": reg.join_url}),
+        ),
+        OutboxState::AlreadyRegistered => (
+            StatusCode::OK,
+            json!({"status": "already_registered", "registrationId": reg.id, "joinUrl": reg.join_url}),
+        ),
+        OutboxState::Failed | OutboxState::Dead => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            json!({"status": "failed", "registrationId": reg.id, "reason": reg.last_error}),
+        ),
+        OutboxState::Pending | OutboxState::Delivering => (
+            StatusCode::ACCEPTED,
+            json!({"status": "queued", "registrationId": reg.id}),
+        ),
+    };
+    (body.0, Json(body.1)).into_response()
+}
+
+fn redirect_browser(
+    state: &AppState,
+    st: OutboxState,
+    id: &str,
+    join_url: Option<&str>,
+) -> Response {
+    let target = match &state.config.thank_you_url {
+        Some(base) => {
+            let mut q = form_urlencoded::Serializer::new(String::new());
+            q.append_pair("status", status_name(st));
+            q.append_pair("registrationId", id);
+            if let Some(url) = join_url {
+                q.append_pair("joinUrl", url);
+            }
+            let sep = if base.contains('?') { '&' } else { '?' };
+            format!("{base}{sep}{}", q.finish())
+        }
+        None => format!("/confirmation/{id}"),
+    };
+    Redirect::to(&target).into_response()
+}
+
+fn validation_failed(errors: &FieldErrors, html: bool) -> Response {
+    if html {
+        let items: String = errors
+            .iter()
+            .map(|(f, m)| format!("<li><strong>{}</strong>: {}</li>", escape(f), escape(m)))
+            .collect();
+        let body = page(
+            "Please check your registration",
+            &format!(
+                "<ul>{items}</ul><p><a href=\"javascript:history.back()\">Back to the form</a></p>"
+            ),
+        );
+        return (StatusCode::BAD_REQUEST, Html(body)).into_response();
+    }
+    (
+        StatusCode::BAD_REQUEST,
+        Json(json!({"error": "validation", "fields": errors})),
+    )
+        .into_response()
+}
+
+/// `POST /api/v1/webinars/{webinarKey}/registrations`.
+pub(crate) async fn register(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(webinar): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let html = wants_html(&headers);
+    if !state.ip_limiter.allow(peer.ip()) {
+        state.metrics.intake("rate_limited");
+        return json_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "too many registrations from this address; try again shortly",
+        );
+    }
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let parsed = if content_type.starts_with("application/json") {
+        intake::parse_json(&body)
+    } else if content_type.starts_with("application/x-www-form-urlencoded") {
+        intake::parse_form(&body)
+    } else {
+        state.metrics.intake("unsupported_media_type");
+        return json_error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send application/json or application/x-www-form-urlencoded",
+        );
+    };
+    let submission: Submission = match parsed {
+        Ok(s) => s,
+        Err(errors) => {
+            state.metrics.intake("invalid");
+            return validation_failed(&errors, html);
+        }
+    };
+    let now = (state.clock)();
+    if submission.honeypot {
+        // Look like success so the bot learns nothing; store nothing.
+        state.metrics.intake("honeypot");
+        let fake = new_id(now);
+        return if html {
+            redirect_browser(&state, OutboxState::Pending, &fake, None)
+        } else {
+            (
+                StatusCode::ACCEPTED,
+                Json(json!({"status": "queued", "registrationId": fake})),
+            )
+                .into_response()
+        };
+    }
+    let Ok(webinar_key) = webinar.parse::<WebinarKey>() else {
+        state.metrics.intake("unknown_webinar");
+        return json_error(StatusCode::NOT_FOUND, "not_found", "no such webinar");
+    };
+    let form = match state.cache.webinar(&state.client, webinar_key).await {
+        Ok(info) => {
+            let now_utc = chrono::Utc::now();
+            let over = !info.detail.times.is_empty()
+                && info.detail.times.iter().all(|t| t.end_time <= now_utc);
+            if over {
+                state.metrics.intake("webinar_over");
+                return json_error(StatusCode::GONE, "webinar_over", "this webinar is over");
+            }
+            Some(info.form)
+        }
+        Err(GotoError::NotFound { .. }) => {
+            state.metrics.intake("unknown_webinar");
+            return json_error(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "no such webinar (or it was cancelled)",
+            );
+        }
+        Err(e) => {
+            // GoTo is unreachable or the login is gone: accept on the basics; GoTo
+            // checks the rest at delivery. Losing the registration would be worse.
+            tracing::warn!(%webinar_key, "cannot fetch the registration form ({e}); accepting unvalidated");
+            None
+        }
+    };
+    let accepted = match intake::validate(&submission, form.as_ref()) {
+        Ok(a) => a,
+        Err(errors) => {
+            state.metrics.intake("invalid");
+            return validation_failed(&errors, html);
+        }
+    };
+    let idempotency_key = match headers.get("idempotency-key").map(|v| v.to_str()) {
+        None => None,
+        Some(Ok(k)) if !k.trim().is_empty() && k.len() <= 255 => Some(k.trim().to_owned()),
+        Some(_) => {
+            state.metrics.intake("invalid");
+            return json_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_idempotency_key",
+                "Idempotency-Key must be 1 to 255 visible characters",
+            );
+        }
+    };
+    let registrant = accepted.registrant;
+    let payload = match serde_json::to_string(&registrant) {
+        Ok(p) => p,
+        Err(e) => {
+            return json_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                &e.to_string(),
+            );
+        }
+    };
+    let item = NewRegistration {
+        id: new_id(now),
+        profile: state.config.profile.clone(),
+        webinar_key: webinar_key.to_string(),
+        email: registrant.email.clone(),
+        payload,
+        idempotency_key,
+        source: registrant.source.clone(),
+        created_at: now,
+    };
+    let stored = match state.batcher.enqueue(item).await {
+        Ok(s) => s,
+        Err(e) => {
+            state.metrics.intake("storage_error");
+            tracing::error!("cannot store a registration: {e}");
+            return json_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the registration could not be stored; please try again",
+            );
+        }
+    };
+    let reg = match stored {
+        Enqueued::New(r) => {
+            state.metrics.intake("accepted");
+            r
+        }
+        Enqueued::Existing(r) => {
+            if r.webinar_key != webinar_key.to_string()
+                || !r.email.eq_ignore_ascii_case(&registrant.email)
+            {
+                state.metrics.intake("idempotency_conflict");
+                return json_error(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "idempotency_conflict",
+                    "this Idempotency-Key was used for a different registration",
+                );
+            }
+            state.metrics.intake("replayed");
+            r
+        }
+    };
+    state.worker.wake();
+    let reg = wait_for_delivery(&state, reg).await;
+    answer(&state, &reg, html)
+}
+
+/// Waits up to `sync_wait` for a registration to reach a final state.
+async fn wait_for_delivery(state: &AppState, reg: Registration) -> Registration {
+    if reg.state.is_final() || state.config.sync_wait.is_zero() {
+        return reg;
+    }
+    let rx = state.waiters.subscribe(&reg.id);
+    // It may have finished between the write and the subscription.
+    if let Ok(Some(now)) = state.outbox.registration(&reg.id)
+        && now.state.is_final()
+    {
+        state.waiters.forget(&reg.id);
+        return now;
+    }
+    match tokio::time::timeout(state.config.sync_wait, rx).await {
+        Ok(Ok(done)) => done,
+        _ => {
+            state.waiters.forget(&reg.id);
+            state
+                .outbox
+                .registration(&reg.id)
+                .ok()
+                .flatten()
+                .unwrap_or(reg)
+        }
+    }
+}
+
+fn registration_json(reg: &Registration) -> Value {
+    json!({
+        "registrationId": reg.id,
+        "status": status_name(reg.state),
+        "state": reg.state.as_str(),
+        "webinarKey": reg.webinar_key,
+        "registrantKey": reg.registrant_key,
+        "joinUrl": reg.join_url,
+        "attempts": reg.attempts,
+        "error": if reg.state.is_final() { reg.last_error.clone() } else { None },
+        "createdAt": chrono::DateTime::from_timestamp_millis(reg.created_at).map(|t| t.to_rfc3339()),
+    })
+}
+
+/// `GET /api/v1/registrations/{id}`.
+pub(crate) async fn registration(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Response {
+    match state.outbox.registration(&id) {
+        Ok(Some(reg)) => Json(registration_json(&reg)).into_response(),
+        Ok(None) => json_error(StatusCode::NOT_FOUND, "not_found", "no such registration"),
+        Err(e) => json_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            &e.to_string(),
+        ),
+    }
+}
+
+/// `GET /api/v1/webinars`: upcoming webinars with their forms, for landing pages.
+pub(crate) async fn webinars(State(state): State<Arc<AppState>>) -> Response {
+    let list = match state.cache.upcoming(&state.client).await {
+        Ok(l) => l,
+        Err(e) => return json_error(StatusCode::BAD_GATEWAY, "goto_unavailable", &e.to_string()),
+    };
+    let mut items = Vec::with_capacity(list.len());
+    for w in list {
+        let form = state
+            .cache
+            .webinar(&state.client, w.webinar_key)
+            .await
+            .ok()
+            .map(|i| i.form);
+        items.push(json!({
+            "webinarKey": w.webinar_key,
+            "subject": w.subject,
+            "description": w.description,
+            "times": w.times,
+            "timeZone": w.time_zone,
+            "registrationFields": form,
+        }));
+    }
+    Json(json!({"webinars": items})).into_response()
+}
+
+/// `GET /healthz`: the process is up.
+pub(crate) async fn healthz() -> Response {
+    Json(json!({"status": "ok"})).into_response()
+}
+
+/// `GET /readyz`: the store answers and the GoTo login is usable.
+pub(crate) async fn readyz(State(state): State<Arc<AppState>>) -> Response {
+    let store_ok = state.outbox.counts().is_ok();
+    let token = match state.client.tokens().record().await {
+        Ok(r) if r.reauthorization_required.is_none() => Ok(()),
+        Ok(r) => Err(r.reauthorization_required.unwrap_or_default()),
+        Err(e) => Err(e.to_string()),
+    };
+    let ready = store_ok && token.is_ok();
+    let body = json!({
+        "status": if ready { "ready" } else { "not_ready" },
+        "store": if store_ok { "ok" } else { "unreachable" },
+        "token": match &token { Ok(()) => "ok".to_owned(), Err(e) => e.clone() },
+        "deliveryPaused": state.worker.paused(),
+    });
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(body)).into_response()
+}
+
+/// `GET /metrics`: Prometheus text.
+pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    let counts: BTreeMap<String, u64> = state
+        .outbox
+        .counts()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k.as_str().to_owned(), v))
+        .collect();
+    let text = state.metrics.render(
+        &counts,
+        state.client.tokens().refresh_count(),
+        state.worker.paused().is_some(),
+    );
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+}
+
+pub(crate) fn escape(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '&' => "&amp;".to_owned(),
+            '<' => "&lt;".to_owned(),
+            '>' => "&gt;".to_owned(),
+            '"' => "&quot;".to_owned(),
+            '\'' => "&#39;".to_owned(),
+            c => c.to_string(),
+        })
+        .collect()
+}
+
+/// Wraps already-escaped HTML in a minimal page.
+fn page(title: &str, body: &str) -> String {
+    format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>{t}</title>\
+         <style>body{{font-family:system-ui,sans-serif;max-width:34rem;margin:3rem auto;padding:0 1rem}}</style>\
+         </head><body><h1>{t}</h1>{body}</body></html>",
+        t = escape(title)
+    )
+}
+
+/// `GET /confirmation/{id}`: what a browser sees after a plain form post.
+pub(crate) async fn confirmation(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Response {
+    let reg = state.outbox.registration(&id).ok().flatten();
+    let body = match reg {
+        Some(r) if r.state == OutboxState::Delivered || r.state == OutboxState::AlreadyRegistered => {
+            let link = r.join_url.as_deref().map_or_else(
+                || "<p>Your confirmation email has the link to join.</p>".to_owned(),
+                |u| format!("<p>Join the webinar with your personal link:</p><p><a href=\"{0}\">{0}</a></p>", escape(u)),
+            );
+            let note = if r.state == OutboxState::AlreadyRegistered { "<p>You were already registered.</p>" } else { "" };
+            format!("{note}{link}")
+        }
+        Some(r) if matches!(r.state, OutboxState::Failed | OutboxState::Dead) => {
+            "<p>Sorry, we could not complete your registration. Please contact the organizer.</p>".to_owned()
+        }
+        // Queued, or unknown (a honeypot answer looks the same).
+        _ => "<p>Thank you! Your registration is being processed; the confirmation email with your link to join will arrive shortly.</p>".to_owned(),
+    };
+    Html(page("You're registered", &body)).into_response()
+}
+
+/// CORS for `/api/*`: allowed origins get the headers and preflights; others get none.
+pub(crate) async fn cors(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let origin = request
+        .headers()
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let allowed = origin
+        .as_deref()
+        .filter(|o| {
+            state
+                .config
+                .allowed_origins
+                .iter()
+                .any(|a| a == o || a == "*")
+        })
+        .map(str::to_owned);
+    if request.method() == Method::OPTIONS {
+        let Some(origin) = allowed else {
+            return StatusCode::FORBIDDEN.into_response();
+        };
+        let mut response = StatusCode::NO_CONTENT.into_response();
+        let h = response.headers_mut();
+        if let Ok(v) = HeaderValue::from_str(&origin) {
+            h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
+        }
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static("GET, POST"),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            HeaderValue::from_static("content-type, idempotency-key"),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_MAX_AGE,
+            HeaderValue::from_static("600"),
+        );
+        h.insert(header::VARY, HeaderValue::from_static("Origin"));
+        return response;
+    }
+    let mut response = next.run(request).await;
+    if let Some(origin) = allowed
+        && let Ok(v) = HeaderValue::from_str(&origin)
+    {
+        response
+            .headers_mut()
+            .insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
+        response
+            .headers_mut()
+            .insert(header::VARY, HeaderValue::from_static("Origin"));
+    }
+    response
+}

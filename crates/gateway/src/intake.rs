@@ -1,0 +1,508 @@
+//! Turning a landing page's submission (JSON or an HTML form) into a registration GoTo
+//! will accept: parsed once, trimmed, Unicode-normalised (NFC), length-limited, and
+//! checked against the webinar's own registration fields and questions. Every problem
+//! is reported against the field it belongs to.
+
+use std::collections::{BTreeMap, HashMap};
+
+use g2w_goto::{
+    AnswerKey, NewRegistrant, QuestionKey, QuestionResponse, QuestionType, RegistrationFields,
+};
+use serde_json::Value;
+use unicode_normalization::UnicodeNormalization as _;
+
+/// More keys than this in one body is an attack or a bug, not a registration.
+pub const MAX_FIELDS: usize = 100;
+/// GoTo's maximum for a standard field.
+const FIELD_MAX: usize = 128;
+/// RFC 5321's practical maximum for an address.
+const EMAIL_MAX: usize = 254;
+/// The most a custom answer may hold, whatever the question says.
+const ANSWER_MAX: usize = 1000;
+/// The honeypot: a field people never see, so only bots fill it.
+pub const HONEYPOT: &str = "website";
+
+/// The standard fields GoTo knows besides first name, last name and email.
+pub const OPTIONAL_FIELDS: &[&str] = &[
+    "address",
+    "city",
+    "state",
+    "zipCode",
+    "country",
+    "phone",
+    "organization",
+    "jobTitle",
+    "questionsAndComments",
+    "industry",
+    "numberOfEmployees",
+    "purchasingTimeFrame",
+    "purchasingRole",
+];
+
+/// A submission before validation: field name → text, answers by question key.
+#[derive(Debug, Default)]
+pub struct Submission {
+    /// Standard fields and `source`.
+    pub fields: BTreeMap<String, String>,
+    /// Answers by question key: text, or a multiple-choice answer's key or text.
+    pub answers: BTreeMap<String, String>,
+    /// Whether the honeypot was filled.
+    pub honeypot: bool,
+}
+
+/// Problems, by field name (`email`, `q_<questionKey>`, `body`).
+pub type FieldErrors = BTreeMap<String, String>;
+
+fn one(field: &str, message: &str) -> FieldErrors {
+    FieldErrors::from([(field.to_owned(), message.to_owned())])
+}
+
+/// Parses a JSON body: `firstName`, …, `responses: [{questionKey, responseText |
+/// answerKey | answer}]`, `source`.
+///
+/// # Errors
+/// A body that is not a JSON object of strings, or has too many fields.
+pub fn parse_json(body: &[u8]) -> Result<Submission, FieldErrors> {
+    let value: Value =
+        serde_json::from_slice(body).map_err(|e| one("body", &format!("not valid JSON: {e}")))?;
+    let Value::Object(map) = value else {
+        return Err(one("body", "must be a JSON object"));
+    };
+    if map.len() > MAX_FIELDS {
+        return Err(one("body", &format!("more than {MAX_FIELDS} fields")));
+    }
+    let mut sub = Submission::default();
+    let mut errors = FieldErrors::new();
+    for (key, value) in map {
+        match (key.as_str(), value) {
+            ("responses", Value::Array(items)) => {
+                if items.len() > MAX_FIELDS {
+                    errors.insert(
+                        "responses".into(),
+                        format!("more than {MAX_FIELDS} answers"),
+                    );
+                    continue;
+                }
+                for item in items {
+                    let key = match item.get("questionKey") {
+                        Some(Value::String(s)) => s.trim().to_owned(),
+                        Some(Value::Number(n)) if n.is_u64() => n.to_string(),
+                        _ => {
+                            errors.insert(
+                                "responses".into(),
+                                "each answer needs a questionKey".into(),
+                            );
+                            continue;
+                        }
+                    };
+                    let answer = ["responseText", "answerKey", "answer"]
+                        .iter()
+                        .find_map(|k| match item.get(*k) {
+                            Some(Value::String(s)) => Some(s.clone()),
+                            Some(Value::Number(n)) if n.is_u64() => Some(n.to_string()),
+                            _ => None,
+                        });
+                    match answer {
+                        Some(a) => {
+                            sub.answers.insert(key, a);
+                        }
+                        None => {
+                            errors.insert(format!("q_{key}"), "the answer must be text".into());
+                        }
+                    }
+                }
+            }
+            ("responses", Value::Null) => {}
+            ("responses", _) => {
+                errors.insert("responses".into(), "must be an array".into());
+            }
+            (_, Value::String(s)) => {
+                if key == HONEYPOT {
+                    sub.honeypot = !s.trim().is_empty();
+                } else {
+                    sub.fields.insert(key, s);
+                }
+            }
+            (_, Value::Null) => {}
+            (_, _) => {
+                errors.insert(key, "must be text".into());
+            }
+        }
+    }
+    if errors.is_empty() {
+        Ok(sub)
+    } else {
+        Err(errors)
+    }
+}
+
+/// Parses an HTML form body: standard fields by name, `q_<questionKey>` answers.
+///
+/// # Errors
+/// Too many fields, or a field given twice.
+pub fn parse_form(body: &[u8]) -> Result<Submission, FieldErrors> {
+    let mut sub = Submission::default();
+    let mut count = 0;
+    for (key, value) in form_urlencoded::parse(body) {
+        count += 1;
+        if count > MAX_FIELDS {
+            return Err(one("body", &format!("more than {MAX_FIELDS} fields")));
+        }
+        let key = key.into_owned();
+        let value = value.into_owned();
+        if key == HONEYPOT {
+            sub.honeypot |= !value.trim().is_empty();
+        } else if let Some(q) = key.strip_prefix("q_") {
+            sub.answers.insert(q.to_owned(), value);
+        } else if sub.fields.insert(key.clone(), value).is_some() {
+            return Err(one(&key, "given more than once"));
+        }
+    }
+    Ok(sub)
+}
+
+/// Trimmed, NFC-normalised text; control characters are refused.
+fn clean(text: &str) -> Result<String, &'static str> {
+    let normalised: String = text.trim().nfc().collect();
+    if normalised
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        return Err("contains control characters");
+    }
+    Ok(normalised)
+}
+
+fn plausible_email(email: &str) -> bool {
+    let Some((local, domain)) = email.rsplit_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && !local.contains('@')
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !email.chars().any(char::is_whitespace)
+}
+
+/// The registration to deliver, with the email kept apart for look-ups.
+#[derive(Debug, Clone)]
+pub struct Accepted {
+    /// What GoTo gets.
+    pub registrant: NewRegistrant,
+}
+
+/// Validates a submission against the webinar's form. With `form == None` (GoTo's
+/// fields could not be fetched) only the basics are checked and GoTo checks the rest
+/// at delivery: accepting now loses nothing.
+///
+/// # Errors
+/// Every problem, by field.
+pub fn validate(
+    sub: &Submission,
+    form: Option<&RegistrationFields>,
+) -> Result<Accepted, FieldErrors> {
+    let mut errors = FieldErrors::new();
+    let mut get = |name: &str, required: bool, max: usize, choices: &[String]| -> Option<String> {
+        let raw = sub.fields.get(name).map(String::as_str).unwrap_or("");
+        let text = match clean(raw) {
+            Ok(t) => t,
+            Err(why) => {
+                errors.insert(name.to_owned(), why.to_owned());
+                return None;
+            }
+        };
+        if text.is_empty() {
+            if required {
+                errors.insert(name.to_owned(), "is required".to_owned());
+            }
+            return None;
+        }
+        if text.chars().count() > max {
+            errors.insert(name.to_owned(), format!("is longer than {max} characters"));
+            return None;
+        }
+        if !choices.is_empty() && !choices.iter().any(|c| c == &text) {
+            errors.insert(
+                name.to_owned(),
+                format!("must be one of: {}", choices.join(", ")),
+            );
+            return None;
+        }
+        Some(text)
+    };
+    let first_name = get("firstName", true, FIELD_MAX, &[]);
+    let last_name = get("lastName", true, FIELD_MAX, &[]);
+    let email = get("email", true, EMAIL_MAX, &[]);
+    let source = get("source", false, FIELD_MAX, &[]);
+    let mut fields = BTreeMap::new();
+    for name in OPTIONAL_FIELDS {
+        let def = form.and_then(|f| f.fields.iter().find(|d| d.field == *name));
+        let required = def.is_some_and(|d| d.required);
+        let max = def
+            .and_then(|d| d.max_size)
+            .map_or(FIELD_MAX, |m| m as usize)
+            .min(FIELD_MAX);
+        let choices = def.map(|d| d.answers.as_slice()).unwrap_or_default();
+        if let Some(v) = get(name, required, max, choices) {
+            fields.insert((*name).to_owned(), v);
+        }
+    }
+    if let Some(e) = &email
+        && !plausible_email(e)
+    {
+        errors.insert("email".into(), "is not a valid email address".into());
+    }
+
+    let mut responses = Vec::new();
+    match form {
+        Some(form) => {
+            let by_key: HashMap<String, &g2w_goto::Question> = form
+                .questions
+                .iter()
+                .map(|q| (q.question_key.to_string(), q))
+                .collect();
+            for key in sub.answers.keys() {
+                if !by_key.contains_key(key) {
+                    errors.insert(
+                        format!("q_{key}"),
+                        "is not a question of this webinar".into(),
+                    );
+                }
+            }
+            for q in &form.questions {
+                let field = format!("q_{}", q.question_key);
+                let raw = sub
+                    .answers
+                    .get(&q.question_key.to_string())
+                    .map(String::as_str)
+                    .unwrap_or("");
+                let text = match clean(raw) {
+                    Ok(t) => t,
+                    Err(why) => {
+                        errors.insert(field, why.into());
+                        continue;
+                    }
+                };
+                if text.is_empty() {
+                    if q.required {
+                        errors.insert(field, "an answer is required".into());
+                    }
+                    continue;
+                }
+                match q.kind {
+                    QuestionType::MultipleChoice => {
+                        let choice = q.answers.iter().find(|a| {
+                            a.answer_key.to_string() == text || a.answer.eq_ignore_ascii_case(&text)
+                        });
+                        match choice {
+                            Some(a) => responses.push(QuestionResponse {
+                                question_key: q.question_key,
+                                response_text: None,
+                                answer_key: Some(a.answer_key),
+                            }),
+                            None => {
+                                errors.insert(field, "is not one of the answers".into());
+                            }
+                        }
+                    }
+                    _ => {
+                        let max = q
+                            .max_size
+                            .map_or(ANSWER_MAX, |m| m as usize)
+                            .min(ANSWER_MAX);
+                        if text.chars().count() > max {
+                            errors.insert(field, format!("is longer than {max} characters"));
+                        } else {
+                            responses.push(QuestionResponse {
+                                question_key: q.question_key,
+                                response_text: Some(text),
+                                answer_key: None,
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        None => {
+            // Without the form we cannot tell a choice's key from free text: keys go as
+            // answer keys, anything else as text; GoTo judges at delivery.
+            for (key, raw) in &sub.answers {
+                let field = format!("q_{key}");
+                let Ok(question_key) = key.parse::<QuestionKey>() else {
+                    errors.insert(field, "is not a question key".into());
+                    continue;
+                };
+                match clean(raw) {
+                    Err(why) => {
+                        errors.insert(field, why.into());
+                    }
+                    Ok(text) if text.is_empty() => {}
+                    Ok(text) if text.chars().count() > ANSWER_MAX => {
+                        errors.insert(field, format!("is longer than {ANSWER_MAX} characters"));
+                    }
+                    Ok(text) => responses.push(match text.parse::<AnswerKey>() {
+                        Ok(answer_key) => QuestionResponse {
+                            question_key,
+                            response_text: None,
+                            answer_key: Some(answer_key),
+                        },
+                        Err(_) => QuestionResponse {
+                            question_key,
+                            response_text: Some(text),
+                            answer_key: None,
+                        },
+                    }),
+                }
+            }
+        }
+    }
+
+    match (first_name, last_name, email) {
+        (Some(first_name), Some(last_name), Some(email)) if errors.is_empty() => Ok(Accepted {
+            registrant: NewRegistrant {
+                first_name,
+                last_name,
+                email,
+                source,
+                fields,
+                responses,
+            },
+        }),
+        _ => Err(errors),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use g2w_goto::{AnswerChoice, Question, RegistrationField};
+
+    use super::*;
+
+    fn form() -> RegistrationFields {
+        RegistrationFields {
+            fields: vec![
+                RegistrationField {
+                    field: "organization".into(),
+                    required: true,
+                    max_size: Some(128),
+                    answers: vec![],
+                },
+                RegistrationField {
+                    field: "industry".into(),
+                    required: false,
+                    max_size: Some(128),
+                    answers: vec!["Retail".into()],
+                },
+            ],
+            questions: vec![
+                Question {
+                    question_key: QuestionKey::new(11),
+                    question: "Why?".into(),
+                    required: true,
+                    kind: QuestionType::ShortAnswer,
+                    max_size: Some(10),
+                    answers: vec![],
+                },
+                Question {
+                    question_key: QuestionKey::new(22),
+                    question: "Size?".into(),
+                    required: false,
+                    kind: QuestionType::MultipleChoice,
+                    max_size: None,
+                    answers: vec![AnswerChoice {
+                        answer: "Small".into(),
+                        answer_key: AnswerKey::new(9_007_199_254_740_993),
+                    }],
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn a_good_form_post_becomes_a_registration() {
+        let sub = parse_form(b"firstName=+Ada+&lastName=Lovelace&email=ada%40example.com&organization=Engines&q_11=Learn&q_22=small&source=landing").unwrap();
+        let ok = validate(&sub, Some(&form())).unwrap().registrant;
+        assert_eq!(ok.first_name, "Ada", "trimmed");
+        assert_eq!(ok.fields["organization"], "Engines");
+        assert_eq!(ok.source.as_deref(), Some("landing"));
+        assert_eq!(ok.responses[0].response_text.as_deref(), Some("Learn"));
+        assert_eq!(
+            ok.responses[1].answer_key,
+            Some(AnswerKey::new(9_007_199_254_740_993)),
+            "answer text -> key"
+        );
+    }
+
+    #[test]
+    fn every_problem_is_named_by_its_field() {
+        let sub = parse_json(br#"{"firstName":"","email":"nope","industry":"Mining","responses":[{"questionKey":"11","responseText":"far too long an answer"},{"questionKey":99,"responseText":"x"}]}"#).unwrap();
+        let errors = validate(&sub, Some(&form())).unwrap_err();
+        let names: Vec<&str> = errors.keys().map(String::as_str).collect();
+        assert_eq!(
+            names,
+            [
+                "email",
+                "firstName",
+                "industry",
+                "lastName",
+                "organization",
+                "q_11",
+                "q_99"
+            ]
+        );
+    }
+
+    #[test]
+    fn unicode_is_normalised_and_control_characters_refused() {
+        let decomposed =
+            "{\"firstName\":\"Jose\u{301}\",\"lastName\":\"L\",\"email\":\"j@example.com\"}";
+        let ok = validate(&parse_json(decomposed.as_bytes()).unwrap(), None).unwrap();
+        assert_eq!(ok.registrant.first_name, "Jos\u{e9}", "NFC");
+        let nasty = br#"{"firstName":"A\u0000","lastName":"B\u001b[31m","email":"a@example.com"}"#;
+        let errors = validate(&parse_json(nasty).unwrap(), None).unwrap_err();
+        assert!(errors["firstName"].contains("control") && errors["lastName"].contains("control"));
+    }
+
+    #[test]
+    fn hostile_bodies_are_refused_without_panicking() {
+        assert!(parse_json(b"not json").is_err());
+        assert!(parse_json(b"[1,2]").is_err());
+        assert!(parse_json(br#"{"firstName":{"$gt":""}}"#).is_err());
+        let many: String = (0..10_000).map(|i| format!("f{i}=x&")).collect();
+        assert!(parse_form(many.as_bytes()).is_err());
+        let many_json = format!(
+            "{{{}}}",
+            (0..200)
+                .map(|i| format!("\"f{i}\":\"x\""))
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        assert!(parse_json(many_json.as_bytes()).is_err());
+        assert!(parse_form(b"email=a&email=b").is_err());
+        let sql = validate(&parse_json(br#"{"firstName":"Robert'); DROP TABLE outbox;--","lastName":"<script>alert(1)</script>","email":"x@example.com"}"#).unwrap(), None).unwrap();
+        assert_eq!(
+            sql.registrant.last_name, "<script>alert(1)</script>",
+            "stored as text, escaped where shown"
+        );
+        let long = format!(
+            r#"{{"firstName":"{}","lastName":"B","email":"a@example.com"}}"#,
+            "x".repeat(129)
+        );
+        assert!(
+            validate(&parse_json(long.as_bytes()).unwrap(), None)
+                .unwrap_err()
+                .contains_key("firstName")
+        );
+    }
+
+    #[test]
+    fn the_honeypot_is_noticed() {
+        assert!(
+            parse_form(b"firstName=A&website=http%3A%2F%2Fspam")
+                .unwrap()
+                .honeypot
+        );
+        assert!(!parse_json(br#"{"website":""}"#).unwrap().honeypot);
+    }
+}

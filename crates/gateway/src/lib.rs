@@ -1,0 +1,170 @@
+//! # g2w-gateway: the registration gateway
+//!
+//! Landing pages post registrations here. Each one is validated against the webinar's
+//! own registration form, written to the outbox and committed to disk **before** the
+//! gateway answers, then delivered to GoTo by the [`Worker`] under the account's rate
+//! limit, with retries and backoff. The caller gets the join URL if delivery finishes
+//! within `sync_wait`, else a registration id to poll.
+//!
+//! What is guaranteed: an answer other than 4xx/5xx means the registration is on disk
+//! and will be delivered — through GoTo outages, 429 storms, dead tokens (delivery
+//! pauses until someone logs in again) and crashes of g2w itself (leases expire and
+//! another attempt follows; GoTo's 409 makes a repeat harmless). What a caller must
+//! handle: 400 (the fields named are wrong), 404/410 (no such or past webinar), 413, 415,
+//! 429 (slow down) and 503 (the store could not be written: nothing was stored).
+
+mod api;
+mod batcher;
+mod cache;
+mod config;
+mod intake;
+mod metrics;
+mod waiters;
+mod worker;
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use g2w_goto::GotoClient;
+use g2w_store::OutboxStore;
+
+pub use config::GatewayConfig;
+pub use intake::{HONEYPOT, MAX_FIELDS};
+pub use worker::{MillisClock, Step, Worker, system_millis};
+
+use crate::api::IpLimiter;
+use crate::batcher::Batcher;
+use crate::cache::WebinarCache;
+use crate::metrics::Metrics;
+use crate::waiters::Waiters;
+
+/// The largest request body accepted (larger → 413).
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// How long shutdown waits for in-flight deliveries.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Shared by every handler.
+pub(crate) struct AppState {
+    config: GatewayConfig,
+    outbox: Arc<dyn OutboxStore>,
+    client: GotoClient,
+    cache: WebinarCache,
+    batcher: Batcher,
+    waiters: Arc<Waiters>,
+    metrics: Arc<Metrics>,
+    worker: Arc<Worker>,
+    ip_limiter: IpLimiter,
+    clock: MillisClock,
+}
+
+/// A configured gateway, ready to serve.
+pub struct Gateway {
+    state: Arc<AppState>,
+}
+
+impl Gateway {
+    /// A gateway over `outbox`, delivering with `client` (give it a client that does
+    /// not retry by itself: the outbox retries, durably).
+    pub fn new(
+        config: GatewayConfig,
+        outbox: Arc<dyn OutboxStore>,
+        client: GotoClient,
+        clock: MillisClock,
+    ) -> Self {
+        let waiters = Arc::new(Waiters::default());
+        let metrics = Arc::new(Metrics::default());
+        let worker = Arc::new(Worker::new(
+            outbox.clone(),
+            client.clone(),
+            config.clone(),
+            clock.clone(),
+            waiters.clone(),
+            metrics.clone(),
+        ));
+        let state = AppState {
+            cache: WebinarCache::new(config.cache_ttl),
+            batcher: Batcher::start(outbox.clone()),
+            ip_limiter: IpLimiter::new(config.intake_rate_per_ip, config.intake_burst),
+            config,
+            outbox,
+            client,
+            waiters,
+            metrics,
+            worker,
+            clock,
+        };
+        Self {
+            state: Arc::new(state),
+        }
+    }
+
+    /// The delivery worker, for stepping it in tests.
+    pub fn worker(&self) -> Arc<Worker> {
+        self.state.worker.clone()
+    }
+
+    /// Every route.
+    pub fn router(&self) -> Router {
+        let api = Router::new()
+            .route(
+                "/api/v1/webinars/{webinar_key}/registrations",
+                post(api::register),
+            )
+            .route("/api/v1/registrations/{id}", get(api::registration))
+            .route("/api/v1/webinars", get(api::webinars))
+            .layer(axum::middleware::from_fn_with_state(
+                self.state.clone(),
+                api::cors,
+            ));
+        Router::new()
+            .merge(api)
+            .route("/healthz", get(api::healthz))
+            .route("/readyz", get(api::readyz))
+            .route("/metrics", get(api::metrics))
+            .route("/confirmation/{id}", get(api::confirmation))
+            .layer(DefaultBodyLimit::max(BODY_LIMIT))
+            .with_state(self.state.clone())
+    }
+
+    /// Serves on `listener` until `shutdown` resolves: then stops intake, lets in-flight
+    /// deliveries finish (at most 10 s), and returns.
+    ///
+    /// # Errors
+    /// When the server fails.
+    pub async fn serve(
+        self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> io::Result<()> {
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let background = self.state.config.background_tasks.then(|| {
+            let worker = self.state.worker.clone();
+            (
+                tokio::spawn(worker.clone().run(stop_rx.clone())),
+                tokio::spawn(worker.keep_alive(stop_rx.clone())),
+            )
+        });
+        let app = self
+            .router()
+            .into_make_service_with_connect_info::<SocketAddr>();
+        let served = axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await;
+        let _ = stop_tx.send(true);
+        if let Some((delivery, keep_alive)) = background {
+            keep_alive.abort();
+            if tokio::time::timeout(DRAIN_TIMEOUT, delivery).await.is_err() {
+                tracing::warn!(
+                    "in-flight deliveries did not finish in time; their leases will expire and they will be retried"
+                );
+            }
+        }
+        served
+    }
+}

@@ -1,0 +1,147 @@
+//! Prometheus counters, gauges and one histogram, kept by hand: the set is small and
+//! fixed, and a metrics crate would cost more build time than this file.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Mutex;
+use std::time::Duration;
+
+const LATENCY_BUCKETS: [f64; 11] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+#[derive(Debug, Default)]
+struct Inner {
+    intake: BTreeMap<&'static str, u64>,
+    deliveries: BTreeMap<&'static str, u64>,
+    latency_counts: [u64; LATENCY_BUCKETS.len()],
+    latency_sum: f64,
+    latency_total: u64,
+}
+
+/// The gateway's metrics.
+#[derive(Debug, Default)]
+pub struct Metrics(Mutex<Inner>);
+
+impl Metrics {
+    fn with(&self, f: impl FnOnce(&mut Inner)) {
+        f(&mut self.0.lock().unwrap_or_else(|e| e.into_inner()));
+    }
+
+    /// Counts an intake request by outcome (`accepted`, `invalid`, `rate_limited`, …).
+    pub fn intake(&self, outcome: &'static str) {
+        self.with(|m| *m.intake.entry(outcome).or_default() += 1);
+    }
+
+    /// Counts a delivery attempt by result (`delivered`, `retry`, `failed`, …).
+    pub fn delivery(&self, result: &'static str) {
+        self.with(|m| *m.deliveries.entry(result).or_default() += 1);
+    }
+
+    /// Records how long a GoTo call took.
+    pub fn goto_latency(&self, took: Duration) {
+        let secs = took.as_secs_f64();
+        self.with(|m| {
+            for (i, bound) in LATENCY_BUCKETS.iter().enumerate() {
+                if secs <= *bound {
+                    m.latency_counts[i] += 1;
+                }
+            }
+            m.latency_sum += secs;
+            m.latency_total += 1;
+        });
+    }
+
+    /// The Prometheus text exposition, with the gauges given by the caller.
+    pub fn render(
+        &self,
+        outbox: &BTreeMap<String, u64>,
+        token_refreshes: u64,
+        paused: bool,
+    ) -> String {
+        let m = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "# HELP g2w_intake_total Registration requests by outcome."
+        );
+        let _ = writeln!(out, "# TYPE g2w_intake_total counter");
+        for (k, v) in &m.intake {
+            let _ = writeln!(out, "g2w_intake_total{{outcome=\"{k}\"}} {v}");
+        }
+        let _ = writeln!(
+            out,
+            "# HELP g2w_outbox_registrations Registrations in the outbox by state."
+        );
+        let _ = writeln!(out, "# TYPE g2w_outbox_registrations gauge");
+        for (k, v) in outbox {
+            let _ = writeln!(out, "g2w_outbox_registrations{{state=\"{k}\"}} {v}");
+        }
+        let _ = writeln!(
+            out,
+            "# HELP g2w_delivery_attempts_total Delivery attempts to GoTo by result."
+        );
+        let _ = writeln!(out, "# TYPE g2w_delivery_attempts_total counter");
+        for (k, v) in &m.deliveries {
+            let _ = writeln!(out, "g2w_delivery_attempts_total{{result=\"{k}\"}} {v}");
+        }
+        let _ = writeln!(
+            out,
+            "# HELP g2w_token_refreshes_total Token requests made to GoTo (refresh and PAT grants)."
+        );
+        let _ = writeln!(out, "# TYPE g2w_token_refreshes_total counter");
+        let _ = writeln!(out, "g2w_token_refreshes_total {token_refreshes}");
+        let _ = writeln!(
+            out,
+            "# HELP g2w_delivery_paused 1 while delivery waits for a new login."
+        );
+        let _ = writeln!(out, "# TYPE g2w_delivery_paused gauge");
+        let _ = writeln!(out, "g2w_delivery_paused {}", u8::from(paused));
+        let _ = writeln!(
+            out,
+            "# HELP g2w_goto_request_duration_seconds Latency of registration calls to GoTo."
+        );
+        let _ = writeln!(out, "# TYPE g2w_goto_request_duration_seconds histogram");
+        for (bound, count) in LATENCY_BUCKETS.iter().zip(m.latency_counts) {
+            let _ = writeln!(
+                out,
+                "g2w_goto_request_duration_seconds_bucket{{le=\"{bound}\"}} {count}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "g2w_goto_request_duration_seconds_bucket{{le=\"+Inf\"}} {}",
+            m.latency_total
+        );
+        let _ = writeln!(
+            out,
+            "g2w_goto_request_duration_seconds_sum {}",
+            m.latency_sum
+        );
+        let _ = writeln!(
+            out,
+            "g2w_goto_request_duration_seconds_count {}",
+            m.latency_total
+        );
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_cumulative_buckets() {
+        let m = Metrics::default();
+        m.intake("accepted");
+        m.intake("accepted");
+        m.goto_latency(Duration::from_millis(30));
+        let text = m.render(&BTreeMap::from([("pending".to_owned(), 3)]), 1, false);
+        assert!(text.contains("g2w_intake_total{outcome=\"accepted\"} 2"));
+        assert!(text.contains("g2w_outbox_registrations{state=\"pending\"} 3"));
+        assert!(text.contains("le=\"0.025\"} 0"));
+        assert!(text.contains("le=\"0.05\"} 1"));
+        assert!(text.contains("le=\"+Inf\"} 1"));
+    }
+}

@@ -1,0 +1,244 @@
+//! Delivery: outages, 429 storms, dead tokens, crashed workers, keep-alive, sync wait.
+
+use std::time::Duration;
+
+use g2w_gateway::Step;
+use g2w_goto::TokenStore as _;
+use g2w_store::{OutboxState, OutboxStore};
+use serde_json::json;
+
+use crate::{TestApp, person};
+
+const CREATE: &str =
+    "POST /G2W/rest/v2/organizers/{organizer_key}/webinars/{webinar_key}/registrants";
+
+#[tokio::test]
+async fn goto_down_for_a_while_then_back_delivers_every_registration_once() {
+    let app = TestApp::start().await;
+    let (webinar, _) = app.webinar(json!({"subject": "Outage"})).await;
+    app.control(
+        "/faults",
+        json!({"method": "POST", "pathPrefix": "/G2W", "status": 500, "count": 30}),
+    )
+    .await;
+    for i in 0..20 {
+        assert_eq!(
+            app.post_json(&webinar, &person(&format!("p{i}@example.com")))
+                .await
+                .status,
+            202
+        );
+    }
+    app.deliver_all(20).await;
+    assert_eq!(app.count(OutboxState::Delivered), 20);
+    let stats = app.emu.stats();
+    assert_eq!(stats.registrants_created, 20, "exactly once each");
+    assert_eq!(stats.route_status(CREATE, 500), 30);
+    assert_eq!(stats.route_status(CREATE, 201), 20);
+}
+
+#[tokio::test]
+async fn a_429_storm_backs_off_honours_retry_after_and_loses_nothing() {
+    let app = TestApp::start().await;
+    let (webinar, _) = app.webinar(json!({"subject": "Storm"})).await;
+    app.control("/faults", json!({"method": "POST", "pathPrefix": "/G2W", "status": 429, "retryAfter": 7, "count": 25})).await;
+    for i in 0..10 {
+        app.post_json(&webinar, &person(&format!("s{i}@example.com")))
+            .await;
+    }
+    let before = chrono::Utc::now().timestamp_millis();
+    app.deliver_due().await;
+    let waiting = app
+        .store
+        .list(Some(OutboxState::Pending), None, 100)
+        .unwrap();
+    assert_eq!(waiting.len(), 10);
+    assert!(
+        waiting.iter().all(|r| r.next_attempt_at >= before + 7_000),
+        "Retry-After wins"
+    );
+    assert!(
+        waiting
+            .iter()
+            .all(|r| r.last_error.as_deref().is_some_and(|e| e.contains("429")))
+    );
+    app.deliver_all(10).await;
+    assert_eq!(app.count(OutboxState::Delivered), 10);
+    assert_eq!(app.emu.stats().registrants_created, 10);
+}
+
+#[tokio::test]
+async fn duplicates_failures_and_dead_letters() {
+    let app = TestApp::start_with(|c| c.max_attempts = 3).await;
+    let (webinar, spec) = app.webinar(json!({"subject": "Outcomes", "questions": [{"question": "Why?", "type": "shortAnswer"}]})).await;
+    // Registered at GoTo already (say, by GoTo's own page): 409 -> already_registered with the join URL.
+    let token = app.tokens.access_token().await.unwrap();
+    let direct: serde_json::Value = app
+        .http
+        .post(format!(
+            "{}/G2W/rest/v2/organizers/{}/webinars/{webinar}/registrants",
+            app.emu.base_url(),
+            app.emu.default_organizer_key()
+        ))
+        .bearer_auth(g2w_goto::ExposeSecret::expose_secret(&token))
+        .json(&person("known@example.com"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let known = app.post_json(&webinar, &person("KNOWN@example.com")).await;
+    app.deliver_due().await;
+    let status = app
+        .get(&format!(
+            "/api/v1/registrations/{}",
+            known.json["registrationId"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(status.json["status"], "already_registered");
+    assert_eq!(status.json["joinUrl"], direct["joinUrl"]);
+
+    // GoTo refuses for good (an answer the form check could not see): failed, with the reason.
+    let q = spec["questions"][0]["questionKey"].as_str().unwrap();
+    let mut odd = person("odd@example.com");
+    odd["responses"] = json!([{"questionKey": q, "responseText": "x".repeat(1001)}]);
+    assert_eq!(
+        app.post_json(&webinar, &odd).await.status,
+        400,
+        "caught at intake"
+    );
+    app.control("/faults", json!({"method": "POST", "pathPrefix": "/G2W", "status": 400, "count": 1,
+        "body": {"errorCode": "RegistrationInvalid", "invalidFields": [{"field": "email", "reason": "blocked domain"}]}})).await;
+    let refused = app
+        .post_json(&webinar, &person("blocked@example.com"))
+        .await;
+    app.deliver_due().await;
+    let status = app
+        .get(&format!(
+            "/api/v1/registrations/{}",
+            refused.json["registrationId"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(status.json["state"], "failed");
+    assert!(
+        status.json["error"]
+            .as_str()
+            .unwrap()
+            .contains("blocked domain")
+    );
+
+    // Out of attempts: dead; a manual retry brings it back.
+    app.control(
+        "/faults",
+        json!({"method": "POST", "pathPrefix": "/G2W", "status": 503, "count": 3}),
+    )
+    .await;
+    let doomed = app.post_json(&webinar, &person("doomed@example.com")).await;
+    app.deliver_all(5).await;
+    let id = doomed.json["registrationId"].as_str().unwrap();
+    assert_eq!(
+        app.store.registration(id).unwrap().unwrap().state,
+        OutboxState::Dead
+    );
+    assert!(app.store.retry(id, app.now()).unwrap());
+    app.deliver_all(3).await;
+    assert_eq!(
+        app.store.registration(id).unwrap().unwrap().state,
+        OutboxState::Delivered
+    );
+}
+
+#[tokio::test]
+async fn revoked_tokens_pause_delivery_intake_goes_on_and_a_new_login_resumes() {
+    let app = TestApp::start().await;
+    let (webinar, _) = app.webinar(json!({"subject": "Revoked"})).await;
+    app.post_json(&webinar, &person("before@example.com")).await;
+    app.control("/tokens/revoke", json!({})).await;
+    app.emu.advance_clock(2 * 3600);
+    let step = app.worker.deliver_next().await.unwrap();
+    assert!(matches!(step, Step::Paused(_)), "{step:?}");
+    assert_eq!(app.get("/readyz").await.status, 503);
+
+    // Intake goes on (the form cannot be fetched either: basics only, GoTo checks later).
+    let (other, _) = app.webinar(json!({"subject": "New while paused"})).await;
+    assert_eq!(
+        app.post_json(&other, &person("during@example.com"))
+            .await
+            .status,
+        202
+    );
+    assert!(matches!(
+        app.worker.deliver_next().await.unwrap(),
+        Step::Paused(_)
+    ));
+    let pending = app
+        .store
+        .list(Some(OutboxState::Pending), None, 10)
+        .unwrap();
+    assert_eq!(pending.len(), 2);
+    assert!(
+        pending.iter().all(|r| r.attempts == 0),
+        "a pause uses up no attempts"
+    );
+
+    crate::login(&app.emu, &app.store).await;
+    app.deliver_all(3).await;
+    assert_eq!(app.count(OutboxState::Delivered), 2);
+    assert_eq!(app.get("/readyz").await.status, 200);
+}
+
+#[tokio::test]
+async fn a_crashed_workers_lease_expires_and_the_registration_is_delivered_once() {
+    let app = TestApp::start_with(|c| c.lease = Duration::from_secs(30)).await;
+    let (webinar, _) = app.webinar(json!({"subject": "Crash"})).await;
+    app.post_json(&webinar, &person("crash@example.com")).await;
+    let now = chrono::Utc::now().timestamp_millis();
+    let taken = app
+        .store
+        .claim("crashed-worker", now, 30_000)
+        .unwrap()
+        .unwrap();
+    assert_eq!(app.deliver_due().await, 0, "leased to the crashed worker");
+    app.advance(31_000);
+    assert_eq!(app.deliver_due().await, 1);
+    assert_eq!(
+        app.store.registration(&taken.id).unwrap().unwrap().state,
+        OutboxState::Delivered
+    );
+    assert_eq!(app.emu.stats().registrants_created, 1);
+}
+
+#[tokio::test]
+async fn keep_alive_refreshes_a_login_idle_for_a_day() {
+    let app = TestApp::start().await;
+    assert!(
+        !app.worker.keep_alive_tick().await.unwrap(),
+        "fresh login: nothing to do"
+    );
+    let mut record = app.store.load("default").unwrap().unwrap();
+    record.last_refresh_at = Some(chrono::Utc::now().timestamp() - 25 * 3600);
+    app.store.save("default", &record).unwrap();
+    assert!(app.worker.keep_alive_tick().await.unwrap());
+    assert_eq!(app.emu.stats().grants("refresh_token"), 1);
+}
+
+#[tokio::test]
+async fn with_the_worker_running_a_post_answers_with_the_join_url() {
+    let app = TestApp::start_with(|c| {
+        c.background_tasks = true;
+        c.sync_wait = Duration::from_secs(5);
+    })
+    .await;
+    let (webinar, _) = app.webinar(json!({"subject": "Sync"})).await;
+    let reply = app.post_json(&webinar, &person("sync@example.com")).await;
+    assert_eq!(reply.status, 201, "{}", reply.text);
+    assert_eq!(reply.json["status"], "registered");
+    assert!(reply.json["joinUrl"].as_str().unwrap().contains("/join/"));
+    let again = app.post_json(&webinar, &person("sync@example.com")).await;
+    assert_eq!(
+        (again.status, again.json["status"].as_str()),
+        (200, Some("already_registered"))
+    );
+    assert_eq!(again.json["joinUrl"], reply.json["joinUrl"]);
+}

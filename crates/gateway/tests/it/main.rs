@@ -1,0 +1,275 @@
+//! The gateway over HTTP, against the emulator, with the worker stepped by hand.
+#![allow(clippy::unwrap_used, missing_docs)]
+
+mod delivery;
+mod intake;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use g2w_emulator::{EmulatorConfig, EmulatorHandle};
+use g2w_gateway::{Gateway, GatewayConfig, Step, Worker};
+use g2w_goto::{
+    ClientCredentials, GotoClient, OAuthClient, RateLimiter, RetryPolicy, SecretString,
+    TokenManager, TokenRecord, TokenStore as _, Url,
+};
+use g2w_store::{OutboxState, OutboxStore, SqliteStore};
+use serde_json::{Value, json};
+
+pub struct TestApp {
+    pub emu: Arc<EmulatorHandle>,
+    pub store: Arc<SqliteStore>,
+    pub worker: Arc<Worker>,
+    pub base: String,
+    pub http: reqwest::Client,
+    pub clock_offset: Arc<AtomicI64>,
+    pub tokens: Arc<TokenManager>,
+    _dir: tempfile::TempDir,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+pub struct Reply {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub json: Value,
+    pub text: String,
+}
+
+fn oauth(emu: &EmulatorHandle) -> OAuthClient {
+    OAuthClient::new(
+        g2w_goto::http_client().unwrap(),
+        Url::parse(emu.base_url()).unwrap(),
+        ClientCredentials {
+            client_id: "demo-client".into(),
+            client_secret: SecretString::from("demo-secret"),
+        },
+    )
+}
+
+/// Logs in to the emulator (authorization code, auto-approved) and stores the tokens.
+pub async fn login(emu: &EmulatorHandle, store: &SqliteStore) {
+    let oauth = oauth(emu);
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let request = oauth.authorize("http://127.0.0.1:1/cb", true);
+    let response = http.get(request.url.as_str()).send().await.unwrap();
+    let location = Url::parse(response.headers()["location"].to_str().unwrap()).unwrap();
+    let code = location
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .unwrap()
+        .1
+        .into_owned();
+    let answer = oauth
+        .exchange_code(
+            &code,
+            "http://127.0.0.1:1/cb",
+            request.pkce_verifier.as_ref(),
+        )
+        .await
+        .unwrap();
+    let mut record = TokenRecord {
+        client_id: "demo-client".into(),
+        client_secret: Some(SecretString::from("demo-secret")),
+        organizer_key: Some(g2w_goto::OrganizerKey::new(emu.default_organizer_key())),
+        ..TokenRecord::default()
+    };
+    record.apply(answer, chrono::Utc::now().timestamp());
+    store.save("default", &record).unwrap();
+}
+
+impl TestApp {
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(tune: impl FnOnce(&mut GatewayConfig)) -> Self {
+        let emu = Arc::new(
+            g2w_emulator::spawn(EmulatorConfig {
+                auto_approve: true,
+                rate_limit: 0,
+                ..Default::default()
+            })
+            .await
+            .unwrap(),
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(SqliteStore::open_in(dir.path(), None).unwrap());
+        login(&emu, &store).await;
+        let tokens = Arc::new(TokenManager::new(
+            store.clone(),
+            oauth(&emu),
+            "default",
+            g2w_goto::system_clock(),
+        ));
+        let client = GotoClient::new(
+            g2w_goto::http_client().unwrap(),
+            Url::parse(emu.base_url()).unwrap(),
+            tokens.clone(),
+            Arc::new(RateLimiter::new(0, 1)),
+            RetryPolicy::NEVER,
+        );
+        let mut config = GatewayConfig {
+            sync_wait: Duration::ZERO,
+            background_tasks: false,
+            intake_rate_per_ip: 0,
+            backoff_base: Duration::from_millis(1000),
+            backoff_cap: Duration::from_secs(60),
+            max_attempts: 8,
+            ..GatewayConfig::default()
+        };
+        tune(&mut config);
+        let offset = Arc::new(AtomicI64::new(0));
+        let o = offset.clone();
+        let clock: g2w_gateway::MillisClock =
+            Arc::new(move || chrono::Utc::now().timestamp_millis() + o.load(Ordering::SeqCst));
+        let gateway = Gateway::new(config, store.clone(), client, clock);
+        let worker = gateway.worker();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(gateway.serve(listener, async {
+            let _ = stopped.await;
+        }));
+        Self {
+            emu,
+            store,
+            worker,
+            base,
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            clock_offset: offset,
+            tokens,
+            _dir: dir,
+            _stop: stop,
+        }
+    }
+
+    pub async fn reply(r: reqwest::Response) -> Reply {
+        let status = r.status().as_u16();
+        let headers = r.headers().clone();
+        let text = r.text().await.unwrap();
+        Reply {
+            status,
+            headers,
+            json: serde_json::from_str(&text).unwrap_or(Value::Null),
+            text,
+        }
+    }
+
+    pub async fn post_json(&self, webinar: &str, body: &Value) -> Reply {
+        Self::reply(
+            self.http
+                .post(format!(
+                    "{}/api/v1/webinars/{webinar}/registrations",
+                    self.base
+                ))
+                .json(body)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
+    }
+
+    pub async fn post_raw(&self, webinar: &str, content_type: &str, body: Vec<u8>) -> Reply {
+        Self::reply(
+            self.http
+                .post(format!(
+                    "{}/api/v1/webinars/{webinar}/registrations",
+                    self.base
+                ))
+                .header("content-type", content_type)
+                .body(body)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        Self::reply(
+            self.http
+                .get(format!("{}{path}", self.base))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
+    }
+
+    pub async fn control(&self, path: &str, body: Value) -> Value {
+        let r = self
+            .http
+            .post(format!("{}/_emulator{path}", self.emu.base_url()))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        r.json().await.unwrap_or(Value::Null)
+    }
+
+    pub async fn webinar(&self, spec: Value) -> (String, Value) {
+        let v = self.control("/webinars", spec).await;
+        (v["webinarKey"].as_str().unwrap().to_owned(), v)
+    }
+
+    /// Now on the gateway's clock (ms).
+    pub fn now(&self) -> i64 {
+        chrono::Utc::now().timestamp_millis() + self.clock_offset.load(Ordering::SeqCst)
+    }
+
+    /// Moves the gateway's clock (backoff) forward.
+    pub fn advance(&self, ms: i64) {
+        self.clock_offset.fetch_add(ms, Ordering::SeqCst);
+    }
+
+    /// Steps the worker until nothing is due now; returns the attempts made.
+    pub async fn deliver_due(&self) -> usize {
+        let mut attempts = 0;
+        for _ in 0..10_000 {
+            match self.worker.deliver_next().await.unwrap() {
+                Step::Attempted(_) => attempts += 1,
+                Step::Idle | Step::Paused(_) => return attempts,
+            }
+        }
+        panic!("the worker never went idle");
+    }
+
+    /// Steps and moves time until every registration is final (or `max_rounds`).
+    pub async fn deliver_all(&self, max_rounds: usize) {
+        for _ in 0..max_rounds {
+            self.deliver_due().await;
+            let counts = self.store.counts().unwrap();
+            if counts[&OutboxState::Pending] + counts[&OutboxState::Delivering] == 0 {
+                return;
+            }
+            self.advance(61_000);
+        }
+        panic!(
+            "not all delivered: {:?} {:#?}",
+            self.store.counts().unwrap(),
+            self.store
+                .list(Some(OutboxState::Pending), None, 5)
+                .unwrap()
+        );
+    }
+
+    pub fn count(&self, state: OutboxState) -> u64 {
+        self.store.counts().unwrap()[&state]
+    }
+
+    pub fn total(&self) -> u64 {
+        self.store.counts().unwrap().values().sum()
+    }
+}
+
+pub fn person(email: &str) -> Value {
+    json!({"firstName": "Ada", "lastName": "Lovelace", "email": email})
+}
