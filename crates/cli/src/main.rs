@@ -38,6 +38,14 @@ enum Command {
     /// Log in to GoTo, inspect and refresh the stored tokens.
     #[command(subcommand)]
     Auth(cmd::auth::AuthCommand),
+    /// Run the registration gateway (landing pages post here; nothing is lost).
+    Serve(cmd::serve::Args),
+    /// Inspect and retry the registration outbox.
+    #[command(subcommand)]
+    Outbox(cmd::outbox::OutboxCommand),
+    /// Configuration helpers.
+    #[command(subcommand)]
+    Config(cmd::config::ConfigCommand),
     /// Run the built-in GoTo emulator (OAuth server and Webinar v2 API) on its own.
     Emulator(cmd::emulator::Args),
 }
@@ -75,10 +83,23 @@ fn init_logging(quiet: bool, verbose: u8) {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Emulator(args) => cmd::emulator::run(args).await,
+        Command::Config(command) => {
+            cmd::config::run(&command);
+            Ok(())
+        }
         Command::Auth(command) => {
             let settings = Settings::resolve(&ProcessEnv, &cli.credentials)?;
             let ctx = context::Context::open(settings, &cli.profile)?;
             cmd::auth::run(ctx, command).await
+        }
+        Command::Serve(args) => {
+            let settings = Settings::resolve(&ProcessEnv, &cli.credentials)?;
+            cmd::serve::run(settings, &cli.profile, args).await
+        }
+        Command::Outbox(command) => {
+            let settings = Settings::resolve(&ProcessEnv, &cli.credentials)?;
+            let ctx = context::Context::open(settings, &cli.profile)?;
+            cmd::outbox::run(&ctx, command)
         }
     }
 }

@@ -27,6 +27,30 @@ struct StoreFile {
     data_dir: Option<PathBuf>,
 }
 
+/// The `[serve]` table of the config file.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServeFile {
+    /// Address to listen on.
+    pub listen: Option<String>,
+    /// How long intake waits for delivery, in milliseconds.
+    pub sync_wait_ms: Option<u64>,
+    /// Origins allowed to call the API from browsers.
+    pub allowed_origins: Option<Vec<String>>,
+    /// Where browsers go after a form post.
+    pub thank_you_url: Option<String>,
+    /// Intake requests per second per client IP (0 = no limit).
+    pub intake_rate_per_ip: Option<u32>,
+    /// The per-IP burst.
+    pub intake_burst: Option<u32>,
+    /// Deliveries in flight at once.
+    pub delivery_concurrency: Option<usize>,
+    /// Attempts before a registration is dead.
+    pub max_attempts: Option<u32>,
+    /// Seconds a worker's lease lasts.
+    pub lease_secs: Option<u64>,
+}
+
 /// The config file.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -35,6 +59,8 @@ pub struct ConfigFile {
     goto: GotoFile,
     #[serde(default)]
     store: StoreFile,
+    #[serde(default)]
+    serve: ServeFile,
 }
 
 /// Where settings come from besides the file: the process environment, or a map in tests.
@@ -68,6 +94,8 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// `G2W_SECRET_KEY`, if set.
     pub secret_key: Option<String>,
+    /// The `[serve]` table, for `g2w serve` to layer its own variables and flags on.
+    pub serve: ServeFile,
 }
 
 impl std::fmt::Debug for Settings {
@@ -99,6 +127,9 @@ pub struct CredentialFlags {
     /// OAuth client secret (prefer G2W_CLIENT_SECRET: flags show up in `ps`).
     #[arg(long, global = true, value_name = "SECRET", hide_env_values = true)]
     pub client_secret: Option<String>,
+    /// The config file (else G2W_CONFIG, else config.toml in the platform's config dir).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
 }
 
 fn parse_url(text: &str, origin: &str) -> anyhow::Result<Url> {
@@ -136,7 +167,11 @@ impl Settings {
     /// # Errors
     /// A bad config file, URL or number, with what and where.
     pub fn resolve(env: &dyn Env, flags: &CredentialFlags) -> anyhow::Result<Self> {
-        let file = match env.var("G2W_CONFIG").map(PathBuf::from) {
+        let file = match flags
+            .config
+            .clone()
+            .or_else(|| env.var("G2W_CONFIG").map(PathBuf::from))
+        {
             Some(path) => read_config_file(&path)?,
             None => match default_config_file().filter(|p| p.exists()) {
                 Some(path) => read_config_file(&path)?,
@@ -179,6 +214,7 @@ impl Settings {
             rate_limit,
             data_dir,
             secret_key: env.var("G2W_SECRET_KEY"),
+            serve: file.serve,
         })
     }
 }
@@ -240,6 +276,7 @@ mod tests {
         let flags = CredentialFlags {
             client_id: Some("from-flag".into()),
             client_secret: Some("flag-secret".into()),
+            config: None,
         };
         let with_flags = Settings::resolve(
             &env(&[("G2W_CONFIG", &path), ("G2W_CLIENT_ID", "from-env")]),

@@ -108,23 +108,8 @@ fn oauth_failure(e: OAuthError) -> anyhow::Error {
 }
 
 /// Saves a fresh login, finds the organizer, and says who is logged in.
-async fn finish_login(ctx: &Context, mut record: TokenRecord) -> anyhow::Result<()> {
-    let tokens = ctx.token_manager_for(&record)?;
-    tokens.save(&record).await?;
-    if record.organizer_key.is_none() {
-        let me = ctx
-            .client(tokens.clone())
-            .me()
-            .await
-            .context("cannot look up the organizer")?;
-        record = tokens.record().await?;
-        record.organizer_key = Some(me.key);
-        record.account_key = me.account_key.or(record.account_key);
-        if record.principal.is_none() {
-            record.principal = me.email;
-        }
-        tokens.save(&record).await?;
-    }
+async fn finish_login(ctx: &Context, record: TokenRecord) -> anyhow::Result<()> {
+    let record = store_login(ctx, record).await?;
     let principal = record.principal.as_deref().unwrap_or("(unknown user)");
     let organizer = record
         .organizer_key
@@ -141,7 +126,33 @@ async fn finish_login(ctx: &Context, mut record: TokenRecord) -> anyhow::Result<
     Ok(())
 }
 
-fn new_record(
+/// Saves a fresh login and completes it with the organizer (from `/me` when the token
+/// answer did not name it).
+///
+/// # Errors
+/// Store failures, or GoTo refusing the `/me` look-up.
+pub async fn store_login(ctx: &Context, mut record: TokenRecord) -> anyhow::Result<TokenRecord> {
+    let tokens = ctx.token_manager_for(&record)?;
+    tokens.save(&record).await?;
+    if record.organizer_key.is_none() {
+        let me = ctx
+            .client(tokens.clone())
+            .me()
+            .await
+            .context("cannot look up the organizer")?;
+        record = tokens.record().await?;
+        record.organizer_key = Some(me.key);
+        record.account_key = me.account_key.or(record.account_key);
+        if record.principal.is_none() {
+            record.principal = me.email;
+        }
+        tokens.save(&record).await?;
+    }
+    Ok(record)
+}
+
+/// A login record from a token answer and the OAuth client that got it.
+pub fn new_record(
     ctx: &Context,
     credentials: &g2w_goto::ClientCredentials,
     answer: TokenResponse,

@@ -1,4 +1,7 @@
 //! One module per top-level verb of the `g2w` command.
 
 pub mod auth;
+pub mod config;
 pub mod emulator;
+pub mod outbox;
+pub mod serve;

@@ -3,6 +3,7 @@
 
 mod auth;
 mod emulator_cmd;
+mod serve;
 
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::process::{Child, Command, Output, Stdio};

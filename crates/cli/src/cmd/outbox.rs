@@ -1,0 +1,153 @@
+//! `g2w outbox`: look into the registration outbox and act on what is stuck.
+
+use anyhow::{Context as _, bail};
+use g2w_store::{OutboxState, OutboxStore as _, Registration};
+
+use crate::context::Context;
+
+/// `g2w outbox …`
+#[derive(Debug, clap::Subcommand)]
+pub enum OutboxCommand {
+    /// List registrations, newest first.
+    List {
+        /// Only this state: pending, delivering, delivered, already_registered, failed, dead.
+        #[arg(long, value_parser = |s: &str| s.parse::<OutboxState>())]
+        state: Option<OutboxState>,
+        /// Only this email.
+        #[arg(long)]
+        email: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Deliver a failed or dead registration again (or all of them).
+    Retry {
+        /// The registration id.
+        #[arg(required_unless_present = "all_failed", conflicts_with = "all_failed")]
+        id: Option<String>,
+        /// Every failed and dead registration.
+        #[arg(long)]
+        all_failed: bool,
+    },
+    /// Delete delivered registrations finished before a date.
+    Purge {
+        /// `YYYY-MM-DD` (midnight UTC) or an RFC 3339 time.
+        #[arg(long, value_name = "DATE")]
+        delivered_before: String,
+    },
+}
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum Format {
+    /// For people.
+    Table,
+    /// For scripts.
+    Json,
+}
+
+fn parse_date(text: &str) -> anyhow::Result<i64> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Ok(t.timestamp_millis());
+    }
+    let day = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .with_context(|| format!("{text:?} is not a date (YYYY-MM-DD) or an RFC 3339 time"))?;
+    Ok(day
+        .and_hms_opt(0, 0, 0)
+        .map(|t| t.and_utc().timestamp_millis())
+        .unwrap_or_default())
+}
+
+fn when(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map_or_else(|| "-".into(), |t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+}
+
+fn to_json(r: &Registration) -> serde_json::Value {
+    serde_json::json!({
+        "id": r.id, "state": r.state.as_str(), "webinarKey": r.webinar_key, "email": r.email,
+        "attempts": r.attempts, "registrantKey": r.registrant_key, "joinUrl": r.join_url,
+        "lastError": r.last_error, "source": r.source,
+        "createdAt": chrono::DateTime::from_timestamp_millis(r.created_at).map(|t| t.to_rfc3339()),
+    })
+}
+
+/// Runs an outbox command.
+pub fn run(ctx: &Context, command: OutboxCommand) -> anyhow::Result<()> {
+    let store = ctx.store.as_ref();
+    let now = chrono::Utc::now().timestamp_millis();
+    match command {
+        OutboxCommand::List {
+            state,
+            email,
+            limit,
+            format,
+        } => {
+            let rows = store.list(state, email.as_deref(), limit)?;
+            match format {
+                Format::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&rows.iter().map(to_json).collect::<Vec<_>>())?
+                ),
+                Format::Table => {
+                    println!(
+                        "{:<28}  {:<18}  {:>3}  {:<19}  {:<30}  note",
+                        "ID", "STATE", "TRY", "CREATED", "EMAIL"
+                    );
+                    for r in &rows {
+                        let note = r
+                            .join_url
+                            .as_deref()
+                            .or(r.last_error.as_deref())
+                            .unwrap_or("");
+                        println!(
+                            "{:<28}  {:<18}  {:>3}  {:<19}  {:<30}  {note}",
+                            r.id,
+                            r.state.as_str(),
+                            r.attempts,
+                            when(r.created_at),
+                            r.email
+                        );
+                    }
+                    let counts = store.counts()?;
+                    let summary: Vec<String> = counts
+                        .iter()
+                        .filter(|(_, n)| **n > 0)
+                        .map(|(s, n)| format!("{s}: {n}"))
+                        .collect();
+                    eprintln!(
+                        "{} shown; outbox: {}",
+                        rows.len(),
+                        if summary.is_empty() {
+                            "empty".into()
+                        } else {
+                            summary.join(", ")
+                        }
+                    );
+                }
+            }
+        }
+        OutboxCommand::Retry { id: Some(id), .. } => {
+            if !store.retry(&id, now)? {
+                match store.registration(&id)? {
+                    None => bail!("no registration {id}"),
+                    Some(r) => bail!("registration {id} is {}, not failed or dead", r.state),
+                }
+            }
+            println!("Registration {id} will be delivered again.");
+        }
+        OutboxCommand::Retry { id: None, .. } => {
+            let n = store.retry_all_failed(now)?;
+            println!("{n} registration(s) will be delivered again.");
+        }
+        OutboxCommand::Purge { delivered_before } => {
+            let before = parse_date(&delivered_before)?;
+            let n = store.purge_delivered_before(before)?;
+            println!("{n} delivered registration(s) deleted.");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,313 @@
+//! `g2w serve`: the registration gateway. `--demo` runs it on the built-in emulator.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use g2w_gateway::{Gateway, GatewayConfig};
+use g2w_goto::{GotoClient, RateLimiter, RetryPolicy, SecretString};
+
+use crate::context::Context;
+use crate::exit::NotLoggedIn;
+use crate::settings::{Env, ProcessEnv, ServeFile, Settings};
+
+/// Options of `g2w serve`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Address to listen on (else G2W_LISTEN, the config file, 127.0.0.1:8080).
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<SocketAddr>,
+    /// How long a registration request waits for delivery before answering 202
+    /// (`2s`, `500ms`, `0`).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    sync_wait: Option<Duration>,
+    /// Run on the built-in GoTo emulator with demo webinars, logged in automatically.
+    #[arg(long)]
+    demo: bool,
+}
+
+/// Parses `2s`, `1500ms` or a plain number of seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let (number, unit_ms) = if let Some(n) = t.strip_suffix("ms") {
+        (n, 1)
+    } else if let Some(n) = t.strip_suffix('s') {
+        (n, 1000)
+    } else {
+        (t, 1000)
+    };
+    let n: u64 = number
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration like 2s or 500ms"))?;
+    n.checked_mul(unit_ms)
+        .filter(|ms| *ms <= 60_000)
+        .map(Duration::from_millis)
+        .ok_or_else(|| format!("{text:?} is longer than 60s"))
+}
+
+fn var_parse<T: std::str::FromStr>(env: &dyn Env, name: &str) -> anyhow::Result<Option<T>> {
+    env.var(name)
+        .map(|v| {
+            v.trim()
+                .parse::<T>()
+                .map_err(|_| anyhow::anyhow!("{name}: {v:?} is not valid"))
+        })
+        .transpose()
+}
+
+/// The gateway settings: defaults → `[serve]` → `G2W_*` → flags.
+///
+/// # Errors
+/// A malformed value, named.
+pub fn gateway_config(
+    env: &dyn Env,
+    file: &ServeFile,
+    args: &Args,
+    profile: &str,
+) -> anyhow::Result<(SocketAddr, GatewayConfig)> {
+    let d = GatewayConfig::default();
+    let listen_text = env
+        .var("G2W_LISTEN")
+        .or_else(|| file.listen.clone())
+        .unwrap_or_else(|| "127.0.0.1:8080".into());
+    let listen = match args.listen {
+        Some(l) => l,
+        None => listen_text
+            .parse()
+            .with_context(|| format!("listen address {listen_text:?} is not HOST:PORT"))?,
+    };
+    let sync_wait = match (args.sync_wait, env.var("G2W_SYNC_WAIT")) {
+        (Some(w), _) => w,
+        (None, Some(v)) => parse_duration(&v).map_err(|e| anyhow::anyhow!("G2W_SYNC_WAIT: {e}"))?,
+        (None, None) => file.sync_wait_ms.map_or(d.sync_wait, Duration::from_millis),
+    };
+    let allowed_origins = match env.var("G2W_ALLOWED_ORIGINS") {
+        Some(v) => v
+            .split(',')
+            .map(|o| o.trim().to_owned())
+            .filter(|o| !o.is_empty())
+            .collect(),
+        None => file.allowed_origins.clone().unwrap_or_default(),
+    };
+    for origin in &allowed_origins {
+        if origin != "*" && !(origin.starts_with("http://") || origin.starts_with("https://")) {
+            bail!("allowed origin {origin:?} must look like https://www.example.com");
+        }
+    }
+    let thank_you_url = env
+        .var("G2W_THANK_YOU_URL")
+        .or_else(|| file.thank_you_url.clone());
+    if let Some(url) = &thank_you_url {
+        g2w_goto::Url::parse(url).with_context(|| format!("thank-you URL {url:?} is not a URL"))?;
+    }
+    Ok((
+        listen,
+        GatewayConfig {
+            profile: profile.to_owned(),
+            sync_wait,
+            allowed_origins,
+            thank_you_url,
+            intake_rate_per_ip: var_parse(env, "G2W_INTAKE_RATE_PER_IP")?
+                .or(file.intake_rate_per_ip)
+                .unwrap_or(d.intake_rate_per_ip),
+            intake_burst: var_parse(env, "G2W_INTAKE_BURST")?
+                .or(file.intake_burst)
+                .unwrap_or(d.intake_burst),
+            delivery_concurrency: var_parse(env, "G2W_DELIVERY_CONCURRENCY")?
+                .or(file.delivery_concurrency)
+                .unwrap_or(d.delivery_concurrency)
+                .max(1),
+            max_attempts: var_parse(env, "G2W_MAX_ATTEMPTS")?
+                .or(file.max_attempts)
+                .unwrap_or(d.max_attempts)
+                .max(1),
+            lease: var_parse::<u64>(env, "G2W_LEASE_SECS")?
+                .or(file.lease_secs)
+                .map_or(d.lease, |s| Duration::from_secs(s.max(1))),
+            ..d
+        },
+    ))
+}
+
+/// Runs `g2w serve`.
+pub async fn run(settings: Settings, profile: &str, args: Args) -> anyhow::Result<()> {
+    if args.demo {
+        return demo(settings, profile, args).await;
+    }
+    let (listen, config) = gateway_config(&ProcessEnv, &settings.serve, &args, profile)?;
+    let ctx = Context::open(settings, profile)?;
+    let Some(stored) = ctx.stored()? else {
+        return Err(NotLoggedIn(profile.to_owned()).into());
+    };
+    if let Some(reason) = &stored.reauthorization_required {
+        tracing::warn!(
+            "GoTo login needs renewing ({reason}); accepting registrations, delivery paused until `g2w auth login`"
+        );
+    }
+    serve(&ctx, listen, config, None).await
+}
+
+async fn serve(
+    ctx: &Context,
+    listen: SocketAddr,
+    config: GatewayConfig,
+    banner: Option<String>,
+) -> anyhow::Result<()> {
+    let tokens = ctx.token_manager()?;
+    // The outbox retries durably; the client itself makes one attempt per delivery.
+    let client = GotoClient::new(
+        ctx.http.clone(),
+        ctx.settings.api_url.clone(),
+        tokens,
+        Arc::new(RateLimiter::new(ctx.settings.rate_limit, 1)),
+        RetryPolicy::NEVER,
+    );
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let addr = listener.local_addr()?;
+    let gateway = Gateway::new(
+        config,
+        ctx.store.clone(),
+        client,
+        g2w_gateway::system_millis(),
+    );
+    println!("g2w gateway listening on http://{addr}");
+    if let Some(banner) = banner {
+        println!("{}", banner.replace("{GATEWAY}", &format!("http://{addr}")));
+    }
+    gateway
+        .serve(listener, crate::signal::shutdown())
+        .await
+        .context("the gateway stopped with an error")?;
+    eprintln!("g2w gateway stopped.");
+    Ok(())
+}
+
+/// The demo: an in-process emulator with demo webinars, a throw-away data directory,
+/// an automatic login, and the gateway in front of it.
+async fn demo(mut settings: Settings, profile: &str, args: Args) -> anyhow::Result<()> {
+    let emulator = g2w_emulator::spawn(g2w_emulator::EmulatorConfig {
+        auto_approve: true,
+        seed_demo: true,
+        ..Default::default()
+    })
+    .await
+    .context("cannot start the GoTo emulator")?;
+    let data = tempfile::Builder::new()
+        .prefix("g2w-demo-")
+        .tempdir()
+        .context("cannot create a demo data directory")?;
+    let base = g2w_goto::Url::parse(emulator.base_url())?;
+    settings.auth_url = base.clone();
+    settings.api_url = base;
+    settings.data_dir = data.path().to_owned();
+    settings.secret_key = None;
+    settings.client_id = Some(g2w_emulator::DEMO_CLIENT_ID.to_owned());
+    settings.client_secret = Some(SecretString::from(g2w_emulator::DEMO_CLIENT_SECRET));
+    let mut serve_args = args;
+    serve_args.demo = false;
+    let (mut listen, config) = gateway_config(&ProcessEnv, &settings.serve, &serve_args, profile)?;
+    if serve_args.listen.is_none()
+        && std::env::var_os("G2W_LISTEN").is_none()
+        && settings.serve.listen.is_none()
+    {
+        listen = "127.0.0.1:8080".parse()?;
+    }
+    let ctx = Context::open(settings, profile)?;
+
+    // Log in without a browser: a personal access token minted by the emulator.
+    let minted: serde_json::Value = ctx
+        .http
+        .post(format!("{}/_emulator/pats", emulator.base_url()))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let pat = SecretString::from(
+        minted["pat"]
+            .as_str()
+            .context("the emulator minted no PAT")?
+            .to_owned(),
+    );
+    let credentials = ctx.credentials(None)?;
+    let answer = ctx.oauth(credentials.clone()).exchange_pat(&pat).await?;
+    let mut record = crate::cmd::auth::new_record(&ctx, &credentials, answer);
+    record.personal_access_token = Some(pat);
+    let record = crate::cmd::auth::store_login(&ctx, record).await?;
+
+    let client = ctx.client(ctx.token_manager()?);
+    let now = chrono::Utc::now();
+    let webinars = client
+        .webinars(now, now + chrono::Duration::days(90))
+        .await?;
+    let mut lines = vec![
+        String::new(),
+        "g2w demo: a registration gateway in front of a built-in GoTo emulator.".to_owned(),
+        format!(
+            "  GoTo emulator: {}  (logged in as {})",
+            emulator.base_url(),
+            record.principal.unwrap_or_default()
+        ),
+        format!("  Data (thrown away on exit): {}", data.path().display()),
+        "  Gateway: {GATEWAY}".to_owned(),
+        String::new(),
+        "Try:".to_owned(),
+        "  curl -s {GATEWAY}/api/v1/webinars".to_owned(),
+    ];
+    for w in &webinars {
+        let form = client.registration_fields(w.webinar_key).await?;
+        let responses: Vec<String> = form
+            .questions
+            .iter()
+            .map(|q| match q.answers.first() {
+                Some(a) => format!(
+                    "{{\"questionKey\":\"{}\",\"answerKey\":\"{}\"}}",
+                    q.question_key, a.answer_key
+                ),
+                None => format!(
+                    "{{\"questionKey\":\"{}\",\"responseText\":\"Reliable delivery\"}}",
+                    q.question_key
+                ),
+            })
+            .collect();
+        lines.push(String::new());
+        lines.push(format!("  # Register for \"{}\"", w.subject));
+        lines.push(format!(
+            "  curl -s -X POST {{GATEWAY}}/api/v1/webinars/{}/registrations -H 'Content-Type: application/json' \\\n    -d '{{\"firstName\":\"Ada\",\"lastName\":\"Lovelace\",\"email\":\"ada@example.com\",\"responses\":[{}]}}'",
+            w.webinar_key,
+            responses.join(",")
+        ));
+    }
+    lines.extend([
+        String::new(),
+        "  # The same email again: already registered, same join URL".to_owned(),
+        "  # A registration's state: curl -s {GATEWAY}/api/v1/registrations/REGISTRATION_ID"
+            .to_owned(),
+        "  curl -s {GATEWAY}/metrics".to_owned(),
+        String::new(),
+        "Stop with Ctrl-C.".to_owned(),
+    ]);
+    serve(&ctx, listen, config, Some(lines.join("\n"))).await?;
+    drop(emulator);
+    drop(data);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
+        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+        for bad in ["", "fast", "-1s", "2h", "61s", "99999999999999999999"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+}
