@@ -322,7 +322,8 @@ async fn wait_for_delivery(state: &AppState, reg: Registration) -> Registration 
     }
     let rx = state.waiters.subscribe(&reg.id);
     // It may have finished between the write and the subscription.
-    if let Ok(Some(now)) = state.outbox.registration(&reg.id)
+    let id = reg.id.clone();
+    if let Ok(Some(now)) = crate::off_thread(&state.outbox, move |s| s.registration(&id)).await
         && now.state.is_final()
     {
         state.waiters.forget(&reg.id);
@@ -361,7 +362,7 @@ pub(crate) async fn registration(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
 ) -> Response {
-    match state.outbox.registration(&id) {
+    match crate::off_thread(&state.outbox, move |s| s.registration(&id)).await {
         Ok(Some(reg)) => Json(registration_json(&reg)).into_response(),
         Ok(None) => json_error(StatusCode::NOT_FOUND, "not_found", "no such registration"),
         Err(e) => json_error(
@@ -405,7 +406,9 @@ pub(crate) async fn healthz() -> Response {
 
 /// `GET /readyz`: the store answers and the GoTo login is usable.
 pub(crate) async fn readyz(State(state): State<Arc<AppState>>) -> Response {
-    let store_ok = state.outbox.counts().is_ok();
+    let store_ok = crate::off_thread(&state.outbox, |s| s.counts())
+        .await
+        .is_ok();
     let token = match state.client.tokens().record().await {
         Ok(r) if r.reauthorization_required.is_none() => Ok(()),
         Ok(r) => Err(r.reauthorization_required.unwrap_or_default()),
@@ -472,7 +475,10 @@ pub(crate) async fn confirmation(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
 ) -> Response {
-    let reg = state.outbox.registration(&id).ok().flatten();
+    let reg = crate::off_thread(&state.outbox, move |s| s.registration(&id))
+        .await
+        .ok()
+        .flatten();
     let body = match reg {
         Some(r) if r.state == OutboxState::Delivered || r.state == OutboxState::AlreadyRegistered => {
             let link = r.join_url.as_deref().map_or_else(

@@ -49,6 +49,18 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 /// How long shutdown waits for in-flight deliveries.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Runs a store call off the async threads: SQLite calls block, sometimes for the
+/// length of another writer's commit, and must not stall the server while they do.
+pub(crate) async fn off_thread<T: Send + 'static>(
+    store: &Arc<dyn OutboxStore>,
+    f: impl FnOnce(&dyn OutboxStore) -> Result<T, g2w_store::StoreError> + Send + 'static,
+) -> Result<T, g2w_store::StoreError> {
+    let store = store.clone();
+    tokio::task::spawn_blocking(move || f(store.as_ref()))
+        .await
+        .map_err(|e| g2w_store::StoreError::Sql(format!("store task failed: {e}")))?
+}
+
 /// Shared by every handler.
 pub(crate) struct AppState {
     config: GatewayConfig,

@@ -140,7 +140,9 @@ impl Worker {
         }
         let now = (self.clock)();
         let lease = i64::try_from(self.config.lease.as_millis()).unwrap_or(60_000);
-        let Some(reg) = self.store.claim(&self.holder, now, lease)? else {
+        let holder = self.holder.clone();
+        let claimed = crate::off_thread(&self.store, move |s| s.claim(&holder, now, lease)).await?;
+        let Some(reg) = claimed else {
             return Ok(Step::Idle);
         };
         self.deliver(reg).await
@@ -158,13 +160,10 @@ impl Worker {
         let (webinar, registrant) = match parsed {
             Ok(v) => v,
             Err(why) => {
-                return self.finish(
-                    &reg,
-                    Completion::Failed {
-                        reason: format!("unreadable outbox row: {why}"),
-                    },
-                    "failed",
-                );
+                let reason = format!("unreadable outbox row: {why}");
+                return self
+                    .finish(&reg, Completion::Failed { reason }, "failed")
+                    .await;
             }
         };
         let started = Instant::now();
@@ -173,9 +172,8 @@ impl Worker {
             .create_registrant(webinar, &registrant, false)
             .await;
         self.metrics.goto_latency(started.elapsed());
-        match result {
-            Ok(created) => self.finish(
-                &reg,
+        let (completion, metric) = match result {
+            Ok(created) => (
                 Completion::Delivered {
                     registrant_key: created.registrant_key.to_string(),
                     join_url: created.join_url,
@@ -193,8 +191,7 @@ impl Worker {
                         _ => (registrant_key.map(|k| k.to_string()), None),
                     },
                 };
-                self.finish(
-                    &reg,
+                (
                     Completion::AlreadyRegistered {
                         registrant_key: key,
                         join_url: url,
@@ -207,61 +204,75 @@ impl Worker {
                 self.set_paused(Some(reason.clone()));
                 self.metrics.delivery("paused");
                 let now = (self.clock)();
-                self.store
-                    .release(&reg.id, &self.holder, now, now, &reason, false)?;
-                Ok(Step::Paused(reason))
+                self.release(&reg, now, &reason, false).await?;
+                return Ok(Step::Paused(reason));
             }
             Err(e) if e.is_retryable() => {
                 let reason = error_text(&e);
-                match self.backoff.delay(reg.attempts, &e) {
-                    Some(wait) => {
-                        self.metrics.delivery("retry");
-                        let now = (self.clock)();
-                        let due = now + i64::try_from(wait.as_millis()).unwrap_or(i64::MAX / 2);
-                        self.store
-                            .release(&reg.id, &self.holder, now, due, &reason, true)?;
-                        self.current(&reg.id)
-                    }
-                    None => self.finish(
-                        &reg,
-                        Completion::Dead {
-                            reason: format!("{} attempts; last: {reason}", reg.attempts),
-                        },
-                        "dead",
-                    ),
-                }
+                let Some(wait) = self.backoff.delay(reg.attempts, &e) else {
+                    let reason = format!("{} attempts; last: {reason}", reg.attempts);
+                    return self.finish(&reg, Completion::Dead { reason }, "dead").await;
+                };
+                self.metrics.delivery("retry");
+                let due = (self.clock)() + i64::try_from(wait.as_millis()).unwrap_or(i64::MAX / 2);
+                self.release(&reg, due, &reason, true).await?;
+                return self.current(&reg.id).await;
             }
-            Err(e) => self.finish(
-                &reg,
+            Err(e) => (
                 Completion::Failed {
                     reason: error_text(&e),
                 },
                 "failed",
             ),
-        }
+        };
+        self.finish(&reg, completion, metric).await
     }
 
-    fn current(&self, id: &str) -> Result<Step, g2w_store::StoreError> {
-        match self.store.registration(id)? {
+    /// Gives a registration back as pending, due at `due`.
+    async fn release(
+        &self,
+        reg: &Registration,
+        due: i64,
+        why: &str,
+        count_attempt: bool,
+    ) -> Result<(), g2w_store::StoreError> {
+        let (id, holder, why, now) = (
+            reg.id.clone(),
+            self.holder.clone(),
+            why.to_owned(),
+            (self.clock)(),
+        );
+        crate::off_thread(&self.store, move |s| {
+            s.release(&id, &holder, now, due, &why, count_attempt)
+        })
+        .await?;
+        Ok(())
+    }
+
+    async fn current(&self, id: &str) -> Result<Step, g2w_store::StoreError> {
+        let id = id.to_owned();
+        match crate::off_thread(&self.store, move |s| s.registration(&id)).await? {
             Some(r) => Ok(Step::Attempted(Box::new(r))),
             None => Ok(Step::Idle),
         }
     }
 
-    fn finish(
+    async fn finish(
         &self,
         reg: &Registration,
         completion: Completion,
         metric: &'static str,
     ) -> Result<Step, g2w_store::StoreError> {
         self.metrics.delivery(metric);
-        if !self
-            .store
-            .complete(&reg.id, &self.holder, (self.clock)(), &completion)?
-        {
+        let (id, holder, now) = (reg.id.clone(), self.holder.clone(), (self.clock)());
+        let completed = crate::off_thread(&self.store, move |s| {
+            s.complete(&id, &holder, now, &completion)
+        })
+        .await?;
+        if !completed {
             tracing::warn!(id = %reg.id, "lease lost before completion; another worker has it");
         }
-        let step = self.current(&reg.id)?;
+        let step = self.current(&reg.id).await?;
         if let Step::Attempted(r) = &step {
             self.waiters.resolve(r);
         }
@@ -295,7 +306,7 @@ impl Worker {
                     while !*stop.borrow() {
                         let idle = match worker.deliver_next().await {
                             Ok(Step::Attempted(_)) => None,
-                            Ok(Step::Idle) => Some(worker.until_next_due()),
+                            Ok(Step::Idle) => Some(worker.until_next_due().await),
                             Ok(Step::Paused(_)) => Some(Duration::from_secs(5)),
                             Err(e) => {
                                 tracing::error!("outbox: {e}");
@@ -318,9 +329,9 @@ impl Worker {
         }
     }
 
-    fn until_next_due(&self) -> Duration {
+    async fn until_next_due(&self) -> Duration {
         let now = (self.clock)();
-        match self.store.next_due() {
+        match crate::off_thread(&self.store, |s| s.next_due()).await {
             Ok(Some(due)) => {
                 Duration::from_millis(u64::try_from((due - now).clamp(10, 1000)).unwrap_or(1000))
             }

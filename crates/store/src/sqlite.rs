@@ -139,6 +139,22 @@ impl SqliteStore {
         self.conn.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Runs outbox bookkeeping (leases, outcomes) with `synchronous=NORMAL`: its commits
+    /// skip the disk flush, and losing the last of them in a power cut only repeats a
+    /// delivery, which GoTo's 409 makes harmless. Intake and tokens keep `FULL`. Both go
+    /// through the one connection, so writers in this process never meet SQLite's busy
+    /// handler (which sleeps in steps of up to 100 ms).
+    pub(crate) fn bookkeeping<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, StoreError> {
+        let conn = self.conn();
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        let result = f(&conn);
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        Ok(result?)
+    }
+
     fn migrate(&self, fresh: bool, from: i64) -> Result<(), StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;

@@ -91,24 +91,23 @@ impl OutboxStore for SqliteStore {
         now: i64,
         lease_ms: i64,
     ) -> Result<Option<Registration>, StoreError> {
-        let conn = self.conn();
-        let claimed = conn
-            .query_row(
+        self.bookkeeping(|conn| {
+            conn.query_row(
                 &format!(
                     "UPDATE outbox SET state = 'delivering', lease_holder = ?1, lease_until = ?2,
                          attempts = attempts + 1, updated_at = ?3
-                     WHERE id = (
-                         SELECT id FROM outbox
-                         WHERE (state = 'pending' AND next_attempt_at <= ?3)
-                            OR (state = 'delivering' AND lease_until <= ?3)
-                         ORDER BY next_attempt_at, created_at LIMIT 1)
+                     WHERE id = COALESCE(
+                         (SELECT id FROM outbox WHERE state = 'pending' AND next_attempt_at <= ?3
+                          ORDER BY next_attempt_at LIMIT 1),
+                         (SELECT id FROM outbox WHERE state = 'delivering' AND lease_until <= ?3
+                          ORDER BY lease_until LIMIT 1))
                      RETURNING {COLUMNS}"
                 ),
                 params![holder, now + lease_ms, now],
                 row_to_registration,
             )
-            .optional()?;
-        Ok(claimed)
+            .optional()
+        })
     }
 
     fn complete(
@@ -142,13 +141,15 @@ impl OutboxStore for SqliteStore {
             }
             Completion::Dead { reason } => (OutboxState::Dead, None, None, Some(reason.clone())),
         };
-        let n = self.conn().execute(
-            "UPDATE outbox SET state = ?1, registrant_key = ?2, join_url = ?3,
+        let n = self.bookkeeping(|conn| {
+            conn.execute(
+                "UPDATE outbox SET state = ?1, registrant_key = ?2, join_url = ?3,
                  last_error = COALESCE(?4, last_error), lease_holder = NULL, lease_until = NULL,
                  updated_at = ?5, finished_at = ?5
              WHERE id = ?6 AND state = 'delivering' AND lease_holder = ?7",
-            params![state.as_str(), key, url, error, now, id, holder],
-        )?;
+                params![state.as_str(), key, url, error, now, id, holder],
+            )
+        })?;
         Ok(n == 1)
     }
 
@@ -161,19 +162,21 @@ impl OutboxStore for SqliteStore {
         error: &str,
         count_attempt: bool,
     ) -> Result<bool, StoreError> {
-        let n = self.conn().execute(
-            "UPDATE outbox SET state = 'pending', next_attempt_at = ?1, last_error = ?2,
+        let n = self.bookkeeping(|conn| {
+            conn.execute(
+                "UPDATE outbox SET state = 'pending', next_attempt_at = ?1, last_error = ?2,
                  attempts = attempts - ?3, lease_holder = NULL, lease_until = NULL, updated_at = ?4
              WHERE id = ?5 AND state = 'delivering' AND lease_holder = ?6",
-            params![
-                next_attempt_at,
-                error,
-                i64::from(!count_attempt),
-                now,
-                id,
-                holder
-            ],
-        )?;
+                params![
+                    next_attempt_at,
+                    error,
+                    i64::from(!count_attempt),
+                    now,
+                    id,
+                    holder
+                ],
+            )
+        })?;
         Ok(n == 1)
     }
 
@@ -224,12 +227,22 @@ impl OutboxStore for SqliteStore {
     }
 
     fn next_due(&self) -> Result<Option<i64>, StoreError> {
-        Ok(self.conn().query_row(
-            "SELECT min(CASE WHEN state = 'pending' THEN next_attempt_at ELSE lease_until END)
-             FROM outbox WHERE state IN ('pending', 'delivering')",
+        // Two indexed look-ups rather than one OR that scans the table.
+        let conn = self.conn();
+        let pending: Option<i64> = conn.query_row(
+            "SELECT min(next_attempt_at) FROM outbox WHERE state = 'pending'",
             [],
             |r| r.get(0),
-        )?)
+        )?;
+        let leased: Option<i64> = conn.query_row(
+            "SELECT min(lease_until) FROM outbox WHERE state = 'delivering'",
+            [],
+            |r| r.get(0),
+        )?;
+        Ok(match (pending, leased) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        })
     }
 
     fn retry(&self, id: &str, now: i64) -> Result<bool, StoreError> {
