@@ -5,6 +5,7 @@
 mod cmd;
 mod context;
 mod exit;
+mod output;
 mod settings;
 mod signal;
 
@@ -38,6 +39,12 @@ enum Command {
     /// Log in to GoTo, inspect and refresh the stored tokens.
     #[command(subcommand)]
     Auth(cmd::auth::AuthCommand),
+    /// List and show webinars.
+    #[command(subcommand)]
+    Webinars(cmd::webinars::WebinarsCommand),
+    /// Registration forms, registrants, and bulk import from CSV.
+    #[command(subcommand)]
+    Registrants(cmd::registrants::RegistrantsCommand),
     /// Run the registration gateway (landing pages post here; nothing is lost).
     Serve(cmd::serve::Args),
     /// Inspect and retry the registration outbox.
@@ -91,6 +98,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let settings = Settings::resolve(&ProcessEnv, &cli.credentials)?;
             let ctx = context::Context::open(settings, &cli.profile)?;
             cmd::auth::run(ctx, command).await
+        }
+        Command::Webinars(command) => {
+            let settings = Settings::resolve(&ProcessEnv, &cli.credentials)?;
+            let ctx = context::Context::open(settings, &cli.profile)?;
+            cmd::webinars::run(&ctx, command).await
+        }
+        Command::Registrants(command) => {
+            let settings = Settings::resolve(&ProcessEnv, &cli.credentials)?;
+            let ctx = context::Context::open(settings, &cli.profile)?;
+            cmd::registrants::run(&ctx, command).await
         }
         Command::Serve(args) => {
             let settings = Settings::resolve(&ProcessEnv, &cli.credentials)?;

@@ -163,7 +163,9 @@ pub fn parse_form(body: &[u8]) -> Result<Submission, FieldErrors> {
 
 /// Trimmed, NFC-normalised text; control characters are refused.
 fn clean(text: &str) -> Result<String, &'static str> {
-    let normalised: String = text.trim().nfc().collect();
+    // Line breaks from forms and spreadsheets arrive as CRLF or CR: keep them as LF.
+    let unified = text.replace("\r\n", "\n").replace('\r', "\n");
+    let normalised: String = unified.trim().nfc().collect();
     if normalised
         .chars()
         .any(|c| c.is_control() && c != '\n' && c != '\t')

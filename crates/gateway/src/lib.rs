@@ -17,7 +17,7 @@ mod api;
 mod batcher;
 mod cache;
 mod config;
-mod intake;
+pub mod intake;
 mod metrics;
 mod waiters;
 mod worker;
@@ -34,7 +34,6 @@ use g2w_goto::GotoClient;
 use g2w_store::OutboxStore;
 
 pub use config::GatewayConfig;
-pub use intake::{HONEYPOT, MAX_FIELDS};
 pub use worker::{MillisClock, Step, Worker, system_millis};
 
 use crate::api::IpLimiter;

@@ -17,6 +17,7 @@
 //! without its access token).
 
 mod crypto;
+mod journal;
 mod outbox;
 mod sqlite;
 mod sqlite_outbox;
@@ -24,6 +25,7 @@ mod sqlite_outbox;
 use std::path::PathBuf;
 
 pub use crypto::{KEY_FILE_NAME, SecretKey};
+pub use journal::JournalEntry;
 pub use outbox::{Completion, Enqueued, NewRegistration, OutboxState, OutboxStore, Registration};
 pub use sqlite::{DB_FILE_NAME, SqliteStore};
 

@@ -20,6 +20,7 @@ const APPLICATION_ID: i64 = 0x6732_7721;
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0001_profiles.sql"),
     include_str!("../migrations/sqlite/0002_outbox.sql"),
+    include_str!("../migrations/sqlite/0003_import_journal.sql"),
 ];
 
 const KEY_CHECK_PLAINTEXT: &[u8] = b"g2w key check v1";

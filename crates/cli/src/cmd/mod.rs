@@ -3,5 +3,8 @@
 pub mod auth;
 pub mod config;
 pub mod emulator;
+pub mod import;
 pub mod outbox;
+pub mod registrants;
 pub mod serve;
+pub mod webinars;

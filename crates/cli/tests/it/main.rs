@@ -3,6 +3,7 @@
 
 mod auth;
 mod emulator_cmd;
+mod registrants;
 mod serve;
 
 use std::io::{BufRead as _, BufReader, Write as _};

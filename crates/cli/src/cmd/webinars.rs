@@ -1,0 +1,125 @@
+//! `g2w webinars`: find webinar keys without reading URLs.
+
+use anyhow::Context as _;
+use g2w_goto::WebinarKey;
+
+use crate::context::Context;
+use crate::output::{Format, Listing, human_time, parse_time};
+
+/// `g2w webinars …`
+#[derive(Debug, clap::Subcommand)]
+pub enum WebinarsCommand {
+    /// Webinars with a session in a time range (default: now to 90 days ahead).
+    List {
+        /// From this date (YYYY-MM-DD or RFC 3339).
+        #[arg(long, value_parser = parse_time)]
+        from: Option<chrono::DateTime<chrono::Utc>>,
+        /// To this date.
+        #[arg(long, value_parser = parse_time)]
+        to: Option<chrono::DateTime<chrono::Utc>>,
+        /// Only webinars whose subject contains this (case-insensitive).
+        #[arg(long)]
+        subject: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// One webinar: times, registration URL, registrants, approval, form fields.
+    Show {
+        /// The webinar key.
+        webinar_key: WebinarKey,
+    },
+}
+
+/// Runs a webinars command.
+pub async fn run(ctx: &Context, command: WebinarsCommand) -> anyhow::Result<()> {
+    let client = ctx.client(ctx.token_manager()?);
+    match command {
+        WebinarsCommand::List {
+            from,
+            to,
+            subject,
+            format,
+        } => {
+            let from = from.unwrap_or_else(chrono::Utc::now);
+            let to = to.unwrap_or(from + chrono::Duration::days(90));
+            anyhow::ensure!(from <= to, "--from is after --to");
+            let needle = subject.map(|s| s.to_lowercase());
+            let mut webinars = client.webinars(from, to).await?;
+            webinars.retain(|w| {
+                needle
+                    .as_ref()
+                    .is_none_or(|n| w.subject.to_lowercase().contains(n))
+            });
+            webinars.sort_by_key(|w| (w.times.first().map(|t| t.start_time), w.webinar_key));
+            let rows = webinars
+                .iter()
+                .map(|w| {
+                    vec![
+                        w.webinar_key.to_string(),
+                        w.times
+                            .first()
+                            .map(|t| human_time(t.start_time))
+                            .unwrap_or_default(),
+                        w.subject.clone(),
+                        w.time_zone.clone().unwrap_or_default(),
+                        w.registration_url.clone().unwrap_or_default(),
+                    ]
+                })
+                .collect();
+            Listing {
+                columns: vec![
+                    "webinarKey",
+                    "start",
+                    "subject",
+                    "timeZone",
+                    "registrationUrl",
+                ],
+                rows,
+                json: serde_json::to_value(&webinars)?,
+            }
+            .print(format)
+        }
+        WebinarsCommand::Show { webinar_key } => {
+            let w = client
+                .webinar(webinar_key)
+                .await
+                .context("cannot get the webinar")?;
+            let fields = client
+                .registration_fields(webinar_key)
+                .await
+                .context("cannot get its registration fields")?;
+            println!("{}", w.subject);
+            println!("  webinar key:      {}", w.webinar_key);
+            for t in &w.times {
+                println!(
+                    "  session:          {} – {}",
+                    human_time(t.start_time),
+                    human_time(t.end_time)
+                );
+            }
+            println!(
+                "  time zone:        {}",
+                w.time_zone.as_deref().unwrap_or("-")
+            );
+            println!(
+                "  registration URL: {}",
+                w.registration_url.as_deref().unwrap_or("-")
+            );
+            println!(
+                "  registrants:      {}",
+                w.number_of_registrants
+                    .map_or("-".into(), |n| n.to_string())
+            );
+            println!(
+                "  approval:         {}",
+                w.approval_type.as_deref().unwrap_or("-")
+            );
+            if let Some(d) = w.description.as_deref().filter(|d| !d.is_empty()) {
+                println!("  description:      {d}");
+            }
+            crate::cmd::registrants::print_fields(&fields);
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,88 @@
+//! The bulk-import journal: each row's outcome, so a re-run skips finished rows.
+
+use rusqlite::{OptionalExtension as _, params};
+
+use crate::{SqliteStore, StoreError};
+
+/// One row's recorded outcome.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JournalEntry {
+    /// `registered`, `already_registered`, `invalid` or `failed`.
+    pub outcome: String,
+    /// GoTo's registrant key, when known.
+    pub registrant_key: Option<String>,
+    /// The join URL, when known.
+    pub join_url: Option<String>,
+    /// The reason, for `invalid` and `failed`.
+    pub detail: Option<String>,
+}
+
+impl JournalEntry {
+    /// Whether the row needs no more work (a failed row is tried again).
+    pub fn is_done(&self) -> bool {
+        matches!(self.outcome.as_str(), "registered" | "already_registered")
+    }
+}
+
+impl SqliteStore {
+    /// The recorded outcome of one row.
+    ///
+    /// # Errors
+    /// Database failures.
+    pub fn journal_entry(
+        &self,
+        import_id: &str,
+        line: u64,
+    ) -> Result<Option<JournalEntry>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT outcome, registrant_key, join_url, detail FROM import_journal
+             WHERE import_id = ?1 AND line = ?2",
+        )?;
+        Ok(stmt
+            .query_row(
+                params![import_id, i64::try_from(line).unwrap_or(i64::MAX)],
+                |r| {
+                    Ok(JournalEntry {
+                        outcome: r.get(0)?,
+                        registrant_key: r.get(1)?,
+                        join_url: r.get(2)?,
+                        detail: r.get(3)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    /// Records one row's outcome (replacing an earlier one).
+    ///
+    /// # Errors
+    /// Database failures.
+    pub fn journal_record(
+        &self,
+        import_id: &str,
+        line: u64,
+        entry: &JournalEntry,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        self.bookkeeping(|conn| {
+            conn.prepare_cached(
+                "INSERT INTO import_journal (import_id, line, outcome, registrant_key, join_url, detail, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT(import_id, line) DO UPDATE SET outcome = excluded.outcome,
+                     registrant_key = excluded.registrant_key, join_url = excluded.join_url,
+                     detail = excluded.detail, updated_at = excluded.updated_at",
+            )?
+            .execute(params![
+                import_id,
+                i64::try_from(line).unwrap_or(i64::MAX),
+                entry.outcome,
+                entry.registrant_key,
+                entry.join_url,
+                entry.detail,
+                now
+            ])
+        })?;
+        Ok(())
+    }
+}
