@@ -16,7 +16,11 @@ use serde_json::{Value, json};
 /// Runs `cmd` to the end, sampling its RSS; returns (seconds, peak RSS in KiB, stdout).
 fn run_sampled(mut cmd: Command) -> (f64, u64, String) {
     let started = Instant::now();
-    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
     let pid = child.id();
     let mut peak = 0;
     loop {
@@ -24,7 +28,11 @@ fn run_sampled(mut cmd: Command) -> (f64, u64, String) {
             break;
         }
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-        if let Some(kib) = status.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok()) {
+        if let Some(kib) = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        {
             peak = kib;
         }
         std::thread::sleep(Duration::from_millis(20));
@@ -36,7 +44,12 @@ fn run_sampled(mut cmd: Command) -> (f64, u64, String) {
 }
 
 async fn scenario(rate_limit: u32, rows: usize, dry_rows: usize) {
-    let emu = g2w_emulator::spawn(g2w_emulator::EmulatorConfig { rate_limit, ..Default::default() }).await.unwrap();
+    let emu = g2w_emulator::spawn(g2w_emulator::EmulatorConfig {
+        rate_limit,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
     let data = tempfile::tempdir().unwrap();
     let http = reqwest::Client::new();
     let g2w = |args: &[&str]| {
@@ -53,9 +66,26 @@ async fn scenario(rate_limit: u32, rows: usize, dry_rows: usize) {
         }
         c
     };
-    let pat: Value = http.post(format!("{}/_emulator/pats", emu.base_url())).send().await.unwrap().json().await.unwrap();
-    let mut login = g2w(&["auth", "login", "--pat"]).stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
-    login.stdin.take().unwrap().write_all(pat["pat"].as_str().unwrap().as_bytes()).unwrap();
+    let pat: Value = http
+        .post(format!("{}/_emulator/pats", emu.base_url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut login = g2w(&["auth", "login", "--pat"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    login
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(pat["pat"].as_str().unwrap().as_bytes())
+        .unwrap();
     assert!(login.wait().unwrap().success());
     let webinar: Value = http
         .post(format!("{}/_emulator/webinars", emu.base_url()))
@@ -74,16 +104,32 @@ async fn scenario(rate_limit: u32, rows: usize, dry_rows: usize) {
     };
     if dry_rows > 0 {
         let big = write(dry_rows, "big.csv");
-        let (secs, peak, out) = run_sampled(g2w(&["registrants", "import", &webinar, &big, "--dry-run"]));
-        println!("  dry run of {dry_rows} rows: {secs:.2} s, peak RSS {:.1} MiB ({})", peak as f64 / 1024.0, out.trim());
+        let (secs, peak, out) =
+            run_sampled(g2w(&["registrants", "import", &webinar, &big, "--dry-run"]));
+        println!(
+            "  dry run of {dry_rows} rows: {secs:.2} s, peak RSS {:.1} MiB ({})",
+            peak as f64 / 1024.0,
+            out.trim()
+        );
     }
     let file = write(rows, "rows.csv");
     let concurrency = if rate_limit == 0 { "16" } else { "4" };
-    let (secs, peak, out) = run_sampled(g2w(&["registrants", "import", &webinar, &file, "--concurrency", concurrency]));
+    let (secs, peak, out) = run_sampled(g2w(&[
+        "registrants",
+        "import",
+        &webinar,
+        &file,
+        "--concurrency",
+        concurrency,
+    ]));
     assert!(out.contains(&format!("registered: {rows},")), "{out}");
     assert_eq!(emu.stats().registrants_created, rows as u64);
     if rate_limit == 0 {
-        println!("  {rows} rows, rate limit off, concurrency 16: {secs:.2} s = {:.0} rows/s, peak RSS {:.1} MiB", rows as f64 / secs, peak as f64 / 1024.0);
+        println!(
+            "  {rows} rows, rate limit off, concurrency 16: {secs:.2} s = {:.0} rows/s, peak RSS {:.1} MiB",
+            rows as f64 / secs,
+            peak as f64 / 1024.0
+        );
     } else {
         let ideal = rows as f64 / f64::from(rate_limit);
         println!(

@@ -17,7 +17,8 @@ fn consent_config() -> EmulatorConfig {
 
 /// Plays the browser: opens the authorize URL, presses Allow (or Deny), follows the
 /// redirect to g2w's loopback callback.
-async fn play_browser(env: &Env, authorize_url: &str, decision: &str) -> u16 {
+/// Opens the consent page at `authorize_url`, presses a button, returns the redirect.
+async fn consent(env: &Env, authorize_url: &str, decision: &str) -> String {
     let page = env
         .http
         .get(authorize_url)
@@ -44,7 +45,12 @@ async fn play_browser(env: &Env, authorize_url: &str, decision: &str) -> u16 {
         .await
         .unwrap();
     assert_eq!(answer.status(), 302);
-    let callback = answer.headers()["location"].to_str().unwrap().to_owned();
+    answer.headers()["location"].to_str().unwrap().to_owned()
+}
+
+/// Plays the browser: consent, then the redirect to g2w's loopback callback.
+async fn play_browser(env: &Env, authorize_url: &str, decision: &str) -> u16 {
+    let callback = consent(env, authorize_url, decision).await;
     assert!(callback.starts_with("http://127.0.0.1:"), "{callback}");
     env.http
         .get(callback)
@@ -172,32 +178,7 @@ async fn outside_refresh_token(env: &Env) -> String {
         "{}/oauth/authorize?client_id=demo-client&response_type=code&redirect_uri=http://127.0.0.1:9/cb&state=s",
         env.emu.base_url()
     );
-    let page = env
-        .http
-        .get(&url)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let id = page
-        .split("name=\"request_id\" value=\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap()
-        .to_owned();
-    let answer = env
-        .http
-        .post(format!("{}/oauth/authorize/decision", env.emu.base_url()))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!("request_id={id}&decision=allow"))
-        .send()
-        .await
-        .unwrap();
-    let location = g2w_goto::Url::parse(answer.headers()["location"].to_str().unwrap()).unwrap();
+    let location = g2w_goto::Url::parse(&consent(env, &url, "allow").await).unwrap();
     let code = location
         .query_pairs()
         .find(|(k, _)| k == "code")
