@@ -2,6 +2,20 @@
 //! and CSV whose shape does not change).
 
 use std::io::{IsTerminal as _, Write as _};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Set by `--quiet`: progress displays stay hidden.
+static QUIET: AtomicBool = AtomicBool::new(false);
+
+/// Records `--quiet`.
+pub fn set_quiet(quiet: bool) {
+    QUIET.store(quiet, Ordering::Relaxed);
+}
+
+/// Whether a progress display belongs on stderr: a terminal, and not `--quiet`.
+pub fn show_progress() -> bool {
+    !QUIET.load(Ordering::Relaxed) && std::io::stderr().is_terminal()
+}
 
 /// How a listing is printed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -7,7 +7,6 @@
 //! skips rows the journal has as done, without calling GoTo. Ctrl-C stops sending,
 //! waits for the calls in flight, and a re-run continues.
 
-use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -378,7 +377,7 @@ pub async fn run(ctx: &Context, client: &GotoClient, args: ImportArgs) -> anyhow
     let total = valid + invalid;
     let tally = Arc::new(Tally::default());
     let started = Instant::now();
-    let progress = std::io::stderr().is_terminal();
+    let progress = crate::output::show_progress();
     let semaphore = Arc::new(tokio::sync::Semaphore::new(usize::from(args.concurrency)));
     let mut tasks = tokio::task::JoinSet::new();
     let mut interrupted = false;
