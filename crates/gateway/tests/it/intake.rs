@@ -332,15 +332,26 @@ async fn thank_you_url_cors_and_the_per_ip_limit() {
         .await
         .unwrap();
     assert!(third.headers().get("access-control-allow-origin").is_none());
-    let fourth = app
-        .http
-        .post(&url)
-        .json(&person("d@example.com"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(fourth.status(), 429, "burst of 2 used up");
-    assert_eq!(app.total(), 2);
+    // The burst of 2 is used up; at 1/s, a quick run of ten gets at most a refill or two.
+    let mut limited = 0;
+    for i in 0..10 {
+        let r = app
+            .http
+            .post(&url)
+            .json(&person(&format!("d{i}@example.com")))
+            .send()
+            .await
+            .unwrap();
+        if r.status() == 429 {
+            limited += 1;
+        }
+    }
+    assert!(limited >= 7, "only {limited} of 10 limited");
+    assert_eq!(
+        app.total(),
+        2 + 10 - limited,
+        "a limited request stores nothing"
+    );
 }
 
 #[tokio::test]
