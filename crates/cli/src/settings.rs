@@ -49,6 +49,10 @@ pub struct ServeFile {
     pub max_attempts: Option<u32>,
     /// Seconds a worker's lease lasts.
     pub lease_secs: Option<u64>,
+    /// A logo shown above the hosted form.
+    pub logo_url: Option<String>,
+    /// The hosted pages' accent colour (`#rrggbb`).
+    pub accent_colour: Option<String>,
 }
 
 /// The config file.

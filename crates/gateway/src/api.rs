@@ -11,7 +11,7 @@ use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use g2w_goto::{GotoError, WebinarKey};
 use g2w_store::{Enqueued, NewRegistration, OutboxState, Registration};
 use serde_json::{Value, json};
@@ -132,19 +132,27 @@ fn redirect_browser(
     Redirect::to(&target).into_response()
 }
 
-fn validation_failed(errors: &FieldErrors, html: bool) -> Response {
+fn validation_failed(
+    state: &AppState,
+    errors: &FieldErrors,
+    html: bool,
+    page: Option<(&crate::cache::WebinarInfo, &Submission)>,
+) -> Response {
     if html {
-        let items: String = errors
-            .iter()
-            .map(|(f, m)| format!("<li><strong>{}</strong>: {}</li>", escape(f), escape(m)))
-            .collect();
-        let body = page(
-            "Please check your registration",
-            &format!(
-                "<ul>{items}</ul><p><a href=\"javascript:history.back()\">Back to the form</a></p>"
+        return match page {
+            Some((info, submission)) => crate::pages::form(
+                &state.config.brand,
+                &info.detail,
+                &info.form,
+                Some((submission, errors)),
             ),
-        );
-        return (StatusCode::BAD_REQUEST, Html(body)).into_response();
+            None => crate::pages::problem(
+                &state.config.brand,
+                StatusCode::BAD_REQUEST,
+                "Please check your registration",
+                errors.iter().map(|(f, m)| format!("{f}: {m}")).collect(),
+            ),
+        };
     }
     (
         StatusCode::BAD_REQUEST,
@@ -190,7 +198,7 @@ pub(crate) async fn register(
         Ok(s) => s,
         Err(errors) => {
             state.metrics.intake("invalid");
-            return validation_failed(&errors, html);
+            return validation_failed(&state, &errors, html, None);
         }
     };
     let now = (state.clock)();
@@ -212,16 +220,13 @@ pub(crate) async fn register(
         state.metrics.intake("unknown_webinar");
         return json_error(StatusCode::NOT_FOUND, "not_found", "no such webinar");
     };
-    let form = match state.cache.webinar(&state.client, webinar_key).await {
+    let info = match state.cache.webinar(&state.client, webinar_key).await {
         Ok(info) => {
-            let now_utc = chrono::Utc::now();
-            let over = !info.detail.times.is_empty()
-                && info.detail.times.iter().all(|t| t.end_time <= now_utc);
-            if over {
+            if is_over(&info) {
                 state.metrics.intake("webinar_over");
                 return json_error(StatusCode::GONE, "webinar_over", "this webinar is over");
             }
-            Some(info.form)
+            Some(info)
         }
         Err(GotoError::NotFound { .. }) => {
             state.metrics.intake("unknown_webinar");
@@ -238,11 +243,16 @@ pub(crate) async fn register(
             None
         }
     };
-    let accepted = match intake::validate(&submission, form.as_ref()) {
+    let accepted = match intake::validate(&submission, info.as_ref().map(|i| &i.form)) {
         Ok(a) => a,
         Err(errors) => {
             state.metrics.intake("invalid");
-            return validation_failed(&errors, html);
+            return validation_failed(
+                &state,
+                &errors,
+                html,
+                info.as_ref().map(|i| (i, &submission)),
+            );
         }
     };
     let idempotency_key = match headers.get("idempotency-key").map(|v| v.to_str()) {
@@ -313,6 +323,54 @@ pub(crate) async fn register(
     state.worker.wake();
     let reg = wait_for_delivery(&state, reg).await;
     answer(&state, &reg, html)
+}
+
+fn is_over(info: &crate::cache::WebinarInfo) -> bool {
+    let now = chrono::Utc::now();
+    !info.detail.times.is_empty() && info.detail.times.iter().all(|t| t.end_time <= now)
+}
+
+/// `GET /r/{webinarKey}`: the hosted registration form.
+pub(crate) async fn hosted_form(
+    State(state): State<Arc<AppState>>,
+    Path(webinar): Path<String>,
+) -> Response {
+    let brand = &state.config.brand;
+    let not_found = || {
+        crate::pages::problem(
+            brand,
+            StatusCode::NOT_FOUND,
+            "Webinar not found",
+            vec!["This registration link is not valid (or the webinar was cancelled).".to_owned()],
+        )
+    };
+    let Ok(key) = webinar.parse::<WebinarKey>() else {
+        return not_found();
+    };
+    match state.cache.webinar(&state.client, key).await {
+        Ok(info) if is_over(&info) => crate::pages::problem(
+            brand,
+            StatusCode::GONE,
+            &info.detail.subject,
+            vec!["This webinar is over; registration is closed.".to_owned()],
+        ),
+        Ok(info) => crate::pages::form(brand, &info.detail, &info.form, None),
+        Err(GotoError::NotFound { .. }) => not_found(),
+        Err(e) => {
+            tracing::warn!(%key, "cannot show the form: {e}");
+            crate::pages::problem(
+                brand,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Registration is unavailable",
+                vec!["Please try again in a few minutes.".to_owned()],
+            )
+        }
+    }
+}
+
+/// `GET /embed.js`.
+pub(crate) async fn embed_js() -> Response {
+    crate::pages::embed_js()
 }
 
 /// Waits up to `sync_wait` for a registration to reach a final state.
@@ -446,30 +504,6 @@ pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 
-pub(crate) fn escape(text: &str) -> String {
-    text.chars()
-        .map(|c| match c {
-            '&' => "&amp;".to_owned(),
-            '<' => "&lt;".to_owned(),
-            '>' => "&gt;".to_owned(),
-            '"' => "&quot;".to_owned(),
-            '\'' => "&#39;".to_owned(),
-            c => c.to_string(),
-        })
-        .collect()
-}
-
-/// Wraps already-escaped HTML in a minimal page.
-fn page(title: &str, body: &str) -> String {
-    format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>{t}</title>\
-         <style>body{{font-family:system-ui,sans-serif;max-width:34rem;margin:3rem auto;padding:0 1rem}}</style>\
-         </head><body><h1>{t}</h1>{body}</body></html>",
-        t = escape(title)
-    )
-}
-
 /// `GET /confirmation/{id}`: what a browser sees after a plain form post.
 pub(crate) async fn confirmation(
     State(state): State<Arc<AppState>>,
@@ -479,22 +513,11 @@ pub(crate) async fn confirmation(
         .await
         .ok()
         .flatten();
-    let body = match reg {
-        Some(r) if r.state == OutboxState::Delivered || r.state == OutboxState::AlreadyRegistered => {
-            let link = r.join_url.as_deref().map_or_else(
-                || "<p>Your confirmation email has the link to join.</p>".to_owned(),
-                |u| format!("<p>Join the webinar with your personal link:</p><p><a href=\"{0}\">{0}</a></p>", escape(u)),
-            );
-            let note = if r.state == OutboxState::AlreadyRegistered { "<p>You were already registered.</p>" } else { "" };
-            format!("{note}{link}")
-        }
-        Some(r) if matches!(r.state, OutboxState::Failed | OutboxState::Dead) => {
-            "<p>Sorry, we could not complete your registration. Please contact the organizer.</p>".to_owned()
-        }
-        // Queued, or unknown (a honeypot answer looks the same).
-        _ => "<p>Thank you! Your registration is being processed; the confirmation email with your link to join will arrive shortly.</p>".to_owned(),
-    };
-    Html(page("You're registered", &body)).into_response()
+    crate::pages::confirmation(
+        &state.config.brand,
+        reg.as_ref().map(|r| r.state),
+        reg.and_then(|r| r.join_url),
+    )
 }
 
 /// CORS for `/api/*`: allowed origins get the headers and preflights; others get none.

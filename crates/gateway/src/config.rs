@@ -2,6 +2,32 @@
 
 use std::time::Duration;
 
+/// How the hosted pages look.
+#[derive(Debug, Clone)]
+pub struct Branding {
+    /// Shown above the form instead of nothing (the webinar's subject is always shown).
+    pub logo_url: Option<String>,
+    /// The accent colour, as `#rgb` or `#rrggbb`.
+    pub accent: String,
+}
+
+impl Default for Branding {
+    fn default() -> Self {
+        Self {
+            logo_url: None,
+            accent: "#0b6bcb".to_owned(),
+        }
+    }
+}
+
+impl Branding {
+    /// Whether `colour` is a CSS hex colour (anything else could break out of the style).
+    pub fn valid_accent(colour: &str) -> bool {
+        let hex = colour.strip_prefix('#').unwrap_or("");
+        matches!(hex.len(), 3 | 6) && hex.bytes().all(|b| b.is_ascii_hexdigit())
+    }
+}
+
 /// How the gateway behaves. `Default` is what `g2w serve` uses unless told otherwise.
 #[derive(Debug, Clone)]
 pub struct GatewayConfig {
@@ -35,6 +61,8 @@ pub struct GatewayConfig {
     pub keep_alive: Duration,
     /// Start the delivery worker and keep-alive in the background (tests step them).
     pub background_tasks: bool,
+    /// How the hosted form and confirmation pages look.
+    pub brand: Branding,
 }
 
 impl Default for GatewayConfig {
@@ -54,6 +82,7 @@ impl Default for GatewayConfig {
             cache_ttl: Duration::from_secs(300),
             keep_alive: Duration::from_secs(24 * 3600),
             background_tasks: true,
+            brand: Branding::default(),
         }
     }
 }

@@ -19,6 +19,7 @@ mod cache;
 mod config;
 pub mod intake;
 mod metrics;
+mod pages;
 mod waiters;
 mod worker;
 
@@ -33,7 +34,7 @@ use axum::routing::{get, post};
 use g2w_goto::GotoClient;
 use g2w_store::OutboxStore;
 
-pub use config::GatewayConfig;
+pub use config::{Branding, GatewayConfig};
 pub use worker::{MillisClock, Step, Worker, system_millis};
 
 use crate::api::IpLimiter;
@@ -139,6 +140,8 @@ impl Gateway {
             .route("/readyz", get(api::readyz))
             .route("/metrics", get(api::metrics))
             .route("/confirmation/{id}", get(api::confirmation))
+            .route("/r/{webinar_key}", get(api::hosted_form))
+            .route("/embed.js", get(api::embed_js))
             .layer(DefaultBodyLimit::max(BODY_LIMIT))
             .with_state(self.state.clone())
     }

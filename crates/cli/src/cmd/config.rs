@@ -7,7 +7,7 @@ pub enum ConfigCommand {
     Example,
 }
 
-const EXAMPLE: &str = r#"# g2w configuration. Put it in ~/.config/g2w/config.toml, or point G2W_CONFIG or
+const EXAMPLE: &str = r##"# g2w configuration. Put it in ~/.config/g2w/config.toml, or point G2W_CONFIG or
 # --config at it. Every value can also be set by a G2W_* variable (which wins over
 # this file) or a flag (which wins over both). Unknown keys are errors.
 
@@ -44,7 +44,10 @@ const EXAMPLE: &str = r#"# g2w configuration. Put it in ~/.config/g2w/config.tom
 # max_attempts = 20                                  # G2W_MAX_ATTEMPTS
 # Seconds before a crashed worker's registration is tried again.
 # lease_secs = 60                                    # G2W_LEASE_SECS
-"#;
+# The hosted form (/r/WEBINAR_KEY) and confirmation page: a logo and an accent colour.
+# logo_url = "https://www.example.com/logo.png"      # G2W_LOGO_URL
+# accent_colour = "#0b6bcb"                          # G2W_ACCENT_COLOUR
+"##;
 
 /// Runs a config command.
 pub fn run(command: &ConfigCommand) {

@@ -102,6 +102,17 @@ pub fn gateway_config(
     if let Some(url) = &thank_you_url {
         g2w_goto::Url::parse(url).with_context(|| format!("thank-you URL {url:?} is not a URL"))?;
     }
+    let logo_url = env.var("G2W_LOGO_URL").or_else(|| file.logo_url.clone());
+    if let Some(url) = &logo_url {
+        g2w_goto::Url::parse(url).with_context(|| format!("logo URL {url:?} is not a URL"))?;
+    }
+    let accent = env
+        .var("G2W_ACCENT_COLOUR")
+        .or_else(|| file.accent_colour.clone())
+        .unwrap_or(d.brand.accent.clone());
+    if !g2w_gateway::Branding::valid_accent(&accent) {
+        bail!("accent colour {accent:?} must be #rgb or #rrggbb");
+    }
     Ok((
         listen,
         GatewayConfig {
@@ -123,6 +134,7 @@ pub fn gateway_config(
                 .or(file.max_attempts)
                 .unwrap_or(d.max_attempts)
                 .max(1),
+            brand: g2w_gateway::Branding { logo_url, accent },
             lease: var_parse::<u64>(env, "G2W_LEASE_SECS")?
                 .or(file.lease_secs)
                 .map_or(d.lease, |s| Duration::from_secs(s.max(1))),

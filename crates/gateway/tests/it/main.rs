@@ -3,6 +3,7 @@
 
 mod delivery;
 mod intake;
+mod pages;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};

@@ -1,0 +1,324 @@
+//! The pages people see: the hosted registration form (`/r/{webinarKey}`), built from the
+//! webinar's own fields and questions, and the confirmation page. Compile-time templates
+//! with automatic escaping; no external assets, so the pages work on any network.
+
+use std::collections::BTreeMap;
+
+use askama::Template;
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use g2w_goto::{QuestionType, RegistrationFields, WebinarDetail};
+
+use crate::config::Branding;
+use crate::intake::{FieldErrors, Submission};
+
+const FORM_JS: &str = include_str!("../assets/form.js");
+/// The script that embeds the form into other pages.
+pub(crate) const EMBED_JS: &str = include_str!("../assets/embed.js");
+
+/// One session's times.
+pub(crate) struct SessionView {
+    start: String,
+    end: String,
+    fallback: String,
+}
+
+/// A standard field.
+pub(crate) struct InputView {
+    name: String,
+    label: String,
+    required: bool,
+    max: usize,
+    kind: &'static str,
+    autocomplete: &'static str,
+    value: String,
+    error: Option<String>,
+    choices: Vec<String>,
+}
+
+/// A custom question; `answers` are (key, text, checked).
+pub(crate) struct QuestionView {
+    name: String,
+    label: String,
+    required: bool,
+    max: usize,
+    value: String,
+    error: Option<String>,
+    answers: Vec<(String, String, bool)>,
+}
+
+#[derive(Template)]
+#[template(path = "form.html")]
+struct FormPage<'a> {
+    brand: &'a Branding,
+    subject: String,
+    description: String,
+    sessions: Vec<SessionView>,
+    time_zone: String,
+    action: String,
+    summary: Vec<(String, String)>,
+    fields: Vec<InputView>,
+    questions: Vec<QuestionView>,
+    script: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "confirmation.html")]
+struct ConfirmationPage<'a> {
+    brand: &'a Branding,
+    heading: &'a str,
+    already: bool,
+    join_url: Option<String>,
+    message: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "problem.html")]
+struct ProblemPage<'a> {
+    brand: &'a Branding,
+    heading: &'a str,
+    problems: Vec<String>,
+}
+
+/// A page listing problems (a broken submission, an unknown or past webinar).
+pub(crate) fn problem(
+    brand: &Branding,
+    status: StatusCode,
+    heading: &str,
+    problems: Vec<String>,
+) -> Response {
+    render(
+        status,
+        &ProblemPage {
+            brand,
+            heading,
+            problems,
+        },
+    )
+}
+
+fn label(field: &str) -> String {
+    match field {
+        "firstName" => "First name",
+        "lastName" => "Last name",
+        "email" => "Email",
+        "organization" => "Organization",
+        "jobTitle" => "Job title",
+        "phone" => "Phone",
+        "address" => "Address",
+        "city" => "City",
+        "state" => "State",
+        "zipCode" => "ZIP / postal code",
+        "country" => "Country",
+        "industry" => "Industry",
+        "numberOfEmployees" => "Number of employees",
+        "purchasingTimeFrame" => "Purchasing time frame",
+        "purchasingRole" => "Purchasing role",
+        "questionsAndComments" => "Questions and comments",
+        other => other,
+    }
+    .to_owned()
+}
+
+fn autocomplete(field: &str) -> &'static str {
+    match field {
+        "firstName" => "given-name",
+        "lastName" => "family-name",
+        "email" => "email",
+        "organization" => "organization",
+        "jobTitle" => "organization-title",
+        "phone" => "tel",
+        "address" => "street-address",
+        "city" => "address-level2",
+        "state" => "address-level1",
+        "zipCode" => "postal-code",
+        "country" => "country-name",
+        _ => "",
+    }
+}
+
+/// Renders the form, with the values and errors of a refused submission if any.
+pub(crate) fn form(
+    brand: &Branding,
+    detail: &WebinarDetail,
+    form: &RegistrationFields,
+    submitted: Option<(&Submission, &FieldErrors)>,
+) -> Response {
+    let value = |name: &str| {
+        submitted
+            .and_then(|(s, _)| s.fields.get(name))
+            .cloned()
+            .unwrap_or_default()
+    };
+    let error = |name: &str| submitted.and_then(|(_, e)| e.get(name)).cloned();
+    // GoTo lists the three basic fields itself; make sure they come first and are required.
+    let mut names: Vec<(String, bool, usize, Vec<String>)> = ["firstName", "lastName", "email"]
+        .iter()
+        .map(|n| {
+            (
+                (*n).to_owned(),
+                true,
+                if *n == "email" { 254 } else { 128 },
+                Vec::new(),
+            )
+        })
+        .collect();
+    for f in &form.fields {
+        if !names.iter().any(|(n, ..)| n == &f.field) {
+            names.push((
+                f.field.clone(),
+                f.required,
+                f.max_size.map_or(128, |m| m as usize),
+                f.answers.clone(),
+            ));
+        }
+    }
+    let fields: Vec<InputView> = names
+        .into_iter()
+        .map(|(name, required, max, choices)| InputView {
+            label: label(&name),
+            kind: if name == "email" { "email" } else { "text" },
+            autocomplete: autocomplete(&name),
+            value: value(&name),
+            error: error(&name),
+            name,
+            required,
+            max,
+            choices,
+        })
+        .collect();
+    let questions: Vec<QuestionView> = form
+        .questions
+        .iter()
+        .map(|q| {
+            let name = format!("q_{}", q.question_key);
+            let given = submitted
+                .and_then(|(s, _)| s.answers.get(&q.question_key.to_string()))
+                .cloned()
+                .unwrap_or_default();
+            QuestionView {
+                label: q.question.clone(),
+                required: q.required,
+                max: q.max_size.map_or(1000, |m| m as usize),
+                error: error(&name),
+                answers: if q.kind == QuestionType::MultipleChoice {
+                    q.answers
+                        .iter()
+                        .map(|a| {
+                            (
+                                a.answer_key.to_string(),
+                                a.answer.clone(),
+                                given == a.answer_key.to_string(),
+                            )
+                        })
+                        .collect()
+                } else {
+                    Vec::new()
+                },
+                value: given,
+                name,
+            }
+        })
+        .collect();
+    let mut summary = Vec::new();
+    if let Some((_, errors)) = submitted {
+        let labels: BTreeMap<&str, &str> = fields
+            .iter()
+            .map(|f| (f.name.as_str(), f.label.as_str()))
+            .chain(
+                questions
+                    .iter()
+                    .map(|q| (q.name.as_str(), q.label.as_str())),
+            )
+            .collect();
+        for (name, message) in errors {
+            let shown = labels.get(name.as_str()).copied().unwrap_or(name.as_str());
+            summary.push((name.clone(), format!("{shown} {message}")));
+        }
+    }
+    let sessions = detail
+        .times
+        .iter()
+        .map(|t| SessionView {
+            start: t.start_time.to_rfc3339(),
+            end: t.end_time.to_rfc3339(),
+            fallback: format!(
+                "{} – {} UTC",
+                t.start_time.format("%A %-d %B %Y, %H:%M"),
+                t.end_time.format("%H:%M")
+            ),
+        })
+        .collect();
+    let page = FormPage {
+        brand,
+        subject: detail.subject.clone(),
+        description: detail.description.clone().unwrap_or_default(),
+        sessions,
+        time_zone: detail.time_zone.clone().unwrap_or_else(|| "UTC".to_owned()),
+        action: format!("/api/v1/webinars/{}/registrations", detail.webinar_key),
+        summary,
+        fields,
+        questions,
+        script: FORM_JS,
+    };
+    let status = if submitted.is_some() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    render(status, &page)
+}
+
+/// The confirmation page for a registration's state.
+pub(crate) fn confirmation(
+    brand: &Branding,
+    state: Option<g2w_store::OutboxState>,
+    join_url: Option<String>,
+) -> Response {
+    use g2w_store::OutboxState as S;
+    let (heading, message) = match state {
+        Some(S::Delivered | S::AlreadyRegistered) => (
+            "You're registered",
+            "Your confirmation email has the link to join.",
+        ),
+        Some(S::Failed | S::Dead) => (
+            "Sorry",
+            "We could not complete your registration. Please contact the organizer.",
+        ),
+        // Queued, or unknown (a honeypot answer looks the same).
+        _ => (
+            "Thank you!",
+            "Your registration is being processed; the confirmation email with your link to join will arrive shortly.",
+        ),
+    };
+    let page = ConfirmationPage {
+        brand,
+        heading,
+        already: state == Some(S::AlreadyRegistered),
+        join_url: join_url.filter(|_| matches!(state, Some(S::Delivered | S::AlreadyRegistered))),
+        message,
+    };
+    render(StatusCode::OK, &page)
+}
+
+fn render(status: StatusCode, page: &impl Template) -> Response {
+    match page.render() {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(e) => {
+            tracing::error!("page template failed: {e}");
+            (StatusCode::INTERNAL_SERVER_ERROR, "page unavailable").into_response()
+        }
+    }
+}
+
+/// `GET /embed.js`.
+pub(crate) fn embed_js() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=300"),
+        ],
+        EMBED_JS,
+    )
+        .into_response()
+}

@@ -1,0 +1,140 @@
+//! The hosted form and the pages around it (the browser suite in `e2e/` drives them in
+//! Chromium; these check what the server sends).
+
+use serde_json::json;
+
+use crate::TestApp;
+
+#[tokio::test]
+async fn the_hosted_form_is_built_from_the_webinars_own_fields_and_questions() {
+    let app = TestApp::start().await;
+    let (webinar, spec) = app
+        .webinar(json!({"subject": "Launch <script>alert(1)</script>", "description": "Tom & Jerry",
+            "fields": [{"field": "organization", "required": true}, {"field": "industry", "answers": ["Retail", "Health"]}],
+            "questions": [{"question": "Why?", "type": "shortAnswer", "required": true, "maxSize": 300},
+                          {"question": "Team size?", "type": "multipleChoice", "answers": ["Small", "Large"]}]}))
+        .await;
+    let page = app.get(&format!("/r/{webinar}")).await;
+    assert_eq!(page.status, 200);
+    let html = page.text;
+    assert!(
+        html.contains("Launch &#60;script&#62;") || html.contains("Launch &lt;script&gt;"),
+        "escaped subject"
+    );
+    assert!(!html.contains("<script>alert(1)"));
+    assert!(html.contains("Tom &#38; Jerry") || html.contains("Tom &amp; Jerry"));
+    for needle in [
+        "name=\"firstName\"",
+        "name=\"email\"",
+        "type=\"email\"",
+        "name=\"organization\"",
+        "<option value=\"Health\"",
+        "maxlength=\"300\"",
+        "name=\"website\"",
+    ] {
+        assert!(html.contains(needle), "{needle} missing");
+    }
+    let q_choice = spec["questions"][1]["questionKey"].as_str().unwrap();
+    let large = spec["questions"][1]["answers"][1]["answerKey"]
+        .as_str()
+        .unwrap();
+    assert!(
+        html.contains(&format!(
+            "type=\"radio\" name=\"q_{q_choice}\" value=\"{large}\""
+        )),
+        "answer keys carried"
+    );
+    assert!(html.contains(&format!(
+        "action=\"/api/v1/webinars/{webinar}/registrations\""
+    )));
+    assert!(
+        html.contains("<label for=\"firstName\">"),
+        "labels tied to inputs"
+    );
+    assert!(!html.contains("src=\"http"), "no external assets");
+    assert!(
+        html.contains("America/New_York"),
+        "the webinar's own zone is named"
+    );
+
+    assert_eq!(app.get("/r/123").await.status, 404);
+    assert_eq!(app.get("/r/nonsense").await.status, 404);
+    let (past, _) = app
+        .webinar(json!({"subject": "Old", "startTime": "2020-01-01T10:00:00Z"}))
+        .await;
+    assert_eq!(app.get(&format!("/r/{past}")).await.status, 410);
+    let embed = app.get("/embed.js").await;
+    assert_eq!(embed.status, 200);
+    assert!(
+        embed.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/javascript")
+    );
+    assert!(embed.text.contains("data-g2w-webinar"));
+}
+
+#[tokio::test]
+async fn a_refused_form_post_comes_back_with_errors_beside_fields_and_values_kept() {
+    let app = TestApp::start().await;
+    let (webinar, spec) = app
+        .webinar(json!({"subject": "Errors", "questions": [{"question": "Why?", "type": "shortAnswer", "required": true}]}))
+        .await;
+    let q = spec["questions"][0]["questionKey"].as_str().unwrap();
+    let reply = TestApp::reply(
+        app.http
+            .post(format!(
+                "{}/api/v1/webinars/{webinar}/registrations",
+                app.base
+            ))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("accept", "text/html")
+            .body("firstName=%3Cb%3EAda&lastName=&email=not-an-email")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(reply.status, 400);
+    let html = reply.text;
+    assert!(
+        html.contains("id=\"lastName-error\">is required</p>"),
+        "error beside its field"
+    );
+    assert!(html.contains("id=\"email-error\">is not a valid email address</p>"));
+    assert!(html.contains(&format!("id=\"q_{q}-error\">an answer is required</p>")));
+    assert!(html.contains("aria-invalid=\"true\" aria-describedby=\"email-error\""));
+    assert!(
+        html.contains("value=\"&#60;b&#62;Ada\"") || html.contains("value=\"&lt;b&gt;Ada\""),
+        "value kept, escaped"
+    );
+    assert!(
+        html.contains("href=\"#lastName\">Last name is required</a>"),
+        "a summary linking to the fields"
+    );
+    assert_eq!(app.total(), 0);
+}
+
+#[tokio::test]
+async fn the_confirmation_page_shows_the_join_url_once_delivered() {
+    let app = TestApp::start_with(|c| c.brand.accent = "#aa3300".into()).await;
+    let (webinar, _) = app.webinar(json!({"subject": "Done"})).await;
+    let reply = app
+        .post_json(&webinar, &crate::person("c@example.com"))
+        .await;
+    let id = reply.json["registrationId"].as_str().unwrap().to_owned();
+    let queued = app.get(&format!("/confirmation/{id}")).await;
+    assert!(queued.text.contains("Thank you!") && !queued.text.contains("/join/"));
+    assert!(
+        queued.text.contains("--accent: #aa3300"),
+        "branding applied"
+    );
+    app.deliver_due().await;
+    let done = app.get(&format!("/confirmation/{id}")).await;
+    assert!(
+        done.text
+            .contains("id=\"join-url\" href=\"http://127.0.0.1:"),
+        "{}",
+        done.text
+    );
+}
