@@ -1,0 +1,70 @@
+// Starts `g2w serve --demo` and a headless Chromium for the browser tests.
+import { spawn } from "node:child_process";
+import { createInterface } from "node:readline";
+import { existsSync, mkdirSync, copyFileSync } from "node:fs";
+import { chromium } from "playwright-core";
+
+const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
+const G2W = process.env.G2W_BIN || new URL("../target/debug/g2w", import.meta.url).pathname;
+
+/** Fails loudly when the browser is missing: these tests never skip themselves. */
+export function requireBrowser() {
+  if (!existsSync(CHROMIUM)) {
+    throw new Error(`Chromium not found at ${CHROMIUM}: install Debian's chromium package (e2e/run does) or set CHROMIUM`);
+  }
+  if (!existsSync(G2W)) {
+    throw new Error(`g2w binary not found at ${G2W}: run cargo build -p g2w first (e2e/run does)`);
+  }
+}
+
+/** Runs `g2w serve --demo` on a free port; resolves with its URL and a stop function. */
+export async function startDemo() {
+  requireBrowser();
+  const child = spawn(G2W, ["serve", "--demo", "--listen", "127.0.0.1:0"], {
+    stdio: ["ignore", "pipe", "inherit"],
+    env: { ...process.env, G2W_LOG: "warn", G2W_INTAKE_RATE_PER_IP: "0" },
+  });
+  const lines = createInterface({ input: child.stdout });
+  const base = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error("g2w serve --demo did not start in 30 s")), 30000);
+    lines.on("line", (line) => {
+      const m = line.match(/^g2w gateway listening on (http:\/\/\S+)/);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]);
+      }
+    });
+    child.on("exit", (code) => reject(new Error(`g2w serve --demo exited with ${code}`)));
+  });
+  const webinars = (await (await fetch(`${base}/api/v1/webinars`)).json()).webinars;
+  const withQuestions = webinars.find((w) => w.registrationFields.questions.length > 0);
+  return {
+    base,
+    webinar: withQuestions,
+    stop: () => new Promise((resolve) => { child.on("exit", resolve); child.kill("SIGTERM"); }),
+  };
+}
+
+/** A headless Chromium, started the way this machine needs (no sandbox as root, no network chatter). */
+export async function launchBrowser() {
+  requireBrowser();
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+      "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  });
+}
+
+const SHOTS = new URL("./out/", import.meta.url).pathname;
+
+/** Saves a screenshot to e2e/out (and docs/screenshots with UPDATE_SCREENSHOTS=1). */
+export async function screenshot(page, name) {
+  mkdirSync(SHOTS, { recursive: true });
+  const file = `${SHOTS}${name}.png`;
+  await page.screenshot({ path: file, fullPage: true });
+  if (process.env.UPDATE_SCREENSHOTS) {
+    const docs = new URL("../docs/screenshots/", import.meta.url).pathname;
+    mkdirSync(docs, { recursive: true });
+    copyFileSync(file, `${docs}${name}.png`);
+  }
+}
