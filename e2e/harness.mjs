@@ -17,31 +17,50 @@ export function requireBrowser() {
   }
 }
 
-/** Runs `g2w serve --demo` on a free port; resolves with its URL and a stop function. */
-export async function startDemo() {
+/** Starts `g2w ARGS`, resolves with the URL its first line announces. */
+async function startG2w(args, env, pattern) {
   requireBrowser();
-  const child = spawn(G2W, ["serve", "--demo", "--listen", "127.0.0.1:0"], {
-    stdio: ["ignore", "pipe", "inherit"],
-    env: { ...process.env, G2W_LOG: "warn", G2W_INTAKE_RATE_PER_IP: "0" },
-  });
+  const child = spawn(G2W, args, { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, G2W_LOG: "warn", ...env } });
   const lines = createInterface({ input: child.stdout });
   const base = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error("g2w serve --demo did not start in 30 s")), 30000);
+    const timer = setTimeout(() => reject(new Error(`g2w ${args.join(" ")} did not start in 30 s`)), 30000);
     lines.on("line", (line) => {
-      const m = line.match(/^g2w gateway listening on (http:\/\/\S+)/);
+      const m = line.match(pattern);
       if (m) {
         clearTimeout(timer);
         resolve(m[1]);
       }
     });
-    child.on("exit", (code) => reject(new Error(`g2w serve --demo exited with ${code}`)));
+    child.on("exit", (code) => reject(new Error(`g2w ${args.join(" ")} exited with ${code}`)));
   });
+  lines.on("line", () => {});
+  const stop = () => new Promise((resolve) => { child.on("exit", resolve); child.kill("SIGTERM"); });
+  return { base, stop };
+}
+
+/** The standalone emulator (consent page on, demo data). */
+export function startEmulator() {
+  return startG2w(["emulator", "--listen", "127.0.0.1:0", "--seed-demo", "--rate-limit", "0"], {}, /^emulator listening on (http:\/\/\S+)/);
+}
+
+/** `g2w serve` on an empty data directory, pointed at `goto`, with a known admin password. */
+export function startServe(goto, dataDir, password) {
+  return startG2w(["serve", "--listen", "127.0.0.1:0", "--sync-wait", "0"], {
+    G2W_AUTH_URL: goto, G2W_API_URL: goto, G2W_DATA_DIR: dataDir, G2W_ADMIN_PASSWORD: password,
+    G2W_RATE_LIMIT: "0", G2W_INTAKE_RATE_PER_IP: "0", G2W_CLIENT_ID: "", G2W_CLIENT_SECRET: "",
+    XDG_CONFIG_HOME: dataDir,
+  }, /^g2w gateway listening on (http:\/\/\S+)/);
+}
+
+/** Runs `g2w serve --demo` on a free port; resolves with its URL and a stop function. */
+export async function startDemo() {
+  const { base, stop } = await startG2w(["serve", "--demo", "--listen", "127.0.0.1:0"], { G2W_INTAKE_RATE_PER_IP: "0" }, /^g2w gateway listening on (http:\/\/\S+)/);
   const webinars = (await (await fetch(`${base}/api/v1/webinars`)).json()).webinars;
   const withQuestions = webinars.find((w) => w.registrationFields.questions.length > 0);
   return {
     base,
     webinar: withQuestions,
-    stop: () => new Promise((resolve) => { child.on("exit", resolve); child.kill("SIGTERM"); }),
+    stop,
   };
 }
 

@@ -99,6 +99,27 @@ impl Context {
         )))
     }
 
+    /// [`Self::token_manager`], or one with no OAuth client yet when none is configured
+    /// or stored (the gateway before its first login).
+    ///
+    /// # Errors
+    /// Store failures.
+    pub fn token_manager_or_empty(&self) -> anyhow::Result<Arc<TokenManager>> {
+        let stored = self.stored()?;
+        let credentials = self
+            .credentials(stored.as_ref())
+            .unwrap_or_else(|_| ClientCredentials {
+                client_id: String::new(),
+                client_secret: SecretString::from(String::new()),
+            });
+        Ok(Arc::new(TokenManager::new(
+            self.store.clone(),
+            self.oauth(credentials),
+            &self.profile,
+            system_clock(),
+        )))
+    }
+
     /// A token manager for a login about to be saved (its own OAuth client).
     ///
     /// # Errors

@@ -63,6 +63,8 @@ pub struct GatewayConfig {
     pub background_tasks: bool,
     /// How the hosted form and confirmation pages look.
     pub brand: Branding,
+    /// The admin console's password; `None` turns the console off.
+    pub admin_password: Option<crate::admin::AdminPassword>,
 }
 
 impl Default for GatewayConfig {
@@ -83,6 +85,7 @@ impl Default for GatewayConfig {
             keep_alive: Duration::from_secs(24 * 3600),
             background_tasks: true,
             brand: Branding::default(),
+            admin_password: None,
         }
     }
 }

@@ -13,6 +13,7 @@
 //! handle: 400 (the fields named are wrong), 404/410 (no such or past webinar), 413, 415,
 //! 429 (slow down) and 503 (the store could not be written: nothing was stored).
 
+mod admin;
 mod api;
 mod batcher;
 mod cache;
@@ -34,6 +35,7 @@ use axum::routing::{get, post};
 use g2w_goto::GotoClient;
 use g2w_store::OutboxStore;
 
+pub use admin::AdminPassword;
 pub use config::{Branding, GatewayConfig};
 pub use worker::{MillisClock, Step, Worker, system_millis};
 
@@ -73,6 +75,7 @@ pub(crate) struct AppState {
     worker: Arc<Worker>,
     ip_limiter: IpLimiter,
     clock: MillisClock,
+    admin: admin::AdminState,
 }
 
 /// A configured gateway, ready to serve.
@@ -110,6 +113,7 @@ impl Gateway {
             metrics,
             worker,
             clock,
+            admin: admin::AdminState::default(),
         };
         Self {
             state: Arc::new(state),
@@ -142,6 +146,20 @@ impl Gateway {
             .route("/confirmation/{id}", get(api::confirmation))
             .route("/r/{webinar_key}", get(api::hosted_form))
             .route("/embed.js", get(api::embed_js))
+            .route("/admin", get(admin::index))
+            .route("/admin/login", get(admin::login_page).post(admin::login))
+            .route("/admin/logout", post(admin::logout))
+            .route("/admin/tokens", get(admin::tokens))
+            .route("/admin/tokens/refresh", post(admin::refresh))
+            .route(
+                "/admin/connect",
+                get(admin::connect).post(admin::save_client),
+            )
+            .route("/admin/connect/start", post(admin::start_connect))
+            .route("/admin/oauth/callback", get(admin::oauth_callback))
+            .route("/admin/webinars", get(admin::webinars))
+            .route("/admin/outbox", get(admin::outbox))
+            .route("/admin/outbox/{id}/{action}", post(admin::outbox_action))
             .layer(DefaultBodyLimit::max(BODY_LIMIT))
             .with_state(self.state.clone())
     }

@@ -193,6 +193,15 @@ impl OAuthClient {
         &self.credentials
     }
 
+    /// The same server with another OAuth client.
+    pub fn with_credentials(&self, credentials: ClientCredentials) -> Self {
+        Self {
+            http: self.http.clone(),
+            auth_url: self.auth_url.clone(),
+            credentials,
+        }
+    }
+
     fn endpoint(&self, path: &str) -> Url {
         let mut url = self.auth_url.clone();
         let base = url.path().trim_end_matches('/').to_owned();

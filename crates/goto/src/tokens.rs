@@ -121,6 +121,24 @@ impl TokenRecord {
         }
     }
 
+    /// Where the login stands: `reauthorization_required`, `refresh_soon` (the access
+    /// token is about to expire, or the refresh token is due for GoTo's roll-over near
+    /// day 30), or `ok`.
+    pub fn state(&self, now: UnixTime) -> &'static str {
+        const ROTATION_DUE_SECS: i64 = 28 * 86_400;
+        if self.reauthorization_required.is_some() {
+            "reauthorization_required"
+        } else if self.needs_refresh(now)
+            || self
+                .refresh_token_since
+                .is_some_and(|t| now - t >= ROTATION_DUE_SECS)
+        {
+            "refresh_soon"
+        } else {
+            "ok"
+        }
+    }
+
     fn current_access(&self) -> Option<&SecretString> {
         self.access_token.as_ref()
     }
@@ -219,6 +237,12 @@ impl TokenManager {
             reauth_hint,
             refreshes: std::sync::atomic::AtomicU64::new(0),
         }
+    }
+
+    /// The profile this manager serves.
+    /// The OAuth client this manager refreshes with (before a stored login names one).
+    pub fn oauth(&self) -> &OAuthClient {
+        &self.oauth
     }
 
     /// The profile this manager serves.
@@ -393,10 +417,22 @@ impl TokenManager {
         }
         self.refreshes
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        // A login stored after this manager started (the admin console's "Connect", or
+        // `g2w auth login` beside a running gateway) carries its own OAuth client.
+        let oauth = match &record.client_secret {
+            Some(secret) if !record.client_id.is_empty() => {
+                self.oauth
+                    .with_credentials(crate::oauth::ClientCredentials {
+                        client_id: record.client_id.clone(),
+                        client_secret: secret.clone(),
+                    })
+            }
+            _ => self.oauth.clone(),
+        };
         let answer = if let Some(rt) = &record.refresh_token {
-            self.oauth.refresh(rt).await
+            oauth.refresh(rt).await
         } else if let Some(pat) = &record.personal_access_token {
-            self.oauth.exchange_pat(pat).await
+            oauth.exchange_pat(pat).await
         } else {
             Err(OAuthError::InvalidGrant(
                 "the profile has no refresh token".into(),
@@ -442,5 +478,26 @@ impl TokenManager {
     pub async fn save(&self, record: &TokenRecord) -> Result<()> {
         let (profile, record) = (self.profile.clone(), record.clone());
         self.blocking(move |s| s.save(&profile, &record)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn states() {
+        let mut r = TokenRecord {
+            access_token: Some(SecretString::from("a")),
+            access_expires_at: Some(10_000),
+            refresh_token_since: Some(0),
+            ..TokenRecord::default()
+        };
+        assert_eq!(r.state(1_000), "ok");
+        assert_eq!(r.state(9_800), "refresh_soon", "under 5 minutes left");
+        r.access_expires_at = Some(30 * 86_400);
+        assert_eq!(r.state(28 * 86_400), "refresh_soon", "rotation due");
+        r.reauthorization_required = Some("gone".into());
+        assert_eq!(r.state(1_000), "reauthorization_required");
     }
 }

@@ -273,6 +273,12 @@ pub trait OutboxStore: Send + Sync + 'static {
     /// Database failures.
     fn retry_all_failed(&self, now: i64) -> Result<u64, StoreError>;
 
+    /// Deletes a failed or dead registration (an operator gave up on it).
+    ///
+    /// # Errors
+    /// Database failures.
+    fn discard(&self, id: &str) -> Result<bool, StoreError>;
+
     /// Deletes delivered and already-registered rows finished before `before`.
     ///
     /// # Errors

@@ -378,6 +378,34 @@ impl SqliteStore {
         Ok(names)
     }
 
+    /// A setting kept in the store (such as the admin password's hash).
+    ///
+    /// # Errors
+    /// Database failures.
+    pub fn setting(&self, key: &str) -> Result<Option<String>, StoreError> {
+        let value: Option<Vec<u8>> = self
+            .conn()
+            .query_row(
+                "SELECT value FROM meta WHERE key = ?1",
+                params![format!("setting:{key}")],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(value.map(|v| String::from_utf8_lossy(&v).into_owned()))
+    }
+
+    /// Stores a setting.
+    ///
+    /// # Errors
+    /// Database failures.
+    pub fn set_setting(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        self.conn().execute(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            params![format!("setting:{key}"), value.as_bytes()],
+        )?;
+        Ok(())
+    }
+
     /// Whether the database answers a trivial query (for readiness checks).
     pub fn is_reachable(&self) -> bool {
         self.conn()

@@ -265,6 +265,14 @@ impl OutboxStore for SqliteStore {
         Ok(n as u64)
     }
 
+    fn discard(&self, id: &str) -> Result<bool, StoreError> {
+        let n = self.conn().execute(
+            "DELETE FROM outbox WHERE id = ?1 AND state IN ('failed', 'dead')",
+            params![id],
+        )?;
+        Ok(n == 1)
+    }
+
     fn purge_delivered_before(&self, before: i64) -> Result<u64, StoreError> {
         let n = self.conn().execute(
             "DELETE FROM outbox WHERE state IN ('delivered', 'already_registered') AND finished_at < ?1",

@@ -149,6 +149,11 @@ fn story(store: &dyn OutboxStore) {
         )
         .unwrap();
     assert_eq!(store.retry_all_failed(9_000).unwrap(), 1);
+    assert!(
+        !store.discard("r2").unwrap(),
+        "only failed or dead rows are discarded"
+    );
+    assert!(!store.discard("r1").unwrap());
     assert_eq!(
         store.list(None, Some("B@EXAMPLE.COM"), 10).unwrap().len(),
         1,
@@ -192,4 +197,30 @@ fn a_committed_registration_survives_reopening() {
         store.registration("kept").unwrap().unwrap().state,
         OutboxState::Pending
     );
+}
+
+#[test]
+fn a_failed_registration_can_be_discarded() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open_in(dir.path(), None).unwrap();
+    store
+        .enqueue(&[submission("f1", "f@example.com", None, 1)])
+        .unwrap();
+    let c = store.claim("w", 2, 1_000).unwrap().unwrap();
+    assert!(
+        !store.discard(&c.id).unwrap(),
+        "not while it is being delivered"
+    );
+    store
+        .complete(
+            &c.id,
+            "w",
+            3,
+            &Completion::Failed {
+                reason: "refused".into(),
+            },
+        )
+        .unwrap();
+    assert!(store.discard("f1").unwrap());
+    assert_eq!(store.registration("f1").unwrap(), None);
 }

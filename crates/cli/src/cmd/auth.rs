@@ -329,22 +329,6 @@ async fn import(ctx: &Context) -> anyhow::Result<()> {
     finish_login(ctx, record).await
 }
 
-/// Where a login stands.
-fn state_of(record: &TokenRecord, now: i64) -> &'static str {
-    const ROTATION_DUE_SECS: i64 = 28 * 86_400;
-    if record.reauthorization_required.is_some() {
-        "reauthorization_required"
-    } else if record.needs_refresh(now)
-        || record
-            .refresh_token_since
-            .is_some_and(|t| now - t >= ROTATION_DUE_SECS)
-    {
-        "refresh_soon"
-    } else {
-        "ok"
-    }
-}
-
 fn when(ts: Option<i64>) -> String {
     ts.and_then(|t| chrono::DateTime::from_timestamp(t, 0))
         .map(|t| {
@@ -369,7 +353,7 @@ async fn status(ctx: &Context, args: &StatusArgs) -> anyhow::Result<()> {
         stored
     };
     let now = ctx.now();
-    let state = state_of(&record, now);
+    let state = record.state(now);
     let refresh_age_days = record
         .refresh_token_since
         .map(|t| (now - t) as f64 / 86_400.0);
@@ -482,25 +466,4 @@ fn logout(ctx: &Context) -> anyhow::Result<()> {
         println!("No login stored for profile {}.", ctx.profile);
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn states() {
-        let mut r = TokenRecord {
-            access_token: Some(SecretString::from("a")),
-            access_expires_at: Some(10_000),
-            refresh_token_since: Some(0),
-            ..TokenRecord::default()
-        };
-        assert_eq!(state_of(&r, 1_000), "ok");
-        assert_eq!(state_of(&r, 9_800), "refresh_soon", "under 5 minutes left");
-        r.access_expires_at = Some(30 * 86_400);
-        assert_eq!(state_of(&r, 28 * 86_400), "refresh_soon", "rotation due");
-        r.reauthorization_required = Some("gone".into());
-        assert_eq!(state_of(&r, 1_000), "reauthorization_required");
-    }
 }

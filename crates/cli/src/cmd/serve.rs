@@ -5,11 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
-use g2w_gateway::{Gateway, GatewayConfig};
+use g2w_gateway::{AdminPassword, Gateway, GatewayConfig};
 use g2w_goto::{GotoClient, RateLimiter, RetryPolicy, SecretString};
 
 use crate::context::Context;
-use crate::exit::NotLoggedIn;
 use crate::settings::{Env, ProcessEnv, ServeFile, Settings};
 
 /// Options of `g2w serve`.
@@ -150,15 +149,39 @@ pub async fn run(settings: Settings, profile: &str, args: Args) -> anyhow::Resul
     }
     let (listen, config) = gateway_config(&ProcessEnv, &settings.serve, &args, profile)?;
     let ctx = Context::open(settings, profile)?;
-    let Some(stored) = ctx.stored()? else {
-        return Err(NotLoggedIn(profile.to_owned()).into());
-    };
-    if let Some(reason) = &stored.reauthorization_required {
-        tracing::warn!(
-            "GoTo login needs renewing ({reason}); accepting registrations, delivery paused until `g2w auth login`"
-        );
+    let config = with_admin_password(&ctx, config)?;
+    match ctx.stored()? {
+        None => eprintln!(
+            "Not connected to GoTo yet: registrations are accepted and queued until you connect \
+             (`g2w auth login`, or Connect GoTo in the admin console at /admin)."
+        ),
+        Some(r) if r.reauthorization_required.is_some() => tracing::warn!(
+            "GoTo login needs renewing; accepting registrations, delivery paused until `g2w auth login`"
+        ),
+        Some(_) => {}
     }
     serve(&ctx, listen, config, None).await
+}
+
+/// The admin console's password: `G2W_ADMIN_PASSWORD`, else the stored hash, else a new
+/// random one, stored hashed and printed this once.
+fn with_admin_password(ctx: &Context, mut config: GatewayConfig) -> anyhow::Result<GatewayConfig> {
+    config.admin_password = Some(match ProcessEnv.var("G2W_ADMIN_PASSWORD") {
+        Some(p) => AdminPassword::Plain(SecretString::from(p)),
+        None => match ctx.store.setting("admin_password")? {
+            Some(hash) => AdminPassword::Hashed(hash),
+            None => {
+                let password = AdminPassword::generate();
+                let hash = AdminPassword::hash(&password);
+                ctx.store.set_setting("admin_password", &hash)?;
+                eprintln!(
+                    "Admin console password (shown once, stored hashed; set G2W_ADMIN_PASSWORD to choose one): {password}"
+                );
+                AdminPassword::Hashed(hash)
+            }
+        },
+    });
+    Ok(config)
 }
 
 async fn serve(
@@ -167,7 +190,9 @@ async fn serve(
     config: GatewayConfig,
     banner: Option<String>,
 ) -> anyhow::Result<()> {
-    let tokens = ctx.token_manager()?;
+    // Without a stored or configured OAuth client the manager starts empty: delivery
+    // waits (paused) until the admin console or `g2w auth login` stores a login.
+    let tokens = ctx.token_manager_or_empty()?;
     // The outbox retries durably; the client itself makes one attempt per delivery.
     let client = GotoClient::new(
         ctx.http.clone(),
@@ -265,6 +290,7 @@ async fn demo(mut settings: Settings, profile: &str, args: Args) -> anyhow::Resu
         ),
         format!("  Data (thrown away on exit): {}", data.path().display()),
         "  Gateway: {GATEWAY}".to_owned(),
+        "  Admin console: {GATEWAY}/admin (its password is printed above on stderr)".to_owned(),
         String::new(),
         "Try:".to_owned(),
         "  curl -s {GATEWAY}/api/v1/webinars".to_owned(),
@@ -286,7 +312,10 @@ async fn demo(mut settings: Settings, profile: &str, args: Args) -> anyhow::Resu
             })
             .collect();
         lines.push(String::new());
-        lines.push(format!("  # Register for \"{}\"", w.subject));
+        lines.push(format!(
+            "  # Register for \"{}\" (hosted form: {{GATEWAY}}/r/{})",
+            w.subject, w.webinar_key
+        ));
         lines.push(format!(
             "  curl -s -X POST {{GATEWAY}}/api/v1/webinars/{}/registrations -H 'Content-Type: application/json' \\\n    -d '{{\"firstName\":\"Ada\",\"lastName\":\"Lovelace\",\"email\":\"ada@example.com\",\"responses\":[{}]}}'",
             w.webinar_key,
@@ -302,6 +331,7 @@ async fn demo(mut settings: Settings, profile: &str, args: Args) -> anyhow::Resu
         String::new(),
         "Stop with Ctrl-C.".to_owned(),
     ]);
+    let config = with_admin_password(&ctx, config)?;
     serve(&ctx, listen, config, Some(lines.join("\n"))).await?;
     drop(emulator);
     drop(data);

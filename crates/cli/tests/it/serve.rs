@@ -196,15 +196,12 @@ async fn kill_9_mid_delivery_loses_nothing_and_registers_nobody_twice() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn serve_needs_a_login_and_outbox_commands_manage_failures() {
+async fn serve_without_a_login_queues_until_one_is_stored() {
     let env = Env::start(EmulatorConfig {
         rate_limit: 0,
         ..Default::default()
     })
     .await;
-    let out = env.run(&["serve", "--listen", "127.0.0.1:0"], "").await;
-    assert_exit(&out, 3);
-    assert!(text(&out.stderr).contains("g2w auth login"));
     let bad = env
         .g2w(&["serve"])
         .env("G2W_LISTEN", "nowhere")
@@ -212,7 +209,51 @@ async fn serve_needs_a_login_and_outbox_commands_manage_failures() {
         .unwrap();
     assert_exit(&bad, 1);
     assert!(text(&bad.stderr).contains("nowhere"));
+    let webinar = env.control("/webinars", json!({"subject": "Later"})).await["webinarKey"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut cmd = env.g2w(&["serve", "--listen", "127.0.0.1:0", "--sync-wait", "0"]);
+    cmd.env_remove("G2W_CLIENT_ID")
+        .env_remove("G2W_CLIENT_SECRET")
+        .env("G2W_RATE_LIMIT", "0");
+    let (child, base) = start_serve(cmd);
+    let queued = post(&env.http, &base, &webinar, "early@example.com").await;
+    assert_eq!(queued["status"], "queued");
+    let ready = env.http.get(format!("{base}/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 503, "not connected yet");
+    env.login_pat().await;
+    let id = queued["registrationId"].as_str().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let reg: Value = env
+            .http
+            .get(format!("{base}/api/v1/registrations/{id}"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if reg["status"] == "registered" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never delivered after the login: {reg}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    sigterm(&child);
+}
 
+#[tokio::test(flavor = "multi_thread")]
+async fn outbox_commands_manage_failures() {
+    let env = Env::start(EmulatorConfig {
+        rate_limit: 0,
+        ..Default::default()
+    })
+    .await;
     env.login_pat().await;
     let webinar = env.control("/webinars", json!({"subject": "Outbox"})).await["webinarKey"]
         .as_str()

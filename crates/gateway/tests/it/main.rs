@@ -1,6 +1,7 @@
 //! The gateway over HTTP, against the emulator, with the worker stepped by hand.
 #![allow(clippy::unwrap_used, missing_docs)]
 
+mod admin;
 mod delivery;
 mod intake;
 mod pages;

@@ -1,0 +1,953 @@
+//! The admin console (`/admin`): connect a GoTo account, watch the tokens, see upcoming
+//! webinars with their form links, and handle what the outbox could not deliver.
+//!
+//! Protection: a password (`G2W_ADMIN_PASSWORD`, or one generated, printed once and
+//! stored hashed); a session cookie (HttpOnly, SameSite=Strict, Secure behind HTTPS);
+//! a CSRF token in every form, checked on every POST; at most five failed sign-ins per
+//! address in five minutes.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use askama::Template;
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use base64::Engine as _;
+use g2w_goto::{ClientCredentials, ExposeSecret as _, SecretString, TokenRecord};
+use g2w_store::OutboxState;
+use rand::Rng as _;
+use sha2::{Digest as _, Sha256};
+
+use crate::AppState;
+
+const COOKIE: &str = "g2w_admin";
+const SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
+const LOGIN_WINDOW: Duration = Duration::from_secs(300);
+const LOGIN_FAILURES: usize = 5;
+const HASH_ROUNDS: u32 = 100_000;
+
+/// How the admin password is checked.
+#[derive(Clone)]
+pub enum AdminPassword {
+    /// Compared with this (from `G2W_ADMIN_PASSWORD`).
+    Plain(SecretString),
+    /// Compared with a stored salted, iterated SHA-256 (see [`AdminPassword::hash`]).
+    Hashed(String),
+}
+
+impl std::fmt::Debug for AdminPassword {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AdminPassword([redacted])")
+    }
+}
+
+fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD_NO_PAD.encode(bytes)
+}
+
+fn stretch(salt: &[u8], password: &str, rounds: u32) -> [u8; 32] {
+    let mut digest: [u8; 32] = Sha256::new()
+        .chain_update(salt)
+        .chain_update(password.as_bytes())
+        .finalize()
+        .into();
+    for _ in 1..rounds {
+        digest = Sha256::new()
+            .chain_update(salt)
+            .chain_update(digest)
+            .finalize()
+            .into();
+    }
+    digest
+}
+
+/// Compares without leaking where the first difference is.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0_u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+impl AdminPassword {
+    /// A stored form of `password`: `sha256i$ROUNDS$SALT$HASH`.
+    pub fn hash(password: &str) -> String {
+        let salt: [u8; 16] = rand::rng().random();
+        format!(
+            "sha256i${HASH_ROUNDS}${}${}",
+            b64(&salt),
+            b64(&stretch(&salt, password, HASH_ROUNDS))
+        )
+    }
+
+    /// A fresh random password to print once.
+    pub fn generate() -> String {
+        let bytes: [u8; 15] = rand::rng().random();
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    }
+
+    fn verify(&self, candidate: &str) -> bool {
+        match self {
+            Self::Plain(p) => same(p.expose_secret().as_bytes(), candidate.as_bytes()),
+            Self::Hashed(stored) => {
+                let parts: Vec<&str> = stored.split('$').collect();
+                let [scheme, rounds, salt, hash] = parts.as_slice() else {
+                    return false;
+                };
+                let engine = base64::engine::general_purpose::STANDARD_NO_PAD;
+                match (
+                    rounds.parse::<u32>(),
+                    engine.decode(salt),
+                    engine.decode(hash),
+                ) {
+                    (Ok(rounds), Ok(salt), Ok(hash)) if *scheme == "sha256i" && rounds > 0 => {
+                        same(&stretch(&salt, candidate, rounds), &hash)
+                    }
+                    _ => false,
+                }
+            }
+        }
+    }
+}
+
+struct Session {
+    csrf: String,
+    expires: Instant,
+}
+
+struct PendingConnect {
+    verifier: Option<SecretString>,
+    redirect_uri: String,
+    expires: Instant,
+}
+
+/// Sessions, sign-in failures and connect flows in progress (in memory: a restart
+/// signs everyone out, which is fine for a console).
+#[derive(Default)]
+pub(crate) struct AdminState {
+    sessions: Mutex<HashMap<String, Session>>,
+    failures: Mutex<HashMap<IpAddr, Vec<Instant>>>,
+    connects: Mutex<HashMap<String, PendingConnect>>,
+}
+
+fn token() -> String {
+    let bytes: [u8; 32] = rand::rng().random();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The signed-in session's CSRF token, if the request has a live session.
+fn session(state: &AppState, headers: &HeaderMap) -> Option<String> {
+    let id = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|c| {
+            c.trim()
+                .strip_prefix(&format!("{COOKIE}="))
+                .map(str::to_owned)
+        })?;
+    let mut sessions = lock(&state.admin.sessions);
+    sessions.retain(|_, s| s.expires > Instant::now());
+    sessions.get(&id).map(|s| s.csrf.clone())
+}
+
+fn behind_https(headers: &HeaderMap) -> bool {
+    headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        == Some("https")
+}
+
+fn form(body: &Bytes) -> HashMap<String, String> {
+    form_urlencoded::parse(body).into_owned().collect()
+}
+
+fn render(page: &impl Template) -> Response {
+    match page.render() {
+        Ok(html) => Html(html).into_response(),
+        Err(e) => {
+            tracing::error!("admin template failed: {e}");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
+
+/// Why a console request was refused.
+enum Denied {
+    /// No live session: sign in.
+    SignIn,
+    /// A POST without this session's CSRF token.
+    Csrf,
+}
+
+impl IntoResponse for Denied {
+    fn into_response(self) -> Response {
+        match self {
+            Self::SignIn => Redirect::to("/admin/login").into_response(),
+            Self::Csrf => (
+                StatusCode::FORBIDDEN,
+                "The form expired or did not come from this console; reload the page.",
+            )
+                .into_response(),
+        }
+    }
+}
+
+/// Checks the session and, for POSTs, the CSRF token.
+fn guard(state: &AppState, headers: &HeaderMap, body: Option<&Bytes>) -> Result<String, Denied> {
+    let Some(csrf) = session(state, headers) else {
+        return Err(Denied::SignIn);
+    };
+    if let Some(body) = body
+        && form(body)
+            .get("csrf")
+            .is_none_or(|c| !same(c.as_bytes(), csrf.as_bytes()))
+    {
+        return Err(Denied::Csrf);
+    }
+    Ok(csrf)
+}
+
+#[derive(Template)]
+#[template(path = "admin_login.html")]
+struct LoginPage {
+    signed_in: bool,
+    active: &'static str,
+    csrf: String,
+    notice: Option<String>,
+    error: Option<String>,
+}
+
+/// `GET /admin`.
+pub(crate) async fn index(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    match session(&state, &headers) {
+        Some(_) => Redirect::to("/admin/tokens").into_response(),
+        None => Redirect::to("/admin/login").into_response(),
+    }
+}
+
+/// `GET /admin/login`.
+pub(crate) async fn login_page() -> Response {
+    render(&LoginPage {
+        signed_in: false,
+        active: "",
+        csrf: String::new(),
+        notice: None,
+        error: None,
+    })
+}
+
+/// `POST /admin/login`.
+pub(crate) async fn login(
+    State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Some(password) = &state.config.admin_password else {
+        return (StatusCode::NOT_FOUND, "The admin console is off.").into_response();
+    };
+    let ip = peer.ip();
+    {
+        let mut failures = lock(&state.admin.failures);
+        let recent = failures.entry(ip).or_default();
+        recent.retain(|t| t.elapsed() < LOGIN_WINDOW);
+        if recent.len() >= LOGIN_FAILURES {
+            let mut page = render(&LoginPage {
+                signed_in: false,
+                active: "",
+                csrf: String::new(),
+                notice: None,
+                error: Some("Too many failed attempts; wait a few minutes.".into()),
+            });
+            *page.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+            return page;
+        }
+    }
+    let candidate = form(&body).remove("password").unwrap_or_default();
+    let password = password.clone();
+    let ok = tokio::task::spawn_blocking(move || password.verify(&candidate))
+        .await
+        .unwrap_or(false);
+    if !ok {
+        lock(&state.admin.failures)
+            .entry(ip)
+            .or_default()
+            .push(Instant::now());
+        let mut page = render(&LoginPage {
+            signed_in: false,
+            active: "",
+            csrf: String::new(),
+            notice: None,
+            error: Some("Wrong password.".into()),
+        });
+        *page.status_mut() = StatusCode::UNAUTHORIZED;
+        return page;
+    }
+    lock(&state.admin.failures).remove(&ip);
+    let id = token();
+    lock(&state.admin.sessions).insert(
+        id.clone(),
+        Session {
+            csrf: token(),
+            expires: Instant::now() + SESSION_TTL,
+        },
+    );
+    let secure = if behind_https(&headers) {
+        "; Secure"
+    } else {
+        ""
+    };
+    let cookie = format!(
+        "{COOKIE}={id}; Path=/admin; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
+        SESSION_TTL.as_secs()
+    );
+    let mut response = Redirect::to("/admin/tokens").into_response();
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    response
+}
+
+/// `POST /admin/logout`.
+pub(crate) async fn logout(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if guard(&state, &headers, Some(&body)).is_ok()
+        && let Some(id) = headers
+            .get(header::COOKIE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                v.split(';').find_map(|c| {
+                    c.trim()
+                        .strip_prefix(&format!("{COOKIE}="))
+                        .map(str::to_owned)
+                })
+            })
+    {
+        lock(&state.admin.sessions).remove(&id);
+    }
+    let mut response = Redirect::to("/admin/login").into_response();
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_static("g2w_admin=; Path=/admin; HttpOnly; SameSite=Strict; Max-Age=0"),
+    );
+    response
+}
+
+#[derive(Template)]
+#[template(path = "admin_tokens.html")]
+struct TokensPage {
+    signed_in: bool,
+    active: &'static str,
+    csrf: String,
+    notice: Option<String>,
+    connected: bool,
+    reauth: Option<String>,
+    state: String,
+    principal: String,
+    organizer_key: String,
+    access_expires: String,
+    refresh_age: String,
+    last_refresh: String,
+    delivery: String,
+}
+
+fn when(ts: Option<i64>) -> String {
+    ts.and_then(|t| chrono::DateTime::from_timestamp(t, 0))
+        .map_or_else(
+            || "-".to_owned(),
+            |t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+        )
+}
+
+async fn tokens_page(state: &AppState, csrf: String, notice: Option<String>) -> Response {
+    let tokens = state.client.tokens();
+    let record = tokens.record().await.ok();
+    let now = tokens.now();
+    let connected = record.as_ref().is_some_and(|r| {
+        r.access_token.is_some() || r.refresh_token.is_some() || r.personal_access_token.is_some()
+    });
+    let r = record.unwrap_or_default();
+    render(&TokensPage {
+        signed_in: true,
+        active: "tokens",
+        csrf,
+        notice,
+        connected,
+        reauth: r.reauthorization_required.clone(),
+        state: r.state(now).replace('_', " "),
+        principal: r.principal.clone().unwrap_or_else(|| "-".into()),
+        organizer_key: r
+            .organizer_key
+            .map_or_else(|| "-".into(), |k| k.to_string()),
+        access_expires: when(r.access_expires_at),
+        refresh_age: r.refresh_token_since.map_or_else(
+            || "-".into(),
+            |t| {
+                format!(
+                    "{:.1} days (GoTo renews it near day 30)",
+                    (now - t) as f64 / 86_400.0
+                )
+            },
+        ),
+        last_refresh: when(r.last_refresh_at),
+        delivery: state
+            .worker
+            .paused()
+            .map_or_else(|| "running".into(), |p| format!("paused: {p}")),
+    })
+}
+
+/// `GET /admin/tokens`.
+pub(crate) async fn tokens(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    match guard(&state, &headers, None) {
+        Ok(csrf) => tokens_page(&state, csrf, None).await,
+        Err(r) => r.into_response(),
+    }
+}
+
+/// `POST /admin/tokens/refresh`: "Refresh now".
+pub(crate) async fn refresh(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let csrf = match guard(&state, &headers, Some(&body)) {
+        Ok(c) => c,
+        Err(r) => return r.into_response(),
+    };
+    let notice = match state.client.tokens().force_refresh().await {
+        Ok(r) => format!(
+            "Refreshed: the access token is valid until {}.",
+            when(r.access_expires_at)
+        ),
+        Err(e) => format!("The refresh failed: {e}"),
+    };
+    tokens_page(&state, csrf, Some(notice)).await
+}
+
+#[derive(Template)]
+#[template(path = "admin_connect.html")]
+struct ConnectPage {
+    signed_in: bool,
+    active: &'static str,
+    csrf: String,
+    notice: Option<String>,
+    redirect_uri: String,
+    client_id: String,
+    has_secret: bool,
+}
+
+fn redirect_uri(headers: &HeaderMap) -> String {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("127.0.0.1");
+    let scheme = if behind_https(headers) {
+        "https"
+    } else {
+        "http"
+    };
+    format!("{scheme}://{host}/admin/oauth/callback")
+}
+
+async fn connect_page(
+    state: &AppState,
+    headers: &HeaderMap,
+    csrf: String,
+    notice: Option<String>,
+) -> Response {
+    let record = state.client.tokens().record().await.ok();
+    let configured = state.client.tokens().oauth().credentials().clone();
+    let (client_id, has_secret) = match &record {
+        Some(r) if !r.client_id.is_empty() => (r.client_id.clone(), r.client_secret.is_some()),
+        _ => (
+            configured.client_id.clone(),
+            !configured.client_id.is_empty()
+                && !configured.client_secret.expose_secret().is_empty(),
+        ),
+    };
+    render(&ConnectPage {
+        signed_in: true,
+        active: "connect",
+        csrf,
+        notice,
+        redirect_uri: redirect_uri(headers),
+        client_id,
+        has_secret,
+    })
+}
+
+/// `GET /admin/connect`.
+pub(crate) async fn connect(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    match guard(&state, &headers, None) {
+        Ok(csrf) => connect_page(&state, &headers, csrf, None).await,
+        Err(r) => r.into_response(),
+    }
+}
+
+/// The OAuth client to connect with: the stored one, else the configured one.
+async fn credentials(state: &AppState) -> Option<ClientCredentials> {
+    if let Ok(r) = state.client.tokens().record().await
+        && let Some(secret) = r.client_secret
+        && !r.client_id.is_empty()
+    {
+        return Some(ClientCredentials {
+            client_id: r.client_id,
+            client_secret: secret,
+        });
+    }
+    let configured = state.client.tokens().oauth().credentials().clone();
+    (!configured.client_id.is_empty() && !configured.client_secret.expose_secret().is_empty())
+        .then_some(configured)
+}
+
+/// `POST /admin/connect`: saves the OAuth client (id and secret, encrypted).
+pub(crate) async fn save_client(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let csrf = match guard(&state, &headers, Some(&body)) {
+        Ok(c) => c,
+        Err(r) => return r.into_response(),
+    };
+    let fields = form(&body);
+    let id = fields
+        .get("client_id")
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_default();
+    let secret = fields
+        .get("client_secret")
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_default();
+    if id.is_empty() || id.len() > 200 || secret.len() > 500 {
+        return connect_page(
+            &state,
+            &headers,
+            csrf,
+            Some("Enter the client id (and its secret).".into()),
+        )
+        .await;
+    }
+    let tokens = state.client.tokens();
+    let mut record = tokens.record().await.unwrap_or_default();
+    if record.client_id != id {
+        // Another client: the old tokens are not its tokens.
+        record = TokenRecord::default();
+    }
+    record.client_id = id;
+    if !secret.is_empty() {
+        record.client_secret = Some(SecretString::from(secret));
+    }
+    let notice = match (record.client_secret.is_some(), tokens.save(&record).await) {
+        (_, Err(e)) => format!("Could not save: {e}"),
+        (false, Ok(())) => "Saved the client id; enter its secret too.".to_owned(),
+        (true, Ok(())) => "Saved. Now connect the GoTo account.".to_owned(),
+    };
+    connect_page(&state, &headers, csrf, Some(notice)).await
+}
+
+/// `POST /admin/connect/start`: off to GoTo's authorize page, with state and PKCE.
+pub(crate) async fn start_connect(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let csrf = match guard(&state, &headers, Some(&body)) {
+        Ok(c) => c,
+        Err(r) => return r.into_response(),
+    };
+    let Some(credentials) = credentials(&state).await else {
+        return connect_page(
+            &state,
+            &headers,
+            csrf,
+            Some("Save the client id and secret first.".into()),
+        )
+        .await;
+    };
+    let oauth = state.client.tokens().oauth().with_credentials(credentials);
+    let redirect = redirect_uri(&headers);
+    let request = oauth.authorize(&redirect, true);
+    let mut connects = lock(&state.admin.connects);
+    connects.retain(|_, p| p.expires > Instant::now());
+    connects.insert(
+        request.state.clone(),
+        PendingConnect {
+            verifier: request.pkce_verifier,
+            redirect_uri: redirect,
+            expires: Instant::now() + Duration::from_secs(600),
+        },
+    );
+    Redirect::to(request.url.as_str()).into_response()
+}
+
+#[derive(Template)]
+#[template(path = "admin_callback.html")]
+struct CallbackPage {
+    signed_in: bool,
+    active: &'static str,
+    csrf: String,
+    notice: Option<String>,
+    heading: String,
+    message: String,
+}
+
+fn callback_page(status: StatusCode, heading: &str, message: String) -> Response {
+    let mut page = render(&CallbackPage {
+        signed_in: false,
+        active: "",
+        csrf: String::new(),
+        notice: None,
+        heading: heading.to_owned(),
+        message,
+    });
+    *page.status_mut() = status;
+    page
+}
+
+/// `GET /admin/oauth/callback`: GoTo sends the browser back here. The SameSite=Strict
+/// cookie does not come along on this cross-site return, so the single-use `state` is
+/// what identifies the flow an admin started.
+pub(crate) async fn oauth_callback(
+    State(state): State<Arc<AppState>>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let pending = q
+        .get("state")
+        .and_then(|s| lock(&state.admin.connects).remove(s));
+    let Some(pending) = pending.filter(|p| p.expires > Instant::now()) else {
+        return callback_page(
+            StatusCode::BAD_REQUEST,
+            "This link is not valid",
+            "Start again from the console's Connect page.".into(),
+        );
+    };
+    if let Some(error) = q.get("error") {
+        return callback_page(
+            StatusCode::OK,
+            "Not connected",
+            format!(
+                "GoTo did not authorize g2w ({}).",
+                error.chars().take(60).collect::<String>()
+            ),
+        );
+    }
+    let Some(code) = q.get("code") else {
+        return callback_page(
+            StatusCode::BAD_REQUEST,
+            "Not connected",
+            "GoTo sent no code.".into(),
+        );
+    };
+    let Some(credentials) = credentials(&state).await else {
+        return callback_page(
+            StatusCode::BAD_REQUEST,
+            "Not connected",
+            "The OAuth client is not saved.".into(),
+        );
+    };
+    let oauth = state
+        .client
+        .tokens()
+        .oauth()
+        .with_credentials(credentials.clone());
+    let answer = match oauth
+        .exchange_code(code, &pending.redirect_uri, pending.verifier.as_ref())
+        .await
+    {
+        Ok(a) => a,
+        Err(e) => {
+            return callback_page(
+                StatusCode::BAD_GATEWAY,
+                "Not connected",
+                format!("GoTo refused the code: {e}"),
+            );
+        }
+    };
+    let tokens = state.client.tokens();
+    let mut record = TokenRecord {
+        client_id: credentials.client_id,
+        client_secret: Some(credentials.client_secret),
+        ..TokenRecord::default()
+    };
+    record.apply(answer, tokens.now());
+    if let Err(e) = tokens.save(&record).await {
+        return callback_page(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Not connected",
+            format!("Could not store the tokens: {e}"),
+        );
+    }
+    if record.organizer_key.is_none() {
+        match state.client.me().await {
+            Ok(me) => {
+                record = tokens.record().await.unwrap_or(record);
+                record.organizer_key = Some(me.key);
+                record.account_key = me.account_key.or(record.account_key);
+                if record.principal.is_none() {
+                    record.principal = me.email;
+                }
+                if let Err(e) = tokens.save(&record).await {
+                    return callback_page(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "Not connected",
+                        format!("Could not store the organizer: {e}"),
+                    );
+                }
+            }
+            Err(e) => {
+                return callback_page(
+                    StatusCode::BAD_GATEWAY,
+                    "Not connected",
+                    format!("Could not look up the organizer: {e}"),
+                );
+            }
+        }
+    }
+    state.worker.wake();
+    callback_page(
+        StatusCode::OK,
+        "Connected",
+        format!(
+            "Connected as {}, organizer key {}. Queued registrations are being delivered.",
+            record.principal.unwrap_or_default(),
+            record
+                .organizer_key
+                .map(|k| k.to_string())
+                .unwrap_or_default()
+        ),
+    )
+}
+
+struct WebinarRow {
+    key: String,
+    subject: String,
+    start: String,
+    registrants: String,
+    snippet: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin_webinars.html")]
+struct WebinarsPage {
+    signed_in: bool,
+    active: &'static str,
+    csrf: String,
+    notice: Option<String>,
+    error: Option<String>,
+    webinars: Vec<WebinarRow>,
+}
+
+/// `GET /admin/webinars`.
+pub(crate) async fn webinars(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    let csrf = match guard(&state, &headers, None) {
+        Ok(c) => c,
+        Err(r) => return r.into_response(),
+    };
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("127.0.0.1");
+    let origin = format!(
+        "{}://{host}",
+        if behind_https(&headers) {
+            "https"
+        } else {
+            "http"
+        }
+    );
+    let (list, error) = match state.cache.upcoming(&state.client).await {
+        Ok(l) => (l, None),
+        Err(e) => (Vec::new(), Some(format!("Cannot list webinars: {e}"))),
+    };
+    let mut rows = Vec::with_capacity(list.len());
+    for w in list {
+        let registrants = match state.cache.webinar(&state.client, w.webinar_key).await {
+            Ok(info) => info
+                .detail
+                .number_of_registrants
+                .map_or_else(|| "-".into(), |n| n.to_string()),
+            Err(_) => "-".into(),
+        };
+        rows.push(WebinarRow {
+            key: w.webinar_key.to_string(),
+            start: w.times.first().map(|t| t.start_time.format("%Y-%m-%d %H:%M").to_string()).unwrap_or_default(),
+            subject: w.subject,
+            registrants,
+            snippet: format!(
+                "<div data-g2w-webinar=\"{}\"></div>\n<script src=\"{origin}/embed.js\" async></script>",
+                w.webinar_key
+            ),
+        });
+    }
+    render(&WebinarsPage {
+        signed_in: true,
+        active: "webinars",
+        csrf,
+        notice: None,
+        error,
+        webinars: rows,
+    })
+}
+
+struct OutboxRow {
+    id: String,
+    email: String,
+    state: String,
+    attempts: u32,
+    note: String,
+    retryable: bool,
+}
+
+#[derive(Template)]
+#[template(path = "admin_outbox.html")]
+struct OutboxPage {
+    signed_in: bool,
+    active: &'static str,
+    csrf: String,
+    notice: Option<String>,
+    counts: Vec<(String, u64)>,
+    email: String,
+    heading: String,
+    rows: Vec<OutboxRow>,
+}
+
+async fn outbox_page(
+    state: &AppState,
+    csrf: String,
+    email: Option<String>,
+    notice: Option<String>,
+) -> Response {
+    let email = email.map(|e| e.trim().to_owned()).filter(|e| !e.is_empty());
+    let search = email.clone();
+    let listed = crate::off_thread(&state.outbox, move |s| {
+        let counts = s.counts()?;
+        let rows = match &search {
+            Some(e) => s.list(None, Some(e), 200)?,
+            None => {
+                let mut rows = s.list(Some(OutboxState::Failed), None, 100)?;
+                rows.extend(s.list(Some(OutboxState::Dead), None, 100)?);
+                rows
+            }
+        };
+        Ok((counts, rows))
+    })
+    .await;
+    let (counts, rows) = match listed {
+        Ok(v) => v,
+        Err(e) => {
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("The outbox cannot be read: {e}"),
+            )
+                .into_response();
+        }
+    };
+    render(&OutboxPage {
+        signed_in: true,
+        active: "outbox",
+        csrf,
+        notice,
+        counts: counts
+            .into_iter()
+            .map(|(k, v)| (k.as_str().replace('_', " "), v))
+            .collect(),
+        heading: match &email {
+            Some(e) => format!("Registrations for {e}"),
+            None => "Failed and dead registrations".to_owned(),
+        },
+        email: email.unwrap_or_default(),
+        rows: rows
+            .into_iter()
+            .map(|r| OutboxRow {
+                retryable: matches!(r.state, OutboxState::Failed | OutboxState::Dead),
+                note: r
+                    .join_url
+                    .clone()
+                    .or(r.last_error.clone())
+                    .unwrap_or_default(),
+                state: r.state.as_str().replace('_', " "),
+                id: r.id,
+                email: r.email,
+                attempts: r.attempts,
+            })
+            .collect(),
+    })
+}
+
+/// `GET /admin/outbox?email=`.
+pub(crate) async fn outbox(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    match guard(&state, &headers, None) {
+        Ok(csrf) => outbox_page(&state, csrf, q.get("email").cloned(), None).await,
+        Err(r) => r.into_response(),
+    }
+}
+
+/// `POST /admin/outbox/{id}/retry` and `…/discard`.
+pub(crate) async fn outbox_action(
+    State(state): State<Arc<AppState>>,
+    Path((id, action)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let csrf = match guard(&state, &headers, Some(&body)) {
+        Ok(c) => c,
+        Err(r) => return r.into_response(),
+    };
+    let now = (state.clock)();
+    let (target, retry) = (id.clone(), action == "retry");
+    if !retry && action != "discard" {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    let done = crate::off_thread(&state.outbox, move |s| {
+        if retry {
+            s.retry(&target, now)
+        } else {
+            s.discard(&target)
+        }
+    })
+    .await;
+    let notice = match (done, retry) {
+        (Ok(true), true) => {
+            state.worker.wake();
+            format!("Registration {id} will be delivered again.")
+        }
+        (Ok(true), false) => format!("Registration {id} was discarded."),
+        (Ok(false), _) => format!("Registration {id} is not failed or dead (any more)."),
+        (Err(e), _) => format!("The outbox could not be changed: {e}"),
+    };
+    outbox_page(&state, csrf, None, Some(notice)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_verify_only_when_right() {
+        let stored = AdminPassword::Hashed(AdminPassword::hash("correct horse"));
+        assert!(stored.verify("correct horse"));
+        assert!(!stored.verify("correct horse "));
+        assert!(!AdminPassword::Hashed("garbage".into()).verify(""));
+        assert!(!AdminPassword::Hashed("sha256i$0$AAAA$AAAA".into()).verify(""));
+        let plain = AdminPassword::Plain(SecretString::from("s3cret"));
+        assert!(plain.verify("s3cret") && !plain.verify("s3cre"));
+        assert_eq!(format!("{plain:?}"), "AdminPassword([redacted])");
+        assert_ne!(AdminPassword::generate(), AdminPassword::generate());
+    }
+}

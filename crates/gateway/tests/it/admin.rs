@@ -1,0 +1,220 @@
+//! The admin console over HTTP: sign-in, cookie flags, CSRF, the login limit, and the
+//! pages' actions. (The browser suite walks the same console in Chromium.)
+
+use g2w_gateway::AdminPassword;
+use serde_json::json;
+
+use crate::{Reply, TestApp, person};
+
+async fn app() -> TestApp {
+    TestApp::start_with(|c| {
+        c.admin_password = Some(AdminPassword::Hashed(AdminPassword::hash("right password")))
+    })
+    .await
+}
+
+async fn post_form(app: &TestApp, path: &str, body: &str, cookie: Option<&str>) -> Reply {
+    let mut request = app
+        .http
+        .post(format!("{}{path}", app.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body.to_owned());
+    if let Some(c) = cookie {
+        request = request.header("cookie", c);
+    }
+    TestApp::reply(request.send().await.unwrap()).await
+}
+
+async fn get_with(app: &TestApp, path: &str, cookie: &str) -> Reply {
+    TestApp::reply(
+        app.http
+            .get(format!("{}{path}", app.base))
+            .header("cookie", cookie)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
+}
+
+/// Signs in; returns the cookie to send and the page's CSRF token.
+async fn sign_in(app: &TestApp) -> (String, String) {
+    let reply = post_form(app, "/admin/login", "password=right+password", None).await;
+    assert_eq!(reply.status, 303);
+    let set = reply.headers["set-cookie"].to_str().unwrap().to_owned();
+    let cookie = set.split(';').next().unwrap().to_owned();
+    let page = get_with(app, "/admin/tokens", &cookie).await;
+    let csrf = page
+        .text
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    (cookie, csrf)
+}
+
+#[tokio::test]
+async fn sign_in_sets_a_strict_http_only_cookie_and_wrong_passwords_are_limited() {
+    let app = app().await;
+    let anonymous = app.get("/admin/tokens").await;
+    assert_eq!(
+        (
+            anonymous.status,
+            anonymous.headers["location"].to_str().unwrap()
+        ),
+        (303, "/admin/login")
+    );
+    let reply = post_form(&app, "/admin/login", "password=right+password", None).await;
+    let cookie = reply.headers["set-cookie"].to_str().unwrap();
+    assert!(
+        cookie.contains("HttpOnly")
+            && cookie.contains("SameSite=Strict")
+            && cookie.contains("Path=/admin")
+    );
+    assert!(!cookie.contains("Secure"), "plain HTTP on loopback");
+    let behind_proxy = TestApp::reply(
+        app.http
+            .post(format!("{}/admin/login", app.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("x-forwarded-proto", "https")
+            .body("password=right+password")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert!(
+        behind_proxy.headers["set-cookie"]
+            .to_str()
+            .unwrap()
+            .contains("Secure")
+    );
+
+    for _ in 0..5 {
+        assert_eq!(
+            post_form(&app, "/admin/login", "password=guess", None)
+                .await
+                .status,
+            401
+        );
+    }
+    let limited = post_form(&app, "/admin/login", "password=right+password", None).await;
+    assert_eq!(
+        limited.status, 429,
+        "even the right password waits after five failures"
+    );
+}
+
+#[tokio::test]
+async fn every_post_needs_the_sessions_csrf_token() {
+    let app = app().await;
+    let (cookie, csrf) = sign_in(&app).await;
+    let forged = post_form(&app, "/admin/tokens/refresh", "csrf=forged", Some(&cookie)).await;
+    assert_eq!(forged.status, 403);
+    let missing = post_form(&app, "/admin/tokens/refresh", "", Some(&cookie)).await;
+    assert_eq!(missing.status, 403);
+    assert_eq!(app.emu.stats().grants("refresh_token"), 0);
+    let ok = post_form(
+        &app,
+        "/admin/tokens/refresh",
+        &format!("csrf={csrf}"),
+        Some(&cookie),
+    )
+    .await;
+    assert_eq!(ok.status, 200);
+    assert!(ok.text.contains("Refreshed"), "{}", ok.text);
+    assert_eq!(app.emu.stats().grants("refresh_token"), 1);
+    let other_session = post_form(
+        &app,
+        "/admin/tokens/refresh",
+        &format!("csrf={csrf}"),
+        Some("g2w_admin=stolen"),
+    )
+    .await;
+    assert_eq!(other_session.status, 303, "no session: back to sign-in");
+
+    let out = post_form(
+        &app,
+        "/admin/logout",
+        &format!("csrf={csrf}"),
+        Some(&cookie),
+    )
+    .await;
+    assert_eq!(out.status, 303);
+    assert_eq!(
+        get_with(&app, "/admin/tokens", &cookie).await.status,
+        303,
+        "the session is gone"
+    );
+}
+
+#[tokio::test]
+async fn pages_show_tokens_webinars_and_failed_registrations_with_actions() {
+    let app = app().await;
+    let (cookie, csrf) = sign_in(&app).await;
+    let tokens = get_with(&app, "/admin/tokens", &cookie).await;
+    assert!(
+        tokens
+            .text
+            .contains(&app.emu.default_organizer_key().to_string())
+    );
+    assert!(tokens.text.contains("Refresh now"));
+
+    let (webinar, _) = app.webinar(json!({"subject": "Console <b>test</b>"})).await;
+    let page = get_with(&app, "/admin/webinars", &cookie).await;
+    assert!(page.text.contains(&format!("href=\"/r/{webinar}\"")));
+    assert!(page.text.contains("data-g2w-webinar"), "embed snippet");
+    assert!(!page.text.contains("<b>test</b>"), "escaped");
+
+    app.control("/faults", json!({"method": "POST", "pathPrefix": "/G2W", "status": 400, "count": 1,
+        "body": {"errorCode": "RegistrationInvalid", "invalidFields": [{"field": "email", "reason": "blocked"}]}})).await;
+    let reply = app
+        .post_json(&webinar, &person("blocked@example.com"))
+        .await;
+    let id = reply.json["registrationId"].as_str().unwrap().to_owned();
+    app.deliver_due().await;
+    let outbox = get_with(&app, "/admin/outbox", &cookie).await;
+    assert!(
+        outbox.text.contains("blocked@example.com") && outbox.text.contains("blocked"),
+        "{}",
+        outbox.text
+    );
+    let search = get_with(&app, "/admin/outbox?email=BLOCKED@example.com", &cookie).await;
+    assert!(search.text.contains(&id));
+    let retried = post_form(
+        &app,
+        &format!("/admin/outbox/{id}/retry"),
+        &format!("csrf={csrf}"),
+        Some(&cookie),
+    )
+    .await;
+    assert!(retried.text.contains("will be delivered again"));
+    app.deliver_due().await;
+    let status = app.get(&format!("/api/v1/registrations/{id}")).await;
+    assert_eq!(status.json["status"], "registered");
+    let again = post_form(
+        &app,
+        &format!("/admin/outbox/{id}/discard"),
+        &format!("csrf={csrf}"),
+        Some(&cookie),
+    )
+    .await;
+    assert!(
+        again.text.contains("not failed or dead"),
+        "a delivered registration is not discarded"
+    );
+}
+
+#[tokio::test]
+async fn without_a_password_the_console_is_off() {
+    let app = TestApp::start().await;
+    assert_eq!(
+        post_form(&app, "/admin/login", "password=x", None)
+            .await
+            .status,
+        404
+    );
+}

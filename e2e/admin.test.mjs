@@ -1,0 +1,101 @@
+// The admin console in Chromium: from an empty store through GoTo's consent page
+// (the emulator's) to "connected"; "Refresh now"; retrying a failed registration.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { startEmulator, startServe, launchBrowser, screenshot } from "./harness.mjs";
+
+const PASSWORD = "e2e admin password";
+let goto, gateway, browser, page, dataDir;
+
+before(async () => {
+  dataDir = mkdtempSync(join(tmpdir(), "g2w-e2e-"));
+  goto = await startEmulator();
+  gateway = await startServe(goto.base, dataDir, PASSWORD);
+  browser = await launchBrowser();
+  page = await (await browser.newContext({ viewport: { width: 1100, height: 800 } })).newPage();
+});
+
+after(async () => {
+  await browser?.close();
+  await gateway?.stop();
+  await goto?.stop();
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+async function pollStatus(id, wanted) {
+  for (let i = 0; i < 300; i++) {
+    const reg = await (await fetch(`${gateway.base}/api/v1/registrations/${id}`)).json();
+    if (reg.state === wanted) return reg;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`registration ${id} never became ${wanted}`);
+}
+
+test("connect: from an empty store through GoTo's consent page to connected", async () => {
+  await page.goto(`${gateway.base}/admin`);
+  await page.getByLabel("Password").fill("wrong");
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByText("Wrong password.").waitFor();
+  await page.getByLabel("Password").fill(PASSWORD);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByText("Not connected to GoTo.").waitFor();
+
+  await page.getByRole("link", { name: "Connect GoTo", exact: true }).click();
+  assert.match(await page.locator("#redirect-uri").innerText(), /\/admin\/oauth\/callback$/);
+  await page.getByLabel("Client id").fill("demo-client");
+  await page.getByLabel("Client secret").fill("demo-secret");
+  await page.getByRole("button", { name: "Save client" }).click();
+  await page.getByText("Saved. Now connect the GoTo account.").waitFor();
+  await screenshot(page, "admin-connect");
+  await page.getByRole("button", { name: "Connect GoTo account" }).click();
+
+  // The emulator's consent page, as GoTo's would be.
+  await page.getByRole("button", { name: "Allow" }).click();
+  await page.getByRole("heading", { name: "Connected" }).waitFor();
+  assert.match(await page.locator("main").innerText(), /dana\.demo@example\.com/);
+  await page.getByRole("link", { name: "Continue to the admin console" }).click();
+  assert.equal(await page.locator("#principal").innerText(), "dana.demo@example.com");
+  assert.match(await page.locator("#organizer-key").innerText(), /^\d{16,}$/);
+  await screenshot(page, "admin-tokens");
+});
+
+test("Refresh now", async () => {
+  await page.goto(`${gateway.base}/admin/tokens`);
+  await page.getByRole("button", { name: "Refresh now" }).click();
+  await page.getByText(/^Refreshed: the access token is valid until/).waitFor();
+  const stats = await (await fetch(`${goto.base}/_emulator/stats`)).json();
+  assert.equal(stats.tokenGrants.refresh_token, 1);
+});
+
+test("a failed registration is retried from the outbox page", async () => {
+  const webinars = (await (await fetch(`${gateway.base}/api/v1/webinars`)).json()).webinars;
+  const plain = webinars.find((w) => w.registrationFields.questions.length === 0);
+  await fetch(`${goto.base}/_emulator/faults`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ method: "POST", pathPrefix: "/G2W", status: 400, count: 1,
+      body: { errorCode: "RegistrationInvalid", invalidFields: [{ field: "email", reason: "blocked domain" }] } }),
+  });
+  const answer = await (await fetch(`${gateway.base}/api/v1/webinars/${plain.webinarKey}/registrations`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ firstName: "Grace", lastName: "Hopper", email: "grace@example.com" }),
+  })).json();
+  await pollStatus(answer.registrationId, "failed");
+
+  await page.getByRole("link", { name: "Outbox" }).click();
+  const row = page.locator(`#reg-${answer.registrationId}`);
+  assert.match(await row.innerText(), /blocked domain/);
+  await screenshot(page, "admin-outbox");
+  await row.getByRole("button", { name: "Retry" }).click();
+  await page.getByText("will be delivered again").waitFor();
+  const done = await pollStatus(answer.registrationId, "delivered");
+  assert.match(done.joinUrl, /\/join\//);
+
+  await page.getByRole("link", { name: "Webinars" }).click();
+  assert.match(await page.locator("main").innerText(), /embed\.js/);
+  await screenshot(page, "admin-webinars");
+});
