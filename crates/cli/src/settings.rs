@@ -49,6 +49,8 @@ pub struct ServeFile {
     pub max_attempts: Option<u32>,
     /// Seconds a worker's lease lasts.
     pub lease_secs: Option<u64>,
+    /// A name shown above the hosted form's subject.
+    pub brand_title: Option<String>,
     /// A logo shown above the hosted form.
     pub logo_url: Option<String>,
     /// The hosted pages' accent colour (`#rrggbb`).

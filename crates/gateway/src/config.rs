@@ -5,7 +5,9 @@ use std::time::Duration;
 /// How the hosted pages look.
 #[derive(Debug, Clone)]
 pub struct Branding {
-    /// Shown above the form instead of nothing (the webinar's subject is always shown).
+    /// A name shown above the webinar's subject (your company or event series).
+    pub title: Option<String>,
+    /// A logo shown above the form.
     pub logo_url: Option<String>,
     /// The accent colour, as `#rgb` or `#rrggbb`.
     pub accent: String,
@@ -14,6 +16,7 @@ pub struct Branding {
 impl Default for Branding {
     fn default() -> Self {
         Self {
+            title: None,
             logo_url: None,
             accent: "#0b6bcb".to_owned(),
         }

@@ -44,7 +44,8 @@ const EXAMPLE: &str = r##"# g2w configuration. Put it in ~/.config/g2w/config.to
 # max_attempts = 20                                  # G2W_MAX_ATTEMPTS
 # Seconds before a crashed worker's registration is tried again.
 # lease_secs = 60                                    # G2W_LEASE_SECS
-# The hosted form (/r/WEBINAR_KEY) and confirmation page: a logo and an accent colour.
+# The hosted form (/r/WEBINAR_KEY) and confirmation page: a name, a logo, a colour.
+# brand_title = "Example Inc. webinars"              # G2W_BRAND_TITLE
 # logo_url = "https://www.example.com/logo.png"      # G2W_LOGO_URL
 # accent_colour = "#0b6bcb"                          # G2W_ACCENT_COLOUR
 "##;

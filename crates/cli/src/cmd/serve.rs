@@ -133,7 +133,13 @@ pub fn gateway_config(
                 .or(file.max_attempts)
                 .unwrap_or(d.max_attempts)
                 .max(1),
-            brand: g2w_gateway::Branding { logo_url, accent },
+            brand: g2w_gateway::Branding {
+                title: env
+                    .var("G2W_BRAND_TITLE")
+                    .or_else(|| file.brand_title.clone()),
+                logo_url,
+                accent,
+            },
             lease: var_parse::<u64>(env, "G2W_LEASE_SECS")?
                 .or(file.lease_secs)
                 .map_or(d.lease, |s| Duration::from_secs(s.max(1))),

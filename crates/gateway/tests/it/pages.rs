@@ -117,7 +117,11 @@ async fn a_refused_form_post_comes_back_with_errors_beside_fields_and_values_kep
 
 #[tokio::test]
 async fn the_confirmation_page_shows_the_join_url_once_delivered() {
-    let app = TestApp::start_with(|c| c.brand.accent = "#aa3300".into()).await;
+    let app = TestApp::start_with(|c| {
+        c.brand.accent = "#aa3300".into();
+        c.brand.title = Some("Acme <Events>".into());
+    })
+    .await;
     let (webinar, _) = app.webinar(json!({"subject": "Done"})).await;
     let reply = app
         .post_json(&webinar, &crate::person("c@example.com"))
