@@ -243,6 +243,19 @@ pub(crate) async fn login_page() -> Response {
     })
 }
 
+/// The sign-in page again, with why it refused.
+fn login_refused(status: StatusCode, why: &str) -> Response {
+    let mut page = render(&LoginPage {
+        signed_in: false,
+        active: "",
+        csrf: String::new(),
+        notice: None,
+        error: Some(why.to_owned()),
+    });
+    *page.status_mut() = status;
+    page
+}
+
 /// `POST /admin/login`.
 pub(crate) async fn login(
     State(state): State<Arc<AppState>>,
@@ -259,15 +272,10 @@ pub(crate) async fn login(
         let recent = failures.entry(ip).or_default();
         recent.retain(|t| t.elapsed() < LOGIN_WINDOW);
         if recent.len() >= LOGIN_FAILURES {
-            let mut page = render(&LoginPage {
-                signed_in: false,
-                active: "",
-                csrf: String::new(),
-                notice: None,
-                error: Some("Too many failed attempts; wait a few minutes.".into()),
-            });
-            *page.status_mut() = StatusCode::TOO_MANY_REQUESTS;
-            return page;
+            return login_refused(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many failed attempts; wait a few minutes.",
+            );
         }
     }
     let candidate = form(&body).remove("password").unwrap_or_default();
@@ -280,15 +288,7 @@ pub(crate) async fn login(
             .entry(ip)
             .or_default()
             .push(Instant::now());
-        let mut page = render(&LoginPage {
-            signed_in: false,
-            active: "",
-            csrf: String::new(),
-            notice: None,
-            error: Some("Wrong password.".into()),
-        });
-        *page.status_mut() = StatusCode::UNAUTHORIZED;
-        return page;
+        return login_refused(StatusCode::UNAUTHORIZED, "Wrong password.");
     }
     lock(&state.admin.failures).remove(&ip);
     let id = token();

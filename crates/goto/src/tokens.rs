@@ -349,16 +349,26 @@ impl TokenManager {
     ) -> Result<(SecretString, TokenRecord)> {
         let _turn = self.single_flight.lock().await;
         // Whoever held the turn before us may have refreshed already.
+        if let Some(done) = self.settled(&needed).await? {
+            return Ok(done);
+        }
+        self.locked_refresh(&needed).await
+    }
+
+    /// Re-reads the record: an error if the grant is dead, the current token if no
+    /// refresh is `needed` (any more), else `None`.
+    async fn settled(
+        &self,
+        needed: &(dyn Fn(&TokenRecord) -> bool + Send + Sync),
+    ) -> Result<Option<(SecretString, TokenRecord)>> {
         let record = self.record().await?;
         if let Some(e) = self.reauth(&record) {
             return Err(e);
         }
-        if !needed(&record)
-            && let Some(token) = record.current_access()
-        {
-            return Ok((token.clone(), record));
-        }
-        self.locked_refresh(&needed).await
+        Ok(match record.current_access() {
+            Some(token) if !needed(&record) => Some((token.clone(), record)),
+            _ => None,
+        })
     }
 
     /// Takes the store's lock, re-reads, and refreshes if still `needed`.
@@ -376,14 +386,8 @@ impl TokenManager {
                 break;
             }
             // Another process is refreshing; its result may be all we need.
-            let record = self.record().await?;
-            if let Some(e) = self.reauth(&record) {
-                return Err(e);
-            }
-            if !needed(&record)
-                && let Some(token) = record.current_access()
-            {
-                return Ok((token.clone(), record));
+            if let Some(done) = self.settled(needed).await? {
+                return Ok(done);
             }
             if started.elapsed() > LOCK_WAIT {
                 return Err(GotoError::Store(
@@ -406,15 +410,10 @@ impl TokenManager {
         &self,
         needed: &(dyn Fn(&TokenRecord) -> bool + Send + Sync),
     ) -> Result<(SecretString, TokenRecord)> {
+        if let Some(done) = self.settled(needed).await? {
+            return Ok(done);
+        }
         let mut record = self.record().await?;
-        if let Some(e) = self.reauth(&record) {
-            return Err(e);
-        }
-        if !needed(&record)
-            && let Some(token) = record.current_access()
-        {
-            return Ok((token.clone(), record));
-        }
         self.refreshes
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         // A login stored after this manager started (the admin console's "Connect", or
