@@ -7,13 +7,15 @@
 //! `BENCH_HOLD_DELIVERY=1` measures intake alone (deliveries stalled at GoTo).
 #![allow(clippy::unwrap_used, clippy::print_stdout, missing_docs)]
 
-use std::io::{BufRead as _, BufReader, Write as _};
+mod support;
+
+use std::io::{BufRead as _, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 const CREATE: &str =
     "POST /G2W/rest/v2/organizers/{organizer_key}/webinars/{webinar_key}/registrants";
@@ -50,48 +52,14 @@ async fn main() {
         .build()
         .unwrap();
     let g2w = |args: &[&str]| {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_g2w"));
-        c.args(args)
-            .env("G2W_DATA_DIR", data.path())
-            .env("G2W_AUTH_URL", emu.base_url())
-            .env("G2W_API_URL", emu.base_url())
-            .env("G2W_CLIENT_ID", "demo-client")
-            .env("G2W_CLIENT_SECRET", "demo-secret")
-            .env("G2W_RATE_LIMIT", "0")
+        let mut c = support::g2w(emu.base_url(), data.path(), args);
+        c.env("G2W_RATE_LIMIT", "0")
             .env("G2W_INTAKE_RATE_PER_IP", "0")
-            .env("G2W_DELIVERY_CONCURRENCY", "16")
-            .env("XDG_CONFIG_HOME", data.path());
+            .env("G2W_DELIVERY_CONCURRENCY", "16");
         c
     };
-    let pat: Value = http
-        .post(format!("{}/_emulator/pats", emu.base_url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let mut login = g2w(&["auth", "login", "--pat"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    login
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(pat["pat"].as_str().unwrap().as_bytes())
-        .unwrap();
-    assert!(login.wait().unwrap().success());
-    let webinar: Value = http
-        .post(format!("{}/_emulator/webinars", emu.base_url()))
-        .json(&json!({"subject": "Load", "questions": [{"question": "Why?", "type": "shortAnswer", "required": true}]}))
-        .send().await.unwrap().json().await.unwrap();
-    let question = webinar["questions"][0]["questionKey"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let webinar = webinar["webinarKey"].as_str().unwrap().to_owned();
+    support::login(&http, emu.base_url(), data.path()).await;
+    let (webinar, question) = support::webinar(&http, emu.base_url(), "Load").await;
 
     let mut serve = g2w(&["serve", "--listen", "127.0.0.1:0", "--sync-wait", "0"])
         .stdout(Stdio::piped())

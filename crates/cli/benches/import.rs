@@ -7,11 +7,11 @@
 //!    are streamed, never held).
 #![allow(clippy::unwrap_used, clippy::print_stdout, missing_docs)]
 
+mod support;
+
 use std::io::Write as _;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-use serde_json::{Value, json};
 
 /// Runs `cmd` to the end, sampling its RSS; returns (seconds, peak RSS in KiB, stdout).
 fn run_sampled(mut cmd: Command) -> (f64, u64, String) {
@@ -53,45 +53,14 @@ async fn scenario(rate_limit: u32, rows: usize, dry_rows: usize) {
     let data = tempfile::tempdir().unwrap();
     let http = reqwest::Client::new();
     let g2w = |args: &[&str]| {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_g2w"));
-        c.args(args)
-            .env("G2W_DATA_DIR", data.path())
-            .env("G2W_AUTH_URL", emu.base_url())
-            .env("G2W_API_URL", emu.base_url())
-            .env("G2W_CLIENT_ID", "demo-client")
-            .env("G2W_CLIENT_SECRET", "demo-secret")
-            .env("XDG_CONFIG_HOME", data.path());
+        let mut c = support::g2w(emu.base_url(), data.path(), args);
         if rate_limit == 0 {
             c.env("G2W_RATE_LIMIT", "0");
         }
         c
     };
-    let pat: Value = http
-        .post(format!("{}/_emulator/pats", emu.base_url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let mut login = g2w(&["auth", "login", "--pat"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    login
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(pat["pat"].as_str().unwrap().as_bytes())
-        .unwrap();
-    assert!(login.wait().unwrap().success());
-    let webinar: Value = http
-        .post(format!("{}/_emulator/webinars", emu.base_url()))
-        .json(&json!({"subject": "Import", "questions": [{"question": "Why?", "type": "shortAnswer", "required": true}]}))
-        .send().await.unwrap().json().await.unwrap();
-    let webinar = webinar["webinarKey"].as_str().unwrap().to_owned();
+    support::login(&http, emu.base_url(), data.path()).await;
+    let (webinar, _question) = support::webinar(&http, emu.base_url(), "Import").await;
     let write = |n: usize, name: &str| {
         let path = data.path().join(name);
         let mut f = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());

@@ -1,0 +1,66 @@
+//! What both benchmarks need: `g2w` pointed at an emulator and a data directory, a
+//! login, and a webinar with one required question.
+
+use std::io::Write as _;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use serde_json::{Value, json};
+
+/// `g2w ARGS` against `emulator`, storing its state in `data`.
+pub fn g2w(emulator: &str, data: &Path, args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_g2w"));
+    c.args(args)
+        .env("G2W_DATA_DIR", data)
+        .env("G2W_AUTH_URL", emulator)
+        .env("G2W_API_URL", emulator)
+        .env("G2W_CLIENT_ID", "demo-client")
+        .env("G2W_CLIENT_SECRET", "demo-secret")
+        .env("XDG_CONFIG_HOME", data);
+    c
+}
+
+/// Logs `g2w` in with a personal access token minted by the emulator.
+pub async fn login(http: &reqwest::Client, emulator: &str, data: &Path) {
+    let pat: Value = http
+        .post(format!("{emulator}/_emulator/pats"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut login = g2w(emulator, data, &["auth", "login", "--pat"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    login
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(pat["pat"].as_str().unwrap().as_bytes())
+        .unwrap();
+    assert!(login.wait().unwrap().success());
+}
+
+/// A webinar with one required short-answer question: (webinar key, question key).
+pub async fn webinar(http: &reqwest::Client, emulator: &str, subject: &str) -> (String, String) {
+    let webinar: Value = http
+        .post(format!("{emulator}/_emulator/webinars"))
+        .json(&json!({"subject": subject, "questions": [{"question": "Why?", "type": "shortAnswer", "required": true}]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    (
+        webinar["webinarKey"].as_str().unwrap().to_owned(),
+        webinar["questions"][0]["questionKey"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
+    )
+}
