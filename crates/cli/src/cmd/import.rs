@@ -161,8 +161,12 @@ fn reader_builder() -> csv::ReaderBuilder {
     builder
 }
 
-/// A row: its line number and what validation made of it.
-type Row = (u64, Result<NewRegistrant, String>);
+/// Who a row names as given (email, first name, last name), valid or not: the report
+/// shows it for refused rows too.
+type Who = (String, String, String);
+
+/// A row: its line number, who it names, and what validation made of it.
+type Row = (u64, Who, Result<NewRegistrant, String>);
 
 /// Streams the rows of `path`, each validated against `form`.
 fn rows(
@@ -177,14 +181,27 @@ fn rows(
     Ok(reader.into_byte_records().map(move |record| match record {
         Ok(record) => {
             let line = record.position().map_or(0, csv::Position::line);
-            let row = submission(&columns, &record)
+            let sub = submission(&columns, &record);
+            let who = sub.as_ref().map_or_else(
+                |_| Who::default(),
+                |s| {
+                    let get = |k: &str| {
+                        s.fields
+                            .get(k)
+                            .map(|v| v.trim().to_owned())
+                            .unwrap_or_default()
+                    };
+                    (get("email"), get("firstName"), get("lastName"))
+                },
+            );
+            let row = sub
                 .and_then(|sub| intake::validate(&sub, Some(&form)).map_err(|e| describe(&e)))
                 .map(|a| a.registrant);
-            (line, row)
+            (line, who, row)
         }
         Err(e) => {
             let line = e.position().map_or(0, csv::Position::line);
-            (line, Err(format!("unreadable CSV: {e}")))
+            (line, Who::default(), Err(format!("unreadable CSV: {e}")))
         }
     }))
 }
@@ -343,7 +360,7 @@ pub async fn run(ctx: &Context, client: &GotoClient, args: ImportArgs) -> anyhow
 
     // Pass 1: validate everything before anything is sent.
     let (mut valid, mut invalid, mut shown) = (0_u64, 0_u64, 0);
-    for (line, row) in rows(&args.file, columns.clone(), form.clone())? {
+    for (line, _, row) in rows(&args.file, columns.clone(), form.clone())? {
         match row {
             Ok(_) => valid += 1,
             Err(why) => {
@@ -384,7 +401,7 @@ pub async fn run(ctx: &Context, client: &GotoClient, args: ImportArgs) -> anyhow
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
     let mut last_draw = Instant::now();
-    for (line, row) in rows(&args.file, columns.clone(), form.clone())? {
+    for (line, _, row) in rows(&args.file, columns.clone(), form.clone())? {
         if let Some(entry) = journal_get(&ctx.store, &id, line).await?
             && entry.is_done()
         {
@@ -505,11 +522,7 @@ async fn write_report(
         "joinUrl",
         "detail",
     ])?;
-    for (line, row) in rows(file, columns, form)? {
-        let (email, first, last) = match row {
-            Ok(r) => (r.email, r.first_name, r.last_name),
-            Err(_) => Default::default(),
-        };
+    for (line, (email, first, last), _) in rows(file, columns, form)? {
         let entry = journal_get(&ctx.store, id, line).await?;
         let (outcome, key, url, detail) = match entry {
             Some(e) => (e.outcome, e.registrant_key, e.join_url, e.detail),

@@ -298,7 +298,11 @@ async fn import_with_good_invalid_and_duplicate_rows_and_a_report() {
         "{}",
         lines[8]
     );
-    assert!(lines[6].starts_with("7,") && lines[6].contains("invalid"));
+    assert!(
+        lines[6].starts_with("7,not-an-email,Bad,Row,invalid,"),
+        "refused rows keep who they named: {}",
+        lines[6]
+    );
     assert_eq!(env.emu.stats().registrants_created, 5);
 }
 
