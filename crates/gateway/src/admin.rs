@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 
 use askama::Template;
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Path, Query, Request, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use base64::Engine as _;
@@ -140,9 +141,9 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// The signed-in session's CSRF token, if the request has a live session.
-fn session(state: &AppState, headers: &HeaderMap) -> Option<String> {
-    let id = headers
+/// The session id the request's cookie carries.
+fn session_id(headers: &HeaderMap) -> Option<String> {
+    headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
@@ -151,7 +152,12 @@ fn session(state: &AppState, headers: &HeaderMap) -> Option<String> {
             c.trim()
                 .strip_prefix(&format!("{COOKIE}="))
                 .map(str::to_owned)
-        })?;
+        })
+}
+
+/// The signed-in session's CSRF token, if the request has a live session.
+fn session(state: &AppState, headers: &HeaderMap) -> Option<String> {
+    let id = session_id(headers)?;
     let mut sessions = lock(&state.admin.sessions);
     sessions.retain(|_, s| s.expires > Instant::now());
     sessions.get(&id).map(|s| s.csrf.clone())
@@ -162,6 +168,20 @@ fn behind_https(headers: &HeaderMap) -> bool {
         .get("x-forwarded-proto")
         .and_then(|v| v.to_str().ok())
         == Some("https")
+}
+
+/// `scheme://host` of the console as the browser sees it.
+fn origin(headers: &HeaderMap) -> String {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("127.0.0.1");
+    let scheme = if behind_https(headers) {
+        "https"
+    } else {
+        "http"
+    };
+    format!("{scheme}://{host}")
 }
 
 fn form(body: &Bytes) -> HashMap<String, String> {
@@ -179,7 +199,7 @@ fn render(page: &impl Template) -> Response {
 }
 
 /// Why a console request was refused.
-enum Denied {
+pub(crate) enum Denied {
     /// No live session: sign in.
     SignIn,
     /// A POST without this session's CSRF token.
@@ -199,19 +219,45 @@ impl IntoResponse for Denied {
     }
 }
 
-/// Checks the session and, for POSTs, the CSRF token.
-fn guard(state: &AppState, headers: &HeaderMap, body: Option<&Bytes>) -> Result<String, Denied> {
-    let Some(csrf) = session(state, headers) else {
-        return Err(Denied::SignIn);
-    };
-    if let Some(body) = body
-        && form(body)
+/// A signed-in console request; `csrf` goes into the page's forms.
+pub(crate) struct Admin {
+    csrf: String,
+}
+
+impl FromRequestParts<Arc<AppState>> for Admin {
+    type Rejection = Denied;
+
+    async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, Denied> {
+        session(state, &parts.headers)
+            .map(|csrf| Self { csrf })
+            .ok_or(Denied::SignIn)
+    }
+}
+
+/// A signed-in console form post whose CSRF token is the session's.
+pub(crate) struct AdminForm {
+    csrf: String,
+    fields: HashMap<String, String>,
+}
+
+impl FromRequest<Arc<AppState>> for AdminForm {
+    type Rejection = Denied;
+
+    async fn from_request(request: Request, state: &Arc<AppState>) -> Result<Self, Denied> {
+        let (mut parts, body) = request.into_parts();
+        let Admin { csrf } = Admin::from_request_parts(&mut parts, state).await?;
+        let bytes = axum::body::to_bytes(body, crate::BODY_LIMIT)
+            .await
+            .map_err(|_| Denied::Csrf)?;
+        let fields = form(&bytes);
+        if fields
             .get("csrf")
             .is_none_or(|c| !same(c.as_bytes(), csrf.as_bytes()))
-    {
-        return Err(Denied::Csrf);
+        {
+            return Err(Denied::Csrf);
+        }
+        Ok(Self { csrf, fields })
     }
-    Ok(csrf)
 }
 
 #[derive(Template)]
@@ -319,20 +365,9 @@ pub(crate) async fn login(
 pub(crate) async fn logout(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-    body: Bytes,
+    _form: AdminForm,
 ) -> Response {
-    if guard(&state, &headers, Some(&body)).is_ok()
-        && let Some(id) = headers
-            .get(header::COOKIE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                v.split(';').find_map(|c| {
-                    c.trim()
-                        .strip_prefix(&format!("{COOKIE}="))
-                        .map(str::to_owned)
-                })
-            })
-    {
+    if let Some(id) = session_id(&headers) {
         lock(&state.admin.sessions).remove(&id);
     }
     let mut response = Redirect::to("/admin/login").into_response();
@@ -408,23 +443,15 @@ async fn tokens_page(state: &AppState, csrf: String, notice: Option<String>) -> 
 }
 
 /// `GET /admin/tokens`.
-pub(crate) async fn tokens(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    match guard(&state, &headers, None) {
-        Ok(csrf) => tokens_page(&state, csrf, None).await,
-        Err(r) => r.into_response(),
-    }
+pub(crate) async fn tokens(State(state): State<Arc<AppState>>, admin: Admin) -> Response {
+    tokens_page(&state, admin.csrf, None).await
 }
 
 /// `POST /admin/tokens/refresh`: "Refresh now".
 pub(crate) async fn refresh(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    body: Bytes,
+    AdminForm { csrf, .. }: AdminForm,
 ) -> Response {
-    let csrf = match guard(&state, &headers, Some(&body)) {
-        Ok(c) => c,
-        Err(r) => return r.into_response(),
-    };
     let notice = match state.client.tokens().force_refresh().await {
         Ok(r) => format!(
             "Refreshed: the access token is valid until {}.",
@@ -448,16 +475,7 @@ struct ConnectPage {
 }
 
 fn redirect_uri(headers: &HeaderMap) -> String {
-    let host = headers
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("127.0.0.1");
-    let scheme = if behind_https(headers) {
-        "https"
-    } else {
-        "http"
-    };
-    format!("{scheme}://{host}/admin/oauth/callback")
+    format!("{}/admin/oauth/callback", origin(headers))
 }
 
 async fn connect_page(
@@ -488,11 +506,12 @@ async fn connect_page(
 }
 
 /// `GET /admin/connect`.
-pub(crate) async fn connect(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    match guard(&state, &headers, None) {
-        Ok(csrf) => connect_page(&state, &headers, csrf, None).await,
-        Err(r) => r.into_response(),
-    }
+pub(crate) async fn connect(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    admin: Admin,
+) -> Response {
+    connect_page(&state, &headers, admin.csrf, None).await
 }
 
 /// The OAuth client to connect with: the stored one, else the configured one.
@@ -515,13 +534,8 @@ async fn credentials(state: &AppState) -> Option<ClientCredentials> {
 pub(crate) async fn save_client(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-    body: Bytes,
+    AdminForm { csrf, fields }: AdminForm,
 ) -> Response {
-    let csrf = match guard(&state, &headers, Some(&body)) {
-        Ok(c) => c,
-        Err(r) => return r.into_response(),
-    };
-    let fields = form(&body);
     let id = fields
         .get("client_id")
         .map(|s| s.trim().to_owned())
@@ -561,12 +575,8 @@ pub(crate) async fn save_client(
 pub(crate) async fn start_connect(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-    body: Bytes,
+    AdminForm { csrf, .. }: AdminForm,
 ) -> Response {
-    let csrf = match guard(&state, &headers, Some(&body)) {
-        Ok(c) => c,
-        Err(r) => return r.into_response(),
-    };
     let Some(credentials) = credentials(&state).await else {
         return connect_page(
             &state,
@@ -750,23 +760,12 @@ struct WebinarsPage {
 }
 
 /// `GET /admin/webinars`.
-pub(crate) async fn webinars(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    let csrf = match guard(&state, &headers, None) {
-        Ok(c) => c,
-        Err(r) => return r.into_response(),
-    };
-    let host = headers
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("127.0.0.1");
-    let origin = format!(
-        "{}://{host}",
-        if behind_https(&headers) {
-            "https"
-        } else {
-            "http"
-        }
-    );
+pub(crate) async fn webinars(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    Admin { csrf }: Admin,
+) -> Response {
+    let origin = origin(&headers);
     let (list, error) = match state.cache.upcoming(&state.client).await {
         Ok(l) => (l, None),
         Err(e) => (Vec::new(), Some(format!("Cannot list webinars: {e}"))),
@@ -889,26 +888,18 @@ async fn outbox_page(
 /// `GET /admin/outbox?email=`.
 pub(crate) async fn outbox(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
+    admin: Admin,
 ) -> Response {
-    match guard(&state, &headers, None) {
-        Ok(csrf) => outbox_page(&state, csrf, q.get("email").cloned(), None).await,
-        Err(r) => r.into_response(),
-    }
+    outbox_page(&state, admin.csrf, q.get("email").cloned(), None).await
 }
 
 /// `POST /admin/outbox/{id}/retry` and `…/discard`.
 pub(crate) async fn outbox_action(
     State(state): State<Arc<AppState>>,
     Path((id, action)): Path<(String, String)>,
-    headers: HeaderMap,
-    body: Bytes,
+    AdminForm { csrf, .. }: AdminForm,
 ) -> Response {
-    let csrf = match guard(&state, &headers, Some(&body)) {
-        Ok(c) => c,
-        Err(r) => return r.into_response(),
-    };
     let now = (state.clock)();
     let (target, retry) = (id.clone(), action == "retry");
     if !retry && action != "discard" {
