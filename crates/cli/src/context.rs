@@ -91,12 +91,7 @@ impl Context {
     pub fn token_manager(&self) -> anyhow::Result<Arc<TokenManager>> {
         let stored = self.stored()?;
         let credentials = self.credentials(stored.as_ref())?;
-        Ok(Arc::new(TokenManager::new(
-            self.store.clone(),
-            self.oauth(credentials),
-            &self.profile,
-            system_clock(),
-        )))
+        Ok(self.manager(credentials))
     }
 
     /// [`Self::token_manager`], or one with no OAuth client yet when none is configured
@@ -112,12 +107,7 @@ impl Context {
                 client_id: String::new(),
                 client_secret: SecretString::from(String::new()),
             });
-        Ok(Arc::new(TokenManager::new(
-            self.store.clone(),
-            self.oauth(credentials),
-            &self.profile,
-            system_clock(),
-        )))
+        Ok(self.manager(credentials))
     }
 
     /// A token manager for a login about to be saved (its own OAuth client).
@@ -126,12 +116,16 @@ impl Context {
     /// When the record has no client secret.
     pub fn token_manager_for(&self, record: &TokenRecord) -> anyhow::Result<Arc<TokenManager>> {
         let credentials = self.credentials(Some(record))?;
-        Ok(Arc::new(TokenManager::new(
+        Ok(self.manager(credentials))
+    }
+
+    fn manager(&self, credentials: ClientCredentials) -> Arc<TokenManager> {
+        Arc::new(TokenManager::new(
             self.store.clone(),
             self.oauth(credentials),
             &self.profile,
             system_clock(),
-        )))
+        ))
     }
 
     /// Now, in seconds since the epoch.

@@ -685,46 +685,17 @@ pub(crate) async fn oauth_callback(
             );
         }
     };
-    let tokens = state.client.tokens();
-    let mut record = TokenRecord {
-        client_id: credentials.client_id,
-        client_secret: Some(credentials.client_secret),
-        ..TokenRecord::default()
-    };
-    record.apply(answer, tokens.now());
-    if let Err(e) = tokens.save(&record).await {
-        return callback_page(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "Not connected",
-            format!("Could not store the tokens: {e}"),
-        );
-    }
-    if record.organizer_key.is_none() {
-        match state.client.me().await {
-            Ok(me) => {
-                record = tokens.record().await.unwrap_or(record);
-                record.organizer_key = Some(me.key);
-                record.account_key = me.account_key.or(record.account_key);
-                if record.principal.is_none() {
-                    record.principal = me.email;
-                }
-                if let Err(e) = tokens.save(&record).await {
-                    return callback_page(
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        "Not connected",
-                        format!("Could not store the organizer: {e}"),
-                    );
-                }
-            }
-            Err(e) => {
-                return callback_page(
-                    StatusCode::BAD_GATEWAY,
-                    "Not connected",
-                    format!("Could not look up the organizer: {e}"),
-                );
-            }
+    let record = TokenRecord::new_login(&credentials, answer, state.client.tokens().now());
+    let record = match state.client.save_login(record).await {
+        Ok(r) => r,
+        Err(e) => {
+            return callback_page(
+                StatusCode::BAD_GATEWAY,
+                "Not connected",
+                format!("Could not complete the login: {e}"),
+            );
         }
-    }
+    };
     state.worker.wake();
     callback_page(
         StatusCode::OK,

@@ -322,6 +322,29 @@ impl GotoClient {
         decode(&body, what)
     }
 
+    /// Stores a fresh login for this client's profile and completes it with the
+    /// organizer: from the token answer when GoTo named it, else from
+    /// `/admin/rest/v1/me`. Returns what was stored.
+    ///
+    /// # Errors
+    /// Store failures, or GoTo refusing the look-up.
+    pub async fn save_login(&self, mut record: crate::TokenRecord) -> Result<crate::TokenRecord> {
+        self.tokens.save(&record).await?;
+        if record.organizer_key.is_some() {
+            return Ok(record);
+        }
+        let me = self.me().await?;
+        // The look-up may have refreshed the tokens: complete what is stored now.
+        record = self.tokens.record().await?;
+        record.organizer_key = Some(me.key);
+        record.account_key = me.account_key.or(record.account_key);
+        if record.principal.is_none() {
+            record.principal = me.email;
+        }
+        self.tokens.save(&record).await?;
+        Ok(record)
+    }
+
     /// The organizer behind the token (`GET /admin/rest/v1/me`).
     ///
     /// # Errors

@@ -86,6 +86,21 @@ impl std::fmt::Debug for TokenRecord {
 }
 
 impl TokenRecord {
+    /// A fresh login: the OAuth client that got `answer`, and the tokens in it.
+    pub fn new_login(
+        credentials: &crate::oauth::ClientCredentials,
+        answer: TokenResponse,
+        now: UnixTime,
+    ) -> Self {
+        let mut record = Self {
+            client_id: credentials.client_id.clone(),
+            client_secret: Some(credentials.client_secret.clone()),
+            ..Self::default()
+        };
+        record.apply(answer, now);
+        record
+    }
+
     /// Applies a token answer: new access token; new refresh token only if one came.
     pub fn apply(&mut self, answer: TokenResponse, now: UnixTime) {
         self.access_token = Some(answer.access_token);

@@ -6,9 +6,7 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use axum::extract::{Query, State};
 use axum::response::{Html, IntoResponse, Response};
-use g2w_goto::{
-    ExposeSecret as _, GotoError, OAuthError, SecretString, TokenRecord, TokenResponse,
-};
+use g2w_goto::{ExposeSecret as _, GotoError, OAuthError, SecretString, TokenRecord};
 use serde_json::json;
 use tokio::sync::mpsc;
 
@@ -126,57 +124,42 @@ async fn finish_login(ctx: &Context, record: TokenRecord) -> anyhow::Result<()> 
     Ok(())
 }
 
-/// Saves a fresh login and completes it with the organizer (from `/me` when the token
-/// answer did not name it).
+/// Saves a fresh login and completes it with the organizer.
 ///
 /// # Errors
 /// Store failures, or GoTo refusing the `/me` look-up.
-pub async fn store_login(ctx: &Context, mut record: TokenRecord) -> anyhow::Result<TokenRecord> {
+pub async fn store_login(ctx: &Context, record: TokenRecord) -> anyhow::Result<TokenRecord> {
     let tokens = ctx.token_manager_for(&record)?;
-    tokens.save(&record).await?;
-    if record.organizer_key.is_none() {
-        let me = ctx
-            .client(tokens.clone())
-            .me()
-            .await
-            .context("cannot look up the organizer")?;
-        record = tokens.record().await?;
-        record.organizer_key = Some(me.key);
-        record.account_key = me.account_key.or(record.account_key);
-        if record.principal.is_none() {
-            record.principal = me.email;
-        }
-        tokens.save(&record).await?;
-    }
-    Ok(record)
-}
-
-/// A login record from a token answer and the OAuth client that got it.
-pub fn new_record(
-    ctx: &Context,
-    credentials: &g2w_goto::ClientCredentials,
-    answer: TokenResponse,
-) -> TokenRecord {
-    let mut record = TokenRecord {
-        client_id: credentials.client_id.clone(),
-        client_secret: Some(credentials.client_secret.clone()),
-        ..TokenRecord::default()
-    };
-    record.apply(answer, ctx.now());
-    record
+    ctx.client(tokens)
+        .save_login(record)
+        .await
+        .context("cannot complete the login")
 }
 
 async fn login_pat(ctx: &Context) -> anyhow::Result<()> {
+    // Credentials first: no point reading a secret that cannot be used.
     let credentials = ctx.credentials(None)?;
     let pat = read_stdin_secret("personal access token")?;
+    finish_login(ctx, pat_login(ctx, &credentials, pat).await?).await
+}
+
+/// Exchanges a personal access token: a login to store, with the PAT kept for renewal.
+///
+/// # Errors
+/// GoTo refusing the PAT or the client.
+pub async fn pat_login(
+    ctx: &Context,
+    credentials: &g2w_goto::ClientCredentials,
+    pat: SecretString,
+) -> anyhow::Result<TokenRecord> {
     let answer = ctx
         .oauth(credentials.clone())
         .exchange_pat(&pat)
         .await
         .map_err(oauth_failure)?;
-    let mut record = new_record(ctx, &credentials, answer);
+    let mut record = TokenRecord::new_login(credentials, answer, ctx.now());
     record.personal_access_token = Some(pat);
-    finish_login(ctx, record).await
+    Ok(record)
 }
 
 /// What the loopback callback received.
@@ -298,7 +281,7 @@ async fn login_browser(ctx: &Context, args: &LoginArgs) -> anyhow::Result<()> {
         .exchange_code(&code, &redirect_uri, request.pkce_verifier.as_ref())
         .await
         .map_err(oauth_failure)?;
-    finish_login(ctx, new_record(ctx, &credentials, answer)).await
+    finish_login(ctx, TokenRecord::new_login(&credentials, answer, ctx.now())).await
 }
 
 async fn import(ctx: &Context) -> anyhow::Result<()> {

@@ -275,11 +275,8 @@ async fn demo(mut settings: Settings, profile: &str, args: Args) -> anyhow::Resu
             .context("the emulator minted no PAT")?
             .to_owned(),
     );
-    let credentials = ctx.credentials(None)?;
-    let answer = ctx.oauth(credentials.clone()).exchange_pat(&pat).await?;
-    let mut record = crate::cmd::auth::new_record(&ctx, &credentials, answer);
-    record.personal_access_token = Some(pat);
-    let record = crate::cmd::auth::store_login(&ctx, record).await?;
+    let login = crate::cmd::auth::pat_login(&ctx, &ctx.credentials(None)?, pat).await?;
+    let record = crate::cmd::auth::store_login(&ctx, login).await?;
 
     let client = ctx.client(ctx.token_manager()?);
     let now = chrono::Utc::now();
