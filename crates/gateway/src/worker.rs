@@ -14,7 +14,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use g2w_goto::{GotoClient, GotoError, NewRegistrant, RetryPolicy, TokenManager, WebinarKey};
+use g2w_goto::{GotoClient, GotoError, NewRegistrant, RetryPolicy, WebinarKey};
 use g2w_store::{Completion, OutboxStore, Registration};
 use tokio::sync::Notify;
 
@@ -45,7 +45,6 @@ pub enum Step {
 pub struct Worker {
     store: Arc<dyn OutboxStore>,
     client: GotoClient,
-    tokens: Arc<TokenManager>,
     config: GatewayConfig,
     holder: String,
     clock: MillisClock,
@@ -86,7 +85,6 @@ impl Worker {
         };
         Self {
             store,
-            tokens: client.tokens().clone(),
             client,
             config,
             holder: format!("worker-{}-{:x}", std::process::id(), rand::random::<u64>()),
@@ -124,7 +122,7 @@ impl Worker {
 
     /// Whether the stored login is usable again (someone logged in while paused).
     async fn login_usable(&self) -> bool {
-        matches!(self.tokens.record().await, Ok(r) if r.reauthorization_required.is_none())
+        matches!(self.client.tokens().record().await, Ok(r) if r.reauthorization_required.is_none())
     }
 
     /// Delivers at most one registration.
@@ -283,15 +281,15 @@ impl Worker {
     /// interval, so the refresh token never expires from disuse. Returns whether it
     /// refreshed.
     pub async fn keep_alive_tick(&self) -> Result<bool, GotoError> {
-        let record = self.tokens.record().await?;
+        let record = self.client.tokens().record().await?;
         if record.reauthorization_required.is_some() {
             return Ok(false);
         }
-        let now = self.tokens.now();
+        let now = self.client.tokens().now();
         let interval = i64::try_from(self.config.keep_alive.as_secs()).unwrap_or(i64::MAX);
         let stale = record.last_refresh_at.is_none_or(|t| now - t >= interval);
         if stale {
-            self.tokens.force_refresh().await?;
+            self.client.tokens().force_refresh().await?;
         }
         Ok(stale)
     }

@@ -196,6 +196,17 @@ fn decode<T: DeserializeOwned>(body: &[u8], what: &str) -> Result<T> {
     })
 }
 
+/// The organizer-scoped part of API paths; `execute` fills in the organizer of the
+/// token it uses, so a call reads the stored login once, not twice.
+const ORGANIZER: &str = "/G2W/rest/v2/organizers/{organizer}";
+
+fn no_organizer() -> GotoError {
+    GotoError::ReauthorizationRequired {
+        reason: "the stored login has no organizer key".into(),
+        hint: "g2w auth login".into(),
+    }
+}
+
 /// One API request to make.
 struct Call<'a> {
     method: Method,
@@ -236,22 +247,16 @@ impl GotoClient {
         url
     }
 
-    async fn organizer_path(&self) -> Result<String> {
-        let key = self.organizer_key().await?;
-        Ok(format!("/G2W/rest/v2/organizers/{key}"))
-    }
-
     /// The organizer the stored login acts for.
     ///
     /// # Errors
     /// When the profile has no organizer key (log in again).
     pub async fn organizer_key(&self) -> Result<OrganizerKey> {
-        self.tokens.record().await?.organizer_key.ok_or_else(|| {
-            GotoError::ReauthorizationRequired {
-                reason: "the stored login has no organizer key".into(),
-                hint: "g2w auth login".into(),
-            }
-        })
+        self.tokens
+            .record()
+            .await?
+            .organizer_key
+            .ok_or_else(no_organizer)
     }
 
     async fn execute(&self, call: Call<'_>) -> Result<(StatusCode, Vec<u8>)> {
@@ -259,11 +264,17 @@ impl GotoClient {
         let mut refreshed = false;
         loop {
             self.limiter.acquire().await;
-            let token = self.tokens.access_token().await?;
+            let (token, organizer) = self.tokens.access().await?;
+            let path = if call.path.contains("{organizer}") {
+                let organizer = organizer.ok_or_else(no_organizer)?;
+                call.path.replace("{organizer}", &organizer.to_string())
+            } else {
+                call.path.clone()
+            };
             attempts += 1;
             let mut request = self
                 .http
-                .request(call.method.clone(), self.url(&call.path))
+                .request(call.method.clone(), self.url(&path))
                 .bearer_auth(token.expose_secret())
                 // application/json keeps custom-question answers on create registrant.
                 .header(reqwest::header::ACCEPT, "application/json");
@@ -378,7 +389,7 @@ impl GotoClient {
             embedded: Option<Embedded>,
             page: Option<PageInfo>,
         }
-        let path = format!("{}/webinars", self.organizer_path().await?);
+        let path = format!("{}/webinars", ORGANIZER);
         let fmt = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
         let mut all = Vec::new();
         let mut page = 0_u64;
@@ -406,7 +417,7 @@ impl GotoClient {
     /// # Errors
     /// [`GotoError::NotFound`] for unknown or cancelled webinars.
     pub async fn webinar(&self, webinar: WebinarKey) -> Result<WebinarDetail> {
-        let path = format!("{}/webinars/{webinar}", self.organizer_path().await?);
+        let path = format!("{}/webinars/{webinar}", ORGANIZER);
         self.get(path, Vec::new(), "webinar").await
     }
 
@@ -415,10 +426,7 @@ impl GotoClient {
     /// # Errors
     /// [`GotoError`] as GoTo answered.
     pub async fn registration_fields(&self, webinar: WebinarKey) -> Result<RegistrationFields> {
-        let path = format!(
-            "{}/webinars/{webinar}/registrants/fields",
-            self.organizer_path().await?
-        );
+        let path = format!("{}/webinars/{webinar}/registrants/fields", ORGANIZER);
         self.get(path, Vec::new(), "fields").await
     }
 
@@ -427,10 +435,7 @@ impl GotoClient {
     /// # Errors
     /// [`GotoError`] as GoTo answered.
     pub async fn registrants(&self, webinar: WebinarKey) -> Result<Vec<Registrant>> {
-        let path = format!(
-            "{}/webinars/{webinar}/registrants",
-            self.organizer_path().await?
-        );
+        let path = format!("{}/webinars/{webinar}/registrants", ORGANIZER);
         let (_, body) = self
             .execute(Call {
                 method: Method::GET,
@@ -459,10 +464,7 @@ impl GotoClient {
         webinar: WebinarKey,
         registrant: RegistrantKey,
     ) -> Result<RegistrantDetail> {
-        let path = format!(
-            "{}/webinars/{webinar}/registrants/{registrant}",
-            self.organizer_path().await?
-        );
+        let path = format!("{}/webinars/{webinar}/registrants/{registrant}", ORGANIZER);
         self.get(path, Vec::new(), "registrant").await
     }
 
@@ -492,10 +494,7 @@ impl GotoClient {
         registrant: &NewRegistrant,
         resend_confirmation: bool,
     ) -> Result<RegistrantCreated> {
-        let path = format!(
-            "{}/webinars/{webinar}/registrants",
-            self.organizer_path().await?
-        );
+        let path = format!("{}/webinars/{webinar}/registrants", ORGANIZER);
         let body = to_json(registrant)?;
         let query = vec![("resendConfirmation", resend_confirmation.to_string())];
         let (_, body) = self
@@ -519,10 +518,7 @@ impl GotoClient {
         webinar: WebinarKey,
         registrant: RegistrantKey,
     ) -> Result<()> {
-        let path = format!(
-            "{}/webinars/{webinar}/registrants/{registrant}",
-            self.organizer_path().await?
-        );
+        let path = format!("{}/webinars/{webinar}/registrants/{registrant}", ORGANIZER);
         self.execute(Call {
             method: Method::DELETE,
             path,

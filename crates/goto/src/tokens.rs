@@ -317,20 +317,30 @@ impl TokenManager {
     /// [`GotoError::ReauthorizationRequired`] when the grant is dead; transport and
     /// store errors otherwise.
     pub async fn access_token(&self) -> Result<SecretString> {
+        self.access().await.map(|(token, _)| token)
+    }
+
+    /// [`Self::access_token`] and the organizer the login acts for, from one read of
+    /// the store.
+    ///
+    /// # Errors
+    /// As [`Self::access_token`].
+    pub async fn access(&self) -> Result<(SecretString, Option<OrganizerKey>)> {
         let record = self.record().await?;
         if let Some(e) = self.reauth(&record) {
             return Err(e);
         }
         let now = self.now();
-        match record.current_access() {
-            Some(token) if !record.needs_refresh(now) => Ok(token.clone()),
-            _ => {
-                let clock = self.clock.clone();
-                self.refresh_where(move |r| r.needs_refresh(clock()))
-                    .await
-                    .map(|r| r.0)
-            }
+        if let Some(token) = record.current_access()
+            && !record.needs_refresh(now)
+        {
+            return Ok((token.clone(), record.organizer_key));
         }
+        let clock = self.clock.clone();
+        let (token, record) = self
+            .refresh_where(move |r| r.needs_refresh(clock()))
+            .await?;
+        Ok((token, record.organizer_key))
     }
 
     /// After GoTo rejected `rejected` with 403 `InvalidToken`: refreshes, unless the
