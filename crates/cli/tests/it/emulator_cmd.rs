@@ -62,11 +62,7 @@ async fn prints_one_line_serves_and_stops_on_sigterm() {
         .unwrap();
     assert_eq!(token.status(), 200);
 
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    crate::signal(&child, "TERM");
     let exit = child.wait().unwrap();
     assert!(exit.success(), "exit status {exit:?}");
     let mut rest = String::new();

@@ -144,6 +144,15 @@ pub fn assert_exit(out: &Output, code: i32) {
     );
 }
 
+/// Sends a signal (`TERM`, `INT`) to a child process, as a terminal or supervisor would.
+pub fn signal(child: &std::process::Child, name: &str) {
+    let sent = Command::new("kill")
+        .args([&format!("-{name}"), &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success(), "kill -{name} failed");
+}
+
 pub fn contains(haystack: &[u8], needle: &str) -> bool {
     haystack
         .windows(needle.len())

@@ -1,7 +1,7 @@
 //! `g2w webinars` and `g2w registrants` (add, list, show, remove, export, import)
 //! against the emulator.
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use g2w_emulator::EmulatorConfig;
@@ -391,13 +391,7 @@ async fn an_interrupted_import_continues_where_it_stopped() {
         assert!(Instant::now() < deadline);
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    assert!(
-        Command::new("kill")
-            .args(["-INT", &child.id().to_string()])
-            .status()
-            .unwrap()
-            .success()
-    );
+    crate::signal(&child, "INT");
     let first = child.wait_with_output().unwrap();
     assert_eq!(first.status.code(), Some(130), "{}", text(&first.stderr));
     assert!(text(&first.stderr).contains("run the same command again"));

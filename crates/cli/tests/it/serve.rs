@@ -30,13 +30,32 @@ fn start_serve(mut cmd: Command) -> (Child, String) {
 }
 
 fn sigterm(child: &Child) {
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
+    crate::signal(child, "TERM");
+}
+
+/// Polls a registration's status (bounded) until it is registered or already so;
+/// returns its last status.
+async fn wait_delivered(env: &Env, base: &str, id: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let reg: Value = env
+            .http
+            .get(format!("{base}/api/v1/registrations/{id}"))
+            .send()
+            .await
             .unwrap()
-            .success()
-    );
+            .json()
+            .await
+            .unwrap();
+        match reg["status"].as_str() {
+            Some("registered" | "already_registered") => return reg,
+            Some("queued") => {
+                assert!(Instant::now() < deadline, "{id} never delivered: {reg}");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            other => panic!("{id}: {other:?} {reg}"),
+        }
+    }
 }
 
 async fn post(http: &reqwest::Client, base: &str, webinar: &str, email: &str) -> Value {
@@ -164,27 +183,8 @@ async fn kill_9_mid_delivery_loses_nothing_and_registers_nobody_twice() {
         .await
         .unwrap();
     let (mut second, base) = serve(&[]);
-    let deadline = Instant::now() + Duration::from_secs(30);
     for id in &ids {
-        loop {
-            let reg: Value = env
-                .http
-                .get(format!("{base}/api/v1/registrations/{id}"))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            match reg["status"].as_str() {
-                Some("registered" | "already_registered") => break,
-                Some("queued") => {
-                    assert!(Instant::now() < deadline, "{id} never delivered: {reg}");
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                }
-                other => panic!("{id}: {other:?} {reg}"),
-            }
-        }
+        wait_delivered(&env, &base, id).await;
     }
     sigterm(&second);
     assert!(second.wait().unwrap().success());
@@ -224,26 +224,8 @@ async fn serve_without_a_login_queues_until_one_is_stored() {
     assert_eq!(ready.status(), 503, "not connected yet");
     env.login_pat().await;
     let id = queued["registrationId"].as_str().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let reg: Value = env
-            .http
-            .get(format!("{base}/api/v1/registrations/{id}"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if reg["status"] == "registered" {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "never delivered after the login: {reg}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let reg = wait_delivered(&env, &base, id).await;
+    assert_eq!(reg["status"], "registered", "delivered after the login");
     sigterm(&child);
 }
 

@@ -4,7 +4,7 @@ use g2w_emulator::EmulatorConfig;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::TestGoto;
+use crate::{TestGoto, key};
 
 const ALL_TIME: &str = "fromTime=2000-01-01T00:00:00Z&toTime=2100-01-01T00:00:00Z";
 
@@ -261,21 +261,9 @@ async fn cancel_refuses_past_and_running_webinars() {
 async fn registrant_create_duplicate_and_lookup() {
     let goto = TestGoto::start().await;
     let (webinar, spec) = goto.webinar(questions_spec()).await;
-    let q_short: u64 = spec["questions"][0]["questionKey"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap();
-    let q_choice: u64 = spec["questions"][1]["questionKey"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap();
-    let a_big: u64 = spec["questions"][1]["answers"][1]["answerKey"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let q_short = key(&spec["questions"][0]["questionKey"]);
+    let q_choice = key(&spec["questions"][1]["questionKey"]);
+    let a_big = key(&spec["questions"][1]["answers"][1]["answerKey"]);
     let token = goto.token().await;
     let path = goto.org_path(&format!("/webinars/{webinar}/registrants"));
 
@@ -384,16 +372,8 @@ async fn registrant_create_duplicate_and_lookup() {
 async fn registrant_validation_names_every_invalid_field() {
     let goto = TestGoto::start().await;
     let (webinar, spec) = goto.webinar(questions_spec()).await;
-    let q_short: u64 = spec["questions"][0]["questionKey"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap();
-    let q_choice: u64 = spec["questions"][1]["questionKey"]
-        .as_str()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let q_short = key(&spec["questions"][0]["questionKey"]);
+    let q_choice = key(&spec["questions"][1]["questionKey"]);
     let token = goto.token().await;
     let path = goto.org_path(&format!("/webinars/{webinar}/registrants"));
 

@@ -148,6 +148,14 @@ impl TestGoto {
     }
 }
 
+/// A key the control API gave as a string of digits.
+pub(crate) fn key(value: &Value) -> u64 {
+    value
+        .as_str()
+        .and_then(|k| k.parse().ok())
+        .expect("a key as a string of digits")
+}
+
 pub(crate) fn form(pairs: &[(&str, &str)]) -> String {
     let mut s = form_urlencoded::Serializer::new(String::new());
     for (k, v) in pairs {

@@ -136,11 +136,7 @@ async fn unknown_clients_and_foreign_redirects_get_an_error_page_never_a_redirec
 
 #[tokio::test]
 async fn auto_approve_redirects_at_once() {
-    let goto = TestGoto::start_with(EmulatorConfig {
-        auto_approve: true,
-        ..Default::default()
-    })
-    .await;
+    let goto = auto_approving().await;
     let reply = goto
         .send(goto.http.get(goto.url(&authorize_path(&[]))))
         .await;
@@ -148,6 +144,15 @@ async fn auto_approve_redirects_at_once() {
     let (_, q) = location_query(&reply);
     assert_eq!(q["state"], "st-123");
     assert_eq!(exchange(&goto, &q["code"]).await.status, StatusCode::OK);
+}
+
+/// An emulator that approves every authorization at once.
+async fn auto_approving() -> TestGoto {
+    TestGoto::start_with(EmulatorConfig {
+        auto_approve: true,
+        ..Default::default()
+    })
+    .await
 }
 
 async fn auto_code(goto: &TestGoto, extra: &[(&str, &str)]) -> String {
@@ -171,11 +176,7 @@ async fn exchange_with(goto: &TestGoto, code: &str, verifier: Option<&str>) -> c
 
 #[tokio::test]
 async fn pkce_verifier_is_checked_when_a_challenge_was_sent() {
-    let goto = TestGoto::start_with(EmulatorConfig {
-        auto_approve: true,
-        ..Default::default()
-    })
-    .await;
+    let goto = auto_approving().await;
     let verifier = "a-verifier-that-is-long-enough-for-rfc7636-0123456789";
     let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
     let pkce = [
@@ -263,11 +264,7 @@ async fn client_authentication_by_basic_or_body_and_its_failures() {
 
 #[tokio::test]
 async fn codes_expire_after_ten_minutes_and_bind_the_redirect_uri() {
-    let goto = TestGoto::start_with(EmulatorConfig {
-        auto_approve: true,
-        ..Default::default()
-    })
-    .await;
+    let goto = auto_approving().await;
     let code = auto_code(&goto, &[]).await;
     let mismatch = goto
         .token_request(&[
@@ -294,17 +291,8 @@ async fn refresh(goto: &TestGoto, rt: &str) -> crate::Reply {
 
 #[tokio::test]
 async fn refresh_keeps_the_refresh_token_until_its_last_two_days_then_rotates() {
-    let goto = TestGoto::start_with(EmulatorConfig {
-        auto_approve: true,
-        ..Default::default()
-    })
-    .await;
-    let reply = goto
-        .send(goto.http.get(goto.url(&authorize_path(&[]))))
-        .await;
-    let tokens = exchange(&goto, &location_query(&reply).1["code"])
-        .await
-        .json;
+    let goto = auto_approving().await;
+    let tokens = exchange(&goto, &auto_code(&goto, &[]).await).await.json;
     let first_rt = tokens["refresh_token"].as_str().unwrap().to_owned();
     let access = tokens["access_token"].as_str().unwrap().to_owned();
     let webinars =
@@ -415,17 +403,8 @@ async fn me_names_the_organizer_with_exact_64_bit_keys() {
 
 #[tokio::test]
 async fn revoking_a_clients_tokens_forces_reauthorization() {
-    let goto = TestGoto::start_with(EmulatorConfig {
-        auto_approve: true,
-        ..Default::default()
-    })
-    .await;
-    let reply = goto
-        .send(goto.http.get(goto.url(&authorize_path(&[]))))
-        .await;
-    let tokens = exchange(&goto, &location_query(&reply).1["code"])
-        .await
-        .json;
+    let goto = auto_approving().await;
+    let tokens = exchange(&goto, &auto_code(&goto, &[]).await).await.json;
     let revoked = goto
         .control("/tokens/revoke", &json!({"clientId": "demo-client"}))
         .await;
