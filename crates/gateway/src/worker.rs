@@ -139,7 +139,9 @@ impl Worker {
         let now = (self.clock)();
         let lease = i64::try_from(self.config.lease.as_millis()).unwrap_or(60_000);
         let holder = self.holder.clone();
-        let claimed = crate::off_thread(&self.store, move |s| s.claim(&holder, now, lease)).await?;
+        let profile = self.config.profile.clone();
+        let claimed =
+            crate::off_thread(&self.store, move |s| s.claim(&profile, &holder, now, lease)).await?;
         let Some(reg) = claimed else {
             return Ok(Step::Idle);
         };
@@ -329,7 +331,8 @@ impl Worker {
 
     async fn until_next_due(&self) -> Duration {
         let now = (self.clock)();
-        match crate::off_thread(&self.store, |s| s.next_due()).await {
+        let profile = self.config.profile.clone();
+        match crate::off_thread(&self.store, move |s| s.next_due(&profile)).await {
             Ok(Some(due)) => {
                 Duration::from_millis(u64::try_from((due - now).clamp(10, 1000)).unwrap_or(1000))
             }

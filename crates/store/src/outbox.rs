@@ -190,14 +190,16 @@ pub trait OutboxStore: Send + Sync + 'static {
     /// When the transaction cannot commit: then nothing of the batch is stored.
     fn enqueue(&self, batch: &[NewRegistration]) -> Result<Vec<Enqueued>, StoreError>;
 
-    /// Leases the next due registration to `holder` until `now + lease_ms`, counting an
-    /// attempt. Due: pending with `next_attempt_at <= now`, or delivering with an
-    /// expired lease.
+    /// Leases the next due registration of `profile` to `holder` until
+    /// `now + lease_ms`, counting an attempt. Due: pending with `next_attempt_at <= now`,
+    /// or delivering with an expired lease. Only the profile's own registrations: a
+    /// gateway delivers with one GoTo login and must not send another's.
     ///
     /// # Errors
     /// Database failures.
     fn claim(
         &self,
+        profile: &str,
         holder: &str,
         now: i64,
         lease_ms: i64,
@@ -255,11 +257,11 @@ pub trait OutboxStore: Send + Sync + 'static {
     /// Database failures.
     fn counts(&self) -> Result<BTreeMap<OutboxState, u64>, StoreError>;
 
-    /// When the earliest pending registration is due, if any is.
+    /// When the earliest pending (or leased) registration of `profile` is due.
     ///
     /// # Errors
     /// Database failures.
-    fn next_due(&self) -> Result<Option<i64>, StoreError>;
+    fn next_due(&self, profile: &str) -> Result<Option<i64>, StoreError>;
 
     /// Makes a failed or dead registration pending again with fresh attempts.
     ///

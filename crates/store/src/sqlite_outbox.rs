@@ -87,6 +87,7 @@ impl OutboxStore for SqliteStore {
 
     fn claim(
         &self,
+        profile: &str,
         holder: &str,
         now: i64,
         lease_ms: i64,
@@ -97,13 +98,13 @@ impl OutboxStore for SqliteStore {
                     "UPDATE outbox SET state = 'delivering', lease_holder = ?1, lease_until = ?2,
                          attempts = attempts + 1, updated_at = ?3
                      WHERE id = COALESCE(
-                         (SELECT id FROM outbox WHERE state = 'pending' AND next_attempt_at <= ?3
-                          ORDER BY next_attempt_at LIMIT 1),
-                         (SELECT id FROM outbox WHERE state = 'delivering' AND lease_until <= ?3
-                          ORDER BY lease_until LIMIT 1))
+                         (SELECT id FROM outbox WHERE profile = ?4 AND state = 'pending'
+                              AND next_attempt_at <= ?3 ORDER BY next_attempt_at LIMIT 1),
+                         (SELECT id FROM outbox WHERE profile = ?4 AND state = 'delivering'
+                              AND lease_until <= ?3 ORDER BY lease_until LIMIT 1))
                      RETURNING {COLUMNS}"
                 ),
-                params![holder, now + lease_ms, now],
+                params![holder, now + lease_ms, now, profile],
                 row_to_registration,
             )
             .optional()
@@ -226,17 +227,17 @@ impl OutboxStore for SqliteStore {
         Ok(counts)
     }
 
-    fn next_due(&self) -> Result<Option<i64>, StoreError> {
+    fn next_due(&self, profile: &str) -> Result<Option<i64>, StoreError> {
         // Two indexed look-ups rather than one OR that scans the table.
         let conn = self.conn();
         let pending: Option<i64> = conn.query_row(
-            "SELECT min(next_attempt_at) FROM outbox WHERE state = 'pending'",
-            [],
+            "SELECT min(next_attempt_at) FROM outbox WHERE profile = ?1 AND state = 'pending'",
+            params![profile],
             |r| r.get(0),
         )?;
         let leased: Option<i64> = conn.query_row(
-            "SELECT min(lease_until) FROM outbox WHERE state = 'delivering'",
-            [],
+            "SELECT min(lease_until) FROM outbox WHERE profile = ?1 AND state = 'delivering'",
+            params![profile],
             |r| r.get(0),
         )?;
         Ok(match (pending, leased) {

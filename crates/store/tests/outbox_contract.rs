@@ -38,18 +38,27 @@ fn story(store: &dyn OutboxStore) {
         "nothing stored for the repeat"
     );
     assert_eq!(store.counts().unwrap()[&OutboxState::Pending], 2);
-    assert_eq!(store.next_due().unwrap(), Some(1_000));
+    assert_eq!(store.next_due("default").unwrap(), Some(1_000));
 
     // Leases: oldest first, one holder at a time.
-    let a = store.claim("w1", 2_000, 60_000).unwrap().unwrap();
+    let a = store
+        .claim("default", "w1", 2_000, 60_000)
+        .unwrap()
+        .unwrap();
     assert_eq!(
         (a.id.as_str(), a.state, a.attempts),
         ("r1", OutboxState::Delivering, 1)
     );
-    let b = store.claim("w2", 2_000, 60_000).unwrap().unwrap();
+    let b = store
+        .claim("default", "w2", 2_000, 60_000)
+        .unwrap()
+        .unwrap();
     assert_eq!(b.id, "r2");
     assert!(
-        store.claim("w3", 2_000, 60_000).unwrap().is_none(),
+        store
+            .claim("default", "w3", 2_000, 60_000)
+            .unwrap()
+            .is_none(),
         "both leased"
     );
 
@@ -80,10 +89,16 @@ fn story(store: &dyn OutboxStore) {
             .unwrap()
     );
     assert!(
-        store.claim("w3", 4_999, 60_000).unwrap().is_none(),
+        store
+            .claim("default", "w3", 4_999, 60_000)
+            .unwrap()
+            .is_none(),
         "not due yet"
     );
-    let again = store.claim("w3", 5_000, 60_000).unwrap().unwrap();
+    let again = store
+        .claim("default", "w3", 5_000, 60_000)
+        .unwrap()
+        .unwrap();
     assert_eq!((again.id.as_str(), again.attempts), ("r2", 2));
     assert!(
         store
@@ -97,13 +112,19 @@ fn story(store: &dyn OutboxStore) {
     );
 
     // A crashed worker's lease runs out and another takes the row.
-    let crashed = store.claim("dead-worker", 6_000, 1_000).unwrap().unwrap();
+    let crashed = store
+        .claim("default", "dead-worker", 6_000, 1_000)
+        .unwrap()
+        .unwrap();
     assert_eq!(crashed.id, "r2");
     assert!(
-        store.claim("w4", 6_500, 1_000).unwrap().is_none(),
+        store
+            .claim("default", "w4", 6_500, 1_000)
+            .unwrap()
+            .is_none(),
         "lease still running"
     );
-    let rescued = store.claim("w4", 7_000, 1_000).unwrap().unwrap();
+    let rescued = store.claim("default", "w4", 7_000, 1_000).unwrap().unwrap();
     assert_eq!(rescued.id, "r2");
     assert!(
         !store.complete("r2", "dead-worker", 7_001, &done).unwrap(),
@@ -137,7 +158,7 @@ fn story(store: &dyn OutboxStore) {
     );
     let retried = store.registration("r2").unwrap().unwrap();
     assert_eq!((retried.state, retried.attempts), (OutboxState::Pending, 0));
-    let c = store.claim("w5", 8_000, 1_000).unwrap().unwrap();
+    let c = store.claim("default", "w5", 8_000, 1_000).unwrap().unwrap();
     store
         .complete(
             &c.id,
@@ -206,7 +227,7 @@ fn a_failed_registration_can_be_discarded() {
     store
         .enqueue(&[submission("f1", "f@example.com", None, 1)])
         .unwrap();
-    let c = store.claim("w", 2, 1_000).unwrap().unwrap();
+    let c = store.claim("default", "w", 2, 1_000).unwrap().unwrap();
     assert!(
         !store.discard(&c.id).unwrap(),
         "not while it is being delivered"
@@ -223,4 +244,33 @@ fn a_failed_registration_can_be_discarded() {
         .unwrap();
     assert!(store.discard("f1").unwrap());
     assert_eq!(store.registration("f1").unwrap(), None);
+}
+
+#[test]
+fn a_worker_only_claims_its_own_profiles_registrations() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open_in(dir.path(), None).unwrap();
+    let mut other = submission("o1", "o@example.com", None, 1);
+    other.profile = "other-account".into();
+    store
+        .enqueue(&[other, submission("d1", "d@example.com", None, 2)])
+        .unwrap();
+    assert_eq!(store.next_due("default").unwrap(), Some(2));
+    assert_eq!(
+        store.claim("default", "w", 10, 1_000).unwrap().unwrap().id,
+        "d1"
+    );
+    assert!(
+        store.claim("default", "w", 10, 1_000).unwrap().is_none(),
+        "the other profile's registration is not this worker's to send"
+    );
+    assert_eq!(
+        store
+            .claim("other-account", "w2", 10, 1_000)
+            .unwrap()
+            .unwrap()
+            .id,
+        "o1"
+    );
+    assert_eq!(store.next_due("nobody").unwrap(), None);
 }

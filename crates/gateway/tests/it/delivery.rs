@@ -196,7 +196,7 @@ async fn a_crashed_workers_lease_expires_and_the_registration_is_delivered_once(
     let now = chrono::Utc::now().timestamp_millis();
     let taken = app
         .store
-        .claim("crashed-worker", now, 30_000)
+        .claim("default", "crashed-worker", now, 30_000)
         .unwrap()
         .unwrap();
     assert_eq!(app.deliver_due().await, 0, "leased to the crashed worker");

@@ -23,6 +23,6 @@ CREATE TABLE outbox (
 
 CREATE UNIQUE INDEX outbox_idempotency ON outbox (idempotency_key)
     WHERE idempotency_key IS NOT NULL;
-CREATE INDEX outbox_due ON outbox (state, next_attempt_at);
-CREATE INDEX outbox_lease ON outbox (state, lease_until);
+CREATE INDEX outbox_due ON outbox (profile, state, next_attempt_at);
+CREATE INDEX outbox_lease ON outbox (profile, state, lease_until);
 CREATE INDEX outbox_email ON outbox (email);
