@@ -13,7 +13,7 @@ use serde_json::Value;
 use url::Url;
 
 use crate::error::{GotoError, InvalidField, Result};
-use crate::keys::{OrganizerKey, RegistrantKey, WebinarKey};
+use crate::keys::{RegistrantKey, WebinarKey};
 use crate::models::{
     NewRegistrant, Organizer, Registrant, RegistrantCreated, RegistrantDetail, RegistrationFields,
     Webinar, WebinarDetail,
@@ -245,18 +245,6 @@ impl GotoClient {
         let base = url.path().trim_end_matches('/').to_owned();
         url.set_path(&format!("{base}{path}"));
         url
-    }
-
-    /// The organizer the stored login acts for.
-    ///
-    /// # Errors
-    /// When the profile has no organizer key (log in again).
-    pub async fn organizer_key(&self) -> Result<OrganizerKey> {
-        self.tokens
-            .record()
-            .await?
-            .organizer_key
-            .ok_or_else(no_organizer)
     }
 
     async fn execute(&self, call: Call<'_>) -> Result<(StatusCode, Vec<u8>)> {

@@ -260,11 +260,6 @@ impl TokenManager {
         &self.oauth
     }
 
-    /// The profile this manager serves.
-    pub fn profile(&self) -> &str {
-        &self.profile
-    }
-
     /// Now, on the manager's clock.
     pub fn now(&self) -> UnixTime {
         (self.clock)()

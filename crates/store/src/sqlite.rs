@@ -405,13 +405,6 @@ impl SqliteStore {
         )?;
         Ok(())
     }
-
-    /// Whether the database answers a trivial query (for readiness checks).
-    pub fn is_reachable(&self) -> bool {
-        self.conn()
-            .query_row("SELECT 1", [], |r| r.get::<_, i64>(0))
-            .is_ok()
-    }
 }
 
 fn chrono_now() -> i64 {
