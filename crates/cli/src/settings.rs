@@ -45,10 +45,19 @@ pub struct ServeFile {
     pub intake_burst: Option<u32>,
     /// Deliveries in flight at once.
     pub delivery_concurrency: Option<usize>,
-    /// Attempts before a registration is dead.
+    /// No longer used (registrations are given up by age, `give_up_after_hours`);
+    /// accepted so old config files still load.
     pub max_attempts: Option<u32>,
+    /// Hours of failing before a registration is dead.
+    pub give_up_after_hours: Option<u64>,
     /// Seconds a worker's lease lasts.
     pub lease_secs: Option<u64>,
+    /// Seconds webinar forms stay fresh in the cache.
+    pub cache_ttl_secs: Option<u64>,
+    /// Milliseconds a visitor waits for GoTo to describe an uncached webinar.
+    pub lookup_deadline_ms: Option<u64>,
+    /// GoTo requests a second for form look-ups.
+    pub lookup_rate: Option<u32>,
     /// A name shown above the hosted form's subject.
     pub brand_title: Option<String>,
     /// A logo shown above the hosted form.

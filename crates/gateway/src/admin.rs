@@ -737,23 +737,24 @@ pub(crate) async fn webinars(
     Admin { csrf }: Admin,
 ) -> Response {
     let origin = origin(&headers);
-    let (list, error) = match state.cache.upcoming(&state.client).await {
+    let deadline = state.config.lookup_deadline;
+    let (list, error) = match state.cache.upcoming(deadline).await {
         Ok(l) => (l, None),
-        Err(e) => (Vec::new(), Some(format!("Cannot list webinars: {e}"))),
+        Err(e) => (Arc::default(), Some(format!("Cannot list webinars: {e}"))),
     };
     let mut rows = Vec::with_capacity(list.len());
-    for w in list {
-        let registrants = match state.cache.webinar(&state.client, w.webinar_key).await {
-            Ok(info) => info
+    for w in list.iter() {
+        let registrants = match state.cache.lookup(w.webinar_key, deadline).await {
+            crate::cache::Lookup::Found(info) => info
                 .detail
                 .number_of_registrants
                 .map_or_else(|| "-".into(), |n| n.to_string()),
-            Err(_) => "-".into(),
+            _ => "-".into(),
         };
         rows.push(WebinarRow {
             key: w.webinar_key.to_string(),
             start: w.times.first().map(|t| t.start_time.format("%Y-%m-%d %H:%M").to_string()).unwrap_or_default(),
-            subject: w.subject,
+            subject: w.subject.clone(),
             registrants,
             snippet: format!(
                 "<div data-g2w-webinar=\"{}\"></div>\n<script src=\"{origin}/embed.js\" async></script>",

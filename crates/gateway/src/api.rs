@@ -12,11 +12,13 @@ use axum::extract::{ConnectInfo, Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
-use g2w_goto::{GotoError, WebinarKey};
+use g2w_goto::WebinarKey;
 use g2w_store::{Enqueued, NewRegistration, OutboxState, Registration};
 use serde_json::{Value, json};
 
 use crate::AppState;
+use crate::breaker::BreakerState;
+use crate::cache::{Lookup, WebinarInfo};
 use crate::intake::{self, FieldErrors, Submission};
 
 /// Per-IP token buckets for intake.
@@ -28,15 +30,16 @@ pub(crate) struct IpLimiter {
 }
 
 impl IpLimiter {
-    pub fn new(rate: u32, burst: u32) -> Self {
+    /// `rate` requests a second per address (0 = no limit), `burst` at once.
+    pub fn new(rate: f64, burst: u32) -> Self {
         Self {
-            rate: f64::from(rate),
+            rate,
             burst: f64::from(burst.max(1)),
             buckets: Mutex::new(HashMap::new()),
         }
     }
 
-    fn allow(&self, ip: IpAddr) -> bool {
+    pub(crate) fn allow(&self, ip: IpAddr) -> bool {
         if self.rate <= 0.0 {
             return true;
         }
@@ -74,9 +77,10 @@ fn json_error(status: StatusCode, error: &str, message: &str) -> Response {
     (status, Json(json!({"error": error, "message": message}))).into_response()
 }
 
-/// The public name of a state.
-fn status_name(state: OutboxState) -> &'static str {
-    match state {
+/// The public name of a registration's state.
+fn status_name(reg: &Registration) -> &'static str {
+    match reg.state {
+        OutboxState::Pending | OutboxState::Delivering if !reg.validated => "pending_validation",
         OutboxState::Pending | OutboxState::Delivering => "queued",
         OutboxState::Delivered => "registered",
         OutboxState::AlreadyRegistered => "already_registered",
@@ -87,7 +91,7 @@ fn status_name(state: OutboxState) -> &'static str {
 /// The intake answer for a registration's current state.
 fn answer(state: &AppState, reg: &Registration, html: bool) -> Response {
     if html {
-        return redirect_browser(state, reg.state, &reg.id, reg.join_url.as_deref());
+        return redirect_browser(state, status_name(reg), &reg.id, reg.join_url.as_deref());
     }
     let body = match reg.state {
         OutboxState::Delivered => (
@@ -104,22 +108,17 @@ fn answer(state: &AppState, reg: &Registration, html: bool) -> Response {
         ),
         OutboxState::Pending | OutboxState::Delivering => (
             StatusCode::ACCEPTED,
-            json!({"status": "queued", "registrationId": reg.id}),
+            json!({"status": status_name(reg), "registrationId": reg.id}),
         ),
     };
     (body.0, Json(body.1)).into_response()
 }
 
-fn redirect_browser(
-    state: &AppState,
-    st: OutboxState,
-    id: &str,
-    join_url: Option<&str>,
-) -> Response {
+fn redirect_browser(state: &AppState, status: &str, id: &str, join_url: Option<&str>) -> Response {
     let target = match &state.config.thank_you_url {
         Some(base) => {
             let mut q = form_urlencoded::Serializer::new(String::new());
-            q.append_pair("status", status_name(st));
+            q.append_pair("status", status);
             q.append_pair("registrationId", id);
             if let Some(url) = join_url {
                 q.append_pair("joinUrl", url);
@@ -136,7 +135,7 @@ fn validation_failed(
     state: &AppState,
     errors: &FieldErrors,
     html: bool,
-    page: Option<(&crate::cache::WebinarInfo, &Submission)>,
+    page: Option<(&WebinarInfo, &Submission)>,
 ) -> Response {
     if html {
         return match page {
@@ -207,7 +206,7 @@ pub(crate) async fn register(
         state.metrics.intake("honeypot");
         let fake = new_id(now);
         return if html {
-            redirect_browser(&state, OutboxState::Pending, &fake, None)
+            redirect_browser(&state, "queued", &fake, None)
         } else {
             (
                 StatusCode::ACCEPTED,
@@ -220,15 +219,27 @@ pub(crate) async fn register(
         state.metrics.intake("unknown_webinar");
         return json_error(StatusCode::NOT_FOUND, "not_found", "no such webinar");
     };
-    let info = match state.cache.webinar(&state.client, webinar_key).await {
-        Ok(info) => {
+    if !state.cache.costs_nothing(webinar_key) && !state.lookup_limiter.allow(peer.ip()) {
+        state.metrics.intake("rate_limited");
+        return json_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "too many look-ups of unknown webinars from this address; try again shortly",
+        );
+    }
+    let info = match state
+        .cache
+        .lookup(webinar_key, state.config.lookup_deadline)
+        .await
+    {
+        Lookup::Found(info) => {
             if is_over(&info) {
                 state.metrics.intake("webinar_over");
                 return json_error(StatusCode::GONE, "webinar_over", "this webinar is over");
             }
             Some(info)
         }
-        Err(GotoError::NotFound { .. }) => {
+        Lookup::NotFound => {
             state.metrics.intake("unknown_webinar");
             return json_error(
                 StatusCode::NOT_FOUND,
@@ -236,14 +247,14 @@ pub(crate) async fn register(
                 "no such webinar (or it was cancelled)",
             );
         }
-        Err(e) => {
-            // GoTo is unreachable or the login is gone: accept on the basics; GoTo
-            // checks the rest at delivery. Losing the registration would be worse.
-            tracing::warn!(%webinar_key, "cannot fetch the registration form ({e}); accepting unvalidated");
+        Lookup::Unavailable(why) => {
+            // GoTo is slow, down or the login is gone: accept on the basics and let
+            // GoTo check the rest at delivery. Losing the registration would be worse.
+            tracing::warn!(%webinar_key, "no registration form ({why}); accepting for GoTo to check");
             None
         }
     };
-    let accepted = match intake::validate(&submission, info.as_ref().map(|i| &i.form)) {
+    let accepted = match intake::validate(&submission, info.as_deref().map(|i| &i.form)) {
         Ok(a) => a,
         Err(errors) => {
             state.metrics.intake("invalid");
@@ -251,7 +262,7 @@ pub(crate) async fn register(
                 &state,
                 &errors,
                 html,
-                info.as_ref().map(|i| (i, &submission)),
+                info.as_deref().map(|i| (i, &submission)),
             );
         }
     };
@@ -287,6 +298,7 @@ pub(crate) async fn register(
         idempotency_key,
         source: registrant.source.clone(),
         created_at: now,
+        validated: info.is_some(),
     };
     let stored = match state.batcher.enqueue(item).await {
         Ok(s) => s,
@@ -325,7 +337,7 @@ pub(crate) async fn register(
     answer(&state, &reg, html)
 }
 
-fn is_over(info: &crate::cache::WebinarInfo) -> bool {
+fn is_over(info: &WebinarInfo) -> bool {
     let now = chrono::Utc::now();
     !info.detail.times.is_empty() && info.detail.times.iter().all(|t| t.end_time <= now)
 }
@@ -333,6 +345,7 @@ fn is_over(info: &crate::cache::WebinarInfo) -> bool {
 /// `GET /r/{webinarKey}`: the hosted registration form.
 pub(crate) async fn hosted_form(
     State(state): State<Arc<AppState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(webinar): Path<String>,
 ) -> Response {
     let brand = &state.config.brand;
@@ -347,17 +360,25 @@ pub(crate) async fn hosted_form(
     let Ok(key) = webinar.parse::<WebinarKey>() else {
         return not_found();
     };
-    match state.cache.webinar(&state.client, key).await {
-        Ok(info) if is_over(&info) => crate::pages::problem(
+    if !state.cache.costs_nothing(key) && !state.lookup_limiter.allow(peer.ip()) {
+        return crate::pages::problem(
+            brand,
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many requests",
+            vec!["Please wait a minute and try again.".to_owned()],
+        );
+    }
+    match state.cache.lookup(key, state.config.lookup_deadline).await {
+        Lookup::Found(info) if is_over(&info) => crate::pages::problem(
             brand,
             StatusCode::GONE,
             &info.detail.subject,
             vec!["This webinar is over; registration is closed.".to_owned()],
         ),
-        Ok(info) => crate::pages::form(brand, &info.detail, &info.form, None),
-        Err(GotoError::NotFound { .. }) => not_found(),
-        Err(e) => {
-            tracing::warn!(%key, "cannot show the form: {e}");
+        Lookup::Found(info) => crate::pages::form(brand, &info.detail, &info.form, None),
+        Lookup::NotFound => not_found(),
+        Lookup::Unavailable(why) => {
+            tracing::warn!(%key, "cannot show the form: {why}");
             crate::pages::problem(
                 brand,
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -375,7 +396,13 @@ pub(crate) async fn embed_js() -> Response {
 
 /// Waits up to `sync_wait` for a registration to reach a final state.
 async fn wait_for_delivery(state: &AppState, reg: Registration) -> Registration {
-    if reg.state.is_final() || state.config.sync_wait.is_zero() {
+    // Waiting only makes sense while GoTo answers: never make a visitor wait on a
+    // GoTo that is failing, or on a form GoTo was already too slow to describe.
+    if reg.state.is_final()
+        || state.config.sync_wait.is_zero()
+        || !reg.validated
+        || state.worker.breaker() != BreakerState::Closed
+    {
         return reg;
     }
     let rx = state.waiters.subscribe(&reg.id);
@@ -391,9 +418,9 @@ async fn wait_for_delivery(state: &AppState, reg: Registration) -> Registration 
         Ok(Ok(done)) => done,
         _ => {
             state.waiters.forget(&reg.id);
-            state
-                .outbox
-                .registration(&reg.id)
+            let id = reg.id.clone();
+            crate::off_thread(&state.outbox, move |s| s.registration(&id))
+                .await
                 .ok()
                 .flatten()
                 .unwrap_or(reg)
@@ -404,7 +431,7 @@ async fn wait_for_delivery(state: &AppState, reg: Registration) -> Registration 
 fn registration_json(reg: &Registration) -> Value {
     json!({
         "registrationId": reg.id,
-        "status": status_name(reg.state),
+        "status": status_name(reg),
         "state": reg.state.as_str(),
         "webinarKey": reg.webinar_key,
         "registrantKey": reg.registrant_key,
@@ -431,29 +458,40 @@ pub(crate) async fn registration(
     }
 }
 
-/// `GET /api/v1/webinars`: upcoming webinars with their forms, for landing pages.
+/// `GET /api/v1/webinars`: upcoming webinars with their forms, for landing pages. While
+/// GoTo fails, the last list and forms are served; a form GoTo cannot give in time is
+/// `null`.
 pub(crate) async fn webinars(State(state): State<Arc<AppState>>) -> Response {
-    let list = match state.cache.upcoming(&state.client).await {
+    let deadline = state.config.lookup_deadline;
+    let list = match state.cache.upcoming(deadline).await {
         Ok(l) => l,
-        Err(e) => return json_error(StatusCode::BAD_GATEWAY, "goto_unavailable", &e.to_string()),
+        Err(e) => return json_error(StatusCode::BAD_GATEWAY, "goto_unavailable", &e),
     };
-    let mut items = Vec::with_capacity(list.len());
-    for w in list {
-        let form = state
-            .cache
-            .webinar(&state.client, w.webinar_key)
-            .await
-            .ok()
-            .map(|i| i.form);
-        items.push(json!({
-            "webinarKey": w.webinar_key,
-            "subject": w.subject,
-            "description": w.description,
-            "times": w.times,
-            "timeZone": w.time_zone,
-            "registrationFields": form,
-        }));
+    let mut forms = tokio::task::JoinSet::new();
+    for (i, w) in list.iter().enumerate() {
+        let (cache, key) = (state.cache.clone(), w.webinar_key);
+        forms.spawn(async move { (i, cache.lookup(key, deadline).await) });
     }
+    let mut found = vec![Value::Null; list.len()];
+    while let Some(Ok((i, lookup))) = forms.join_next().await {
+        if let Lookup::Found(info) = lookup {
+            found[i] = json!(info.form);
+        }
+    }
+    let items: Vec<Value> = list
+        .iter()
+        .zip(found)
+        .map(|(w, form)| {
+            json!({
+                "webinarKey": w.webinar_key,
+                "subject": w.subject,
+                "description": w.description,
+                "times": w.times,
+                "timeZone": w.time_zone,
+                "registrationFields": form,
+            })
+        })
+        .collect();
     Json(json!({"webinars": items})).into_response()
 }
 
@@ -462,24 +500,55 @@ pub(crate) async fn healthz() -> Response {
     Json(json!({"status": "ok"})).into_response()
 }
 
-/// `GET /readyz`: the store answers and the GoTo login is usable.
+/// How long a failed intake write keeps `/readyz` at 503 when no write succeeds since.
+const WRITE_FAILURE_MEMORY: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// `GET /readyz`: 200 when registrations can be stored and are being delivered; 503
+/// with the reasons when the store cannot be written, the GoTo login is unusable
+/// (delivery paused), or GoTo is failing (the breaker is open).
 pub(crate) async fn readyz(State(state): State<Arc<AppState>>) -> Response {
-    let store_ok = crate::off_thread(&state.outbox, |s| s.counts())
-        .await
-        .is_ok();
+    let now = (state.clock)();
+    let probe = crate::off_thread(&state.outbox, move |s| s.probe_write(now)).await;
+    let store = match (probe, state.batcher.recent_failure(WRITE_FAILURE_MEMORY)) {
+        (Err(e), _) => Err(e.to_string()),
+        (Ok(()), Some(e)) => Err(e),
+        (Ok(()), None) => Ok(()),
+    };
     let token = match state.client.tokens().record().await {
-        Ok(r) if r.reauthorization_required.is_none() => Ok(()),
-        Ok(r) => Err(r.reauthorization_required.unwrap_or_default()),
+        Ok(r) => r.reauthorization_required.map_or(Ok(()), Err),
         Err(e) => Err(e.to_string()),
     };
-    let ready = store_ok && token.is_ok();
+    let paused = state.worker.paused();
+    let breaker = state.worker.breaker();
+    let mut reasons = Vec::new();
+    if let Err(e) = &store {
+        reasons.push(format!("the store cannot be written: {e}"));
+    }
+    if let Err(e) = &token {
+        reasons.push(format!("the GoTo login is not usable: {e}"));
+    } else if let Some(p) = &paused {
+        reasons.push(format!("delivery is paused: {p}"));
+    }
+    if let BreakerState::Open { reason, .. } = &breaker {
+        reasons.push(format!("GoTo is failing: {reason}"));
+    }
     let body = json!({
-        "status": if ready { "ready" } else { "not_ready" },
-        "store": if store_ok { "ok" } else { "unreachable" },
-        "token": match &token { Ok(()) => "ok".to_owned(), Err(e) => e.clone() },
-        "deliveryPaused": state.worker.paused(),
+        "status": if reasons.is_empty() { "ready" } else { "not_ready" },
+        "reason": reasons.first(),
+        "reasons": reasons,
+        "store": store.err().unwrap_or_else(|| "ok".to_owned()),
+        "token": token.err().unwrap_or_else(|| "ok".to_owned()),
+        "deliveryPaused": paused,
+        "goto": match breaker {
+            BreakerState::Closed => json!({"breaker": "closed"}),
+            BreakerState::Open { since, reason } => json!({
+                "breaker": "open",
+                "since": chrono::DateTime::from_timestamp_millis(since).map(|t| t.to_rfc3339()),
+                "reason": reason,
+            }),
+        },
     });
-    let status = if ready {
+    let status = if reasons.is_empty() {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
@@ -489,18 +558,28 @@ pub(crate) async fn readyz(State(state): State<Arc<AppState>>) -> Response {
 
 /// `GET /metrics`: Prometheus text.
 pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
-    let counts: BTreeMap<String, u64> = state
-        .outbox
-        .counts()
-        .unwrap_or_default()
+    let profile = state.config.profile.clone();
+    let (counts, oldest) = crate::off_thread(&state.outbox, move |s| {
+        Ok((s.counts()?, s.oldest_waiting(&profile)?))
+    })
+    .await
+    .unwrap_or_default();
+    let counts: BTreeMap<String, u64> = counts
         .into_iter()
         .map(|(k, v)| (k.as_str().to_owned(), v))
         .collect();
-    let text = state.metrics.render(
-        &counts,
-        state.client.tokens().refresh_count(),
-        state.worker.paused().is_some(),
-    );
+    let gauges = crate::metrics::Gauges {
+        outbox: counts,
+        token_refreshes: state.client.tokens().refresh_count(),
+        paused: state.worker.paused().is_some(),
+        breaker_open: state.worker.breaker() != BreakerState::Closed,
+        oldest_waiting_secs: oldest.map_or(0.0, |at| {
+            #[allow(clippy::cast_precision_loss)]
+            let secs = (state.clock)().saturating_sub(at).max(0) as f64 / 1000.0;
+            secs
+        }),
+    };
+    let text = state.metrics.render(&gauges);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 

@@ -2,7 +2,8 @@
 //! one disk flush makes many registrations durable. A lone request is written at once;
 //! under load, requests queue while the previous batch flushes and go in the next one.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use g2w_store::{Enqueued, NewRegistration, OutboxStore};
 use tokio::sync::{mpsc, oneshot};
@@ -16,12 +17,16 @@ type Reply = oneshot::Sender<Result<Enqueued, String>>;
 #[derive(Debug, Clone)]
 pub struct Batcher {
     tx: mpsc::Sender<(NewRegistration, Reply)>,
+    /// The last write's failure, until a write succeeds again.
+    failing: Arc<Mutex<Option<(Instant, String)>>>,
 }
 
 impl Batcher {
     /// Starts the writer on its own thread (SQLite calls block).
     pub fn start(store: Arc<dyn OutboxStore>) -> Self {
         let (tx, mut rx) = mpsc::channel::<(NewRegistration, Reply)>(MAX_BATCH * 4);
+        let failing = Arc::new(Mutex::new(None));
+        let failing_now = failing.clone();
         std::thread::Builder::new()
             .name("g2w-outbox-writer".into())
             .spawn(move || {
@@ -34,7 +39,12 @@ impl Batcher {
                         }
                     }
                     let (items, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
-                    match store.enqueue(&items) {
+                    let outcome = store.enqueue(&items);
+                    *failing_now.lock().unwrap_or_else(|e| e.into_inner()) = outcome
+                        .as_ref()
+                        .err()
+                        .map(|e| (Instant::now(), e.to_string()));
+                    match outcome {
                         Ok(results) => {
                             for (reply, result) in replies.into_iter().zip(results) {
                                 let _ = reply.send(Ok(result));
@@ -51,7 +61,18 @@ impl Batcher {
             })
             .map(|_| ())
             .unwrap_or_else(|e| tracing::error!("cannot start the outbox writer: {e}"));
-        Self { tx }
+        Self { tx, failing }
+    }
+
+    /// Why the last write failed, if it did less than `within` ago and none has
+    /// succeeded since.
+    pub fn recent_failure(&self, within: Duration) -> Option<String> {
+        self.failing
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .filter(|(at, _)| at.elapsed() < within)
+            .map(|(_, why)| why.clone())
     }
 
     /// Stores one registration durably; returns when its transaction has committed.

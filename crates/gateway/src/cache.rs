@@ -1,11 +1,27 @@
-//! Webinar details and registration forms, cached so intake does not ask GoTo on every
-//! submission. Entries expire after the configured TTL; a failed fetch is not cached.
+//! Webinar details and registration forms, cached so visitors rarely wait on GoTo.
+//!
+//! - **Single flight**: any number of callers missing the same webinar at once share
+//!   one fetch, and a fetch asks for the details and the fields together.
+//! - **Stale while revalidate**: an entry older than the TTL is still served while one
+//!   background fetch renews it; **stale if error**: while GoTo fails, an entry is
+//!   served for up to `stale_for` past its TTL.
+//! - **Unknown keys are remembered** for `not_found_ttl`, so repeating a bad key costs
+//!   GoTo nothing after the first miss.
+//! - **Lookups never crowd out deliveries**: they spend their own small budget of GoTo
+//!   requests (a share of the account's rate) and give up rather than queue for it.
+//! - Callers bound how long they wait ([`WebinarCache::lookup`]'s deadline); the fetch
+//!   goes on without them and fills the cache for the next caller.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use g2w_goto::{GotoClient, GotoError, RegistrationFields, Webinar, WebinarDetail, WebinarKey};
+use g2w_goto::{
+    GotoClient, GotoError, RateLimiter, RegistrationFields, Webinar, WebinarDetail, WebinarKey,
+};
+use tokio::sync::watch;
+
+use crate::worker::MillisClock;
 
 /// A webinar with its form.
 #[derive(Debug, Clone)]
@@ -16,68 +32,274 @@ pub struct WebinarInfo {
     pub form: RegistrationFields,
 }
 
-/// The cache.
+/// What a lookup found.
+#[derive(Debug, Clone)]
+pub enum Lookup {
+    /// The webinar, fresh or stale.
+    Found(Arc<WebinarInfo>),
+    /// GoTo says there is no such webinar (or it was cancelled).
+    NotFound,
+    /// Neither the cache nor GoTo could answer in time; why.
+    Unavailable(String),
+}
+
+/// How the cache behaves.
+#[derive(Debug, Clone)]
+pub struct CacheSettings {
+    /// How long an entry is fresh.
+    pub ttl: Duration,
+    /// How long past its TTL an entry is still served (while it is being renewed, or
+    /// while GoTo fails).
+    pub stale_for: Duration,
+    /// How long "no such webinar" is remembered.
+    pub not_found_ttl: Duration,
+    /// GoTo requests a second that lookups may spend (0 = no budget of their own).
+    pub lookup_rate: u32,
+}
+
+/// Lookups wait at most this long for their share of GoTo's budget, then give up.
+const BUDGET_WAIT: Duration = Duration::from_secs(2);
+/// The webinar list is renewed at least this often, whatever the TTL.
+const UPCOMING_TTL: Duration = Duration::from_secs(60);
+/// Past this many entries, expired ones are dropped (a flood of distinct keys must not
+/// grow the map without bound).
+const MAX_ENTRIES: usize = 10_000;
+
+#[derive(Debug, Clone)]
+enum Cached {
+    Found(Arc<WebinarInfo>),
+    NotFound,
+}
+
 #[derive(Debug)]
+struct Entry {
+    fetched_at: i64,
+    value: Cached,
+}
+
+/// What the cache holds for a key at a moment.
+enum Held {
+    Fresh(Lookup),
+    Stale(Arc<WebinarInfo>),
+    Nothing,
+}
+
+type Flight = watch::Receiver<Option<Lookup>>;
+
+/// The cache.
 pub struct WebinarCache {
-    ttl: Duration,
-    entries: Mutex<HashMap<WebinarKey, (Instant, WebinarInfo)>>,
-    upcoming: Mutex<Option<(Instant, Vec<Webinar>)>>,
+    client: GotoClient,
+    clock: MillisClock,
+    settings: CacheSettings,
+    budget: RateLimiter,
+    entries: Mutex<HashMap<WebinarKey, Entry>>,
+    flights: Mutex<HashMap<WebinarKey, Flight>>,
+    upcoming: Mutex<Option<(i64, Arc<Vec<Webinar>>)>>,
+    upcoming_flight: tokio::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for WebinarCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebinarCache")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 4)
 }
 
 impl WebinarCache {
-    /// An empty cache.
-    pub fn new(ttl: Duration) -> Self {
+    /// An empty cache that fetches with `client`.
+    pub fn new(client: GotoClient, clock: MillisClock, settings: CacheSettings) -> Self {
         Self {
-            ttl,
+            client,
+            clock,
+            budget: RateLimiter::new(settings.lookup_rate, settings.lookup_rate.max(1)),
+            settings,
             entries: Mutex::new(HashMap::new()),
+            flights: Mutex::new(HashMap::new()),
             upcoming: Mutex::new(None),
+            upcoming_flight: tokio::sync::Mutex::new(()),
         }
     }
 
-    /// The webinar's details and form, from the cache or GoTo.
-    ///
-    /// # Errors
-    /// GoTo's error (`NotFound` for unknown or cancelled webinars).
-    pub async fn webinar(
-        &self,
-        client: &GotoClient,
-        key: WebinarKey,
-    ) -> Result<WebinarInfo, GotoError> {
-        if let Some((at, info)) = self
-            .entries
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&key)
-            && at.elapsed() < self.ttl
-        {
-            return Ok(info.clone());
+    fn held(&self, key: WebinarKey, now: i64) -> Held {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(entry) = entries.get(&key) else {
+            return Held::Nothing;
+        };
+        let age = now - entry.fetched_at;
+        match &entry.value {
+            Cached::Found(info) if age < millis(self.settings.ttl) => {
+                Held::Fresh(Lookup::Found(info.clone()))
+            }
+            Cached::Found(info)
+                if age < millis(self.settings.ttl) + millis(self.settings.stale_for) =>
+            {
+                Held::Stale(info.clone())
+            }
+            Cached::NotFound if age < millis(self.settings.not_found_ttl) => {
+                Held::Fresh(Lookup::NotFound)
+            }
+            _ => Held::Nothing,
         }
-        let detail = client.webinar(key).await?;
-        let form = client.registration_fields(key).await?;
-        let info = WebinarInfo { detail, form };
-        self.entries
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(key, (Instant::now(), info.clone()));
-        Ok(info)
     }
 
-    /// Webinars with a session in the next 90 days.
+    /// Whether a lookup of `key` would cost GoTo nothing new: the cache holds it, or
+    /// a fetch of it is already under way.
+    pub fn costs_nothing(&self, key: WebinarKey) -> bool {
+        !matches!(self.held(key, (self.clock)()), Held::Nothing)
+            || self
+                .flights
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .contains_key(&key)
+    }
+
+    /// The webinar's details and form. Waits at most `deadline` for GoTo when the cache
+    /// has nothing usable; a stale entry is answered at once (and renewed behind).
+    pub async fn lookup(self: &Arc<Self>, key: WebinarKey, deadline: Duration) -> Lookup {
+        match self.held(key, (self.clock)()) {
+            Held::Fresh(found) => return found,
+            Held::Stale(info) => {
+                drop(self.flight(key));
+                return Lookup::Found(info);
+            }
+            Held::Nothing => {}
+        }
+        let mut flight = self.flight(key);
+        match tokio::time::timeout(deadline, flight.wait_for(Option::is_some)).await {
+            Ok(Ok(answer)) => answer
+                .clone()
+                .unwrap_or_else(|| Lookup::Unavailable("no answer".into())),
+            Ok(Err(_)) => Lookup::Unavailable("the lookup stopped".into()),
+            Err(_) => Lookup::Unavailable(format!(
+                "GoTo did not answer within {} ms",
+                deadline.as_millis()
+            )),
+        }
+    }
+
+    /// Joins the fetch of `key` under way, or starts one.
+    fn flight(self: &Arc<Self>, key: WebinarKey) -> Flight {
+        let mut flights = self.flights.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(flight) = flights.get(&key) {
+            return flight.clone();
+        }
+        let (tx, rx) = watch::channel(None);
+        flights.insert(key, rx.clone());
+        let cache = self.clone();
+        tokio::spawn(async move {
+            let fetched = cache.fetch(key).await;
+            let answer = cache.settle(key, fetched);
+            cache
+                .flights
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&key);
+            let _ = tx.send(Some(answer));
+        });
+        rx
+    }
+
+    async fn fetch(&self, key: WebinarKey) -> Result<WebinarInfo, GotoError> {
+        if !self.budget.try_acquire(2, BUDGET_WAIT).await {
+            return Err(GotoError::RateLimited { retry_after: None });
+        }
+        let (detail, form) = tokio::join!(
+            self.client.webinar(key),
+            self.client.registration_fields(key)
+        );
+        Ok(WebinarInfo {
+            detail: detail?,
+            form: form?,
+        })
+    }
+
+    /// Records what a fetch found and says what callers get: on failure, a stale
+    /// entry if one is still within `stale_for`.
+    fn settle(&self, key: WebinarKey, fetched: Result<WebinarInfo, GotoError>) -> Lookup {
+        let now = (self.clock)();
+        let value = match fetched {
+            Ok(info) => Cached::Found(Arc::new(info)),
+            Err(GotoError::NotFound { .. }) => Cached::NotFound,
+            Err(e) => {
+                return match self.held(key, now) {
+                    Held::Fresh(found) => found,
+                    Held::Stale(info) => {
+                        tracing::warn!(%key, "serving a stale registration form: {e}");
+                        Lookup::Found(info)
+                    }
+                    Held::Nothing => Lookup::Unavailable(e.to_string()),
+                };
+            }
+        };
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if entries.len() >= MAX_ENTRIES {
+            let keep_for = millis(self.settings.ttl) + millis(self.settings.stale_for);
+            entries.retain(|_, e| {
+                matches!(e.value, Cached::Found(_)) && now - e.fetched_at < keep_for
+            });
+        }
+        entries.insert(
+            key,
+            Entry {
+                fetched_at: now,
+                value: value.clone(),
+            },
+        );
+        match value {
+            Cached::Found(info) => Lookup::Found(info),
+            Cached::NotFound => Lookup::NotFound,
+        }
+    }
+
+    /// Webinars with a session in the next 90 days: fresh for a minute, then renewed by
+    /// one caller at a time; the last list is served for `stale_for` while GoTo fails.
     ///
     /// # Errors
-    /// GoTo's error.
-    pub async fn upcoming(&self, client: &GotoClient) -> Result<Vec<Webinar>, GotoError> {
-        if let Some((at, list)) = &*self.upcoming.lock().unwrap_or_else(|e| e.into_inner())
-            && at.elapsed() < self.ttl.min(Duration::from_secs(60))
-        {
-            return Ok(list.clone());
+    /// Why there is no list: GoTo failed (or was too slow) and nothing usable is cached.
+    pub async fn upcoming(&self, deadline: Duration) -> Result<Arc<Vec<Webinar>>, String> {
+        let fresh_for = millis(self.settings.ttl.min(UPCOMING_TTL));
+        let current = |max_age: i64| {
+            self.upcoming
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .as_ref()
+                .filter(|(at, _)| (self.clock)() - at < max_age)
+                .map(|(_, list)| list.clone())
+        };
+        if let Some(list) = current(fresh_for) {
+            return Ok(list);
         }
-        let now = chrono::Utc::now();
-        let list = client
-            .webinars(now, now + chrono::Duration::days(90))
-            .await?;
-        *self.upcoming.lock().unwrap_or_else(|e| e.into_inner()) =
-            Some((Instant::now(), list.clone()));
-        Ok(list)
+        let renewed = tokio::time::timeout(deadline, async {
+            let _turn = self.upcoming_flight.lock().await;
+            if let Some(list) = current(fresh_for) {
+                return Ok(list);
+            }
+            if !self.budget.try_acquire(1, BUDGET_WAIT).await {
+                return Err("the lookup budget is used up".to_owned());
+            }
+            let now = chrono::Utc::now();
+            let list = Arc::new(
+                self.client
+                    .webinars(now, now + chrono::Duration::days(90))
+                    .await
+                    .map_err(|e| e.to_string())?,
+            );
+            *self.upcoming.lock().unwrap_or_else(|e| e.into_inner()) =
+                Some(((self.clock)(), list.clone()));
+            Ok(list)
+        })
+        .await
+        .unwrap_or_else(|_| Err(format!("GoTo did not answer within {deadline:?}")));
+        renewed.or_else(|e| {
+            current(fresh_for + millis(self.settings.stale_for)).ok_or_else(|| {
+                tracing::warn!("no webinar list: {e}");
+                e
+            })
+        })
     }
 }

@@ -48,17 +48,32 @@ pub struct GatewayConfig {
     pub intake_burst: u32,
     /// Deliveries in flight at once (they still share GoTo's rate limit).
     pub delivery_concurrency: usize,
-    /// Attempts before a registration is `dead`.
-    pub max_attempts: u32,
-    /// How long a worker's lease on a registration lasts; a crashed worker's rows are
-    /// retried after this.
+    /// A registration GoTo keeps failing (5xx, timeouts, 429s) is given up as `dead`
+    /// only after failing for this long without a break; GoTo's definitive refusal
+    /// (`failed`) ends it at once.
+    pub give_up_after: Duration,
+    /// How long an attempt's lease on a registration lasts; a heartbeat renews it while
+    /// the attempt runs, so a killed process's registrations are retried this soon.
     pub lease: Duration,
     /// First backoff after a failed delivery; it doubles up to `backoff_cap`.
     pub backoff_base: Duration,
     /// The longest backoff.
     pub backoff_cap: Duration,
-    /// How long webinar fields and details are cached.
+    /// How long webinar fields and details are fresh in the cache.
     pub cache_ttl: Duration,
+    /// How long past its TTL a cached form is still served while GoTo fails.
+    pub cache_stale_for: Duration,
+    /// How long "no such webinar" is remembered.
+    pub not_found_ttl: Duration,
+    /// The longest a visitor's request waits for GoTo to describe a webinar the cache
+    /// does not hold; past it intake stores the registration for GoTo to check.
+    pub lookup_deadline: Duration,
+    /// GoTo requests a second that form look-ups (page views, cache renewals) may use:
+    /// the rest of the account's rate is left to deliveries.
+    pub lookup_rate: u32,
+    /// Look-ups of webinars the cache does not hold, per visitor address and minute
+    /// (0 = no limit); a burst of as many is allowed.
+    pub lookups_per_ip_per_minute: u32,
     /// Refresh the GoTo token at least this often, so the refresh token never expires
     /// from disuse.
     pub keep_alive: Duration,
@@ -80,11 +95,16 @@ impl Default for GatewayConfig {
             intake_rate_per_ip: 5,
             intake_burst: 20,
             delivery_concurrency: 4,
-            max_attempts: 20,
-            lease: Duration::from_secs(60),
+            give_up_after: Duration::from_secs(3 * 24 * 3600),
+            lease: Duration::from_secs(10),
             backoff_base: Duration::from_secs(1),
             backoff_cap: Duration::from_secs(300),
             cache_ttl: Duration::from_secs(300),
+            cache_stale_for: Duration::from_secs(24 * 3600),
+            not_found_ttl: Duration::from_secs(60),
+            lookup_deadline: Duration::from_secs(1),
+            lookup_rate: 2,
+            lookups_per_ip_per_minute: 20,
             keep_alive: Duration::from_secs(24 * 3600),
             background_tasks: true,
             brand: Branding::default(),

@@ -13,12 +13,27 @@ use unicode_normalization::UnicodeNormalization as _;
 
 /// More keys than this in one body is an attack or a bug, not a registration.
 pub const MAX_FIELDS: usize = 100;
-/// GoTo's maximum for a standard field.
+/// GoTo's maximum for a standard field (its forms say `maxSize: 128`, email included).
 const FIELD_MAX: usize = 128;
-/// RFC 5321's practical maximum for an address.
-const EMAIL_MAX: usize = 254;
 /// The most a custom answer may hold, whatever the question says.
 const ANSWER_MAX: usize = 1000;
+
+/// The longest text a standard field may hold: the webinar's form decides (its
+/// `maxSize`), never more than GoTo's 128; without the form, 128.
+pub fn field_limit(form: Option<&RegistrationFields>, field: &str) -> usize {
+    form.and_then(|f| f.fields.iter().find(|d| d.field == field))
+        .and_then(|d| d.max_size)
+        .map_or(FIELD_MAX, |m| m as usize)
+        .min(FIELD_MAX)
+}
+
+/// The longest answer a custom question takes: its `maxSize`, never more than 1000.
+pub fn answer_limit(question: &g2w_goto::Question) -> usize {
+    question
+        .max_size
+        .map_or(ANSWER_MAX, |m| m as usize)
+        .min(ANSWER_MAX)
+}
 /// The honeypot: a field people never see, so only bots fill it.
 pub const HONEYPOT: &str = "website";
 
@@ -233,18 +248,15 @@ pub fn validate(
         }
         Some(text)
     };
-    let first_name = get("firstName", true, FIELD_MAX, &[]);
-    let last_name = get("lastName", true, FIELD_MAX, &[]);
-    let email = get("email", true, EMAIL_MAX, &[]);
+    let first_name = get("firstName", true, field_limit(form, "firstName"), &[]);
+    let last_name = get("lastName", true, field_limit(form, "lastName"), &[]);
+    let email = get("email", true, field_limit(form, "email"), &[]);
     let source = get("source", false, FIELD_MAX, &[]);
     let mut fields = BTreeMap::new();
     for name in OPTIONAL_FIELDS {
         let def = form.and_then(|f| f.fields.iter().find(|d| d.field == *name));
         let required = def.is_some_and(|d| d.required);
-        let max = def
-            .and_then(|d| d.max_size)
-            .map_or(FIELD_MAX, |m| m as usize)
-            .min(FIELD_MAX);
+        let max = field_limit(form, name);
         let choices = def.map(|d| d.answers.as_slice()).unwrap_or_default();
         if let Some(v) = get(name, required, max, choices) {
             fields.insert((*name).to_owned(), v);
@@ -309,10 +321,7 @@ pub fn validate(
                         }
                     }
                     _ => {
-                        let max = q
-                            .max_size
-                            .map_or(ANSWER_MAX, |m| m as usize)
-                            .min(ANSWER_MAX);
+                        let max = answer_limit(q);
                         if text.chars().count() > max {
                             errors.insert(field, format!("is longer than {max} characters"));
                         } else {

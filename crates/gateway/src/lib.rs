@@ -16,6 +16,7 @@
 mod admin;
 mod api;
 mod batcher;
+mod breaker;
 mod cache;
 mod config;
 pub mod intake;
@@ -41,7 +42,7 @@ pub use worker::{MillisClock, Step, Worker, system_millis};
 
 use crate::api::IpLimiter;
 use crate::batcher::Batcher;
-use crate::cache::WebinarCache;
+use crate::cache::{CacheSettings, WebinarCache};
 use crate::metrics::Metrics;
 use crate::waiters::Waiters;
 
@@ -68,12 +69,13 @@ pub(crate) struct AppState {
     config: GatewayConfig,
     outbox: Arc<dyn OutboxStore>,
     client: GotoClient,
-    cache: WebinarCache,
+    cache: Arc<WebinarCache>,
     batcher: Batcher,
     waiters: Arc<Waiters>,
     metrics: Arc<Metrics>,
     worker: Arc<Worker>,
     ip_limiter: IpLimiter,
+    lookup_limiter: IpLimiter,
     clock: MillisClock,
     admin: admin::AdminState,
 }
@@ -103,9 +105,22 @@ impl Gateway {
             metrics.clone(),
         ));
         let state = AppState {
-            cache: WebinarCache::new(config.cache_ttl),
+            cache: Arc::new(WebinarCache::new(
+                client.clone(),
+                clock.clone(),
+                CacheSettings {
+                    ttl: config.cache_ttl,
+                    stale_for: config.cache_stale_for,
+                    not_found_ttl: config.not_found_ttl,
+                    lookup_rate: config.lookup_rate,
+                },
+            )),
             batcher: Batcher::start(outbox.clone()),
-            ip_limiter: IpLimiter::new(config.intake_rate_per_ip, config.intake_burst),
+            ip_limiter: IpLimiter::new(f64::from(config.intake_rate_per_ip), config.intake_burst),
+            lookup_limiter: IpLimiter::new(
+                f64::from(config.lookups_per_ip_per_minute) / 60.0,
+                config.lookups_per_ip_per_minute,
+            ),
             config,
             outbox,
             client,

@@ -19,6 +19,21 @@ struct Inner {
     latency_total: u64,
 }
 
+/// The gauges read at scrape time, from the store and the worker.
+#[derive(Debug, Default)]
+pub struct Gauges {
+    /// Registrations by state.
+    pub outbox: BTreeMap<String, u64>,
+    /// Token requests made to GoTo.
+    pub token_refreshes: u64,
+    /// Whether delivery waits for a new login.
+    pub paused: bool,
+    /// Whether the breaker holds deliveries back.
+    pub breaker_open: bool,
+    /// How long the oldest registration not yet delivered has waited.
+    pub oldest_waiting_secs: f64,
+}
+
 /// The gateway's metrics.
 #[derive(Debug, Default)]
 pub struct Metrics(Mutex<Inner>);
@@ -53,50 +68,67 @@ impl Metrics {
     }
 
     /// The Prometheus text exposition, with the gauges given by the caller.
-    pub fn render(
-        &self,
-        outbox: &BTreeMap<String, u64>,
-        token_refreshes: u64,
-        paused: bool,
-    ) -> String {
+    pub fn render(&self, gauges: &Gauges) -> String {
         let m = self.0.lock().unwrap_or_else(|e| e.into_inner());
         let mut out = String::new();
-        let _ = writeln!(
-            out,
-            "# HELP g2w_intake_total Registration requests by outcome."
+        let mut family = |name: &str, kind: &str, help: &str, rows: &[(String, String)]| {
+            let _ = writeln!(out, "# HELP {name} {help}");
+            let _ = writeln!(out, "# TYPE {name} {kind}");
+            for (labels, value) in rows {
+                let _ = writeln!(out, "{name}{labels} {value}");
+            }
+        };
+        let labelled = |label: &str, map: &BTreeMap<&'static str, u64>| -> Vec<(String, String)> {
+            map.iter()
+                .map(|(k, v)| (format!("{{{label}=\"{k}\"}}"), v.to_string()))
+                .collect()
+        };
+        family(
+            "g2w_intake_total",
+            "counter",
+            "Registration requests by outcome.",
+            &labelled("outcome", &m.intake),
         );
-        let _ = writeln!(out, "# TYPE g2w_intake_total counter");
-        for (k, v) in &m.intake {
-            let _ = writeln!(out, "g2w_intake_total{{outcome=\"{k}\"}} {v}");
-        }
-        let _ = writeln!(
-            out,
-            "# HELP g2w_outbox_registrations Registrations in the outbox by state."
+        family(
+            "g2w_outbox_registrations",
+            "gauge",
+            "Registrations in the outbox by state.",
+            &gauges
+                .outbox
+                .iter()
+                .map(|(k, v)| (format!("{{state=\"{k}\"}}"), v.to_string()))
+                .collect::<Vec<_>>(),
         );
-        let _ = writeln!(out, "# TYPE g2w_outbox_registrations gauge");
-        for (k, v) in outbox {
-            let _ = writeln!(out, "g2w_outbox_registrations{{state=\"{k}\"}} {v}");
-        }
-        let _ = writeln!(
-            out,
-            "# HELP g2w_delivery_attempts_total Delivery attempts to GoTo by result."
+        family(
+            "g2w_outbox_oldest_waiting_seconds",
+            "gauge",
+            "Age of the oldest registration not yet delivered (0 when none waits).",
+            &[(String::new(), gauges.oldest_waiting_secs.to_string())],
         );
-        let _ = writeln!(out, "# TYPE g2w_delivery_attempts_total counter");
-        for (k, v) in &m.deliveries {
-            let _ = writeln!(out, "g2w_delivery_attempts_total{{result=\"{k}\"}} {v}");
-        }
-        let _ = writeln!(
-            out,
-            "# HELP g2w_token_refreshes_total Token requests made to GoTo (refresh and PAT grants)."
+        family(
+            "g2w_delivery_attempts_total",
+            "counter",
+            "Delivery attempts to GoTo by result.",
+            &labelled("result", &m.deliveries),
         );
-        let _ = writeln!(out, "# TYPE g2w_token_refreshes_total counter");
-        let _ = writeln!(out, "g2w_token_refreshes_total {token_refreshes}");
-        let _ = writeln!(
-            out,
-            "# HELP g2w_delivery_paused 1 while delivery waits for a new login."
+        family(
+            "g2w_token_refreshes_total",
+            "counter",
+            "Token requests made to GoTo (refresh and PAT grants).",
+            &[(String::new(), gauges.token_refreshes.to_string())],
         );
-        let _ = writeln!(out, "# TYPE g2w_delivery_paused gauge");
-        let _ = writeln!(out, "g2w_delivery_paused {}", u8::from(paused));
+        family(
+            "g2w_delivery_paused",
+            "gauge",
+            "1 while delivery waits for a new login.",
+            &[(String::new(), u8::from(gauges.paused).to_string())],
+        );
+        family(
+            "g2w_goto_breaker_open",
+            "gauge",
+            "1 while GoTo is failing and deliveries wait for a probe to succeed.",
+            &[(String::new(), u8::from(gauges.breaker_open).to_string())],
+        );
         let _ = writeln!(
             out,
             "# HELP g2w_goto_request_duration_seconds Latency of registration calls to GoTo."
@@ -137,9 +169,16 @@ mod tests {
         m.intake("accepted");
         m.intake("accepted");
         m.goto_latency(Duration::from_millis(30));
-        let text = m.render(&BTreeMap::from([("pending".to_owned(), 3)]), 1, false);
+        let text = m.render(&Gauges {
+            outbox: BTreeMap::from([("pending".to_owned(), 3)]),
+            breaker_open: true,
+            oldest_waiting_secs: 12.5,
+            ..Gauges::default()
+        });
         assert!(text.contains("g2w_intake_total{outcome=\"accepted\"} 2"));
         assert!(text.contains("g2w_outbox_registrations{state=\"pending\"} 3"));
+        assert!(text.contains("g2w_goto_breaker_open 1\n"));
+        assert!(text.contains("g2w_outbox_oldest_waiting_seconds 12.5\n"));
         assert!(text.contains("le=\"0.025\"} 0"));
         assert!(text.contains("le=\"0.05\"} 1"));
         assert!(text.contains("le=\"+Inf\"} 1"));

@@ -152,23 +152,17 @@ pub(crate) fn form(
     };
     let error = |name: &str| submitted.and_then(|(_, e)| e.get(name)).cloned();
     // GoTo lists the three basic fields itself; make sure they come first and are required.
+    let limit = |name: &str| crate::intake::field_limit(Some(form), name);
     let mut names: Vec<(String, bool, usize, Vec<String>)> = ["firstName", "lastName", "email"]
         .iter()
-        .map(|n| {
-            (
-                (*n).to_owned(),
-                true,
-                if *n == "email" { 254 } else { 128 },
-                Vec::new(),
-            )
-        })
+        .map(|n| ((*n).to_owned(), true, limit(n), Vec::new()))
         .collect();
     for f in &form.fields {
         if !names.iter().any(|(n, ..)| n == &f.field) {
             names.push((
                 f.field.clone(),
                 f.required,
-                f.max_size.map_or(128, |m| m as usize),
+                limit(&f.field),
                 f.answers.clone(),
             ));
         }
@@ -199,7 +193,7 @@ pub(crate) fn form(
             QuestionView {
                 label: q.question.clone(),
                 required: q.required,
-                max: q.max_size.map_or(1000, |m| m as usize),
+                max: crate::intake::answer_limit(q),
                 error: error(&name),
                 answers: if q.kind == QuestionType::MultipleChoice {
                     q.answers

@@ -3,11 +3,17 @@
 //!
 //! - 2xx → `delivered`; 409 → `already_registered`, with the existing join URL looked up
 //!   by email; 400 `RegistrationInvalid` and other refusals → `failed` with the reason.
-//! - 5xx, timeouts, dropped connections, 429 → retried with capped exponential backoff
-//!   and jitter (`Retry-After` wins); after `max_attempts` → `dead`.
+//! - 5xx, timeouts, dropped connections, a token GoTo refuses even after a refresh →
+//!   retried with capped exponential backoff and jitter. 429 → retried after
+//!   `Retry-After`, without using up an attempt. A registration is given up (`dead`)
+//!   only when it has been failing for `give_up_after` without a break.
+//! - The [`Breaker`] watches those failures: while GoTo is down, one probe at a time;
+//!   its first success makes the whole backlog due at once.
 //! - A dead grant (reauthorization required) pauses delivery without using up attempts;
 //!   intake goes on. Each step checks the stored login again, so delivery resumes by
 //!   itself once someone has logged in again.
+//! - Each attempt holds a short lease, renewed by a heartbeat while GoTo is being
+//!   asked, and a fencing token: an attempt whose lease was taken over records nothing.
 //!
 //! Tests call [`Worker::deliver_next`] directly instead of running the loop.
 
@@ -15,9 +21,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use g2w_goto::{GotoClient, GotoError, NewRegistrant, RetryPolicy, WebinarKey};
-use g2w_store::{Completion, OutboxStore, Registration};
+use g2w_store::{Claim, Completion, OutboxStore, Registration, Release};
 use tokio::sync::Notify;
 
+use crate::breaker::{Breaker, Permit};
 use crate::config::GatewayConfig;
 use crate::metrics::Metrics;
 use crate::waiters::Waiters;
@@ -37,6 +44,9 @@ pub enum Step {
     Idle,
     /// Delivery is paused until someone logs in again.
     Paused(String),
+    /// GoTo is failing: nothing is delivered before this time (Unix ms), when the next
+    /// probe is due.
+    WaitingForGoto(i64),
     /// One registration was attempted; this is its state now.
     Attempted(Box<Registration>),
 }
@@ -53,6 +63,7 @@ pub struct Worker {
     waiters: Arc<Waiters>,
     metrics: Arc<Metrics>,
     backoff: RetryPolicy,
+    breaker: Breaker,
 }
 
 impl std::fmt::Debug for Worker {
@@ -78,7 +89,8 @@ impl Worker {
         metrics: Arc<Metrics>,
     ) -> Self {
         let backoff = RetryPolicy {
-            max_attempts: config.max_attempts,
+            // Attempts never run out: the give-up clock decides.
+            max_attempts: u32::MAX,
             base: config.backoff_base,
             cap: config.backoff_cap,
             max_retry_after: config.backoff_cap,
@@ -94,12 +106,18 @@ impl Worker {
             waiters,
             metrics,
             backoff,
+            breaker: Breaker::default(),
         }
     }
 
     /// Asks an idle worker to look for work now (new registration arrived).
     pub fn wake(&self) {
         self.wake.notify_one();
+    }
+
+    /// The circuit breaker's state.
+    pub(crate) fn breaker(&self) -> crate::breaker::BreakerState {
+        self.breaker.state()
     }
 
     /// Why delivery is paused, if it is.
@@ -130,6 +148,10 @@ impl Worker {
     /// # Errors
     /// Only store failures; GoTo's answers become states.
     pub async fn deliver_next(&self) -> Result<Step, g2w_store::StoreError> {
+        self.deliver_next_as(&self.holder).await
+    }
+
+    async fn deliver_next_as(&self, holder: &str) -> Result<Step, g2w_store::StoreError> {
         if let Some(reason) = self.paused() {
             if !self.login_usable().await {
                 return Ok(Step::Paused(reason));
@@ -137,15 +159,32 @@ impl Worker {
             self.set_paused(None);
         }
         let now = (self.clock)();
-        let lease = i64::try_from(self.config.lease.as_millis()).unwrap_or(60_000);
-        let holder = self.holder.clone();
-        let profile = self.config.profile.clone();
-        let claimed =
-            crate::off_thread(&self.store, move |s| s.claim(&profile, &holder, now, lease)).await?;
-        let Some(reg) = claimed else {
-            return Ok(Step::Idle);
+        let which = match self.breaker.permit(now) {
+            Permit::Deliver => Claim::Due,
+            Permit::Probe => Claim::Probe,
+            Permit::WaitUntil(at) => return Ok(Step::WaitingForGoto(at)),
         };
-        self.deliver(reg).await
+        let lease = self.lease_ms();
+        let (holder, profile) = (holder.to_owned(), self.config.profile.clone());
+        let claimed = crate::off_thread(&self.store, move |s| {
+            s.claim(&profile, &holder, now, lease, which)
+        })
+        .await;
+        match claimed {
+            Ok(Some(reg)) => self.deliver(reg).await,
+            Ok(None) => {
+                self.breaker.no_probe();
+                Ok(Step::Idle)
+            }
+            Err(e) => {
+                self.breaker.no_probe();
+                Err(e)
+            }
+        }
+    }
+
+    fn lease_ms(&self) -> i64 {
+        i64::try_from(self.config.lease.as_millis()).unwrap_or(10_000)
     }
 
     async fn deliver(&self, reg: Registration) -> Result<Step, g2w_store::StoreError> {
@@ -160,6 +199,7 @@ impl Worker {
         let (webinar, registrant) = match parsed {
             Ok(v) => v,
             Err(why) => {
+                self.breaker.no_probe();
                 let reason = format!("unreadable outbox row: {why}");
                 return self
                     .finish(&reg, Completion::Failed { reason }, "failed")
@@ -168,56 +208,36 @@ impl Worker {
         };
         let started = Instant::now();
         let result = self
-            .client
-            .create_registrant(webinar, &registrant, false)
+            .with_heartbeat(&reg, self.register(webinar, &registrant, &reg.email))
             .await;
         self.metrics.goto_latency(started.elapsed());
+        let now = (self.clock)();
         let (completion, metric) = match result {
-            Ok(created) => (
-                Completion::Delivered {
-                    registrant_key: created.registrant_key.to_string(),
-                    join_url: created.join_url,
-                },
-                "delivered",
-            ),
-            Err(GotoError::AlreadyRegistered {
-                registrant_key,
-                join_url,
-            }) => {
-                let (key, url) = match join_url {
-                    Some(url) => (registrant_key.map(|k| k.to_string()), Some(url)),
-                    None => match self.client.find_registrant(webinar, &reg.email).await {
-                        Ok(Some(found)) => (Some(found.registrant_key.to_string()), found.join_url),
-                        _ => (registrant_key.map(|k| k.to_string()), None),
-                    },
+            Ok(completion) => {
+                let metric = match &completion {
+                    Completion::Delivered { .. } => "delivered",
+                    _ => "already_registered",
                 };
-                (
-                    Completion::AlreadyRegistered {
-                        registrant_key: key,
-                        join_url: url,
-                    },
-                    "already_registered",
-                )
+                (completion, metric)
             }
-            Err(e @ (GotoError::ReauthorizationRequired { .. } | GotoError::InvalidToken)) => {
+            Err(e @ GotoError::ReauthorizationRequired { .. }) => {
+                self.breaker.no_probe();
                 let reason = error_text(&e);
                 self.set_paused(Some(reason.clone()));
                 self.metrics.delivery("paused");
-                let now = (self.clock)();
-                self.release(&reg, now, &reason, false).await?;
+                self.release(&reg, now, &reason, Release::Paused).await?;
                 return Ok(Step::Paused(reason));
             }
-            Err(e) if e.is_retryable() => {
-                let reason = error_text(&e);
-                let Some(wait) = self.backoff.delay(reg.attempts, &e) else {
-                    let reason = format!("{} attempts; last: {reason}", reg.attempts);
-                    return self.finish(&reg, Completion::Dead { reason }, "dead").await;
-                };
-                self.metrics.delivery("retry");
-                let due = (self.clock)() + i64::try_from(wait.as_millis()).unwrap_or(i64::MAX / 2);
-                self.release(&reg, due, &reason, true).await?;
+            Err(GotoError::Store(e)) => {
+                // Our own token store failed: not GoTo's doing, and not the
+                // registration's: try again shortly.
+                self.breaker.no_probe();
+                let reason = format!("token store: {e}");
+                self.release(&reg, now + 1_000, &reason, Release::Paused)
+                    .await?;
                 return self.current(&reg.id).await;
             }
+            Err(e) if e.is_retryable() => return self.retry_later(&reg, now, &e).await,
             Err(e) => (
                 Completion::Failed {
                     reason: error_text(&e),
@@ -225,7 +245,132 @@ impl Worker {
                 "failed",
             ),
         };
+        if self.breaker.succeeded() {
+            self.backlog_due(now).await;
+        }
         self.finish(&reg, completion, metric).await
+    }
+
+    /// One registration's GoTo calls: create it; on 409, find the existing join URL.
+    async fn register(
+        &self,
+        webinar: WebinarKey,
+        registrant: &NewRegistrant,
+        email: &str,
+    ) -> Result<Completion, GotoError> {
+        match self
+            .client
+            .create_registrant(webinar, registrant, false)
+            .await
+        {
+            Ok(created) => Ok(Completion::Delivered {
+                registrant_key: created.registrant_key.to_string(),
+                join_url: created.join_url,
+            }),
+            Err(GotoError::AlreadyRegistered {
+                registrant_key,
+                join_url: Some(url),
+            }) => Ok(Completion::AlreadyRegistered {
+                registrant_key: registrant_key.map(|k| k.to_string()),
+                join_url: Some(url),
+            }),
+            Err(GotoError::AlreadyRegistered {
+                registrant_key,
+                join_url: None,
+            }) => Ok(match self.client.find_registrant(webinar, email).await {
+                Ok(Some(found)) => Completion::AlreadyRegistered {
+                    registrant_key: Some(found.registrant_key.to_string()),
+                    join_url: found.join_url,
+                },
+                _ => Completion::AlreadyRegistered {
+                    registrant_key: registrant_key.map(|k| k.to_string()),
+                    join_url: None,
+                },
+            }),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Runs `call` while renewing the attempt's lease every third of its length, so a
+    /// slow GoTo never lets another worker take a registration that is still in flight.
+    async fn with_heartbeat<T>(
+        &self,
+        reg: &Registration,
+        call: impl std::future::Future<Output = T>,
+    ) -> T {
+        let every = (self.config.lease / 3).max(Duration::from_millis(10));
+        let mut beat = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        tokio::pin!(call);
+        loop {
+            tokio::select! {
+                out = &mut call => return out,
+                _ = beat.tick() => {
+                    let (id, fence) = (reg.id.clone(), reg.fence);
+                    let until = (self.clock)() + self.lease_ms();
+                    match crate::off_thread(&self.store, move |s| s.renew(&id, fence, until)).await {
+                        Ok(true) => {}
+                        Ok(false) => tracing::warn!(id = %reg.id, "lease taken over; this attempt's outcome will not be recorded"),
+                        Err(e) => tracing::warn!(id = %reg.id, "cannot renew a lease: {e}"),
+                    }
+                }
+            }
+        }
+    }
+
+    /// GoTo failed in a way that may pass: back off (or give up when it has been
+    /// failing for too long), and tell the breaker.
+    async fn retry_later(
+        &self,
+        reg: &Registration,
+        now: i64,
+        e: &GotoError,
+    ) -> Result<Step, g2w_store::StoreError> {
+        let reason = error_text(e);
+        let retry_after = match e {
+            GotoError::RateLimited { retry_after } => *retry_after,
+            _ => None,
+        };
+        self.breaker.failed(now, retry_after, &reason);
+        let failing_for = now - reg.failing_since.unwrap_or(now);
+        let give_up_ms = i64::try_from(self.config.give_up_after.as_millis()).unwrap_or(i64::MAX);
+        if failing_for >= give_up_ms {
+            let reason = format!(
+                "GoTo kept failing for {} h ({} attempts); last: {reason}",
+                failing_for / 3_600_000,
+                reg.attempts
+            );
+            return self.finish(reg, Completion::Dead { reason }, "dead").await;
+        }
+        let (why, wait) = match e {
+            GotoError::RateLimited { .. } => (
+                Release::Throttled,
+                self.backoff.delay(reg.attempts, e).unwrap_or_default(),
+            ),
+            _ => (
+                Release::Failed,
+                self.backoff
+                    .delay(reg.attempts, e)
+                    .unwrap_or_else(|| self.backoff.backoff(reg.attempts, rand::random())),
+            ),
+        };
+        self.metrics.delivery(if why == Release::Throttled {
+            "throttled"
+        } else {
+            "retry"
+        });
+        let due = now + i64::try_from(wait.as_millis()).unwrap_or(i64::MAX / 2);
+        self.release(reg, due, &reason, why).await?;
+        self.current(&reg.id).await
+    }
+
+    /// GoTo is back: everything waiting out a backoff is due now, and every loop wakes.
+    async fn backlog_due(&self, now: i64) {
+        let profile = self.config.profile.clone();
+        match crate::off_thread(&self.store, move |s| s.make_due(&profile, now)).await {
+            Ok(n) => tracing::info!(backlog = n, "GoTo answers again: delivering the backlog"),
+            Err(e) => tracing::warn!("cannot make the backlog due: {e}"),
+        }
+        self.wake.notify_waiters();
     }
 
     /// Gives a registration back as pending, due at `due`.
@@ -233,19 +378,17 @@ impl Worker {
         &self,
         reg: &Registration,
         due: i64,
-        why: &str,
-        count_attempt: bool,
+        error: &str,
+        why: Release,
     ) -> Result<(), g2w_store::StoreError> {
-        let (id, holder, why, now) = (
-            reg.id.clone(),
-            self.holder.clone(),
-            why.to_owned(),
-            (self.clock)(),
-        );
-        crate::off_thread(&self.store, move |s| {
-            s.release(&id, &holder, now, due, &why, count_attempt)
+        let (id, fence, error, now) = (reg.id.clone(), reg.fence, error.to_owned(), (self.clock)());
+        let released = crate::off_thread(&self.store, move |s| {
+            s.release(&id, fence, now, due, &error, why)
         })
         .await?;
+        if !released {
+            tracing::warn!(id = %reg.id, "lease lost before release; another attempt has it");
+        }
         Ok(())
     }
 
@@ -264,13 +407,13 @@ impl Worker {
         metric: &'static str,
     ) -> Result<Step, g2w_store::StoreError> {
         self.metrics.delivery(metric);
-        let (id, holder, now) = (reg.id.clone(), self.holder.clone(), (self.clock)());
+        let (id, fence, now) = (reg.id.clone(), reg.fence, (self.clock)());
         let completed = crate::off_thread(&self.store, move |s| {
-            s.complete(&id, &holder, now, &completion)
+            s.complete(&id, fence, now, &completion)
         })
         .await?;
         if !completed {
-            tracing::warn!(id = %reg.id, "lease lost before completion; another worker has it");
+            tracing::warn!(id = %reg.id, "lease lost before completion; another attempt has it");
         }
         let step = self.current(&reg.id).await?;
         if let Step::Attempted(r) = &step {
@@ -296,18 +439,24 @@ impl Worker {
         Ok(stale)
     }
 
-    /// Runs `concurrency` delivery loops until `stop` fires; in-flight deliveries finish.
+    /// Runs `concurrency` delivery loops, each holding its own leases, until `stop`
+    /// fires; in-flight deliveries finish.
     pub(crate) async fn run(self: Arc<Self>, stop: tokio::sync::watch::Receiver<bool>) {
         let loops: Vec<_> = (0..self.config.delivery_concurrency.max(1))
-            .map(|_| {
+            .map(|n| {
                 let worker = self.clone();
+                let holder = format!("{}-{n}", self.holder);
                 let mut stop = stop.clone();
                 tokio::spawn(async move {
                     while !*stop.borrow() {
-                        let idle = match worker.deliver_next().await {
+                        let idle = match worker.deliver_next_as(&holder).await {
                             Ok(Step::Attempted(_)) => None,
                             Ok(Step::Idle) => Some(worker.until_next_due().await),
                             Ok(Step::Paused(_)) => Some(Duration::from_secs(5)),
+                            Ok(Step::WaitingForGoto(at)) => Some(Duration::from_millis(
+                                u64::try_from((at - (worker.clock)()).clamp(10, 1000))
+                                    .unwrap_or(1000),
+                            )),
                             Err(e) => {
                                 tracing::error!("outbox: {e}");
                                 Some(Duration::from_secs(1))

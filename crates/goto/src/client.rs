@@ -281,7 +281,10 @@ impl GotoClient {
                     let headers = response.headers().clone();
                     match read_body(response).await {
                         Err(e) => e,
-                        Ok(body) if status.is_success() => return Ok((status, body)),
+                        Ok(body) if status.is_success() => {
+                            self.tokens.accepted(&token);
+                            return Ok((status, body));
+                        }
                         Ok(body) => classify(status, &headers, &body, call.registering),
                     }
                 }

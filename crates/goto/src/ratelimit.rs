@@ -30,18 +30,41 @@ impl RateLimiter {
 
     /// Waits until a permit is free and takes it.
     pub async fn acquire(&self) {
-        let Some(interval) = self.interval else {
-            return;
-        };
-        let wait_until = {
-            let mut due = self.next_due.lock().unwrap_or_else(|e| e.into_inner());
-            let now = Instant::now();
-            let tat = due.map_or(now, |t| t.max(now));
-            let allowed_at = tat.checked_sub(self.tolerance).map_or(now, |t| t.max(now));
-            *due = Some(tat.max(allowed_at) + interval);
-            allowed_at
-        };
-        tokio::time::sleep_until(wait_until).await;
+        if let Some(at) = self.reserve(1, None) {
+            tokio::time::sleep_until(at).await;
+        }
+    }
+
+    /// Takes `permits` permits if they are free within `max_wait`, waiting for them;
+    /// otherwise takes nothing and returns false at once. For work that may be
+    /// skipped (a cache refresh, a page view) so it never queues up behind itself.
+    pub async fn try_acquire(&self, permits: u32, max_wait: Duration) -> bool {
+        match self.reserve(permits, Some(max_wait)) {
+            Some(at) => {
+                tokio::time::sleep_until(at).await;
+                true
+            }
+            None => self.interval.is_none(),
+        }
+    }
+
+    /// Books `permits` permits and says when the last may be used; `None` when
+    /// unlimited, or when it would be later than `max_wait` from now (nothing booked).
+    fn reserve(&self, permits: u32, max_wait: Option<Duration>) -> Option<Instant> {
+        let interval = self.interval?;
+        let mut due = self.next_due.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        let mut tat = due.map_or(now, |t| t.max(now));
+        let mut allowed_at = now;
+        for _ in 0..permits.max(1) {
+            allowed_at = tat.checked_sub(self.tolerance).map_or(now, |t| t.max(now));
+            tat = tat.max(allowed_at) + interval;
+        }
+        if max_wait.is_some_and(|max| allowed_at > now + max) {
+            return None;
+        }
+        *due = Some(tat);
+        Some(allowed_at)
     }
 }
 
@@ -89,6 +112,34 @@ mod tests {
             t.await.unwrap();
         }
         assert_eq!(start.elapsed(), Duration::from_millis(1950));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn try_acquire_takes_nothing_when_the_wait_is_too_long() {
+        let limiter = RateLimiter::new(10, 1);
+        let start = Instant::now();
+        assert!(limiter.try_acquire(2, Duration::from_millis(100)).await);
+        assert_eq!(
+            start.elapsed(),
+            Duration::from_millis(100),
+            "the second permit"
+        );
+        assert!(
+            !limiter.try_acquire(2, Duration::from_millis(150)).await,
+            "two more would need 200 ms"
+        );
+        assert_eq!(
+            start.elapsed(),
+            Duration::from_millis(100),
+            "refused at once"
+        );
+        limiter.acquire().await;
+        assert_eq!(
+            start.elapsed(),
+            Duration::from_millis(200),
+            "the refusal booked nothing"
+        );
+        assert!(RateLimiter::new(0, 1).try_acquire(5, Duration::ZERO).await);
     }
 
     #[tokio::test]

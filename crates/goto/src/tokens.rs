@@ -214,6 +214,10 @@ pub struct TokenManager {
     single_flight: tokio::sync::Mutex<()>,
     reauth_hint: String,
     refreshes: std::sync::atomic::AtomicU64,
+    /// A digest of the token this process got by refreshing after a rejection, until
+    /// GoTo accepts it: if GoTo rejects that one too, the fault is GoTo's (or the
+    /// grant's) and refreshing again would only hammer the token endpoint.
+    unproven: std::sync::Mutex<Option<[u8; 32]>>,
 }
 
 impl std::fmt::Debug for TokenManager {
@@ -222,6 +226,12 @@ impl std::fmt::Debug for TokenManager {
             .field("profile", &self.profile)
             .finish_non_exhaustive()
     }
+}
+
+/// Tokens are remembered only as digests, so no copy of one lingers in memory.
+fn token_digest(token: &SecretString) -> [u8; 32] {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(token.expose_secret().as_bytes()).into()
 }
 
 fn store_error(e: StoreFailure) -> GotoError {
@@ -251,6 +261,7 @@ impl TokenManager {
             single_flight: tokio::sync::Mutex::new(()),
             reauth_hint,
             refreshes: std::sync::atomic::AtomicU64::new(0),
+            unproven: std::sync::Mutex::new(None),
         }
     }
 
@@ -342,16 +353,36 @@ impl TokenManager {
     /// stored token already differs (someone else refreshed), and returns the token
     /// to retry with.
     ///
+    /// At most one refresh per episode: when the token being rejected is itself the
+    /// one a rejection produced and GoTo has not accepted it since, this answers
+    /// [`GotoError::InvalidToken`] without asking for yet another token. The episode
+    /// ends at the next call GoTo accepts ([`Self::accepted`]).
+    ///
     /// # Errors
-    /// As [`Self::access_token`].
+    /// As [`Self::access_token`], and `InvalidToken` as above.
     pub async fn refresh_after_rejection(&self, rejected: &SecretString) -> Result<SecretString> {
+        let digest = token_digest(rejected);
+        if *self.unproven.lock().unwrap_or_else(|e| e.into_inner()) == Some(digest) {
+            return Err(GotoError::InvalidToken);
+        }
         let rejected = rejected.expose_secret().to_owned();
-        self.refresh_where(move |r| {
-            r.current_access()
-                .is_none_or(|t| t.expose_secret() == rejected)
-        })
-        .await
-        .map(|r| r.0)
+        let token = self
+            .refresh_where(move |r| {
+                r.current_access()
+                    .is_none_or(|t| t.expose_secret() == rejected)
+            })
+            .await?
+            .0;
+        *self.unproven.lock().unwrap_or_else(|e| e.into_inner()) = Some(token_digest(&token));
+        Ok(token)
+    }
+
+    /// GoTo accepted a call made with `token`: a rejection episode, if any, is over.
+    pub fn accepted(&self, token: &SecretString) {
+        let mut unproven = self.unproven.lock().unwrap_or_else(|e| e.into_inner());
+        if unproven.is_some_and(|d| d == token_digest(token)) {
+            *unproven = None;
+        }
     }
 
     /// Refreshes now, whatever the expiry (`g2w auth refresh`, the gateway's keep-alive).

@@ -26,7 +26,9 @@ use std::path::PathBuf;
 
 pub use crypto::{KEY_FILE_NAME, SecretKey};
 pub use journal::JournalEntry;
-pub use outbox::{Completion, Enqueued, NewRegistration, OutboxState, OutboxStore, Registration};
+pub use outbox::{
+    Claim, Completion, Enqueued, NewRegistration, OutboxState, OutboxStore, Registration, Release,
+};
 pub use sqlite::{DB_FILE_NAME, SqliteStore};
 
 /// What went wrong with the store.

@@ -1,10 +1,12 @@
 //! The registration outbox: what a landing page submitted, durably, and where its
 //! delivery to GoTo stands.
 //!
-//! States: `pending` → `delivering` (leased to one worker) → `delivered` |
-//! `already_registered` | `failed` (permanent, with the reason) | `dead` (out of
-//! attempts). A lease that runs out (a worker crashed) makes the row due again, so a
-//! registration is never stuck; GoTo's 409 on a repeat makes a second delivery harmless.
+//! States: `pending` → `delivering` (leased to one attempt) → `delivered` |
+//! `already_registered` | `failed` (permanent, with the reason) | `dead` (failing for
+//! longer than the gateway's give-up age). A lease that runs out (a worker crashed) makes
+//! the row due again, so a registration is never stuck; GoTo's 409 on a repeat makes a
+//! second delivery harmless. Every claim bumps the row's fencing token: an attempt may
+//! record its outcome or extend its lease only while the token is still its own.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -25,7 +27,7 @@ pub enum OutboxState {
     AlreadyRegistered,
     /// GoTo refused it for good (the reason is kept).
     Failed,
-    /// Every attempt failed.
+    /// Delivery kept failing for longer than the gateway waits.
     Dead,
 }
 
@@ -94,6 +96,8 @@ pub struct NewRegistration {
     pub source: Option<String>,
     /// When it arrived (Unix ms).
     pub created_at: i64,
+    /// Whether intake checked it against the webinar's form (else GoTo checks it).
+    pub validated: bool,
 }
 
 /// A stored registration.
@@ -131,6 +135,12 @@ pub struct Registration {
     pub updated_at: i64,
     /// When it reached a final state (Unix ms).
     pub finished_at: Option<i64>,
+    /// The fencing token of the latest claim: only that attempt may record an outcome.
+    pub fence: i64,
+    /// When the current run of failed attempts began (Unix ms), if one is running.
+    pub failing_since: Option<i64>,
+    /// Whether intake checked it against the webinar's form (else GoTo checks it).
+    pub validated: bool,
 }
 
 /// What storing a submission did.
@@ -173,11 +183,32 @@ pub enum Completion {
         /// Why.
         reason: String,
     },
-    /// Out of attempts.
+    /// Failing for too long.
     Dead {
         /// The last error.
         reason: String,
     },
+}
+
+/// Why a leased registration goes back to pending.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Release {
+    /// The attempt failed: it counts, and the give-up clock runs.
+    Failed,
+    /// GoTo asked to slow down (429): the give-up clock runs, but no attempt is used.
+    Throttled,
+    /// Delivery is paused (no usable login): nothing failed, nothing counts.
+    Paused,
+}
+
+/// Which registration a claim may take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// The next one due now (or one whose lease ran out).
+    Due,
+    /// The next one in line even if its backoff has not run out: a probe of whether
+    /// GoTo is back.
+    Probe,
 }
 
 /// The outbox operations a backend provides. SQLite implements it now; a PostgreSQL
@@ -190,10 +221,11 @@ pub trait OutboxStore: Send + Sync + 'static {
     /// When the transaction cannot commit: then nothing of the batch is stored.
     fn enqueue(&self, batch: &[NewRegistration]) -> Result<Vec<Enqueued>, StoreError>;
 
-    /// Leases the next due registration of `profile` to `holder` until
-    /// `now + lease_ms`, counting an attempt. Due: pending with `next_attempt_at <= now`,
-    /// or delivering with an expired lease. Only the profile's own registrations: a
-    /// gateway delivers with one GoTo login and must not send another's.
+    /// Leases the next registration of `profile` that `which` allows to `holder` until
+    /// `now + lease_ms`, counting an attempt and bumping its fencing token. Due: pending
+    /// with `next_attempt_at <= now` (any pending for [`Claim::Probe`]), or delivering
+    /// with an expired lease. Only the profile's own registrations: a gateway delivers
+    /// with one GoTo login and must not send another's.
     ///
     /// # Errors
     /// Database failures.
@@ -203,36 +235,64 @@ pub trait OutboxStore: Send + Sync + 'static {
         holder: &str,
         now: i64,
         lease_ms: i64,
+        which: Claim,
     ) -> Result<Option<Registration>, StoreError>;
 
-    /// Ends a leased delivery. Returns false (and changes nothing) if `holder` no
-    /// longer holds the lease.
+    /// Extends the lease of the attempt holding `fence` to `lease_until`. False (and
+    /// nothing changed) when that attempt no longer holds it.
+    ///
+    /// # Errors
+    /// Database failures.
+    fn renew(&self, id: &str, fence: i64, lease_until: i64) -> Result<bool, StoreError>;
+
+    /// Ends the attempt holding `fence`. Returns false (and changes nothing) if the
+    /// registration was claimed again since.
     ///
     /// # Errors
     /// Database failures.
     fn complete(
         &self,
         id: &str,
-        holder: &str,
+        fence: i64,
         now: i64,
         completion: &Completion,
     ) -> Result<bool, StoreError>;
 
-    /// Gives a leased registration back as pending, due at `next_attempt_at`.
-    /// `count_attempt: false` undoes the attempt the claim counted (delivery paused, not
-    /// failed).
+    /// Gives the attempt holding `fence` back as pending, due at `next_attempt_at`,
+    /// with `error` as the last error. [`Release`] says whether the attempt counts and
+    /// whether the give-up clock starts (if it is not running yet).
     ///
     /// # Errors
     /// Database failures.
     fn release(
         &self,
         id: &str,
-        holder: &str,
+        fence: i64,
         now: i64,
         next_attempt_at: i64,
         error: &str,
-        count_attempt: bool,
+        why: Release,
     ) -> Result<bool, StoreError>;
+
+    /// Makes every pending registration of `profile` due at `now` (GoTo is back: the
+    /// backlog goes out at the rate limit instead of when each backoff ends). Returns
+    /// how many were waiting.
+    ///
+    /// # Errors
+    /// Database failures.
+    fn make_due(&self, profile: &str, now: i64) -> Result<u64, StoreError>;
+
+    /// When the oldest registration of `profile` still waiting for delivery arrived.
+    ///
+    /// # Errors
+    /// Database failures.
+    fn oldest_waiting(&self, profile: &str) -> Result<Option<i64>, StoreError>;
+
+    /// A small durable write, to tell whether the store can be written at all.
+    ///
+    /// # Errors
+    /// The write's failure (disk full, read-only, locked, I/O).
+    fn probe_write(&self, now: i64) -> Result<(), StoreError>;
 
     /// One registration.
     ///
@@ -263,7 +323,8 @@ pub trait OutboxStore: Send + Sync + 'static {
     /// Database failures.
     fn next_due(&self, profile: &str) -> Result<Option<i64>, StoreError>;
 
-    /// Makes a failed or dead registration pending again with fresh attempts.
+    /// Makes a failed or dead registration pending again with fresh attempts and a
+    /// fresh give-up clock.
     ///
     /// # Errors
     /// Database failures.

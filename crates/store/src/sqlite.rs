@@ -21,6 +21,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0001_profiles.sql"),
     include_str!("../migrations/sqlite/0002_outbox.sql"),
     include_str!("../migrations/sqlite/0003_import_journal.sql"),
+    include_str!("../migrations/sqlite/0004_outbox_fencing.sql"),
 ];
 
 const KEY_CHECK_PLAINTEXT: &[u8] = b"g2w key check v1";
@@ -134,6 +135,13 @@ impl SqliteStore {
     /// Where the database is.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Makes every later write fail (or work again), as a full or read-only disk
+    /// would: for tests of what the gateway does when it cannot store anything.
+    #[doc(hidden)]
+    pub fn refuse_writes(&self, refuse: bool) -> Result<(), StoreError> {
+        Ok(self.conn().pragma_update(None, "query_only", refuse)?)
     }
 
     pub(crate) fn conn(&self) -> MutexGuard<'_, Connection> {

@@ -6,12 +6,13 @@ use std::collections::BTreeMap;
 use rusqlite::{OptionalExtension as _, Row, params};
 
 use crate::outbox::{
-    Completion, Enqueued, NewRegistration, OutboxState, OutboxStore, Registration,
+    Claim, Completion, Enqueued, NewRegistration, OutboxState, OutboxStore, Registration, Release,
 };
 use crate::{SqliteStore, StoreError};
 
 const COLUMNS: &str = "id, profile, webinar_key, email, payload, idempotency_key, source, state, \
-    attempts, next_attempt_at, registrant_key, join_url, last_error, created_at, updated_at, finished_at";
+    attempts, next_attempt_at, registrant_key, join_url, last_error, created_at, updated_at, finished_at, \
+    fence, failing_since, validated";
 
 fn row_to_registration(r: &Row<'_>) -> rusqlite::Result<Registration> {
     let state: String = r.get(7)?;
@@ -34,6 +35,9 @@ fn row_to_registration(r: &Row<'_>) -> rusqlite::Result<Registration> {
         created_at: r.get(13)?,
         updated_at: r.get(14)?,
         finished_at: r.get(15)?,
+        fence: r.get(16)?,
+        failing_since: r.get(17)?,
+        validated: r.get(18)?,
     })
 }
 
@@ -45,8 +49,8 @@ impl OutboxStore for SqliteStore {
         {
             let mut insert = tx.prepare_cached(
                 "INSERT INTO outbox (id, profile, webinar_key, email, payload, idempotency_key,
-                     source, state, attempts, next_attempt_at, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', 0, ?8, ?8, ?8)
+                     source, state, attempts, next_attempt_at, created_at, updated_at, validated)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', 0, ?8, ?8, ?8, ?9)
                  ON CONFLICT DO NOTHING",
             )?;
             let mut by_key = tx.prepare_cached(&format!(
@@ -64,6 +68,7 @@ impl OutboxStore for SqliteStore {
                     item.idempotency_key,
                     item.source,
                     item.created_at,
+                    item.validated,
                 ])?;
                 if inserted == 1 {
                     out.push(Enqueued::New(
@@ -91,30 +96,46 @@ impl OutboxStore for SqliteStore {
         holder: &str,
         now: i64,
         lease_ms: i64,
+        which: Claim,
     ) -> Result<Option<Registration>, StoreError> {
+        let due_by = match which {
+            Claim::Due => now,
+            Claim::Probe => i64::MAX,
+        };
         self.bookkeeping(|conn| {
             conn.query_row(
                 &format!(
                     "UPDATE outbox SET state = 'delivering', lease_holder = ?1, lease_until = ?2,
-                         attempts = attempts + 1, updated_at = ?3
+                         attempts = attempts + 1, fence = fence + 1, updated_at = ?3
                      WHERE id = COALESCE(
-                         (SELECT id FROM outbox WHERE profile = ?4 AND state = 'pending'
-                              AND next_attempt_at <= ?3 ORDER BY next_attempt_at LIMIT 1),
                          (SELECT id FROM outbox WHERE profile = ?4 AND state = 'delivering'
-                              AND lease_until <= ?3 ORDER BY lease_until LIMIT 1))
+                              AND lease_until <= ?3 ORDER BY lease_until LIMIT 1),
+                         (SELECT id FROM outbox WHERE profile = ?4 AND state = 'pending'
+                              AND next_attempt_at <= ?5 ORDER BY next_attempt_at LIMIT 1))
                      RETURNING {COLUMNS}"
                 ),
-                params![holder, now + lease_ms, now, profile],
+                params![holder, now + lease_ms, now, profile, due_by],
                 row_to_registration,
             )
             .optional()
         })
     }
 
+    fn renew(&self, id: &str, fence: i64, lease_until: i64) -> Result<bool, StoreError> {
+        let n = self.bookkeeping(|conn| {
+            conn.execute(
+                "UPDATE outbox SET lease_until = ?1
+                 WHERE id = ?2 AND state = 'delivering' AND fence = ?3",
+                params![lease_until, id, fence],
+            )
+        })?;
+        Ok(n == 1)
+    }
+
     fn complete(
         &self,
         id: &str,
-        holder: &str,
+        fence: i64,
         now: i64,
         completion: &Completion,
     ) -> Result<bool, StoreError> {
@@ -147,8 +168,8 @@ impl OutboxStore for SqliteStore {
                 "UPDATE outbox SET state = ?1, registrant_key = ?2, join_url = ?3,
                  last_error = COALESCE(?4, last_error), lease_holder = NULL, lease_until = NULL,
                  updated_at = ?5, finished_at = ?5
-             WHERE id = ?6 AND state = 'delivering' AND lease_holder = ?7",
-                params![state.as_str(), key, url, error, now, id, holder],
+             WHERE id = ?6 AND state = 'delivering' AND fence = ?7",
+                params![state.as_str(), key, url, error, now, id, fence],
             )
         })?;
         Ok(n == 1)
@@ -157,28 +178,63 @@ impl OutboxStore for SqliteStore {
     fn release(
         &self,
         id: &str,
-        holder: &str,
+        fence: i64,
         now: i64,
         next_attempt_at: i64,
         error: &str,
-        count_attempt: bool,
+        why: Release,
     ) -> Result<bool, StoreError> {
+        let uncount = i64::from(why != Release::Failed);
+        let failing = why != Release::Paused;
         let n = self.bookkeeping(|conn| {
             conn.execute(
                 "UPDATE outbox SET state = 'pending', next_attempt_at = ?1, last_error = ?2,
-                 attempts = attempts - ?3, lease_holder = NULL, lease_until = NULL, updated_at = ?4
-             WHERE id = ?5 AND state = 'delivering' AND lease_holder = ?6",
-                params![
-                    next_attempt_at,
-                    error,
-                    i64::from(!count_attempt),
-                    now,
-                    id,
-                    holder
-                ],
+                 attempts = attempts - ?3, lease_holder = NULL, lease_until = NULL, updated_at = ?4,
+                 failing_since = CASE WHEN ?7 THEN COALESCE(failing_since, ?4) ELSE failing_since END
+             WHERE id = ?5 AND state = 'delivering' AND fence = ?6",
+                params![next_attempt_at, error, uncount, now, id, fence, failing],
             )
         })?;
         Ok(n == 1)
+    }
+
+    fn make_due(&self, profile: &str, now: i64) -> Result<u64, StoreError> {
+        let n = self.bookkeeping(|conn| {
+            conn.execute(
+                "UPDATE outbox SET next_attempt_at = ?1
+                 WHERE profile = ?2 AND state = 'pending' AND next_attempt_at > ?1",
+                params![now, profile],
+            )
+        })?;
+        Ok(n as u64)
+    }
+
+    fn oldest_waiting(&self, profile: &str) -> Result<Option<i64>, StoreError> {
+        let conn = self.conn();
+        let mut oldest = None;
+        for state in ["pending", "delivering"] {
+            let at: Option<i64> = conn.query_row(
+                "SELECT min(created_at) FROM outbox WHERE profile = ?1 AND state = ?2",
+                params![profile, state],
+                |r| r.get(0),
+            )?;
+            oldest = match (oldest, at) {
+                (Some(a), Some(b)) => Some(std::cmp::min(a, b)),
+                (a, b) => a.or(b),
+            };
+        }
+        Ok(oldest)
+    }
+
+    fn probe_write(&self, now: i64) -> Result<(), StoreError> {
+        self.bookkeeping(|conn| {
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES ('write_probe', ?1)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                params![now.to_string().into_bytes()],
+            )
+        })?;
+        Ok(())
     }
 
     fn registration(&self, id: &str) -> Result<Option<Registration>, StoreError> {
@@ -249,7 +305,7 @@ impl OutboxStore for SqliteStore {
     fn retry(&self, id: &str, now: i64) -> Result<bool, StoreError> {
         let n = self.conn().execute(
             "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = ?1,
-                 updated_at = ?1, finished_at = NULL
+                 updated_at = ?1, finished_at = NULL, failing_since = NULL
              WHERE id = ?2 AND state IN ('failed', 'dead')",
             params![now, id],
         )?;
@@ -259,7 +315,7 @@ impl OutboxStore for SqliteStore {
     fn retry_all_failed(&self, now: i64) -> Result<u64, StoreError> {
         let n = self.conn().execute(
             "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = ?1,
-                 updated_at = ?1, finished_at = NULL
+                 updated_at = ?1, finished_at = NULL, failing_since = NULL
              WHERE state IN ('failed', 'dead')",
             params![now],
         )?;

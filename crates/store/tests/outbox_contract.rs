@@ -2,7 +2,9 @@
 //! here; a PostgreSQL backend will run the same `story` against its own store.
 #![allow(clippy::unwrap_used)]
 
-use g2w_store::{Completion, Enqueued, NewRegistration, OutboxState, OutboxStore, SqliteStore};
+use g2w_store::{
+    Claim, Completion, Enqueued, NewRegistration, OutboxState, OutboxStore, Release, SqliteStore,
+};
 
 fn submission(id: &str, email: &str, key: Option<&str>, at: i64) -> NewRegistration {
     NewRegistration {
@@ -14,11 +16,23 @@ fn submission(id: &str, email: &str, key: Option<&str>, at: i64) -> NewRegistrat
         idempotency_key: key.map(str::to_owned),
         source: Some("test".into()),
         created_at: at,
+        validated: true,
     }
 }
 
-/// The scripted story: intake, idempotency, leasing, completion, backoff, crash
-/// recovery, manual retry, purge.
+fn claim(
+    store: &dyn OutboxStore,
+    holder: &str,
+    now: i64,
+    lease: i64,
+) -> Option<g2w_store::Registration> {
+    store
+        .claim("default", holder, now, lease, Claim::Due)
+        .unwrap()
+}
+
+/// The scripted story: intake, idempotency, leasing, fencing, completion, backoff, the
+/// give-up clock, probes, crash recovery, manual retry, purge.
 fn story(store: &dyn OutboxStore) {
     // Intake in one batch; a repeated idempotency key returns the first registration.
     let first = store
@@ -40,110 +54,138 @@ fn story(store: &dyn OutboxStore) {
     assert_eq!(store.counts().unwrap()[&OutboxState::Pending], 2);
     assert_eq!(store.next_due("default").unwrap(), Some(1_000));
 
-    // Leases: oldest first, one holder at a time.
-    let a = store
-        .claim("default", "w1", 2_000, 60_000)
-        .unwrap()
-        .unwrap();
+    // Leases: oldest first, one holder at a time, each claim with a new fence.
+    let a = claim(store, "w1", 2_000, 60_000).unwrap();
     assert_eq!(
-        (a.id.as_str(), a.state, a.attempts),
-        ("r1", OutboxState::Delivering, 1)
+        (a.id.as_str(), a.state, a.attempts, a.validated),
+        ("r1", OutboxState::Delivering, 1, true)
     );
-    let b = store
-        .claim("default", "w2", 2_000, 60_000)
-        .unwrap()
-        .unwrap();
+    let b = claim(store, "w2", 2_000, 60_000).unwrap();
     assert_eq!(b.id, "r2");
-    assert!(
-        store
-            .claim("default", "w3", 2_000, 60_000)
-            .unwrap()
-            .is_none(),
-        "both leased"
-    );
+    assert!(claim(store, "w3", 2_000, 60_000).is_none(), "both leased");
 
-    // Completion needs the lease.
+    // Completion needs the attempt's own fence.
     let done = Completion::Delivered {
         registrant_key: "42".into(),
         join_url: "https://j/42".into(),
     };
     assert!(
-        !store.complete("r1", "w2", 2_100, &done).unwrap(),
-        "not w2's lease"
+        !store.complete("r1", a.fence + 1, 2_100, &done).unwrap(),
+        "not this attempt's fence"
     );
-    assert!(store.complete("r1", "w1", 2_100, &done).unwrap());
+    assert!(store.complete("r1", a.fence, 2_100, &done).unwrap());
     let r1 = store.registration("r1").unwrap().unwrap();
     assert_eq!(
         (r1.state, r1.join_url.as_deref(), r1.finished_at),
         (OutboxState::Delivered, Some("https://j/42"), Some(2_100))
     );
     assert!(
-        !store.complete("r1", "w1", 2_200, &done).unwrap(),
+        !store.complete("r1", a.fence, 2_200, &done).unwrap(),
         "a finished row stays finished"
     );
+    assert_eq!(store.oldest_waiting("default").unwrap(), Some(1_001));
 
-    // A failed attempt goes back with a due time; a paused one does not count.
+    // A failed attempt goes back with a due time and starts the give-up clock; a
+    // throttled one starts the clock without using an attempt; a paused one neither.
     assert!(
         store
-            .release("r2", "w2", 2_100, 5_000, "GoTo 503", true)
+            .release("r2", b.fence, 2_100, 5_000, "GoTo 503", Release::Failed)
             .unwrap()
     );
-    assert!(
-        store
-            .claim("default", "w3", 4_999, 60_000)
-            .unwrap()
-            .is_none(),
-        "not due yet"
-    );
-    let again = store
-        .claim("default", "w3", 5_000, 60_000)
-        .unwrap()
-        .unwrap();
-    assert_eq!((again.id.as_str(), again.attempts), ("r2", 2));
-    assert!(
-        store
-            .release("r2", "w3", 5_001, 5_001, "paused", false)
-            .unwrap()
-    );
+    assert!(claim(store, "w3", 4_999, 60_000).is_none(), "not due yet");
+    let again = claim(store, "w3", 5_000, 60_000).unwrap();
     assert_eq!(
-        store.registration("r2").unwrap().unwrap().attempts,
-        1,
-        "pause undid the attempt"
+        (again.id.as_str(), again.attempts, again.failing_since),
+        ("r2", 2, Some(2_100))
     );
+    assert!(again.fence > b.fence);
+    assert!(
+        store
+            .release("r2", again.fence, 5_001, 5_001, "429", Release::Throttled)
+            .unwrap()
+    );
+    let throttled = store.registration("r2").unwrap().unwrap();
+    assert_eq!(
+        (throttled.attempts, throttled.failing_since),
+        (1, Some(2_100)),
+        "a 429 uses no attempt; the clock keeps its start"
+    );
+    let paused = claim(store, "w3", 5_002, 60_000).unwrap();
+    assert!(
+        store
+            .release("r2", paused.fence, 5_003, 5_003, "paused", Release::Paused)
+            .unwrap()
+    );
+    assert_eq!(store.registration("r2").unwrap().unwrap().attempts, 1);
 
-    // A crashed worker's lease runs out and another takes the row.
-    let crashed = store
-        .claim("default", "dead-worker", 6_000, 1_000)
+    // A probe takes the next in line before its backoff ends; make_due ends every backoff.
+    let waiting = claim(store, "w3", 5_004, 60_000).unwrap();
+    store
+        .release(
+            "r2",
+            waiting.fence,
+            5_005,
+            900_000,
+            "GoTo 503",
+            Release::Failed,
+        )
+        .unwrap();
+    assert!(claim(store, "w3", 5_006, 60_000).is_none());
+    let probe = store
+        .claim("default", "w3", 5_006, 60_000, Claim::Probe)
         .unwrap()
         .unwrap();
+    assert_eq!(probe.id, "r2");
+    store
+        .release(
+            "r2",
+            probe.fence,
+            5_007,
+            900_000,
+            "GoTo 503",
+            Release::Failed,
+        )
+        .unwrap();
+    assert_eq!(store.make_due("default", 5_008).unwrap(), 1);
+    assert_eq!(store.next_due("default").unwrap(), Some(5_008));
+
+    // A crashed worker's lease runs out and another takes the row; a heartbeat keeps a
+    // live one's; the old attempt can neither renew nor complete.
+    let crashed = claim(store, "dead-worker", 6_000, 1_000).unwrap();
     assert_eq!(crashed.id, "r2");
     assert!(
-        store
-            .claim("default", "w4", 6_500, 1_000)
-            .unwrap()
-            .is_none(),
-        "lease still running"
+        store.renew("r2", crashed.fence, 7_500).unwrap(),
+        "heartbeat"
     );
-    let rescued = store.claim("default", "w4", 7_000, 1_000).unwrap().unwrap();
+    assert!(
+        claim(store, "w4", 7_000, 1_000).is_none(),
+        "lease renewed to 7500"
+    );
+    let rescued = claim(store, "w4", 7_500, 1_000).unwrap();
     assert_eq!(rescued.id, "r2");
     assert!(
-        !store.complete("r2", "dead-worker", 7_001, &done).unwrap(),
-        "the old holder lost it"
+        !store.renew("r2", crashed.fence, 9_000).unwrap(),
+        "the old attempt cannot take it back"
+    );
+    assert!(
+        !store.complete("r2", crashed.fence, 7_501, &done).unwrap(),
+        "the old attempt lost it"
     );
     assert!(
         store
             .complete(
                 "r2",
-                "w4",
-                7_001,
+                rescued.fence,
+                7_501,
                 &Completion::Failed {
                     reason: "RegistrationInvalid: email".into()
                 }
             )
             .unwrap()
     );
+    assert_eq!(store.oldest_waiting("default").unwrap(), None);
 
-    // Manual retry of failed rows, then listing and purging.
+    // Manual retry of failed rows (fresh attempts, fresh clock), then listing and purging.
     assert_eq!(
         store
             .list(Some(OutboxState::Failed), None, 10)
@@ -157,15 +199,18 @@ fn story(store: &dyn OutboxStore) {
         "delivered rows are not retried"
     );
     let retried = store.registration("r2").unwrap().unwrap();
-    assert_eq!((retried.state, retried.attempts), (OutboxState::Pending, 0));
-    let c = store.claim("default", "w5", 8_000, 1_000).unwrap().unwrap();
+    assert_eq!(
+        (retried.state, retried.attempts, retried.failing_since),
+        (OutboxState::Pending, 0, None)
+    );
+    let c = claim(store, "w5", 8_000, 1_000).unwrap();
     store
         .complete(
             &c.id,
-            "w5",
+            c.fence,
             8_001,
             &Completion::Dead {
-                reason: "5 attempts".into(),
+                reason: "failing for 3 days".into(),
             },
         )
         .unwrap();
@@ -195,6 +240,13 @@ fn story(store: &dyn OutboxStore) {
         ),
         (1, 0)
     );
+    store.probe_write(10_000).unwrap();
+
+    // A registration intake could not check is stored as such.
+    let mut unchecked = submission("u1", "u@example.com", None, 11_000);
+    unchecked.validated = false;
+    store.enqueue(&[unchecked]).unwrap();
+    assert!(!store.registration("u1").unwrap().unwrap().validated);
 }
 
 #[test]
@@ -227,7 +279,7 @@ fn a_failed_registration_can_be_discarded() {
     store
         .enqueue(&[submission("f1", "f@example.com", None, 1)])
         .unwrap();
-    let c = store.claim("default", "w", 2, 1_000).unwrap().unwrap();
+    let c = claim(&store, "w", 2, 1_000).unwrap();
     assert!(
         !store.discard(&c.id).unwrap(),
         "not while it is being delivered"
@@ -235,7 +287,7 @@ fn a_failed_registration_can_be_discarded() {
     store
         .complete(
             &c.id,
-            "w",
+            c.fence,
             3,
             &Completion::Failed {
                 reason: "refused".into(),
@@ -256,17 +308,14 @@ fn a_worker_only_claims_its_own_profiles_registrations() {
         .enqueue(&[other, submission("d1", "d@example.com", None, 2)])
         .unwrap();
     assert_eq!(store.next_due("default").unwrap(), Some(2));
-    assert_eq!(
-        store.claim("default", "w", 10, 1_000).unwrap().unwrap().id,
-        "d1"
-    );
+    assert_eq!(claim(&store, "w", 10, 1_000).unwrap().id, "d1");
     assert!(
-        store.claim("default", "w", 10, 1_000).unwrap().is_none(),
+        claim(&store, "w", 10, 1_000).is_none(),
         "the other profile's registration is not this worker's to send"
     );
     assert_eq!(
         store
-            .claim("other-account", "w2", 10, 1_000)
+            .claim("other-account", "w2", 10, 1_000, Claim::Due)
             .unwrap()
             .unwrap()
             .id,

@@ -40,10 +40,20 @@ const EXAMPLE: &str = r##"# g2w configuration. Put it in ~/.config/g2w/config.to
 # intake_burst = 20                                  # G2W_INTAKE_BURST
 # Deliveries in flight at once (they share GoTo's rate limit).
 # delivery_concurrency = 4                           # G2W_DELIVERY_CONCURRENCY
-# Attempts before a registration is "dead" (retry it with `g2w outbox retry`).
-# max_attempts = 20                                  # G2W_MAX_ATTEMPTS
-# Seconds before a crashed worker's registration is tried again.
-# lease_secs = 60                                    # G2W_LEASE_SECS
+# Hours GoTo may keep failing a registration (5xx, timeouts, 429s) before it is
+# given up as "dead" (retry it with `g2w outbox retry`).
+# give_up_after_hours = 72                           # G2W_GIVE_UP_AFTER_HOURS
+# Seconds an attempt's lease lasts (renewed while it runs); a killed gateway's
+# registrations are tried again this soon.
+# lease_secs = 10                                    # G2W_LEASE_SECS
+# Seconds webinar details and forms stay fresh in the cache (stale ones are served
+# for up to a day while GoTo fails).
+# cache_ttl_secs = 300                               # G2W_CACHE_TTL_SECS
+# The longest a visitor waits for GoTo to describe an uncached webinar; past it the
+# registration is stored anyway and GoTo checks it at delivery.
+# lookup_deadline_ms = 1000                          # G2W_LOOKUP_DEADLINE_MS
+# GoTo requests a second that form look-ups may use (deliveries get the rest).
+# lookup_rate = 2                                    # G2W_LOOKUP_RATE
 # The hosted form (/r/WEBINAR_KEY) and confirmation page: a name, a logo, a colour.
 # brand_title = "Example Inc. webinars"              # G2W_BRAND_TITLE
 # logo_url = "https://www.example.com/logo.png"      # G2W_LOGO_URL

@@ -117,7 +117,7 @@ pub fn print_fields(form: &RegistrationFields) {
         let kind = match q.kind {
             g2w_goto::QuestionType::ShortAnswer => format!(
                 "short answer, up to {} characters",
-                q.max_size.unwrap_or(1000)
+                g2w_gateway::intake::answer_limit(q)
             ),
             g2w_goto::QuestionType::MultipleChoice => "multiple choice".to_owned(),
             g2w_goto::QuestionType::Unknown => "unknown kind".to_owned(),

@@ -95,6 +95,11 @@ pub fn gateway_config(
             bail!("allowed origin {origin:?} must look like https://www.example.com");
         }
     }
+    if file.max_attempts.is_some() || env.var("G2W_MAX_ATTEMPTS").is_some() {
+        tracing::warn!(
+            "max_attempts is no longer used: a registration is given up after give_up_after_hours of failing"
+        );
+    }
     let thank_you_url = env
         .var("G2W_THANK_YOU_URL")
         .or_else(|| file.thank_you_url.clone());
@@ -129,10 +134,20 @@ pub fn gateway_config(
                 .or(file.delivery_concurrency)
                 .unwrap_or(d.delivery_concurrency)
                 .max(1),
-            max_attempts: var_parse(env, "G2W_MAX_ATTEMPTS")?
-                .or(file.max_attempts)
-                .unwrap_or(d.max_attempts)
-                .max(1),
+            give_up_after: var_parse::<u64>(env, "G2W_GIVE_UP_AFTER_HOURS")?
+                .or(file.give_up_after_hours)
+                .map_or(d.give_up_after, |h| Duration::from_secs(h.max(1) * 3600)),
+            cache_ttl: var_parse::<u64>(env, "G2W_CACHE_TTL_SECS")?
+                .or(file.cache_ttl_secs)
+                .map_or(d.cache_ttl, Duration::from_secs),
+            lookup_deadline: var_parse::<u64>(env, "G2W_LOOKUP_DEADLINE_MS")?
+                .or(file.lookup_deadline_ms)
+                .map_or(d.lookup_deadline, |ms| {
+                    Duration::from_millis(ms.clamp(50, 10_000))
+                }),
+            lookup_rate: var_parse(env, "G2W_LOOKUP_RATE")?
+                .or(file.lookup_rate)
+                .unwrap_or(d.lookup_rate),
             brand: g2w_gateway::Branding {
                 title: env
                     .var("G2W_BRAND_TITLE")

@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, missing_docs)]
 
 mod admin;
+mod bad_days;
 mod delivery;
 mod intake;
 mod pages;
@@ -89,10 +90,16 @@ impl TestApp {
     }
 
     pub async fn start_with(tune: impl FnOnce(&mut GatewayConfig)) -> Self {
+        Self::start_limited(0, tune).await
+    }
+
+    /// With GoTo's limit of `goto_rate` requests a second on both sides: the emulator
+    /// answers 429 past it, and the gateway's client keeps under it.
+    pub async fn start_limited(goto_rate: u32, tune: impl FnOnce(&mut GatewayConfig)) -> Self {
         let emu = Arc::new(
             g2w_emulator::spawn(EmulatorConfig {
                 auto_approve: true,
-                rate_limit: 0,
+                rate_limit: goto_rate,
                 ..Default::default()
             })
             .await
@@ -111,7 +118,7 @@ impl TestApp {
             g2w_goto::http_client().unwrap(),
             Url::parse(emu.base_url()).unwrap(),
             tokens.clone(),
-            Arc::new(RateLimiter::new(0, 1)),
+            Arc::new(RateLimiter::new(goto_rate, 1)),
             RetryPolicy::NEVER,
         );
         let mut config = GatewayConfig {
@@ -120,7 +127,6 @@ impl TestApp {
             intake_rate_per_ip: 0,
             backoff_base: Duration::from_millis(1000),
             backoff_cap: Duration::from_secs(60),
-            max_attempts: 8,
             ..GatewayConfig::default()
         };
         tune(&mut config);
@@ -206,6 +212,14 @@ impl TestApp {
         .await
     }
 
+    pub async fn clear_faults(&self) {
+        self.http
+            .delete(format!("{}/_emulator/faults", self.emu.base_url()))
+            .send()
+            .await
+            .unwrap();
+    }
+
     pub async fn control(&self, path: &str, body: Value) -> Value {
         let r = self
             .http
@@ -238,7 +252,7 @@ impl TestApp {
         for _ in 0..10_000 {
             match self.worker.deliver_next().await.unwrap() {
                 Step::Attempted(_) => attempts += 1,
-                Step::Idle | Step::Paused(_) => return attempts,
+                Step::Idle | Step::Paused(_) | Step::WaitingForGoto(_) => return attempts,
             }
         }
         panic!("the worker never went idle");
