@@ -94,7 +94,7 @@
           var a = document.createElement("a");
           a.id = "join-url"; a.href = j.joinUrl; a.textContent = j.joinUrl; a.className = "join";
           p.appendChild(a);
-        } else if (j.status === "queued") {
+        } else if (j.status === "queued" || j.status === "pending_validation") {
           h.textContent = "Thank you!";
           p.textContent = "Your registration is being processed; the confirmation email with your link to join will arrive shortly.";
         } else {
