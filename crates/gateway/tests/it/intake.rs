@@ -384,3 +384,25 @@ async fn health_readiness_metrics_and_the_webinar_list() {
     assert!(metrics.contains("g2w_outbox_registrations{state=\"pending\"} 0"));
     assert!(metrics.contains("g2w_goto_request_duration_seconds_count"));
 }
+
+#[tokio::test]
+async fn field_limits_come_from_the_webinars_form_as_goto_states_them() {
+    let app = TestApp::start().await;
+    let (webinar, _) = app.webinar(json!({"subject": "Limits"})).await;
+    // GoTo's form says maxSize 128 for email; 132 characters would pass RFC 5321.
+    let long = format!("{}@example.com", "a".repeat(120));
+    let refused = app.post_json(&webinar, &person(&long)).await;
+    assert_eq!(refused.status, 400, "{}", refused.text);
+    assert_eq!(
+        refused.json["fields"]["email"],
+        "is longer than 128 characters"
+    );
+    let page = app.get(&format!("/r/{webinar}")).await;
+    assert!(
+        page.text
+            .contains(r#"name="email" value="" maxlength="128""#),
+        "the hosted form says the same"
+    );
+    let fits = format!("{}@example.com", "a".repeat(116));
+    assert_eq!(app.post_json(&webinar, &person(&fits)).await.status, 202);
+}
