@@ -11,8 +11,6 @@
 
 mod support;
 
-use std::io::{BufRead as _, BufReader};
-use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -28,24 +26,6 @@ fn env_number(name: &str, default: u64) -> u64 {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-fn start(mut cmd: std::process::Command) -> (Child, String) {
-    let mut child = cmd
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let base = line
-        .trim()
-        .strip_prefix("g2w gateway listening on ")
-        .unwrap()
-        .to_owned();
-    (child, base)
 }
 
 fn body(question: &str, email: &str) -> Value {
@@ -72,7 +52,7 @@ async fn main() {
         &["serve", "--listen", "127.0.0.1:0"],
     );
     cmd.env("G2W_INTAKE_RATE_PER_IP", "0");
-    let (mut serve, base) = start(cmd);
+    let (mut serve, base) = support::serve(cmd);
 
     // The stampede.
     let (webinar, question) = support::webinar(&http, emu.base_url(), "Stampede").await;

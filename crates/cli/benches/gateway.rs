@@ -9,8 +9,7 @@
 
 mod support;
 
-use std::io::{BufRead as _, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -61,20 +60,13 @@ async fn main() {
     support::login(&http, emu.base_url(), data.path()).await;
     let (webinar, question) = support::webinar(&http, emu.base_url(), "Load").await;
 
-    let mut serve = g2w(&["serve", "--listen", "127.0.0.1:0", "--sync-wait", "0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(serve.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let base = line
-        .trim()
-        .strip_prefix("g2w gateway listening on ")
-        .unwrap()
-        .to_owned();
+    let (mut serve, base) = support::serve(g2w(&[
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--sync-wait",
+        "0",
+    ]));
     let url = Arc::new(format!("{base}/api/v1/webinars/{webinar}/registrations"));
     tokio::time::sleep(Duration::from_secs(1)).await;
     let idle_rss = rss_kib(serve.id());

@@ -1,9 +1,9 @@
-//! What both benchmarks need: `g2w` pointed at an emulator and a data directory, a
-//! login, and a webinar with one required question.
+//! What the benchmarks need: `g2w` pointed at an emulator and a data directory, a
+//! login, a webinar with one required question, and `g2w serve` started.
 
-use std::io::Write as _;
+use std::io::{BufRead as _, BufReader, Write as _};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 
 use serde_json::{Value, json};
 
@@ -18,6 +18,26 @@ pub fn g2w(emulator: &str, data: &Path, args: &[&str]) -> Command {
         .env("G2W_CLIENT_SECRET", "demo-secret")
         .env("XDG_CONFIG_HOME", data);
     c
+}
+
+/// Starts `g2w serve` from `cmd`; returns it with its base URL (its first stdout line).
+#[allow(dead_code)] // the import benchmark serves nothing
+pub fn serve(mut cmd: Command) -> (Child, String) {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let base = line
+        .trim()
+        .strip_prefix("g2w gateway listening on ")
+        .unwrap()
+        .to_owned();
+    (child, base)
 }
 
 /// Logs `g2w` in with a personal access token minted by the emulator.

@@ -48,11 +48,8 @@ async fn fifty_first_registrations_for_a_webinar_share_one_form_fetch() {
     let app = TestApp::start().await;
     let (webinar, _) = app.webinar(json!({"subject": "Stampede"})).await;
     // A slow GoTo makes sure every request arrives while the first fetch is in flight.
-    app.control(
-        "/faults",
-        json!({"method": "GET", "pathPrefix": "/G2W", "delayMs": 300}),
-    )
-    .await;
+    app.fault(json!({"method": "GET", "pathPrefix": "/G2W", "delayMs": 300}))
+        .await;
     let posts: Vec<_> = (0..50)
         .map(|i| {
             let (http, url) = (
@@ -94,11 +91,8 @@ async fn when_goto_is_too_slow_to_describe_a_webinar_intake_stores_and_goto_chec
     let (webinar, spec) = app
         .webinar(json!({"subject": "Slow", "questions": [{"question": "Why?", "type": "shortAnswer", "required": true}]}))
         .await;
-    app.control(
-        "/faults",
-        json!({"method": "GET", "pathPrefix": "/G2W", "delayMs": 25_000}),
-    )
-    .await;
+    app.fault(json!({"method": "GET", "pathPrefix": "/G2W", "delayMs": 25_000}))
+        .await;
     let started = Instant::now();
     let reply = app.post_json(&webinar, &person("slow@example.com")).await;
     assert!(
@@ -133,11 +127,8 @@ async fn when_goto_is_too_slow_to_describe_a_webinar_intake_stores_and_goto_chec
 async fn a_minute_of_429s_kills_nothing_and_costs_no_attempts() {
     let app = TestApp::start().await;
     let (webinar, _) = app.webinar(json!({"subject": "Throttled"})).await;
-    app.control(
-        "/faults",
-        json!({"method": "POST", "pathPrefix": "/G2W", "status": 429, "retryAfter": 2}),
-    )
-    .await;
+    app.fault(json!({"method": "POST", "pathPrefix": "/G2W", "status": 429, "retryAfter": 2}))
+        .await;
     for i in 0..10 {
         app.post_json(&webinar, &person(&format!("t{i}@example.com")))
             .await;
@@ -169,11 +160,8 @@ async fn a_minute_of_429s_kills_nothing_and_costs_no_attempts() {
 async fn after_a_five_minute_outage_the_backlog_goes_out_within_seconds_of_gotos_return() {
     let app = TestApp::start().await;
     let (webinar, _) = app.webinar(json!({"subject": "Outage"})).await;
-    app.control(
-        "/faults",
-        json!({"method": "POST", "pathPrefix": "/G2W", "status": 500}),
-    )
-    .await;
+    app.fault(json!({"method": "POST", "pathPrefix": "/G2W", "status": 500}))
+        .await;
     for i in 0..20 {
         assert_eq!(
             app.post_json(&webinar, &person(&format!("o{i}@example.com")))
@@ -221,11 +209,8 @@ async fn after_a_five_minute_outage_the_backlog_goes_out_within_seconds_of_gotos
 async fn thirty_seconds_of_401s_cost_one_refresh_and_readyz_tells_the_truth() {
     let app = TestApp::start().await;
     let (webinar, _) = app.webinar(json!({"subject": "Refused"})).await;
-    app.control(
-        "/faults",
-        json!({"method": "POST", "pathPrefix": "/G2W", "status": 401}),
-    )
-    .await;
+    app.fault(json!({"method": "POST", "pathPrefix": "/G2W", "status": 401}))
+        .await;
     for i in 0..10 {
         app.post_json(&webinar, &person(&format!("r{i}@example.com")))
             .await;
@@ -319,11 +304,8 @@ async fn while_goto_fails_stale_forms_and_lists_are_served() {
     let fetched = app.emu.stats().route_total(GET_WEBINAR);
 
     // Past the TTL GoTo fails: the stale entries are served, at once.
-    app.control(
-        "/faults",
-        json!({"method": "GET", "pathPrefix": "/G2W", "status": 500}),
-    )
-    .await;
+    app.fault(json!({"method": "GET", "pathPrefix": "/G2W", "status": 500}))
+        .await;
     app.advance(2 * 3600 * 1000);
     let form = app.get(&format!("/r/{webinar}")).await;
     assert_eq!(form.status, 200);
@@ -393,11 +375,8 @@ async fn a_heartbeat_keeps_a_slow_delivery_from_being_taken_over() {
     let (webinar, _) = app.webinar(json!({"subject": "Slow POST"})).await;
     app.post_json(&webinar, &person("slowpost@example.com"))
         .await;
-    app.control(
-        "/faults",
-        json!({"method": "POST", "pathPrefix": "/G2W", "delayMs": 2_000, "count": 1}),
-    )
-    .await;
+    app.fault(json!({"method": "POST", "pathPrefix": "/G2W", "delayMs": 2_000, "count": 1}))
+        .await;
     let worker = app.worker.clone();
     let first = tokio::spawn(async move { worker.deliver_next().await.unwrap() });
     // Three leases' worth of waiting: without the heartbeat the row would be free.

@@ -127,6 +127,13 @@ impl TestApp {
             intake_rate_per_ip: 0,
             backoff_base: Duration::from_millis(1000),
             backoff_cap: Duration::from_secs(60),
+            // The look-up budget is a share of GoTo's rate: without one, none (its
+            // real-time refills would make tests depend on the machine's speed).
+            lookup_rate: if goto_rate == 0 {
+                0
+            } else {
+                GatewayConfig::default().lookup_rate
+            },
             ..GatewayConfig::default()
         };
         tune(&mut config);
@@ -210,6 +217,12 @@ impl TestApp {
                 .unwrap(),
         )
         .await
+    }
+
+    /// Injects a fault at the emulator (`POST /_emulator/faults`).
+    pub async fn fault(&self, spec: Value) {
+        let added = self.control("/faults", spec).await;
+        assert!(added.get("id").is_some(), "fault refused: {added}");
     }
 
     pub async fn clear_faults(&self) {
