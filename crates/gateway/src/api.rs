@@ -462,7 +462,9 @@ pub(crate) async fn registration(
 /// GoTo fails, the last list and forms are served; a form GoTo cannot give in time is
 /// `null`.
 pub(crate) async fn webinars(State(state): State<Arc<AppState>>) -> Response {
-    let deadline = state.config.lookup_deadline;
+    // Landing pages call this to build their pages, not while a visitor waits: it may
+    // wait longer than intake for a cold cache to fill.
+    let deadline = state.config.lookup_deadline.max(LIST_DEADLINE);
     let list = match state.cache.upcoming(deadline).await {
         Ok(l) => l,
         Err(e) => return json_error(StatusCode::BAD_GATEWAY, "goto_unavailable", &e),
@@ -499,6 +501,9 @@ pub(crate) async fn webinars(State(state): State<Arc<AppState>>) -> Response {
 pub(crate) async fn healthz() -> Response {
     Json(json!({"status": "ok"})).into_response()
 }
+
+/// The longest `GET /api/v1/webinars` waits for GoTo.
+const LIST_DEADLINE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// How long a failed intake write keeps `/readyz` at 503 when no write succeeds since.
 const WRITE_FAILURE_MEMORY: std::time::Duration = std::time::Duration::from_secs(30);

@@ -116,7 +116,12 @@ impl WebinarCache {
         Self {
             client,
             clock,
-            budget: RateLimiter::new(settings.lookup_rate, settings.lookup_rate.max(1)),
+            // A burst of five seconds' worth: a cold start (every webinar's form at once)
+            // goes out together; a flood is held to the rate.
+            budget: RateLimiter::new(
+                settings.lookup_rate,
+                settings.lookup_rate.saturating_mul(5).max(2),
+            ),
             settings,
             entries: Mutex::new(HashMap::new()),
             flights: Mutex::new(HashMap::new()),

@@ -287,7 +287,8 @@ async fn page_views_cannot_starve_deliveries_of_gotos_budget() {
     let secs = started.elapsed().as_secs_f64();
     let lookups = app.emu.stats().route_total(GET_WEBINAR) - gets_before;
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-    let allowance = (2.0 * secs).ceil() as u64 + 2;
+    // Two a second, after a burst of five seconds' worth.
+    let allowance = (2.0 * secs).ceil() as u64 + 10;
     assert!(
         lookups <= allowance,
         "{lookups} look-ups in {secs:.1} s (allowance {allowance})"
