@@ -8,7 +8,7 @@ use g2w_goto::{
     ClientCredentials, GotoClient, OAuthClient, RateLimiter, RetryPolicy, SecretString,
     TokenManager, TokenRecord, system_clock,
 };
-use g2w_store::SqliteStore;
+use g2w_store::{Store, StoreBudget};
 
 use crate::settings::Settings;
 
@@ -18,8 +18,8 @@ pub struct Context {
     pub settings: Settings,
     /// The profile name.
     pub profile: String,
-    /// The open store.
-    pub store: Arc<SqliteStore>,
+    /// The open store (SQLite, or PostgreSQL with `G2W_DATABASE_URL`).
+    pub store: Arc<dyn Store>,
     /// The HTTP client for GoTo.
     pub http: reqwest::Client,
 }
@@ -35,13 +35,17 @@ impl Context {
     /// # Errors
     /// When the store cannot be opened (each reason with its own message).
     pub fn open(settings: Settings, profile: &str) -> anyhow::Result<Self> {
-        let store = SqliteStore::open_in(&settings.data_dir, settings.secret_key.as_deref())
-            .context("cannot open g2w's store")?;
+        let store = g2w_store::open(
+            settings.database_url.as_deref(),
+            &settings.data_dir,
+            settings.secret_key.as_deref(),
+        )
+        .context("cannot open g2w's store")?;
         let http = g2w_goto::http_client().context("cannot start the HTTP client")?;
         Ok(Self {
             settings,
             profile: profile.to_owned(),
-            store: Arc::new(store),
+            store,
             http,
         })
     }
@@ -133,13 +137,23 @@ impl Context {
         chrono::Utc::now().timestamp()
     }
 
+    /// The account's GoTo rate limit, booked in the store: every gateway and import run
+    /// on the same store shares one schedule, since GoTo's limit is the account's.
+    pub fn rate_limiter(&self) -> Arc<RateLimiter> {
+        Arc::new(RateLimiter::shared(
+            self.settings.rate_limit,
+            1,
+            Arc::new(StoreBudget::new(self.store.clone(), &self.profile)),
+        ))
+    }
+
     /// A GoTo client for this profile.
     pub fn client(&self, tokens: Arc<TokenManager>) -> GotoClient {
         GotoClient::new(
             self.http.clone(),
             self.settings.api_url.clone(),
             tokens,
-            Arc::new(RateLimiter::new(self.settings.rate_limit, 1)),
+            self.rate_limiter(),
             RetryPolicy::default(),
         )
     }

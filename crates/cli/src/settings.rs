@@ -25,6 +25,7 @@ struct GotoFile {
 #[serde(deny_unknown_fields)]
 struct StoreFile {
     data_dir: Option<PathBuf>,
+    database_url: Option<String>,
 }
 
 /// The `[serve]` table of the config file.
@@ -107,6 +108,9 @@ pub struct Settings {
     pub rate_limit: u32,
     /// Where the database and key file live.
     pub data_dir: PathBuf,
+    /// A PostgreSQL database to keep everything in instead of the SQLite file
+    /// (`G2W_DATABASE_URL`, `[store] database_url`): several gateways can share it.
+    pub database_url: Option<String>,
     /// `G2W_SECRET_KEY`, if set.
     pub secret_key: Option<String>,
     /// The `[serve]` table, for `g2w serve` to layer its own variables and flags on.
@@ -125,6 +129,10 @@ impl std::fmt::Debug for Settings {
             .field("api_url", &self.api_url.as_str())
             .field("rate_limit", &self.rate_limit)
             .field("data_dir", &self.data_dir)
+            .field(
+                "database_url",
+                &self.database_url.as_deref().map(without_password),
+            )
             .field(
                 "secret_key",
                 &self.secret_key.as_ref().map(|_| "[redacted]"),
@@ -145,6 +153,18 @@ pub struct CredentialFlags {
     /// The config file (else G2W_CONFIG, else config.toml in the platform's config dir).
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
+}
+
+/// A database URL fit for messages and logs: the password replaced.
+pub fn without_password(url: &str) -> String {
+    match Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        Ok(u) => u.to_string(),
+        Err(_) => "(not a URL)".to_owned(),
+    }
 }
 
 fn parse_url(text: &str, origin: &str) -> anyhow::Result<Url> {
@@ -228,6 +248,16 @@ impl Settings {
             api_url: parse_url(&api_url, "the API URL (G2W_API_URL)")?,
             rate_limit,
             data_dir,
+            database_url: match env.var("G2W_DATABASE_URL").or(file.store.database_url) {
+                Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                    Some(url)
+                }
+                Some(other) => bail!(
+                    "G2W_DATABASE_URL: {:?} is not a postgres:// URL (leave it unset for the SQLite file)",
+                    without_password(&other)
+                ),
+                None => None,
+            },
             secret_key: env.var("G2W_SECRET_KEY"),
             serve: file.serve,
         })

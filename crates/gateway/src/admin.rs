@@ -112,22 +112,16 @@ impl AdminPassword {
     }
 }
 
-struct Session {
-    csrf: String,
-    expires: Instant,
-}
-
 struct PendingConnect {
     verifier: Option<SecretString>,
     redirect_uri: String,
     expires: Instant,
 }
 
-/// Sessions, sign-in failures and connect flows in progress (in memory: a restart
-/// signs everyone out, which is fine for a console).
+/// Sign-in failures and connect flows in progress (in memory: short-lived). Sessions
+/// live in the store, so a restart or another gateway keeps people signed in.
 #[derive(Default)]
 pub(crate) struct AdminState {
-    sessions: Mutex<HashMap<String, Session>>,
     failures: Mutex<HashMap<IpAddr, Vec<Instant>>>,
     connects: Mutex<HashMap<String, PendingConnect>>,
 }
@@ -155,12 +149,24 @@ fn session_id(headers: &HeaderMap) -> Option<String> {
         })
 }
 
+/// What the store keeps of a session id: its digest, so a copy of the database signs
+/// nobody in.
+fn session_digest(id: &str) -> String {
+    use sha2::Digest as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sha2::Sha256::digest(id.as_bytes()))
+}
+
 /// The signed-in session's CSRF token, if the request has a live session.
-fn session(state: &AppState, headers: &HeaderMap) -> Option<String> {
-    let id = session_id(headers)?;
-    let mut sessions = lock(&state.admin.sessions);
-    sessions.retain(|_, s| s.expires > Instant::now());
-    sessions.get(&id).map(|s| s.csrf.clone())
+async fn session(state: &AppState, headers: &HeaderMap) -> Option<String> {
+    let digest = session_digest(&session_id(headers)?);
+    let now = chrono::Utc::now().timestamp();
+    match crate::off_thread(&state.store, move |s| s.session(&digest, now)).await {
+        Ok(found) => found.map(|s| s.csrf),
+        Err(e) => {
+            tracing::warn!("cannot read admin sessions: {e}");
+            None
+        }
+    }
 }
 
 fn behind_https(headers: &HeaderMap) -> bool {
@@ -229,6 +235,7 @@ impl FromRequestParts<Arc<AppState>> for Admin {
 
     async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, Denied> {
         session(state, &parts.headers)
+            .await
             .map(|csrf| Self { csrf })
             .ok_or(Denied::SignIn)
     }
@@ -272,7 +279,7 @@ struct LoginPage {
 
 /// `GET /admin`.
 pub(crate) async fn index(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    match session(&state, &headers) {
+    match session(&state, &headers).await {
         Some(_) => Redirect::to("/admin/tokens").into_response(),
         None => Redirect::to("/admin/login").into_response(),
     }
@@ -338,13 +345,22 @@ pub(crate) async fn login(
     }
     lock(&state.admin.failures).remove(&ip);
     let id = token();
-    lock(&state.admin.sessions).insert(
-        id.clone(),
-        Session {
+    let (digest, session) = (
+        session_digest(&id),
+        g2w_store::AdminSession {
             csrf: token(),
-            expires: Instant::now() + SESSION_TTL,
+            expires_at: chrono::Utc::now().timestamp()
+                + i64::try_from(SESSION_TTL.as_secs()).unwrap_or(i64::MAX / 2),
         },
     );
+    if let Err(e) = crate::off_thread(&state.store, move |s| s.put_session(&digest, &session)).await
+    {
+        tracing::error!("cannot store an admin session: {e}");
+        return login_refused(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Signing in is unavailable: the store cannot be written.",
+        );
+    }
     let secure = if behind_https(&headers) {
         "; Secure"
     } else {
@@ -368,7 +384,11 @@ pub(crate) async fn logout(
     _form: AdminForm,
 ) -> Response {
     if let Some(id) = session_id(&headers) {
-        lock(&state.admin.sessions).remove(&id);
+        let (digest, now) = (session_digest(&id), chrono::Utc::now().timestamp());
+        if let Err(e) = crate::off_thread(&state.store, move |s| s.end_session(&digest, now)).await
+        {
+            tracing::warn!("cannot end an admin session: {e}");
+        }
     }
     let mut response = Redirect::to("/admin/login").into_response();
     response.headers_mut().insert(
@@ -802,7 +822,7 @@ async fn outbox_page(
 ) -> Response {
     let email = email.map(|e| e.trim().to_owned()).filter(|e| !e.is_empty());
     let search = email.clone();
-    let listed = crate::off_thread(&state.outbox, move |s| {
+    let listed = crate::off_thread(&state.store, move |s| {
         let counts = s.counts()?;
         let rows = match &search {
             Some(e) => s.list(None, Some(e), 200)?,
@@ -877,7 +897,7 @@ pub(crate) async fn outbox_action(
     if !retry && action != "discard" {
         return StatusCode::NOT_FOUND.into_response();
     }
-    let done = crate::off_thread(&state.outbox, move |s| {
+    let done = crate::off_thread(&state.store, move |s| {
         if retry {
             s.retry(&target, now)
         } else {

@@ -408,7 +408,7 @@ async fn wait_for_delivery(state: &AppState, reg: Registration) -> Registration 
     let rx = state.waiters.subscribe(&reg.id);
     // It may have finished between the write and the subscription.
     let id = reg.id.clone();
-    if let Ok(Some(now)) = crate::off_thread(&state.outbox, move |s| s.registration(&id)).await
+    if let Ok(Some(now)) = crate::off_thread(&state.store, move |s| s.registration(&id)).await
         && now.state.is_final()
     {
         state.waiters.forget(&reg.id);
@@ -419,7 +419,7 @@ async fn wait_for_delivery(state: &AppState, reg: Registration) -> Registration 
         _ => {
             state.waiters.forget(&reg.id);
             let id = reg.id.clone();
-            crate::off_thread(&state.outbox, move |s| s.registration(&id))
+            crate::off_thread(&state.store, move |s| s.registration(&id))
                 .await
                 .ok()
                 .flatten()
@@ -447,7 +447,7 @@ pub(crate) async fn registration(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
 ) -> Response {
-    match crate::off_thread(&state.outbox, move |s| s.registration(&id)).await {
+    match crate::off_thread(&state.store, move |s| s.registration(&id)).await {
         Ok(Some(reg)) => Json(registration_json(&reg)).into_response(),
         Ok(None) => json_error(StatusCode::NOT_FOUND, "not_found", "no such registration"),
         Err(e) => json_error(
@@ -513,7 +513,7 @@ const WRITE_FAILURE_MEMORY: std::time::Duration = std::time::Duration::from_secs
 /// (delivery paused), or GoTo is failing (the breaker is open).
 pub(crate) async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     let now = (state.clock)();
-    let probe = crate::off_thread(&state.outbox, move |s| s.probe_write(now)).await;
+    let probe = crate::off_thread(&state.store, move |s| s.probe_write(now)).await;
     let store = match (probe, state.batcher.recent_failure(WRITE_FAILURE_MEMORY)) {
         (Err(e), _) => Err(e.to_string()),
         (Ok(()), Some(e)) => Err(e),
@@ -564,7 +564,7 @@ pub(crate) async fn readyz(State(state): State<Arc<AppState>>) -> Response {
 /// `GET /metrics`: Prometheus text.
 pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     let profile = state.config.profile.clone();
-    let (counts, oldest) = crate::off_thread(&state.outbox, move |s| {
+    let (counts, oldest) = crate::off_thread(&state.store, move |s| {
         Ok((s.counts()?, s.oldest_waiting(&profile)?))
     })
     .await
@@ -593,7 +593,7 @@ pub(crate) async fn confirmation(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
 ) -> Response {
-    let reg = crate::off_thread(&state.outbox, move |s| s.registration(&id))
+    let reg = crate::off_thread(&state.store, move |s| s.registration(&id))
         .await
         .ok()
         .flatten();

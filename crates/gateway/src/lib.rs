@@ -34,7 +34,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use g2w_goto::GotoClient;
-use g2w_store::OutboxStore;
+use g2w_store::{OutboxStore, Store};
 
 pub use admin::AdminPassword;
 pub use config::{Branding, GatewayConfig};
@@ -52,11 +52,11 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 /// How long shutdown waits for in-flight deliveries.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Runs a store call off the async threads: SQLite calls block, sometimes for the
+/// Runs a store call off the async threads: store calls block, sometimes for the
 /// length of another writer's commit, and must not stall the server while they do.
-pub(crate) async fn off_thread<T: Send + 'static>(
-    store: &Arc<dyn OutboxStore>,
-    f: impl FnOnce(&dyn OutboxStore) -> Result<T, g2w_store::StoreError> + Send + 'static,
+pub(crate) async fn off_thread<S: ?Sized + Send + Sync + 'static, T: Send + 'static>(
+    store: &Arc<S>,
+    f: impl FnOnce(&S) -> Result<T, g2w_store::StoreError> + Send + 'static,
 ) -> Result<T, g2w_store::StoreError> {
     let store = store.clone();
     tokio::task::spawn_blocking(move || f(store.as_ref()))
@@ -67,7 +67,7 @@ pub(crate) async fn off_thread<T: Send + 'static>(
 /// Shared by every handler.
 pub(crate) struct AppState {
     config: GatewayConfig,
-    outbox: Arc<dyn OutboxStore>,
+    store: Arc<dyn Store>,
     client: GotoClient,
     cache: Arc<WebinarCache>,
     batcher: Batcher,
@@ -86,14 +86,15 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    /// A gateway over `outbox`, delivering with `client` (give it a client that does
+    /// A gateway over `store`, delivering with `client` (give it a client that does
     /// not retry by itself: the outbox retries, durably).
     pub fn new(
         config: GatewayConfig,
-        outbox: Arc<dyn OutboxStore>,
+        store: Arc<dyn Store>,
         client: GotoClient,
         clock: MillisClock,
     ) -> Self {
+        let outbox: Arc<dyn OutboxStore> = store.clone();
         let waiters = Arc::new(Waiters::default());
         let metrics = Arc::new(Metrics::default());
         let worker = Arc::new(Worker::new(
@@ -122,7 +123,7 @@ impl Gateway {
                 config.lookups_per_ip_per_minute,
             ),
             config,
-            outbox,
+            store,
             client,
             waiters,
             metrics,
@@ -192,6 +193,16 @@ impl Gateway {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let background = self.state.config.background_tasks.then(|| {
             let worker = self.state.worker.clone();
+            // Registrations stored by other gateways on the same database wake this
+            // one at once where the database can say so; polling covers the rest.
+            let woken = worker.clone();
+            if let Err(e) = self
+                .state
+                .store
+                .notify_new_work(Box::new(move || woken.wake()))
+            {
+                tracing::warn!("no notifications of new registrations ({e}); polling");
+            }
             (
                 tokio::spawn(worker.clone().run(stop_rx.clone())),
                 tokio::spawn(worker.keep_alive(stop_rx.clone())),

@@ -44,7 +44,7 @@ pub use oauth::{
     AuthorizeRequest, ClientCredentials, OAuthClient, OAuthError, TokenResponse,
     parse_token_response,
 };
-pub use ratelimit::RateLimiter;
+pub use ratelimit::{RateLimiter, SharedBudget};
 pub use retry::RetryPolicy;
 pub use secrecy::{ExposeSecret, SecretString};
 pub use tokens::{

@@ -1,19 +1,50 @@
 //! A client-side rate limiter shared by every call of one GoTo account, so g2w stays
 //! under GoTo's limit (10 requests a second by default) instead of learning it from
 //! 429s. Calls wait their turn; they are spaced evenly, with an optional burst.
+//!
+//! GoTo's limit belongs to the account, not to a process: with a [`SharedBudget`] (kept
+//! in g2w's database) every gateway and import run books from one schedule.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::time::Instant;
 
+/// A schedule of permits kept outside this process, shared by every process that uses it.
+pub trait SharedBudget: Send + Sync {
+    /// Books `permits` (one every `interval`, `burst` back to back) and says how long to
+    /// wait before using them; `None` (nothing booked) when that would exceed
+    /// `max_wait`. Blocking: called on a blocking thread.
+    ///
+    /// # Errors
+    /// Why the schedule could not be read or written.
+    fn book(
+        &self,
+        interval: Duration,
+        burst: u32,
+        permits: u32,
+        max_wait: Option<Duration>,
+    ) -> Result<Option<Duration>, String>;
+}
+
 /// Evenly spaced permits (GCRA): at most `rate` a second, `burst` of them back to back.
-#[derive(Debug)]
 pub struct RateLimiter {
     interval: Option<Duration>,
     tolerance: Duration,
+    burst: u32,
     /// When the next permit is theoretically due.
     next_due: Mutex<Option<Instant>>,
+    shared: Option<Arc<dyn SharedBudget>>,
+}
+
+impl std::fmt::Debug for RateLimiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RateLimiter")
+            .field("interval", &self.interval)
+            .field("burst", &self.burst)
+            .field("shared", &self.shared.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl RateLimiter {
@@ -24,13 +55,51 @@ impl RateLimiter {
         Self {
             interval,
             tolerance,
+            burst: burst.max(1),
             next_due: Mutex::new(None),
+            shared: None,
+        }
+    }
+
+    /// A limiter that books from `budget`, shared with other processes. When the budget
+    /// cannot be reached it falls back to this process's own schedule (and says so).
+    pub fn shared(rate: u32, burst: u32, budget: Arc<dyn SharedBudget>) -> Self {
+        Self {
+            shared: Some(budget),
+            ..Self::new(rate, burst)
+        }
+    }
+
+    /// Books from the shared budget: `Some(Some(at))` to wait for, `Some(None)` refused,
+    /// `None` when there is no shared budget or it failed (use the local schedule).
+    async fn book_shared(
+        &self,
+        permits: u32,
+        max_wait: Option<Duration>,
+    ) -> Option<Option<Instant>> {
+        let (budget, interval) = (self.shared.clone()?, self.interval?);
+        let burst = self.burst;
+        let booked =
+            tokio::task::spawn_blocking(move || budget.book(interval, burst, permits, max_wait))
+                .await
+                .map_err(|e| e.to_string())
+                .and_then(|b| b);
+        match booked {
+            Ok(wait) => Some(wait.map(|w| Instant::now() + w)),
+            Err(e) => {
+                tracing::warn!("shared GoTo budget unavailable ({e}); pacing this process alone");
+                None
+            }
         }
     }
 
     /// Waits until a permit is free and takes it.
     pub async fn acquire(&self) {
-        if let Some(at) = self.reserve(1, None) {
+        let at = match self.book_shared(1, None).await {
+            Some(at) => at,
+            None => self.reserve(1, None),
+        };
+        if let Some(at) = at {
             tokio::time::sleep_until(at).await;
         }
     }
@@ -39,7 +108,11 @@ impl RateLimiter {
     /// otherwise takes nothing and returns false at once. For work that may be
     /// skipped (a cache refresh, a page view) so it never queues up behind itself.
     pub async fn try_acquire(&self, permits: u32, max_wait: Duration) -> bool {
-        match self.reserve(permits, Some(max_wait)) {
+        let at = match self.book_shared(permits, Some(max_wait)).await {
+            Some(at) => at,
+            None => self.reserve(permits, Some(max_wait)),
+        };
+        match at {
             Some(at) => {
                 tokio::time::sleep_until(at).await;
                 true

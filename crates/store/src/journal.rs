@@ -24,17 +24,14 @@ impl JournalEntry {
     }
 }
 
-impl SqliteStore {
-    /// The recorded outcome of one row.
-    ///
-    /// # Errors
-    /// Database failures.
-    pub fn journal_entry(
-        &self,
-        import_id: &str,
-        line: u64,
-    ) -> Result<Option<JournalEntry>, StoreError> {
-        let conn = self.conn();
+/// The recorded outcome of one row.
+pub(crate) fn entry(
+    store: &SqliteStore,
+    import_id: &str,
+    line: u64,
+) -> Result<Option<JournalEntry>, StoreError> {
+    {
+        let conn = store.conn();
         let mut stmt = conn.prepare_cached(
             "SELECT outcome, registrant_key, join_url, detail FROM import_journal
              WHERE import_id = ?1 AND line = ?2",
@@ -53,19 +50,18 @@ impl SqliteStore {
             )
             .optional()?)
     }
+}
 
-    /// Records one row's outcome (replacing an earlier one).
-    ///
-    /// # Errors
-    /// Database failures.
-    pub fn journal_record(
-        &self,
-        import_id: &str,
-        line: u64,
-        entry: &JournalEntry,
-        now: i64,
-    ) -> Result<(), StoreError> {
-        self.bookkeeping(|conn| {
+/// Records one row's outcome (replacing an earlier one).
+pub(crate) fn record(
+    store: &SqliteStore,
+    import_id: &str,
+    line: u64,
+    entry: &JournalEntry,
+    now: i64,
+) -> Result<(), StoreError> {
+    {
+        store.bookkeeping(|conn| {
             conn.prepare_cached(
                 "INSERT INTO import_journal (import_id, line, outcome, registrant_key, join_url, detail, updated_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
@@ -83,6 +79,6 @@ impl SqliteStore {
                 now
             ])
         })?;
-        Ok(())
     }
+    Ok(())
 }

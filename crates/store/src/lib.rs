@@ -16,20 +16,50 @@
 //! previous state or the new one, never a mix (a new refresh token is never saved
 //! without its access token).
 
+mod backend;
 mod crypto;
 mod journal;
 mod outbox;
+mod postgres;
+mod rows;
 mod sqlite;
 mod sqlite_outbox;
 
 use std::path::PathBuf;
 
+pub use backend::{AdminSession, Store, StoreBudget};
 pub use crypto::{KEY_FILE_NAME, SecretKey};
 pub use journal::JournalEntry;
 pub use outbox::{
     Claim, Completion, Enqueued, NewRegistration, OutboxState, OutboxStore, Registration, Release,
 };
+pub use postgres::{PgStore, test_database_url};
 pub use sqlite::{DB_FILE_NAME, SqliteStore};
+
+/// Opens the store the settings name: PostgreSQL at `database_url` when one is given
+/// (several gateways can share it), else the SQLite file in `data_dir`. The secret key
+/// is `env_key` (`G2W_SECRET_KEY`) or the key file in `data_dir`; gateways sharing a
+/// PostgreSQL database must share the key.
+///
+/// # Errors
+/// See [`StoreError`]: each reason has its own variant and message.
+pub fn open(
+    database_url: Option<&str>,
+    data_dir: &std::path::Path,
+    env_key: Option<&str>,
+) -> Result<std::sync::Arc<dyn Store>, StoreError> {
+    Ok(match database_url {
+        Some(url) => {
+            std::fs::create_dir_all(data_dir).map_err(|e| StoreError::Open {
+                path: data_dir.to_owned(),
+                detail: e.to_string(),
+            })?;
+            let key = SecretKey::resolve(env_key, data_dir)?;
+            std::sync::Arc::new(PgStore::connect(url, &key)?)
+        }
+        None => std::sync::Arc::new(SqliteStore::open_in(data_dir, env_key)?),
+    })
+}
 
 /// What went wrong with the store.
 #[non_exhaustive]

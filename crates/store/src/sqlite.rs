@@ -4,11 +4,13 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use g2w_goto::{ExposeSecret as _, SecretString, StoreFailure, TokenRecord, TokenStore, UnixTime};
+use g2w_goto::{StoreFailure, TokenRecord, TokenStore, UnixTime};
 use rusqlite::{Connection, OptionalExtension as _, params};
 
-use crate::StoreError;
+use crate::backend::{AdminSession, Store, gcra_book};
 use crate::crypto::{Cipher, KEY_FILE_NAME, SecretKey};
+use crate::rows::{KEY_CHECK_PLACE, KEY_CHECK_PLAINTEXT, ProfileRow, lock_name};
+use crate::{JournalEntry, StoreError};
 
 /// The database file's name inside the data directory.
 pub const DB_FILE_NAME: &str = "g2w.db";
@@ -22,10 +24,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0002_outbox.sql"),
     include_str!("../migrations/sqlite/0003_import_journal.sql"),
     include_str!("../migrations/sqlite/0004_outbox_fencing.sql"),
+    include_str!("../migrations/sqlite/0005_sessions_budget.sql"),
 ];
-
-const KEY_CHECK_PLAINTEXT: &[u8] = b"g2w key check v1";
-const KEY_CHECK_PLACE: &str = "meta:key_check";
 
 /// g2w's state in one SQLite file.
 pub struct SqliteStore {
@@ -212,217 +212,12 @@ impl SqliteStore {
             }),
         }
     }
-
-    fn seal(
-        &self,
-        profile: &str,
-        column: &str,
-        value: Option<&SecretString>,
-    ) -> Result<Option<Vec<u8>>, StoreError> {
-        value
-            .map(|v| {
-                self.cipher.seal(
-                    &format!("profile:{profile}:{column}"),
-                    v.expose_secret().as_bytes(),
-                )
-            })
-            .transpose()
-    }
-
-    fn unseal(
-        &self,
-        profile: &str,
-        column: &str,
-        blob: Option<Vec<u8>>,
-    ) -> Result<Option<SecretString>, StoreError> {
-        blob.map(|b| {
-            let plain = self
-                .cipher
-                .open(&format!("profile:{profile}:{column}"), &b)?;
-            String::from_utf8(plain)
-                .map(SecretString::from)
-                .map_err(|_| StoreError::Crypto(format!("{column} of {profile} is not text")))
-        })
-        .transpose()
-    }
-
-    /// The stored login of `profile`.
-    ///
-    /// # Errors
-    /// Database or decryption failures.
-    pub fn load_profile(&self, profile: &str) -> Result<Option<TokenRecord>, StoreError> {
-        type Row = (
-            String,
-            Option<Vec<u8>>,
-            Option<Vec<u8>>,
-            Option<i64>,
-            Option<Vec<u8>>,
-            Option<i64>,
-            Option<Vec<u8>>,
-            Option<String>,
-            Option<String>,
-            Option<String>,
-            Option<String>,
-            Option<i64>,
-        );
-        let row: Option<Row> = self
-            .conn()
-            .query_row(
-                "SELECT client_id, client_secret, access_token, access_expires_at, refresh_token,
-                        refresh_token_since, personal_access_token, organizer_key, account_key,
-                        principal, reauthorization_reason, last_refresh_at
-                 FROM profiles WHERE name = ?1",
-                params![profile],
-                |r| {
-                    Ok((
-                        r.get(0)?,
-                        r.get(1)?,
-                        r.get(2)?,
-                        r.get(3)?,
-                        r.get(4)?,
-                        r.get(5)?,
-                        r.get(6)?,
-                        r.get(7)?,
-                        r.get(8)?,
-                        r.get(9)?,
-                        r.get(10)?,
-                        r.get(11)?,
-                    ))
-                },
-            )
-            .optional()?;
-        let Some(row) = row else {
-            return Ok(None);
-        };
-        Ok(Some(TokenRecord {
-            client_id: row.0,
-            client_secret: self.unseal(profile, "client_secret", row.1)?,
-            access_token: self.unseal(profile, "access_token", row.2)?,
-            access_expires_at: row.3,
-            refresh_token: self.unseal(profile, "refresh_token", row.4)?,
-            refresh_token_since: row.5,
-            personal_access_token: self.unseal(profile, "personal_access_token", row.6)?,
-            organizer_key: row.7.and_then(|k| k.parse().ok()),
-            account_key: row.8.and_then(|k| k.parse().ok()),
-            principal: row.9,
-            reauthorization_required: row.10,
-            last_refresh_at: row.11,
-        }))
-    }
-
-    /// Writes the whole login of `profile` in one statement.
-    ///
-    /// # Errors
-    /// Database or encryption failures.
-    pub fn save_profile(&self, profile: &str, r: &TokenRecord) -> Result<(), StoreError> {
-        let now = chrono_now();
-        let secret = self.seal(profile, "client_secret", r.client_secret.as_ref())?;
-        let access = self.seal(profile, "access_token", r.access_token.as_ref())?;
-        let refresh = self.seal(profile, "refresh_token", r.refresh_token.as_ref())?;
-        let pat = self.seal(
-            profile,
-            "personal_access_token",
-            r.personal_access_token.as_ref(),
-        )?;
-        self.conn().execute(
-            "INSERT INTO profiles (name, client_id, client_secret, access_token, access_expires_at,
-                 refresh_token, refresh_token_since, personal_access_token, organizer_key,
-                 account_key, principal, reauthorization_reason, last_refresh_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
-             ON CONFLICT(name) DO UPDATE SET
-                 client_id = excluded.client_id, client_secret = excluded.client_secret,
-                 access_token = excluded.access_token, access_expires_at = excluded.access_expires_at,
-                 refresh_token = excluded.refresh_token,
-                 refresh_token_since = excluded.refresh_token_since,
-                 personal_access_token = excluded.personal_access_token,
-                 organizer_key = excluded.organizer_key, account_key = excluded.account_key,
-                 principal = excluded.principal,
-                 reauthorization_reason = excluded.reauthorization_reason,
-                 last_refresh_at = excluded.last_refresh_at, updated_at = excluded.updated_at",
-            params![
-                profile,
-                r.client_id,
-                secret,
-                access,
-                r.access_expires_at,
-                refresh,
-                r.refresh_token_since,
-                pat,
-                r.organizer_key.map(|k| k.to_string()),
-                r.account_key.map(|k| k.to_string()),
-                r.principal,
-                r.reauthorization_required,
-                r.last_refresh_at,
-                now,
-            ],
-        )?;
-        Ok(())
-    }
-
-    /// Deletes a profile's login; returns whether there was one.
-    ///
-    /// # Errors
-    /// Database failures.
-    pub fn delete_profile(&self, profile: &str) -> Result<bool, StoreError> {
-        let conn = self.conn();
-        let n = conn.execute("DELETE FROM profiles WHERE name = ?1", params![profile])?;
-        conn.execute(
-            "DELETE FROM locks WHERE name = ?1",
-            params![lock_name(profile)],
-        )?;
-        Ok(n > 0)
-    }
-
-    /// The names of all profiles.
-    ///
-    /// # Errors
-    /// Database failures.
-    pub fn profiles(&self) -> Result<Vec<String>, StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare("SELECT name FROM profiles ORDER BY name")?;
-        let names = stmt
-            .query_map([], |r| r.get(0))?
-            .collect::<Result<Vec<String>, _>>()?;
-        Ok(names)
-    }
-
-    /// A setting kept in the store (such as the admin password's hash).
-    ///
-    /// # Errors
-    /// Database failures.
-    pub fn setting(&self, key: &str) -> Result<Option<String>, StoreError> {
-        let value: Option<Vec<u8>> = self
-            .conn()
-            .query_row(
-                "SELECT value FROM meta WHERE key = ?1",
-                params![format!("setting:{key}")],
-                |r| r.get(0),
-            )
-            .optional()?;
-        Ok(value.map(|v| String::from_utf8_lossy(&v).into_owned()))
-    }
-
-    /// Stores a setting.
-    ///
-    /// # Errors
-    /// Database failures.
-    pub fn set_setting(&self, key: &str, value: &str) -> Result<(), StoreError> {
-        self.conn().execute(
-            "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-            params![format!("setting:{key}"), value.as_bytes()],
-        )?;
-        Ok(())
-    }
 }
 
 fn chrono_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
-
-fn lock_name(profile: &str) -> String {
-    format!("refresh:{profile}")
 }
 
 fn failure(e: StoreError) -> StoreFailure {
@@ -466,5 +261,207 @@ impl TokenStore for SqliteStore {
             )
             .map_err(|e| failure(e.into()))?;
         Ok(())
+    }
+}
+
+impl Store for SqliteStore {
+    fn location(&self) -> String {
+        format!("SQLite {}", self.path.display())
+    }
+
+    fn load_profile(&self, profile: &str) -> Result<Option<TokenRecord>, StoreError> {
+        let row = self
+            .conn()
+            .query_row(
+                "SELECT client_id, client_secret, access_token, access_expires_at, refresh_token,
+                        refresh_token_since, personal_access_token, organizer_key, account_key,
+                        principal, reauthorization_reason, last_refresh_at
+                 FROM profiles WHERE name = ?1",
+                params![profile],
+                |r| {
+                    Ok(ProfileRow {
+                        client_id: r.get(0)?,
+                        client_secret: r.get(1)?,
+                        access_token: r.get(2)?,
+                        access_expires_at: r.get(3)?,
+                        refresh_token: r.get(4)?,
+                        refresh_token_since: r.get(5)?,
+                        personal_access_token: r.get(6)?,
+                        organizer_key: r.get(7)?,
+                        account_key: r.get(8)?,
+                        principal: r.get(9)?,
+                        reauthorization_reason: r.get(10)?,
+                        last_refresh_at: r.get(11)?,
+                    })
+                },
+            )
+            .optional()?;
+        row.map(|r| r.open(&self.cipher, profile)).transpose()
+    }
+
+    fn save_profile(&self, profile: &str, record: &TokenRecord) -> Result<(), StoreError> {
+        let r = ProfileRow::seal(&self.cipher, profile, record)?;
+        self.conn().execute(
+            "INSERT INTO profiles (name, client_id, client_secret, access_token, access_expires_at,
+                 refresh_token, refresh_token_since, personal_access_token, organizer_key,
+                 account_key, principal, reauthorization_reason, last_refresh_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+             ON CONFLICT(name) DO UPDATE SET
+                 client_id = excluded.client_id, client_secret = excluded.client_secret,
+                 access_token = excluded.access_token, access_expires_at = excluded.access_expires_at,
+                 refresh_token = excluded.refresh_token,
+                 refresh_token_since = excluded.refresh_token_since,
+                 personal_access_token = excluded.personal_access_token,
+                 organizer_key = excluded.organizer_key, account_key = excluded.account_key,
+                 principal = excluded.principal,
+                 reauthorization_reason = excluded.reauthorization_reason,
+                 last_refresh_at = excluded.last_refresh_at, updated_at = excluded.updated_at",
+            params![
+                profile,
+                r.client_id,
+                r.client_secret,
+                r.access_token,
+                r.access_expires_at,
+                r.refresh_token,
+                r.refresh_token_since,
+                r.personal_access_token,
+                r.organizer_key,
+                r.account_key,
+                r.principal,
+                r.reauthorization_reason,
+                r.last_refresh_at,
+                chrono_now(),
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn delete_profile(&self, profile: &str) -> Result<bool, StoreError> {
+        let conn = self.conn();
+        let n = conn.execute("DELETE FROM profiles WHERE name = ?1", params![profile])?;
+        conn.execute(
+            "DELETE FROM locks WHERE name = ?1",
+            params![lock_name(profile)],
+        )?;
+        Ok(n > 0)
+    }
+
+    fn profiles(&self) -> Result<Vec<String>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare("SELECT name FROM profiles ORDER BY name")?;
+        let names = stmt
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<Vec<String>, _>>()?;
+        Ok(names)
+    }
+
+    fn setting(&self, key: &str) -> Result<Option<String>, StoreError> {
+        let value: Option<Vec<u8>> = self
+            .conn()
+            .query_row(
+                "SELECT value FROM meta WHERE key = ?1",
+                params![format!("setting:{key}")],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(value.map(|v| String::from_utf8_lossy(&v).into_owned()))
+    }
+
+    fn set_setting(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        self.conn().execute(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            params![format!("setting:{key}"), value.as_bytes()],
+        )?;
+        Ok(())
+    }
+
+    fn journal_entry(
+        &self,
+        import_id: &str,
+        line: u64,
+    ) -> Result<Option<JournalEntry>, StoreError> {
+        crate::journal::entry(self, import_id, line)
+    }
+
+    fn journal_record(
+        &self,
+        import_id: &str,
+        line: u64,
+        entry: &JournalEntry,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        crate::journal::record(self, import_id, line, entry, now)
+    }
+
+    fn put_session(&self, digest: &str, session: &AdminSession) -> Result<(), StoreError> {
+        self.conn().execute(
+            "INSERT INTO admin_sessions (digest, csrf, expires_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT(digest) DO UPDATE SET csrf = excluded.csrf, expires_at = excluded.expires_at",
+            params![digest, session.csrf, session.expires_at],
+        )?;
+        Ok(())
+    }
+
+    fn session(&self, digest: &str, now: i64) -> Result<Option<AdminSession>, StoreError> {
+        Ok(self
+            .conn()
+            .query_row(
+                "SELECT csrf, expires_at FROM admin_sessions WHERE digest = ?1 AND expires_at > ?2",
+                params![digest, now],
+                |r| {
+                    Ok(AdminSession {
+                        csrf: r.get(0)?,
+                        expires_at: r.get(1)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    fn end_session(&self, digest: &str, now: i64) -> Result<(), StoreError> {
+        self.conn().execute(
+            "DELETE FROM admin_sessions WHERE digest = ?1 OR expires_at <= ?2",
+            params![digest, now],
+        )?;
+        Ok(())
+    }
+
+    fn book_budget(
+        &self,
+        account: &str,
+        interval_ms: i64,
+        burst: u32,
+        permits: u32,
+        max_wait_ms: Option<i64>,
+    ) -> Result<Option<i64>, StoreError> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        self.bookkeeping(|conn| {
+            // Immediate: the gateway and an import run may book at the same moment.
+            let tx = rusqlite::Transaction::new_unchecked(
+                conn,
+                rusqlite::TransactionBehavior::Immediate,
+            )?;
+            let tat: i64 = tx
+                .query_row(
+                    "SELECT tat_ms FROM goto_budget WHERE account = ?1",
+                    params![account],
+                    |r| r.get(0),
+                )
+                .optional()?
+                .unwrap_or(0);
+            let Some((tat, wait)) = gcra_book(tat, now, interval_ms, burst, permits, max_wait_ms)
+            else {
+                return Ok(None);
+            };
+            tx.execute(
+                "INSERT INTO goto_budget (account, tat_ms) VALUES (?1, ?2)
+                 ON CONFLICT(account) DO UPDATE SET tat_ms = excluded.tat_ms",
+                params![account, tat],
+            )?;
+            tx.commit()?;
+            Ok(Some(wait))
+        })
     }
 }

@@ -3,7 +3,8 @@
 #![allow(clippy::unwrap_used)]
 
 use g2w_store::{
-    Claim, Completion, Enqueued, NewRegistration, OutboxState, OutboxStore, Release, SqliteStore,
+    Claim, Completion, Enqueued, NewRegistration, OutboxState, OutboxStore, PgStore, Release,
+    SecretKey, SqliteStore,
 };
 
 fn submission(id: &str, email: &str, key: Option<&str>, at: i64) -> NewRegistration {
@@ -254,6 +255,20 @@ fn sqlite_passes_the_outbox_contract() {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open_in(dir.path(), None).unwrap();
     story(&store);
+}
+
+#[test]
+fn postgres_passes_the_outbox_contract() {
+    let Some(url) = g2w_store::test_database_url() else {
+        return;
+    };
+    let store = PgStore::connect(&url, &SecretKey::generate()).unwrap();
+    story(&store);
+    // Reconnecting finds the schema in place and the key check passing.
+    drop(store);
+    let key = SecretKey::generate();
+    let err = PgStore::connect(&url, &key).unwrap_err();
+    assert!(err.to_string().contains("key"), "{err}");
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! a corrupt file, a foreign database and a wrong key.
 
 use g2w_goto::{ExposeSecret as _, OrganizerKey, SecretString, TokenRecord, TokenStore as _};
-use g2w_store::{DB_FILE_NAME, SecretKey, SqliteStore, StoreError};
+use g2w_store::{DB_FILE_NAME, SecretKey, SqliteStore, Store as _, StoreError};
 
 fn record() -> TokenRecord {
     TokenRecord {

@@ -119,7 +119,7 @@ async fn finish_login(ctx: &Context, record: TokenRecord) -> anyhow::Result<()> 
     );
     eprintln!(
         "Tokens are stored encrypted in {}; they refresh by themselves.",
-        ctx.store.path().display()
+        ctx.store.location()
     );
     Ok(())
 }

@@ -15,7 +15,7 @@ use std::time::Instant;
 use anyhow::{Context as _, bail};
 use g2w_gateway::intake::{self, Submission};
 use g2w_goto::{GotoClient, GotoError, NewRegistrant, RegistrationFields, WebinarKey};
-use g2w_store::{JournalEntry, SqliteStore};
+use g2w_store::{JournalEntry, Store};
 use sha2::{Digest as _, Sha256};
 
 use crate::context::Context;
@@ -256,7 +256,7 @@ impl Tally {
 }
 
 async fn journal(
-    store: &Arc<SqliteStore>,
+    store: &Arc<dyn Store>,
     id: &str,
     line: u64,
     entry: JournalEntry,
@@ -270,7 +270,7 @@ async fn journal(
 }
 
 async fn journal_get(
-    store: &Arc<SqliteStore>,
+    store: &Arc<dyn Store>,
     id: &str,
     line: u64,
 ) -> anyhow::Result<Option<JournalEntry>> {

@@ -1,7 +1,7 @@
 //! `g2w outbox`: look into the registration outbox and act on what is stuck.
 
 use anyhow::{Context as _, bail};
-use g2w_store::{OutboxState, OutboxStore as _, Registration};
+use g2w_store::{OutboxState, Registration};
 
 use crate::context::Context;
 

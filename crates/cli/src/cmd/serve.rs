@@ -1,12 +1,11 @@
 //! `g2w serve`: the registration gateway. `--demo` runs it on the built-in emulator.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use g2w_gateway::{AdminPassword, Gateway, GatewayConfig};
-use g2w_goto::{GotoClient, RateLimiter, RetryPolicy, SecretString};
+use g2w_goto::{GotoClient, RetryPolicy, SecretString};
 
 use crate::context::Context;
 use crate::settings::{Env, ProcessEnv, ServeFile, Settings};
@@ -219,7 +218,7 @@ async fn serve(
         ctx.http.clone(),
         ctx.settings.api_url.clone(),
         tokens,
-        Arc::new(RateLimiter::new(ctx.settings.rate_limit, 1)),
+        ctx.rate_limiter(),
         RetryPolicy::NEVER,
     );
     let listener = tokio::net::TcpListener::bind(listen)

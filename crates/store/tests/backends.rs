@@ -1,0 +1,158 @@
+//! The contract stories every backend must pass beside the outbox's: logins and the
+//! cross-process refresh lock, the import journal, admin sessions, and the shared GoTo
+//! budget. Each runs on SQLite, and on PostgreSQL when `G2W_TEST_DATABASE_URL` names a
+//! server (CI starts one).
+#![allow(clippy::unwrap_used)]
+
+use g2w_goto::{ExposeSecret as _, OrganizerKey, SecretString, TokenRecord};
+use g2w_store::{AdminSession, JournalEntry, PgStore, SecretKey, SqliteStore, Store};
+
+fn record() -> TokenRecord {
+    TokenRecord {
+        client_id: "client".into(),
+        client_secret: Some(SecretString::from("client-secret-1234")),
+        access_token: Some(SecretString::from("access-5678")),
+        access_expires_at: Some(3_600),
+        refresh_token: Some(SecretString::from("refresh-9012")),
+        organizer_key: Some(OrganizerKey::new(9_007_199_254_740_993)),
+        principal: Some("dana@example.com".into()),
+        ..TokenRecord::default()
+    }
+}
+
+/// Two handles on one store (two processes, or two gateways).
+fn both_backends(story: impl Fn(&dyn Store, &dyn Store)) {
+    let dir = tempfile::tempdir().unwrap();
+    let a = SqliteStore::open_in(dir.path(), None).unwrap();
+    let b = SqliteStore::open_in(dir.path(), None).unwrap();
+    story(&a, &b);
+    if let Some(url) = g2w_store::test_database_url() {
+        let key = SecretKey::generate();
+        let a = PgStore::connect(&url, &key).unwrap();
+        let b = PgStore::connect(&url, &key).unwrap();
+        story(&a, &b);
+    }
+}
+
+#[test]
+fn logins_round_trip_and_the_refresh_lock_is_one_holder_across_processes() {
+    both_backends(|a, b| {
+        assert!(a.load_profile("default").unwrap().is_none());
+        a.save_profile("default", &record()).unwrap();
+        let back = b.load_profile("default").unwrap().unwrap();
+        assert_eq!(back.access_token.unwrap().expose_secret(), "access-5678");
+        assert_eq!(back.refresh_token.unwrap().expose_secret(), "refresh-9012");
+        assert_eq!(
+            back.organizer_key,
+            Some(OrganizerKey::new(9_007_199_254_740_993)),
+            "64-bit keys exact"
+        );
+        assert_eq!(b.profiles().unwrap(), ["default"]);
+
+        assert!(a.try_lock_refresh("default", "A", 1_000, 60).unwrap());
+        assert!(
+            !b.try_lock_refresh("default", "B", 1_001, 60).unwrap(),
+            "held by A"
+        );
+        b.unlock_refresh("default", "B").unwrap();
+        assert!(
+            !b.try_lock_refresh("default", "B", 1_002, 60).unwrap(),
+            "not B's to release"
+        );
+        assert!(
+            b.try_lock_refresh("default", "B", 1_061, 60).unwrap(),
+            "A's lease ran out"
+        );
+        b.unlock_refresh("default", "B").unwrap();
+
+        a.save_profile("other", &record()).unwrap();
+        assert!(a.delete_profile("default").unwrap());
+        assert!(!a.delete_profile("default").unwrap());
+        assert_eq!(b.profiles().unwrap(), ["other"]);
+
+        assert_eq!(a.setting("admin_password").unwrap(), None);
+        a.set_setting("admin_password", "$argon2id$x").unwrap();
+        assert_eq!(
+            b.setting("admin_password").unwrap().as_deref(),
+            Some("$argon2id$x")
+        );
+    });
+}
+
+#[test]
+fn the_import_journal_records_and_replaces_outcomes() {
+    both_backends(|a, b| {
+        let failed = JournalEntry {
+            outcome: "failed".into(),
+            registrant_key: None,
+            join_url: None,
+            detail: Some("GoTo 503".into()),
+        };
+        a.journal_record("import-1", 7, &failed, 1).unwrap();
+        assert_eq!(b.journal_entry("import-1", 7).unwrap(), Some(failed));
+        let done = JournalEntry {
+            outcome: "registered".into(),
+            registrant_key: Some("42".into()),
+            join_url: Some("https://j/42".into()),
+            detail: None,
+        };
+        b.journal_record("import-1", 7, &done, 2).unwrap();
+        assert!(a.journal_entry("import-1", 7).unwrap().unwrap().is_done());
+        assert_eq!(a.journal_entry("import-1", 8).unwrap(), None);
+    });
+}
+
+#[test]
+fn admin_sessions_outlive_a_process_and_end_on_time() {
+    both_backends(|a, b| {
+        let session = AdminSession {
+            csrf: "csrf-token".into(),
+            expires_at: 1_000,
+        };
+        a.put_session("digest-1", &session).unwrap();
+        a.put_session(
+            "digest-old",
+            &AdminSession {
+                csrf: "old".into(),
+                expires_at: 10,
+            },
+        )
+        .unwrap();
+        assert_eq!(b.session("digest-1", 999).unwrap(), Some(session.clone()));
+        assert_eq!(b.session("digest-1", 1_000).unwrap(), None, "ended");
+        assert_eq!(b.session("unknown", 1).unwrap(), None);
+        b.end_session("digest-1", 500).unwrap();
+        assert_eq!(a.session("digest-1", 999).unwrap(), None, "signed out");
+        assert_eq!(
+            a.session("digest-old", 5).unwrap(),
+            None,
+            "expired ones are swept"
+        );
+    });
+}
+
+#[test]
+fn the_goto_budget_is_one_schedule_for_every_process() {
+    both_backends(|a, b| {
+        // 10 a second, no burst: two processes booking in turn are spaced as one.
+        let mut waits = Vec::new();
+        for i in 0..10 {
+            let store = if i % 2 == 0 { a } else { b };
+            waits.push(store.book_budget("acct", 100, 1, 1, None).unwrap().unwrap());
+        }
+        let last = *waits.last().unwrap();
+        assert!(
+            (800..=900).contains(&last),
+            "the tenth permit waits about 0.9 s whoever books it: {waits:?}"
+        );
+        assert_eq!(
+            a.book_budget("acct", 100, 1, 2, Some(50)).unwrap(),
+            None,
+            "a booking that would wait too long takes nothing"
+        );
+        assert!(
+            a.book_budget("other", 100, 1, 1, None).unwrap().unwrap() <= 5,
+            "per account"
+        );
+    });
+}
