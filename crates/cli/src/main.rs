@@ -51,6 +51,9 @@ enum Command {
     #[command(subcommand)]
     Outbox(cmd::outbox::OutboxCommand),
     /// Configuration helpers.
+    /// The database: create or upgrade its schema, copy it into PostgreSQL.
+    #[command(subcommand)]
+    Store(cmd::store::StoreCommand),
     #[command(subcommand)]
     Config(cmd::config::ConfigCommand),
     /// Run the built-in GoTo emulator (OAuth server and Webinar v2 API) on its own.
@@ -112,6 +115,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => {
             let settings = Settings::resolve(&ProcessEnv, &cli.credentials)?;
             cmd::serve::run(settings, &cli.profile, args).await
+        }
+        Command::Store(command) => {
+            let settings = Settings::resolve(&ProcessEnv, &cli.credentials)?;
+            cmd::store::run(&settings, command)
         }
         Command::Outbox(command) => {
             let settings = Settings::resolve(&ProcessEnv, &cli.credentials)?;

@@ -101,9 +101,29 @@ impl Pool {
     }
 }
 
+/// The store's own runtime. Dropped without waiting: a runtime may not block while it
+/// shuts down inside another runtime, which is where a gateway drops its store.
+struct PrivateRuntime(Option<tokio::runtime::Runtime>);
+
+impl PrivateRuntime {
+    fn spawn(&self, task: impl Future<Output = ()> + Send + 'static) {
+        if let Some(runtime) = &self.0 {
+            runtime.spawn(task);
+        }
+    }
+}
+
+impl Drop for PrivateRuntime {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
 /// The store on PostgreSQL.
 pub struct PgStore {
-    runtime: tokio::runtime::Runtime,
+    runtime: PrivateRuntime,
     pool: Arc<Pool>,
     cipher: Cipher,
     location: String,
@@ -231,7 +251,7 @@ impl PgStore {
             .build()
             .map_err(|e| StoreError::Sql(format!("cannot start the database runtime: {e}")))?;
         let store = Self {
-            runtime,
+            runtime: PrivateRuntime(Some(runtime)),
             pool: Arc::new(Pool {
                 config,
                 idle: Mutex::new(Vec::new()),
@@ -349,17 +369,23 @@ impl PgStore {
             .parse()
             .map_err(|e| StoreError::Sql(format!("G2W_TEST_DATABASE_URL: {e}")))?;
         let name = format!("g2w_test_{:016x}", rand::random::<u64>());
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| StoreError::Sql(e.to_string()))?;
         let create = format!("CREATE DATABASE {name}");
         let admin = config.clone();
-        runtime.block_on(async move {
-            let (client, connection) = admin.connect(NoTls).await?;
-            tokio::spawn(connection);
-            client.batch_execute(&create).await
-        })?;
+        // Its own thread: tests call this from inside their runtimes.
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| StoreError::Sql(e.to_string()))?;
+            runtime.block_on(async move {
+                let (client, connection) = admin.connect(NoTls).await?;
+                tokio::spawn(connection);
+                client.batch_execute(&create).await
+            })?;
+            Ok::<_, StoreError>(())
+        })
+        .join()
+        .map_err(|_| StoreError::Sql("creating a test database panicked".into()))??;
         config.dbname(&name);
         let mut url = url_of(&config);
         url.push_str(&format!("/{name}"));

@@ -5,7 +5,9 @@
 #![allow(clippy::unwrap_used)]
 
 use g2w_goto::{ExposeSecret as _, OrganizerKey, SecretString, TokenRecord};
-use g2w_store::{AdminSession, JournalEntry, PgStore, SecretKey, SqliteStore, Store};
+use g2w_store::{
+    AdminSession, JournalEntry, OutboxStore as _, PgStore, SecretKey, SqliteStore, Store,
+};
 
 fn record() -> TokenRecord {
     TokenRecord {
@@ -155,4 +157,51 @@ fn the_goto_budget_is_one_schedule_for_every_process() {
             "per account"
         );
     });
+}
+
+#[test]
+fn postgres_tells_other_processes_of_new_registrations_and_sqlite_says_it_cannot() {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = SqliteStore::open_in(dir.path(), None).unwrap();
+    assert!(
+        !sqlite.notify_new_work(Box::new(|| {})).unwrap(),
+        "polling it is"
+    );
+    let Some(url) = g2w_store::test_database_url() else {
+        return;
+    };
+    let key = SecretKey::generate();
+    let listener = PgStore::connect(&url, &key).unwrap();
+    let writer = PgStore::connect(&url, &key).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    assert!(
+        listener
+            .notify_new_work(Box::new(move || {
+                let _ = tx.send(());
+            }))
+            .unwrap()
+    );
+    // The listener connects in the background: write until it hears one.
+    for i in 0..50 {
+        writer
+            .enqueue(&[g2w_store::NewRegistration {
+                id: format!("n{i}"),
+                profile: "default".into(),
+                webinar_key: "1".into(),
+                email: format!("n{i}@example.com"),
+                payload: "{}".into(),
+                idempotency_key: None,
+                source: None,
+                created_at: i,
+                validated: true,
+            }])
+            .unwrap();
+        if rx
+            .recv_timeout(std::time::Duration::from_millis(100))
+            .is_ok()
+        {
+            return;
+        }
+    }
+    panic!("no notification reached the other process");
 }

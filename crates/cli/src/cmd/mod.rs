@@ -7,4 +7,5 @@ pub mod import;
 pub mod outbox;
 pub mod registrants;
 pub mod serve;
+pub mod store;
 pub mod webinars;

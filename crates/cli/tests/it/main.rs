@@ -5,6 +5,7 @@ mod auth;
 mod emulator_cmd;
 mod registrants;
 mod serve;
+mod shared_store;
 
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::process::{Child, Command, Output, Stdio};
@@ -19,6 +20,8 @@ pub struct Env {
     pub data: tempfile::TempDir,
     pub emu: EmulatorHandle,
     pub http: reqwest::Client,
+    /// A PostgreSQL store and the key every process shares, instead of the SQLite file.
+    pub shared_store: Option<(String, String)>,
 }
 
 impl Env {
@@ -30,6 +33,7 @@ impl Env {
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .unwrap(),
+            shared_store: None,
         }
     }
 
@@ -49,6 +53,9 @@ impl Env {
             .env("G2W_CLIENT_ID", "demo-client")
             .env("G2W_CLIENT_SECRET", "demo-secret")
             .env("NO_COLOR", "1");
+        if let Some((url, key)) = &self.shared_store {
+            cmd.env("G2W_DATABASE_URL", url).env("G2W_SECRET_KEY", key);
+        }
         cmd
     }
 

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use crate::{Env, assert_exit, assert_ok, text};
 
 /// Starts `g2w serve` and returns it with its base URL (from its first stdout line).
-fn start_serve(mut cmd: Command) -> (Child, String) {
+pub fn start_serve(mut cmd: Command) -> (Child, String) {
     let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -58,7 +58,7 @@ async fn wait_delivered(env: &Env, base: &str, id: &str) -> Value {
     }
 }
 
-async fn post(http: &reqwest::Client, base: &str, webinar: &str, email: &str) -> Value {
+pub async fn post(http: &reqwest::Client, base: &str, webinar: &str, email: &str) -> Value {
     let r = http
         .post(format!("{base}/api/v1/webinars/{webinar}/registrations"))
         .json(&json!({"firstName": "Test", "lastName": "Person", "email": email}))

@@ -1,0 +1,118 @@
+//! `g2w store`: the database itself. `migrate` brings a store's schema up to date;
+//! `copy --to` moves an existing store (usually the SQLite file) into PostgreSQL, so
+//! several gateways can share it.
+
+use std::sync::Arc;
+
+use anyhow::{Context as _, bail};
+use g2w_store::{NewRegistration, OutboxState, Store};
+
+use crate::settings::{Settings, without_password};
+
+/// `g2w store …`
+#[derive(Debug, clap::Subcommand)]
+pub enum StoreCommand {
+    /// Create or upgrade the schema of the configured store (G2W_DATABASE_URL, else the
+    /// SQLite file), then exit. Gateways also do this when they start.
+    Migrate,
+    /// Copy the configured store into the PostgreSQL database at URL: every login (its
+    /// tokens re-sealed with the same key), the admin password, and every registration
+    /// not yet delivered. Stop the gateways first; running it again copies only what
+    /// is missing.
+    Copy {
+        /// The PostgreSQL database to copy into (postgres://user:password@host/db).
+        #[arg(long, value_name = "URL")]
+        to: String,
+    },
+}
+
+/// Runs a store command.
+///
+/// # Errors
+/// A store that cannot be opened, or a copy that fails (what was copied stays).
+pub fn run(settings: &Settings, command: StoreCommand) -> anyhow::Result<()> {
+    let open = |url: Option<&str>| -> anyhow::Result<Arc<dyn Store>> {
+        g2w_store::open(url, &settings.data_dir, settings.secret_key.as_deref())
+            .context("cannot open the store")
+    };
+    match command {
+        StoreCommand::Migrate => {
+            let store = open(settings.database_url.as_deref())?;
+            println!("{}: schema up to date.", store.location());
+            Ok(())
+        }
+        StoreCommand::Copy { to } => {
+            if !(to.starts_with("postgres://") || to.starts_with("postgresql://")) {
+                bail!("--to {:?} is not a postgres:// URL", without_password(&to));
+            }
+            let from = open(settings.database_url.as_deref())?;
+            let target = open(Some(&to))?;
+            if from.location() == target.location() {
+                bail!("the store is already {}", target.location());
+            }
+            let copied = copy(from.as_ref(), target.as_ref())?;
+            println!(
+                "Copied {} login(s), {} setting(s) and {} waiting registration(s) from {} to {}.",
+                copied.logins,
+                copied.settings,
+                copied.registrations,
+                from.location(),
+                target.location()
+            );
+            println!(
+                "Delivered history and import journals stay in the old store; set \
+                 G2W_DATABASE_URL (and the same G2W_SECRET_KEY) on every gateway."
+            );
+            Ok(())
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Copied {
+    logins: usize,
+    settings: usize,
+    registrations: usize,
+}
+
+/// Settings a store keeps that a gateway needs.
+const SETTINGS: &[&str] = &["admin_password"];
+
+fn copy(from: &dyn Store, to: &dyn Store) -> anyhow::Result<Copied> {
+    let mut copied = Copied::default();
+    for profile in from.profiles()? {
+        if let Some(login) = from.load_profile(&profile)? {
+            to.save_profile(&profile, &login)?;
+            copied.logins += 1;
+        }
+    }
+    for key in SETTINGS {
+        if let Some(value) = from.setting(key)? {
+            to.set_setting(key, &value)?;
+            copied.settings += 1;
+        }
+    }
+    for state in [OutboxState::Pending, OutboxState::Delivering] {
+        let waiting = from.list(Some(state), None, u32::MAX)?;
+        let missing: Vec<NewRegistration> = waiting
+            .into_iter()
+            .filter(|r| matches!(to.registration(&r.id), Ok(None)))
+            .map(|r| NewRegistration {
+                id: r.id,
+                profile: r.profile,
+                webinar_key: r.webinar_key,
+                email: r.email,
+                payload: r.payload,
+                idempotency_key: r.idempotency_key,
+                source: r.source,
+                created_at: r.created_at,
+                validated: r.validated,
+            })
+            .collect();
+        for chunk in missing.chunks(500) {
+            to.enqueue(chunk)?;
+            copied.registrations += chunk.len();
+        }
+    }
+    Ok(copied)
+}

@@ -1,0 +1,152 @@
+//! Two gateways on one PostgreSQL database and one GoTo account: what a load balancer
+//! in front of several `g2w serve` processes relies on. Runs when
+//! `G2W_TEST_DATABASE_URL` names a server (CI starts one), and says it skipped otherwise.
+
+use std::time::{Duration, Instant};
+
+use g2w_emulator::EmulatorConfig;
+use g2w_store::{OutboxState, OutboxStore as _, PgStore, SecretKey};
+use serde_json::json;
+
+use crate::Env;
+use crate::serve::{post, start_serve};
+
+const CREATE: &str =
+    "POST /G2W/rest/v2/organizers/{organizer_key}/webinars/{webinar_key}/registrants";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_gateways_share_the_outbox_the_budget_and_one_refresh_through_a_kill_9() {
+    let Some(url) = g2w_store::test_database_url() else {
+        return;
+    };
+    // GoTo's limit on: 10 requests a second for the account, whoever sends them.
+    let mut env = Env::start(EmulatorConfig {
+        rate_limit: 10,
+        ..Default::default()
+    })
+    .await;
+    let key = SecretKey::generate();
+    env.shared_store = Some((url.clone(), key.to_base64()));
+    env.login_pat().await;
+    let webinar = env
+        .control("/webinars", json!({"subject": "Two gateways"}))
+        .await["webinarKey"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // A slow GoTo keeps deliveries in flight when one gateway is killed.
+    env.control(
+        "/faults",
+        json!({"method": "POST", "pathPrefix": "/G2W", "delayMs": 150}),
+    )
+    .await;
+    let serve = || {
+        let mut cmd = env.g2w(&["serve", "--listen", "127.0.0.1:0", "--sync-wait", "0"]);
+        cmd.env("G2W_INTAKE_RATE_PER_IP", "0");
+        start_serve(cmd)
+    };
+    let (mut first, first_base) = serve();
+    let (mut second, second_base) = serve();
+
+    // 500 registrations, spread over both, 20 at a time.
+    let emails: Vec<String> = (0..500).map(|i| format!("lb{i}@example.com")).collect();
+    for (n, chunk) in emails.chunks(20).enumerate() {
+        let posts: Vec<_> = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, email)| {
+                let base = if (n + i) % 2 == 0 {
+                    &first_base
+                } else {
+                    &second_base
+                };
+                let (http, base, webinar, email) = (
+                    env.http.clone(),
+                    base.clone(),
+                    webinar.clone(),
+                    email.clone(),
+                );
+                tokio::spawn(async move { post(&http, &base, &webinar, &email).await })
+            })
+            .collect();
+        for p in posts {
+            p.await.unwrap();
+        }
+    }
+    let store = PgStore::connect(&url, &key).unwrap();
+    let grants = |env: &Env| {
+        let s = env.emu.stats();
+        s.grants("refresh_token") + s.grants("personal_access_token")
+    };
+    let grants_at_start = grants(&env);
+
+    // The access token dies at GoTo while both deliver: one refresh between them.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while env.emu.stats().registrants_created < 100 {
+        assert!(Instant::now() < deadline, "deliveries did not start");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    env.emu.advance_clock(2 * 3600);
+    while env.emu.stats().registrants_created < 200 {
+        assert!(
+            Instant::now() < deadline,
+            "deliveries stopped after the token died"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // kill -9 one gateway mid-delivery: the survivor takes its registrations over.
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let killed_at = Instant::now();
+    let orphans: Vec<String> = store
+        .list(Some(OutboxState::Delivering), None, 1_000)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    let mut orphans_settled = None;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let counts = store.counts().unwrap();
+        if orphans_settled.is_none()
+            && orphans.iter().all(|id| {
+                store
+                    .registration(id)
+                    .unwrap()
+                    .is_some_and(|r| r.state.is_final())
+            })
+        {
+            orphans_settled = Some(killed_at.elapsed());
+        }
+        if counts[&OutboxState::Pending] + counts[&OutboxState::Delivering] == 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not drained: {counts:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let settled = orphans_settled.unwrap();
+    assert!(
+        settled <= Duration::from_secs(15),
+        "{} orphans took {settled:?}",
+        orphans.len()
+    );
+    let stats = env.emu.stats();
+    assert_eq!(
+        stats.registrants_created, 500,
+        "every person registered once"
+    );
+    assert_eq!(store.counts().unwrap()[&OutboxState::Delivered], 500);
+    assert_eq!(
+        stats.rate_limited, 0,
+        "one budget for the account: GoTo never said 429"
+    );
+    assert_eq!(
+        grants(&env) - grants_at_start,
+        1,
+        "exactly one token refresh across both gateways"
+    );
+    assert!(stats.route_status(CREATE, 201) == 500);
+    crate::signal(&second, "TERM");
+    assert!(second.wait().unwrap().success());
+}
