@@ -4,7 +4,9 @@
 //! measures: idle RSS; durably accepted registrations per second (sync wait 0, many
 //! connections); latency percentiles at a paced 1,000 requests/s; and GoTo calls per
 //! delivered registration. `BENCH_REQUESTS` (default 20000) sets the throughput run;
-//! `BENCH_HOLD_DELIVERY=1` measures intake alone (deliveries stalled at GoTo).
+//! `BENCH_HOLD_DELIVERY=1` measures intake alone (deliveries stalled at GoTo);
+//! `BENCH_DATABASE_URL=postgres://…` runs it on a fresh database on that server instead
+//! of the SQLite file.
 #![allow(clippy::unwrap_used, clippy::print_stdout, missing_docs)]
 
 mod support;
@@ -180,7 +182,10 @@ async fn main() {
         .status();
     let _ = serve.wait();
 
-    println!("gateway benchmark (g2w serve, emulator rate limit off, sync wait 0)");
+    println!(
+        "gateway benchmark (g2w serve on {}, emulator rate limit off, sync wait 0)",
+        support::store_name()
+    );
     println!(
         "  idle RSS after start:          {:.1} MiB",
         idle_rss as f64 / 1024.0

@@ -395,59 +395,84 @@ impl PgStore {
 
 impl OutboxStore for PgStore {
     fn enqueue(&self, batch: &[NewRegistration]) -> Result<Vec<Enqueued>, StoreError> {
-        let batch = batch.to_vec();
-        let rows = self.run(move |c| {
+        let column = |f: fn(&NewRegistration) -> Option<String>| -> Vec<Option<String>> {
+            batch.iter().map(f).collect()
+        };
+        let ids = column(|r| Some(r.id.clone()));
+        let profiles = column(|r| Some(r.profile.clone()));
+        let webinars = column(|r| Some(r.webinar_key.clone()));
+        let emails = column(|r| Some(r.email.clone()));
+        let payloads = column(|r| Some(r.payload.clone()));
+        let keys = column(|r| r.idempotency_key.clone());
+        let sources = column(|r| r.source.clone());
+        let created: Vec<i64> = batch.iter().map(|r| r.created_at).collect();
+        let validated: Vec<bool> = batch.iter().map(|r| r.validated).collect();
+        let repeated_keys: Vec<String> = keys.iter().flatten().cloned().collect();
+        let (inserted, existing) = self.run(move |c| {
             Box::pin(async move {
+                // One statement for the whole batch: a round trip per registration
+                // would cap intake at the network's latency.
                 let tx = c.transaction().await?;
-                let insert = tx
-                    .prepare(&format!(
-                        "INSERT INTO outbox (id, profile, webinar_key, email, payload, idempotency_key,
-                             source, state, attempts, next_attempt_at, created_at, updated_at, validated)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', 0, $8, $8, $8, $9)
-                         ON CONFLICT DO NOTHING RETURNING {COLUMNS}"
-                    ))
+                let inserted = tx
+                    .query(
+                        &format!(
+                            "INSERT INTO outbox (id, profile, webinar_key, email, payload,
+                                 idempotency_key, source, state, attempts, next_attempt_at,
+                                 created_at, updated_at, validated)
+                             SELECT id, profile, webinar_key, email, payload, key, source,
+                                 'pending', 0, created, created, created, validated
+                             FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],
+                                         $5::text[], $6::text[], $7::text[], $8::bigint[],
+                                         $9::bool[])
+                                 AS t(id, profile, webinar_key, email, payload, key, source,
+                                      created, validated)
+                             ON CONFLICT DO NOTHING RETURNING {COLUMNS}"
+                        ),
+                        &[
+                            &ids, &profiles, &webinars, &emails, &payloads, &keys, &sources,
+                            &created, &validated,
+                        ],
+                    )
                     .await?;
-                let by_key = tx
-                    .prepare(&format!(
-                        "SELECT {COLUMNS} FROM outbox WHERE idempotency_key = $1"
-                    ))
-                    .await?;
-                let mut out = Vec::with_capacity(batch.len());
-                for item in &batch {
-                    let inserted = tx
-                        .query_opt(
-                            &insert,
-                            &[
-                                &item.id,
-                                &item.profile,
-                                &item.webinar_key,
-                                &item.email,
-                                &item.payload,
-                                &item.idempotency_key,
-                                &item.source,
-                                &item.created_at,
-                                &item.validated,
-                            ],
-                        )
-                        .await?;
-                    let existing = match (&inserted, &item.idempotency_key) {
-                        (None, Some(key)) => tx.query_opt(&by_key, &[key]).await?,
-                        _ => None,
-                    };
-                    out.push((inserted, existing, item.id.clone()));
-                }
+                let existing = if inserted.len() < ids.len() && !repeated_keys.is_empty() {
+                    tx.query(
+                        &format!("SELECT {COLUMNS} FROM outbox WHERE idempotency_key = ANY($1)"),
+                        &[&repeated_keys],
+                    )
+                    .await?
+                } else {
+                    Vec::new()
+                };
                 tx.batch_execute(&format!("NOTIFY {CHANNEL}")).await?;
                 tx.commit().await?;
-                Ok(out)
+                Ok((inserted, existing))
             })
         })?;
-        rows.into_iter()
-            .map(|(inserted, existing, id)| match (inserted, existing) {
-                (Some(row), _) => row_to_registration(&row).map(Enqueued::New),
-                (None, Some(row)) => row_to_registration(&row).map(Enqueued::Existing),
-                (None, None) => Err(StoreError::Sql(format!(
-                    "registration id {id} already exists"
-                ))),
+        let mut new = std::collections::HashMap::new();
+        for row in &inserted {
+            let r = row_to_registration(row)?;
+            new.insert(r.id.clone(), r);
+        }
+        let mut by_key = std::collections::HashMap::new();
+        for row in &existing {
+            let r = row_to_registration(row)?;
+            if let Some(key) = r.idempotency_key.clone() {
+                by_key.insert(key, r);
+            }
+        }
+        batch
+            .iter()
+            .map(|item| {
+                if let Some(r) = new.remove(&item.id) {
+                    return Ok(Enqueued::New(r));
+                }
+                match item.idempotency_key.as_ref().and_then(|k| by_key.get(k)) {
+                    Some(r) => Ok(Enqueued::Existing(r.clone())),
+                    None => Err(StoreError::Sql(format!(
+                        "registration id {} already exists",
+                        item.id
+                    ))),
+                }
             })
             .collect()
     }
@@ -467,19 +492,20 @@ impl OutboxStore for PgStore {
         let (profile, holder) = (profile.to_owned(), holder.to_owned());
         let row = self.run(move |c| {
             Box::pin(async move {
-                // Orphans (expired leases) first, then the pending row due longest;
-                // rows another gateway is claiming right now are skipped, not waited for.
+                // Orphans (expired leases) first, then the pending row due longest: two
+                // look-ups on their own partial indexes (one OR would scan the table).
+                // Rows another gateway is claiming right now are skipped, not waited for.
                 c.query_opt(
                     &format!(
                         "UPDATE outbox SET state = 'delivering', lease_holder = $1, lease_until = $2,
                              attempts = attempts + 1, fence = fence + 1, updated_at = $3
-                         WHERE id = (
-                             SELECT id FROM outbox
-                             WHERE profile = $4 AND (
-                                 (state = 'delivering' AND lease_until <= $3)
-                                 OR (state = 'pending' AND next_attempt_at <= $5))
-                             ORDER BY (state = 'delivering') DESC, next_attempt_at
-                             LIMIT 1 FOR UPDATE SKIP LOCKED)
+                         WHERE id = COALESCE(
+                             (SELECT id FROM outbox
+                              WHERE profile = $4 AND state = 'delivering' AND lease_until <= $3
+                              ORDER BY lease_until LIMIT 1 FOR UPDATE SKIP LOCKED),
+                             (SELECT id FROM outbox
+                              WHERE profile = $4 AND state = 'pending' AND next_attempt_at <= $5
+                              ORDER BY next_attempt_at LIMIT 1 FOR UPDATE SKIP LOCKED))
                          RETURNING {COLUMNS}"
                     ),
                     &[&holder, &(now + lease_ms), &now, &profile, &due_by],

@@ -7,9 +7,33 @@ use std::process::{Child, Command, Stdio};
 
 use serde_json::{Value, json};
 
-/// `g2w ARGS` against `emulator`, storing its state in `data`.
+/// With `BENCH_DATABASE_URL` (a PostgreSQL server), a fresh database on it for this
+/// run: every `g2w` then keeps its state there instead of the SQLite file.
+fn database() -> Option<&'static str> {
+    static URL: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    URL.get_or_init(|| {
+        let admin = std::env::var("BENCH_DATABASE_URL").ok()?;
+        Some(g2w_store::PgStore::create_test_database(&admin).unwrap())
+    })
+    .as_deref()
+}
+
+/// Where this run keeps its state, for the report.
+#[allow(dead_code)] // not every benchmark reports it
+pub fn store_name() -> &'static str {
+    if database().is_some() {
+        "PostgreSQL (BENCH_DATABASE_URL)"
+    } else {
+        "SQLite"
+    }
+}
+
+/// `g2w ARGS` against `emulator`, storing its state in `data` (or in PostgreSQL).
 pub fn g2w(emulator: &str, data: &Path, args: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_g2w"));
+    if let Some(url) = database() {
+        c.env("G2W_DATABASE_URL", url);
+    }
     c.args(args)
         .env("G2W_DATA_DIR", data)
         .env("G2W_AUTH_URL", emulator)
