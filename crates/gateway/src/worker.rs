@@ -233,9 +233,9 @@ impl Worker {
                 // registration's: try again shortly.
                 self.breaker.no_probe();
                 let reason = format!("token store: {e}");
-                self.release(&reg, now + 1_000, &reason, Release::Paused)
-                    .await?;
-                return self.current(&reg.id).await;
+                return self
+                    .release(&reg, now + 1_000, &reason, Release::Paused)
+                    .await;
             }
             Err(e) if e.is_retryable() => return self.retry_later(&reg, now, &e).await,
             Err(e) => (
@@ -359,8 +359,7 @@ impl Worker {
             "retry"
         });
         let due = now + i64::try_from(wait.as_millis()).unwrap_or(i64::MAX / 2);
-        self.release(reg, due, &reason, why).await?;
-        self.current(&reg.id).await
+        self.release(reg, due, &reason, why).await
     }
 
     /// GoTo is back: everything waiting out a backoff is due now, and every loop wakes.
@@ -373,23 +372,26 @@ impl Worker {
         self.wake.notify_waiters();
     }
 
-    /// Gives a registration back as pending, due at `due`.
+    /// Gives a registration back as pending, due at `due`; the step is its new state.
     async fn release(
         &self,
         reg: &Registration,
         due: i64,
         error: &str,
         why: Release,
-    ) -> Result<(), g2w_store::StoreError> {
+    ) -> Result<Step, g2w_store::StoreError> {
         let (id, fence, error, now) = (reg.id.clone(), reg.fence, error.to_owned(), (self.clock)());
         let released = crate::off_thread(&self.store, move |s| {
             s.release(&id, fence, now, due, &error, why)
         })
         .await?;
-        if !released {
-            tracing::warn!(id = %reg.id, "lease lost before release; another attempt has it");
+        match released {
+            Some(r) => Ok(Step::Attempted(Box::new(r))),
+            None => {
+                tracing::warn!(id = %reg.id, "lease lost before release; another attempt has it");
+                self.current(&reg.id).await
+            }
         }
-        Ok(())
     }
 
     async fn current(&self, id: &str) -> Result<Step, g2w_store::StoreError> {
@@ -412,14 +414,16 @@ impl Worker {
             s.complete(&id, fence, now, &completion)
         })
         .await?;
-        if !completed {
-            tracing::warn!(id = %reg.id, "lease lost before completion; another attempt has it");
+        match completed {
+            Some(r) => {
+                self.waiters.resolve(&r);
+                Ok(Step::Attempted(Box::new(r)))
+            }
+            None => {
+                tracing::warn!(id = %reg.id, "lease lost before completion; another attempt has it");
+                self.current(&reg.id).await
+            }
         }
-        let step = self.current(&reg.id).await?;
-        if let Step::Attempted(r) = &step {
-            self.waiters.resolve(r);
-        }
-        Ok(step)
     }
 
     /// Refreshes the GoTo token if the last refresh is older than the keep-alive

@@ -245,8 +245,8 @@ pub trait OutboxStore: Send + Sync + 'static {
     /// Database failures.
     fn renew(&self, id: &str, fence: i64, lease_until: i64) -> Result<bool, StoreError>;
 
-    /// Ends the attempt holding `fence`. Returns false (and changes nothing) if the
-    /// registration was claimed again since.
+    /// Ends the attempt holding `fence` and returns the registration as it now stands;
+    /// `None` (and nothing changed) if the registration was claimed again since.
     ///
     /// # Errors
     /// Database failures.
@@ -256,11 +256,12 @@ pub trait OutboxStore: Send + Sync + 'static {
         fence: i64,
         now: i64,
         completion: &Completion,
-    ) -> Result<bool, StoreError>;
+    ) -> Result<Option<Registration>, StoreError>;
 
     /// Gives the attempt holding `fence` back as pending, due at `next_attempt_at`,
-    /// with `error` as the last error. [`Release`] says whether the attempt counts and
-    /// whether the give-up clock starts (if it is not running yet).
+    /// with `error` as the last error, and returns the registration as it now stands
+    /// (`None`: claimed again since, nothing changed). [`Release`] says whether the
+    /// attempt counts and whether the give-up clock starts (if it is not running yet).
     ///
     /// # Errors
     /// Database failures.
@@ -272,7 +273,7 @@ pub trait OutboxStore: Send + Sync + 'static {
         next_attempt_at: i64,
         error: &str,
         why: Release,
-    ) -> Result<bool, StoreError>;
+    ) -> Result<Option<Registration>, StoreError>;
 
     /// Makes every pending registration of `profile` due at `now` (GoTo is back: the
     /// backlog goes out at the rate limit instead of when each backoff ends). Returns

@@ -537,22 +537,24 @@ impl OutboxStore for PgStore {
         fence: i64,
         now: i64,
         completion: &Completion,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Option<Registration>, StoreError> {
         let (state, key, url, error) = completion_columns(completion);
         let id = id.to_owned();
-        let n = self.run(move |c| {
+        let row = self.run(move |c| {
             Box::pin(async move {
-                c.execute(
-                    "UPDATE outbox SET state = $1, registrant_key = $2, join_url = $3,
+                c.query_opt(
+                    &format!(
+                        "UPDATE outbox SET state = $1, registrant_key = $2, join_url = $3,
                          last_error = COALESCE($4, last_error), lease_holder = NULL,
                          lease_until = NULL, updated_at = $5, finished_at = $5
-                     WHERE id = $6 AND state = 'delivering' AND fence = $7",
+                     WHERE id = $6 AND state = 'delivering' AND fence = $7 RETURNING {COLUMNS}"
+                    ),
                     &[&state.as_str(), &key, &url, &error, &now, &id, &fence],
                 )
                 .await
             })
         })?;
-        Ok(n == 1)
+        row.as_ref().map(row_to_registration).transpose()
     }
 
     fn release(
@@ -563,26 +565,26 @@ impl OutboxStore for PgStore {
         next_attempt_at: i64,
         error: &str,
         why: Release,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Option<Registration>, StoreError> {
         let uncount = i32::from(why != Release::Failed);
         let failing = why != Release::Paused;
         let (id, error) = (id.to_owned(), error.to_owned());
-        let n =
+        let row =
             self.run(move |c| {
                 Box::pin(async move {
-                    c.execute(
-                    "UPDATE outbox SET state = 'pending', next_attempt_at = $1, last_error = $2,
+                    c.query_opt(
+                    &format!("UPDATE outbox SET state = 'pending', next_attempt_at = $1, last_error = $2,
                          attempts = attempts - $3, lease_holder = NULL, lease_until = NULL,
                          updated_at = $4,
                          failing_since = CASE WHEN $7 THEN COALESCE(failing_since, $4)
                                               ELSE failing_since END
-                     WHERE id = $5 AND state = 'delivering' AND fence = $6",
+                     WHERE id = $5 AND state = 'delivering' AND fence = $6 RETURNING {COLUMNS}"),
                     &[&next_attempt_at, &error, &uncount, &now, &id, &fence, &failing],
                 )
                 .await
                 })
             })?;
-        Ok(n == 1)
+        row.as_ref().map(row_to_registration).transpose()
     }
 
     fn make_due(&self, profile: &str, now: i64) -> Result<u64, StoreError> {

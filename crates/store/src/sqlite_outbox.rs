@@ -138,7 +138,7 @@ impl OutboxStore for SqliteStore {
         fence: i64,
         now: i64,
         completion: &Completion,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Option<Registration>, StoreError> {
         let (state, key, url, error) = match completion {
             Completion::Delivered {
                 registrant_key,
@@ -163,16 +163,19 @@ impl OutboxStore for SqliteStore {
             }
             Completion::Dead { reason } => (OutboxState::Dead, None, None, Some(reason.clone())),
         };
-        let n = self.bookkeeping(|conn| {
-            conn.execute(
-                "UPDATE outbox SET state = ?1, registrant_key = ?2, join_url = ?3,
-                 last_error = COALESCE(?4, last_error), lease_holder = NULL, lease_until = NULL,
-                 updated_at = ?5, finished_at = ?5
-             WHERE id = ?6 AND state = 'delivering' AND fence = ?7",
+        self.bookkeeping(|conn| {
+            conn.query_row(
+                &format!(
+                    "UPDATE outbox SET state = ?1, registrant_key = ?2, join_url = ?3,
+                     last_error = COALESCE(?4, last_error), lease_holder = NULL, lease_until = NULL,
+                     updated_at = ?5, finished_at = ?5
+                 WHERE id = ?6 AND state = 'delivering' AND fence = ?7 RETURNING {COLUMNS}"
+                ),
                 params![state.as_str(), key, url, error, now, id, fence],
+                row_to_registration,
             )
-        })?;
-        Ok(n == 1)
+            .optional()
+        })
     }
 
     fn release(
@@ -183,19 +186,22 @@ impl OutboxStore for SqliteStore {
         next_attempt_at: i64,
         error: &str,
         why: Release,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Option<Registration>, StoreError> {
         let uncount = i64::from(why != Release::Failed);
         let failing = why != Release::Paused;
-        let n = self.bookkeeping(|conn| {
-            conn.execute(
-                "UPDATE outbox SET state = 'pending', next_attempt_at = ?1, last_error = ?2,
-                 attempts = attempts - ?3, lease_holder = NULL, lease_until = NULL, updated_at = ?4,
-                 failing_since = CASE WHEN ?7 THEN COALESCE(failing_since, ?4) ELSE failing_since END
-             WHERE id = ?5 AND state = 'delivering' AND fence = ?6",
+        self.bookkeeping(|conn| {
+            conn.query_row(
+                &format!(
+                    "UPDATE outbox SET state = 'pending', next_attempt_at = ?1, last_error = ?2,
+                     attempts = attempts - ?3, lease_holder = NULL, lease_until = NULL, updated_at = ?4,
+                     failing_since = CASE WHEN ?7 THEN COALESCE(failing_since, ?4) ELSE failing_since END
+                 WHERE id = ?5 AND state = 'delivering' AND fence = ?6 RETURNING {COLUMNS}"
+                ),
                 params![next_attempt_at, error, uncount, now, id, fence, failing],
+                row_to_registration,
             )
-        })?;
-        Ok(n == 1)
+            .optional()
+        })
     }
 
     fn make_due(&self, profile: &str, now: i64) -> Result<u64, StoreError> {

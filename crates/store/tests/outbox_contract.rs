@@ -71,17 +71,28 @@ fn story(store: &dyn OutboxStore) {
         join_url: "https://j/42".into(),
     };
     assert!(
-        !store.complete("r1", a.fence + 1, 2_100, &done).unwrap(),
+        !store
+            .complete("r1", a.fence + 1, 2_100, &done)
+            .unwrap()
+            .is_some(),
         "not this attempt's fence"
     );
-    assert!(store.complete("r1", a.fence, 2_100, &done).unwrap());
+    assert!(
+        store
+            .complete("r1", a.fence, 2_100, &done)
+            .unwrap()
+            .is_some()
+    );
     let r1 = store.registration("r1").unwrap().unwrap();
     assert_eq!(
         (r1.state, r1.join_url.as_deref(), r1.finished_at),
         (OutboxState::Delivered, Some("https://j/42"), Some(2_100))
     );
     assert!(
-        !store.complete("r1", a.fence, 2_200, &done).unwrap(),
+        !store
+            .complete("r1", a.fence, 2_200, &done)
+            .unwrap()
+            .is_some(),
         "a finished row stays finished"
     );
     assert_eq!(store.oldest_waiting("default").unwrap(), Some(1_001));
@@ -92,6 +103,7 @@ fn story(store: &dyn OutboxStore) {
         store
             .release("r2", b.fence, 2_100, 5_000, "GoTo 503", Release::Failed)
             .unwrap()
+            .is_some()
     );
     assert!(claim(store, "w3", 4_999, 60_000).is_none(), "not due yet");
     let again = claim(store, "w3", 5_000, 60_000).unwrap();
@@ -104,6 +116,7 @@ fn story(store: &dyn OutboxStore) {
         store
             .release("r2", again.fence, 5_001, 5_001, "429", Release::Throttled)
             .unwrap()
+            .is_some()
     );
     let throttled = store.registration("r2").unwrap().unwrap();
     assert_eq!(
@@ -116,6 +129,7 @@ fn story(store: &dyn OutboxStore) {
         store
             .release("r2", paused.fence, 5_003, 5_003, "paused", Release::Paused)
             .unwrap()
+            .is_some()
     );
     assert_eq!(store.registration("r2").unwrap().unwrap().attempts, 1);
 
@@ -130,6 +144,7 @@ fn story(store: &dyn OutboxStore) {
             "GoTo 503",
             Release::Failed,
         )
+        .unwrap()
         .unwrap();
     assert!(claim(store, "w3", 5_006, 60_000).is_none());
     let probe = store
@@ -146,6 +161,7 @@ fn story(store: &dyn OutboxStore) {
             "GoTo 503",
             Release::Failed,
         )
+        .unwrap()
         .unwrap();
     assert_eq!(store.make_due("default", 5_008).unwrap(), 1);
     assert_eq!(store.next_due("default").unwrap(), Some(5_008));
@@ -169,7 +185,10 @@ fn story(store: &dyn OutboxStore) {
         "the old attempt cannot take it back"
     );
     assert!(
-        !store.complete("r2", crashed.fence, 7_501, &done).unwrap(),
+        !store
+            .complete("r2", crashed.fence, 7_501, &done)
+            .unwrap()
+            .is_some(),
         "the old attempt lost it"
     );
     assert!(
@@ -183,6 +202,9 @@ fn story(store: &dyn OutboxStore) {
                 }
             )
             .unwrap()
+            .is_some_and(|r| r.state == OutboxState::Failed
+                && r.last_error.as_deref() == Some("RegistrationInvalid: email")),
+        "the outcome comes back with the row"
     );
     assert_eq!(store.oldest_waiting("default").unwrap(), None);
 
