@@ -25,6 +25,10 @@ const EXAMPLE: &str = r##"# g2w configuration. Put it in ~/.config/g2w/config.to
 # Where the database (g2w.db) and its key file live (G2W_DATA_DIR).
 # The encryption key can instead come from G2W_SECRET_KEY (base64 of 32 bytes).
 # data_dir = "/var/lib/g2w"
+# Keep everything in PostgreSQL instead, so several gateways share one store
+# (G2W_DATABASE_URL; prefer the variable, the URL holds a password). Every gateway
+# must then use the same G2W_SECRET_KEY. docs/deploy.md has the whole set-up.
+# database_url = "postgres://g2w:password@db.internal/g2w"
 
 [serve]
 # listen = "127.0.0.1:8080"                          # G2W_LISTEN, --listen

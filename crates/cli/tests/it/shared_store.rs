@@ -150,3 +150,103 @@ async fn two_gateways_share_the_outbox_the_budget_and_one_refresh_through_a_kill
     crate::signal(&second, "TERM");
     assert!(second.wait().unwrap().success());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn store_copy_moves_a_sqlite_gateway_into_postgres_logins_and_waiting_registrations_included()
+{
+    let env = Env::start(EmulatorConfig::default()).await;
+    env.login_pat().await;
+    // Two registrations still waiting in the SQLite outbox, one already delivered.
+    let delivered = {
+        let sqlite = g2w_store::SqliteStore::open_in(env.data.path(), None).unwrap();
+        let new = |id: &str, key: Option<&str>| g2w_store::NewRegistration {
+            id: id.into(),
+            profile: "default".into(),
+            webinar_key: "9007199254740993".into(),
+            email: format!("{id}@example.com"),
+            payload: "{}".into(),
+            idempotency_key: key.map(str::to_owned),
+            source: None,
+            created_at: 1,
+            validated: false,
+        };
+        sqlite
+            .enqueue(&[new("w1", Some("k1")), new("w2", None), new("done", None)])
+            .unwrap();
+        let claimed = sqlite
+            .claim("default", "w", 2, 1_000, g2w_store::Claim::Due)
+            .unwrap()
+            .unwrap();
+        let done = g2w_store::Completion::Delivered {
+            registrant_key: "1".into(),
+            join_url: "https://j/1".into(),
+        };
+        sqlite
+            .complete(&claimed.id, claimed.fence, 3, &done)
+            .unwrap();
+        claimed.id
+    };
+
+    let out = env
+        .run(&["store", "copy", "--to", "mysql://nope"], "")
+        .await;
+    crate::assert_exit(&out, 1);
+    assert!(crate::text(&out.stderr).contains("not a postgres:// URL"));
+    let Some(url) = g2w_store::test_database_url() else {
+        return;
+    };
+    let out = env.run(&["store", "copy", "--to", &url], "").await;
+    crate::assert_ok(&out);
+    let said = crate::text(&out.stdout);
+    assert!(
+        said.contains("Copied 1 login(s), 0 setting(s) and 2 waiting registration(s)"),
+        "{said}"
+    );
+    assert!(
+        !crate::text(&out.stdout).contains("password@"),
+        "no password in output"
+    );
+    let again = env.run(&["store", "copy", "--to", &url], "").await;
+    assert!(
+        crate::text(&again.stdout).contains("and 0 waiting registration(s)"),
+        "a second run copies only what is missing: {}",
+        crate::text(&again.stdout)
+    );
+
+    // The same key (the data directory's key file) opens the copy: tokens and all.
+    let key = SecretKey::resolve(None, env.data.path()).unwrap();
+    let pg = PgStore::connect(&url, &key).unwrap();
+    let sqlite = g2w_store::SqliteStore::open_in(env.data.path(), None).unwrap();
+    use g2w_store::Store as _;
+    assert_eq!(
+        pg.load_profile("default")
+            .unwrap()
+            .unwrap()
+            .access_token
+            .map(|t| g2w_goto_secret(&t)),
+        sqlite
+            .load_profile("default")
+            .unwrap()
+            .unwrap()
+            .access_token
+            .map(|t| g2w_goto_secret(&t))
+    );
+    let waiting = pg.list(Some(OutboxState::Pending), None, 10).unwrap();
+    assert_eq!(waiting.len(), 2);
+    assert!(waiting.iter().all(|r| !r.validated), "flags carried over");
+    assert_eq!(
+        pg.registration(&delivered).unwrap(),
+        None,
+        "history stays behind"
+    );
+
+    // The CLI now works on PostgreSQL with that login.
+    let mut cmd = env.g2w(&["auth", "status"]);
+    cmd.env("G2W_DATABASE_URL", &url);
+    let status = cmd.output().unwrap();
+    crate::assert_ok(&status);
+}
+
+fn g2w_goto_secret(s: &g2w_goto::SecretString) -> String {
+    g2w_goto::ExposeSecret::expose_secret(s).to_owned()
+}
