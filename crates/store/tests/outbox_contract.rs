@@ -71,10 +71,10 @@ fn story(store: &dyn OutboxStore) {
         join_url: "https://j/42".into(),
     };
     assert!(
-        !store
+        store
             .complete("r1", a.fence + 1, 2_100, &done)
             .unwrap()
-            .is_some(),
+            .is_none(),
         "not this attempt's fence"
     );
     assert!(
@@ -89,10 +89,10 @@ fn story(store: &dyn OutboxStore) {
         (OutboxState::Delivered, Some("https://j/42"), Some(2_100))
     );
     assert!(
-        !store
+        store
             .complete("r1", a.fence, 2_200, &done)
             .unwrap()
-            .is_some(),
+            .is_none(),
         "a finished row stays finished"
     );
     assert_eq!(store.oldest_waiting("default").unwrap(), Some(1_001));
@@ -185,10 +185,10 @@ fn story(store: &dyn OutboxStore) {
         "the old attempt cannot take it back"
     );
     assert!(
-        !store
+        store
             .complete("r2", crashed.fence, 7_501, &done)
             .unwrap()
-            .is_some(),
+            .is_none(),
         "the old attempt lost it"
     );
     assert!(
