@@ -261,6 +261,8 @@ async fn demo(mut settings: Settings, profile: &str, args: Args) -> anyhow::Resu
     settings.auth_url = base.clone();
     settings.api_url = base;
     settings.data_dir = data.path().to_owned();
+    // The demo is throw-away: never the database of a real set-up.
+    settings.database_url = None;
     settings.secret_key = None;
     settings.client_id = Some(g2w_emulator::DEMO_CLIENT_ID.to_owned());
     settings.client_secret = Some(SecretString::from(g2w_emulator::DEMO_CLIENT_SECRET));
