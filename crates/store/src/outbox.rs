@@ -211,6 +211,16 @@ pub enum Claim {
     Probe,
 }
 
+impl Claim {
+    /// The latest `next_attempt_at` this claim may take at `now`.
+    pub fn due_by(self, now: i64) -> i64 {
+        match self {
+            Self::Due => now,
+            Self::Probe => i64::MAX,
+        }
+    }
+}
+
 /// The outbox operations a backend provides. SQLite implements it now; a PostgreSQL
 /// backend must pass the same contract tests (`tests/outbox_contract.rs`).
 pub trait OutboxStore: Send + Sync + 'static {

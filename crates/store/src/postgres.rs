@@ -26,7 +26,7 @@ use crate::outbox::{
     Claim, Completion, Enqueued, NewRegistration, OutboxState, OutboxStore, Registration, Release,
 };
 use crate::rows::{
-    KEY_CHECK_PLACE, KEY_CHECK_PLAINTEXT, ProfileRow, completion_columns, lock_name,
+    KEY_CHECK_PLACE, KEY_CHECK_PLAINTEXT, ProfileRow, completion_columns, failure, lock_name,
 };
 use crate::{JournalEntry, SecretKey, StoreError};
 
@@ -487,10 +487,7 @@ impl OutboxStore for PgStore {
         lease_ms: i64,
         which: Claim,
     ) -> Result<Option<Registration>, StoreError> {
-        let due_by = match which {
-            Claim::Due => now,
-            Claim::Probe => i64::MAX,
-        };
+        let due_by = which.due_by(now);
         let (profile, holder) = (profile.to_owned(), holder.to_owned());
         let row = self.run(move |c| {
             Box::pin(async move {
@@ -762,10 +759,6 @@ impl OutboxStore for PgStore {
             })
         })
     }
-}
-
-fn failure(e: StoreError) -> StoreFailure {
-    StoreFailure(e.to_string())
 }
 
 impl TokenStore for PgStore {

@@ -141,3 +141,8 @@ pub(crate) const KEY_CHECK_PLACE: &str = "meta:key_check";
 pub(crate) fn lock_name(profile: &str) -> String {
     format!("refresh:{profile}")
 }
+
+/// A store error as the token manager's trait carries it.
+pub(crate) fn failure(e: StoreError) -> g2w_goto::StoreFailure {
+    g2w_goto::StoreFailure(e.to_string())
+}

@@ -9,7 +9,7 @@ use rusqlite::{Connection, OptionalExtension as _, params};
 
 use crate::backend::{AdminSession, Store, gcra_book};
 use crate::crypto::{Cipher, KEY_FILE_NAME, SecretKey};
-use crate::rows::{KEY_CHECK_PLACE, KEY_CHECK_PLAINTEXT, ProfileRow, lock_name};
+use crate::rows::{KEY_CHECK_PLACE, KEY_CHECK_PLAINTEXT, ProfileRow, failure, lock_name};
 use crate::{JournalEntry, StoreError};
 
 /// The database file's name inside the data directory.
@@ -218,10 +218,6 @@ fn chrono_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
-
-fn failure(e: StoreError) -> StoreFailure {
-    StoreFailure(e.to_string())
 }
 
 impl TokenStore for SqliteStore {

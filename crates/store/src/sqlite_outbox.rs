@@ -8,6 +8,7 @@ use rusqlite::{OptionalExtension as _, Row, params};
 use crate::outbox::{
     Claim, Completion, Enqueued, NewRegistration, OutboxState, OutboxStore, Registration, Release,
 };
+use crate::rows::completion_columns;
 use crate::{SqliteStore, StoreError};
 
 const COLUMNS: &str = "id, profile, webinar_key, email, payload, idempotency_key, source, state, \
@@ -98,10 +99,7 @@ impl OutboxStore for SqliteStore {
         lease_ms: i64,
         which: Claim,
     ) -> Result<Option<Registration>, StoreError> {
-        let due_by = match which {
-            Claim::Due => now,
-            Claim::Probe => i64::MAX,
-        };
+        let due_by = which.due_by(now);
         self.bookkeeping(|conn| {
             conn.query_row(
                 &format!(
@@ -139,30 +137,7 @@ impl OutboxStore for SqliteStore {
         now: i64,
         completion: &Completion,
     ) -> Result<Option<Registration>, StoreError> {
-        let (state, key, url, error) = match completion {
-            Completion::Delivered {
-                registrant_key,
-                join_url,
-            } => (
-                OutboxState::Delivered,
-                Some(registrant_key.clone()),
-                Some(join_url.clone()),
-                None,
-            ),
-            Completion::AlreadyRegistered {
-                registrant_key,
-                join_url,
-            } => (
-                OutboxState::AlreadyRegistered,
-                registrant_key.clone(),
-                join_url.clone(),
-                None,
-            ),
-            Completion::Failed { reason } => {
-                (OutboxState::Failed, None, None, Some(reason.clone()))
-            }
-            Completion::Dead { reason } => (OutboxState::Dead, None, None, Some(reason.clone())),
-        };
+        let (state, key, url, error) = completion_columns(completion);
         self.bookkeeping(|conn| {
             conn.query_row(
                 &format!(
