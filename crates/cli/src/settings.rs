@@ -365,10 +365,32 @@ mod tests {
             &CredentialFlags::default(),
         );
         assert!(format!("{:#}", missing.unwrap_err()).contains("cannot read the config file"));
+        let err = Settings::resolve(
+            &env(&[
+                ("G2W_DATABASE_URL", "mysql://root:hunter2@db/g2w"),
+                ("G2W_DATA_DIR", "/tmp"),
+            ]),
+            &CredentialFlags::default(),
+        )
+        .unwrap_err();
+        assert!(
+            !format!("{err:#}").contains("hunter2"),
+            "a password never reaches a message: {err:#}"
+        );
+        let pg = Settings::resolve(
+            &env(&[
+                ("G2W_DATABASE_URL", "postgres://g2w:s3cret@db/g2w"),
+                ("G2W_DATA_DIR", "/tmp"),
+            ]),
+            &CredentialFlags::default(),
+        )
+        .unwrap();
+        assert!(!format!("{pg:?}").contains("s3cret"), "Debug redacts it");
         for (var, value) in [
             ("G2W_API_URL", "not a url"),
             ("G2W_AUTH_URL", "ftp://x"),
             ("G2W_RATE_LIMIT", "-1"),
+            ("G2W_DATABASE_URL", "mysql://root:hunter2@db/g2w"),
         ] {
             let err = Settings::resolve(
                 &env(&[(var, value), ("G2W_DATA_DIR", "/tmp")]),

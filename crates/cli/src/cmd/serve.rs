@@ -362,6 +362,63 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_bad_day_settings_are_checked_and_named() {
+        struct Vars(Vec<(&'static str, &'static str)>);
+        impl Env for Vars {
+            fn var(&self, name: &str) -> Option<String> {
+                self.0
+                    .iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| (*v).to_owned())
+            }
+        }
+        let args = Args {
+            listen: None,
+            sync_wait: None,
+            demo: false,
+        };
+        let file = ServeFile::default();
+        for (var, value) in [
+            ("G2W_GIVE_UP_AFTER_HOURS", "soon"),
+            ("G2W_GIVE_UP_AFTER_HOURS", "-3"),
+            ("G2W_CACHE_TTL_SECS", "5m"),
+            ("G2W_LOOKUP_DEADLINE_MS", "1e3"),
+            ("G2W_LOOKUP_RATE", "99999999999"),
+        ] {
+            let err =
+                gateway_config(&Vars(vec![(var, value)]), &file, &args, "default").unwrap_err();
+            assert!(format!("{err:#}").contains(var), "{var}={value}: {err:#}");
+        }
+        let (_, config) = gateway_config(
+            &Vars(vec![
+                ("G2W_GIVE_UP_AFTER_HOURS", "0"),
+                ("G2W_LOOKUP_DEADLINE_MS", "3600000"),
+                ("G2W_CACHE_TTL_SECS", "30"),
+            ]),
+            &file,
+            &args,
+            "default",
+        )
+        .unwrap();
+        assert_eq!(
+            config.give_up_after,
+            Duration::from_secs(3600),
+            "at least an hour"
+        );
+        assert_eq!(
+            config.lookup_deadline,
+            Duration::from_secs(10),
+            "a visitor never waits longer than 10 s"
+        );
+        assert_eq!(config.cache_ttl, Duration::from_secs(30));
+        let defaults = gateway_config(&Vars(vec![]), &file, &args, "default")
+            .unwrap()
+            .1;
+        assert_eq!(defaults.give_up_after, Duration::from_secs(72 * 3600));
+        assert_eq!(defaults.lease, Duration::from_secs(10));
+    }
+
+    #[test]
     fn durations() {
         assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
         assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
