@@ -2,9 +2,10 @@
 //! webinars with their form links, and handle what the outbox could not deliver.
 //!
 //! Protection: a password (`G2W_ADMIN_PASSWORD`, or one generated, printed once and
-//! stored hashed); a session cookie (HttpOnly, SameSite=Strict, Secure behind HTTPS);
-//! a CSRF token in every form, checked on every POST; at most five failed sign-ins per
-//! address in five minutes.
+//! stored as an argon2id hash); a session cookie (HttpOnly, SameSite=Strict, Secure
+//! behind HTTPS); a CSRF token in every form, checked on every POST; at most five
+//! sign-in attempts checked per address in five minutes, counted before the (slow)
+//! check so that a burst sent at once cannot get more.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -29,14 +30,17 @@ const COOKIE: &str = "g2w_admin";
 const SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
 const LOGIN_WINDOW: Duration = Duration::from_secs(300);
 const LOGIN_FAILURES: usize = 5;
-const HASH_ROUNDS: u32 = 100_000;
+/// Older g2w stored `sha256i$ROUNDS$SALT$HASH`; a stored count above this is refused
+/// rather than run (a tampered setting must not stall sign-in for hours).
+const LEGACY_MAX_ROUNDS: u32 = 1_000_000;
 
 /// How the admin password is checked.
 #[derive(Clone)]
 pub enum AdminPassword {
     /// Compared with this (from `G2W_ADMIN_PASSWORD`).
     Plain(SecretString),
-    /// Compared with a stored salted, iterated SHA-256 (see [`AdminPassword::hash`]).
+    /// Checked against a stored hash: an argon2id PHC string (or an older g2w's
+    /// iterated SHA-256, upgraded at the next sign-in).
     Hashed(String),
 }
 
@@ -71,14 +75,39 @@ fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0_u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// What checking a password found.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// Wrong.
+    Refused,
+    /// Right.
+    Accepted,
+    /// Right, and stored in an old form: this argon2id hash should replace it.
+    AcceptedUpgrade(String),
+}
+
 impl AdminPassword {
-    /// A stored form of `password`: `sha256i$ROUNDS$SALT$HASH`.
+    /// A stored form of `password`: an argon2id PHC string (`$argon2id$v=19$…`).
     pub fn hash(password: &str) -> String {
+        use argon2::PasswordHasher as _;
+        let salt_bytes: [u8; 16] = rand::rng().random();
+        let hashed = argon2::password_hash::SaltString::encode_b64(&salt_bytes).and_then(|salt| {
+            argon2::Argon2::default()
+                .hash_password(password.as_bytes(), &salt)
+                .map(|h| h.to_string())
+        });
+        // Unreachable with a 16-byte salt; an unusable hash refuses every password.
+        hashed.unwrap_or_else(|_| "unusable".to_owned())
+    }
+
+    /// An older g2w's stored form (kept so that its upgrade path stays tested).
+    #[doc(hidden)]
+    pub fn legacy_hash(password: &str, rounds: u32) -> String {
         let salt: [u8; 16] = rand::rng().random();
         format!(
-            "sha256i${HASH_ROUNDS}${}${}",
+            "sha256i${rounds}${}${}",
             b64(&salt),
-            b64(&stretch(&salt, password, HASH_ROUNDS))
+            b64(&stretch(&salt, password, rounds))
         )
     }
 
@@ -88,24 +117,51 @@ impl AdminPassword {
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
     }
 
-    fn verify(&self, candidate: &str) -> bool {
+    /// Checks `candidate` (slow by design: run it off the async threads).
+    pub(crate) fn verify(&self, candidate: &str) -> Verdict {
+        let accepted = |ok: bool| {
+            if ok {
+                Verdict::Accepted
+            } else {
+                Verdict::Refused
+            }
+        };
         match self {
-            Self::Plain(p) => same(p.expose_secret().as_bytes(), candidate.as_bytes()),
+            // Digests have one length, so even the password's length does not leak.
+            Self::Plain(p) => accepted(same(
+                &Sha256::digest(p.expose_secret().as_bytes()),
+                &Sha256::digest(candidate.as_bytes()),
+            )),
+            Self::Hashed(stored) if stored.starts_with("$argon2") => {
+                use argon2::PasswordVerifier as _;
+                accepted(argon2::PasswordHash::new(stored).is_ok_and(|h| {
+                    argon2::Argon2::default()
+                        .verify_password(candidate.as_bytes(), &h)
+                        .is_ok()
+                }))
+            }
             Self::Hashed(stored) => {
                 let parts: Vec<&str> = stored.split('$').collect();
                 let [scheme, rounds, salt, hash] = parts.as_slice() else {
-                    return false;
+                    return Verdict::Refused;
                 };
                 let engine = base64::engine::general_purpose::STANDARD_NO_PAD;
-                match (
+                let ok = match (
                     rounds.parse::<u32>(),
                     engine.decode(salt),
                     engine.decode(hash),
                 ) {
-                    (Ok(rounds), Ok(salt), Ok(hash)) if *scheme == "sha256i" && rounds > 0 => {
+                    (Ok(rounds), Ok(salt), Ok(hash))
+                        if *scheme == "sha256i" && (1..=LEGACY_MAX_ROUNDS).contains(&rounds) =>
+                    {
                         same(&stretch(&salt, candidate, rounds), &hash)
                     }
                     _ => false,
+                };
+                if ok {
+                    Verdict::AcceptedUpgrade(Self::hash(candidate))
+                } else {
+                    Verdict::Refused
                 }
             }
         }
@@ -122,6 +178,8 @@ struct PendingConnect {
 /// live in the store, so a restart or another gateway keeps people signed in.
 #[derive(Default)]
 pub(crate) struct AdminState {
+    /// The password as upgraded at a sign-in, replacing the configured one.
+    upgraded: Mutex<Option<AdminPassword>>,
     failures: Mutex<HashMap<IpAddr, Vec<Instant>>>,
     connects: Mutex<HashMap<String, PendingConnect>>,
 }
@@ -321,6 +379,8 @@ pub(crate) async fn login(
     };
     let ip = peer.ip();
     {
+        // The attempt is counted now, before the slow check: thirty guesses sent at
+        // once must not all be checked.
         let mut failures = lock(&state.admin.failures);
         let recent = failures.entry(ip).or_default();
         recent.retain(|t| t.elapsed() < LOGIN_WINDOW);
@@ -330,18 +390,34 @@ pub(crate) async fn login(
                 "Too many failed attempts; wait a few minutes.",
             );
         }
+        recent.push(Instant::now());
     }
     let candidate = form(&body).remove("password").unwrap_or_default();
-    let password = password.clone();
-    let ok = tokio::task::spawn_blocking(move || password.verify(&candidate))
+    let password = lock(&state.admin.upgraded)
+        .clone()
+        .unwrap_or_else(|| password.clone());
+    let verdict = tokio::task::spawn_blocking(move || password.verify(&candidate))
         .await
-        .unwrap_or(false);
-    if !ok {
-        lock(&state.admin.failures)
-            .entry(ip)
-            .or_default()
-            .push(Instant::now());
-        return login_refused(StatusCode::UNAUTHORIZED, "Wrong password.");
+        .unwrap_or(Verdict::Refused);
+    match verdict {
+        Verdict::Refused => {
+            return login_refused(StatusCode::UNAUTHORIZED, "Wrong password.");
+        }
+        Verdict::Accepted => {}
+        Verdict::AcceptedUpgrade(hash) => {
+            let stored = hash.clone();
+            match crate::off_thread(&state.store, move |s| {
+                s.set_setting("admin_password", &stored)
+            })
+            .await
+            {
+                Ok(()) => {
+                    tracing::info!("admin password hash upgraded to argon2id");
+                    *lock(&state.admin.upgraded) = Some(AdminPassword::Hashed(hash));
+                }
+                Err(e) => tracing::warn!("cannot upgrade the admin password hash: {e}"),
+            }
+        }
     }
     lock(&state.admin.failures).remove(&ip);
     let id = token();

@@ -218,3 +218,87 @@ async fn without_a_password_the_console_is_off() {
         404
     );
 }
+
+#[tokio::test]
+async fn thirty_guesses_sent_at_once_get_five_checks() {
+    let app = app().await;
+    let guesses: Vec<_> = (0..30)
+        .map(|i| {
+            let (http, url) = (app.http.clone(), format!("{}/admin/login", app.base));
+            tokio::spawn(async move {
+                http.post(url)
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .body(format!("password=guess{i}"))
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+                    .as_u16()
+            })
+        })
+        .collect();
+    let mut checked = 0;
+    for g in guesses {
+        match g.await.unwrap() {
+            401 => checked += 1,
+            429 => {}
+            other => panic!("{other}"),
+        }
+    }
+    assert_eq!(checked, 5, "the attempt is counted before the slow check");
+    let right = post_form(&app, "/admin/login", "password=right+password", None).await;
+    assert_eq!(
+        right.status, 429,
+        "even the right password waits out the window"
+    );
+}
+
+#[tokio::test]
+async fn an_old_sha256_hash_still_signs_in_and_is_upgraded_to_argon2id() {
+    let app = TestApp::start_with(|c| {
+        c.admin_password = Some(AdminPassword::Hashed(AdminPassword::legacy_hash(
+            "right password",
+            1_000,
+        )));
+    })
+    .await;
+    assert_eq!(
+        post_form(&app, "/admin/login", "password=wrong", None)
+            .await
+            .status,
+        401
+    );
+    sign_in(&app).await;
+    let stored = g2w_store::Store::setting(app.store.as_ref(), "admin_password")
+        .unwrap()
+        .unwrap();
+    assert!(stored.starts_with("$argon2id$"), "{stored}");
+    sign_in(&app).await;
+    assert_eq!(
+        post_form(&app, "/admin/login", "password=wrong", None)
+            .await
+            .status,
+        401
+    );
+}
+
+#[tokio::test]
+async fn a_tampered_hash_with_absurd_rounds_is_refused_not_run() {
+    let app = TestApp::start_with(|c| {
+        c.admin_password = Some(AdminPassword::Hashed(
+            "sha256i$4000000000$c2FsdA$aGFzaA".to_owned(),
+        ));
+    })
+    .await;
+    let started = std::time::Instant::now();
+    let reply = post_form(&app, "/admin/login", "password=anything", None).await;
+    assert_eq!(reply.status, 401);
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+}
+
+#[test]
+fn new_hashes_are_argon2id_and_plain_passwords_compare_by_digest() {
+    let hash = AdminPassword::hash("pw");
+    assert!(hash.starts_with("$argon2id$v=19$"), "{hash}");
+    assert_ne!(hash, AdminPassword::hash("pw"), "salted");
+}
