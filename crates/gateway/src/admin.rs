@@ -999,13 +999,21 @@ mod tests {
 
     #[test]
     fn passwords_verify_only_when_right() {
+        use Verdict::{Accepted, AcceptedUpgrade, Refused};
         let stored = AdminPassword::Hashed(AdminPassword::hash("correct horse"));
-        assert!(stored.verify("correct horse"));
-        assert!(!stored.verify("correct horse "));
-        assert!(!AdminPassword::Hashed("garbage".into()).verify(""));
-        assert!(!AdminPassword::Hashed("sha256i$0$AAAA$AAAA".into()).verify(""));
+        assert_eq!(stored.verify("correct horse"), Accepted);
+        assert_eq!(stored.verify("correct horse "), Refused);
+        assert_eq!(AdminPassword::Hashed("garbage".into()).verify(""), Refused);
+        assert_eq!(
+            AdminPassword::Hashed("sha256i$0$AAAA$AAAA".into()).verify(""),
+            Refused
+        );
+        let legacy = AdminPassword::Hashed(AdminPassword::legacy_hash("old", 10));
+        assert!(matches!(legacy.verify("old"), AcceptedUpgrade(h) if h.starts_with("$argon2id$")));
+        assert_eq!(legacy.verify("new"), Refused);
         let plain = AdminPassword::Plain(SecretString::from("s3cret"));
-        assert!(plain.verify("s3cret") && !plain.verify("s3cre"));
+        assert_eq!(plain.verify("s3cret"), Accepted);
+        assert_eq!(plain.verify("s3cre"), Refused);
         assert_eq!(format!("{plain:?}"), "AdminPassword([redacted])");
         assert_ne!(AdminPassword::generate(), AdminPassword::generate());
     }
