@@ -90,10 +90,15 @@
         var p = document.createElement("p");
         if (j.status === "registered" || j.status === "already_registered") {
           h.textContent = j.status === "registered" ? "You're registered" : "You were already registered";
-          p.textContent = "Join the webinar with your personal link: ";
-          var a = document.createElement("a");
-          a.id = "join-url"; a.href = j.joinUrl; a.textContent = j.joinUrl; a.className = "join";
-          p.appendChild(a);
+          // Only web links: a javascript: URL from a broken upstream must not become one.
+          if (/^https?:\/\//i.test(j.joinUrl || "")) {
+            p.textContent = "Join the webinar with your personal link: ";
+            var a = document.createElement("a");
+            a.id = "join-url"; a.href = j.joinUrl; a.textContent = j.joinUrl; a.className = "join";
+            p.appendChild(a);
+          } else {
+            p.textContent = "Your confirmation email has the link to join.";
+          }
         } else if (j.status === "queued" || j.status === "pending_validation") {
           h.textContent = "Thank you!";
           p.textContent = "Your registration is being processed; the confirmation email with your link to join will arrive shortly.";

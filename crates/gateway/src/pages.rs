@@ -264,6 +264,12 @@ pub(crate) fn form(
 }
 
 /// The confirmation page for a registration's state.
+/// Whether `url` may be a link: GoTo's join URLs are `https:` (`http:` on the emulator);
+/// anything else (`javascript:`, `data:`) from a broken or hostile upstream is not.
+pub(crate) fn linkable(url: &str) -> bool {
+    g2w_goto::Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "https" | "http"))
+}
+
 pub(crate) fn confirmation(
     brand: &Branding,
     state: Option<g2w_store::OutboxState>,
@@ -289,7 +295,9 @@ pub(crate) fn confirmation(
         brand,
         heading,
         already: state == Some(S::AlreadyRegistered),
-        join_url: join_url.filter(|_| matches!(state, Some(S::Delivered | S::AlreadyRegistered))),
+        join_url: join_url
+            .filter(|u| linkable(u))
+            .filter(|_| matches!(state, Some(S::Delivered | S::AlreadyRegistered))),
         message,
     };
     render(StatusCode::OK, &page)

@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use crate::TestApp;
+use crate::{TestApp, person};
 
 #[tokio::test]
 async fn the_hosted_form_is_built_from_the_webinars_own_fields_and_questions() {
@@ -141,4 +141,23 @@ async fn the_confirmation_page_shows_the_join_url_once_delivered() {
         "{}",
         done.text
     );
+}
+
+#[tokio::test]
+async fn a_join_url_that_is_not_a_web_link_is_never_rendered_as_one() {
+    let app = TestApp::start().await;
+    let (webinar, _) = app.webinar(json!({"subject": "Hostile upstream"})).await;
+    app.fault(
+        json!({"method": "POST", "pathPrefix": "/G2W", "status": 201, "count": 1,
+        "body": {"registrantKey": 1, "joinUrl": "javascript:alert(document.cookie)"}}),
+    )
+    .await;
+    let posted = app.post_json(&webinar, &person("js@example.com")).await;
+    app.deliver_due().await;
+    let id = posted.json["registrationId"].as_str().unwrap();
+    let page = app.get(&format!("/confirmation/{id}")).await;
+    assert_eq!(page.status, 200);
+    assert!(page.text.contains("re registered</h1>"), "{}", page.text);
+    assert!(!page.text.contains("javascript:"), "{}", page.text);
+    assert!(page.text.contains("confirmation email has the link"));
 }
