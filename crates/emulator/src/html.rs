@@ -52,7 +52,18 @@ webinars and registrants (scope <code>collab:</code>).</p>\
         organizer = escape(organizer),
         id = escape(request_id),
     );
-    Html(page("Allow access", &body)).into_response()
+    // A consent page that can be framed can be clickjacked into "Allow".
+    (
+        [
+            (axum::http::header::X_FRAME_OPTIONS, "DENY"),
+            (
+                axum::http::header::CONTENT_SECURITY_POLICY,
+                "frame-ancestors 'none'",
+            ),
+        ],
+        Html(page("Allow access", &body)),
+    )
+        .into_response()
 }
 
 /// An error page, used where redirecting would be unsafe (unknown client, bad redirect URI).

@@ -8,9 +8,8 @@ use std::time::Instant;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, Path, Request, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
-use axum::middleware::Next;
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use g2w_goto::WebinarKey;
 use g2w_store::{Enqueued, NewRegistration, OutboxState, Registration};
@@ -389,6 +388,11 @@ pub(crate) async fn hosted_form(
     }
 }
 
+/// `GET /favicon.ico`: nothing to show, said without a 404 in every log.
+pub(crate) async fn favicon() -> Response {
+    StatusCode::NO_CONTENT.into_response()
+}
+
 /// `GET /embed.js`.
 pub(crate) async fn embed_js() -> Response {
     crate::pages::embed_js()
@@ -602,63 +606,4 @@ pub(crate) async fn confirmation(
         reg.as_ref().map(|r| r.state),
         reg.and_then(|r| r.join_url),
     )
-}
-
-/// CORS for `/api/*`: allowed origins get the headers and preflights; others get none.
-pub(crate) async fn cors(
-    State(state): State<Arc<AppState>>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let origin = request
-        .headers()
-        .get(header::ORIGIN)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let allowed = origin
-        .as_deref()
-        .filter(|o| {
-            state
-                .config
-                .allowed_origins
-                .iter()
-                .any(|a| a == o || a == "*")
-        })
-        .map(str::to_owned);
-    if request.method() == Method::OPTIONS {
-        let Some(origin) = allowed else {
-            return StatusCode::FORBIDDEN.into_response();
-        };
-        let mut response = StatusCode::NO_CONTENT.into_response();
-        let h = response.headers_mut();
-        if let Ok(v) = HeaderValue::from_str(&origin) {
-            h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
-        }
-        h.insert(
-            header::ACCESS_CONTROL_ALLOW_METHODS,
-            HeaderValue::from_static("GET, POST"),
-        );
-        h.insert(
-            header::ACCESS_CONTROL_ALLOW_HEADERS,
-            HeaderValue::from_static("content-type, idempotency-key"),
-        );
-        h.insert(
-            header::ACCESS_CONTROL_MAX_AGE,
-            HeaderValue::from_static("600"),
-        );
-        h.insert(header::VARY, HeaderValue::from_static("Origin"));
-        return response;
-    }
-    let mut response = next.run(request).await;
-    if let Some(origin) = allowed
-        && let Ok(v) = HeaderValue::from_str(&origin)
-    {
-        response
-            .headers_mut()
-            .insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
-        response
-            .headers_mut()
-            .insert(header::VARY, HeaderValue::from_static("Origin"));
-    }
-    response
 }

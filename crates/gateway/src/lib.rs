@@ -19,6 +19,7 @@ mod batcher;
 mod breaker;
 mod cache;
 mod config;
+mod headers;
 pub mod intake;
 mod metrics;
 mod pages;
@@ -143,6 +144,7 @@ impl Gateway {
 
     /// Every route.
     pub fn router(&self) -> Router {
+        let config = &self.state.config;
         let api = Router::new()
             .route(
                 "/api/v1/webinars/{webinar_key}/registrations",
@@ -150,32 +152,49 @@ impl Gateway {
             )
             .route("/api/v1/registrations/{id}", get(api::registration))
             .route("/api/v1/webinars", get(api::webinars))
-            .layer(axum::middleware::from_fn_with_state(
-                self.state.clone(),
-                api::cors,
-            ));
-        Router::new()
+            .layer(headers::cors(config));
+        let form = headers::cached(
+            Router::new().route("/r/{webinar_key}", get(api::hosted_form)),
+            "public, max-age=60",
+        );
+        // It carries a personal join URL.
+        let confirmation = headers::cached(
+            Router::new().route("/confirmation/{id}", get(api::confirmation)),
+            "private, no-store",
+        );
+        let assets = headers::cached(
+            Router::new()
+                .route("/embed.js", get(api::embed_js))
+                .route("/favicon.ico", get(api::favicon)),
+            "public, max-age=86400",
+        );
+        let admin = headers::admin_layers(
+            Router::new()
+                .route("/admin", get(admin::index))
+                .route("/admin/login", get(admin::login_page).post(admin::login))
+                .route("/admin/logout", post(admin::logout))
+                .route("/admin/tokens", get(admin::tokens))
+                .route("/admin/tokens/refresh", post(admin::refresh))
+                .route(
+                    "/admin/connect",
+                    get(admin::connect).post(admin::save_client),
+                )
+                .route("/admin/connect/start", post(admin::start_connect))
+                .route("/admin/oauth/callback", get(admin::oauth_callback))
+                .route("/admin/webinars", get(admin::webinars))
+                .route("/admin/outbox", get(admin::outbox))
+                .route("/admin/outbox/{id}/{action}", post(admin::outbox_action)),
+        );
+        let app = Router::new()
             .merge(api)
+            .merge(form)
+            .merge(confirmation)
+            .merge(assets)
+            .merge(admin)
             .route("/healthz", get(api::healthz))
             .route("/readyz", get(api::readyz))
-            .route("/metrics", get(api::metrics))
-            .route("/confirmation/{id}", get(api::confirmation))
-            .route("/r/{webinar_key}", get(api::hosted_form))
-            .route("/embed.js", get(api::embed_js))
-            .route("/admin", get(admin::index))
-            .route("/admin/login", get(admin::login_page).post(admin::login))
-            .route("/admin/logout", post(admin::logout))
-            .route("/admin/tokens", get(admin::tokens))
-            .route("/admin/tokens/refresh", post(admin::refresh))
-            .route(
-                "/admin/connect",
-                get(admin::connect).post(admin::save_client),
-            )
-            .route("/admin/connect/start", post(admin::start_connect))
-            .route("/admin/oauth/callback", get(admin::oauth_callback))
-            .route("/admin/webinars", get(admin::webinars))
-            .route("/admin/outbox", get(admin::outbox))
-            .route("/admin/outbox/{id}/{action}", post(admin::outbox_action))
+            .route("/metrics", get(api::metrics));
+        headers::common_layers(app, config)
             .layer(DefaultBodyLimit::max(BODY_LIMIT))
             .with_state(self.state.clone())
     }

@@ -12,7 +12,7 @@ use g2w_goto::{QuestionType, RegistrationFields, WebinarDetail};
 use crate::config::Branding;
 use crate::intake::{FieldErrors, Submission};
 
-const FORM_JS: &str = include_str!("../assets/form.js");
+pub(crate) const FORM_JS: &str = include_str!("../assets/form.js");
 /// The script that embeds the form into other pages.
 pub(crate) const EMBED_JS: &str = include_str!("../assets/embed.js");
 

@@ -27,6 +27,16 @@ async fn consent(goto: &TestGoto, path: &str, decision: &str) -> crate::Reply {
     let page = goto.send(goto.http.get(goto.url(path))).await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.text);
     assert!(page.text.contains("Allow") && page.text.contains("Deny"));
+    assert_eq!(
+        page.headers["x-frame-options"], "DENY",
+        "no clickjacking into Allow"
+    );
+    assert!(
+        page.headers["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("frame-ancestors 'none'")
+    );
     let id = page
         .text
         .split("name=\"request_id\" value=\"")

@@ -304,24 +304,43 @@ async fn thank_you_url_cors_and_the_per_ip_limit() {
         .http
         .request(reqwest::Method::OPTIONS, &url)
         .header("origin", "https://landing.example")
+        .header("access-control-request-method", "POST")
+        .header(
+            "access-control-request-headers",
+            "content-type, idempotency-key",
+        )
         .send()
         .await
         .unwrap();
-    assert_eq!(preflight.status(), 204);
+    assert!(preflight.status().is_success());
+    let h = preflight.headers();
+    assert_eq!(h["access-control-allow-origin"], "https://landing.example");
+    let methods = h["access-control-allow-methods"].to_str().unwrap();
     assert!(
-        preflight.headers()["access-control-allow-headers"]
-            .to_str()
-            .unwrap()
-            .contains("idempotency-key")
+        methods.contains("POST") && !methods.contains("DELETE"),
+        "{methods}"
+    );
+    let allowed = h["access-control-allow-headers"].to_str().unwrap();
+    assert!(allowed.contains("idempotency-key"), "{allowed}");
+    assert!(
+        !allowed.contains('*'),
+        "exactly the headers a landing page sends"
     );
     let foreign = app
         .http
         .request(reqwest::Method::OPTIONS, &url)
         .header("origin", "https://evil.example")
+        .header("access-control-request-method", "POST")
         .send()
         .await
         .unwrap();
-    assert_eq!(foreign.status(), 403);
+    assert!(
+        foreign
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none(),
+        "a foreign origin's preflight gets no permission"
+    );
 
     let third = app
         .http
@@ -405,4 +424,22 @@ async fn field_limits_come_from_the_webinars_form_as_goto_states_them() {
     );
     let fits = format!("{}@example.com", "a".repeat(116));
     assert_eq!(app.post_json(&webinar, &person(&fits)).await.status, 202);
+}
+
+#[tokio::test]
+async fn any_origin_is_a_star_never_the_callers_origin_reflected() {
+    let app = TestApp::start_with(|c| c.allowed_origins = vec!["*".into()]).await;
+    let (webinar, _) = app.webinar(json!({"subject": "Anyone"})).await;
+    let reply = app
+        .http
+        .post(format!(
+            "{}/api/v1/webinars/{webinar}/registrations",
+            app.base
+        ))
+        .header("origin", "https://whoever.example")
+        .json(&person("star@example.com"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.headers()["access-control-allow-origin"], "*");
 }

@@ -161,3 +161,75 @@ async fn a_join_url_that_is_not_a_web_link_is_never_rendered_as_one() {
     assert!(!page.text.contains("javascript:"), "{}", page.text);
     assert!(page.text.contains("confirmation email has the link"));
 }
+
+#[tokio::test]
+async fn each_kind_of_page_says_how_it_may_be_framed_cached_and_scripted() {
+    let app = TestApp::start_with(|c| {
+        c.allowed_origins = vec!["https://landing.example".into()];
+        c.admin_password = Some(g2w_gateway::AdminPassword::Hashed(
+            g2w_gateway::AdminPassword::hash("pw"),
+        ));
+    })
+    .await;
+    let (webinar, _) = app.webinar(json!({"subject": "Headers"})).await;
+    let header = |r: &crate::Reply, name: &str| {
+        r.headers
+            .get(name)
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default()
+    };
+
+    let form = app.get(&format!("/r/{webinar}")).await;
+    let csp = header(&form, "content-security-policy");
+    assert!(csp.contains("script-src 'sha256-"), "{csp}");
+    assert!(!csp.contains("script-src 'unsafe-inline"), "{csp}");
+    assert!(
+        csp.contains("frame-ancestors 'self' https://landing.example"),
+        "only the embedding site may frame it: {csp}"
+    );
+    assert_eq!(header(&form, "cache-control"), "public, max-age=60");
+    assert_eq!(header(&form, "x-content-type-options"), "nosniff");
+    assert_eq!(header(&form, "referrer-policy"), "no-referrer");
+    // The inline script is the one the policy's hash allows.
+    let script = form
+        .text
+        .split("<script>")
+        .nth(1)
+        .unwrap()
+        .split("</script>")
+        .next()
+        .unwrap();
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let digest =
+        base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(script.as_bytes()));
+    assert!(csp.contains(&format!("'sha256-{digest}'")));
+
+    let missing = app.get("/r/123").await;
+    assert_eq!(missing.status, 404);
+    assert_eq!(
+        header(&missing, "cache-control"),
+        "no-store",
+        "errors are not kept"
+    );
+
+    let admin = app.get("/admin/login").await;
+    assert_eq!(header(&admin, "x-frame-options"), "DENY");
+    assert!(header(&admin, "content-security-policy").contains("frame-ancestors 'none'"));
+    assert_eq!(header(&admin, "cache-control"), "no-store");
+
+    let posted = app.post_json(&webinar, &person("h@example.com")).await;
+    let id = posted.json["registrationId"].as_str().unwrap();
+    let confirmation = app.get(&format!("/confirmation/{id}")).await;
+    assert_eq!(header(&confirmation, "cache-control"), "private, no-store");
+
+    assert_eq!(app.get("/favicon.ico").await.status, 204);
+    let zipped = app
+        .http
+        .get(format!("{}/r/{webinar}", app.base))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(zipped.headers()["content-encoding"], "gzip");
+}
