@@ -59,6 +59,8 @@ pub struct ServeFile {
     pub lookup_deadline_ms: Option<u64>,
     /// GoTo requests a second for form look-ups.
     pub lookup_rate: Option<u32>,
+    /// Reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed.
+    pub trusted_proxies: Option<Vec<String>>,
     /// A name shown above the hosted form's subject.
     pub brand_title: Option<String>,
     /// A logo shown above the hosted form.

@@ -8,13 +8,13 @@
 //! check so that a burst sent at once cannot get more.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use askama::Template;
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Path, Query, Request, State};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -25,6 +25,7 @@ use rand::Rng as _;
 use sha2::{Digest as _, Sha256};
 
 use crate::AppState;
+use crate::client::Client;
 
 const COOKIE: &str = "g2w_admin";
 const SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
@@ -227,25 +228,26 @@ async fn session(state: &AppState, headers: &HeaderMap) -> Option<String> {
     }
 }
 
-fn behind_https(headers: &HeaderMap) -> bool {
-    headers
-        .get("x-forwarded-proto")
-        .and_then(|v| v.to_str().ok())
-        == Some("https")
-}
+/// `scheme://host` of the console as the browser sees it (HTTPS only when a trusted
+/// proxy says so).
+pub(crate) struct ConsoleOrigin(String);
 
-/// `scheme://host` of the console as the browser sees it.
-fn origin(headers: &HeaderMap) -> String {
-    let host = headers
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("127.0.0.1");
-    let scheme = if behind_https(headers) {
-        "https"
-    } else {
-        "http"
-    };
-    format!("{scheme}://{host}")
+impl FromRequestParts<Arc<AppState>> for ConsoleOrigin {
+    type Rejection = StatusCode;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, StatusCode> {
+        let client = Client::from_request_parts(parts, state).await?;
+        let host = parts
+            .headers
+            .get(header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("127.0.0.1");
+        let scheme = if client.https { "https" } else { "http" };
+        Ok(Self(format!("{scheme}://{host}")))
+    }
 }
 
 fn form(body: &Bytes) -> HashMap<String, String> {
@@ -370,14 +372,13 @@ fn login_refused(status: StatusCode, why: &str) -> Response {
 /// `POST /admin/login`.
 pub(crate) async fn login(
     State(state): State<Arc<AppState>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
+    client: Client,
     body: Bytes,
 ) -> Response {
     let Some(password) = &state.config.admin_password else {
         return (StatusCode::NOT_FOUND, "The admin console is off.").into_response();
     };
-    let ip = peer.ip();
+    let ip = client.ip;
     {
         // The attempt is counted now, before the slow check: thirty guesses sent at
         // once must not all be checked.
@@ -437,11 +438,7 @@ pub(crate) async fn login(
             "Signing in is unavailable: the store cannot be written.",
         );
     }
-    let secure = if behind_https(&headers) {
-        "; Secure"
-    } else {
-        ""
-    };
+    let secure = if client.https { "; Secure" } else { "" };
     let cookie = format!(
         "{COOKIE}={id}; Path=/admin; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
         SESSION_TTL.as_secs()
@@ -570,13 +567,13 @@ struct ConnectPage {
     has_secret: bool,
 }
 
-fn redirect_uri(headers: &HeaderMap) -> String {
-    format!("{}/admin/oauth/callback", origin(headers))
+fn redirect_uri(origin: &str) -> String {
+    format!("{origin}/admin/oauth/callback")
 }
 
 async fn connect_page(
     state: &AppState,
-    headers: &HeaderMap,
+    origin: &str,
     csrf: String,
     notice: Option<String>,
 ) -> Response {
@@ -595,7 +592,7 @@ async fn connect_page(
         active: "connect",
         csrf,
         notice,
-        redirect_uri: redirect_uri(headers),
+        redirect_uri: redirect_uri(origin),
         client_id,
         has_secret,
     })
@@ -604,10 +601,10 @@ async fn connect_page(
 /// `GET /admin/connect`.
 pub(crate) async fn connect(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    ConsoleOrigin(origin): ConsoleOrigin,
     admin: Admin,
 ) -> Response {
-    connect_page(&state, &headers, admin.csrf, None).await
+    connect_page(&state, &origin, admin.csrf, None).await
 }
 
 /// The OAuth client to connect with: the stored one, else the configured one.
@@ -629,7 +626,7 @@ async fn credentials(state: &AppState) -> Option<ClientCredentials> {
 /// `POST /admin/connect`: saves the OAuth client (id and secret, encrypted).
 pub(crate) async fn save_client(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    ConsoleOrigin(origin): ConsoleOrigin,
     AdminForm { csrf, fields }: AdminForm,
 ) -> Response {
     let id = fields
@@ -643,7 +640,7 @@ pub(crate) async fn save_client(
     if id.is_empty() || id.len() > 200 || secret.len() > 500 {
         return connect_page(
             &state,
-            &headers,
+            &origin,
             csrf,
             Some("Enter the client id (and its secret).".into()),
         )
@@ -664,26 +661,26 @@ pub(crate) async fn save_client(
         (false, Ok(())) => "Saved the client id; enter its secret too.".to_owned(),
         (true, Ok(())) => "Saved. Now connect the GoTo account.".to_owned(),
     };
-    connect_page(&state, &headers, csrf, Some(notice)).await
+    connect_page(&state, &origin, csrf, Some(notice)).await
 }
 
 /// `POST /admin/connect/start`: off to GoTo's authorize page, with state and PKCE.
 pub(crate) async fn start_connect(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    ConsoleOrigin(origin): ConsoleOrigin,
     AdminForm { csrf, .. }: AdminForm,
 ) -> Response {
     let Some(credentials) = credentials(&state).await else {
         return connect_page(
             &state,
-            &headers,
+            &origin,
             csrf,
             Some("Save the client id and secret first.".into()),
         )
         .await;
     };
     let oauth = state.client.tokens().oauth().with_credentials(credentials);
-    let redirect = redirect_uri(&headers);
+    let redirect = redirect_uri(&origin);
     let request = oauth.authorize(&redirect, true);
     let mut connects = lock(&state.admin.connects);
     connects.retain(|_, p| p.expires > Instant::now());
@@ -829,10 +826,9 @@ struct WebinarsPage {
 /// `GET /admin/webinars`.
 pub(crate) async fn webinars(
     State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
+    ConsoleOrigin(origin): ConsoleOrigin,
     Admin { csrf }: Admin,
 ) -> Response {
-    let origin = origin(&headers);
     let deadline = state.config.lookup_deadline;
     let (list, error) = match state.cache.upcoming(deadline).await {
         Ok(l) => (l, None),

@@ -2,13 +2,13 @@
 //! and the built-in confirmation page. CORS and the per-IP intake limit live here too.
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use g2w_goto::WebinarKey;
@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 use crate::AppState;
 use crate::breaker::BreakerState;
 use crate::cache::{Lookup, WebinarInfo};
+use crate::client::Client;
 use crate::intake::{self, FieldErrors, Submission};
 
 /// Per-IP token buckets for intake.
@@ -162,13 +163,13 @@ fn validation_failed(
 /// `POST /api/v1/webinars/{webinarKey}/registrations`.
 pub(crate) async fn register(
     State(state): State<Arc<AppState>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    client: Client,
     Path(webinar): Path<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     let html = wants_html(&headers);
-    if !state.ip_limiter.allow(peer.ip()) {
+    if !state.ip_limiter.allow(client.ip) {
         state.metrics.intake("rate_limited");
         return json_error(
             StatusCode::TOO_MANY_REQUESTS,
@@ -218,7 +219,7 @@ pub(crate) async fn register(
         state.metrics.intake("unknown_webinar");
         return json_error(StatusCode::NOT_FOUND, "not_found", "no such webinar");
     };
-    if !state.cache.costs_nothing(webinar_key) && !state.lookup_limiter.allow(peer.ip()) {
+    if !state.cache.costs_nothing(webinar_key) && !state.lookup_limiter.allow(client.ip) {
         state.metrics.intake("rate_limited");
         return json_error(
             StatusCode::TOO_MANY_REQUESTS,
@@ -344,7 +345,7 @@ fn is_over(info: &WebinarInfo) -> bool {
 /// `GET /r/{webinarKey}`: the hosted registration form.
 pub(crate) async fn hosted_form(
     State(state): State<Arc<AppState>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    client: Client,
     Path(webinar): Path<String>,
 ) -> Response {
     let brand = &state.config.brand;
@@ -359,7 +360,7 @@ pub(crate) async fn hosted_form(
     let Ok(key) = webinar.parse::<WebinarKey>() else {
         return not_found();
     };
-    if !state.cache.costs_nothing(key) && !state.lookup_limiter.allow(peer.ip()) {
+    if !state.cache.costs_nothing(key) && !state.lookup_limiter.allow(client.ip) {
         return crate::pages::problem(
             brand,
             StatusCode::TOO_MANY_REQUESTS,

@@ -81,6 +81,9 @@ pub struct GatewayConfig {
     pub background_tasks: bool,
     /// How the hosted form and confirmation pages look.
     pub brand: Branding,
+    /// Reverse proxies whose `X-Forwarded-For` and `X-Forwarded-Proto` are believed;
+    /// from anyone else those headers are ignored.
+    pub trusted_proxies: Vec<crate::client::ProxyRange>,
     /// The admin console's password; `None` turns the console off.
     pub admin_password: Option<crate::admin::AdminPassword>,
 }
@@ -108,6 +111,7 @@ impl Default for GatewayConfig {
             keep_alive: Duration::from_secs(24 * 3600),
             background_tasks: true,
             brand: Branding::default(),
+            trusted_proxies: Vec::new(),
             admin_password: None,
         }
     }

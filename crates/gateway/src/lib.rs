@@ -18,6 +18,7 @@ mod api;
 mod batcher;
 mod breaker;
 mod cache;
+mod client;
 mod config;
 mod headers;
 pub mod intake;
@@ -38,6 +39,7 @@ use g2w_goto::GotoClient;
 use g2w_store::{OutboxStore, Store};
 
 pub use admin::AdminPassword;
+pub use client::ProxyRange;
 pub use config::{Branding, GatewayConfig};
 pub use worker::{MillisClock, Step, Worker, system_millis};
 

@@ -58,6 +58,9 @@ const EXAMPLE: &str = r##"# g2w configuration. Put it in ~/.config/g2w/config.to
 # lookup_deadline_ms = 1000                          # G2W_LOOKUP_DEADLINE_MS
 # GoTo requests a second that form look-ups may use (deliveries get the rest).
 # lookup_rate = 2                                    # G2W_LOOKUP_RATE
+# Reverse proxies allowed to say who the visitor is (X-Forwarded-For) and that
+# they used HTTPS (X-Forwarded-Proto); from anyone else those headers are ignored.
+# trusted_proxies = ["10.0.0.0/8", "::1"]            # G2W_TRUSTED_PROXIES=a,b
 # The hosted form (/r/WEBINAR_KEY) and confirmation page: a name, a logo, a colour.
 # brand_title = "Example Inc. webinars"              # G2W_BRAND_TITLE
 # logo_url = "https://www.example.com/logo.png"      # G2W_LOGO_URL

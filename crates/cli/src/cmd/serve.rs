@@ -99,6 +99,20 @@ pub fn gateway_config(
             "max_attempts is no longer used: a registration is given up after give_up_after_hours of failing"
         );
     }
+    let trusted_proxies = match env.var("G2W_TRUSTED_PROXIES") {
+        Some(v) => v
+            .split(',')
+            .map(|p| p.trim().to_owned())
+            .filter(|p| !p.is_empty())
+            .collect(),
+        None => file.trusted_proxies.clone().unwrap_or_default(),
+    }
+    .iter()
+    .map(|p| {
+        p.parse::<g2w_gateway::ProxyRange>()
+            .map_err(|e| anyhow::anyhow!("trusted proxies (G2W_TRUSTED_PROXIES): {e}"))
+    })
+    .collect::<anyhow::Result<Vec<_>>>()?;
     let thank_you_url = env
         .var("G2W_THANK_YOU_URL")
         .or_else(|| file.thank_you_url.clone());
@@ -144,6 +158,7 @@ pub fn gateway_config(
                 .map_or(d.lookup_deadline, |ms| {
                     Duration::from_millis(ms.clamp(50, 10_000))
                 }),
+            trusted_proxies,
             lookup_rate: var_parse(env, "G2W_LOOKUP_RATE")?
                 .or(file.lookup_rate)
                 .unwrap_or(d.lookup_rate),
@@ -384,6 +399,8 @@ mod tests {
             ("G2W_CACHE_TTL_SECS", "5m"),
             ("G2W_LOOKUP_DEADLINE_MS", "1e3"),
             ("G2W_LOOKUP_RATE", "99999999999"),
+            ("G2W_TRUSTED_PROXIES", "10.0.0.1, proxy.internal"),
+            ("G2W_TRUSTED_PROXIES", "10.0.0.0/40"),
         ] {
             let err =
                 gateway_config(&Vars(vec![(var, value)]), &file, &args, "default").unwrap_err();
@@ -411,6 +428,15 @@ mod tests {
             "a visitor never waits longer than 10 s"
         );
         assert_eq!(config.cache_ttl, Duration::from_secs(30));
+        let proxied = gateway_config(
+            &Vars(vec![("G2W_TRUSTED_PROXIES", " 10.0.0.0/8 , ::1 ")]),
+            &file,
+            &args,
+            "default",
+        )
+        .unwrap()
+        .1;
+        assert_eq!(proxied.trusted_proxies.len(), 2);
         let defaults = gateway_config(&Vars(vec![]), &file, &args, "default")
             .unwrap()
             .1;

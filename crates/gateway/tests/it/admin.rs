@@ -87,10 +87,35 @@ async fn sign_in_sets_a_strict_http_only_cookie_and_wrong_passwords_are_limited(
     )
     .await;
     assert!(
-        behind_proxy.headers["set-cookie"]
+        !behind_proxy.headers["set-cookie"]
             .to_str()
             .unwrap()
-            .contains("Secure")
+            .contains("Secure"),
+        "a client that is not a trusted proxy cannot claim HTTPS"
+    );
+    let proxied = TestApp::start_with(|c| {
+        c.admin_password = Some(AdminPassword::Hashed(AdminPassword::hash("right password")));
+        c.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+    })
+    .await;
+    let via_trusted = TestApp::reply(
+        proxied
+            .http
+            .post(format!("{}/admin/login", proxied.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("x-forwarded-proto", "https")
+            .body("password=right+password")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert!(
+        via_trusted.headers["set-cookie"]
+            .to_str()
+            .unwrap()
+            .contains("Secure"),
+        "the trusted proxy says the browser used HTTPS"
     );
 
     for _ in 0..5 {

@@ -443,3 +443,38 @@ async fn any_origin_is_a_star_never_the_callers_origin_reflected() {
         .unwrap();
     assert_eq!(reply.headers()["access-control-allow-origin"], "*");
 }
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_visitor_has_their_own_limit() {
+    let app = TestApp::start_with(|c| {
+        c.intake_rate_per_ip = 1;
+        c.intake_burst = 2;
+        c.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
+    })
+    .await;
+    let (webinar, _) = app.webinar(json!({"subject": "Proxied"})).await;
+    let url = format!("{}/api/v1/webinars/{webinar}/registrations", app.base);
+    let post = |visitor: &'static str, i: u32| {
+        let (http, url) = (app.http.clone(), url.clone());
+        async move {
+            http.post(url)
+                .header("x-forwarded-for", format!("6.6.6.6, {visitor}"))
+                .json(&person(&format!("v{i}@example.com")))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    let mut first = Vec::new();
+    for i in 0..6 {
+        first.push(post("203.0.113.1", i).await);
+    }
+    assert!(first.contains(&429), "one visitor is limited: {first:?}");
+    assert_eq!(
+        post("203.0.113.2", 99).await,
+        202,
+        "another visitor behind the same proxy is not"
+    );
+}
