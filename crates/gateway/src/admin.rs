@@ -181,6 +181,8 @@ struct PendingConnect {
 pub(crate) struct AdminState {
     /// The password as upgraded at a sign-in, replacing the configured one.
     upgraded: Mutex<Option<AdminPassword>>,
+    /// What an action said, shown once on the page it redirects to (by session).
+    notices: Mutex<HashMap<String, String>>,
     failures: Mutex<HashMap<IpAddr, Vec<Instant>>>,
     connects: Mutex<HashMap<String, PendingConnect>>,
 }
@@ -226,6 +228,22 @@ async fn session(state: &AppState, headers: &HeaderMap) -> Option<String> {
             None
         }
     }
+}
+
+/// Ends a console action (post/redirect/get): its outcome is shown once on `page`, and
+/// reloading that page repeats nothing.
+fn done(state: &AppState, csrf: &str, page: &str, notice: String) -> Response {
+    let mut notices = lock(&state.admin.notices);
+    if notices.len() > 10_000 {
+        notices.clear();
+    }
+    notices.insert(csrf.to_owned(), notice);
+    Redirect::to(page).into_response()
+}
+
+/// The notice an action left for this session, once.
+fn notice(state: &AppState, csrf: &str) -> Option<String> {
+    lock(&state.admin.notices).remove(csrf)
 }
 
 /// `scheme://host` of the console as the browser sees it (HTTPS only when a trusted
@@ -537,7 +555,8 @@ async fn tokens_page(state: &AppState, csrf: String, notice: Option<String>) -> 
 
 /// `GET /admin/tokens`.
 pub(crate) async fn tokens(State(state): State<Arc<AppState>>, admin: Admin) -> Response {
-    tokens_page(&state, admin.csrf, None).await
+    let shown = notice(&state, &admin.csrf);
+    tokens_page(&state, admin.csrf, shown).await
 }
 
 /// `POST /admin/tokens/refresh`: "Refresh now".
@@ -552,7 +571,7 @@ pub(crate) async fn refresh(
         ),
         Err(e) => format!("The refresh failed: {e}"),
     };
-    tokens_page(&state, csrf, Some(notice)).await
+    done(&state, &csrf, "/admin/tokens", notice)
 }
 
 #[derive(Template)]
@@ -604,7 +623,8 @@ pub(crate) async fn connect(
     ConsoleOrigin(origin): ConsoleOrigin,
     admin: Admin,
 ) -> Response {
-    connect_page(&state, &origin, admin.csrf, None).await
+    let shown = notice(&state, &admin.csrf);
+    connect_page(&state, &origin, admin.csrf, shown).await
 }
 
 /// The OAuth client to connect with: the stored one, else the configured one.
@@ -626,7 +646,6 @@ async fn credentials(state: &AppState) -> Option<ClientCredentials> {
 /// `POST /admin/connect`: saves the OAuth client (id and secret, encrypted).
 pub(crate) async fn save_client(
     State(state): State<Arc<AppState>>,
-    ConsoleOrigin(origin): ConsoleOrigin,
     AdminForm { csrf, fields }: AdminForm,
 ) -> Response {
     let id = fields
@@ -638,13 +657,12 @@ pub(crate) async fn save_client(
         .map(|s| s.trim().to_owned())
         .unwrap_or_default();
     if id.is_empty() || id.len() > 200 || secret.len() > 500 {
-        return connect_page(
+        return done(
             &state,
-            &origin,
-            csrf,
-            Some("Enter the client id (and its secret).".into()),
-        )
-        .await;
+            &csrf,
+            "/admin/connect",
+            "Enter the client id (and its secret).".into(),
+        );
     }
     let tokens = state.client.tokens();
     let mut record = tokens.record().await.unwrap_or_default();
@@ -661,7 +679,7 @@ pub(crate) async fn save_client(
         (false, Ok(())) => "Saved the client id; enter its secret too.".to_owned(),
         (true, Ok(())) => "Saved. Now connect the GoTo account.".to_owned(),
     };
-    connect_page(&state, &origin, csrf, Some(notice)).await
+    done(&state, &csrf, "/admin/connect", notice)
 }
 
 /// `POST /admin/connect/start`: off to GoTo's authorize page, with state and PKCE.
@@ -671,13 +689,12 @@ pub(crate) async fn start_connect(
     AdminForm { csrf, .. }: AdminForm,
 ) -> Response {
     let Some(credentials) = credentials(&state).await else {
-        return connect_page(
+        return done(
             &state,
-            &origin,
-            csrf,
-            Some("Save the client id and secret first.".into()),
-        )
-        .await;
+            &csrf,
+            "/admin/connect",
+            "Save the client id and secret first.".into(),
+        );
     };
     let oauth = state.client.tokens().oauth().with_credentials(credentials);
     let redirect = redirect_uri(&origin);
@@ -955,7 +972,8 @@ pub(crate) async fn outbox(
     Query(q): Query<HashMap<String, String>>,
     admin: Admin,
 ) -> Response {
-    outbox_page(&state, admin.csrf, q.get("email").cloned(), None).await
+    let shown = notice(&state, &admin.csrf);
+    outbox_page(&state, admin.csrf, q.get("email").cloned(), shown).await
 }
 
 /// `POST /admin/outbox/{id}/retry` and `…/discard`.
@@ -969,7 +987,7 @@ pub(crate) async fn outbox_action(
     if !retry && action != "discard" {
         return StatusCode::NOT_FOUND.into_response();
     }
-    let done = crate::off_thread(&state.store, move |s| {
+    let changed = crate::off_thread(&state.store, move |s| {
         if retry {
             s.retry(&target, now)
         } else {
@@ -977,7 +995,7 @@ pub(crate) async fn outbox_action(
         }
     })
     .await;
-    let notice = match (done, retry) {
+    let notice = match (changed, retry) {
         (Ok(true), true) => {
             state.worker.wake();
             format!("Registration {id} will be delivered again.")
@@ -986,7 +1004,7 @@ pub(crate) async fn outbox_action(
         (Ok(false), _) => format!("Registration {id} is not failed or dead (any more)."),
         (Err(e), _) => format!("The outbox could not be changed: {e}"),
     };
-    outbox_page(&state, csrf, None, Some(notice)).await
+    done(&state, &csrf, "/admin/outbox", notice)
 }
 
 #[cfg(test)]

@@ -37,6 +37,15 @@ async fn get_with(app: &TestApp, path: &str, cookie: &str) -> Reply {
     .await
 }
 
+/// A console action as a browser does it: post, follow the 303, read the page.
+async fn act(app: &TestApp, path: &str, body: &str, cookie: &str) -> Reply {
+    let posted = post_form(app, path, body, Some(cookie)).await;
+    assert_eq!(posted.status, 303, "post/redirect/get: {}", posted.text);
+    let page = posted.headers["location"].to_str().unwrap().to_owned();
+    assert!(page.starts_with("/admin/") && !page.contains("refresh"));
+    get_with(app, &page, cookie).await
+}
+
 /// Signs in; returns the cookie to send and the page's CSRF token.
 async fn sign_in(app: &TestApp) -> (String, String) {
     let reply = post_form(app, "/admin/login", "password=right+password", None).await;
@@ -142,16 +151,26 @@ async fn every_post_needs_the_sessions_csrf_token() {
     let missing = post_form(&app, "/admin/tokens/refresh", "", Some(&cookie)).await;
     assert_eq!(missing.status, 403);
     assert_eq!(app.emu.stats().grants("refresh_token"), 0);
-    let ok = post_form(
+    let ok = act(
         &app,
         "/admin/tokens/refresh",
         &format!("csrf={csrf}"),
-        Some(&cookie),
+        &cookie,
     )
     .await;
     assert_eq!(ok.status, 200);
     assert!(ok.text.contains("Refreshed"), "{}", ok.text);
     assert_eq!(app.emu.stats().grants("refresh_token"), 1);
+    let reloaded = get_with(&app, "/admin/tokens", &cookie).await;
+    assert!(
+        !reloaded.text.contains("Refreshed:"),
+        "the notice is shown once"
+    );
+    assert_eq!(
+        app.emu.stats().grants("refresh_token"),
+        1,
+        "reloading the page refreshes nothing"
+    );
     let other_session = post_form(
         &app,
         "/admin/tokens/refresh",
@@ -209,22 +228,22 @@ async fn pages_show_tokens_webinars_and_failed_registrations_with_actions() {
     );
     let search = get_with(&app, "/admin/outbox?email=BLOCKED@example.com", &cookie).await;
     assert!(search.text.contains(&id));
-    let retried = post_form(
+    let retried = act(
         &app,
         &format!("/admin/outbox/{id}/retry"),
         &format!("csrf={csrf}"),
-        Some(&cookie),
+        &cookie,
     )
     .await;
     assert!(retried.text.contains("will be delivered again"));
     app.deliver_due().await;
     let status = app.get(&format!("/api/v1/registrations/{id}")).await;
     assert_eq!(status.json["status"], "registered");
-    let again = post_form(
+    let again = act(
         &app,
         &format!("/admin/outbox/{id}/discard"),
         &format!("csrf={csrf}"),
-        Some(&cookie),
+        &cookie,
     )
     .await;
     assert!(
