@@ -66,6 +66,9 @@ test("Refresh now", async () => {
   await page.goto(`${gateway.base}/admin/tokens`);
   await page.getByRole("button", { name: "Refresh now" }).click();
   await page.getByText(/^Refreshed: the access token is valid until/).waitFor();
+  assert.ok(page.url().endsWith("/admin/tokens"), `post/redirect/get: at ${page.url()}`);
+  await page.reload();
+  assert.equal(await page.getByText(/^Refreshed:/).count(), 0, "a reload repeats nothing");
   const stats = await (await fetch(`${goto.base}/_emulator/stats`)).json();
   assert.equal(stats.tokenGrants.refresh_token, 1);
 });
@@ -98,4 +101,17 @@ test("a failed registration is retried from the outbox page", async () => {
   await page.getByRole("link", { name: "Webinars" }).click();
   assert.match(await page.locator("main").innerText(), /embed\.js/);
   await screenshot(page, "admin-webinars");
+});
+
+test("every console page fits a phone: nothing scrolls sideways", async () => {
+  const phone = await (await browser.newContext({ viewport: { width: 390, height: 844 } })).newPage();
+  await phone.goto(`${gateway.base}/admin/login`);
+  await phone.getByLabel("Password").fill(PASSWORD);
+  await phone.getByRole("button", { name: "Sign in" }).click();
+  for (const path of ["/admin/tokens", "/admin/connect", "/admin/webinars", "/admin/outbox"]) {
+    await phone.goto(`${gateway.base}${path}`);
+    const width = await phone.evaluate(() => document.documentElement.scrollWidth);
+    assert.ok(width <= 390, `${path} is ${width}px wide at 390px`);
+  }
+  await phone.context().close();
 });

@@ -67,8 +67,13 @@ test("validation errors appear beside their fields, with and without JavaScript"
     await page.getByLabel("First name").fill("Ada");
     await page.getByLabel("Email").fill("not-an-email");
     await page.getByRole("button", { name: "Register" }).click();
-    await page.locator("#lastName-error", { hasText: "is required" }).waitFor();
-    assert.equal(await page.locator("#email-error").innerText(), "is not a valid email address");
+    await page.locator("#lastName-error", { hasText: "Last name is required." }).waitFor();
+    assert.equal(await page.locator("#email-error").innerText(), "Email is not a valid email address.");
+    const summary = page.locator("#g2w-summary");
+    assert.match(await summary.innerText(), /Please check \d fields/);
+    if (javaScriptEnabled) {
+      assert.equal(await page.evaluate(() => document.activeElement.id), "g2w-summary", "focus on the summary");
+    }
     assert.equal(await page.getByLabel("Last name").getAttribute("aria-invalid"), "true");
     assert.equal(await page.getByLabel("First name").inputValue(), "Ada", "what was typed is kept");
     if (!javaScriptEnabled) await screenshot(page, "form-errors");
@@ -110,4 +115,50 @@ test("screenshots: desktop and phone widths", async () => {
     await screenshot(page, name);
     await context.close();
   }
+});
+
+test("local times in three time zones", async () => {
+  const start = demo.webinar.times[0].startTime;
+  const end = demo.webinar.times[0].endTime;
+  for (const timezoneId of ["America/New_York", "Asia/Tokyo", "Europe/Berlin"]) {
+    const context = await browser.newContext({ timezoneId, locale: "en-US" });
+    const page = await context.newPage();
+    await page.goto(`${demo.base}/r/${demo.webinar.webinarKey}`);
+    const shown = await page.locator("time").first().innerText();
+    const until = new Date(end).toLocaleTimeString("en-US", { hour: "numeric", minute: "2-digit", timeZoneName: "short", timeZone: timezoneId });
+    const from = new Date(start).toLocaleString("en-US", { dateStyle: "full", timeStyle: "short", timeZone: timezoneId });
+    assert.equal(shown, `${from} – ${until}`, timezoneId);
+    assert.ok(!shown.endsWith(" UTC"), `${timezoneId}: not the server's UTC text`);
+    await context.close();
+  }
+});
+
+test("tabbing through says nothing; focus follows the answer; a refusal shows GoTo's reason", async () => {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await page.goto(`${demo.base}/r/${demo.webinar.webinarKey}`);
+  for (let i = 0; i < 5; i++) await page.keyboard.press("Tab");
+  const shown = await page.locator(".error").allInnerTexts();
+  assert.deepEqual(shown.filter((t) => t.trim()), [], "no error for fields merely passed through");
+
+  // GoTo refuses the registration (a 422 with its reason): the form stays, the reason shows.
+  await page.route("**/registrations", (route) => route.fulfill({
+    status: 422, contentType: "application/json",
+    body: JSON.stringify({ status: "failed", registrationId: "x", reason: "GoTo refused the registration (email: blocked domain)" }),
+  }));
+  await fill(page, "refused@example.com");
+  await page.getByRole("button", { name: "Register" }).click();
+  const heading = page.locator("#g2w-result h2");
+  await heading.waitFor();
+  assert.equal(await heading.innerText(), "Sorry");
+  assert.match(await page.locator("#g2w-result").innerText(), /blocked domain/);
+  assert.ok(await page.locator("#g2w-form").isVisible(), "the form stays to be corrected");
+  assert.equal(await page.evaluate(() => document.activeElement.tagName), "H2", "focus on the answer");
+
+  await page.unroute("**/registrations");
+  await page.getByLabel("Email").fill("accepted@example.com");
+  await page.getByRole("button", { name: "Register" }).click();
+  await page.locator("#join-url").waitFor();
+  assert.equal(await page.evaluate(() => document.activeElement.textContent), "You're registered");
+  await context.close();
 });

@@ -6,17 +6,38 @@
   document.querySelectorAll("time[datetime]").forEach(function (t) {
     var start = new Date(t.getAttribute("datetime"));
     var end = new Date(t.getAttribute("data-end"));
-    var opts = { dateStyle: "full", timeStyle: "short" };
     try {
-      t.textContent = start.toLocaleString(undefined, opts) + " – " +
-        end.toLocaleTimeString(undefined, { timeStyle: "short", timeZoneName: "short" });
+      // timeStyle and timeZoneName may not be combined: name the parts instead.
+      t.textContent = start.toLocaleString(undefined, { dateStyle: "full", timeStyle: "short" }) + " – " +
+        end.toLocaleTimeString(undefined, { hour: "numeric", minute: "2-digit", timeZoneName: "short" });
     } catch (e) { /* keep the server's text */ }
   });
+
+  var submitted = false;
+  var touched = {};
+
+  // "Email is required." / “Why?”: an answer is required. (as the server words them)
+  function sentence(name, message) {
+    message = String(message).replace(/\.$/, "");
+    var field = document.getElementById(name);
+    if (field && field.tagName === "FIELDSET") {
+      var legend = field.querySelector("legend");
+      return "\u201c" + text(legend) + "\u201d: " + message + ".";
+    }
+    var label = form.querySelector("label[for='" + name + "']");
+    return (label ? text(label) : name) + " " + message + ".";
+  }
+
+  function text(el) {
+    var copy = el.cloneNode(true);
+    copy.querySelectorAll(".req").forEach(function (r) { r.remove(); });
+    return copy.textContent.trim();
+  }
 
   function setError(name, message) {
     var el = document.getElementById(name + "-error");
     var input = document.getElementById(name);
-    if (el) el.textContent = message || "";
+    if (el) el.textContent = message ? sentence(name, message) : "";
     if (input) {
       if (message) input.setAttribute("aria-invalid", "true");
       else input.removeAttribute("aria-invalid");
@@ -38,29 +59,76 @@
     return errors;
   }
 
+  // The list of problems above the form, as the server renders it without JavaScript.
+  function summarize(errors) {
+    var old = document.getElementById("g2w-summary");
+    if (old) old.remove();
+    var names = Object.keys(errors);
+    if (!names.length) return null;
+    var box = document.createElement("div");
+    box.className = "summary"; box.id = "g2w-summary";
+    box.setAttribute("role", "alert"); box.setAttribute("tabindex", "-1");
+    var p = document.createElement("p");
+    var strong = document.createElement("strong");
+    strong.textContent = "Please check " + names.length + " field" + (names.length > 1 ? "s" : "") + ":";
+    p.appendChild(strong); box.appendChild(p);
+    var ul = document.createElement("ul");
+    names.forEach(function (name) {
+      var li = document.createElement("li");
+      var a = document.createElement("a");
+      a.href = "#" + name; a.textContent = sentence(name, errors[name]);
+      li.appendChild(a); ul.appendChild(li);
+    });
+    box.appendChild(ul);
+    form.insertBefore(box, form.firstChild);
+    return box;
+  }
+
   function show(errors) {
     form.querySelectorAll(".error").forEach(function (p) { p.textContent = ""; });
     form.querySelectorAll("[aria-invalid]").forEach(function (el) { el.removeAttribute("aria-invalid"); });
-    var first = null;
-    Object.keys(errors).forEach(function (name) {
-      setError(name, errors[name]);
-      if (!first) first = document.getElementById(name);
-    });
-    if (first) (first.querySelector ? (first.querySelector("input") || first) : first).focus();
+    Object.keys(errors).forEach(function (name) { setError(name, errors[name]); });
+    var box = summarize(errors);
+    if (box) box.focus();
   }
 
   form.querySelectorAll("input, select, textarea").forEach(function (el) {
+    var name = el.type === "radio" ? el.name : el.id;
+    el.addEventListener("input", function () { touched[name] = true; });
+    el.addEventListener("change", function () { touched[name] = true; });
     el.addEventListener("blur", function () {
-      var errors = check();
-      var name = el.type === "radio" ? el.name : el.id;
-      setError(name, errors[name]);
+      // Tabbing through an empty form is not a mistake: judge a field once it was
+      // typed into, or once the visitor tried to submit.
+      if (!submitted && !touched[name]) return;
+      setError(name, check()[name]);
     });
   });
 
+  function result(heading, message, link) {
+    var area = document.getElementById("g2w-result");
+    area.textContent = "";
+    var box = document.createElement("div");
+    box.className = "done";
+    var h = document.createElement("h2");
+    h.textContent = heading; h.setAttribute("tabindex", "-1");
+    var p = document.createElement("p");
+    p.textContent = message;
+    if (link) {
+      var a = document.createElement("a");
+      a.id = "join-url"; a.href = link; a.textContent = link; a.className = "join";
+      p.appendChild(a);
+    }
+    box.appendChild(h); box.appendChild(p); area.appendChild(box);
+    // The button that had focus may be gone: keep the visitor where the answer is.
+    h.focus();
+  }
+
   form.addEventListener("submit", function (event) {
     event.preventDefault();
+    submitted = true;
     var errors = check();
     if (Object.keys(errors).length) { show(errors); return; }
+    summarize({});
     var body = { responses: [] };
     new FormData(form).forEach(function (value, name) {
       if (name.indexOf("q_") === 0) {
@@ -83,37 +151,29 @@
         var status = res[0], j = res[1];
         button.disabled = false;
         if (status === 400 && j.fields) { show(j.fields); return; }
-        var result = document.getElementById("g2w-result");
-        var box = document.createElement("div");
-        box.className = "done";
-        var h = document.createElement("h2");
-        var p = document.createElement("p");
         if (j.status === "registered" || j.status === "already_registered") {
-          h.textContent = j.status === "registered" ? "You're registered" : "You were already registered";
+          var heading = j.status === "registered" ? "You're registered" : "You were already registered";
           // Only web links: a javascript: URL from a broken upstream must not become one.
           if (/^https?:\/\//i.test(j.joinUrl || "")) {
-            p.textContent = "Join the webinar with your personal link: ";
-            var a = document.createElement("a");
-            a.id = "join-url"; a.href = j.joinUrl; a.textContent = j.joinUrl; a.className = "join";
-            p.appendChild(a);
+            result(heading, "Join the webinar with your personal link: ", j.joinUrl);
           } else {
-            p.textContent = "Your confirmation email has the link to join.";
+            result(heading, "Your confirmation email has the link to join.");
           }
+          form.hidden = true;
         } else if (j.status === "queued" || j.status === "pending_validation") {
-          h.textContent = "Thank you!";
-          p.textContent = "Your registration is being processed; the confirmation email with your link to join will arrive shortly.";
+          result("Thank you!", "Your registration is being processed; the confirmation email with your link to join will arrive shortly.");
+          form.hidden = true;
         } else {
-          h.textContent = "Sorry";
-          p.textContent = j.message || "We could not complete your registration. Please try again.";
+          // Refused (GoTo's reason), or not taken (busy, unavailable): the form stays,
+          // so the visitor can correct it or try again.
+          var why = j.reason || j.message;
+          result("Sorry", why ? "We could not complete your registration: " + why.replace(/\.$/, "") + "." :
+            "We could not complete your registration. Please try again.");
         }
-        box.appendChild(h); box.appendChild(p);
-        result.appendChild(box);
-        if (j.status) form.hidden = true;
-        result.focus();
       })
       .catch(function () {
         button.disabled = false;
-        document.getElementById("g2w-result").textContent = "The registration could not be sent. Please try again.";
+        result("Sorry", "The registration could not be sent. Please check your connection and try again.");
       });
   });
 })();

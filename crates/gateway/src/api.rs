@@ -602,8 +602,20 @@ pub(crate) async fn confirmation(
         .await
         .ok()
         .flatten();
+    // Name the webinar when the cache (or GoTo, briefly) can; the page works without.
+    let webinar = match reg
+        .as_ref()
+        .and_then(|r| r.webinar_key.parse::<WebinarKey>().ok())
+    {
+        Some(key) => match state.cache.lookup(key, state.config.lookup_deadline).await {
+            Lookup::Found(info) => Some(info),
+            _ => None,
+        },
+        None => None,
+    };
     crate::pages::confirmation(
         &state.config.brand,
+        webinar.as_deref().map(|i| &i.detail),
         reg.as_ref().map(|r| r.state),
         reg.and_then(|r| r.join_url),
     )

@@ -2,8 +2,6 @@
 //! webinar's own fields and questions, and the confirmation page. Compile-time templates
 //! with automatic escaping; no external assets, so the pages work on any network.
 
-use std::collections::BTreeMap;
-
 use askama::Template;
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
@@ -21,6 +19,23 @@ pub(crate) struct SessionView {
     start: String,
     end: String,
     fallback: String,
+}
+
+/// A webinar's sessions, in UTC until the form's script shows them in local time.
+fn sessions(detail: &WebinarDetail) -> Vec<SessionView> {
+    detail
+        .times
+        .iter()
+        .map(|t| SessionView {
+            start: t.start_time.to_rfc3339(),
+            end: t.end_time.to_rfc3339(),
+            fallback: format!(
+                "{} – {} UTC",
+                t.start_time.format("%A %-d %B %Y, %H:%M"),
+                t.end_time.format("%H:%M")
+            ),
+        })
+        .collect()
 }
 
 /// A standard field.
@@ -66,6 +81,9 @@ struct FormPage<'a> {
 #[template(path = "confirmation.html")]
 struct ConfirmationPage<'a> {
     brand: &'a Branding,
+    /// The webinar's subject and sessions, when known.
+    subject: Option<String>,
+    sessions: Vec<SessionView>,
     heading: &'a str,
     already: bool,
     join_url: Option<String>,
@@ -150,7 +168,26 @@ pub(crate) fn form(
             .cloned()
             .unwrap_or_default()
     };
-    let error = |name: &str| submitted.and_then(|(_, e)| e.get(name)).cloned();
+    // One sentence per problem, the same beside the field and in the summary.
+    let sentence = |name: &str, message: &str| -> String {
+        let message = message.trim_end_matches('.');
+        match name.strip_prefix("q_") {
+            Some(key) => {
+                let question = form
+                    .questions
+                    .iter()
+                    .find(|q| q.question_key.to_string() == key)
+                    .map_or(key, |q| q.question.as_str());
+                format!("“{question}”: {message}.")
+            }
+            None => format!("{} {message}.", label(name)),
+        }
+    };
+    let error = |name: &str| {
+        submitted
+            .and_then(|(_, e)| e.get(name))
+            .map(|m| sentence(name, m))
+    };
     // GoTo lists the three basic fields itself; make sure they come first and are required.
     let limit = |name: &str| crate::intake::field_limit(Some(form), name);
     let mut names: Vec<(String, bool, usize, Vec<String>)> = ["firstName", "lastName", "email"]
@@ -214,35 +251,15 @@ pub(crate) fn form(
             }
         })
         .collect();
-    let mut summary = Vec::new();
-    if let Some((_, errors)) = submitted {
-        let labels: BTreeMap<&str, &str> = fields
-            .iter()
-            .map(|f| (f.name.as_str(), f.label.as_str()))
-            .chain(
-                questions
-                    .iter()
-                    .map(|q| (q.name.as_str(), q.label.as_str())),
-            )
-            .collect();
-        for (name, message) in errors {
-            let shown = labels.get(name.as_str()).copied().unwrap_or(name.as_str());
-            summary.push((name.clone(), format!("{shown} {message}")));
-        }
-    }
-    let sessions = detail
-        .times
-        .iter()
-        .map(|t| SessionView {
-            start: t.start_time.to_rfc3339(),
-            end: t.end_time.to_rfc3339(),
-            fallback: format!(
-                "{} – {} UTC",
-                t.start_time.format("%A %-d %B %Y, %H:%M"),
-                t.end_time.format("%H:%M")
-            ),
+    let summary: Vec<(String, String)> = submitted
+        .map(|(_, errors)| {
+            errors
+                .iter()
+                .map(|(name, message)| (name.clone(), sentence(name, message)))
+                .collect()
         })
-        .collect();
+        .unwrap_or_default();
+    let sessions = sessions(detail);
     let page = FormPage {
         brand,
         subject: detail.subject.clone(),
@@ -272,6 +289,7 @@ pub(crate) fn linkable(url: &str) -> bool {
 
 pub(crate) fn confirmation(
     brand: &Branding,
+    webinar: Option<&WebinarDetail>,
     state: Option<g2w_store::OutboxState>,
     join_url: Option<String>,
 ) -> Response {
@@ -293,6 +311,8 @@ pub(crate) fn confirmation(
     };
     let page = ConfirmationPage {
         brand,
+        subject: webinar.map(|w| w.subject.clone()),
+        sessions: webinar.map(sessions).unwrap_or_default(),
         heading,
         already: state == Some(S::AlreadyRegistered),
         join_url: join_url

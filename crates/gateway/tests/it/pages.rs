@@ -98,18 +98,22 @@ async fn a_refused_form_post_comes_back_with_errors_beside_fields_and_values_kep
     assert_eq!(reply.status, 400);
     let html = reply.text;
     assert!(
-        html.contains("id=\"lastName-error\">is required</p>"),
-        "error beside its field"
+        html.contains("id=\"lastName-error\">Last name is required.</p>"),
+        "an error beside its field, as a sentence"
     );
-    assert!(html.contains("id=\"email-error\">is not a valid email address</p>"));
-    assert!(html.contains(&format!("id=\"q_{q}-error\">an answer is required</p>")));
+    assert!(html.contains("id=\"email-error\">Email is not a valid email address.</p>"));
+    assert!(
+        html.contains(&format!("id=\"q_{q}-error\">“"))
+            && html.contains("”: an answer is required.</p>"),
+        "{html}"
+    );
     assert!(html.contains("aria-invalid=\"true\" aria-describedby=\"email-error\""));
     assert!(
         html.contains("value=\"&#60;b&#62;Ada\"") || html.contains("value=\"&lt;b&gt;Ada\""),
         "value kept, escaped"
     );
     assert!(
-        html.contains("href=\"#lastName\">Last name is required</a>"),
+        html.contains("href=\"#lastName\">Last name is required.</a>"),
         "a summary linking to the fields"
     );
     assert_eq!(app.total(), 0);
@@ -160,6 +164,12 @@ async fn a_join_url_that_is_not_a_web_link_is_never_rendered_as_one() {
     assert!(page.text.contains("re registered</h1>"), "{}", page.text);
     assert!(!page.text.contains("javascript:"), "{}", page.text);
     assert!(page.text.contains("confirmation email has the link"));
+    assert!(
+        page.text.contains("<strong>Hostile upstream</strong>")
+            && page.text.contains(" UTC</time>"),
+        "the page names the webinar and when it is: {}",
+        page.text
+    );
 }
 
 #[tokio::test]
