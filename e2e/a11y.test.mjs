@@ -1,0 +1,106 @@
+// Every page g2w serves, checked by axe-core in Chromium against WCAG 2.2 A and AA:
+// the hosted form (fresh, and refused), the confirmation and error pages, and each
+// admin console page.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { createRequire } from "node:module";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { startDemo, startEmulator, startServe, launchBrowser } from "./harness.mjs";
+
+const AXE = createRequire(import.meta.url).resolve("axe-core/axe.min.js");
+const PASSWORD = "a11y admin password";
+let demo, goto, gateway, browser, dataDir;
+
+before(async () => {
+  dataDir = mkdtempSync(join(tmpdir(), "g2w-a11y-"));
+  demo = await startDemo();
+  goto = await startEmulator();
+  gateway = await startServe(goto.base, dataDir, PASSWORD);
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await gateway?.stop();
+  await goto?.stop();
+  await demo?.stop();
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+/** axe-core's WCAG 2.2 A/AA violations on the page as it stands. */
+async function violations(page) {
+  await page.addScriptTag({ path: AXE });
+  return page.evaluate(async () => {
+    const result = await window.axe.run(document, {
+      runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"] },
+    });
+    return result.violations.map((v) => `${v.id}: ${v.help} (${v.nodes.map((n) => n.target.join(" ")).join(", ")})`);
+  });
+}
+
+async function expectClean(page, what) {
+  const found = await violations(page);
+  assert.deepEqual(found, [], `${what}:\n${found.join("\n")}`);
+}
+
+test("the hosted form, its refusals, confirmation and error pages", async () => {
+  // The pages' own policy allows only their script: let the checker in.
+  const context = await browser.newContext({ bypassCSP: true });
+  const page = await context.newPage();
+  await page.goto(`${demo.base}/r/${demo.webinar.webinarKey}`);
+  await expectClean(page, "the form");
+  await page.getByRole("button", { name: "Register" }).click();
+  await page.locator("#g2w-summary").waitFor();
+  await expectClean(page, "the form with errors (JavaScript)");
+  await page.goto(`${demo.base}/r/123`);
+  await expectClean(page, "an unknown webinar");
+
+  const noScript = await browser.newContext({ bypassCSP: true, javaScriptEnabled: false });
+  const plain = await noScript.newPage();
+  await plain.goto(`${demo.base}/r/${demo.webinar.webinarKey}`);
+  await plain.getByRole("button", { name: "Register" }).click();
+  await plain.locator("#g2w-summary").waitFor();
+  await noScript.close();
+  // axe needs script; the refused page as the server rendered it, checked with script on.
+  const html = await (await fetch(`${demo.base}/api/v1/webinars/${demo.webinar.webinarKey}/registrations`, {
+    method: "POST",
+    headers: { "Content-Type": "application/x-www-form-urlencoded", Accept: "text/html" },
+    body: "firstName=Ada&email=nope",
+  })).text();
+  await page.setContent(html);
+  await expectClean(page, "the form refused by the server");
+
+  const answer = await (await fetch(`${demo.base}/api/v1/webinars/${demo.webinar.webinarKey}/registrations`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({
+      firstName: "Axe", lastName: "Core", email: "axe@example.com",
+      responses: demo.webinar.registrationFields.questions.map((q) => q.type === "shortAnswer"
+        ? { questionKey: q.questionKey, responseText: "checking" }
+        : { questionKey: q.questionKey, answerKey: q.answers[0].answerKey }),
+    }),
+  })).json();
+  await page.goto(`${demo.base}/confirmation/${answer.registrationId}`);
+  await expectClean(page, "the confirmation page");
+  await context.close();
+});
+
+test("every admin console page", async () => {
+  const context = await browser.newContext({ bypassCSP: true });
+  const page = await context.newPage();
+  await page.goto(`${gateway.base}/admin/login`);
+  await expectClean(page, "sign-in");
+  await page.getByLabel("Password").fill("wrong");
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByText("Wrong password.").waitFor();
+  await expectClean(page, "sign-in refused");
+  await page.getByLabel("Password").fill(PASSWORD);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  for (const path of ["/admin/tokens", "/admin/connect", "/admin/webinars", "/admin/outbox"]) {
+    await page.goto(`${gateway.base}${path}`);
+    await expectClean(page, path);
+  }
+  await context.close();
+});
