@@ -13,9 +13,9 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::app::Shared;
 use crate::clock::{parse_iso, to_iso};
 use crate::faults::FaultSpec;
+use crate::shared::Shared;
 use crate::state::{
     FieldDef, NewWebinar, OPTIONAL_STANDARD_FIELDS, Organizer, QuestionKind, new_key, new_token,
 };

@@ -1,23 +1,11 @@
 //! Fault injection: for requests matching a method and a path prefix, answer a status
 //! (optionally with `Retry-After`), add a delay, or drop the connection, either for the
-//! next N matching requests or with a probability. The middleware here also counts
-//! every GoTo request for the stats, so injected answers show up there too.
+//! next N matching requests or with a probability. `traffic` applies them.
 
-use std::sync::Arc;
-use std::time::Duration;
-
-use axum::Json;
-use axum::body::Body;
-use axum::extract::{ConnectInfo, MatchedPath, OriginalUri, Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
 use rand::Rng as _;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-
-use crate::app::Shared;
-use crate::net::ConnectionCutter;
 
 /// A fault as posted to `POST /_emulator/faults`.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -123,7 +111,7 @@ impl Faults {
     }
 
     /// The fault this request meets, if any; a counted fault is used up by it.
-    fn take(&mut self, method: &str, path: &str) -> Option<FaultSpec> {
+    pub fn take(&mut self, method: &str, path: &str) -> Option<FaultSpec> {
         let index = self.rules.iter().position(|(_, spec)| {
             spec.matches(method, path)
                 && spec.probability.is_none_or(|p| rand::rng().random_bool(p))
@@ -142,7 +130,7 @@ impl Faults {
 /// Status recorded in the stats for a dropped connection.
 pub const DROPPED: u16 = 0;
 
-fn default_body(status: StatusCode) -> Value {
+pub(crate) fn default_body(status: StatusCode) -> Value {
     match status.as_u16() {
         429 => json!({"int_err_code": "TooManyRequests", "msg": "Too many requests"}),
         403 => json!({"int_err_code": "InvalidToken", "msg": "Invalid token passed"}),
@@ -152,68 +140,6 @@ fn default_body(status: StatusCode) -> Value {
             "incident": 4_000_000_000_u64 + u64::from(s),
         }),
     }
-}
-
-/// Applies faults and counts the request under its route template.
-pub(crate) async fn middleware(
-    State(shared): State<Arc<Shared>>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let method = request.method().as_str().to_owned();
-    // Inside a nested router the URI has lost its prefix; faults match the full path.
-    let path = match request.extensions().get::<OriginalUri>() {
-        Some(OriginalUri(uri)) => uri.path().to_owned(),
-        None => request.uri().path().to_owned(),
-    };
-    let route = match request.extensions().get::<MatchedPath>() {
-        Some(matched) => format!("{method} {}", matched.as_str()),
-        None => format!("{method} (unmatched)"),
-    };
-    // The control API is neither faulted nor counted: it is not GoTo traffic.
-    if path.starts_with("/_emulator") {
-        return next.run(request).await;
-    }
-    let fault = shared
-        .faults
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .take(&method, &path);
-
-    let response = match fault {
-        None => next.run(request).await,
-        Some(fault) => {
-            if let Some(ms) = fault.delay_ms {
-                tokio::time::sleep(Duration::from_millis(ms)).await;
-            }
-            if fault.drop {
-                if let Some(ConnectInfo(cutter)) =
-                    request.extensions().get::<ConnectInfo<ConnectionCutter>>()
-                {
-                    cutter.cut();
-                }
-                shared.stats.request(&route, DROPPED);
-                let mut response = Response::new(Body::empty());
-                *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
-                return response;
-            }
-            match fault.status.and_then(|s| StatusCode::from_u16(s).ok()) {
-                Some(status) => {
-                    let body = fault.body.clone().unwrap_or_else(|| default_body(status));
-                    let mut response = (status, Json(body)).into_response();
-                    if let Some(secs) = fault.retry_after {
-                        response
-                            .headers_mut()
-                            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
-                    }
-                    response
-                }
-                None => next.run(request).await,
-            }
-        }
-    };
-    shared.stats.request(&route, response.status().as_u16());
-    response
 }
 
 #[cfg(test)]

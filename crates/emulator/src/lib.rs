@@ -33,8 +33,10 @@ mod net;
 mod oauth;
 mod rate_limit;
 mod seed;
+mod shared;
 mod state;
 mod stats;
+mod traffic;
 
 use std::future::Future;
 use std::io;
@@ -50,8 +52,8 @@ pub use config::{DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, EmulatorConfig, Lifetimes};
 pub use faults::{DROPPED, FaultSpec};
 pub use stats::Stats;
 
-use app::Shared;
 use net::{ConnectionCutter, CuttableListener};
+use shared::Shared;
 
 /// Serves the emulator on `listener` until `shutdown` resolves.
 ///

@@ -15,9 +15,9 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use serde_json::{Map, Value, json};
 use sha2::{Digest as _, Sha256};
 
-use crate::app::Shared;
 use crate::errors::invalid_token;
 use crate::html;
+use crate::shared::Shared;
 use crate::state::{CodeGrant, PendingConsent, TokenGrant, new_token};
 
 /// Whether `uri` is a loopback redirect (`http://127.0.0.1:PORT/…`, `localhost`, `[::1]`).

@@ -1,10 +1,8 @@
 //! The HTTP surface: intake, registration status, upcoming webinars, health, metrics,
 //! and the built-in confirmation page. CORS and the per-IP intake limit live here too.
 
-use std::collections::{BTreeMap, HashMap};
-use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Bytes;
@@ -15,51 +13,11 @@ use g2w_goto::WebinarKey;
 use g2w_store::{Enqueued, NewRegistration, OutboxState, Registration};
 use serde_json::{Value, json};
 
-use crate::AppState;
 use crate::breaker::BreakerState;
 use crate::cache::{Lookup, WebinarInfo};
 use crate::client::Client;
 use crate::intake::{self, FieldErrors, Submission};
-
-/// Per-IP token buckets for intake.
-#[derive(Debug)]
-pub(crate) struct IpLimiter {
-    rate: f64,
-    burst: f64,
-    buckets: Mutex<HashMap<IpAddr, (f64, Instant)>>,
-}
-
-impl IpLimiter {
-    /// `rate` requests a second per address (0 = no limit), `burst` at once.
-    pub fn new(rate: f64, burst: u32) -> Self {
-        Self {
-            rate,
-            burst: f64::from(burst.max(1)),
-            buckets: Mutex::new(HashMap::new()),
-        }
-    }
-
-    pub(crate) fn allow(&self, ip: IpAddr) -> bool {
-        if self.rate <= 0.0 {
-            return true;
-        }
-        let now = Instant::now();
-        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
-        if buckets.len() > 100_000 {
-            // Forget idle clients rather than grow without bound.
-            buckets.retain(|_, (_, at)| now.duration_since(*at).as_secs() < 60);
-        }
-        let (tokens, at) = buckets.entry(ip).or_insert((self.burst, now));
-        *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * self.rate).min(self.burst);
-        *at = now;
-        if *tokens >= 1.0 {
-            *tokens -= 1.0;
-            true
-        } else {
-            false
-        }
-    }
-}
+use crate::state::AppState;
 
 /// A time-ordered id: milliseconds then randomness, hex.
 fn new_id(now_ms: i64) -> String {
@@ -413,7 +371,8 @@ async fn wait_for_delivery(state: &AppState, reg: Registration) -> Registration 
     let rx = state.waiters.subscribe(&reg.id);
     // It may have finished between the write and the subscription.
     let id = reg.id.clone();
-    if let Ok(Some(now)) = crate::off_thread(&state.store, move |s| s.registration(&id)).await
+    if let Ok(Some(now)) =
+        crate::blocking::off_thread(&state.store, move |s| s.registration(&id)).await
         && now.state.is_final()
     {
         state.waiters.forget(&reg.id);
@@ -424,7 +383,7 @@ async fn wait_for_delivery(state: &AppState, reg: Registration) -> Registration 
         _ => {
             state.waiters.forget(&reg.id);
             let id = reg.id.clone();
-            crate::off_thread(&state.store, move |s| s.registration(&id))
+            crate::blocking::off_thread(&state.store, move |s| s.registration(&id))
                 .await
                 .ok()
                 .flatten()
@@ -452,7 +411,7 @@ pub(crate) async fn registration(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
 ) -> Response {
-    match crate::off_thread(&state.store, move |s| s.registration(&id)).await {
+    match crate::blocking::off_thread(&state.store, move |s| s.registration(&id)).await {
         Ok(Some(reg)) => Json(registration_json(&reg)).into_response(),
         Ok(None) => json_error(StatusCode::NOT_FOUND, "not_found", "no such registration"),
         Err(e) => json_error(
@@ -518,7 +477,7 @@ const WRITE_FAILURE_MEMORY: std::time::Duration = std::time::Duration::from_secs
 /// (delivery paused), or GoTo is failing (the breaker is open).
 pub(crate) async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     let now = (state.clock)();
-    let probe = crate::off_thread(&state.store, move |s| s.probe_write(now)).await;
+    let probe = crate::blocking::off_thread(&state.store, move |s| s.probe_write(now)).await;
     let store = match (probe, state.batcher.recent_failure(WRITE_FAILURE_MEMORY)) {
         (Err(e), _) => Err(e.to_string()),
         (Ok(()), Some(e)) => Err(e),
@@ -569,7 +528,7 @@ pub(crate) async fn readyz(State(state): State<Arc<AppState>>) -> Response {
 /// `GET /metrics`: Prometheus text.
 pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     let profile = state.config.profile.clone();
-    let (counts, oldest) = crate::off_thread(&state.store, move |s| {
+    let (counts, oldest) = crate::blocking::off_thread(&state.store, move |s| {
         Ok((s.counts()?, s.oldest_waiting(&profile)?))
     })
     .await
@@ -598,7 +557,7 @@ pub(crate) async fn confirmation(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
 ) -> Response {
-    let reg = crate::off_thread(&state.store, move |s| s.registration(&id))
+    let reg = crate::blocking::off_thread(&state.store, move |s| s.registration(&id))
         .await
         .ok()
         .flatten();

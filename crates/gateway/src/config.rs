@@ -83,9 +83,9 @@ pub struct GatewayConfig {
     pub brand: Branding,
     /// Reverse proxies whose `X-Forwarded-For` and `X-Forwarded-Proto` are believed;
     /// from anyone else those headers are ignored.
-    pub trusted_proxies: Vec<crate::client::ProxyRange>,
+    pub trusted_proxies: Vec<crate::proxy::ProxyRange>,
     /// The admin console's password; `None` turns the console off.
-    pub admin_password: Option<crate::admin::AdminPassword>,
+    pub admin_password: Option<crate::password::AdminPassword>,
 }
 
 impl Default for GatewayConfig {

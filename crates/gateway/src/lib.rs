@@ -16,14 +16,19 @@
 mod admin;
 mod api;
 mod batcher;
+mod blocking;
 mod breaker;
 mod cache;
 mod client;
 mod config;
 mod headers;
 pub mod intake;
+mod limiter;
 mod metrics;
 mod pages;
+mod password;
+mod proxy;
+mod state;
 mod waiters;
 mod worker;
 
@@ -38,15 +43,16 @@ use axum::routing::{get, post};
 use g2w_goto::GotoClient;
 use g2w_store::{OutboxStore, Store};
 
-pub use admin::AdminPassword;
-pub use client::ProxyRange;
 pub use config::{Branding, GatewayConfig};
+pub use password::AdminPassword;
+pub use proxy::ProxyRange;
 pub use worker::{MillisClock, Step, Worker, system_millis};
 
-use crate::api::IpLimiter;
 use crate::batcher::Batcher;
 use crate::cache::{CacheSettings, WebinarCache};
+use crate::limiter::IpLimiter;
 use crate::metrics::Metrics;
+use crate::state::AppState;
 use crate::waiters::Waiters;
 
 /// The largest request body accepted (larger → 413).
@@ -54,34 +60,6 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 
 /// How long shutdown waits for in-flight deliveries.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Runs a store call off the async threads: store calls block, sometimes for the
-/// length of another writer's commit, and must not stall the server while they do.
-pub(crate) async fn off_thread<S: ?Sized + Send + Sync + 'static, T: Send + 'static>(
-    store: &Arc<S>,
-    f: impl FnOnce(&S) -> Result<T, g2w_store::StoreError> + Send + 'static,
-) -> Result<T, g2w_store::StoreError> {
-    let store = store.clone();
-    tokio::task::spawn_blocking(move || f(store.as_ref()))
-        .await
-        .map_err(|e| g2w_store::StoreError::Sql(format!("store task failed: {e}")))?
-}
-
-/// Shared by every handler.
-pub(crate) struct AppState {
-    config: GatewayConfig,
-    store: Arc<dyn Store>,
-    client: GotoClient,
-    cache: Arc<WebinarCache>,
-    batcher: Batcher,
-    waiters: Arc<Waiters>,
-    metrics: Arc<Metrics>,
-    worker: Arc<Worker>,
-    ip_limiter: IpLimiter,
-    lookup_limiter: IpLimiter,
-    clock: MillisClock,
-    admin: admin::AdminState,
-}
 
 /// A configured gateway, ready to serve.
 pub struct Gateway {
@@ -132,7 +110,7 @@ impl Gateway {
             metrics,
             worker,
             clock,
-            admin: admin::AdminState::default(),
+            admin: crate::state::AdminState::default(),
         };
         Self {
             state: Arc::new(state),

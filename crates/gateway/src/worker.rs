@@ -166,7 +166,7 @@ impl Worker {
         };
         let lease = self.lease_ms();
         let (holder, profile) = (holder.to_owned(), self.config.profile.clone());
-        let claimed = crate::off_thread(&self.store, move |s| {
+        let claimed = crate::blocking::off_thread(&self.store, move |s| {
             s.claim(&profile, &holder, now, lease, which)
         })
         .await;
@@ -307,7 +307,7 @@ impl Worker {
                 _ = beat.tick() => {
                     let (id, fence) = (reg.id.clone(), reg.fence);
                     let until = (self.clock)() + self.lease_ms();
-                    match crate::off_thread(&self.store, move |s| s.renew(&id, fence, until)).await {
+                    match crate::blocking::off_thread(&self.store, move |s| s.renew(&id, fence, until)).await {
                         Ok(true) => {}
                         Ok(false) => tracing::warn!(id = %reg.id, "lease taken over; this attempt's outcome will not be recorded"),
                         Err(e) => tracing::warn!(id = %reg.id, "cannot renew a lease: {e}"),
@@ -365,7 +365,7 @@ impl Worker {
     /// GoTo is back: everything waiting out a backoff is due now, and every loop wakes.
     async fn backlog_due(&self, now: i64) {
         let profile = self.config.profile.clone();
-        match crate::off_thread(&self.store, move |s| s.make_due(&profile, now)).await {
+        match crate::blocking::off_thread(&self.store, move |s| s.make_due(&profile, now)).await {
             Ok(n) => tracing::info!(backlog = n, "GoTo answers again: delivering the backlog"),
             Err(e) => tracing::warn!("cannot make the backlog due: {e}"),
         }
@@ -381,7 +381,7 @@ impl Worker {
         why: Release,
     ) -> Result<Step, g2w_store::StoreError> {
         let (id, fence, error, now) = (reg.id.clone(), reg.fence, error.to_owned(), (self.clock)());
-        let released = crate::off_thread(&self.store, move |s| {
+        let released = crate::blocking::off_thread(&self.store, move |s| {
             s.release(&id, fence, now, due, &error, why)
         })
         .await?;
@@ -396,7 +396,7 @@ impl Worker {
 
     async fn current(&self, id: &str) -> Result<Step, g2w_store::StoreError> {
         let id = id.to_owned();
-        match crate::off_thread(&self.store, move |s| s.registration(&id)).await? {
+        match crate::blocking::off_thread(&self.store, move |s| s.registration(&id)).await? {
             Some(r) => Ok(Step::Attempted(Box::new(r))),
             None => Ok(Step::Idle),
         }
@@ -410,7 +410,7 @@ impl Worker {
     ) -> Result<Step, g2w_store::StoreError> {
         self.metrics.delivery(metric);
         let (id, fence, now) = (reg.id.clone(), reg.fence, (self.clock)());
-        let completed = crate::off_thread(&self.store, move |s| {
+        let completed = crate::blocking::off_thread(&self.store, move |s| {
             s.complete(&id, fence, now, &completion)
         })
         .await?;
@@ -485,7 +485,7 @@ impl Worker {
     async fn until_next_due(&self) -> Duration {
         let now = (self.clock)();
         let profile = self.config.profile.clone();
-        match crate::off_thread(&self.store, move |s| s.next_due(&profile)).await {
+        match crate::blocking::off_thread(&self.store, move |s| s.next_due(&profile)).await {
             Ok(Some(due)) => {
                 Duration::from_millis(u64::try_from((due - now).clamp(10, 1000)).unwrap_or(1000))
             }

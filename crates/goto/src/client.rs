@@ -21,6 +21,7 @@ use crate::models::{
 use crate::ratelimit::RateLimiter;
 use crate::retry::RetryPolicy;
 use crate::tokens::TokenManager;
+use crate::transport::describe_transport;
 
 /// GoTo's authentication server.
 pub const DEFAULT_AUTH_URL: &str = "https://authentication.logmeininc.com";
@@ -28,47 +29,8 @@ pub const DEFAULT_AUTH_URL: &str = "https://authentication.logmeininc.com";
 pub const DEFAULT_API_URL: &str = "https://api.getgo.com";
 /// GoTo's documented default limit.
 pub const DEFAULT_RATE_LIMIT: u32 = 10;
-/// Every request's time limit.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
-/// The connect time limit.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The largest body read from GoTo; anything bigger is refused, not buffered.
 const MAX_BODY: usize = 32 * 1024 * 1024;
-
-/// The one HTTP client g2w uses for GoTo: timeouts on, redirects off (a redirect from
-/// an API must not carry the bearer token elsewhere).
-///
-/// # Errors
-/// When the TLS backend cannot start.
-pub fn http_client() -> Result<reqwest::Client> {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .connect_timeout(CONNECT_TIMEOUT)
-        .timeout(REQUEST_TIMEOUT)
-        .user_agent(concat!("g2w/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| GotoError::Transport(e.to_string()))
-}
-
-/// A transport error in words a person can act on.
-pub(crate) fn describe_transport(e: &reqwest::Error) -> String {
-    let kind = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "connection failed"
-    } else if e.is_body() || e.is_decode() {
-        "connection broke while reading the answer"
-    } else {
-        "request failed"
-    };
-    let mut source: Option<&dyn std::error::Error> = Some(e);
-    let mut detail = String::new();
-    while let Some(s) = source {
-        detail = s.to_string();
-        source = s.source();
-    }
-    format!("{kind}: {detail}")
-}
 
 /// A typed GoTo Webinar v2 client for one organizer.
 #[derive(Debug, Clone)]

@@ -26,11 +26,9 @@ mod oauth;
 mod ratelimit;
 mod retry;
 mod tokens;
+mod transport;
 
-pub use client::{
-    CONNECT_TIMEOUT, DEFAULT_API_URL, DEFAULT_AUTH_URL, DEFAULT_RATE_LIMIT, GotoClient,
-    REQUEST_TIMEOUT, http_client,
-};
+pub use client::{DEFAULT_API_URL, DEFAULT_AUTH_URL, DEFAULT_RATE_LIMIT, GotoClient};
 pub use error::{GotoError, InvalidField, Result};
 pub use keys::{
     AccountKey, AnswerKey, KeyParseError, OrganizerKey, QuestionKey, RegistrantKey, WebinarKey,
@@ -51,4 +49,5 @@ pub use tokens::{
     Clock, REFRESH_MARGIN_SECS, StoreFailure, TokenManager, TokenRecord, TokenStore, UnixTime,
     system_clock,
 };
+pub use transport::{CONNECT_TIMEOUT, REQUEST_TIMEOUT, http_client};
 pub use url::Url;

@@ -258,12 +258,12 @@ impl OAuthClient {
             .body(body)
             .send()
             .await
-            .map_err(|e| OAuthError::Transport(crate::client::describe_transport(&e)))?;
+            .map_err(|e| OAuthError::Transport(crate::transport::describe_transport(&e)))?;
         let status = response.status().as_u16();
         let bytes = response
             .bytes()
             .await
-            .map_err(|e| OAuthError::Transport(crate::client::describe_transport(&e)))?;
+            .map_err(|e| OAuthError::Transport(crate::transport::describe_transport(&e)))?;
         if (200..300).contains(&status) {
             return parse_token_response(&bytes);
         }

@@ -3,7 +3,6 @@
 pub mod auth;
 pub mod config;
 pub mod emulator;
-pub mod import;
 pub mod outbox;
 pub mod registrants;
 pub mod serve;

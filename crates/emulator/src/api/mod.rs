@@ -15,9 +15,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::Value;
 
-use crate::app::Shared;
 use crate::errors::{AppError, invalid_token, too_many_requests};
 use crate::oauth::authenticate;
+use crate::shared::Shared;
 use crate::state::{State as World, Webinar};
 
 /// Who is calling: the organizer the access token was issued for.

@@ -12,9 +12,9 @@ use axum::response::IntoResponse;
 use serde_json::{Map, Value, json};
 
 use super::{Caller, bool_param, check_organizer, find_webinar, json_object, parse_key};
-use crate::app::Shared;
 use crate::clock::to_iso;
 use crate::errors::{ApiResult, AppError};
+use crate::shared::Shared;
 use crate::state::{
     Answer, FIELD_MAX_SIZE, OPTIONAL_STANDARD_FIELDS, QuestionKind, Registrant, Webinar, new_key,
 };

@@ -11,9 +11,9 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
 use super::{Caller, bool_param, check_organizer, find_webinar, json_object, parse_key};
-use crate::app::Shared;
 use crate::clock::{Timestamp, parse_iso, to_iso};
 use crate::errors::{ApiResult, AppError};
+use crate::shared::Shared;
 use crate::state::{NewWebinar, Organizer, Webinar};
 
 const MAX_PAGE_SIZE: u64 = 200;

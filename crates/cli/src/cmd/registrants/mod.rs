@@ -1,5 +1,7 @@
 //! `g2w registrants`: the form, the list, one registrant, add, remove, export, import.
 
+pub mod import;
+
 use std::collections::BTreeMap;
 
 use anyhow::{Context as _, bail};
@@ -50,7 +52,7 @@ pub enum RegistrantsCommand {
         format: ExportFormat,
     },
     /// Register everyone in a CSV file: validated first, resumable, with a report.
-    Import(crate::cmd::import::ImportArgs),
+    Import(import::ImportArgs),
 }
 
 /// Export formats.
@@ -168,7 +170,7 @@ async fn add(client: &GotoClient, args: AddArgs) -> anyhow::Result<()> {
     sub.fields.insert("lastName".into(), args.last_name);
     sub.fields.insert("email".into(), args.email);
     for (name, value) in args.fields {
-        let canonical = crate::cmd::import::canonical_field(&name)
+        let canonical = import::canonical_field(&name)
             .with_context(|| format!("--field {name}: not a GoTo registration field"))?;
         sub.fields.insert(canonical.to_owned(), value);
     }
@@ -276,7 +278,7 @@ pub async fn run(ctx: &Context, command: RegistrantsCommand) -> anyhow::Result<(
             webinar_key,
             format,
         } => export(&client, webinar_key, format).await,
-        RegistrantsCommand::Import(args) => crate::cmd::import::run(ctx, &client, args).await,
+        RegistrantsCommand::Import(args) => import::run(ctx, &client, args).await,
     }
 }
 

@@ -91,7 +91,7 @@ fn map_header(
             .trim();
         let column = if let Some(field) = canonical_field(name) {
             Column::Field(field)
-        } else if let Some(q) = crate::cmd::registrants::find_question(form, name) {
+        } else if let Some(q) = super::find_question(form, name) {
             Column::Question(q.question_key.to_string())
         } else {
             ignored.push(name.to_owned());
@@ -305,13 +305,7 @@ async fn send(
             registrant_key,
             join_url,
         }) => {
-            let url = crate::cmd::registrants::existing_join_url(
-                client,
-                webinar,
-                &registrant.email,
-                join_url,
-            )
-            .await;
+            let url = super::existing_join_url(client, webinar, &registrant.email, join_url).await;
             entry(
                 "already_registered",
                 registrant_key.map(|k| k.to_string()),

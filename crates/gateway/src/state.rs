@@ -1,0 +1,55 @@
+//! What every handler shares.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use g2w_goto::{GotoClient, SecretString};
+use g2w_store::Store;
+
+use crate::batcher::Batcher;
+use crate::cache::WebinarCache;
+use crate::config::GatewayConfig;
+use crate::limiter::IpLimiter;
+use crate::metrics::Metrics;
+use crate::password::AdminPassword;
+use crate::waiters::Waiters;
+use crate::worker::{MillisClock, Worker};
+
+/// Shared by every handler.
+pub(crate) struct AppState {
+    pub config: GatewayConfig,
+    pub store: Arc<dyn Store>,
+    pub client: GotoClient,
+    pub cache: Arc<WebinarCache>,
+    pub batcher: Batcher,
+    pub waiters: Arc<Waiters>,
+    pub metrics: Arc<Metrics>,
+    pub worker: Arc<Worker>,
+    pub ip_limiter: IpLimiter,
+    pub lookup_limiter: IpLimiter,
+    pub clock: MillisClock,
+    pub admin: AdminState,
+}
+
+/// A "Connect GoTo" flow waiting for GoTo's callback.
+pub(crate) struct PendingConnect {
+    pub verifier: Option<SecretString>,
+    pub redirect_uri: String,
+    pub expires: Instant,
+}
+
+/// Sign-in failures and connect flows in progress (in memory: short-lived). Sessions
+/// live in the store, so a restart or another gateway keeps people signed in.
+#[derive(Default)]
+pub(crate) struct AdminState {
+    /// The password as upgraded at a sign-in, replacing the configured one.
+    pub upgraded: Mutex<Option<AdminPassword>>,
+    /// What an action said, shown once on the page it redirects to (by session).
+    pub notices: Mutex<HashMap<String, String>>,
+    /// Sign-in attempts by address, within the window.
+    pub failures: Mutex<HashMap<IpAddr, Vec<Instant>>>,
+    /// Connect flows by their OAuth `state`.
+    pub connects: Mutex<HashMap<String, PendingConnect>>,
+}
