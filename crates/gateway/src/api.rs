@@ -31,8 +31,39 @@ fn wants_html(headers: &HeaderMap) -> bool {
         .is_some_and(|a| a.contains("text/html"))
 }
 
-fn json_error(status: StatusCode, error: &str, message: &str) -> Response {
-    (status, Json(json!({"error": error, "message": message}))).into_response()
+/// An API error: `{"error": code, "message": …}` with its status.
+pub(crate) struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    pub(crate) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    fn rate_limited() -> Self {
+        Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "too many requests from this address; try again shortly",
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (
+            self.status,
+            Json(json!({"error": self.code, "message": self.message})),
+        )
+            .into_response()
+    }
 }
 
 /// The public name of a registration's state.
@@ -118,7 +149,37 @@ fn validation_failed(
         .into_response()
 }
 
-/// `POST /api/v1/webinars/{webinarKey}/registrations`.
+/// Why intake said no (or, for a bot, pretended yes): counted under `outcome` in
+/// the metrics and answered with `response`.
+struct Refusal {
+    outcome: &'static str,
+    response: Box<Response>,
+}
+
+impl Refusal {
+    fn new(outcome: &'static str, response: Response) -> Self {
+        Self {
+            outcome,
+            response: Box::new(response),
+        }
+    }
+
+    fn api(outcome: &'static str, error: ApiError) -> Self {
+        Self::new(outcome, error.into_response())
+    }
+}
+
+/// A submission that passed every check, ready to store.
+struct Checked {
+    webinar_key: WebinarKey,
+    registrant: g2w_goto::NewRegistrant,
+    idempotency_key: Option<String>,
+    /// Whether it was checked against the webinar's own form.
+    validated: bool,
+}
+
+/// `POST /api/v1/webinars/{webinarKey}/registrations`: parse → validate → enqueue →
+/// answer.
 pub(crate) async fn register(
     State(state): State<Arc<AppState>>,
     client: Client,
@@ -127,44 +188,62 @@ pub(crate) async fn register(
     body: Bytes,
 ) -> Response {
     let html = wants_html(&headers);
+    let stored = async {
+        let submission = parse(&state, client, &headers, &body, html)?;
+        let checked = validate(&state, client, &webinar, &headers, submission, html).await?;
+        enqueue(&state, checked).await
+    }
+    .await;
+    match stored {
+        Ok(reg) => {
+            state.worker.wake();
+            let reg = wait_for_delivery(&state, reg).await;
+            answer(&state, &reg, html)
+        }
+        Err(refusal) => {
+            state.metrics.intake(refusal.outcome);
+            *refusal.response
+        }
+    }
+}
+
+/// The body as a submission: within the address's limit, JSON or a form, well formed;
+/// a filled honeypot ends here with a normal-looking answer.
+fn parse(
+    state: &AppState,
+    client: Client,
+    headers: &HeaderMap,
+    body: &[u8],
+    html: bool,
+) -> Result<Submission, Refusal> {
     if !state.ip_limiter.allow(client.ip) {
-        state.metrics.intake("rate_limited");
-        return json_error(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
-            "too many registrations from this address; try again shortly",
-        );
+        return Err(Refusal::api("rate_limited", ApiError::rate_limited()));
     }
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     let parsed = if content_type.starts_with("application/json") {
-        intake::parse_json(&body)
+        intake::parse_json(body)
     } else if content_type.starts_with("application/x-www-form-urlencoded") {
-        intake::parse_form(&body)
+        intake::parse_form(body)
     } else {
-        state.metrics.intake("unsupported_media_type");
-        return json_error(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        return Err(Refusal::api(
             "unsupported_media_type",
-            "send application/json or application/x-www-form-urlencoded",
-        );
+            ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send application/json or application/x-www-form-urlencoded",
+            ),
+        ));
     };
-    let submission: Submission = match parsed {
-        Ok(s) => s,
-        Err(errors) => {
-            state.metrics.intake("invalid");
-            return validation_failed(&state, &errors, html, None);
-        }
-    };
-    let now = (state.clock)();
+    let submission = parsed
+        .map_err(|errors| Refusal::new("invalid", validation_failed(state, &errors, html, None)))?;
     if submission.honeypot {
         // Look like success so the bot learns nothing; store nothing.
-        state.metrics.intake("honeypot");
-        let fake = new_id(now);
-        return if html {
-            redirect_browser(&state, "queued", &fake, None)
+        let fake = new_id((state.clock)());
+        let response = if html {
+            redirect_browser(state, "queued", &fake, None)
         } else {
             (
                 StatusCode::ACCEPTED,
@@ -172,39 +251,48 @@ pub(crate) async fn register(
             )
                 .into_response()
         };
+        return Err(Refusal::new("honeypot", response));
     }
-    let Ok(webinar_key) = webinar.parse::<WebinarKey>() else {
-        state.metrics.intake("unknown_webinar");
-        return json_error(StatusCode::NOT_FOUND, "not_found", "no such webinar");
+    Ok(submission)
+}
+
+/// Checks the submission against the webinar's own form, from the cache or GoTo
+/// within the look-up deadline; when GoTo cannot say in time, on the basics only.
+async fn validate(
+    state: &AppState,
+    client: Client,
+    webinar: &str,
+    headers: &HeaderMap,
+    submission: Submission,
+    html: bool,
+) -> Result<Checked, Refusal> {
+    let unknown = || {
+        Refusal::api(
+            "unknown_webinar",
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "no such webinar (or it was cancelled)",
+            ),
+        )
     };
+    let webinar_key = webinar.parse::<WebinarKey>().map_err(|_| unknown())?;
     if !state.cache.costs_nothing(webinar_key) && !state.lookup_limiter.allow(client.ip) {
-        state.metrics.intake("rate_limited");
-        return json_error(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
-            "too many look-ups of unknown webinars from this address; try again shortly",
-        );
+        return Err(Refusal::api("rate_limited", ApiError::rate_limited()));
     }
     let info = match state
         .cache
         .lookup(webinar_key, state.config.lookup_deadline)
         .await
     {
-        Lookup::Found(info) => {
-            if is_over(&info) {
-                state.metrics.intake("webinar_over");
-                return json_error(StatusCode::GONE, "webinar_over", "this webinar is over");
-            }
-            Some(info)
+        Lookup::Found(info) if is_over(&info) => {
+            return Err(Refusal::api(
+                "webinar_over",
+                ApiError::new(StatusCode::GONE, "webinar_over", "this webinar is over"),
+            ));
         }
-        Lookup::NotFound => {
-            state.metrics.intake("unknown_webinar");
-            return json_error(
-                StatusCode::NOT_FOUND,
-                "not_found",
-                "no such webinar (or it was cancelled)",
-            );
-        }
+        Lookup::Found(info) => Some(info),
+        Lookup::NotFound => return Err(unknown()),
         Lookup::Unavailable(why) => {
             // GoTo is slow, down or the login is gone: accept on the basics and let
             // GoTo check the rest at delivery. Losing the registration would be worse.
@@ -212,41 +300,55 @@ pub(crate) async fn register(
             None
         }
     };
-    let accepted = match intake::validate(&submission, info.as_deref().map(|i| &i.form)) {
-        Ok(a) => a,
-        Err(errors) => {
-            state.metrics.intake("invalid");
-            return validation_failed(
-                &state,
-                &errors,
-                html,
-                info.as_deref().map(|i| (i, &submission)),
-            );
-        }
-    };
+    let accepted =
+        intake::validate(&submission, info.as_deref().map(|i| &i.form)).map_err(|errors| {
+            Refusal::new(
+                "invalid",
+                validation_failed(
+                    state,
+                    &errors,
+                    html,
+                    info.as_deref().map(|i| (i, &submission)),
+                ),
+            )
+        })?;
     let idempotency_key = match headers.get("idempotency-key").map(|v| v.to_str()) {
         None => None,
         Some(Ok(k)) if !k.trim().is_empty() && k.len() <= 255 => Some(k.trim().to_owned()),
         Some(_) => {
-            state.metrics.intake("invalid");
-            return json_error(
-                StatusCode::BAD_REQUEST,
-                "invalid_idempotency_key",
-                "Idempotency-Key must be 1 to 255 visible characters",
-            );
+            return Err(Refusal::api(
+                "invalid",
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_idempotency_key",
+                    "Idempotency-Key must be 1 to 255 visible characters",
+                ),
+            ));
         }
     };
-    let registrant = accepted.registrant;
-    let payload = match serde_json::to_string(&registrant) {
-        Ok(p) => p,
-        Err(e) => {
-            return json_error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                &e.to_string(),
-            );
-        }
-    };
+    Ok(Checked {
+        webinar_key,
+        registrant: accepted.registrant,
+        idempotency_key,
+        validated: info.is_some(),
+    })
+}
+
+/// Stores the registration durably (or finds the one its idempotency key names).
+async fn enqueue(state: &AppState, checked: Checked) -> Result<Registration, Refusal> {
+    let Checked {
+        webinar_key,
+        registrant,
+        idempotency_key,
+        validated,
+    } = checked;
+    let payload = serde_json::to_string(&registrant).map_err(|e| {
+        Refusal::api(
+            "internal",
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()),
+        )
+    })?;
+    let now = (state.clock)();
     let item = NewRegistration {
         id: new_id(now),
         profile: state.config.profile.clone(),
@@ -256,43 +358,42 @@ pub(crate) async fn register(
         idempotency_key,
         source: registrant.source.clone(),
         created_at: now,
-        validated: info.is_some(),
+        validated,
     };
-    let stored = match state.batcher.enqueue(item).await {
-        Ok(s) => s,
-        Err(e) => {
-            state.metrics.intake("storage_error");
-            tracing::error!("cannot store a registration: {e}");
-            return json_error(
+    let stored = state.batcher.enqueue(item).await.map_err(|e| {
+        tracing::error!("cannot store a registration: {e}");
+        Refusal::api(
+            "storage_error",
+            ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
                 "the registration could not be stored; please try again",
-            );
-        }
-    };
-    let reg = match stored {
+            ),
+        )
+    })?;
+    match stored {
         Enqueued::New(r) => {
             state.metrics.intake("accepted");
-            r
+            Ok(r)
         }
-        Enqueued::Existing(r) => {
+        Enqueued::Existing(r)
             if r.webinar_key != webinar_key.to_string()
-                || !r.email.eq_ignore_ascii_case(&registrant.email)
-            {
-                state.metrics.intake("idempotency_conflict");
-                return json_error(
+                || !r.email.eq_ignore_ascii_case(&registrant.email) =>
+        {
+            Err(Refusal::api(
+                "idempotency_conflict",
+                ApiError::new(
                     StatusCode::UNPROCESSABLE_ENTITY,
                     "idempotency_conflict",
                     "this Idempotency-Key was used for a different registration",
-                );
-            }
-            state.metrics.intake("replayed");
-            r
+                ),
+            ))
         }
-    };
-    state.worker.wake();
-    let reg = wait_for_delivery(&state, reg).await;
-    answer(&state, &reg, html)
+        Enqueued::Existing(r) => {
+            state.metrics.intake("replayed");
+            Ok(r)
+        }
+    }
 }
 
 fn is_over(info: &WebinarInfo) -> bool {
@@ -413,12 +514,14 @@ pub(crate) async fn registration(
 ) -> Response {
     match crate::blocking::off_thread(&state.store, move |s| s.registration(&id)).await {
         Ok(Some(reg)) => Json(registration_json(&reg)).into_response(),
-        Ok(None) => json_error(StatusCode::NOT_FOUND, "not_found", "no such registration"),
-        Err(e) => json_error(
+        Ok(None) => ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such registration")
+            .into_response(),
+        Err(e) => ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "unavailable",
-            &e.to_string(),
-        ),
+            e.to_string(),
+        )
+        .into_response(),
     }
 }
 
@@ -431,7 +534,9 @@ pub(crate) async fn webinars(State(state): State<Arc<AppState>>) -> Response {
     let deadline = state.config.lookup_deadline.max(LIST_DEADLINE);
     let list = match state.cache.upcoming(deadline).await {
         Ok(l) => l,
-        Err(e) => return json_error(StatusCode::BAD_GATEWAY, "goto_unavailable", &e),
+        Err(e) => {
+            return ApiError::new(StatusCode::BAD_GATEWAY, "goto_unavailable", e).into_response();
+        }
     };
     let mut forms = tokio::task::JoinSet::new();
     for (i, w) in list.iter().enumerate() {
