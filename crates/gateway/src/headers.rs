@@ -112,14 +112,34 @@ fn is_html<B>(response: &Response<B>) -> bool {
         .is_some_and(|t| t.starts_with("text/html"))
 }
 
-/// Layers for every route: the hosted-page policy on any HTML page that has none yet
-/// (the form re-rendered by a refused post comes from the API), no sniffing, no
-/// referrer, gzip for clients that ask.
+/// Layers for every route: a request id (from `X-Request-Id`, or made here) on the
+/// request's log lines and its answer; the hosted-page policy on any HTML page that has
+/// none yet (the form re-rendered by a refused post comes from the API); no sniffing,
+/// no referrer; gzip for clients that ask.
 pub(crate) fn common_layers<S>(router: axum::Router<S>, config: &GatewayConfig) -> axum::Router<S>
 where
     S: Clone + Send + Sync + 'static,
 {
+    use tower_http::request_id::{
+        MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+    };
     let policy = hosted_page_policy(config);
+    let request_id = HeaderName::from_static("x-request-id");
+    let trace = tower_http::trace::TraceLayer::new_for_http().make_span_with(
+        |request: &axum::http::Request<axum::body::Body>| {
+            let id = request
+                .extensions()
+                .get::<RequestId>()
+                .and_then(|id| id.header_value().to_str().ok())
+                .unwrap_or("-");
+            tracing::info_span!(
+                "request",
+                id = %id,
+                method = %request.method(),
+                path = %request.uri().path(),
+            )
+        },
+    );
     router
         .layer(SetResponseHeaderLayer::if_not_present(
             CONTENT_SECURITY_POLICY,
@@ -134,6 +154,9 @@ where
             HeaderValue::from_static("no-referrer"),
         ))
         .layer(CompressionLayer::new())
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(trace)
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
 }
 
 /// `Cache-Control` for a page: `value` when it succeeded, `no-store` when it did not (an

@@ -234,6 +234,24 @@ async fn each_kind_of_page_says_how_it_may_be_framed_cached_and_scripted() {
     assert_eq!(header(&confirmation, "cache-control"), "private, no-store");
 
     assert_eq!(app.get("/favicon.ico").await.status, 204);
+    let made = header(&form, "x-request-id");
+    assert_eq!(
+        made.len(),
+        36,
+        "every answer names its request (a UUID): {made:?}"
+    );
+    let given = app
+        .http
+        .get(format!("{}/healthz", app.base))
+        .header("x-request-id", "lb-4242")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        given.headers()["x-request-id"],
+        "lb-4242",
+        "a proxy's id is kept"
+    );
     let zipped = app
         .http
         .get(format!("{}/r/{webinar}", app.base))
