@@ -7,12 +7,10 @@
 //! sign-in attempts checked per address in five minutes, counted before the (slow)
 //! check so that a burst sent at once cannot get more.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use askama::Template;
-use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -111,10 +109,6 @@ impl FromRequestParts<Arc<AppState>> for ConsoleOrigin {
     }
 }
 
-fn form(body: &Bytes) -> HashMap<String, String> {
-    form_urlencoded::parse(body).into_owned().collect()
-}
-
 fn render(page: &impl Template) -> Response {
     match page.render() {
         Ok(html) => Html(html).into_response(),
@@ -162,30 +156,73 @@ impl FromRequestParts<Arc<AppState>> for Admin {
     }
 }
 
-/// A signed-in console form post whose CSRF token is the session's.
-pub(crate) struct AdminForm {
+/// A signed-in console form post whose CSRF token is the session's, with its fields.
+pub(crate) struct AdminForm<T = NoFields> {
     csrf: String,
-    fields: HashMap<String, String>,
+    fields: T,
 }
 
-impl FromRequest<Arc<AppState>> for AdminForm {
+/// A console form with nothing but its CSRF token.
+#[derive(Debug, Default, serde::Deserialize)]
+pub(crate) struct NoFields {}
+
+/// What a console form posts: the CSRF token beside the form's own fields.
+#[derive(serde::Deserialize)]
+struct Posted<T> {
+    #[serde(default)]
+    csrf: String,
+    #[serde(flatten)]
+    fields: T,
+}
+
+impl<T: serde::de::DeserializeOwned + Send> FromRequest<Arc<AppState>> for AdminForm<T> {
     type Rejection = Denied;
 
     async fn from_request(request: Request, state: &Arc<AppState>) -> Result<Self, Denied> {
         let (mut parts, body) = request.into_parts();
         let Admin { csrf } = Admin::from_request_parts(&mut parts, state).await?;
-        let bytes = axum::body::to_bytes(body, crate::BODY_LIMIT)
+        let request = Request::from_parts(parts, body);
+        let axum::Form(posted) = axum::Form::<Posted<T>>::from_request(request, state)
             .await
             .map_err(|_| Denied::Csrf)?;
-        let fields = form(&bytes);
-        if fields
-            .get("csrf")
-            .is_none_or(|c| !same(c.as_bytes(), csrf.as_bytes()))
-        {
+        if !same(posted.csrf.as_bytes(), csrf.as_bytes()) {
             return Err(Denied::Csrf);
         }
-        Ok(Self { csrf, fields })
+        Ok(Self {
+            csrf,
+            fields: posted.fields,
+        })
     }
+}
+
+/// `POST /admin/connect`.
+#[derive(Debug, Default, serde::Deserialize)]
+pub(crate) struct ClientFields {
+    #[serde(default)]
+    client_id: String,
+    #[serde(default)]
+    client_secret: String,
+}
+
+/// `POST /admin/login`.
+#[derive(serde::Deserialize)]
+pub(crate) struct SignIn {
+    #[serde(default)]
+    password: String,
+}
+
+/// `GET /admin/oauth/callback`: what GoTo sends back.
+#[derive(serde::Deserialize)]
+pub(crate) struct Callback {
+    state: Option<String>,
+    code: Option<String>,
+    error: Option<String>,
+}
+
+/// `GET /admin/outbox`.
+#[derive(serde::Deserialize)]
+pub(crate) struct OutboxQuery {
+    email: Option<String>,
 }
 
 #[derive(Template)]
@@ -234,7 +271,9 @@ fn login_refused(status: StatusCode, why: &str) -> Response {
 pub(crate) async fn login(
     State(state): State<Arc<AppState>>,
     client: Client,
-    body: Bytes,
+    axum::Form(SignIn {
+        password: candidate,
+    }): axum::Form<SignIn>,
 ) -> Response {
     let Some(password) = &state.config.admin_password else {
         return (StatusCode::NOT_FOUND, "The admin console is off.").into_response();
@@ -254,7 +293,6 @@ pub(crate) async fn login(
         }
         recent.push(Instant::now());
     }
-    let candidate = form(&body).remove("password").unwrap_or_default();
     let password = lock(&state.admin.upgraded)
         .clone()
         .unwrap_or_else(|| password.clone());
@@ -491,16 +529,10 @@ async fn credentials(state: &AppState) -> Option<ClientCredentials> {
 /// `POST /admin/connect`: saves the OAuth client (id and secret, encrypted).
 pub(crate) async fn save_client(
     State(state): State<Arc<AppState>>,
-    AdminForm { csrf, fields }: AdminForm,
+    AdminForm { csrf, fields }: AdminForm<ClientFields>,
 ) -> Response {
-    let id = fields
-        .get("client_id")
-        .map(|s| s.trim().to_owned())
-        .unwrap_or_default();
-    let secret = fields
-        .get("client_secret")
-        .map(|s| s.trim().to_owned())
-        .unwrap_or_default();
+    let id = fields.client_id.trim().to_owned();
+    let secret = fields.client_secret.trim().to_owned();
     if id.is_empty() || id.len() > 200 || secret.len() > 500 {
         return done(
             &state,
@@ -586,10 +618,11 @@ fn callback_page(status: StatusCode, heading: &str, message: String) -> Response
 /// what identifies the flow an admin started.
 pub(crate) async fn oauth_callback(
     State(state): State<Arc<AppState>>,
-    Query(q): Query<HashMap<String, String>>,
+    Query(q): Query<Callback>,
 ) -> Response {
     let pending = q
-        .get("state")
+        .state
+        .as_deref()
         .and_then(|s| lock(&state.admin.connects).remove(s));
     let Some(pending) = pending.filter(|p| p.expires > Instant::now()) else {
         return callback_page(
@@ -598,7 +631,7 @@ pub(crate) async fn oauth_callback(
             "Start again from the console's Connect page.".into(),
         );
     };
-    if let Some(error) = q.get("error") {
+    if let Some(error) = &q.error {
         return callback_page(
             StatusCode::OK,
             "Not connected",
@@ -608,7 +641,7 @@ pub(crate) async fn oauth_callback(
             ),
         );
     }
-    let Some(code) = q.get("code") else {
+    let Some(code) = &q.code else {
         return callback_page(
             StatusCode::BAD_REQUEST,
             "Not connected",
@@ -814,11 +847,11 @@ async fn outbox_page(
 /// `GET /admin/outbox?email=`.
 pub(crate) async fn outbox(
     State(state): State<Arc<AppState>>,
-    Query(q): Query<HashMap<String, String>>,
+    Query(q): Query<OutboxQuery>,
     admin: Admin,
 ) -> Response {
     let shown = notice(&state, &admin.csrf);
-    outbox_page(&state, admin.csrf, q.get("email").cloned(), shown).await
+    outbox_page(&state, admin.csrf, q.email, shown).await
 }
 
 /// `POST /admin/outbox/{id}/retry` and `…/discard`.
