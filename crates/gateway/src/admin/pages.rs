@@ -1,0 +1,278 @@
+//! The console's pages: tokens (with "Refresh now"), upcoming webinars with their
+//! links and snippets, and the outbox's failures with Retry and Discard.
+
+use super::*;
+
+/// `GET /admin/outbox`.
+#[derive(serde::Deserialize)]
+pub(crate) struct OutboxQuery {
+    email: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "admin_tokens.html")]
+struct TokensPage {
+    layout: Layout,
+    connected: bool,
+    reauth: Option<String>,
+    state: String,
+    principal: String,
+    organizer_key: String,
+    access_expires: String,
+    refresh_age: String,
+    last_refresh: String,
+    delivery: String,
+}
+
+fn when(ts: Option<i64>) -> String {
+    ts.and_then(|t| chrono::DateTime::from_timestamp(t, 0))
+        .map_or_else(
+            || "-".to_owned(),
+            |t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+        )
+}
+
+async fn tokens_page(state: &AppState, csrf: String, notice: Option<String>) -> Response {
+    let tokens = state.client.tokens();
+    let record = tokens.record().await.ok();
+    let now = tokens.now();
+    let connected = record.as_ref().is_some_and(|r| {
+        r.access_token.is_some() || r.refresh_token.is_some() || r.personal_access_token.is_some()
+    });
+    let r = record.unwrap_or_default();
+    render(&TokensPage {
+        layout: Layout {
+            signed_in: true,
+            active: "tokens",
+            csrf,
+            notice,
+        },
+        connected,
+        reauth: r.reauthorization_required.clone(),
+        state: r.state(now).replace('_', " "),
+        principal: r.principal.clone().unwrap_or_else(|| "-".into()),
+        organizer_key: r
+            .organizer_key
+            .map_or_else(|| "-".into(), |k| k.to_string()),
+        access_expires: when(r.access_expires_at),
+        refresh_age: r.refresh_token_since.map_or_else(
+            || "-".into(),
+            |t| {
+                format!(
+                    "{:.1} days (GoTo renews it near day 30)",
+                    (now - t) as f64 / 86_400.0
+                )
+            },
+        ),
+        last_refresh: when(r.last_refresh_at),
+        delivery: state
+            .worker
+            .paused()
+            .map_or_else(|| "running".into(), |p| format!("paused: {p}")),
+    })
+}
+
+/// `GET /admin/tokens`.
+pub(crate) async fn tokens(State(state): State<Arc<AppState>>, admin: Admin) -> Response {
+    let shown = notice(&state, &admin.csrf);
+    tokens_page(&state, admin.csrf, shown).await
+}
+
+/// `POST /admin/tokens/refresh`: "Refresh now".
+pub(crate) async fn refresh(
+    State(state): State<Arc<AppState>>,
+    AdminForm { csrf, .. }: AdminForm,
+) -> Response {
+    let notice = match state.client.tokens().force_refresh().await {
+        Ok(r) => format!(
+            "Refreshed: the access token is valid until {}.",
+            when(r.access_expires_at)
+        ),
+        Err(e) => format!("The refresh failed: {e}"),
+    };
+    done(&state, &csrf, "/admin/tokens", notice)
+}
+
+struct WebinarRow {
+    key: String,
+    subject: String,
+    start: String,
+    registrants: String,
+    snippet: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin_webinars.html")]
+struct WebinarsPage {
+    layout: Layout,
+    error: Option<String>,
+    webinars: Vec<WebinarRow>,
+}
+
+/// `GET /admin/webinars`.
+pub(crate) async fn webinars(
+    State(state): State<Arc<AppState>>,
+    ConsoleOrigin(origin): ConsoleOrigin,
+    Admin { csrf }: Admin,
+) -> Response {
+    let deadline = state.config.lookup_deadline;
+    let (list, error) = match state.cache.upcoming(deadline).await {
+        Ok(l) => (l, None),
+        Err(e) => (Arc::default(), Some(format!("Cannot list webinars: {e}"))),
+    };
+    let mut rows = Vec::with_capacity(list.len());
+    for w in list.iter() {
+        let registrants = match state.cache.lookup(w.webinar_key, deadline).await {
+            crate::cache::Lookup::Found(info) => info
+                .detail
+                .number_of_registrants
+                .map_or_else(|| "-".into(), |n| n.to_string()),
+            _ => "-".into(),
+        };
+        rows.push(WebinarRow {
+            key: w.webinar_key.to_string(),
+            start: w.times.first().map(|t| t.start_time.format("%Y-%m-%d %H:%M").to_string()).unwrap_or_default(),
+            subject: w.subject.clone(),
+            registrants,
+            snippet: format!(
+                "<div data-g2w-webinar=\"{}\"></div>\n<script src=\"{origin}/embed.js\" async></script>",
+                w.webinar_key
+            ),
+        });
+    }
+    render(&WebinarsPage {
+        layout: Layout {
+            signed_in: true,
+            active: "webinars",
+            csrf,
+            notice: None,
+        },
+        error,
+        webinars: rows,
+    })
+}
+
+struct OutboxRow {
+    id: String,
+    email: String,
+    state: String,
+    attempts: u32,
+    note: String,
+    retryable: bool,
+}
+
+#[derive(Template)]
+#[template(path = "admin_outbox.html")]
+struct OutboxPage {
+    layout: Layout,
+    counts: Vec<(String, u64)>,
+    email: String,
+    heading: String,
+    rows: Vec<OutboxRow>,
+}
+
+async fn outbox_page(
+    state: &AppState,
+    csrf: String,
+    email: Option<String>,
+    notice: Option<String>,
+) -> Response {
+    let email = email.map(|e| e.trim().to_owned()).filter(|e| !e.is_empty());
+    let search = email.clone();
+    let listed = crate::blocking::off_thread(&state.store, move |s| {
+        let counts = s.counts()?;
+        let rows = match &search {
+            Some(e) => s.list(None, Some(e), 200)?,
+            None => {
+                let mut rows = s.list(Some(OutboxState::Failed), None, 100)?;
+                rows.extend(s.list(Some(OutboxState::Dead), None, 100)?);
+                rows
+            }
+        };
+        Ok((counts, rows))
+    })
+    .await;
+    let (counts, rows) = match listed {
+        Ok(v) => v,
+        Err(e) => {
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("The outbox cannot be read: {e}"),
+            )
+                .into_response();
+        }
+    };
+    render(&OutboxPage {
+        layout: Layout {
+            signed_in: true,
+            active: "outbox",
+            csrf,
+            notice,
+        },
+        counts: counts
+            .into_iter()
+            .map(|(k, v)| (k.as_str().replace('_', " "), v))
+            .collect(),
+        heading: match &email {
+            Some(e) => format!("Registrations for {e}"),
+            None => "Failed and dead registrations".to_owned(),
+        },
+        email: email.unwrap_or_default(),
+        rows: rows
+            .into_iter()
+            .map(|r| OutboxRow {
+                retryable: matches!(r.state, OutboxState::Failed | OutboxState::Dead),
+                note: r
+                    .join_url
+                    .clone()
+                    .or(r.last_error.clone())
+                    .unwrap_or_default(),
+                state: r.state.as_str().replace('_', " "),
+                id: r.id,
+                email: r.email,
+                attempts: r.attempts,
+            })
+            .collect(),
+    })
+}
+
+/// `GET /admin/outbox?email=`.
+pub(crate) async fn outbox(
+    State(state): State<Arc<AppState>>,
+    Query(q): Query<OutboxQuery>,
+    admin: Admin,
+) -> Response {
+    let shown = notice(&state, &admin.csrf);
+    outbox_page(&state, admin.csrf, q.email, shown).await
+}
+
+/// `POST /admin/outbox/{id}/retry` and `…/discard`.
+pub(crate) async fn outbox_action(
+    State(state): State<Arc<AppState>>,
+    Path((id, action)): Path<(String, String)>,
+    AdminForm { csrf, .. }: AdminForm,
+) -> Response {
+    let now = (state.clock)();
+    let (target, retry) = (id.clone(), action == "retry");
+    if !retry && action != "discard" {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    let changed = crate::blocking::off_thread(&state.store, move |s| {
+        if retry {
+            s.retry(&target, now)
+        } else {
+            s.discard(&target)
+        }
+    })
+    .await;
+    let notice = match (changed, retry) {
+        (Ok(true), true) => {
+            state.worker.wake();
+            format!("Registration {id} will be delivered again.")
+        }
+        (Ok(true), false) => format!("Registration {id} was discarded."),
+        (Ok(false), _) => format!("Registration {id} is not failed or dead (any more)."),
+        (Err(e), _) => format!("The outbox could not be changed: {e}"),
+    };
+    done(&state, &csrf, "/admin/outbox", notice)
+}

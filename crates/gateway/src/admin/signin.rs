@@ -1,0 +1,158 @@
+//! Signing in and out of the console; the console's front door.
+
+use super::*;
+
+/// `POST /admin/login`.
+#[derive(serde::Deserialize)]
+pub(crate) struct SignIn {
+    #[serde(default)]
+    password: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin_login.html")]
+struct LoginPage {
+    layout: Layout,
+    error: Option<String>,
+}
+
+/// `GET /admin`.
+pub(crate) async fn index(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
+    match session(&state, &headers).await {
+        Some(_) => Redirect::to("/admin/tokens").into_response(),
+        None => Redirect::to("/admin/login").into_response(),
+    }
+}
+
+/// `GET /admin/login`.
+pub(crate) async fn login_page() -> Response {
+    render(&LoginPage {
+        layout: Layout {
+            signed_in: false,
+            active: "",
+            csrf: String::new(),
+            notice: None,
+        },
+        error: None,
+    })
+}
+
+/// The sign-in page again, with why it refused.
+fn login_refused(status: StatusCode, why: &str) -> Response {
+    let mut page = render(&LoginPage {
+        layout: Layout {
+            signed_in: false,
+            active: "",
+            csrf: String::new(),
+            notice: None,
+        },
+        error: Some(why.to_owned()),
+    });
+    *page.status_mut() = status;
+    page
+}
+
+/// `POST /admin/login`.
+pub(crate) async fn login(
+    State(state): State<Arc<AppState>>,
+    client: Client,
+    axum::Form(SignIn {
+        password: candidate,
+    }): axum::Form<SignIn>,
+) -> Response {
+    let Some(password) = &state.config.admin_password else {
+        return (StatusCode::NOT_FOUND, "The admin console is off.").into_response();
+    };
+    let ip = client.ip;
+    {
+        // The attempt is counted now, before the slow check: thirty guesses sent at
+        // once must not all be checked.
+        let mut failures = lock(&state.admin.failures);
+        let recent = failures.entry(ip).or_default();
+        recent.retain(|t| t.elapsed() < LOGIN_WINDOW);
+        if recent.len() >= LOGIN_FAILURES {
+            return login_refused(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many failed attempts; wait a few minutes.",
+            );
+        }
+        recent.push(Instant::now());
+    }
+    let password = lock(&state.admin.upgraded)
+        .clone()
+        .unwrap_or_else(|| password.clone());
+    let verdict = tokio::task::spawn_blocking(move || password.verify(&candidate))
+        .await
+        .unwrap_or(Verdict::Refused);
+    match verdict {
+        Verdict::Refused => {
+            return login_refused(StatusCode::UNAUTHORIZED, "Wrong password.");
+        }
+        Verdict::Accepted => {}
+        Verdict::AcceptedUpgrade(hash) => {
+            let stored = hash.clone();
+            match crate::blocking::off_thread(&state.store, move |s| {
+                s.set_setting("admin_password", &stored)
+            })
+            .await
+            {
+                Ok(()) => {
+                    tracing::info!("admin password hash upgraded to argon2id");
+                    *lock(&state.admin.upgraded) = Some(AdminPassword::Hashed(hash));
+                }
+                Err(e) => tracing::warn!("cannot upgrade the admin password hash: {e}"),
+            }
+        }
+    }
+    lock(&state.admin.failures).remove(&ip);
+    let id = token();
+    let (digest, session) = (
+        session_digest(&id),
+        g2w_store::AdminSession {
+            csrf: token(),
+            expires_at: chrono::Utc::now().timestamp()
+                + i64::try_from(SESSION_TTL.as_secs()).unwrap_or(i64::MAX / 2),
+        },
+    );
+    if let Err(e) =
+        crate::blocking::off_thread(&state.store, move |s| s.put_session(&digest, &session)).await
+    {
+        tracing::error!("cannot store an admin session: {e}");
+        return login_refused(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Signing in is unavailable: the store cannot be written.",
+        );
+    }
+    let secure = if client.https { "; Secure" } else { "" };
+    let cookie = format!(
+        "{COOKIE}={id}; Path=/admin; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
+        SESSION_TTL.as_secs()
+    );
+    let mut response = Redirect::to("/admin/tokens").into_response();
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    response
+}
+
+/// `POST /admin/logout`.
+pub(crate) async fn logout(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    _form: AdminForm,
+) -> Response {
+    if let Some(id) = session_id(&headers) {
+        let (digest, now) = (session_digest(&id), chrono::Utc::now().timestamp());
+        if let Err(e) =
+            crate::blocking::off_thread(&state.store, move |s| s.end_session(&digest, now)).await
+        {
+            tracing::warn!("cannot end an admin session: {e}");
+        }
+    }
+    let mut response = Redirect::to("/admin/login").into_response();
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_static("g2w_admin=; Path=/admin; HttpOnly; SameSite=Strict; Max-Age=0"),
+    );
+    response
+}
