@@ -4,11 +4,52 @@ use rusqlite::{OptionalExtension as _, params};
 
 use crate::{SqliteStore, StoreError};
 
+/// How an import row ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum JournalOutcome {
+    /// GoTo registered the person.
+    Registered,
+    /// GoTo already had them.
+    AlreadyRegistered,
+    /// The row was refused before anything was sent.
+    Invalid,
+    /// GoTo refused or failed (tried again on the next run).
+    Failed,
+}
+
+impl JournalOutcome {
+    /// The stored (and reported) name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Registered => "registered",
+            Self::AlreadyRegistered => "already_registered",
+            Self::Invalid => "invalid",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+impl std::str::FromStr for JournalOutcome {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [
+            Self::Registered,
+            Self::AlreadyRegistered,
+            Self::Invalid,
+            Self::Failed,
+        ]
+        .into_iter()
+        .find(|o| o.as_str() == s)
+        .ok_or_else(|| format!("{s:?} is not an import outcome"))
+    }
+}
+
 /// One row's recorded outcome.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JournalEntry {
-    /// `registered`, `already_registered`, `invalid` or `failed`.
-    pub outcome: String,
+    /// How it ended.
+    pub outcome: JournalOutcome,
     /// GoTo's registrant key, when known.
     pub registrant_key: Option<String>,
     /// The join URL, when known.
@@ -20,7 +61,10 @@ pub struct JournalEntry {
 impl JournalEntry {
     /// Whether the row needs no more work (a failed row is tried again).
     pub fn is_done(&self) -> bool {
-        matches!(self.outcome.as_str(), "registered" | "already_registered")
+        matches!(
+            self.outcome,
+            JournalOutcome::Registered | JournalOutcome::AlreadyRegistered
+        )
     }
 }
 
@@ -40,8 +84,15 @@ pub(crate) fn entry(
             .query_row(
                 params![import_id, i64::try_from(line).unwrap_or(i64::MAX)],
                 |r| {
+                    let outcome: String = r.get(0)?;
                     Ok(JournalEntry {
-                        outcome: r.get(0)?,
+                        outcome: outcome.parse().map_err(|e: String| {
+                            rusqlite::Error::FromSqlConversionFailure(
+                                0,
+                                rusqlite::types::Type::Text,
+                                e.into(),
+                            )
+                        })?,
                         registrant_key: r.get(1)?,
                         join_url: r.get(2)?,
                         detail: r.get(3)?,
@@ -72,7 +123,7 @@ pub(crate) fn record(
             .execute(params![
                 import_id,
                 i64::try_from(line).unwrap_or(i64::MAX),
-                entry.outcome,
+                entry.outcome.as_str(),
                 entry.registrant_key,
                 entry.join_url,
                 entry.detail,

@@ -29,7 +29,7 @@ use std::path::PathBuf;
 
 pub use backend::{AdminSession, Store, StoreBudget};
 pub use crypto::{KEY_FILE_NAME, SecretKey};
-pub use journal::JournalEntry;
+pub use journal::{JournalEntry, JournalOutcome};
 pub use outbox::{
     Claim, Completion, Enqueued, NewRegistration, OutboxState, OutboxStore, Registration, Release,
 };

@@ -970,7 +970,10 @@ impl Store for PgStore {
         })?;
         row.map(|r| {
             Ok(JournalEntry {
-                outcome: r.try_get(0)?,
+                outcome: r
+                    .try_get::<_, String>(0)?
+                    .parse()
+                    .map_err(StoreError::Sql)?,
                 registrant_key: r.try_get(1)?,
                 join_url: r.try_get(2)?,
                 detail: r.try_get(3)?,
@@ -999,7 +1002,7 @@ impl Store for PgStore {
                     &[
                         &import_id,
                         &line_number(line),
-                        &e.outcome,
+                        &e.outcome.as_str(),
                         &e.registrant_key,
                         &e.join_url,
                         &e.detail,

@@ -85,7 +85,7 @@ fn logins_round_trip_and_the_refresh_lock_is_one_holder_across_processes() {
 fn the_import_journal_records_and_replaces_outcomes() {
     both_backends(|a, b| {
         let failed = JournalEntry {
-            outcome: "failed".into(),
+            outcome: g2w_store::JournalOutcome::Failed,
             registrant_key: None,
             join_url: None,
             detail: Some("GoTo 503".into()),
@@ -93,7 +93,7 @@ fn the_import_journal_records_and_replaces_outcomes() {
         a.journal_record("import-1", 7, &failed, 1).unwrap();
         assert_eq!(b.journal_entry("import-1", 7).unwrap(), Some(failed));
         let done = JournalEntry {
-            outcome: "registered".into(),
+            outcome: g2w_store::JournalOutcome::Registered,
             registrant_key: Some("42".into()),
             join_url: Some("https://j/42".into()),
             detail: None,

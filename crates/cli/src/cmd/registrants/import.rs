@@ -15,7 +15,7 @@ use std::time::Instant;
 use anyhow::{Context as _, bail};
 use g2w_gateway::intake::{self, Submission};
 use g2w_goto::{GotoClient, GotoError, NewRegistrant, RegistrationFields, WebinarKey};
-use g2w_store::{JournalEntry, Store};
+use g2w_store::{JournalEntry, JournalOutcome, Store};
 use sha2::{Digest as _, Sha256};
 
 use crate::context::Context;
@@ -231,12 +231,12 @@ struct Tally {
 }
 
 impl Tally {
-    fn add(&self, outcome: &str) {
+    fn add(&self, outcome: JournalOutcome) {
         let counter = match outcome {
-            "registered" => &self.registered,
-            "already_registered" => &self.already,
-            "invalid" => &self.invalid,
-            _ => &self.failed,
+            JournalOutcome::Registered => &self.registered,
+            JournalOutcome::AlreadyRegistered => &self.already,
+            JournalOutcome::Invalid => &self.invalid,
+            JournalOutcome::Failed => &self.failed,
         };
         counter.fetch_add(1, Ordering::Relaxed);
     }
@@ -285,18 +285,18 @@ async fn send(
     registrant: &NewRegistrant,
     resend: bool,
 ) -> JournalEntry {
-    let entry = |outcome: &str,
+    let entry = |outcome: JournalOutcome,
                  key: Option<String>,
                  url: Option<String>,
                  detail: Option<String>| JournalEntry {
-        outcome: outcome.to_owned(),
+        outcome,
         registrant_key: key,
         join_url: url,
         detail,
     };
     match client.create_registrant(webinar, registrant, resend).await {
         Ok(c) => entry(
-            "registered",
+            JournalOutcome::Registered,
             Some(c.registrant_key.to_string()),
             Some(c.join_url),
             None,
@@ -307,16 +307,16 @@ async fn send(
         }) => {
             let url = super::existing_join_url(client, webinar, &registrant.email, join_url).await;
             entry(
-                "already_registered",
+                JournalOutcome::AlreadyRegistered,
                 registrant_key.map(|k| k.to_string()),
                 url,
                 None,
             )
         }
         Err(e @ GotoError::RegistrationInvalid { .. }) => {
-            entry("invalid", None, None, Some(e.to_string()))
+            entry(JournalOutcome::Invalid, None, None, Some(e.to_string()))
         }
-        Err(e) => entry("failed", None, None, Some(e.to_string())),
+        Err(e) => entry(JournalOutcome::Failed, None, None, Some(e.to_string())),
     }
 }
 
@@ -410,14 +410,14 @@ pub async fn run(ctx: &Context, client: &GotoClient, args: ImportArgs) -> anyhow
                     &id,
                     line,
                     JournalEntry {
-                        outcome: "invalid".into(),
+                        outcome: JournalOutcome::Invalid,
                         registrant_key: None,
                         join_url: None,
                         detail: Some(why),
                     },
                 )
                 .await?;
-                tally.add("invalid");
+                tally.add(JournalOutcome::Invalid);
                 continue;
             }
         };
@@ -430,7 +430,7 @@ pub async fn run(ctx: &Context, client: &GotoClient, args: ImportArgs) -> anyhow
         let (webinar, resend) = (args.webinar_key, args.resend_confirmation);
         tasks.spawn(async move {
             let entry = send(&client, webinar, &registrant, resend).await;
-            counts.add(&entry.outcome);
+            counts.add(entry.outcome);
             let result = journal(&store, &id, line, entry).await;
             drop(permit);
             result
@@ -519,7 +519,12 @@ async fn write_report(
     for (line, (email, first, last), _) in rows(file, columns, form)? {
         let entry = journal_get(&ctx.store, id, line).await?;
         let (outcome, key, url, detail) = match entry {
-            Some(e) => (e.outcome, e.registrant_key, e.join_url, e.detail),
+            Some(e) => (
+                e.outcome.as_str().to_owned(),
+                e.registrant_key,
+                e.join_url,
+                e.detail,
+            ),
             None => ("not_processed".to_owned(), None, None, None),
         };
         w.write_record([
