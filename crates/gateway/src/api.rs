@@ -352,7 +352,7 @@ async fn enqueue(state: &AppState, checked: Checked) -> Result<Registration, Ref
     let item = NewRegistration {
         id: new_id(now),
         profile: state.config.profile.clone(),
-        webinar_key: webinar_key.to_string(),
+        webinar_key,
         email: registrant.email.clone(),
         payload,
         idempotency_key,
@@ -377,8 +377,7 @@ async fn enqueue(state: &AppState, checked: Checked) -> Result<Registration, Ref
             Ok(r)
         }
         Enqueued::Existing(r)
-            if r.webinar_key != webinar_key.to_string()
-                || !r.email.eq_ignore_ascii_case(&registrant.email) =>
+            if r.webinar_key != webinar_key || !r.email.eq_ignore_ascii_case(&registrant.email) =>
         {
             Err(Refusal::api(
                 "idempotency_conflict",
@@ -667,10 +666,7 @@ pub(crate) async fn confirmation(
         .ok()
         .flatten();
     // Name the webinar when the cache (or GoTo, briefly) can; the page works without.
-    let webinar = match reg
-        .as_ref()
-        .and_then(|r| r.webinar_key.parse::<WebinarKey>().ok())
-    {
+    let webinar = match reg.as_ref().map(|r| r.webinar_key) {
         Some(key) => match state.cache.lookup(key, state.config.lookup_deadline).await {
             Lookup::Found(info) => Some(info),
             _ => None,

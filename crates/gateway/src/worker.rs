@@ -189,13 +189,8 @@ impl Worker {
 
     async fn deliver(&self, reg: Registration) -> Result<Step, g2w_store::StoreError> {
         let parsed = serde_json::from_str::<NewRegistrant>(&reg.payload)
-            .map_err(|e| e.to_string())
-            .and_then(|p| {
-                reg.webinar_key
-                    .parse::<WebinarKey>()
-                    .map(|k| (k, p))
-                    .map_err(|e| e.to_string())
-            });
+            .map(|p| (reg.webinar_key, p))
+            .map_err(|e| e.to_string());
         let (webinar, registrant) = match parsed {
             Ok(v) => v,
             Err(why) => {
@@ -264,14 +259,14 @@ impl Worker {
             .await
         {
             Ok(created) => Ok(Completion::Delivered {
-                registrant_key: created.registrant_key.to_string(),
+                registrant_key: created.registrant_key,
                 join_url: created.join_url,
             }),
             Err(GotoError::AlreadyRegistered {
                 registrant_key,
                 join_url: Some(url),
             }) => Ok(Completion::AlreadyRegistered {
-                registrant_key: registrant_key.map(|k| k.to_string()),
+                registrant_key,
                 join_url: Some(url),
             }),
             Err(GotoError::AlreadyRegistered {
@@ -279,11 +274,11 @@ impl Worker {
                 join_url: None,
             }) => Ok(match self.client.find_registrant(webinar, email).await {
                 Ok(Some(found)) => Completion::AlreadyRegistered {
-                    registrant_key: Some(found.registrant_key.to_string()),
+                    registrant_key: Some(found.registrant_key),
                     join_url: found.join_url,
                 },
                 _ => Completion::AlreadyRegistered {
-                    registrant_key: registrant_key.map(|k| k.to_string()),
+                    registrant_key,
                     join_url: None,
                 },
             }),

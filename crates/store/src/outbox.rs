@@ -12,6 +12,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
+use g2w_goto::{RegistrantKey, WebinarKey};
+
 use crate::StoreError;
 
 /// Where a registration stands.
@@ -85,7 +87,7 @@ pub struct NewRegistration {
     /// The g2w profile (GoTo login) that delivers it.
     pub profile: String,
     /// The webinar.
-    pub webinar_key: String,
+    pub webinar_key: WebinarKey,
     /// The person's email (for look-ups and support).
     pub email: String,
     /// What will be sent to GoTo, as JSON.
@@ -108,7 +110,7 @@ pub struct Registration {
     /// The profile.
     pub profile: String,
     /// The webinar.
-    pub webinar_key: String,
+    pub webinar_key: WebinarKey,
     /// The email.
     pub email: String,
     /// The JSON sent to GoTo.
@@ -124,7 +126,7 @@ pub struct Registration {
     /// When the next attempt is due (Unix ms).
     pub next_attempt_at: i64,
     /// GoTo's registrant key, once delivered.
-    pub registrant_key: Option<String>,
+    pub registrant_key: Option<RegistrantKey>,
     /// The join URL, once delivered or found.
     pub join_url: Option<String>,
     /// The last failure.
@@ -167,14 +169,14 @@ pub enum Completion {
     /// Registered: GoTo's key and join URL.
     Delivered {
         /// Registrant key.
-        registrant_key: String,
+        registrant_key: RegistrantKey,
         /// Join URL.
         join_url: String,
     },
     /// Already registered: the existing join URL, when found.
     AlreadyRegistered {
         /// Registrant key, when known.
-        registrant_key: Option<String>,
+        registrant_key: Option<RegistrantKey>,
         /// Join URL, when found.
         join_url: Option<String>,
     },

@@ -204,12 +204,18 @@ fn url_of(config: &tokio_postgres::Config) -> String {
     )
 }
 
+/// A key column: the digits GoTo gave, exactly (never through a float).
+fn key<K: std::str::FromStr>(text: String) -> Result<K, StoreError> {
+    text.parse()
+        .map_err(|_| StoreError::Sql(format!("{text:?} in the outbox is not a GoTo key")))
+}
+
 fn row_to_registration(r: &Row) -> Result<Registration, StoreError> {
     let state: String = r.try_get(7)?;
     Ok(Registration {
         id: r.try_get(0)?,
         profile: r.try_get(1)?,
-        webinar_key: r.try_get(2)?,
+        webinar_key: key(r.try_get::<_, String>(2)?)?,
         email: r.try_get(3)?,
         payload: r.try_get(4)?,
         idempotency_key: r.try_get(5)?,
@@ -217,7 +223,7 @@ fn row_to_registration(r: &Row) -> Result<Registration, StoreError> {
         state: state.parse().map_err(StoreError::Sql)?,
         attempts: u32::try_from(r.try_get::<_, i32>(8)?).unwrap_or(0),
         next_attempt_at: r.try_get(9)?,
-        registrant_key: r.try_get(10)?,
+        registrant_key: r.try_get::<_, Option<String>>(10)?.map(key).transpose()?,
         join_url: r.try_get(11)?,
         last_error: r.try_get(12)?,
         created_at: r.try_get(13)?,
@@ -402,7 +408,7 @@ impl OutboxStore for PgStore {
         };
         let ids = column(|r| Some(r.id.clone()));
         let profiles = column(|r| Some(r.profile.clone()));
-        let webinars = column(|r| Some(r.webinar_key.clone()));
+        let webinars = column(|r| Some(r.webinar_key.to_string()));
         let emails = column(|r| Some(r.email.clone()));
         let payloads = column(|r| Some(r.payload.clone()));
         let keys = column(|r| r.idempotency_key.clone());

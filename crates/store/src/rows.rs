@@ -113,7 +113,7 @@ pub(crate) fn completion_columns(
             join_url,
         } => (
             OutboxState::Delivered,
-            Some(registrant_key.clone()),
+            Some(registrant_key.to_string()),
             Some(join_url.clone()),
             None,
         ),
@@ -122,7 +122,7 @@ pub(crate) fn completion_columns(
             join_url,
         } => (
             OutboxState::AlreadyRegistered,
-            registrant_key.clone(),
+            registrant_key.map(|k| k.to_string()),
             join_url.clone(),
             None,
         ),

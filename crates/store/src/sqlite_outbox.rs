@@ -15,12 +15,23 @@ const COLUMNS: &str = "id, profile, webinar_key, email, payload, idempotency_key
     attempts, next_attempt_at, registrant_key, join_url, last_error, created_at, updated_at, finished_at, \
     fence, failing_since, validated";
 
+/// A key column: the digits GoTo gave, exactly (never through a float).
+fn key<K: std::str::FromStr>(column: usize, text: String) -> rusqlite::Result<K> {
+    text.parse().map_err(|_| {
+        rusqlite::Error::FromSqlConversionFailure(
+            column,
+            rusqlite::types::Type::Text,
+            format!("{text:?} is not a GoTo key").into(),
+        )
+    })
+}
+
 fn row_to_registration(r: &Row<'_>) -> rusqlite::Result<Registration> {
     let state: String = r.get(7)?;
     Ok(Registration {
         id: r.get(0)?,
         profile: r.get(1)?,
-        webinar_key: r.get(2)?,
+        webinar_key: key(2, r.get(2)?)?,
         email: r.get(3)?,
         payload: r.get(4)?,
         idempotency_key: r.get(5)?,
@@ -30,7 +41,10 @@ fn row_to_registration(r: &Row<'_>) -> rusqlite::Result<Registration> {
         })?,
         attempts: r.get(8)?,
         next_attempt_at: r.get(9)?,
-        registrant_key: r.get(10)?,
+        registrant_key: r
+            .get::<_, Option<String>>(10)?
+            .map(|k| key(10, k))
+            .transpose()?,
         join_url: r.get(11)?,
         last_error: r.get(12)?,
         created_at: r.get(13)?,
@@ -63,7 +77,7 @@ impl OutboxStore for SqliteStore {
                 let inserted = insert.execute(params![
                     item.id,
                     item.profile,
-                    item.webinar_key,
+                    item.webinar_key.to_string(),
                     item.email,
                     item.payload,
                     item.idempotency_key,

@@ -187,7 +187,7 @@ fn postgres_tells_other_processes_of_new_registrations_and_sqlite_says_it_cannot
             .enqueue(&[g2w_store::NewRegistration {
                 id: format!("n{i}"),
                 profile: "default".into(),
-                webinar_key: "1".into(),
+                webinar_key: g2w_goto::WebinarKey::new(1),
                 email: format!("n{i}@example.com"),
                 payload: "{}".into(),
                 idempotency_key: None,

@@ -11,7 +11,7 @@ fn submission(id: &str, email: &str, key: Option<&str>, at: i64) -> NewRegistrat
     NewRegistration {
         id: id.into(),
         profile: "default".into(),
-        webinar_key: "9007199254740993".into(),
+        webinar_key: g2w_goto::WebinarKey::new(9_007_199_254_740_993),
         email: email.into(),
         payload: format!(r#"{{"email":"{email}"}}"#),
         idempotency_key: key.map(str::to_owned),
@@ -67,7 +67,7 @@ fn story(store: &dyn OutboxStore) {
 
     // Completion needs the attempt's own fence.
     let done = Completion::Delivered {
-        registrant_key: "42".into(),
+        registrant_key: g2w_goto::RegistrantKey::new(42),
         join_url: "https://j/42".into(),
     };
     assert!(

@@ -162,7 +162,7 @@ async fn store_copy_moves_a_sqlite_gateway_into_postgres_logins_and_waiting_regi
         let new = |id: &str, key: Option<&str>| g2w_store::NewRegistration {
             id: id.into(),
             profile: "default".into(),
-            webinar_key: "9007199254740993".into(),
+            webinar_key: g2w_goto::WebinarKey::new(9_007_199_254_740_993),
             email: format!("{id}@example.com"),
             payload: "{}".into(),
             idempotency_key: key.map(str::to_owned),
@@ -178,7 +178,7 @@ async fn store_copy_moves_a_sqlite_gateway_into_postgres_logins_and_waiting_regi
             .unwrap()
             .unwrap();
         let done = g2w_store::Completion::Delivered {
-            registrant_key: "1".into(),
+            registrant_key: g2w_goto::RegistrantKey::new(1),
             join_url: "https://j/1".into(),
         };
         sqlite
