@@ -61,6 +61,9 @@ pub struct CacheSettings {
 const BUDGET_WAIT: Duration = Duration::from_secs(2);
 /// The webinar list is renewed at least this often, whatever the TTL.
 const UPCOMING_TTL: Duration = Duration::from_secs(60);
+/// After a renewal failed, a stale entry is served without trying again for this long:
+/// during an outage, page views must not turn into a stream of GoTo calls.
+const RENEW_PAUSE_MS: i64 = 30_000;
 /// Past this many entries, expired ones are dropped (a flood of distinct keys must not
 /// grow the map without bound).
 const MAX_ENTRIES: usize = 10_000;
@@ -74,14 +77,25 @@ enum Cached {
 #[derive(Debug)]
 struct Entry {
     fetched_at: i64,
+    /// When a stale entry may be renewed (pushed back after a failed renewal).
+    renew_after: i64,
     value: Cached,
 }
 
 /// What the cache holds for a key at a moment.
 enum Held {
     Fresh(Lookup),
-    Stale(Arc<WebinarInfo>),
+    /// Stale, and whether it is time to try renewing it.
+    Stale(Arc<WebinarInfo>, bool),
     Nothing,
+}
+
+/// The list of upcoming webinars as last fetched.
+#[derive(Debug, Clone)]
+struct Listed {
+    at: i64,
+    renew_after: i64,
+    list: Arc<Vec<Webinar>>,
 }
 
 type Flight = watch::Receiver<Option<Lookup>>;
@@ -94,7 +108,7 @@ pub struct WebinarCache {
     budget: RateLimiter,
     entries: Mutex<HashMap<WebinarKey, Entry>>,
     flights: Mutex<HashMap<WebinarKey, Flight>>,
-    upcoming: Mutex<Option<(i64, Arc<Vec<Webinar>>)>>,
+    upcoming: Mutex<Option<Listed>>,
     upcoming_flight: tokio::sync::Mutex<()>,
 }
 
@@ -143,7 +157,7 @@ impl WebinarCache {
             Cached::Found(info)
                 if age < millis(self.settings.ttl) + millis(self.settings.stale_for) =>
             {
-                Held::Stale(info.clone())
+                Held::Stale(info.clone(), now >= entry.renew_after)
             }
             Cached::NotFound if age < millis(self.settings.not_found_ttl) => {
                 Held::Fresh(Lookup::NotFound)
@@ -168,8 +182,10 @@ impl WebinarCache {
     pub async fn lookup(self: &Arc<Self>, key: WebinarKey, deadline: Duration) -> Lookup {
         match self.held(key, (self.clock)()) {
             Held::Fresh(found) => return found,
-            Held::Stale(info) => {
-                drop(self.flight(key));
+            Held::Stale(info, renew) => {
+                if renew {
+                    drop(self.flight(key));
+                }
                 return Lookup::Found(info);
             }
             Held::Nothing => {}
@@ -233,8 +249,16 @@ impl WebinarCache {
             Err(e) => {
                 return match self.held(key, now) {
                     Held::Fresh(found) => found,
-                    Held::Stale(info) => {
+                    Held::Stale(info, _) => {
                         tracing::warn!(%key, "serving a stale registration form: {e}");
+                        if let Some(entry) = self
+                            .entries
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .get_mut(&key)
+                        {
+                            entry.renew_after = now + RENEW_PAUSE_MS;
+                        }
                         Lookup::Found(info)
                     }
                     Held::Nothing => Lookup::Unavailable(e.to_string()),
@@ -252,6 +276,7 @@ impl WebinarCache {
             key,
             Entry {
                 fetched_at: now,
+                renew_after: now + millis(self.settings.ttl),
                 value: value.clone(),
             },
         );
@@ -261,50 +286,100 @@ impl WebinarCache {
         }
     }
 
-    /// Webinars with a session in the next 90 days: fresh for a minute, then renewed by
-    /// one caller at a time; the last list is served for `stale_for` while GoTo fails.
+    /// Webinars with a session in the next 90 days. Fresh for a minute; after that the
+    /// last list is answered at once while one renewal runs behind (paused for a while
+    /// after a failure), for up to `stale_for`. Only with nothing usable cached does a
+    /// caller wait, at most `deadline`, for GoTo.
     ///
     /// # Errors
     /// Why there is no list: GoTo failed (or was too slow) and nothing usable is cached.
-    pub async fn upcoming(&self, deadline: Duration) -> Result<Arc<Vec<Webinar>>, String> {
-        let fresh_for = millis(self.settings.ttl.min(UPCOMING_TTL));
-        let current = |max_age: i64| {
-            self.upcoming
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .as_ref()
-                .filter(|(at, _)| (self.clock)() - at < max_age)
-                .map(|(_, list)| list.clone())
+    pub async fn upcoming(
+        self: &Arc<Self>,
+        deadline: Duration,
+    ) -> Result<Arc<Vec<Webinar>>, String> {
+        let now = (self.clock)();
+        let fresh_for = self.upcoming_fresh_for();
+        let usable_for = fresh_for + millis(self.settings.stale_for);
+        let stale = {
+            let mut current = self.upcoming.lock().unwrap_or_else(|e| e.into_inner());
+            match current.as_mut() {
+                Some(l) if now - l.at < fresh_for => return Ok(l.list.clone()),
+                Some(l) if now - l.at < usable_for => {
+                    // Claim the renewal: other callers see it paused and do not start one.
+                    let renew = now >= l.renew_after;
+                    if renew {
+                        l.renew_after = now + RENEW_PAUSE_MS;
+                    }
+                    Some((l.list.clone(), renew))
+                }
+                _ => None,
+            }
         };
-        if let Some(list) = current(fresh_for) {
+        match stale {
+            Some((list, renew)) => {
+                if renew {
+                    let cache = self.clone();
+                    tokio::spawn(async move {
+                        if let Err(e) = cache.renew_upcoming().await {
+                            tracing::warn!("serving a stale webinar list: {e}");
+                        }
+                    });
+                }
+                Ok(list)
+            }
+            None => tokio::time::timeout(deadline, self.renew_upcoming())
+                .await
+                .unwrap_or_else(|_| Err(format!("GoTo did not answer within {deadline:?}"))),
+        }
+    }
+
+    fn upcoming_fresh_for(&self) -> i64 {
+        millis(self.settings.ttl.min(UPCOMING_TTL))
+    }
+
+    /// Fetches the list once (one renewal at a time); a failure leaves the last list in
+    /// place with its renewal paused.
+    async fn renew_upcoming(&self) -> Result<Arc<Vec<Webinar>>, String> {
+        let _turn = self.upcoming_flight.lock().await;
+        let fresh = self
+            .upcoming
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .filter(|l| (self.clock)() - l.at < self.upcoming_fresh_for())
+            .map(|l| l.list.clone());
+        if let Some(list) = fresh {
             return Ok(list);
         }
-        let renewed = tokio::time::timeout(deadline, async {
-            let _turn = self.upcoming_flight.lock().await;
-            if let Some(list) = current(fresh_for) {
-                return Ok(list);
-            }
+        let fetched = async {
             if !self.budget.try_acquire(1, BUDGET_WAIT).await {
                 return Err("the lookup budget is used up".to_owned());
             }
-            let now = chrono::Utc::now();
-            let list = Arc::new(
-                self.client
-                    .webinars(now, now + chrono::Duration::days(90))
-                    .await
-                    .map_err(|e| e.to_string())?,
-            );
-            *self.upcoming.lock().unwrap_or_else(|e| e.into_inner()) =
-                Some(((self.clock)(), list.clone()));
-            Ok(list)
-        })
-        .await
-        .unwrap_or_else(|_| Err(format!("GoTo did not answer within {deadline:?}")));
-        renewed.or_else(|e| {
-            current(fresh_for + millis(self.settings.stale_for)).ok_or_else(|| {
-                tracing::warn!("no webinar list: {e}");
-                e
-            })
-        })
+            let from = chrono::Utc::now();
+            self.client
+                .webinars(from, from + chrono::Duration::days(90))
+                .await
+                .map_err(|e| e.to_string())
+        }
+        .await;
+        let now = (self.clock)();
+        let mut current = self.upcoming.lock().unwrap_or_else(|e| e.into_inner());
+        match fetched {
+            Ok(list) => {
+                let list = Arc::new(list);
+                *current = Some(Listed {
+                    at: now,
+                    renew_after: now + self.upcoming_fresh_for(),
+                    list: list.clone(),
+                });
+                Ok(list)
+            }
+            Err(e) => {
+                if let Some(l) = current.as_mut() {
+                    l.renew_after = now + RENEW_PAUSE_MS;
+                }
+                Err(e)
+            }
+        }
     }
 }

@@ -12,6 +12,7 @@ use crate::{TestApp, person};
 const GET_WEBINAR: &str = "GET /G2W/rest/v2/organizers/{organizer_key}/webinars/{webinar_key}";
 const GET_FIELDS: &str =
     "GET /G2W/rest/v2/organizers/{organizer_key}/webinars/{webinar_key}/registrants/fields";
+const GET_LIST: &str = "GET /G2W/rest/v2/organizers/{organizer_key}/webinars";
 const CREATE: &str =
     "POST /G2W/rest/v2/organizers/{organizer_key}/webinars/{webinar_key}/registrants";
 
@@ -319,6 +320,32 @@ async fn while_goto_fails_stale_forms_and_lists_are_served() {
     assert_eq!(
         post.json["status"], "queued",
         "checked against the stale form"
+    );
+    // Visitors keep coming while GoTo is down: one renewal attempt each for the form
+    // and the list, then a pause, not a GoTo call per page view.
+    for _ in 0..10 {
+        assert_eq!(app.get(&format!("/r/{webinar}")).await.status, 200);
+        assert_eq!(app.get("/api/v1/webinars").await.status, 200);
+    }
+    for _ in 0..100 {
+        let s = app.emu.stats();
+        if s.route_status(GET_WEBINAR, 500) > 0 && s.route_status(GET_LIST, 500) > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let during = app.emu.stats();
+    assert_eq!(
+        during.route_status(GET_WEBINAR, 500),
+        1,
+        "{:?}",
+        during.requests
+    );
+    assert_eq!(
+        during.route_status(GET_LIST, 500),
+        1,
+        "{:?}",
+        during.requests
     );
 
     // A day past the TTL, nothing stale is left to serve.
