@@ -464,7 +464,7 @@ async fn wait_for_delivery(state: &AppState, reg: Registration) -> Registration 
     if reg.state.is_final()
         || state.config.sync_wait.is_zero()
         || !reg.validated
-        || state.worker.breaker() != BreakerState::Closed
+        || state.worker.goto_failing()
     {
         return reg;
     }
@@ -645,7 +645,7 @@ pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         outbox: counts,
         token_refreshes: state.client.tokens().refresh_count(),
         paused: state.worker.paused().is_some(),
-        breaker_open: state.worker.breaker() != BreakerState::Closed,
+        breaker_open: state.worker.goto_failing(),
         oldest_waiting_secs: oldest.map_or(0.0, |at| {
             #[allow(clippy::cast_precision_loss)]
             let secs = (state.clock)().saturating_sub(at).max(0) as f64 / 1000.0;

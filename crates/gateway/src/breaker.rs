@@ -142,6 +142,11 @@ impl Breaker {
         });
     }
 
+    /// Whether deliveries are held back (cheaper than [`Self::state`] on hot paths).
+    pub fn is_open(&self) -> bool {
+        self.with(|inner| inner.open.is_some())
+    }
+
     /// The state now.
     pub fn state(&self) -> BreakerState {
         self.with(|inner| match &inner.open {

@@ -120,6 +120,11 @@ impl Worker {
         self.breaker.state()
     }
 
+    /// Whether GoTo is failing (the breaker holds deliveries back).
+    pub(crate) fn goto_failing(&self) -> bool {
+        self.breaker.is_open()
+    }
+
     /// Why delivery is paused, if it is.
     pub fn paused(&self) -> Option<String> {
         self.paused

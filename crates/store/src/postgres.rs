@@ -344,28 +344,6 @@ impl PgStore {
         }
     }
 
-    /// Every registration, oldest first (for `g2w store copy`).
-    ///
-    /// # Errors
-    /// Database failures.
-    pub fn registrations_after(
-        &self,
-        after_id: &str,
-        limit: i64,
-    ) -> Result<Vec<Registration>, StoreError> {
-        let after_id = after_id.to_owned();
-        let rows = self.run(move |c| {
-            Box::pin(async move {
-                c.query(
-                    &format!("SELECT {COLUMNS} FROM outbox WHERE id > $1 ORDER BY id LIMIT $2"),
-                    &[&after_id, &limit],
-                )
-                .await
-            })
-        })?;
-        rows.iter().map(row_to_registration).collect()
-    }
-
     /// For tests: creates an empty database on the server `admin_url` points at and
     /// returns its URL, so each test runs on its own.
     ///
