@@ -132,9 +132,9 @@ impl Context {
         ))
     }
 
-    /// Now, in seconds since the epoch.
-    pub fn now(&self) -> i64 {
-        chrono::Utc::now().timestamp()
+    /// Now.
+    pub fn now(&self) -> g2w_goto::Timestamp {
+        g2w_goto::Timestamp::now()
     }
 
     /// The account's GoTo rate limit, booked in the store: every gateway and import run

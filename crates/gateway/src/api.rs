@@ -20,8 +20,9 @@ use crate::intake::{self, FieldErrors, Submission};
 use crate::state::AppState;
 
 /// A time-ordered id: milliseconds then randomness, hex.
-fn new_id(now_ms: i64) -> String {
-    format!("{:012x}{:016x}", now_ms, rand::random::<u64>())
+/// A time-ordered id: the arrival in milliseconds, then randomness.
+fn new_id(now: g2w_goto::Timestamp) -> String {
+    format!("{:012x}{:016x}", now.as_millis(), rand::random::<u64>())
 }
 
 fn wants_html(headers: &HeaderMap) -> bool {
@@ -502,7 +503,7 @@ fn registration_json(reg: &Registration) -> Value {
         "joinUrl": reg.join_url,
         "attempts": reg.attempts,
         "error": if reg.state.is_final() { reg.last_error.clone() } else { None },
-        "createdAt": chrono::DateTime::from_timestamp_millis(reg.created_at).map(|t| t.to_rfc3339()),
+        "createdAt": reg.created_at.to_utc().to_rfc3339(),
     })
 }
 
@@ -616,7 +617,7 @@ pub(crate) async fn readyz(State(state): State<Arc<AppState>>) -> Response {
             BreakerState::Closed => json!({"breaker": "closed"}),
             BreakerState::Open { since, reason } => json!({
                 "breaker": "open",
-                "since": chrono::DateTime::from_timestamp_millis(since).map(|t| t.to_rfc3339()),
+                "since": since.to_utc().to_rfc3339(),
                 "reason": reason,
             }),
         },
@@ -646,11 +647,7 @@ pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         token_refreshes: state.client.tokens().refresh_count(),
         paused: state.worker.paused().is_some(),
         breaker_open: state.worker.goto_failing(),
-        oldest_waiting_secs: oldest.map_or(0.0, |at| {
-            #[allow(clippy::cast_precision_loss)]
-            let secs = (state.clock)().saturating_sub(at).max(0) as f64 / 1000.0;
-            secs
-        }),
+        oldest_waiting_secs: oldest.map_or(0.0, |at| (state.clock)().since(at).as_secs_f64()),
     };
     let text = state.metrics.render(&gauges);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()

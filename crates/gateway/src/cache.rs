@@ -17,11 +17,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use g2w_goto::{
-    GotoClient, GotoError, RateLimiter, RegistrationFields, Webinar, WebinarDetail, WebinarKey,
+    Clock, GotoClient, GotoError, RateLimiter, RegistrationFields, Timestamp, Webinar,
+    WebinarDetail, WebinarKey,
 };
 use tokio::sync::watch;
-
-use crate::worker::MillisClock;
 
 /// A webinar with its form.
 #[derive(Debug, Clone)]
@@ -63,7 +62,7 @@ const BUDGET_WAIT: Duration = Duration::from_secs(2);
 const UPCOMING_TTL: Duration = Duration::from_secs(60);
 /// After a renewal failed, a stale entry is served without trying again for this long:
 /// during an outage, page views must not turn into a stream of GoTo calls.
-const RENEW_PAUSE_MS: i64 = 30_000;
+const RENEW_PAUSE: Duration = Duration::from_secs(30);
 /// Past this many entries, expired ones are dropped (a flood of distinct keys must not
 /// grow the map without bound).
 const MAX_ENTRIES: usize = 10_000;
@@ -76,9 +75,9 @@ enum Cached {
 
 #[derive(Debug)]
 struct Entry {
-    fetched_at: i64,
+    fetched_at: Timestamp,
     /// When a stale entry may be renewed (pushed back after a failed renewal).
-    renew_after: i64,
+    renew_after: Timestamp,
     value: Cached,
 }
 
@@ -93,8 +92,8 @@ enum Held {
 /// The list of upcoming webinars as last fetched.
 #[derive(Debug, Clone)]
 struct Listed {
-    at: i64,
-    renew_after: i64,
+    at: Timestamp,
+    renew_after: Timestamp,
     list: Arc<Vec<Webinar>>,
 }
 
@@ -103,7 +102,7 @@ type Flight = watch::Receiver<Option<Lookup>>;
 /// The cache.
 pub struct WebinarCache {
     client: GotoClient,
-    clock: MillisClock,
+    clock: Clock,
     settings: CacheSettings,
     budget: RateLimiter,
     entries: Mutex<HashMap<WebinarKey, Entry>>,
@@ -120,13 +119,9 @@ impl std::fmt::Debug for WebinarCache {
     }
 }
 
-fn millis(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 4)
-}
-
 impl WebinarCache {
     /// An empty cache that fetches with `client`.
-    pub fn new(client: GotoClient, clock: MillisClock, settings: CacheSettings) -> Self {
+    pub fn new(client: GotoClient, clock: Clock, settings: CacheSettings) -> Self {
         Self {
             client,
             clock,
@@ -144,24 +139,20 @@ impl WebinarCache {
         }
     }
 
-    fn held(&self, key: WebinarKey, now: i64) -> Held {
+    fn held(&self, key: WebinarKey, now: Timestamp) -> Held {
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         let Some(entry) = entries.get(&key) else {
             return Held::Nothing;
         };
-        let age = now - entry.fetched_at;
+        let age = now.since(entry.fetched_at);
         match &entry.value {
-            Cached::Found(info) if age < millis(self.settings.ttl) => {
+            Cached::Found(info) if age < self.settings.ttl => {
                 Held::Fresh(Lookup::Found(info.clone()))
             }
-            Cached::Found(info)
-                if age < millis(self.settings.ttl) + millis(self.settings.stale_for) =>
-            {
+            Cached::Found(info) if age < self.settings.ttl + self.settings.stale_for => {
                 Held::Stale(info.clone(), now >= entry.renew_after)
             }
-            Cached::NotFound if age < millis(self.settings.not_found_ttl) => {
-                Held::Fresh(Lookup::NotFound)
-            }
+            Cached::NotFound if age < self.settings.not_found_ttl => Held::Fresh(Lookup::NotFound),
             _ => Held::Nothing,
         }
     }
@@ -257,7 +248,7 @@ impl WebinarCache {
                             .unwrap_or_else(|e| e.into_inner())
                             .get_mut(&key)
                         {
-                            entry.renew_after = now + RENEW_PAUSE_MS;
+                            entry.renew_after = now + RENEW_PAUSE;
                         }
                         Lookup::Found(info)
                     }
@@ -267,16 +258,16 @@ impl WebinarCache {
         };
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         if entries.len() >= MAX_ENTRIES {
-            let keep_for = millis(self.settings.ttl) + millis(self.settings.stale_for);
+            let keep_for = self.settings.ttl + self.settings.stale_for;
             entries.retain(|_, e| {
-                matches!(e.value, Cached::Found(_)) && now - e.fetched_at < keep_for
+                matches!(e.value, Cached::Found(_)) && now.since(e.fetched_at) < keep_for
             });
         }
         entries.insert(
             key,
             Entry {
                 fetched_at: now,
-                renew_after: now + millis(self.settings.ttl),
+                renew_after: now + self.settings.ttl,
                 value: value.clone(),
             },
         );
@@ -299,16 +290,16 @@ impl WebinarCache {
     ) -> Result<Arc<Vec<Webinar>>, String> {
         let now = (self.clock)();
         let fresh_for = self.upcoming_fresh_for();
-        let usable_for = fresh_for + millis(self.settings.stale_for);
+        let usable_for = fresh_for + self.settings.stale_for;
         let stale = {
             let mut current = self.upcoming.lock().unwrap_or_else(|e| e.into_inner());
             match current.as_mut() {
-                Some(l) if now - l.at < fresh_for => return Ok(l.list.clone()),
-                Some(l) if now - l.at < usable_for => {
+                Some(l) if now.since(l.at) < fresh_for => return Ok(l.list.clone()),
+                Some(l) if now.since(l.at) < usable_for => {
                     // Claim the renewal: other callers see it paused and do not start one.
                     let renew = now >= l.renew_after;
                     if renew {
-                        l.renew_after = now + RENEW_PAUSE_MS;
+                        l.renew_after = now + RENEW_PAUSE;
                     }
                     Some((l.list.clone(), renew))
                 }
@@ -333,8 +324,8 @@ impl WebinarCache {
         }
     }
 
-    fn upcoming_fresh_for(&self) -> i64 {
-        millis(self.settings.ttl.min(UPCOMING_TTL))
+    fn upcoming_fresh_for(&self) -> Duration {
+        self.settings.ttl.min(UPCOMING_TTL)
     }
 
     /// Fetches the list once (one renewal at a time); a failure leaves the last list in
@@ -346,7 +337,7 @@ impl WebinarCache {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .as_ref()
-            .filter(|l| (self.clock)() - l.at < self.upcoming_fresh_for())
+            .filter(|l| (self.clock)().since(l.at) < self.upcoming_fresh_for())
             .map(|l| l.list.clone());
         if let Some(list) = fresh {
             return Ok(list);
@@ -376,7 +367,7 @@ impl WebinarCache {
             }
             Err(e) => {
                 if let Some(l) = current.as_mut() {
-                    l.renew_after = now + RENEW_PAUSE_MS;
+                    l.renew_after = now + RENEW_PAUSE;
                 }
                 Err(e)
             }

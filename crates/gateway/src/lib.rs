@@ -40,13 +40,13 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
-use g2w_goto::GotoClient;
+use g2w_goto::{Clock, GotoClient};
 use g2w_store::{OutboxStore, Store};
 
 pub use config::{Branding, GatewayConfig};
 pub use password::AdminPassword;
 pub use proxy::ProxyRange;
-pub use worker::{MillisClock, Step, Worker, system_millis};
+pub use worker::{Step, Worker};
 
 use crate::batcher::Batcher;
 use crate::cache::{CacheSettings, WebinarCache};
@@ -73,7 +73,7 @@ impl Gateway {
         config: GatewayConfig,
         store: Arc<dyn Store>,
         client: GotoClient,
-        clock: MillisClock,
+        clock: Clock,
     ) -> Self {
         let outbox: Arc<dyn OutboxStore> = store.clone();
         let waiters = Arc::new(Waiters::default());

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use g2w_goto::{GotoClient, SecretString};
+use g2w_goto::{Clock, GotoClient, SecretString};
 use g2w_store::Store;
 
 use crate::batcher::Batcher;
@@ -15,7 +15,7 @@ use crate::limiter::IpLimiter;
 use crate::metrics::Metrics;
 use crate::password::AdminPassword;
 use crate::waiters::Waiters;
-use crate::worker::{MillisClock, Worker};
+use crate::worker::Worker;
 
 /// Shared by every handler.
 pub(crate) struct AppState {
@@ -29,7 +29,7 @@ pub(crate) struct AppState {
     pub worker: Arc<Worker>,
     pub ip_limiter: IpLimiter,
     pub lookup_limiter: IpLimiter,
-    pub clock: MillisClock,
+    pub clock: Clock,
     pub admin: AdminState,
 }
 

@@ -20,7 +20,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use g2w_goto::{GotoClient, GotoError, NewRegistrant, RetryPolicy, WebinarKey};
+use g2w_goto::{Clock, GotoClient, GotoError, NewRegistrant, RetryPolicy, Timestamp, WebinarKey};
 use g2w_store::{Claim, Completion, OutboxStore, Registration, Release};
 use tokio::sync::Notify;
 
@@ -29,12 +29,10 @@ use crate::config::GatewayConfig;
 use crate::metrics::Metrics;
 use crate::waiters::Waiters;
 
-/// Milliseconds since the epoch; tests replace it to make backoffs due at once.
-pub type MillisClock = Arc<dyn Fn() -> i64 + Send + Sync>;
-
-/// The real clock.
-pub fn system_millis() -> MillisClock {
-    Arc::new(|| chrono::Utc::now().timestamp_millis())
+/// How long an idle loop sleeps before something is due in `until`: at least 10 ms,
+/// at most a second (new work also wakes it).
+fn nap(until: Duration) -> Duration {
+    until.clamp(Duration::from_millis(10), Duration::from_secs(1))
 }
 
 /// What one step did.
@@ -44,9 +42,9 @@ pub enum Step {
     Idle,
     /// Delivery is paused until someone logs in again.
     Paused(String),
-    /// GoTo is failing: nothing is delivered before this time (Unix ms), when the next
-    /// probe is due.
-    WaitingForGoto(i64),
+    /// GoTo is failing: nothing is delivered before this time, when the next probe is
+    /// due.
+    WaitingForGoto(Timestamp),
     /// One registration was attempted; this is its state now.
     Attempted(Box<Registration>),
 }
@@ -57,7 +55,7 @@ pub struct Worker {
     client: GotoClient,
     config: GatewayConfig,
     holder: String,
-    clock: MillisClock,
+    clock: Clock,
     paused: std::sync::Mutex<Option<String>>,
     wake: Notify,
     waiters: Arc<Waiters>,
@@ -84,7 +82,7 @@ impl Worker {
         store: Arc<dyn OutboxStore>,
         client: GotoClient,
         config: GatewayConfig,
-        clock: MillisClock,
+        clock: Clock,
         waiters: Arc<Waiters>,
         metrics: Arc<Metrics>,
     ) -> Self {
@@ -169,7 +167,7 @@ impl Worker {
             Permit::Probe => Claim::Probe,
             Permit::WaitUntil(at) => return Ok(Step::WaitingForGoto(at)),
         };
-        let lease = self.lease_ms();
+        let lease = self.config.lease;
         let (holder, profile) = (holder.to_owned(), self.config.profile.clone());
         let claimed = crate::blocking::off_thread(&self.store, move |s| {
             s.claim(&profile, &holder, now, lease, which)
@@ -186,10 +184,6 @@ impl Worker {
                 Err(e)
             }
         }
-    }
-
-    fn lease_ms(&self) -> i64 {
-        i64::try_from(self.config.lease.as_millis()).unwrap_or(10_000)
     }
 
     async fn deliver(&self, reg: Registration) -> Result<Step, g2w_store::StoreError> {
@@ -234,7 +228,7 @@ impl Worker {
                 self.breaker.no_probe();
                 let reason = format!("token store: {e}");
                 return self
-                    .release(&reg, now + 1_000, &reason, Release::Paused)
+                    .release(&reg, now + Duration::from_secs(1), &reason, Release::Paused)
                     .await;
             }
             Err(e) if e.is_retryable() => return self.retry_later(&reg, now, &e).await,
@@ -306,7 +300,7 @@ impl Worker {
                 out = &mut call => return out,
                 _ = beat.tick() => {
                     let (id, fence) = (reg.id.clone(), reg.fence);
-                    let until = (self.clock)() + self.lease_ms();
+                    let until = (self.clock)() + self.config.lease;
                     match crate::blocking::off_thread(&self.store, move |s| s.renew(&id, fence, until)).await {
                         Ok(true) => {}
                         Ok(false) => tracing::warn!(id = %reg.id, "lease taken over; this attempt's outcome will not be recorded"),
@@ -322,7 +316,7 @@ impl Worker {
     async fn retry_later(
         &self,
         reg: &Registration,
-        now: i64,
+        now: Timestamp,
         e: &GotoError,
     ) -> Result<Step, g2w_store::StoreError> {
         let reason = error_text(e);
@@ -331,12 +325,11 @@ impl Worker {
             _ => None,
         };
         self.breaker.failed(now, retry_after, &reason);
-        let failing_for = now - reg.failing_since.unwrap_or(now);
-        let give_up_ms = i64::try_from(self.config.give_up_after.as_millis()).unwrap_or(i64::MAX);
-        if failing_for >= give_up_ms {
+        let failing_for = now.since(reg.failing_since.unwrap_or(now));
+        if failing_for >= self.config.give_up_after {
             let reason = format!(
                 "GoTo kept failing for {} h ({} attempts); last: {reason}",
-                failing_for / 3_600_000,
+                failing_for.as_secs() / 3_600,
                 reg.attempts
             );
             return self.finish(reg, Completion::Dead { reason }, "dead").await;
@@ -358,12 +351,11 @@ impl Worker {
         } else {
             "retry"
         });
-        let due = now + i64::try_from(wait.as_millis()).unwrap_or(i64::MAX / 2);
-        self.release(reg, due, &reason, why).await
+        self.release(reg, now + wait, &reason, why).await
     }
 
     /// GoTo is back: everything waiting out a backoff is due now, and every loop wakes.
-    async fn backlog_due(&self, now: i64) {
+    async fn backlog_due(&self, now: Timestamp) {
         let profile = self.config.profile.clone();
         match crate::blocking::off_thread(&self.store, move |s| s.make_due(&profile, now)).await {
             Ok(n) => tracing::info!(backlog = n, "GoTo answers again: delivering the backlog"),
@@ -376,7 +368,7 @@ impl Worker {
     async fn release(
         &self,
         reg: &Registration,
-        due: i64,
+        due: Timestamp,
         error: &str,
         why: Release,
     ) -> Result<Step, g2w_store::StoreError> {
@@ -435,8 +427,9 @@ impl Worker {
             return Ok(false);
         }
         let now = self.client.tokens().now();
-        let interval = i64::try_from(self.config.keep_alive.as_secs()).unwrap_or(i64::MAX);
-        let stale = record.last_refresh_at.is_none_or(|t| now - t >= interval);
+        let stale = record
+            .last_refresh_at
+            .is_none_or(|t| now.since(t) >= self.config.keep_alive);
         if stale {
             self.client.tokens().force_refresh().await?;
         }
@@ -457,10 +450,7 @@ impl Worker {
                             Ok(Step::Attempted(_)) => None,
                             Ok(Step::Idle) => Some(worker.until_next_due().await),
                             Ok(Step::Paused(_)) => Some(Duration::from_secs(5)),
-                            Ok(Step::WaitingForGoto(at)) => Some(Duration::from_millis(
-                                u64::try_from((at - (worker.clock)()).clamp(10, 1000))
-                                    .unwrap_or(1000),
-                            )),
+                            Ok(Step::WaitingForGoto(at)) => Some(nap(at.since((worker.clock)()))),
                             Err(e) => {
                                 tracing::error!("outbox: {e}");
                                 Some(Duration::from_secs(1))
@@ -486,9 +476,7 @@ impl Worker {
         let now = (self.clock)();
         let profile = self.config.profile.clone();
         match crate::blocking::off_thread(&self.store, move |s| s.next_due(&profile)).await {
-            Ok(Some(due)) => {
-                Duration::from_millis(u64::try_from((due - now).clamp(10, 1000)).unwrap_or(1000))
-            }
+            Ok(Some(due)) => nap(due.since(now)),
             _ => Duration::from_secs(1),
         }
     }

@@ -25,6 +25,7 @@ mod models;
 mod oauth;
 mod ratelimit;
 mod retry;
+mod time;
 mod tokens;
 mod transport;
 
@@ -45,9 +46,7 @@ pub use oauth::{
 pub use ratelimit::{RateLimiter, SharedBudget};
 pub use retry::RetryPolicy;
 pub use secrecy::{ExposeSecret, SecretString};
-pub use tokens::{
-    Clock, REFRESH_MARGIN_SECS, StoreFailure, TokenManager, TokenRecord, TokenStore, UnixTime,
-    system_clock,
-};
+pub use time::{Clock, Timestamp, system_clock};
+pub use tokens::{REFRESH_MARGIN, StoreFailure, TokenManager, TokenRecord, TokenStore};
 pub use transport::{CONNECT_TIMEOUT, REQUEST_TIMEOUT, http_client};
 pub use url::Url;

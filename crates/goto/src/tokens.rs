@@ -18,20 +18,10 @@ use secrecy::{ExposeSecret as _, SecretString};
 use crate::error::{GotoError, Result};
 use crate::keys::{AccountKey, OrganizerKey};
 use crate::oauth::{OAuthClient, OAuthError, TokenResponse};
-
-/// Seconds since the Unix epoch.
-pub type UnixTime = i64;
-
-/// Where "now" comes from; tests replace it to move through days in a moment.
-pub type Clock = Arc<dyn Fn() -> UnixTime + Send + Sync>;
-
-/// The system clock.
-pub fn system_clock() -> Clock {
-    Arc::new(|| chrono::Utc::now().timestamp())
-}
+use crate::time::{Clock, Timestamp};
 
 /// Refresh when the access token has less than this left.
-pub const REFRESH_MARGIN_SECS: i64 = 300;
+pub const REFRESH_MARGIN: Duration = Duration::from_secs(300);
 
 /// Everything stored for one profile. `Debug` shows no secret.
 #[derive(Clone, Default)]
@@ -43,11 +33,11 @@ pub struct TokenRecord {
     /// The current access token.
     pub access_token: Option<SecretString>,
     /// When it expires.
-    pub access_expires_at: Option<UnixTime>,
+    pub access_expires_at: Option<Timestamp>,
     /// The current refresh token.
     pub refresh_token: Option<SecretString>,
     /// When this refresh token was first seen (GoTo rotates it after about 30 days).
-    pub refresh_token_since: Option<UnixTime>,
+    pub refresh_token_since: Option<Timestamp>,
     /// A personal access token, for profiles logged in with `--pat`.
     pub personal_access_token: Option<SecretString>,
     /// The organizer the tokens act for.
@@ -59,7 +49,7 @@ pub struct TokenRecord {
     /// Set when the grant is dead; says why.
     pub reauthorization_required: Option<String>,
     /// When the last refresh succeeded.
-    pub last_refresh_at: Option<UnixTime>,
+    pub last_refresh_at: Option<Timestamp>,
 }
 
 impl std::fmt::Debug for TokenRecord {
@@ -90,7 +80,7 @@ impl TokenRecord {
     pub fn new_login(
         credentials: &crate::oauth::ClientCredentials,
         answer: TokenResponse,
-        now: UnixTime,
+        now: Timestamp,
     ) -> Self {
         let mut record = Self {
             client_id: credentials.client_id.clone(),
@@ -102,9 +92,9 @@ impl TokenRecord {
     }
 
     /// Applies a token answer: new access token; new refresh token only if one came.
-    pub fn apply(&mut self, answer: TokenResponse, now: UnixTime) {
+    pub fn apply(&mut self, answer: TokenResponse, now: Timestamp) {
         self.access_token = Some(answer.access_token);
-        self.access_expires_at = Some(now + i64::try_from(answer.expires_in).unwrap_or(3600));
+        self.access_expires_at = Some(now + Duration::from_secs(answer.expires_in));
         if let Some(rt) = answer.refresh_token {
             let changed = self
                 .refresh_token
@@ -128,10 +118,10 @@ impl TokenRecord {
         self.last_refresh_at = Some(now);
     }
 
-    /// Whether the access token is missing or has under [`REFRESH_MARGIN_SECS`] left.
-    pub fn needs_refresh(&self, now: UnixTime) -> bool {
+    /// Whether the access token is missing or has under [`REFRESH_MARGIN`] left.
+    pub fn needs_refresh(&self, now: Timestamp) -> bool {
         match (&self.access_token, self.access_expires_at) {
-            (Some(_), Some(expires)) => expires - now < REFRESH_MARGIN_SECS,
+            (Some(_), Some(expires)) => expires.since(now) < REFRESH_MARGIN,
             _ => true,
         }
     }
@@ -139,14 +129,14 @@ impl TokenRecord {
     /// Where the login stands: `reauthorization_required`, `refresh_soon` (the access
     /// token is about to expire, or the refresh token is due for GoTo's roll-over near
     /// day 30), or `ok`.
-    pub fn state(&self, now: UnixTime) -> &'static str {
-        const ROTATION_DUE_SECS: i64 = 28 * 86_400;
+    pub fn state(&self, now: Timestamp) -> &'static str {
+        const ROTATION_DUE: Duration = Duration::from_secs(28 * 86_400);
         if self.reauthorization_required.is_some() {
             "reauthorization_required"
         } else if self.needs_refresh(now)
             || self
                 .refresh_token_since
-                .is_some_and(|t| now - t >= ROTATION_DUE_SECS)
+                .is_some_and(|t| now.since(t) >= ROTATION_DUE)
         {
             "refresh_soon"
         } else {
@@ -179,7 +169,7 @@ pub trait TokenStore: Send + Sync + 'static {
     /// When the store cannot be written.
     fn save(&self, profile: &str, record: &TokenRecord) -> Result<(), StoreFailure>;
 
-    /// Takes the profile's refresh lock for `holder` until `now + ttl_secs`, unless
+    /// Takes the profile's refresh lock for `holder` until `now + ttl`, unless
     /// another holder has it unexpired. Returns whether it was taken.
     ///
     /// # Errors
@@ -188,8 +178,8 @@ pub trait TokenStore: Send + Sync + 'static {
         &self,
         profile: &str,
         holder: &str,
-        now: UnixTime,
-        ttl_secs: i64,
+        now: Timestamp,
+        ttl: Duration,
     ) -> Result<bool, StoreFailure>;
 
     /// Releases the lock if `holder` has it.
@@ -200,7 +190,7 @@ pub trait TokenStore: Send + Sync + 'static {
 }
 
 /// How long a refresh lock lasts if its holder dies without releasing it.
-const LOCK_TTL_SECS: i64 = 60;
+const LOCK_TTL: Duration = Duration::from_secs(60);
 /// How long to wait for another process's refresh before giving up.
 const LOCK_WAIT: Duration = Duration::from_secs(70);
 
@@ -272,7 +262,7 @@ impl TokenManager {
     }
 
     /// Now, on the manager's clock.
-    pub fn now(&self) -> UnixTime {
+    pub fn now(&self) -> Timestamp {
         (self.clock)()
     }
 
@@ -431,7 +421,7 @@ impl TokenManager {
         loop {
             let (profile, holder, now) = (self.profile.clone(), self.holder.clone(), self.now());
             let taken = self
-                .blocking(move |s| s.try_lock_refresh(&profile, &holder, now, LOCK_TTL_SECS))
+                .blocking(move |s| s.try_lock_refresh(&profile, &holder, now, LOCK_TTL))
                 .await?;
             if taken {
                 break;
@@ -539,15 +529,16 @@ mod tests {
     fn states() {
         let mut r = TokenRecord {
             access_token: Some(SecretString::from("a")),
-            access_expires_at: Some(10_000),
-            refresh_token_since: Some(0),
+            access_expires_at: Some(Timestamp::from_secs(10_000)),
+            refresh_token_since: Some(Timestamp::EPOCH),
             ..TokenRecord::default()
         };
-        assert_eq!(r.state(1_000), "ok");
-        assert_eq!(r.state(9_800), "refresh_soon", "under 5 minutes left");
-        r.access_expires_at = Some(30 * 86_400);
-        assert_eq!(r.state(28 * 86_400), "refresh_soon", "rotation due");
+        let at = Timestamp::from_secs;
+        assert_eq!(r.state(at(1_000)), "ok");
+        assert_eq!(r.state(at(9_800)), "refresh_soon", "under 5 minutes left");
+        r.access_expires_at = Some(at(30 * 86_400));
+        assert_eq!(r.state(at(28 * 86_400)), "refresh_soon", "rotation due");
         r.reauthorization_required = Some("gone".into());
-        assert_eq!(r.state(1_000), "reauthorization_required");
+        assert_eq!(r.state(at(1_000)), "reauthorization_required");
     }
 }

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use g2w_goto::{SharedBudget, TokenRecord, TokenStore};
+use g2w_goto::{SharedBudget, Timestamp, TokenRecord, TokenStore};
 
 use crate::outbox::OutboxStore;
 use crate::{JournalEntry, StoreError};
@@ -15,8 +15,8 @@ use crate::{JournalEntry, StoreError};
 pub struct AdminSession {
     /// The CSRF token its forms carry.
     pub csrf: String,
-    /// When it ends (Unix seconds).
-    pub expires_at: i64,
+    /// When it ends.
+    pub expires_at: Timestamp,
 }
 
 /// Everything g2w keeps: logins (with the refresh lock), the outbox, the import
@@ -77,7 +77,7 @@ pub trait Store: OutboxStore + TokenStore {
         import_id: &str,
         line: u64,
         entry: &JournalEntry,
-        now: i64,
+        now: Timestamp,
     ) -> Result<(), StoreError>;
 
     /// Stores an admin session under the digest of its cookie.
@@ -86,33 +86,33 @@ pub trait Store: OutboxStore + TokenStore {
     /// Database failures.
     fn put_session(&self, digest: &str, session: &AdminSession) -> Result<(), StoreError>;
 
-    /// The session with this digest, if it has not ended by `now` (Unix seconds).
+    /// The session with this digest, if it has not ended by `now`.
     ///
     /// # Errors
     /// Database failures.
-    fn session(&self, digest: &str, now: i64) -> Result<Option<AdminSession>, StoreError>;
+    fn session(&self, digest: &str, now: Timestamp) -> Result<Option<AdminSession>, StoreError>;
 
     /// Ends a session, and forgets every session that ended before `now`.
     ///
     /// # Errors
     /// Database failures.
-    fn end_session(&self, digest: &str, now: i64) -> Result<(), StoreError>;
+    fn end_session(&self, digest: &str, now: Timestamp) -> Result<(), StoreError>;
 
     /// Books `permits` requests from `account`'s GoTo budget, shared by every process
-    /// using this store: one every `interval_ms`, `burst` back to back. Returns how
-    /// many milliseconds to wait before sending, or `None` (nothing booked) when that
-    /// would be longer than `max_wait_ms`.
+    /// using this store: one every `interval`, `burst` back to back. Returns how long
+    /// to wait before sending, or `None` (nothing booked) when that would be longer
+    /// than `max_wait`.
     ///
     /// # Errors
     /// Database failures.
     fn book_budget(
         &self,
         account: &str,
-        interval_ms: i64,
+        interval: Duration,
         burst: u32,
         permits: u32,
-        max_wait_ms: Option<i64>,
-    ) -> Result<Option<i64>, StoreError>;
+        max_wait: Option<Duration>,
+    ) -> Result<Option<Duration>, StoreError>;
 
     /// Calls `wake` whenever another process stores a registration, for backends that
     /// can say so (PostgreSQL's `LISTEN`). Returns false when this backend cannot: the
@@ -142,10 +142,6 @@ impl StoreBudget {
     }
 }
 
-fn millis(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 4)
-}
-
 impl SharedBudget for StoreBudget {
     fn book(
         &self,
@@ -155,37 +151,30 @@ impl SharedBudget for StoreBudget {
         max_wait: Option<Duration>,
     ) -> Result<Option<Duration>, String> {
         self.store
-            .book_budget(
-                &self.account,
-                millis(interval),
-                burst,
-                permits,
-                max_wait.map(millis),
-            )
-            .map(|wait| wait.map(|ms| Duration::from_millis(u64::try_from(ms).unwrap_or(0))))
+            .book_budget(&self.account, interval, burst, permits, max_wait)
             .map_err(|e| e.to_string())
     }
 }
 
-/// GCRA over a stored "theoretical arrival time": given the stored `tat` (ms, 0 when
-/// none), books `permits` at `now`. Returns the new `tat` and the wait, or `None` when
-/// the wait would exceed `max_wait`.
+/// GCRA over a stored "theoretical arrival time": given the stored `tat` (the epoch
+/// when none), books `permits` at `now`. Returns the new `tat` and the wait, or `None`
+/// when the wait would exceed `max_wait`.
 pub(crate) fn gcra_book(
-    tat: i64,
-    now: i64,
-    interval: i64,
+    tat: Timestamp,
+    now: Timestamp,
+    interval: Duration,
     burst: u32,
     permits: u32,
-    max_wait: Option<i64>,
-) -> Option<(i64, i64)> {
-    let tolerance = interval * i64::from(burst.saturating_sub(1));
+    max_wait: Option<Duration>,
+) -> Option<(Timestamp, Duration)> {
+    let tolerance = interval.saturating_mul(burst.saturating_sub(1));
     let mut tat = tat.max(now);
     let mut allowed = now;
     for _ in 0..permits.max(1) {
         allowed = (tat - tolerance).max(now);
         tat = tat.max(allowed) + interval;
     }
-    let wait = allowed - now;
+    let wait = allowed.since(now);
     if max_wait.is_some_and(|max| wait > max) {
         return None;
     }
@@ -194,16 +183,32 @@ pub(crate) fn gcra_book(
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
+    use g2w_goto::Timestamp;
+
     use super::gcra_book;
 
     #[test]
     fn gcra_spaces_permits_and_refuses_long_waits() {
-        assert_eq!(gcra_book(0, 1_000, 100, 1, 1, None), Some((1_100, 0)));
-        assert_eq!(gcra_book(1_100, 1_000, 100, 1, 1, None), Some((1_200, 100)));
-        assert_eq!(gcra_book(1_100, 1_000, 100, 1, 2, Some(150)), None);
+        let at = Timestamp::from_millis;
+        let ms = Duration::from_millis;
+        let every = ms(100);
         assert_eq!(
-            gcra_book(1_000, 1_000, 100, 3, 3, None),
-            Some((1_300, 0)),
+            gcra_book(Timestamp::EPOCH, at(1_000), every, 1, 1, None),
+            Some((at(1_100), ms(0)))
+        );
+        assert_eq!(
+            gcra_book(at(1_100), at(1_000), every, 1, 1, None),
+            Some((at(1_200), ms(100)))
+        );
+        assert_eq!(
+            gcra_book(at(1_100), at(1_000), every, 1, 2, Some(ms(150))),
+            None
+        );
+        assert_eq!(
+            gcra_book(at(1_000), at(1_000), every, 3, 3, None),
+            Some((at(1_300), ms(0))),
             "a burst of 3 goes at once"
         );
     }

@@ -109,7 +109,7 @@ pub(crate) fn record(
     import_id: &str,
     line: u64,
     entry: &JournalEntry,
-    now: i64,
+    now: g2w_goto::Timestamp,
 ) -> Result<(), StoreError> {
     {
         store.bookkeeping(|conn| {
@@ -127,7 +127,7 @@ pub(crate) fn record(
                 entry.registrant_key,
                 entry.join_url,
                 entry.detail,
-                now
+                now.as_secs()
             ])
         })?;
     }

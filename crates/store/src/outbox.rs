@@ -11,8 +11,9 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
+use std::time::Duration;
 
-use g2w_goto::{RegistrantKey, WebinarKey};
+use g2w_goto::{RegistrantKey, Timestamp, WebinarKey};
 
 use crate::StoreError;
 
@@ -96,8 +97,8 @@ pub struct NewRegistration {
     pub idempotency_key: Option<String>,
     /// Where it came from (`source`).
     pub source: Option<String>,
-    /// When it arrived (Unix ms).
-    pub created_at: i64,
+    /// When it arrived.
+    pub created_at: Timestamp,
     /// Whether intake checked it against the webinar's form (else GoTo checks it).
     pub validated: bool,
 }
@@ -123,24 +124,24 @@ pub struct Registration {
     pub state: OutboxState,
     /// Delivery attempts so far.
     pub attempts: u32,
-    /// When the next attempt is due (Unix ms).
-    pub next_attempt_at: i64,
+    /// When the next attempt is due.
+    pub next_attempt_at: Timestamp,
     /// GoTo's registrant key, once delivered.
     pub registrant_key: Option<RegistrantKey>,
     /// The join URL, once delivered or found.
     pub join_url: Option<String>,
     /// The last failure.
     pub last_error: Option<String>,
-    /// Arrival (Unix ms).
-    pub created_at: i64,
-    /// Last change (Unix ms).
-    pub updated_at: i64,
-    /// When it reached a final state (Unix ms).
-    pub finished_at: Option<i64>,
+    /// Arrival.
+    pub created_at: Timestamp,
+    /// Last change.
+    pub updated_at: Timestamp,
+    /// When it reached a final state.
+    pub finished_at: Option<Timestamp>,
     /// The fencing token of the latest claim: only that attempt may record an outcome.
     pub fence: i64,
-    /// When the current run of failed attempts began (Unix ms), if one is running.
-    pub failing_since: Option<i64>,
+    /// When the current run of failed attempts began, if one is running.
+    pub failing_since: Option<Timestamp>,
     /// Whether intake checked it against the webinar's form (else GoTo checks it).
     pub validated: bool,
 }
@@ -215,10 +216,10 @@ pub enum Claim {
 
 impl Claim {
     /// The latest `next_attempt_at` this claim may take at `now`.
-    pub fn due_by(self, now: i64) -> i64 {
+    pub fn due_by(self, now: Timestamp) -> Timestamp {
         match self {
             Self::Due => now,
-            Self::Probe => i64::MAX,
+            Self::Probe => Timestamp::MAX,
         }
     }
 }
@@ -234,7 +235,7 @@ pub trait OutboxStore: Send + Sync + 'static {
     fn enqueue(&self, batch: &[NewRegistration]) -> Result<Vec<Enqueued>, StoreError>;
 
     /// Leases the next registration of `profile` that `which` allows to `holder` until
-    /// `now + lease_ms`, counting an attempt and bumping its fencing token. Due: pending
+    /// `now + lease`, counting an attempt and bumping its fencing token. Due: pending
     /// with `next_attempt_at <= now` (any pending for [`Claim::Probe`]), or delivering
     /// with an expired lease. Only the profile's own registrations: a gateway delivers
     /// with one GoTo login and must not send another's.
@@ -245,8 +246,8 @@ pub trait OutboxStore: Send + Sync + 'static {
         &self,
         profile: &str,
         holder: &str,
-        now: i64,
-        lease_ms: i64,
+        now: Timestamp,
+        lease: Duration,
         which: Claim,
     ) -> Result<Option<Registration>, StoreError>;
 
@@ -255,7 +256,7 @@ pub trait OutboxStore: Send + Sync + 'static {
     ///
     /// # Errors
     /// Database failures.
-    fn renew(&self, id: &str, fence: i64, lease_until: i64) -> Result<bool, StoreError>;
+    fn renew(&self, id: &str, fence: i64, lease_until: Timestamp) -> Result<bool, StoreError>;
 
     /// Ends the attempt holding `fence` and returns the registration as it now stands;
     /// `None` (and nothing changed) if the registration was claimed again since.
@@ -266,7 +267,7 @@ pub trait OutboxStore: Send + Sync + 'static {
         &self,
         id: &str,
         fence: i64,
-        now: i64,
+        now: Timestamp,
         completion: &Completion,
     ) -> Result<Option<Registration>, StoreError>;
 
@@ -281,8 +282,8 @@ pub trait OutboxStore: Send + Sync + 'static {
         &self,
         id: &str,
         fence: i64,
-        now: i64,
-        next_attempt_at: i64,
+        now: Timestamp,
+        next_attempt_at: Timestamp,
         error: &str,
         why: Release,
     ) -> Result<Option<Registration>, StoreError>;
@@ -293,19 +294,19 @@ pub trait OutboxStore: Send + Sync + 'static {
     ///
     /// # Errors
     /// Database failures.
-    fn make_due(&self, profile: &str, now: i64) -> Result<u64, StoreError>;
+    fn make_due(&self, profile: &str, now: Timestamp) -> Result<u64, StoreError>;
 
     /// When the oldest registration of `profile` still waiting for delivery arrived.
     ///
     /// # Errors
     /// Database failures.
-    fn oldest_waiting(&self, profile: &str) -> Result<Option<i64>, StoreError>;
+    fn oldest_waiting(&self, profile: &str) -> Result<Option<Timestamp>, StoreError>;
 
     /// A small durable write, to tell whether the store can be written at all.
     ///
     /// # Errors
     /// The write's failure (disk full, read-only, locked, I/O).
-    fn probe_write(&self, now: i64) -> Result<(), StoreError>;
+    fn probe_write(&self, now: Timestamp) -> Result<(), StoreError>;
 
     /// One registration.
     ///
@@ -334,20 +335,20 @@ pub trait OutboxStore: Send + Sync + 'static {
     ///
     /// # Errors
     /// Database failures.
-    fn next_due(&self, profile: &str) -> Result<Option<i64>, StoreError>;
+    fn next_due(&self, profile: &str) -> Result<Option<Timestamp>, StoreError>;
 
     /// Makes a failed or dead registration pending again with fresh attempts and a
     /// fresh give-up clock.
     ///
     /// # Errors
     /// Database failures.
-    fn retry(&self, id: &str, now: i64) -> Result<bool, StoreError>;
+    fn retry(&self, id: &str, now: Timestamp) -> Result<bool, StoreError>;
 
     /// [`Self::retry`] for every failed and dead registration; returns how many.
     ///
     /// # Errors
     /// Database failures.
-    fn retry_all_failed(&self, now: i64) -> Result<u64, StoreError>;
+    fn retry_all_failed(&self, now: Timestamp) -> Result<u64, StoreError>;
 
     /// Deletes a failed or dead registration (an operator gave up on it).
     ///
@@ -359,5 +360,5 @@ pub trait OutboxStore: Send + Sync + 'static {
     ///
     /// # Errors
     /// Database failures.
-    fn purge_delivered_before(&self, before: i64) -> Result<u64, StoreError>;
+    fn purge_delivered_before(&self, before: Timestamp) -> Result<u64, StoreError>;
 }

@@ -16,8 +16,9 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use g2w_goto::{StoreFailure, TokenRecord, TokenStore, UnixTime};
+use g2w_goto::{StoreFailure, Timestamp, TokenRecord, TokenStore};
 use tokio_postgres::{Client, NoTls, Row};
 
 use crate::backend::{AdminSession, Store, gcra_book};
@@ -222,15 +223,15 @@ fn row_to_registration(r: &Row) -> Result<Registration, StoreError> {
         source: r.try_get(6)?,
         state: state.parse().map_err(StoreError::Sql)?,
         attempts: u32::try_from(r.try_get::<_, i32>(8)?).unwrap_or(0),
-        next_attempt_at: r.try_get(9)?,
+        next_attempt_at: Timestamp::from_millis(r.try_get(9)?),
         registrant_key: r.try_get::<_, Option<String>>(10)?.map(key).transpose()?,
         join_url: r.try_get(11)?,
         last_error: r.try_get(12)?,
-        created_at: r.try_get(13)?,
-        updated_at: r.try_get(14)?,
-        finished_at: r.try_get(15)?,
+        created_at: Timestamp::from_millis(r.try_get(13)?),
+        updated_at: Timestamp::from_millis(r.try_get(14)?),
+        finished_at: r.try_get::<_, Option<i64>>(15)?.map(Timestamp::from_millis),
         fence: r.try_get(16)?,
-        failing_since: r.try_get(17)?,
+        failing_since: r.try_get::<_, Option<i64>>(17)?.map(Timestamp::from_millis),
         validated: r.try_get(18)?,
     })
 }
@@ -391,7 +392,7 @@ impl OutboxStore for PgStore {
         let payloads = column(|r| Some(r.payload.clone()));
         let keys = column(|r| r.idempotency_key.clone());
         let sources = column(|r| r.source.clone());
-        let created: Vec<i64> = batch.iter().map(|r| r.created_at).collect();
+        let created: Vec<i64> = batch.iter().map(|r| r.created_at.as_millis()).collect();
         let validated: Vec<bool> = batch.iter().map(|r| r.validated).collect();
         let repeated_keys: Vec<String> = keys.iter().flatten().cloned().collect();
         let (inserted, existing) = self.run(move |c| {
@@ -467,11 +468,12 @@ impl OutboxStore for PgStore {
         &self,
         profile: &str,
         holder: &str,
-        now: i64,
-        lease_ms: i64,
+        now: Timestamp,
+        lease: Duration,
         which: Claim,
     ) -> Result<Option<Registration>, StoreError> {
-        let due_by = which.due_by(now);
+        let (due_by, lease_until) = (which.due_by(now).as_millis(), (now + lease).as_millis());
+        let now = now.as_millis();
         let (profile, holder) = (profile.to_owned(), holder.to_owned());
         let row = self.run(move |c| {
             Box::pin(async move {
@@ -491,7 +493,7 @@ impl OutboxStore for PgStore {
                               ORDER BY next_attempt_at LIMIT 1 FOR UPDATE SKIP LOCKED))
                          RETURNING {COLUMNS}"
                     ),
-                    &[&holder, &(now + lease_ms), &now, &profile, &due_by],
+                    &[&holder, &lease_until, &now, &profile, &due_by],
                 )
                 .await
             })
@@ -499,7 +501,8 @@ impl OutboxStore for PgStore {
         row.as_ref().map(row_to_registration).transpose()
     }
 
-    fn renew(&self, id: &str, fence: i64, lease_until: i64) -> Result<bool, StoreError> {
+    fn renew(&self, id: &str, fence: i64, lease_until: Timestamp) -> Result<bool, StoreError> {
+        let lease_until = lease_until.as_millis();
         let id = id.to_owned();
         let n = self.run(move |c| {
             Box::pin(async move {
@@ -518,9 +521,10 @@ impl OutboxStore for PgStore {
         &self,
         id: &str,
         fence: i64,
-        now: i64,
+        now: Timestamp,
         completion: &Completion,
     ) -> Result<Option<Registration>, StoreError> {
+        let now = now.as_millis();
         let (state, key, url, error) = completion_columns(completion);
         let id = id.to_owned();
         let row = self.run(move |c| {
@@ -544,11 +548,12 @@ impl OutboxStore for PgStore {
         &self,
         id: &str,
         fence: i64,
-        now: i64,
-        next_attempt_at: i64,
+        now: Timestamp,
+        next_attempt_at: Timestamp,
         error: &str,
         why: Release,
     ) -> Result<Option<Registration>, StoreError> {
+        let (now, next_attempt_at) = (now.as_millis(), next_attempt_at.as_millis());
         let uncount = i32::from(why != Release::Failed);
         let failing = why != Release::Paused;
         let (id, error) = (id.to_owned(), error.to_owned());
@@ -570,7 +575,8 @@ impl OutboxStore for PgStore {
         row.as_ref().map(row_to_registration).transpose()
     }
 
-    fn make_due(&self, profile: &str, now: i64) -> Result<u64, StoreError> {
+    fn make_due(&self, profile: &str, now: Timestamp) -> Result<u64, StoreError> {
+        let now = now.as_millis();
         let profile = profile.to_owned();
         self.run(move |c| {
             Box::pin(async move {
@@ -584,9 +590,9 @@ impl OutboxStore for PgStore {
         })
     }
 
-    fn oldest_waiting(&self, profile: &str) -> Result<Option<i64>, StoreError> {
+    fn oldest_waiting(&self, profile: &str) -> Result<Option<Timestamp>, StoreError> {
         let profile = profile.to_owned();
-        self.run(move |c| {
+        let oldest: Option<i64> = self.run(move |c| {
             Box::pin(async move {
                 c.query_one(
                     "SELECT min(created_at) FROM outbox
@@ -596,11 +602,12 @@ impl OutboxStore for PgStore {
                 .await?
                 .try_get(0)
             })
-        })
+        })?;
+        Ok(oldest.map(Timestamp::from_millis))
     }
 
-    fn probe_write(&self, now: i64) -> Result<(), StoreError> {
-        let value = now.to_string().into_bytes();
+    fn probe_write(&self, now: Timestamp) -> Result<(), StoreError> {
+        let value = now.as_millis().to_string().into_bytes();
         self.run(move |c| {
             Box::pin(async move {
                 c.execute(
@@ -671,9 +678,9 @@ impl OutboxStore for PgStore {
         Ok(counts)
     }
 
-    fn next_due(&self, profile: &str) -> Result<Option<i64>, StoreError> {
+    fn next_due(&self, profile: &str) -> Result<Option<Timestamp>, StoreError> {
         let profile = profile.to_owned();
-        self.run(move |c| {
+        let due: Option<i64> = self.run(move |c| {
             Box::pin(async move {
                 c.query_one(
                     "SELECT least(
@@ -684,10 +691,12 @@ impl OutboxStore for PgStore {
                 .await?
                 .try_get(0)
             })
-        })
+        })?;
+        Ok(due.map(Timestamp::from_millis))
     }
 
-    fn retry(&self, id: &str, now: i64) -> Result<bool, StoreError> {
+    fn retry(&self, id: &str, now: Timestamp) -> Result<bool, StoreError> {
+        let now = now.as_millis();
         let id = id.to_owned();
         let n = self.run(move |c| {
             Box::pin(async move {
@@ -703,7 +712,8 @@ impl OutboxStore for PgStore {
         Ok(n == 1)
     }
 
-    fn retry_all_failed(&self, now: i64) -> Result<u64, StoreError> {
+    fn retry_all_failed(&self, now: Timestamp) -> Result<u64, StoreError> {
+        let now = now.as_millis();
         self.run(move |c| {
             Box::pin(async move {
                 c.execute(
@@ -731,7 +741,8 @@ impl OutboxStore for PgStore {
         Ok(n == 1)
     }
 
-    fn purge_delivered_before(&self, before: i64) -> Result<u64, StoreError> {
+    fn purge_delivered_before(&self, before: Timestamp) -> Result<u64, StoreError> {
+        let before = before.as_millis();
         self.run(move |c| {
             Box::pin(async move {
                 c.execute(
@@ -758,9 +769,10 @@ impl TokenStore for PgStore {
         &self,
         profile: &str,
         holder: &str,
-        now: UnixTime,
-        ttl_secs: i64,
+        now: Timestamp,
+        ttl: Duration,
     ) -> Result<bool, StoreFailure> {
+        let (now, until) = (now.as_secs(), (now + ttl).as_secs());
         let (name, holder) = (lock_name(profile), holder.to_owned());
         let n = self
             .run(move |c| {
@@ -770,7 +782,7 @@ impl TokenStore for PgStore {
                          ON CONFLICT (name) DO UPDATE SET holder = excluded.holder,
                              expires_at = excluded.expires_at
                          WHERE locks.expires_at <= $4 OR locks.holder = excluded.holder",
-                        &[&name, &holder, &(now + ttl_secs), &now],
+                        &[&name, &holder, &until, &now],
                     )
                     .await
                 })
@@ -971,8 +983,9 @@ impl Store for PgStore {
         import_id: &str,
         line: u64,
         entry: &JournalEntry,
-        now: i64,
+        now: Timestamp,
     ) -> Result<(), StoreError> {
+        let now = now.as_secs();
         let (import_id, e) = (import_id.to_owned(), entry.clone());
         self.run(move |c| {
             Box::pin(async move {
@@ -1000,14 +1013,15 @@ impl Store for PgStore {
     }
 
     fn put_session(&self, digest: &str, session: &AdminSession) -> Result<(), StoreError> {
-        let (digest, s) = (digest.to_owned(), session.clone());
+        let (digest, csrf) = (digest.to_owned(), session.csrf.clone());
+        let expires_at = session.expires_at.as_secs();
         self.run(move |c| {
             Box::pin(async move {
                 c.execute(
                     "INSERT INTO admin_sessions (digest, csrf, expires_at) VALUES ($1, $2, $3)
                      ON CONFLICT (digest) DO UPDATE SET csrf = excluded.csrf,
                          expires_at = excluded.expires_at",
-                    &[&digest, &s.csrf, &s.expires_at],
+                    &[&digest, &csrf, &expires_at],
                 )
                 .await
             })
@@ -1015,8 +1029,8 @@ impl Store for PgStore {
         .map(|_| ())
     }
 
-    fn session(&self, digest: &str, now: i64) -> Result<Option<AdminSession>, StoreError> {
-        let digest = digest.to_owned();
+    fn session(&self, digest: &str, now: Timestamp) -> Result<Option<AdminSession>, StoreError> {
+        let (digest, now) = (digest.to_owned(), now.as_secs());
         let row = self.run(move |c| {
             Box::pin(async move {
                 c.query_opt(
@@ -1030,14 +1044,14 @@ impl Store for PgStore {
         row.map(|r| {
             Ok(AdminSession {
                 csrf: r.try_get(0)?,
-                expires_at: r.try_get(1)?,
+                expires_at: Timestamp::from_secs(r.try_get(1)?),
             })
         })
         .transpose()
     }
 
-    fn end_session(&self, digest: &str, now: i64) -> Result<(), StoreError> {
-        let digest = digest.to_owned();
+    fn end_session(&self, digest: &str, now: Timestamp) -> Result<(), StoreError> {
+        let (digest, now) = (digest.to_owned(), now.as_secs());
         self.run(move |c| {
             Box::pin(async move {
                 c.execute(
@@ -1053,11 +1067,11 @@ impl Store for PgStore {
     fn book_budget(
         &self,
         account: &str,
-        interval_ms: i64,
+        interval: Duration,
         burst: u32,
         permits: u32,
-        max_wait_ms: Option<i64>,
-    ) -> Result<Option<i64>, StoreError> {
+        max_wait: Option<Duration>,
+    ) -> Result<Option<Duration>, StoreError> {
         let account = account.to_owned();
         self.run(move |c| {
             Box::pin(async move {
@@ -1074,15 +1088,15 @@ impl Store for PgStore {
                     )
                     .await?;
                 let (tat, now): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
-                let Some((tat, wait)) =
-                    gcra_book(tat, now, interval_ms, burst, permits, max_wait_ms)
+                let (tat, now) = (Timestamp::from_millis(tat), Timestamp::from_millis(now));
+                let Some((tat, wait)) = gcra_book(tat, now, interval, burst, permits, max_wait)
                 else {
                     tx.rollback().await?;
                     return Ok(None);
                 };
                 tx.execute(
                     "UPDATE goto_budget SET tat_ms = $2 WHERE account = $1",
-                    &[&account, &tat],
+                    &[&account, &tat.as_millis()],
                 )
                 .await?;
                 tx.commit().await?;

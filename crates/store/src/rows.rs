@@ -1,7 +1,7 @@
 //! What every backend stores the same way: a login as columns (its secrets sealed to
 //! their profile and column), and the columns an outbox outcome sets.
 
-use g2w_goto::{ExposeSecret as _, SecretString, TokenRecord};
+use g2w_goto::{ExposeSecret as _, SecretString, Timestamp, TokenRecord};
 
 use crate::StoreError;
 use crate::crypto::Cipher;
@@ -62,9 +62,9 @@ impl ProfileRow {
             client_id: r.client_id.clone(),
             client_secret: seal(cipher, profile, "client_secret", r.client_secret.as_ref())?,
             access_token: seal(cipher, profile, "access_token", r.access_token.as_ref())?,
-            access_expires_at: r.access_expires_at,
+            access_expires_at: r.access_expires_at.map(Timestamp::as_secs),
             refresh_token: seal(cipher, profile, "refresh_token", r.refresh_token.as_ref())?,
-            refresh_token_since: r.refresh_token_since,
+            refresh_token_since: r.refresh_token_since.map(Timestamp::as_secs),
             personal_access_token: seal(
                 cipher,
                 profile,
@@ -75,7 +75,7 @@ impl ProfileRow {
             account_key: r.account_key.map(|k| k.to_string()),
             principal: r.principal.clone(),
             reauthorization_reason: r.reauthorization_required.clone(),
-            last_refresh_at: r.last_refresh_at,
+            last_refresh_at: r.last_refresh_at.map(Timestamp::as_secs),
         })
     }
 
@@ -85,9 +85,9 @@ impl ProfileRow {
             client_id: self.client_id,
             client_secret: unseal(cipher, profile, "client_secret", self.client_secret)?,
             access_token: unseal(cipher, profile, "access_token", self.access_token)?,
-            access_expires_at: self.access_expires_at,
+            access_expires_at: self.access_expires_at.map(Timestamp::from_secs),
             refresh_token: unseal(cipher, profile, "refresh_token", self.refresh_token)?,
-            refresh_token_since: self.refresh_token_since,
+            refresh_token_since: self.refresh_token_since.map(Timestamp::from_secs),
             personal_access_token: unseal(
                 cipher,
                 profile,
@@ -98,7 +98,7 @@ impl ProfileRow {
             account_key: self.account_key.and_then(|k| k.parse().ok()),
             principal: self.principal,
             reauthorization_required: self.reauthorization_reason,
-            last_refresh_at: self.last_refresh_at,
+            last_refresh_at: self.last_refresh_at.map(Timestamp::from_secs),
         })
     }
 }

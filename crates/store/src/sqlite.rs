@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use g2w_goto::{StoreFailure, TokenRecord, TokenStore, UnixTime};
+use g2w_goto::{StoreFailure, Timestamp, TokenRecord, TokenStore};
 use rusqlite::{Connection, OptionalExtension as _, params};
 
 use crate::backend::{AdminSession, Store, gcra_book};
@@ -233,8 +233,8 @@ impl TokenStore for SqliteStore {
         &self,
         profile: &str,
         holder: &str,
-        now: UnixTime,
-        ttl_secs: i64,
+        now: Timestamp,
+        ttl: std::time::Duration,
     ) -> Result<bool, StoreFailure> {
         let changed = self
             .conn()
@@ -243,7 +243,12 @@ impl TokenStore for SqliteStore {
                  ON CONFLICT(name) DO UPDATE SET holder = excluded.holder,
                      expires_at = excluded.expires_at
                  WHERE locks.expires_at <= ?4 OR locks.holder = excluded.holder",
-                params![lock_name(profile), holder, now + ttl_secs, now],
+                params![
+                    lock_name(profile),
+                    holder,
+                    (now + ttl).as_secs(),
+                    now.as_secs()
+                ],
             )
             .map_err(|e| failure(e.into()))?;
         Ok(changed == 1)
@@ -384,7 +389,7 @@ impl Store for SqliteStore {
         import_id: &str,
         line: u64,
         entry: &JournalEntry,
-        now: i64,
+        now: Timestamp,
     ) -> Result<(), StoreError> {
         crate::journal::record(self, import_id, line, entry, now)
     }
@@ -393,31 +398,31 @@ impl Store for SqliteStore {
         self.conn().execute(
             "INSERT INTO admin_sessions (digest, csrf, expires_at) VALUES (?1, ?2, ?3)
              ON CONFLICT(digest) DO UPDATE SET csrf = excluded.csrf, expires_at = excluded.expires_at",
-            params![digest, session.csrf, session.expires_at],
+            params![digest, session.csrf, session.expires_at.as_secs()],
         )?;
         Ok(())
     }
 
-    fn session(&self, digest: &str, now: i64) -> Result<Option<AdminSession>, StoreError> {
+    fn session(&self, digest: &str, now: Timestamp) -> Result<Option<AdminSession>, StoreError> {
         Ok(self
             .conn()
             .query_row(
                 "SELECT csrf, expires_at FROM admin_sessions WHERE digest = ?1 AND expires_at > ?2",
-                params![digest, now],
+                params![digest, now.as_secs()],
                 |r| {
                     Ok(AdminSession {
                         csrf: r.get(0)?,
-                        expires_at: r.get(1)?,
+                        expires_at: Timestamp::from_secs(r.get(1)?),
                     })
                 },
             )
             .optional()?)
     }
 
-    fn end_session(&self, digest: &str, now: i64) -> Result<(), StoreError> {
+    fn end_session(&self, digest: &str, now: Timestamp) -> Result<(), StoreError> {
         self.conn().execute(
             "DELETE FROM admin_sessions WHERE digest = ?1 OR expires_at <= ?2",
-            params![digest, now],
+            params![digest, now.as_secs()],
         )?;
         Ok(())
     }
@@ -425,36 +430,33 @@ impl Store for SqliteStore {
     fn book_budget(
         &self,
         account: &str,
-        interval_ms: i64,
+        interval: std::time::Duration,
         burst: u32,
         permits: u32,
-        max_wait_ms: Option<i64>,
-    ) -> Result<Option<i64>, StoreError> {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        max_wait: Option<std::time::Duration>,
+    ) -> Result<Option<std::time::Duration>, StoreError> {
+        let now = Timestamp::now();
         self.bookkeeping(|conn| {
             // Immediate: the gateway and an import run may book at the same moment.
             let tx = rusqlite::Transaction::new_unchecked(
                 conn,
                 rusqlite::TransactionBehavior::Immediate,
             )?;
-            let tat: i64 = tx
+            let tat = tx
                 .query_row(
                     "SELECT tat_ms FROM goto_budget WHERE account = ?1",
                     params![account],
-                    |r| r.get(0),
+                    |r| r.get(0).map(Timestamp::from_millis),
                 )
                 .optional()?
-                .unwrap_or(0);
-            let Some((tat, wait)) = gcra_book(tat, now, interval_ms, burst, permits, max_wait_ms)
-            else {
+                .unwrap_or(Timestamp::EPOCH);
+            let Some((tat, wait)) = gcra_book(tat, now, interval, burst, permits, max_wait) else {
                 return Ok(None);
             };
             tx.execute(
                 "INSERT INTO goto_budget (account, tat_ms) VALUES (?1, ?2)
                  ON CONFLICT(account) DO UPDATE SET tat_ms = excluded.tat_ms",
-                params![account, tat],
+                params![account, tat.as_millis()],
             )?;
             tx.commit()?;
             Ok(Some(wait))

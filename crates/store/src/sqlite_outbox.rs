@@ -2,6 +2,9 @@
 //! store's connection; `synchronous=FULL` makes a commit durable before it returns.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
+
+use g2w_goto::Timestamp;
 
 use rusqlite::{OptionalExtension as _, Row, params};
 
@@ -26,6 +29,15 @@ fn key<K: std::str::FromStr>(column: usize, text: String) -> rusqlite::Result<K>
     })
 }
 
+/// A moment column (Unix milliseconds).
+fn at(r: &Row<'_>, column: usize) -> rusqlite::Result<Timestamp> {
+    r.get(column).map(Timestamp::from_millis)
+}
+
+fn maybe_at(r: &Row<'_>, column: usize) -> rusqlite::Result<Option<Timestamp>> {
+    Ok(r.get::<_, Option<i64>>(column)?.map(Timestamp::from_millis))
+}
+
 fn row_to_registration(r: &Row<'_>) -> rusqlite::Result<Registration> {
     let state: String = r.get(7)?;
     Ok(Registration {
@@ -40,18 +52,18 @@ fn row_to_registration(r: &Row<'_>) -> rusqlite::Result<Registration> {
             rusqlite::Error::FromSqlConversionFailure(7, rusqlite::types::Type::Text, e.into())
         })?,
         attempts: r.get(8)?,
-        next_attempt_at: r.get(9)?,
+        next_attempt_at: at(r, 9)?,
         registrant_key: r
             .get::<_, Option<String>>(10)?
             .map(|k| key(10, k))
             .transpose()?,
         join_url: r.get(11)?,
         last_error: r.get(12)?,
-        created_at: r.get(13)?,
-        updated_at: r.get(14)?,
-        finished_at: r.get(15)?,
+        created_at: at(r, 13)?,
+        updated_at: at(r, 14)?,
+        finished_at: maybe_at(r, 15)?,
         fence: r.get(16)?,
-        failing_since: r.get(17)?,
+        failing_since: maybe_at(r, 17)?,
         validated: r.get(18)?,
     })
 }
@@ -82,7 +94,7 @@ impl OutboxStore for SqliteStore {
                     item.payload,
                     item.idempotency_key,
                     item.source,
-                    item.created_at,
+                    item.created_at.as_millis(),
                     item.validated,
                 ])?;
                 if inserted == 1 {
@@ -109,8 +121,8 @@ impl OutboxStore for SqliteStore {
         &self,
         profile: &str,
         holder: &str,
-        now: i64,
-        lease_ms: i64,
+        now: Timestamp,
+        lease: Duration,
         which: Claim,
     ) -> Result<Option<Registration>, StoreError> {
         let due_by = which.due_by(now);
@@ -126,19 +138,25 @@ impl OutboxStore for SqliteStore {
                               AND next_attempt_at <= ?5 ORDER BY next_attempt_at LIMIT 1))
                      RETURNING {COLUMNS}"
                 ),
-                params![holder, now + lease_ms, now, profile, due_by],
+                params![
+                    holder,
+                    (now + lease).as_millis(),
+                    now.as_millis(),
+                    profile,
+                    due_by.as_millis()
+                ],
                 row_to_registration,
             )
             .optional()
         })
     }
 
-    fn renew(&self, id: &str, fence: i64, lease_until: i64) -> Result<bool, StoreError> {
+    fn renew(&self, id: &str, fence: i64, lease_until: Timestamp) -> Result<bool, StoreError> {
         let n = self.bookkeeping(|conn| {
             conn.execute(
                 "UPDATE outbox SET lease_until = ?1
                  WHERE id = ?2 AND state = 'delivering' AND fence = ?3",
-                params![lease_until, id, fence],
+                params![lease_until.as_millis(), id, fence],
             )
         })?;
         Ok(n == 1)
@@ -148,7 +166,7 @@ impl OutboxStore for SqliteStore {
         &self,
         id: &str,
         fence: i64,
-        now: i64,
+        now: Timestamp,
         completion: &Completion,
     ) -> Result<Option<Registration>, StoreError> {
         let (state, key, url, error) = completion_columns(completion);
@@ -160,7 +178,7 @@ impl OutboxStore for SqliteStore {
                      updated_at = ?5, finished_at = ?5
                  WHERE id = ?6 AND state = 'delivering' AND fence = ?7 RETURNING {COLUMNS}"
                 ),
-                params![state.as_str(), key, url, error, now, id, fence],
+                params![state.as_str(), key, url, error, now.as_millis(), id, fence],
                 row_to_registration,
             )
             .optional()
@@ -171,8 +189,8 @@ impl OutboxStore for SqliteStore {
         &self,
         id: &str,
         fence: i64,
-        now: i64,
-        next_attempt_at: i64,
+        now: Timestamp,
+        next_attempt_at: Timestamp,
         error: &str,
         why: Release,
     ) -> Result<Option<Registration>, StoreError> {
@@ -186,25 +204,33 @@ impl OutboxStore for SqliteStore {
                      failing_since = CASE WHEN ?7 THEN COALESCE(failing_since, ?4) ELSE failing_since END
                  WHERE id = ?5 AND state = 'delivering' AND fence = ?6 RETURNING {COLUMNS}"
                 ),
-                params![next_attempt_at, error, uncount, now, id, fence, failing],
+                params![
+                    next_attempt_at.as_millis(),
+                    error,
+                    uncount,
+                    now.as_millis(),
+                    id,
+                    fence,
+                    failing
+                ],
                 row_to_registration,
             )
             .optional()
         })
     }
 
-    fn make_due(&self, profile: &str, now: i64) -> Result<u64, StoreError> {
+    fn make_due(&self, profile: &str, now: Timestamp) -> Result<u64, StoreError> {
         let n = self.bookkeeping(|conn| {
             conn.execute(
                 "UPDATE outbox SET next_attempt_at = ?1
                  WHERE profile = ?2 AND state = 'pending' AND next_attempt_at > ?1",
-                params![now, profile],
+                params![now.as_millis(), profile],
             )
         })?;
         Ok(n as u64)
     }
 
-    fn oldest_waiting(&self, profile: &str) -> Result<Option<i64>, StoreError> {
+    fn oldest_waiting(&self, profile: &str) -> Result<Option<Timestamp>, StoreError> {
         let conn = self.conn();
         let mut oldest = None;
         for state in ["pending", "delivering"] {
@@ -218,15 +244,15 @@ impl OutboxStore for SqliteStore {
                 (a, b) => a.or(b),
             };
         }
-        Ok(oldest)
+        Ok(oldest.map(Timestamp::from_millis))
     }
 
-    fn probe_write(&self, now: i64) -> Result<(), StoreError> {
+    fn probe_write(&self, now: Timestamp) -> Result<(), StoreError> {
         self.bookkeeping(|conn| {
             conn.execute(
                 "INSERT INTO meta (key, value) VALUES ('write_probe', ?1)
                  ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                params![now.to_string().into_bytes()],
+                params![now.as_millis().to_string().into_bytes()],
             )
         })?;
         Ok(())
@@ -278,7 +304,7 @@ impl OutboxStore for SqliteStore {
         Ok(counts)
     }
 
-    fn next_due(&self, profile: &str) -> Result<Option<i64>, StoreError> {
+    fn next_due(&self, profile: &str) -> Result<Option<Timestamp>, StoreError> {
         // Two indexed look-ups rather than one OR that scans the table.
         let conn = self.conn();
         let pending: Option<i64> = conn.query_row(
@@ -291,28 +317,29 @@ impl OutboxStore for SqliteStore {
             params![profile],
             |r| r.get(0),
         )?;
-        Ok(match (pending, leased) {
+        let earliest = match (pending, leased) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
-        })
+        };
+        Ok(earliest.map(Timestamp::from_millis))
     }
 
-    fn retry(&self, id: &str, now: i64) -> Result<bool, StoreError> {
+    fn retry(&self, id: &str, now: Timestamp) -> Result<bool, StoreError> {
         let n = self.conn().execute(
             "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = ?1,
                  updated_at = ?1, finished_at = NULL, failing_since = NULL
              WHERE id = ?2 AND state IN ('failed', 'dead')",
-            params![now, id],
+            params![now.as_millis(), id],
         )?;
         Ok(n == 1)
     }
 
-    fn retry_all_failed(&self, now: i64) -> Result<u64, StoreError> {
+    fn retry_all_failed(&self, now: Timestamp) -> Result<u64, StoreError> {
         let n = self.conn().execute(
             "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = ?1,
                  updated_at = ?1, finished_at = NULL, failing_since = NULL
              WHERE state IN ('failed', 'dead')",
-            params![now],
+            params![now.as_millis()],
         )?;
         Ok(n as u64)
     }
@@ -325,10 +352,10 @@ impl OutboxStore for SqliteStore {
         Ok(n == 1)
     }
 
-    fn purge_delivered_before(&self, before: i64) -> Result<u64, StoreError> {
+    fn purge_delivered_before(&self, before: Timestamp) -> Result<u64, StoreError> {
         let n = self.conn().execute(
             "DELETE FROM outbox WHERE state IN ('delivered', 'already_registered') AND finished_at < ?1",
-            params![before],
+            params![before.as_millis()],
         )?;
         Ok(n as u64)
     }

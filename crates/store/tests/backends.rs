@@ -8,13 +8,24 @@ use g2w_goto::{ExposeSecret as _, OrganizerKey, SecretString, TokenRecord};
 use g2w_store::{
     AdminSession, JournalEntry, OutboxStore as _, PgStore, SecretKey, SqliteStore, Store,
 };
+use std::time::Duration;
+
+use g2w_goto::Timestamp;
+
+fn secs(s: i64) -> Timestamp {
+    Timestamp::from_secs(s)
+}
+
+fn ms(ms: u64) -> Duration {
+    Duration::from_millis(ms)
+}
 
 fn record() -> TokenRecord {
     TokenRecord {
         client_id: "client".into(),
         client_secret: Some(SecretString::from("client-secret-1234")),
         access_token: Some(SecretString::from("access-5678")),
-        access_expires_at: Some(3_600),
+        access_expires_at: Some(secs(3_600)),
         refresh_token: Some(SecretString::from("refresh-9012")),
         organizer_key: Some(OrganizerKey::new(9_007_199_254_740_993)),
         principal: Some("dana@example.com".into()),
@@ -51,18 +62,24 @@ fn logins_round_trip_and_the_refresh_lock_is_one_holder_across_processes() {
         );
         assert_eq!(b.profiles().unwrap(), ["default"]);
 
-        assert!(a.try_lock_refresh("default", "A", 1_000, 60).unwrap());
         assert!(
-            !b.try_lock_refresh("default", "B", 1_001, 60).unwrap(),
+            a.try_lock_refresh("default", "A", secs(1_000), Duration::from_secs(60))
+                .unwrap()
+        );
+        assert!(
+            !b.try_lock_refresh("default", "B", secs(1_001), Duration::from_secs(60))
+                .unwrap(),
             "held by A"
         );
         b.unlock_refresh("default", "B").unwrap();
         assert!(
-            !b.try_lock_refresh("default", "B", 1_002, 60).unwrap(),
+            !b.try_lock_refresh("default", "B", secs(1_002), Duration::from_secs(60))
+                .unwrap(),
             "not B's to release"
         );
         assert!(
-            b.try_lock_refresh("default", "B", 1_061, 60).unwrap(),
+            b.try_lock_refresh("default", "B", secs(1_061), Duration::from_secs(60))
+                .unwrap(),
             "A's lease ran out"
         );
         b.unlock_refresh("default", "B").unwrap();
@@ -90,7 +107,7 @@ fn the_import_journal_records_and_replaces_outcomes() {
             join_url: None,
             detail: Some("GoTo 503".into()),
         };
-        a.journal_record("import-1", 7, &failed, 1).unwrap();
+        a.journal_record("import-1", 7, &failed, secs(1)).unwrap();
         assert_eq!(b.journal_entry("import-1", 7).unwrap(), Some(failed));
         let done = JournalEntry {
             outcome: g2w_store::JournalOutcome::Registered,
@@ -98,7 +115,7 @@ fn the_import_journal_records_and_replaces_outcomes() {
             join_url: Some("https://j/42".into()),
             detail: None,
         };
-        b.journal_record("import-1", 7, &done, 2).unwrap();
+        b.journal_record("import-1", 7, &done, secs(2)).unwrap();
         assert!(a.journal_entry("import-1", 7).unwrap().unwrap().is_done());
         assert_eq!(a.journal_entry("import-1", 8).unwrap(), None);
     });
@@ -109,24 +126,31 @@ fn admin_sessions_outlive_a_process_and_end_on_time() {
     both_backends(|a, b| {
         let session = AdminSession {
             csrf: "csrf-token".into(),
-            expires_at: 1_000,
+            expires_at: secs(1_000),
         };
         a.put_session("digest-1", &session).unwrap();
         a.put_session(
             "digest-old",
             &AdminSession {
                 csrf: "old".into(),
-                expires_at: 10,
+                expires_at: secs(10),
             },
         )
         .unwrap();
-        assert_eq!(b.session("digest-1", 999).unwrap(), Some(session.clone()));
-        assert_eq!(b.session("digest-1", 1_000).unwrap(), None, "ended");
-        assert_eq!(b.session("unknown", 1).unwrap(), None);
-        b.end_session("digest-1", 500).unwrap();
-        assert_eq!(a.session("digest-1", 999).unwrap(), None, "signed out");
         assert_eq!(
-            a.session("digest-old", 5).unwrap(),
+            b.session("digest-1", secs(999)).unwrap(),
+            Some(session.clone())
+        );
+        assert_eq!(b.session("digest-1", secs(1_000)).unwrap(), None, "ended");
+        assert_eq!(b.session("unknown", secs(1)).unwrap(), None);
+        b.end_session("digest-1", secs(500)).unwrap();
+        assert_eq!(
+            a.session("digest-1", secs(999)).unwrap(),
+            None,
+            "signed out"
+        );
+        assert_eq!(
+            a.session("digest-old", secs(5)).unwrap(),
             None,
             "expired ones are swept"
         );
@@ -140,20 +164,28 @@ fn the_goto_budget_is_one_schedule_for_every_process() {
         let mut waits = Vec::new();
         for i in 0..10 {
             let store = if i % 2 == 0 { a } else { b };
-            waits.push(store.book_budget("acct", 100, 1, 1, None).unwrap().unwrap());
+            waits.push(
+                store
+                    .book_budget("acct", ms(100), 1, 1, None)
+                    .unwrap()
+                    .unwrap(),
+            );
         }
         let last = *waits.last().unwrap();
         assert!(
-            (800..=900).contains(&last),
+            (ms(800)..=ms(900)).contains(&last),
             "the tenth permit waits about 0.9 s whoever books it: {waits:?}"
         );
         assert_eq!(
-            a.book_budget("acct", 100, 1, 2, Some(50)).unwrap(),
+            a.book_budget("acct", ms(100), 1, 2, Some(ms(50))).unwrap(),
             None,
             "a booking that would wait too long takes nothing"
         );
         assert!(
-            a.book_budget("other", 100, 1, 1, None).unwrap().unwrap() <= 5,
+            a.book_budget("other", ms(100), 1, 1, None)
+                .unwrap()
+                .unwrap()
+                <= ms(5),
             "per account"
         );
     });
@@ -192,7 +224,7 @@ fn postgres_tells_other_processes_of_new_registrations_and_sqlite_says_it_cannot
                 payload: "{}".into(),
                 idempotency_key: None,
                 source: None,
-                created_at: i,
+                created_at: Timestamp::from_millis(i),
                 validated: true,
             }])
             .unwrap();

@@ -2,10 +2,22 @@
 //! here; a PostgreSQL backend will run the same `story` against its own store.
 #![allow(clippy::unwrap_used)]
 
+use std::time::Duration;
+
+use g2w_goto::Timestamp;
 use g2w_store::{
     Claim, Completion, Enqueued, NewRegistration, OutboxState, OutboxStore, PgStore, Release,
     SecretKey, SqliteStore,
 };
+
+/// A moment in the story, in milliseconds.
+fn t(ms: i64) -> Timestamp {
+    Timestamp::from_millis(ms)
+}
+
+fn ms(ms: u64) -> Duration {
+    Duration::from_millis(ms)
+}
 
 fn submission(id: &str, email: &str, key: Option<&str>, at: i64) -> NewRegistration {
     NewRegistration {
@@ -16,7 +28,7 @@ fn submission(id: &str, email: &str, key: Option<&str>, at: i64) -> NewRegistrat
         payload: format!(r#"{{"email":"{email}"}}"#),
         idempotency_key: key.map(str::to_owned),
         source: Some("test".into()),
-        created_at: at,
+        created_at: t(at),
         validated: true,
     }
 }
@@ -25,10 +37,10 @@ fn claim(
     store: &dyn OutboxStore,
     holder: &str,
     now: i64,
-    lease: i64,
+    lease: u64,
 ) -> Option<g2w_store::Registration> {
     store
-        .claim("default", holder, now, lease, Claim::Due)
+        .claim("default", holder, t(now), ms(lease), Claim::Due)
         .unwrap()
 }
 
@@ -53,7 +65,7 @@ fn story(store: &dyn OutboxStore) {
         "nothing stored for the repeat"
     );
     assert_eq!(store.counts().unwrap()[&OutboxState::Pending], 2);
-    assert_eq!(store.next_due("default").unwrap(), Some(1_000));
+    assert_eq!(store.next_due("default").unwrap(), Some(t(1_000)));
 
     // Leases: oldest first, one holder at a time, each claim with a new fence.
     let a = claim(store, "w1", 2_000, 60_000).unwrap();
@@ -72,36 +84,43 @@ fn story(store: &dyn OutboxStore) {
     };
     assert!(
         store
-            .complete("r1", a.fence + 1, 2_100, &done)
+            .complete("r1", a.fence + 1, t(2_100), &done)
             .unwrap()
             .is_none(),
         "not this attempt's fence"
     );
     assert!(
         store
-            .complete("r1", a.fence, 2_100, &done)
+            .complete("r1", a.fence, t(2_100), &done)
             .unwrap()
             .is_some()
     );
     let r1 = store.registration("r1").unwrap().unwrap();
     assert_eq!(
         (r1.state, r1.join_url.as_deref(), r1.finished_at),
-        (OutboxState::Delivered, Some("https://j/42"), Some(2_100))
+        (OutboxState::Delivered, Some("https://j/42"), Some(t(2_100)))
     );
     assert!(
         store
-            .complete("r1", a.fence, 2_200, &done)
+            .complete("r1", a.fence, t(2_200), &done)
             .unwrap()
             .is_none(),
         "a finished row stays finished"
     );
-    assert_eq!(store.oldest_waiting("default").unwrap(), Some(1_001));
+    assert_eq!(store.oldest_waiting("default").unwrap(), Some(t(1_001)));
 
     // A failed attempt goes back with a due time and starts the give-up clock; a
     // throttled one starts the clock without using an attempt; a paused one neither.
     assert!(
         store
-            .release("r2", b.fence, 2_100, 5_000, "GoTo 503", Release::Failed)
+            .release(
+                "r2",
+                b.fence,
+                t(2_100),
+                t(5_000),
+                "GoTo 503",
+                Release::Failed
+            )
             .unwrap()
             .is_some()
     );
@@ -109,25 +128,39 @@ fn story(store: &dyn OutboxStore) {
     let again = claim(store, "w3", 5_000, 60_000).unwrap();
     assert_eq!(
         (again.id.as_str(), again.attempts, again.failing_since),
-        ("r2", 2, Some(2_100))
+        ("r2", 2, Some(t(2_100)))
     );
     assert!(again.fence > b.fence);
     assert!(
         store
-            .release("r2", again.fence, 5_001, 5_001, "429", Release::Throttled)
+            .release(
+                "r2",
+                again.fence,
+                t(5_001),
+                t(5_001),
+                "429",
+                Release::Throttled
+            )
             .unwrap()
             .is_some()
     );
     let throttled = store.registration("r2").unwrap().unwrap();
     assert_eq!(
         (throttled.attempts, throttled.failing_since),
-        (1, Some(2_100)),
+        (1, Some(t(2_100))),
         "a 429 uses no attempt; the clock keeps its start"
     );
     let paused = claim(store, "w3", 5_002, 60_000).unwrap();
     assert!(
         store
-            .release("r2", paused.fence, 5_003, 5_003, "paused", Release::Paused)
+            .release(
+                "r2",
+                paused.fence,
+                t(5_003),
+                t(5_003),
+                "paused",
+                Release::Paused
+            )
             .unwrap()
             .is_some()
     );
@@ -139,8 +172,8 @@ fn story(store: &dyn OutboxStore) {
         .release(
             "r2",
             waiting.fence,
-            5_005,
-            900_000,
+            t(5_005),
+            t(900_000),
             "GoTo 503",
             Release::Failed,
         )
@@ -148,7 +181,7 @@ fn story(store: &dyn OutboxStore) {
         .unwrap();
     assert!(claim(store, "w3", 5_006, 60_000).is_none());
     let probe = store
-        .claim("default", "w3", 5_006, 60_000, Claim::Probe)
+        .claim("default", "w3", t(5_006), ms(60_000), Claim::Probe)
         .unwrap()
         .unwrap();
     assert_eq!(probe.id, "r2");
@@ -156,22 +189,22 @@ fn story(store: &dyn OutboxStore) {
         .release(
             "r2",
             probe.fence,
-            5_007,
-            900_000,
+            t(5_007),
+            t(900_000),
             "GoTo 503",
             Release::Failed,
         )
         .unwrap()
         .unwrap();
-    assert_eq!(store.make_due("default", 5_008).unwrap(), 1);
-    assert_eq!(store.next_due("default").unwrap(), Some(5_008));
+    assert_eq!(store.make_due("default", t(5_008)).unwrap(), 1);
+    assert_eq!(store.next_due("default").unwrap(), Some(t(5_008)));
 
     // A crashed worker's lease runs out and another takes the row; a heartbeat keeps a
     // live one's; the old attempt can neither renew nor complete.
     let crashed = claim(store, "dead-worker", 6_000, 1_000).unwrap();
     assert_eq!(crashed.id, "r2");
     assert!(
-        store.renew("r2", crashed.fence, 7_500).unwrap(),
+        store.renew("r2", crashed.fence, t(7_500)).unwrap(),
         "heartbeat"
     );
     assert!(
@@ -181,12 +214,12 @@ fn story(store: &dyn OutboxStore) {
     let rescued = claim(store, "w4", 7_500, 1_000).unwrap();
     assert_eq!(rescued.id, "r2");
     assert!(
-        !store.renew("r2", crashed.fence, 9_000).unwrap(),
+        !store.renew("r2", crashed.fence, t(9_000)).unwrap(),
         "the old attempt cannot take it back"
     );
     assert!(
         store
-            .complete("r2", crashed.fence, 7_501, &done)
+            .complete("r2", crashed.fence, t(7_501), &done)
             .unwrap()
             .is_none(),
         "the old attempt lost it"
@@ -196,7 +229,7 @@ fn story(store: &dyn OutboxStore) {
             .complete(
                 "r2",
                 rescued.fence,
-                7_501,
+                t(7_501),
                 &Completion::Failed {
                     reason: "RegistrationInvalid: email".into()
                 }
@@ -216,9 +249,9 @@ fn story(store: &dyn OutboxStore) {
             .len(),
         1
     );
-    assert!(store.retry("r2", 8_000).unwrap());
+    assert!(store.retry("r2", t(8_000)).unwrap());
     assert!(
-        !store.retry("r1", 8_000).unwrap(),
+        !store.retry("r1", t(8_000)).unwrap(),
         "delivered rows are not retried"
     );
     let retried = store.registration("r2").unwrap().unwrap();
@@ -231,13 +264,13 @@ fn story(store: &dyn OutboxStore) {
         .complete(
             &c.id,
             c.fence,
-            8_001,
+            t(8_001),
             &Completion::Dead {
-                reason: "failing for 3 days".into(),
+                reason: "failing for t(3) days".into(),
             },
         )
         .unwrap();
-    assert_eq!(store.retry_all_failed(9_000).unwrap(), 1);
+    assert_eq!(store.retry_all_failed(t(9_000)).unwrap(), 1);
     assert!(
         !store.discard("r2").unwrap(),
         "only failed or dead rows are discarded"
@@ -249,11 +282,11 @@ fn story(store: &dyn OutboxStore) {
         "email search ignores case"
     );
     assert_eq!(
-        store.purge_delivered_before(2_100).unwrap(),
+        store.purge_delivered_before(t(2_100)).unwrap(),
         0,
         "finished at 2100, not before"
     );
-    assert_eq!(store.purge_delivered_before(2_101).unwrap(), 1);
+    assert_eq!(store.purge_delivered_before(t(2_101)).unwrap(), 1);
     assert_eq!(store.registration("r1").unwrap(), None);
     let counts = store.counts().unwrap();
     assert_eq!(
@@ -263,7 +296,7 @@ fn story(store: &dyn OutboxStore) {
         ),
         (1, 0)
     );
-    store.probe_write(10_000).unwrap();
+    store.probe_write(t(10_000)).unwrap();
 
     // A registration intake could not check is stored as such.
     let mut unchecked = submission("u1", "u@example.com", None, 11_000);
@@ -325,7 +358,7 @@ fn a_failed_registration_can_be_discarded() {
         .complete(
             &c.id,
             c.fence,
-            3,
+            t(3),
             &Completion::Failed {
                 reason: "refused".into(),
             },
@@ -344,7 +377,7 @@ fn a_worker_only_claims_its_own_profiles_registrations() {
     store
         .enqueue(&[other, submission("d1", "d@example.com", None, 2)])
         .unwrap();
-    assert_eq!(store.next_due("default").unwrap(), Some(2));
+    assert_eq!(store.next_due("default").unwrap(), Some(t(2)));
     assert_eq!(claim(&store, "w", 10, 1_000).unwrap().id, "d1");
     assert!(
         claim(&store, "w", 10, 1_000).is_none(),
@@ -352,7 +385,7 @@ fn a_worker_only_claims_its_own_profiles_registrations() {
     );
     assert_eq!(
         store
-            .claim("other-account", "w2", 10, 1_000, Claim::Due)
+            .claim("other-account", "w2", t(10), ms(1_000), Claim::Due)
             .unwrap()
             .unwrap()
             .id,

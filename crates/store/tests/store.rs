@@ -3,21 +3,28 @@
 
 use g2w_goto::{ExposeSecret as _, OrganizerKey, SecretString, TokenRecord, TokenStore as _};
 use g2w_store::{DB_FILE_NAME, SecretKey, SqliteStore, Store as _, StoreError};
+use std::time::Duration;
+
+use g2w_goto::Timestamp;
+
+fn secs(s: i64) -> Timestamp {
+    Timestamp::from_secs(s)
+}
 
 fn record() -> TokenRecord {
     TokenRecord {
         client_id: "client-1".into(),
         client_secret: Some(SecretString::from("client-secret-VALUE-1234")),
         access_token: Some(SecretString::from("access-token-VALUE-5678")),
-        access_expires_at: Some(1_800_000_000),
+        access_expires_at: Some(secs(1_800_000_000)),
         refresh_token: Some(SecretString::from("refresh-token-VALUE-9012")),
-        refresh_token_since: Some(1_700_000_000),
+        refresh_token_since: Some(secs(1_700_000_000)),
         personal_access_token: Some(SecretString::from("pat-VALUE-3456")),
         organizer_key: Some(OrganizerKey::new(9_007_199_254_740_993)),
         account_key: None,
         principal: Some("dana@example.com".into()),
         reauthorization_required: None,
-        last_refresh_at: Some(1_799_999_000),
+        last_refresh_at: Some(secs(1_799_999_000)),
     }
 }
 
@@ -152,30 +159,41 @@ fn the_refresh_lock_is_exclusive_until_released_or_expired() {
     let dir = tempfile::tempdir().unwrap();
     let a = SqliteStore::open_in(dir.path(), None).unwrap();
     let b = SqliteStore::open_in(dir.path(), None).unwrap();
-    assert!(a.try_lock_refresh("p", "A", 1000, 60).unwrap());
     assert!(
-        !b.try_lock_refresh("p", "B", 1001, 60).unwrap(),
+        a.try_lock_refresh("p", "A", secs(1000), Duration::from_secs(60))
+            .unwrap()
+    );
+    assert!(
+        !b.try_lock_refresh("p", "B", secs(1001), Duration::from_secs(60))
+            .unwrap(),
         "held by A"
     );
     assert!(
-        a.try_lock_refresh("p", "A", 1002, 60).unwrap(),
+        a.try_lock_refresh("p", "A", secs(1002), Duration::from_secs(60))
+            .unwrap(),
         "A may renew"
     );
     assert!(
-        b.try_lock_refresh("other", "B", 1001, 60).unwrap(),
+        b.try_lock_refresh("other", "B", secs(1001), Duration::from_secs(60))
+            .unwrap(),
         "per profile"
     );
     b.unlock_refresh("p", "B").unwrap();
     assert!(
-        !b.try_lock_refresh("p", "B", 1003, 60).unwrap(),
+        !b.try_lock_refresh("p", "B", secs(1003), Duration::from_secs(60))
+            .unwrap(),
         "B cannot release A's lock"
     );
     assert!(
-        b.try_lock_refresh("p", "B", 1062, 60).unwrap(),
+        b.try_lock_refresh("p", "B", secs(1062), Duration::from_secs(60))
+            .unwrap(),
         "A's lease expired"
     );
     b.unlock_refresh("p", "B").unwrap();
-    assert!(a.try_lock_refresh("p", "A", 1063, 60).unwrap());
+    assert!(
+        a.try_lock_refresh("p", "A", secs(1063), Duration::from_secs(60))
+            .unwrap()
+    );
 }
 
 #[test]

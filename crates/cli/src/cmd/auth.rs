@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use axum::extract::{Query, State};
 use axum::response::{Html, IntoResponse, Response};
-use g2w_goto::{ExposeSecret as _, GotoError, OAuthError, SecretString, TokenRecord};
+use g2w_goto::{ExposeSecret as _, GotoError, OAuthError, SecretString, Timestamp, TokenRecord};
 use serde_json::json;
 use tokio::sync::mpsc;
 
@@ -312,14 +312,14 @@ async fn import(ctx: &Context) -> anyhow::Result<()> {
     finish_login(ctx, record).await
 }
 
-fn when(ts: Option<i64>) -> String {
-    ts.and_then(|t| chrono::DateTime::from_timestamp(t, 0))
-        .map(|t| {
-            t.with_timezone(&chrono::Local)
-                .format("%Y-%m-%d %H:%M:%S %Z")
-                .to_string()
-        })
-        .unwrap_or_else(|| "-".to_owned())
+fn when(ts: Option<Timestamp>) -> String {
+    ts.map(|t| {
+        t.to_utc()
+            .with_timezone(&chrono::Local)
+            .format("%Y-%m-%d %H:%M:%S %Z")
+            .to_string()
+    })
+    .unwrap_or_else(|| "-".to_owned())
 }
 
 async fn status(ctx: &Context, args: &StatusArgs) -> anyhow::Result<()> {
@@ -339,7 +339,7 @@ async fn status(ctx: &Context, args: &StatusArgs) -> anyhow::Result<()> {
     let state = record.state(now);
     let refresh_age_days = record
         .refresh_token_since
-        .map(|t| (now - t) as f64 / 86_400.0);
+        .map(|t| now.since(t).as_secs_f64() / 86_400.0);
     let grant = if record.refresh_token.is_some() {
         "refresh_token"
     } else if record.personal_access_token.is_some() {
@@ -355,10 +355,10 @@ async fn status(ctx: &Context, args: &StatusArgs) -> anyhow::Result<()> {
             "organizerKey": record.organizer_key,
             "accountKey": record.account_key,
             "grant": grant,
-            "accessTokenExpiresAt": record.access_expires_at,
-            "accessTokenExpiresInSeconds": record.access_expires_at.map(|t| t - now),
+            "accessTokenExpiresAt": record.access_expires_at.map(Timestamp::as_secs),
+            "accessTokenExpiresInSeconds": record.access_expires_at.map(|t| t.as_secs() - now.as_secs()),
             "refreshTokenAgeDays": refresh_age_days.map(|d| (d * 10.0).round() / 10.0),
-            "lastRefreshAt": record.last_refresh_at,
+            "lastRefreshAt": record.last_refresh_at.map(Timestamp::as_secs),
             "reauthorizationReason": record.reauthorization_required,
             "check": check.as_ref().map(|c| match c { Ok(()) => json!({"ok": true}), Err(e) => json!({"ok": false, "error": e}) }),
         });

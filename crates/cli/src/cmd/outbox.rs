@@ -1,6 +1,7 @@
 //! `g2w outbox`: look into the registration outbox and act on what is stuck.
 
 use anyhow::{Context as _, bail};
+use g2w_goto::Timestamp;
 use g2w_store::{OutboxState, Registration};
 
 use crate::context::Context;
@@ -49,21 +50,20 @@ pub enum Format {
     Json,
 }
 
-fn parse_date(text: &str) -> anyhow::Result<i64> {
+fn parse_date(text: &str) -> anyhow::Result<Timestamp> {
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
-        return Ok(t.timestamp_millis());
+        return Ok(Timestamp::from_millis(t.timestamp_millis()));
     }
     let day = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
         .with_context(|| format!("{text:?} is not a date (YYYY-MM-DD) or an RFC 3339 time"))?;
     Ok(day
         .and_hms_opt(0, 0, 0)
-        .map(|t| t.and_utc().timestamp_millis())
+        .map(|t| Timestamp::from_millis(t.and_utc().timestamp_millis()))
         .unwrap_or_default())
 }
 
-fn when(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map_or_else(|| "-".into(), |t| t.format("%Y-%m-%d %H:%M:%S").to_string())
+fn when(t: Timestamp) -> String {
+    t.to_utc().format("%Y-%m-%d %H:%M:%S").to_string()
 }
 
 fn to_json(r: &Registration) -> serde_json::Value {
@@ -71,14 +71,14 @@ fn to_json(r: &Registration) -> serde_json::Value {
         "id": r.id, "state": r.state.as_str(), "webinarKey": r.webinar_key, "email": r.email,
         "attempts": r.attempts, "registrantKey": r.registrant_key, "joinUrl": r.join_url,
         "lastError": r.last_error, "source": r.source,
-        "createdAt": chrono::DateTime::from_timestamp_millis(r.created_at).map(|t| t.to_rfc3339()),
+        "createdAt": r.created_at.to_utc().to_rfc3339(),
     })
 }
 
 /// Runs an outbox command.
 pub fn run(ctx: &Context, command: OutboxCommand) -> anyhow::Result<()> {
     let store = ctx.store.as_ref();
-    let now = chrono::Utc::now().timestamp_millis();
+    let now = Timestamp::now();
     match command {
         OutboxCommand::List {
             state,

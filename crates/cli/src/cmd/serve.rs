@@ -240,12 +240,7 @@ async fn serve(
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;
-    let gateway = Gateway::new(
-        config,
-        ctx.store.clone(),
-        client,
-        g2w_gateway::system_millis(),
-    );
+    let gateway = Gateway::new(config, ctx.store.clone(), client, g2w_goto::system_clock());
     println!("g2w gateway listening on http://{addr}");
     if let Some(banner) = banner {
         println!("{}", banner.replace("{GATEWAY}", &format!("http://{addr}")));

@@ -167,14 +167,20 @@ async fn store_copy_moves_a_sqlite_gateway_into_postgres_logins_and_waiting_regi
             payload: "{}".into(),
             idempotency_key: key.map(str::to_owned),
             source: None,
-            created_at: 1,
+            created_at: g2w_goto::Timestamp::from_millis(1),
             validated: false,
         };
         sqlite
             .enqueue(&[new("w1", Some("k1")), new("w2", None), new("done", None)])
             .unwrap();
         let claimed = sqlite
-            .claim("default", "w", 2, 1_000, g2w_store::Claim::Due)
+            .claim(
+                "default",
+                "w",
+                g2w_goto::Timestamp::from_millis(2),
+                std::time::Duration::from_secs(1),
+                g2w_store::Claim::Due,
+            )
             .unwrap()
             .unwrap();
         let done = g2w_store::Completion::Delivered {
@@ -182,7 +188,12 @@ async fn store_copy_moves_a_sqlite_gateway_into_postgres_logins_and_waiting_regi
             join_url: "https://j/1".into(),
         };
         sqlite
-            .complete(&claimed.id, claimed.fence, 3, &done)
+            .complete(
+                &claimed.id,
+                claimed.fence,
+                g2w_goto::Timestamp::from_millis(3),
+                &done,
+            )
             .unwrap();
         claimed.id
     };

@@ -69,7 +69,7 @@ fn session_digest(id: &str) -> String {
 /// The signed-in session's CSRF token, if the request has a live session.
 async fn session(state: &AppState, headers: &HeaderMap) -> Option<String> {
     let digest = session_digest(&session_id(headers)?);
-    let now = chrono::Utc::now().timestamp();
+    let now = g2w_goto::Timestamp::now();
     match crate::blocking::off_thread(&state.store, move |s| s.session(&digest, now)).await {
         Ok(found) => found.map(|s| s.csrf),
         Err(e) => {

@@ -24,12 +24,11 @@ struct TokensPage {
     delivery: String,
 }
 
-fn when(ts: Option<i64>) -> String {
-    ts.and_then(|t| chrono::DateTime::from_timestamp(t, 0))
-        .map_or_else(
-            || "-".to_owned(),
-            |t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
-        )
+fn when(ts: Option<g2w_goto::Timestamp>) -> String {
+    ts.map_or_else(
+        || "-".to_owned(),
+        |t| t.to_utc().format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+    )
 }
 
 async fn tokens_page(state: &AppState, csrf: String, notice: Option<String>) -> Response {
@@ -60,7 +59,7 @@ async fn tokens_page(state: &AppState, csrf: String, notice: Option<String>) -> 
             |t| {
                 format!(
                     "{:.1} days (GoTo renews it near day 30)",
-                    (now - t) as f64 / 86_400.0
+                    now.since(t).as_secs_f64() / 86_400.0
                 )
             },
         ),

@@ -110,8 +110,7 @@ pub(crate) async fn login(
         session_digest(&id),
         g2w_store::AdminSession {
             csrf: token(),
-            expires_at: chrono::Utc::now().timestamp()
-                + i64::try_from(SESSION_TTL.as_secs()).unwrap_or(i64::MAX / 2),
+            expires_at: g2w_goto::Timestamp::now() + SESSION_TTL,
         },
     );
     if let Err(e) =
@@ -142,7 +141,7 @@ pub(crate) async fn logout(
     _form: AdminForm,
 ) -> Response {
     if let Some(id) = session_id(&headers) {
-        let (digest, now) = (session_digest(&id), chrono::Utc::now().timestamp());
+        let (digest, now) = (session_digest(&id), g2w_goto::Timestamp::now());
         if let Err(e) =
             crate::blocking::off_thread(&state.store, move |s| s.end_session(&digest, now)).await
         {

@@ -139,14 +139,13 @@ async fn a_crashed_workers_lease_expires_and_the_registration_is_delivered_once(
     let app = TestApp::start_with(|c| c.lease = Duration::from_secs(30)).await;
     let (webinar, _) = app.webinar(json!({"subject": "Crash"})).await;
     app.post_json(&webinar, &person("crash@example.com")).await;
-    let now = chrono::Utc::now().timestamp_millis();
     let taken = app
         .store
         .claim(
             "default",
             "crashed-worker",
-            now,
-            30_000,
+            app.now(),
+            std::time::Duration::from_secs(30),
             g2w_store::Claim::Due,
         )
         .unwrap()
@@ -169,7 +168,8 @@ async fn keep_alive_refreshes_a_login_idle_for_a_day() {
         "fresh login: nothing to do"
     );
     let mut record = app.store.load("default").unwrap().unwrap();
-    record.last_refresh_at = Some(chrono::Utc::now().timestamp() - 25 * 3600);
+    record.last_refresh_at =
+        Some(g2w_goto::Timestamp::now() - std::time::Duration::from_secs(25 * 3600));
     app.store.save("default", &record).unwrap();
     assert!(app.worker.keep_alive_tick().await.unwrap());
     assert_eq!(app.emu.stats().grants("refresh_token"), 1);

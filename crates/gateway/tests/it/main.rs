@@ -50,6 +50,11 @@ fn oauth(emu: &EmulatorHandle) -> OAuthClient {
     )
 }
 
+/// How far the test moved the gateway's clock.
+fn millis(offset: i64) -> std::time::Duration {
+    std::time::Duration::from_millis(u64::try_from(offset).unwrap_or(0))
+}
+
 /// Logs in to the emulator (authorization code, auto-approved) and stores the tokens.
 pub async fn login(emu: &EmulatorHandle, store: &SqliteStore) {
     let oauth = oauth(emu);
@@ -80,7 +85,7 @@ pub async fn login(emu: &EmulatorHandle, store: &SqliteStore) {
         organizer_key: Some(g2w_goto::OrganizerKey::new(emu.default_organizer_key())),
         ..TokenRecord::default()
     };
-    record.apply(answer, chrono::Utc::now().timestamp());
+    record.apply(answer, g2w_goto::Timestamp::now());
     store.save("default", &record).unwrap();
 }
 
@@ -139,8 +144,8 @@ impl TestApp {
         tune(&mut config);
         let offset = Arc::new(AtomicI64::new(0));
         let o = offset.clone();
-        let clock: g2w_gateway::MillisClock =
-            Arc::new(move || chrono::Utc::now().timestamp_millis() + o.load(Ordering::SeqCst));
+        let clock: g2w_goto::Clock =
+            Arc::new(move || g2w_goto::Timestamp::now() + millis(o.load(Ordering::SeqCst)));
         let gateway = Gateway::new(config, store.clone(), client, clock);
         let worker = gateway.worker();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -249,9 +254,9 @@ impl TestApp {
         (v["webinarKey"].as_str().unwrap().to_owned(), v)
     }
 
-    /// Now on the gateway's clock (ms).
-    pub fn now(&self) -> i64 {
-        chrono::Utc::now().timestamp_millis() + self.clock_offset.load(Ordering::SeqCst)
+    /// Now on the gateway's clock.
+    pub fn now(&self) -> g2w_goto::Timestamp {
+        g2w_goto::Timestamp::now() + millis(self.clock_offset.load(Ordering::SeqCst))
     }
 
     /// Moves the gateway's clock (backoff) forward.

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use g2w_emulator::{EmulatorConfig, EmulatorHandle};
 use g2w_goto::{
     ClientCredentials, Clock, GotoClient, OAuthClient, RateLimiter, RetryPolicy, SecretString,
-    StoreFailure, TokenManager, TokenRecord, TokenStore, UnixTime, Url,
+    StoreFailure, Timestamp, TokenManager, TokenRecord, TokenStore, Url,
 };
 use serde_json::{Value, json};
 
@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 #[derive(Default)]
 pub struct MemoryStore {
     records: Mutex<HashMap<String, TokenRecord>>,
-    locks: Mutex<HashMap<String, (String, UnixTime)>>,
+    locks: Mutex<HashMap<String, (String, Timestamp)>>,
 }
 
 impl TokenStore for MemoryStore {
@@ -38,8 +38,8 @@ impl TokenStore for MemoryStore {
         &self,
         profile: &str,
         holder: &str,
-        now: UnixTime,
-        ttl: i64,
+        now: Timestamp,
+        ttl: std::time::Duration,
     ) -> Result<bool, StoreFailure> {
         let mut locks = self.locks.lock().unwrap();
         match locks.get(profile) {
@@ -125,7 +125,7 @@ impl Fixture {
             .unwrap();
         let clock: Clock = if emulator_clock {
             let e = emu.clone();
-            Arc::new(move || e.now())
+            Arc::new(move || Timestamp::from_secs(e.now()))
         } else {
             g2w_goto::system_clock()
         };

@@ -263,7 +263,7 @@ async fn journal(
 ) -> anyhow::Result<()> {
     let (store, id) = (store.clone(), id.to_owned());
     tokio::task::spawn_blocking(move || {
-        store.journal_record(&id, line, &entry, chrono::Utc::now().timestamp())
+        store.journal_record(&id, line, &entry, g2w_goto::Timestamp::now())
     })
     .await??;
     Ok(())
