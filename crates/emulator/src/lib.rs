@@ -27,6 +27,7 @@ mod clock;
 mod config;
 mod control;
 mod errors;
+mod events;
 mod faults;
 mod html;
 mod net;
@@ -49,6 +50,7 @@ use tokio::task::JoinHandle;
 
 pub use clock::{Timestamp, parse_iso, to_iso};
 pub use config::{DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, EmulatorConfig, Lifetimes};
+pub use events::{SIGNATURE_HEADER, sign as sign_event};
 pub use faults::{DROPPED, FaultSpec};
 pub use stats::Stats;
 

@@ -182,11 +182,61 @@ pub(crate) async fn decide(State(shared): State<Arc<Shared>>, body: Bytes) -> Re
 
 fn oauth_error(shared: &Shared, status: StatusCode, error: &str, description: &str) -> Response {
     shared.stats.token_error(error);
-    (
+    let mut response = (
         status,
         Json(json!({"error": error, "error_description": description})),
     )
-        .into_response()
+        .into_response();
+    no_cache(&mut response);
+    response
+}
+
+/// RFC 6749 §5.1: token answers, errors included, must not be cached.
+fn no_cache(response: &mut Response) {
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
+    headers.insert(header::PRAGMA, header::HeaderValue::from_static("no-cache"));
+}
+
+/// RFC 6749 §5.2: a client that authenticated with HTTP Basic and failed is told
+/// which scheme to use.
+fn client_refused(shared: &Shared, used_basic: bool, description: &str) -> Response {
+    let mut response = oauth_error(
+        shared,
+        StatusCode::UNAUTHORIZED,
+        "invalid_client",
+        description,
+    );
+    if used_basic {
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            header::HeaderValue::from_static("Basic realm=\"oauth\""),
+        );
+    }
+    response
+}
+
+/// Form fields by name; a field given twice is refused (RFC 6749 §3.1).
+fn single_valued(body: &[u8]) -> Result<HashMap<String, String>, String> {
+    let mut form = HashMap::new();
+    for (name, value) in form_urlencoded::parse(body).into_owned() {
+        if form.contains_key(&name) {
+            return Err(format!("{name} is given more than once"));
+        }
+        form.insert(name, value);
+    }
+    Ok(form)
+}
+
+/// RFC 7636 §4.1: 43 to 128 characters of `[A-Z] / [a-z] / [0-9] / "-" / "." / "_" / "~"`.
+fn verifier_well_formed(verifier: &str) -> bool {
+    (43..=128).contains(&verifier.len())
+        && verifier
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
 }
 
 fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
@@ -197,7 +247,14 @@ fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
     }
     let decoded = String::from_utf8(STANDARD.decode(encoded.trim()).ok()?).ok()?;
     let (id, secret) = decoded.split_once(':')?;
-    Some((id.to_owned(), secret.to_owned()))
+    // RFC 6749 §2.3.1: both halves are form-url-encoded before base64.
+    let unescape = |s: &str| -> String {
+        form_urlencoded::parse(format!("v={s}").as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default()
+    };
+    Some((unescape(id), unescape(secret)))
 }
 
 /// `POST /oauth/token`.
@@ -206,7 +263,11 @@ pub(crate) async fn token(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let form: HashMap<String, String> = form_urlencoded::parse(&body).into_owned().collect();
+    let form = match single_valued(&body) {
+        Ok(form) => form,
+        Err(why) => return oauth_error(&shared, StatusCode::BAD_REQUEST, "invalid_request", &why),
+    };
+    let used_basic = basic_credentials(&headers).is_some();
     let credentials = basic_credentials(&headers).or_else(|| {
         Some((
             form.get("client_id")?.clone(),
@@ -214,20 +275,10 @@ pub(crate) async fn token(
         ))
     });
     let Some((client_id, secret)) = credentials else {
-        return oauth_error(
-            &shared,
-            StatusCode::UNAUTHORIZED,
-            "invalid_client",
-            "client authentication required",
-        );
+        return client_refused(&shared, used_basic, "client authentication required");
     };
     if shared.state().clients.get(&client_id) != Some(&secret) {
-        return oauth_error(
-            &shared,
-            StatusCode::UNAUTHORIZED,
-            "invalid_client",
-            "client not found",
-        );
+        return client_refused(&shared, used_basic, "client not found");
     }
     match form.get("grant_type").map(String::as_str) {
         Some("authorization_code") => exchange_code(&shared, &client_id, &form),
@@ -248,15 +299,28 @@ pub(crate) async fn token(
     }
 }
 
+/// The one scope GoTo grants.
+const GRANTED_SCOPE: &str = "collab:";
+
 fn pkce_matches(challenge: &str, verifier: &str) -> bool {
     URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes())) == challenge
 }
 
 fn exchange_code(shared: &Shared, client_id: &str, form: &HashMap<String, String>) -> Response {
     let invalid = |why: &str| oauth_error(shared, StatusCode::BAD_REQUEST, "invalid_grant", why);
+    let malformed =
+        |why: &str| oauth_error(shared, StatusCode::BAD_REQUEST, "invalid_request", why);
     let Some(code) = form.get("code") else {
-        return invalid("code missing");
+        return malformed("code missing");
     };
+    if !form.contains_key("redirect_uri") {
+        return malformed("redirect_uri missing");
+    }
+    if let Some(verifier) = form.get("code_verifier")
+        && !verifier_well_formed(verifier)
+    {
+        return malformed("code_verifier must be 43 to 128 unreserved characters");
+    }
     let now = shared.clock.now();
     let grant = {
         let mut st = shared.state();
@@ -276,12 +340,14 @@ fn exchange_code(shared: &Shared, client_id: &str, form: &HashMap<String, String
     if form.get("redirect_uri") != Some(&grant.redirect_uri) {
         return invalid("redirect_uri does not match the authorization request");
     }
-    if let Some(challenge) = &grant.code_challenge {
-        match form.get("code_verifier") {
-            Some(verifier) if pkce_matches(challenge, verifier) => {}
-            Some(_) => return invalid("code_verifier does not match the code_challenge"),
-            None => return invalid("code_verifier missing"),
+    match (&grant.code_challenge, form.get("code_verifier")) {
+        (Some(challenge), Some(verifier)) if pkce_matches(challenge, verifier) => {}
+        (Some(_), Some(_)) => return invalid("code_verifier does not match the code_challenge"),
+        (Some(_), None) => return invalid("code_verifier missing"),
+        (None, Some(_)) => {
+            return invalid("code_verifier given for a code issued without a code_challenge");
         }
+        (None, None) => {}
     }
     issue(
         shared,
@@ -295,8 +361,26 @@ fn exchange_code(shared: &Shared, client_id: &str, form: &HashMap<String, String
 fn refresh(shared: &Shared, client_id: &str, form: &HashMap<String, String>) -> Response {
     let invalid = |why: &str| oauth_error(shared, StatusCode::BAD_REQUEST, "invalid_grant", why);
     let Some(refresh_token) = form.get("refresh_token") else {
-        return invalid("refresh_token missing");
+        return oauth_error(
+            shared,
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "refresh_token missing",
+        );
     };
+    // GoTo grants one scope; asking for more than the grant had is refused (RFC 6749 §6).
+    if let Some(scope) = form.get("scope")
+        && scope
+            .split(' ')
+            .any(|s| !s.is_empty() && s != GRANTED_SCOPE)
+    {
+        return oauth_error(
+            shared,
+            StatusCode::BAD_REQUEST,
+            "invalid_scope",
+            "the requested scope exceeds the scope granted",
+        );
+    }
     let now = shared.clock.now();
     let Some(grant) = shared.state().refresh_tokens.get(refresh_token).cloned() else {
         return invalid("refresh token unknown or revoked");
@@ -319,9 +403,15 @@ fn refresh(shared: &Shared, client_id: &str, form: &HashMap<String, String>) -> 
 }
 
 fn exchange_pat(shared: &Shared, client_id: &str, form: &HashMap<String, String>) -> Response {
-    let organizer = form
-        .get("pat")
-        .and_then(|pat| shared.state().pats.get(pat).copied());
+    let Some(pat) = form.get("pat") else {
+        return oauth_error(
+            shared,
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "pat missing",
+        );
+    };
+    let organizer = shared.state().pats.get(pat).copied();
     match organizer {
         Some(organizer_key) => issue(
             shared,
@@ -363,7 +453,7 @@ fn issue(
     if let Some(refresh) = &refresh {
         body.insert("refresh_token".into(), json!(refresh));
     }
-    body.insert("scope".into(), json!("collab:"));
+    body.insert("scope".into(), json!(GRANTED_SCOPE));
     if let Some(o) = &organizer {
         body.insert("principal".into(), json!(o.email));
         if shared.config.legacy_token_fields {
@@ -379,10 +469,7 @@ fn issue(
     }
     shared.stats.grant(grant_type, refresh.is_some());
     let mut response = Json(Value::Object(body)).into_response();
-    response.headers_mut().insert(
-        header::CACHE_CONTROL,
-        header::HeaderValue::from_static("no-store"),
-    );
+    no_cache(&mut response);
     response
 }
 

@@ -4,6 +4,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use crate::clock::Clock;
 use crate::config::EmulatorConfig;
+use crate::events::EventLog;
 use crate::faults::Faults;
 use crate::rate_limit::RateLimiter;
 use crate::seed;
@@ -20,6 +21,10 @@ pub(crate) struct Shared {
     pub stats: StatsRecorder,
     pub faults: Mutex<Faults>,
     pub limiter: RateLimiter,
+    /// Webhook deliveries made, and the control API's dials for them.
+    pub events: EventLog,
+    /// For webhook deliveries and callback validation.
+    pub http: reqwest::Client,
     state: Mutex<State>,
     /// Kept across resets so that a test's organizer key stays valid.
     default_organizer: u64,
@@ -39,6 +44,12 @@ impl Shared {
             stats: StatsRecorder::default(),
             faults: Mutex::new(Faults::default()),
             limiter,
+            events: EventLog::default(),
+            http: reqwest::Client::builder()
+                .connect_timeout(std::time::Duration::from_secs(5))
+                .timeout(std::time::Duration::from_secs(10))
+                .build()
+                .unwrap_or_default(),
             default_organizer,
             account_key,
         };
@@ -72,6 +83,7 @@ impl Shared {
             .unwrap_or_else(|e| e.into_inner())
             .clear();
         self.limiter.reset();
+        self.events.reset();
         self.seed();
     }
 

@@ -171,6 +171,33 @@ pub(crate) struct Webinar {
     pub fields: Vec<FieldDef>,
     pub questions: Vec<Question>,
     pub registrants: Registrants,
+    /// Sessions that ran or are running, oldest first.
+    pub sessions: Vec<Session>,
+}
+
+/// One run of a webinar and who was in it.
+#[derive(Debug, Clone)]
+pub(crate) struct Session {
+    pub key: u64,
+    pub started_at: Timestamp,
+    /// `None` while it runs.
+    pub ended_at: Option<Timestamp>,
+    /// Per registrant, each stay: (joined, left; `None` while still in).
+    pub attendance: BTreeMap<u64, Vec<(Timestamp, Option<Timestamp>)>>,
+}
+
+impl Session {
+    /// Seconds `registrant` spent in the session by `now` (open stays count until
+    /// the session's end, or `now` while it runs).
+    pub fn seconds_attended(&self, registrant: u64, now: Timestamp) -> i64 {
+        let until = self.ended_at.unwrap_or(now);
+        self.attendance.get(&registrant).map_or(0, |stays| {
+            stays
+                .iter()
+                .map(|&(join, leave)| (leave.unwrap_or(until) - join).max(0))
+                .sum()
+        })
+    }
 }
 
 impl Webinar {
@@ -245,7 +272,96 @@ pub(crate) struct State {
     pub webinars: BTreeMap<u64, Webinar>,
     /// The organizer who logs in on the consent page and owns the demo webinars.
     pub default_organizer: u64,
+    pub webhooks: Webhooks,
 }
+
+/// Whether a webhook or a user subscription delivers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum HookState {
+    Active,
+    Inactive,
+}
+
+impl HookState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "ACTIVE",
+            Self::Inactive => "INACTIVE",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "ACTIVE" => Some(Self::Active),
+            "INACTIVE" => Some(Self::Inactive),
+            _ => None,
+        }
+    }
+}
+
+/// An application's webhook: one event name, one callback.
+#[derive(Debug, Clone)]
+pub(crate) struct Webhook {
+    pub key: String,
+    pub client_id: String,
+    pub callback_url: String,
+    pub event_name: String,
+    pub event_version: String,
+    pub state: HookState,
+    pub created_at: Timestamp,
+}
+
+/// A user's subscription to a webhook: events of that user's webinars are delivered.
+#[derive(Debug, Clone)]
+pub(crate) struct UserSubscription {
+    pub key: String,
+    pub webhook_key: String,
+    pub organizer_key: u64,
+    pub callback_url: Option<String>,
+    pub state: HookState,
+    pub created_at: Timestamp,
+}
+
+/// A signing secret of an application.
+#[derive(Debug, Clone)]
+pub(crate) struct SecretKey {
+    pub id: u64,
+    pub client_id: String,
+    pub value: String,
+    pub valid_from: Timestamp,
+}
+
+/// Everything about webhooks.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Webhooks {
+    pub hooks: BTreeMap<String, Webhook>,
+    pub subscriptions: BTreeMap<String, UserSubscription>,
+    pub secrets: Vec<SecretKey>,
+}
+
+impl Webhooks {
+    /// Whether webhook `key` exists and belongs to application `client_id`.
+    pub fn hook_of(&self, key: &str, client_id: &str) -> bool {
+        self.hooks
+            .get(key)
+            .is_some_and(|h| h.client_id == client_id)
+    }
+
+    /// Whether subscription `key` exists and is organizer `organizer_key`'s.
+    pub fn subscription_of(&self, key: &str, organizer_key: u64) -> bool {
+        self.subscriptions
+            .get(key)
+            .is_some_and(|s| s.organizer_key == organizer_key)
+    }
+}
+
+/// The events GoTo publishes (version 1.0.0).
+pub(crate) const EVENT_NAMES: &[&str] = &[
+    "registrant.added",
+    "registrant.joined",
+    "webinar.created",
+    "webinar.changed",
+];
 
 impl State {
     /// A fresh world: the configured clients and one organizer with key `default_organizer`.
@@ -276,6 +392,7 @@ impl State {
             organizers,
             webinars: BTreeMap::new(),
             default_organizer,
+            webhooks: Webhooks::default(),
         }
     }
 
@@ -316,6 +433,7 @@ impl State {
             fields: new.fields,
             questions,
             registrants: Registrants::default(),
+            sessions: Vec::new(),
         };
         self.webinars.insert(key, webinar);
         key

@@ -3,8 +3,11 @@
 //! the [`Caller`] (whose organizer the token belongs to).
 
 mod registrants;
+mod sessions;
+mod webhooks;
 mod webinars;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Router;
@@ -12,7 +15,7 @@ use axum::body::Bytes;
 use axum::extract::{Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use serde_json::Value;
 
 use crate::errors::{AppError, invalid_token, too_many_requests};
@@ -24,6 +27,8 @@ use crate::state::{State as World, Webinar};
 #[derive(Debug, Clone)]
 pub(crate) struct Caller {
     pub organizer_key: u64,
+    /// The application the token was issued to (webhooks belong to it).
+    pub client_id: String,
 }
 
 pub(crate) fn router(shared: Arc<Shared>) -> Router<Arc<Shared>> {
@@ -53,6 +58,36 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router<Arc<Shared>> {
             &format!("{w}/registrants/{{registrant_key}}"),
             get(registrants::get).delete(registrants::delete),
         )
+        .route(&format!("{w}/sessions"), get(sessions::list))
+        .route(
+            &format!("{w}/sessions/{{session_key}}"),
+            get(sessions::attendees),
+        )
+        .route(
+            &format!("{w}/sessions/{{session_key}}/attendees"),
+            get(sessions::attendees),
+        )
+        .route(&format!("{w}/attendees"), get(sessions::all_attendees))
+        .route("/webhooks/secretkey", post(webhooks::create_secret))
+        .route(
+            "/webhooks",
+            get(webhooks::list)
+                .post(webhooks::create)
+                .put(webhooks::update)
+                .delete(webhooks::delete),
+        )
+        .route("/webhooks/{webhook_key}", get(webhooks::get))
+        .route(
+            "/userSubscriptions",
+            get(webhooks::subscriptions)
+                .post(webhooks::subscribe)
+                .put(webhooks::update_subscriptions)
+                .delete(webhooks::unsubscribe),
+        )
+        .route(
+            "/userSubscriptions/{subscription_key}",
+            get(webhooks::subscription),
+        )
         .fallback(|| async { AppError::not_found("Resource").into_response() })
         .layer(middleware::from_fn_with_state(shared, require_token))
 }
@@ -70,6 +105,7 @@ async fn require_token(
     }
     request.extensions_mut().insert(Caller {
         organizer_key: grant.organizer_key,
+        client_id: grant.client_id.clone(),
     });
     next.run(request).await
 }
@@ -113,6 +149,49 @@ pub(crate) fn json_object(body: &Bytes) -> Result<serde_json::Map<String, Value>
         )),
         Err(err) => Err(AppError::validation(format!("Malformed JSON: {err}"))),
     }
+}
+
+/// A whole-number query parameter, if given (negative numbers are numbers too: the
+/// caller says what range it takes).
+pub(crate) fn whole_number(
+    q: &HashMap<String, String>,
+    name: &str,
+) -> Result<Option<i64>, AppError> {
+    q.get(name)
+        .map(|text| {
+            text.trim().parse::<i64>().map_err(|_| {
+                AppError::validation(format!("{name} must be a whole number, not {text:?}"))
+            })
+        })
+        .transpose()
+}
+
+/// `page` (from 0) and `size` (1 to `max`), as GoTo's paged calls take them.
+pub(crate) fn page_params(
+    q: &HashMap<String, String>,
+    default_size: u64,
+    max: u64,
+) -> Result<(u64, u64), AppError> {
+    let number = |name: &str| whole_number(q, name);
+    let page = match number("page")? {
+        None => 0,
+        Some(n) if n >= 0 => n.unsigned_abs(),
+        Some(n) => {
+            return Err(AppError::validation(format!(
+                "page must be 0 or more, not {n}"
+            )));
+        }
+    };
+    let size = match number("size")? {
+        None => default_size,
+        Some(n) if (1..=i64::try_from(max).unwrap_or(i64::MAX)).contains(&n) => n.unsigned_abs(),
+        Some(n) => {
+            return Err(AppError::validation(format!(
+                "size must be between 1 and {max}, not {n}"
+            )));
+        }
+    };
+    Ok((page, size))
 }
 
 /// A boolean query parameter (`true`/`false`); anything else is a 400.

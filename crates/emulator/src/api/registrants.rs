@@ -246,13 +246,15 @@ pub(crate) async fn create(
     let mut world = shared.state();
     let webinar = find_webinar(&mut world, organizer_key, &webinar_key)?;
     let accepted = validate(webinar, &body).map_err(|invalid| {
-        let names: Vec<String> = invalid
-            .iter()
-            .map(|i| {
-                i.question_key
-                    .map_or(i.field.clone(), |k| format!("question {k}"))
-            })
-            .collect();
+        let mut names: Vec<String> = Vec::new();
+        for i in &invalid {
+            let name = i
+                .question_key
+                .map_or(i.field.clone(), |k| format!("question {k}"));
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
         AppError::new(
             StatusCode::BAD_REQUEST,
             "RegistrationInvalid",
@@ -308,6 +310,8 @@ pub(crate) async fn create(
             answers: accepted.answers,
         },
     );
+    let webinar_key = webinar.key;
+    crate::events::registrant_event(&shared, &world, webinar_key, key, None);
     drop(world);
     shared.stats.registrant_created();
     Ok((
@@ -341,18 +345,22 @@ pub(crate) async fn list(
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult {
     let organizer_key = check_organizer(&caller, &organizer_key)?;
-    let number = |name: &str| -> Result<Option<usize>, AppError> {
-        q.get(name)
-            .map(|v| {
-                v.parse()
-                    .map_err(|_| AppError::validation(format!("{name} must be a number")))
-            })
-            .transpose()
+    let page = match super::whole_number(&q, "page")? {
+        Some(n) if n < 0 => {
+            return Err(AppError::validation(format!(
+                "page must be 0 or more, not {n}"
+            )));
+        }
+        n => n.map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
     };
-    let (page, limit) = (number("page")?, number("limit")?);
-    if limit == Some(0) || limit.is_some_and(|l| l > 200) {
-        return Err(AppError::validation("limit must be between 1 and 200"));
-    }
+    let limit = match super::whole_number(&q, "limit")? {
+        Some(n) if !(1..=200).contains(&n) => {
+            return Err(AppError::validation(format!(
+                "limit must be between 1 and 200, not {n}"
+            )));
+        }
+        n => n.map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
+    };
     let mut world = shared.state();
     let webinar = find_webinar(&mut world, organizer_key, &webinar_key)?;
     let mut all: Vec<&Registrant> = webinar.registrants.by_key.values().collect();

@@ -101,23 +101,11 @@ fn range(q: &HashMap<String, String>) -> Result<Range, AppError> {
         parse_iso(text)
             .ok_or_else(|| AppError::validation(format!("{name} is not an ISO 8601 date-time")))
     };
-    let number = |name: &str, default: u64| -> Result<u64, AppError> {
-        q.get(name).map_or(Ok(default), |v| {
-            v.parse()
-                .map_err(|_| AppError::validation(format!("{name} must be a number")))
-        })
-    };
     let (from, to) = (time("fromTime")?, time("toTime")?);
     if from > to {
         return Err(AppError::validation("fromTime is after toTime"));
     }
-    let page = number("page", 0)?;
-    let size = number("size", DEFAULT_PAGE_SIZE)?;
-    if size == 0 || size > MAX_PAGE_SIZE {
-        return Err(AppError::validation(format!(
-            "size must be between 1 and {MAX_PAGE_SIZE}"
-        )));
-    }
+    let (page, size) = super::page_params(q, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)?;
     Ok(Range {
         from,
         to,
@@ -263,6 +251,23 @@ fn parse_times(value: &Value, now: Timestamp) -> Result<Vec<(Timestamp, Timestam
         .collect()
 }
 
+/// IANA time zone names, as GoTo takes them.
+const TIME_ZONES: &str = include_str!("time_zones.txt");
+
+/// `tz` if it is an IANA time zone (GoTo refuses others).
+fn known_time_zone(tz: &str) -> Result<&str, AppError> {
+    if TIME_ZONES
+        .lines()
+        .any(|known| !known.starts_with('#') && known == tz)
+    {
+        Ok(tz)
+    } else {
+        Err(AppError::validation(format!(
+            "timeZone {tz:?} is not a known time zone (an IANA name such as Europe/Berlin)"
+        )))
+    }
+}
+
 /// `POST /organizers/{o}/webinars` → 201 `{"webinarKey": "<string>"}`.
 pub(crate) async fn create(
     State(shared): State<Arc<Shared>>,
@@ -283,7 +288,7 @@ pub(crate) async fn create(
         new.description = d.to_owned();
     }
     if let Some(tz) = string_field(&body, "timeZone", 64)? {
-        new.time_zone = tz.to_owned();
+        new.time_zone = known_time_zone(tz)?.to_owned();
     }
     if let Some(kind) = string_field(&body, "type", 32)? {
         if !matches!(kind, "single_session" | "series" | "sequence") {
@@ -311,7 +316,10 @@ pub(crate) async fn create(
             ));
         }
     }
-    let key = shared.state().insert_webinar(new);
+    let mut world = shared.state();
+    let key = world.insert_webinar(new);
+    crate::events::webinar_event(&shared, &world, key, true);
+    drop(world);
     Ok((
         StatusCode::CREATED,
         Json(json!({"webinarKey": key.to_string()})),
@@ -333,7 +341,9 @@ pub(crate) async fn update(
     let now = shared.clock.now();
     let subject = string_field(&body, "subject", 128)?;
     let description = string_field(&body, "description", 2048)?;
-    let time_zone = string_field(&body, "timeZone", 64)?;
+    let time_zone = string_field(&body, "timeZone", 64)?
+        .map(known_time_zone)
+        .transpose()?;
     let locale = string_field(&body, "locale", 8)?;
     if let Some(l) = locale
         && !matches!(l, "en_US" | "de_DE" | "es_ES" | "fr_FR" | "it_IT" | "zh_CN")
@@ -374,6 +384,8 @@ pub(crate) async fn update(
     if let Some(t) = times {
         webinar.times = t;
     }
+    let key = webinar.key;
+    crate::events::webinar_event(&shared, &world, key, false);
     Ok(StatusCode::ACCEPTED.into_response())
 }
 

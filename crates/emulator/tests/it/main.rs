@@ -3,7 +3,9 @@
 //! GoTo client would.
 
 mod api;
+mod attendance;
 mod control;
+mod fidelity;
 mod oauth;
 mod spec;
 

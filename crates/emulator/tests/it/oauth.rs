@@ -9,7 +9,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::{TestGoto, form, location_query};
 
-const REDIRECT: &str = "http://127.0.0.1:53682/callback";
+pub(crate) const REDIRECT: &str = "http://127.0.0.1:53682/callback";
 
 fn authorize_path(extra: &[(&str, &str)]) -> String {
     let mut pairs = vec![
@@ -157,7 +157,7 @@ async fn auto_approve_redirects_at_once() {
 }
 
 /// An emulator that approves every authorization at once.
-async fn auto_approving() -> TestGoto {
+pub(crate) async fn auto_approving() -> TestGoto {
     TestGoto::start_with(EmulatorConfig {
         auto_approve: true,
         ..Default::default()
@@ -165,14 +165,18 @@ async fn auto_approving() -> TestGoto {
     .await
 }
 
-async fn auto_code(goto: &TestGoto, extra: &[(&str, &str)]) -> String {
+pub(crate) async fn auto_code(goto: &TestGoto, extra: &[(&str, &str)]) -> String {
     let reply = goto
         .send(goto.http.get(goto.url(&authorize_path(extra))))
         .await;
     location_query(&reply).1["code"].clone()
 }
 
-async fn exchange_with(goto: &TestGoto, code: &str, verifier: Option<&str>) -> crate::Reply {
+pub(crate) async fn exchange_with(
+    goto: &TestGoto,
+    code: &str,
+    verifier: Option<&str>,
+) -> crate::Reply {
     let mut pairs = vec![
         ("grant_type", "authorization_code"),
         ("code", code),
@@ -200,7 +204,7 @@ async fn pkce_verifier_is_checked_when_a_challenge_was_sent() {
     let wrong = exchange_with(
         &goto,
         &auto_code(&goto, &pkce).await,
-        Some("not-the-verifier"),
+        Some("another-verifier-just-as-long-as-rfc7636-wants-0123"),
     )
     .await;
     assert_eq!(wrong.json["error"], "invalid_grant");

@@ -26,6 +26,21 @@ const IMPLEMENTED: &[&str] = &[
     "getRegistrant",
     "deleteRegistrant",
     "getRegistrationFields",
+    "getAllSessions",
+    "getWebinarSession",
+    "getAttendees",
+    "getAttendeesForAllWebinarSessions",
+    "createSecretKey",
+    "createWebhooks",
+    "updateWebhooks",
+    "getWebhooks",
+    "getWebhook",
+    "deleteWebhooks",
+    "createUserSubscriptions",
+    "updateUserSubscriptions",
+    "getUserSubscriptions",
+    "getUserSubscription",
+    "deleteUserSubscriptions",
 ];
 
 /// Places where the spec is known to be wrong (see `shared/reference/SOURCE.md` and
@@ -296,6 +311,7 @@ async fn scenario(goto: &TestGoto) -> Vec<Exchange> {
     call("GET", format!("{w}/registrants/fields"), None).await;
     let r = registrant["registrantKey"].as_u64().unwrap();
     call("GET", format!("{w}/registrants/{r}"), None).await;
+    sessions_and_webhooks(goto, &mut call, &w, webinar, r).await;
     call("DELETE", format!("{w}/registrants/{r}"), None).await;
     call("GET", format!("{w}/registrants/{r}"), None).await; // 404
     let new_key = created["webinarKey"].as_str().unwrap();
@@ -312,6 +328,92 @@ async fn scenario(goto: &TestGoto) -> Vec<Exchange> {
     )
     .await; // 404
     log
+}
+
+/// The reporting and webhook calls: a session the registrant attended, then a
+/// webhook and subscription through their whole life.
+async fn sessions_and_webhooks(
+    goto: &TestGoto,
+    call: &mut impl AsyncFnMut(&'static str, String, Option<Value>) -> Value,
+    w: &str,
+    webinar: u64,
+    registrant: u64,
+) {
+    let now = goto.emu.now();
+    let ran = goto
+        .control(
+            "/sessions",
+            &json!({
+                "webinarKey": webinar,
+                "startTime": g2w_emulator::to_iso(now - 3_600),
+                "endTime": g2w_emulator::to_iso(now - 60),
+                "attendance": [{"registrantKey": registrant,
+                    "joinTime": g2w_emulator::to_iso(now - 3_500),
+                    "leaveTime": g2w_emulator::to_iso(now - 1_700)}]
+            }),
+        )
+        .await;
+    assert_eq!(ran.status, StatusCode::CREATED, "{}", ran.text);
+    let s = ran.json["sessionKey"].as_str().unwrap().to_owned();
+    call("GET", format!("{w}/sessions"), None).await;
+    call("GET", format!("{w}/sessions?size=-1"), None).await; // 400
+    call("GET", format!("{w}/sessions/{s}"), None).await;
+    call("GET", format!("{w}/sessions/{s}/attendees"), None).await;
+    call("GET", format!("{w}/sessions/42/attendees"), None).await; // 404
+    call("GET", format!("{w}/attendees"), None).await;
+
+    let hooks = "/G2W/rest/v2/webhooks";
+    let subs = "/G2W/rest/v2/userSubscriptions";
+    // Any URL answering GET with 200 passes GoTo's check: the emulator's own page.
+    let callback = goto.url(&format!("/register/{webinar}"));
+    call("POST", format!("{hooks}/secretkey"), Some(json!({}))).await;
+    let created = call(
+        "POST",
+        hooks.to_owned(),
+        Some(json!([{"callbackUrl": callback, "eventName": "registrant.joined", "eventVersion": "1.0.0", "product": "g2w"}])),
+    )
+    .await;
+    call(
+        "POST",
+        hooks.to_owned(),
+        Some(json!([{"callbackUrl": "ftp://nowhere", "eventName": "registrant.joined", "eventVersion": "1.0.0", "product": "g2w"}])),
+    )
+    .await; // 400
+    let hook = created["_embedded"]["webhooks"][0]["webhookKey"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    call(
+        "PUT",
+        hooks.to_owned(),
+        Some(json!([{"webhookKey": hook, "state": "ACTIVE"}])),
+    )
+    .await;
+    call("GET", format!("{hooks}?product=g2w"), None).await;
+    call("GET", hooks.to_owned(), None).await; // 400: no product
+    call("GET", format!("{hooks}/{hook}"), None).await;
+    let subscribed = call(
+        "POST",
+        subs.to_owned(),
+        Some(json!([{"webhookKey": hook, "userSubscriptionState": "ACTIVE"}])),
+    )
+    .await;
+    let sub = subscribed["_embedded"]["userSubscriptions"][0]["userSubscriptionKey"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    call(
+        "PUT",
+        subs.to_owned(),
+        Some(json!([{"webhookKey": hook, "userSubscriptionKey": sub, "userSubscriptionState": "INACTIVE"}])),
+    )
+    .await;
+    call("GET", format!("{subs}?product=g2w"), None).await;
+    call("GET", format!("{subs}/{sub}"), None).await;
+    call("GET", format!("{subs}/nope"), None).await; // 404
+    call("DELETE", subs.to_owned(), Some(json!([sub]))).await;
+    call("DELETE", hooks.to_owned(), Some(json!([hook]))).await;
+    call("DELETE", hooks.to_owned(), Some(json!([hook]))).await; // 404
 }
 
 #[tokio::test]

@@ -2,6 +2,8 @@
 //! move the clock, inject faults, read counters, set up webinars, mint personal access
 //! tokens, revoke tokens and reset everything. JSON in and out, no authentication.
 
+mod live;
+
 use std::sync::Arc;
 
 use axum::body::Bytes;
@@ -34,6 +36,14 @@ pub(crate) fn router() -> Router<Arc<Shared>> {
         .route("/pats", post(mint_pat))
         .route("/reset", post(reset))
         .route("/tokens/revoke", post(revoke))
+        .route("/sessions", post(live::run_session))
+        .route(
+            "/webinars/{webinar_key}/registrants",
+            post(live::register_outside),
+        )
+        .route("/events", get(live::events))
+        .route("/events/drop", post(live::drop_events))
+        .route("/events/duplicate", post(live::duplicate_events))
 }
 
 /// A control request that makes no sense: 400 with the reason.
@@ -293,6 +303,7 @@ async fn add_webinar(State(shared): State<Arc<Shared>>, body: Bytes) -> ControlR
     let new = build_webinar(&shared, input).map_err(BadRequest)?;
     let mut st = shared.state();
     let key = st.insert_webinar(new);
+    crate::events::webinar_event(&shared, &st, key, true);
     let Some(w) = st.webinars.get(&key) else {
         return Err(BadRequest("webinar vanished".into()));
     };
