@@ -50,10 +50,19 @@ enum Command {
     /// Inspect and retry the registration outbox.
     #[command(subcommand)]
     Outbox(cmd::outbox::OutboxCommand),
-    /// Configuration helpers.
+    /// A webinar's sessions that have ended.
+    #[command(subcommand)]
+    Sessions(cmd::attendance::SessionsCommand),
+    /// Who attended: join and leave times, minutes attended (list or export).
+    #[command(subcommand)]
+    Attendees(cmd::attendance::AttendeesCommand),
+    /// Reports: attendance and no-shows of every registrant, for a follow-up mailing.
+    #[command(subcommand)]
+    Report(cmd::attendance::ReportCommand),
     /// The database: create or upgrade its schema, copy it into PostgreSQL.
     #[command(subcommand)]
     Store(cmd::store::StoreCommand),
+    /// Configuration helpers.
     #[command(subcommand)]
     Config(cmd::config::ConfigCommand),
     /// Run the built-in GoTo emulator (OAuth server and Webinar v2 API) on its own.
@@ -91,40 +100,23 @@ fn init_logging(quiet: bool, verbose: u8) {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
+    let settings = || Settings::resolve(&ProcessEnv, &cli.credentials);
+    let context = || context::Context::open(settings()?, &cli.profile);
     match cli.command {
         Command::Emulator(args) => cmd::emulator::run(args).await,
         Command::Config(command) => {
             cmd::config::run(&command);
             Ok(())
         }
-        Command::Auth(command) => {
-            let settings = Settings::resolve(&ProcessEnv, &cli.credentials)?;
-            let ctx = context::Context::open(settings, &cli.profile)?;
-            cmd::auth::run(ctx, command).await
-        }
-        Command::Webinars(command) => {
-            let settings = Settings::resolve(&ProcessEnv, &cli.credentials)?;
-            let ctx = context::Context::open(settings, &cli.profile)?;
-            cmd::webinars::run(&ctx, command).await
-        }
-        Command::Registrants(command) => {
-            let settings = Settings::resolve(&ProcessEnv, &cli.credentials)?;
-            let ctx = context::Context::open(settings, &cli.profile)?;
-            cmd::registrants::run(&ctx, command).await
-        }
-        Command::Serve(args) => {
-            let settings = Settings::resolve(&ProcessEnv, &cli.credentials)?;
-            cmd::serve::run(settings, &cli.profile, args).await
-        }
-        Command::Store(command) => {
-            let settings = Settings::resolve(&ProcessEnv, &cli.credentials)?;
-            cmd::store::run(&settings, command)
-        }
-        Command::Outbox(command) => {
-            let settings = Settings::resolve(&ProcessEnv, &cli.credentials)?;
-            let ctx = context::Context::open(settings, &cli.profile)?;
-            cmd::outbox::run(&ctx, command)
-        }
+        Command::Auth(command) => cmd::auth::run(context()?, command).await,
+        Command::Webinars(command) => cmd::webinars::run(&context()?, command).await,
+        Command::Registrants(command) => cmd::registrants::run(&context()?, command).await,
+        Command::Sessions(command) => cmd::attendance::sessions(&context()?, command).await,
+        Command::Attendees(command) => cmd::attendance::attendees(&context()?, command).await,
+        Command::Report(command) => cmd::attendance::report(&context()?, command).await,
+        Command::Serve(args) => cmd::serve::run(settings()?, &cli.profile, args).await,
+        Command::Store(command) => cmd::store::run(&settings()?, command),
+        Command::Outbox(command) => cmd::outbox::run(&context()?, command),
     }
 }
 

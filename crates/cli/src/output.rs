@@ -31,7 +31,7 @@ pub enum Format {
 /// A listing: column names and rows of text; `json` is what `--format json` prints.
 pub struct Listing {
     /// Column names (CSV header and table header).
-    pub columns: Vec<&'static str>,
+    pub columns: Vec<String>,
     /// Rows, one cell per column.
     pub rows: Vec<Vec<String>>,
     /// The JSON form.
@@ -44,7 +44,28 @@ impl Listing {
     /// # Errors
     /// When stdout cannot be written.
     pub fn print(&self, format: Format) -> anyhow::Result<()> {
-        let mut out = std::io::stdout().lock();
+        self.write(format, None)
+    }
+
+    /// Writes the listing to `path` (created or replaced), or stdout when `None`.
+    ///
+    /// # Errors
+    /// When the file or stdout cannot be written.
+    pub fn write(&self, format: Format, path: Option<&std::path::Path>) -> anyhow::Result<()> {
+        match path {
+            None => self.write_to(format, std::io::stdout().lock()),
+            Some(path) => {
+                let file = std::fs::File::create(path)
+                    .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+                let mut out = std::io::BufWriter::new(file);
+                self.write_to(format, &mut out)?;
+                out.flush()
+                    .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))
+            }
+        }
+    }
+
+    fn write_to(&self, format: Format, mut out: impl std::io::Write) -> anyhow::Result<()> {
         match format {
             Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(&self.json)?)?,
             Format::Csv => {
@@ -100,6 +121,11 @@ impl Listing {
         }
         Ok(())
     }
+}
+
+/// Column names for a [`Listing`].
+pub fn columns(names: &[&str]) -> Vec<String> {
+    names.iter().map(|&n| n.to_owned()).collect()
 }
 
 /// A time for people: local time on a terminal, UTC (RFC 3339) otherwise.

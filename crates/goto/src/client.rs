@@ -9,7 +9,7 @@ use reqwest::{Method, StatusCode};
 use secrecy::ExposeSecret as _;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use serde_json::Value;
+use serde_json::{Map, Value};
 use url::Url;
 
 use crate::error::{GotoError, InvalidField, Result};
@@ -150,7 +150,7 @@ fn classify(
 }
 
 /// Parses a body, naming the field that failed.
-fn decode<T: DeserializeOwned>(body: &[u8], what: &str) -> Result<T> {
+pub(crate) fn decode<T: DeserializeOwned>(body: &[u8], what: &str) -> Result<T> {
     let mut de = serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize(&mut de).map_err(|e| GotoError::Decode {
         path: format!("{what}.{}", e.path()),
@@ -160,7 +160,7 @@ fn decode<T: DeserializeOwned>(body: &[u8], what: &str) -> Result<T> {
 
 /// The organizer-scoped part of API paths; `execute` fills in the organizer of the
 /// token it uses, so a call reads the stored login once, not twice.
-const ORGANIZER: &str = "/G2W/rest/v2/organizers/{organizer}";
+pub(crate) const ORGANIZER: &str = "/G2W/rest/v2/organizers/{organizer}";
 
 fn no_organizer() -> GotoError {
     GotoError::ReauthorizationRequired {
@@ -170,12 +170,25 @@ fn no_organizer() -> GotoError {
 }
 
 /// One API request to make.
-struct Call<'a> {
-    method: Method,
-    path: String,
-    query: Vec<(&'a str, String)>,
-    body: Option<Vec<u8>>,
-    registering: bool,
+pub(crate) struct Call<'a> {
+    pub method: Method,
+    pub path: String,
+    pub query: Vec<(&'a str, String)>,
+    pub body: Option<Vec<u8>>,
+    pub registering: bool,
+}
+
+impl Call<'_> {
+    /// A call that is not a registration, with no query.
+    pub fn plain(method: Method, path: String, body: Option<Vec<u8>>) -> Self {
+        Self {
+            method,
+            path,
+            query: Vec::new(),
+            body,
+            registering: false,
+        }
+    }
 }
 
 impl GotoClient {
@@ -209,7 +222,7 @@ impl GotoClient {
         url
     }
 
-    async fn execute(&self, call: Call<'_>) -> Result<(StatusCode, Vec<u8>)> {
+    pub(crate) async fn execute(&self, call: Call<'_>) -> Result<(StatusCode, Vec<u8>)> {
         let mut attempts = 0;
         let mut refreshed = false;
         loop {
@@ -268,7 +281,7 @@ impl GotoClient {
         }
     }
 
-    async fn get<T: DeserializeOwned>(
+    pub(crate) async fn get<T: DeserializeOwned>(
         &self,
         path: String,
         query: Vec<(&str, String)>,
@@ -326,11 +339,21 @@ impl GotoClient {
         from: chrono::DateTime<chrono::Utc>,
         to: chrono::DateTime<chrono::Utc>,
     ) -> Result<Vec<Webinar>> {
-        #[derive(serde::Deserialize)]
-        struct Embedded {
-            #[serde(default)]
-            webinars: Vec<Webinar>,
-        }
+        let path = format!("{}/webinars", ORGANIZER);
+        let fmt = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+        let range = vec![("fromTime", fmt(from)), ("toTime", fmt(to))];
+        self.every_page(path, range, "webinars", 200).await
+    }
+
+    /// Every item of a paged list (`{_embedded: {<field>: [...]}, page: {totalPages}}`),
+    /// fetching `size` per page.
+    pub(crate) async fn every_page<T: DeserializeOwned>(
+        &self,
+        path: String,
+        query: Vec<(&str, String)>,
+        field: &str,
+        size: u32,
+    ) -> Result<Vec<T>> {
         #[derive(serde::Deserialize)]
         #[serde(rename_all = "camelCase")]
         struct PageInfo {
@@ -339,22 +362,21 @@ impl GotoClient {
         #[derive(serde::Deserialize)]
         struct Envelope {
             #[serde(rename = "_embedded", default)]
-            embedded: Option<Embedded>,
+            embedded: Option<Map<String, Value>>,
             page: Option<PageInfo>,
         }
-        let path = format!("{}/webinars", ORGANIZER);
-        let fmt = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
         let mut all = Vec::new();
         let mut page = 0_u64;
         loop {
-            let query = vec![
-                ("fromTime", fmt(from)),
-                ("toTime", fmt(to)),
-                ("page", page.to_string()),
-                ("size", "200".to_owned()),
-            ];
-            let envelope: Envelope = self.get(path.clone(), query, "webinars").await?;
-            let items = envelope.embedded.map(|e| e.webinars).unwrap_or_default();
+            let mut paged = query.clone();
+            paged.push(("page", page.to_string()));
+            paged.push(("size", size.to_string()));
+            let envelope: Envelope = self.get(path.clone(), paged, field).await?;
+            let items = envelope
+                .embedded
+                .and_then(|mut e| e.remove(field))
+                .unwrap_or(Value::Array(Vec::new()));
+            let items: Vec<T> = decode(&serde_json::to_vec(&items).unwrap_or_default(), field)?;
             let empty = items.is_empty();
             all.extend(items);
             page += 1;

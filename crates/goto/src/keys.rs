@@ -120,6 +120,10 @@ key_type!(
     /// Identifies one answer of a multiple-choice question.
     AnswerKey
 );
+key_type!(
+    /// Identifies one session (one run) of a webinar.
+    SessionKey
+);
 
 #[cfg(test)]
 mod tests {

@@ -18,6 +18,7 @@
 //!
 //! This crate knows nothing of databases: [`TokenStore`] is the trait a store implements.
 
+mod attendance;
 mod client;
 mod error;
 mod keys;
@@ -28,11 +29,14 @@ mod retry;
 mod time;
 mod tokens;
 mod transport;
+mod webhooks;
 
+pub use attendance::{Attendance, Attendee, Session};
 pub use client::{DEFAULT_API_URL, DEFAULT_AUTH_URL, DEFAULT_RATE_LIMIT, GotoClient};
 pub use error::{GotoError, InvalidField, Result};
 pub use keys::{
-    AccountKey, AnswerKey, KeyParseError, OrganizerKey, QuestionKey, RegistrantKey, WebinarKey,
+    AccountKey, AnswerKey, KeyParseError, OrganizerKey, QuestionKey, RegistrantKey, SessionKey,
+    WebinarKey,
 };
 pub use models::{
     AnswerChoice, AnsweredQuestion, NewRegistrant, Organizer, Question, QuestionResponse,
@@ -50,3 +54,4 @@ pub use time::{Clock, Timestamp, system_clock};
 pub use tokens::{REFRESH_MARGIN, StoreFailure, TokenManager, TokenRecord, TokenStore};
 pub use transport::{CONNECT_TIMEOUT, REQUEST_TIMEOUT, http_client};
 pub use url::Url;
+pub use webhooks::{UserSubscription, WEBHOOK_EVENTS, Webhook, WebhookSecret};

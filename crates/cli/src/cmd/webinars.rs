@@ -68,13 +68,13 @@ pub async fn run(ctx: &Context, command: WebinarsCommand) -> anyhow::Result<()> 
                 })
                 .collect();
             Listing {
-                columns: vec![
+                columns: crate::output::columns(&[
                     "webinarKey",
                     "start",
                     "subject",
                     "timeZone",
                     "registrationUrl",
-                ],
+                ]),
                 rows,
                 json: serde_json::to_value(&webinars)?,
             }

@@ -228,7 +228,7 @@ pub async fn run(ctx: &Context, command: RegistrantsCommand) -> anyhow::Result<(
         } => {
             let list = client.registrants(webinar_key).await?;
             Listing {
-                columns: vec![
+                columns: crate::output::columns(&[
                     "registrantKey",
                     "email",
                     "firstName",
@@ -236,7 +236,7 @@ pub async fn run(ctx: &Context, command: RegistrantsCommand) -> anyhow::Result<(
                     "status",
                     "registrationDate",
                     "joinUrl",
-                ],
+                ]),
                 rows: list
                     .iter()
                     .map(|r| {

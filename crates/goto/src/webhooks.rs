@@ -1,0 +1,227 @@
+//! GoTo's webhooks: an application's callback per event, activated, plus the user's
+//! subscription that lets that user's events through. `g2w webhooks setup` drives it.
+
+use chrono::{DateTime, Utc};
+use reqwest::Method;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::client::{Call, GotoClient, decode};
+use crate::error::{GotoError, Result};
+
+/// The events GoTo publishes, at version 1.0.0.
+pub const WEBHOOK_EVENTS: &[&str] = &[
+    "registrant.added",
+    "registrant.joined",
+    "webinar.created",
+    "webinar.changed",
+];
+
+/// An application's webhook.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Webhook {
+    /// Its key.
+    pub webhook_key: String,
+    /// Where events go.
+    pub callback_url: String,
+    /// Which event.
+    pub event_name: String,
+    /// `ACTIVE` or `INACTIVE`.
+    #[serde(default)]
+    pub state: Option<String>,
+    /// When it was made.
+    #[serde(default)]
+    pub create_time: Option<String>,
+}
+
+/// A user's subscription to a webhook.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserSubscription {
+    /// Its key.
+    pub user_subscription_key: String,
+    /// The webhook.
+    pub webhook_key: String,
+    /// Which event.
+    #[serde(default)]
+    pub event_name: Option<String>,
+    /// Where events go.
+    #[serde(default)]
+    pub callback_url: Option<String>,
+    /// `ACTIVE` only when both the webhook and the subscription are.
+    #[serde(default)]
+    pub activation_state: Option<String>,
+}
+
+/// A signing secret GoTo made.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookSecret {
+    /// The secret's value.
+    #[serde(deserialize_with = "secret")]
+    pub value: secrecy::SecretString,
+    /// From when GoTo signs with it.
+    #[serde(default)]
+    pub valid_from: Option<DateTime<Utc>>,
+}
+
+fn secret<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<secrecy::SecretString, D::Error> {
+    String::deserialize(d).map(secrecy::SecretString::from)
+}
+
+#[derive(Deserialize)]
+struct Embedded<T> {
+    #[serde(rename = "_embedded")]
+    embedded: T,
+}
+
+#[derive(Deserialize)]
+struct Hooks {
+    #[serde(default)]
+    webhooks: Vec<Webhook>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Subscriptions {
+    #[serde(default)]
+    user_subscriptions: Vec<UserSubscription>,
+}
+
+fn body(value: &serde_json::Value) -> Result<Vec<u8>> {
+    serde_json::to_vec(value).map_err(|e| GotoError::Decode {
+        path: "request".into(),
+        message: e.to_string(),
+    })
+}
+
+const WEBHOOKS: &str = "/G2W/rest/v2/webhooks";
+const SUBSCRIPTIONS: &str = "/G2W/rest/v2/userSubscriptions";
+
+impl GotoClient {
+    async fn send_json(
+        &self,
+        method: Method,
+        path: &str,
+        value: &serde_json::Value,
+    ) -> Result<Vec<u8>> {
+        let (_, answer) = self
+            .execute(Call::plain(method, path.to_owned(), Some(body(value)?)))
+            .await?;
+        Ok(answer)
+    }
+
+    /// A new signing secret for this application's events.
+    ///
+    /// # Errors
+    /// [`GotoError`] as GoTo answered.
+    pub async fn create_webhook_secret(&self) -> Result<WebhookSecret> {
+        let answer = self
+            .send_json(Method::POST, &format!("{WEBHOOKS}/secretkey"), &json!({}))
+            .await?;
+        decode(&answer, "secretkey")
+    }
+
+    /// Creates one webhook per event (GoTo makes them inactive) at `callback_url`.
+    /// GoTo checks the URL with a GET that must answer 200.
+    ///
+    /// # Errors
+    /// [`GotoError::Invalid`] when GoTo refuses the URL.
+    pub async fn create_webhooks(
+        &self,
+        callback_url: &str,
+        events: &[&str],
+    ) -> Result<Vec<Webhook>> {
+        let items: Vec<_> = events
+            .iter()
+            .map(|e| json!({"callbackUrl": callback_url, "eventName": e, "eventVersion": "1.0.0", "product": "g2w"}))
+            .collect();
+        let answer = self
+            .send_json(Method::POST, WEBHOOKS, &json!(items))
+            .await?;
+        let hooks: Embedded<Hooks> = decode(&answer, "webhooks")?;
+        Ok(hooks.embedded.webhooks)
+    }
+
+    /// Sets the state (`ACTIVE`/`INACTIVE`) of webhooks.
+    ///
+    /// # Errors
+    /// [`GotoError`] as GoTo answered.
+    pub async fn set_webhooks_state(&self, keys: &[String], state: &str) -> Result<()> {
+        let items: Vec<_> = keys
+            .iter()
+            .map(|k| json!({"webhookKey": k, "state": state}))
+            .collect();
+        self.send_json(Method::PUT, WEBHOOKS, &json!(items)).await?;
+        Ok(())
+    }
+
+    /// This application's webhooks.
+    ///
+    /// # Errors
+    /// [`GotoError`] as GoTo answered.
+    pub async fn webhooks(&self) -> Result<Vec<Webhook>> {
+        let hooks: Embedded<Hooks> = self
+            .get(
+                WEBHOOKS.to_owned(),
+                vec![("product", "g2w".to_owned())],
+                "webhooks",
+            )
+            .await?;
+        Ok(hooks.embedded.webhooks)
+    }
+
+    /// Deletes webhooks (and so their subscriptions).
+    ///
+    /// # Errors
+    /// [`GotoError`] as GoTo answered.
+    pub async fn delete_webhooks(&self, keys: &[String]) -> Result<()> {
+        self.send_json(Method::DELETE, WEBHOOKS, &json!(keys))
+            .await?;
+        Ok(())
+    }
+
+    /// Subscribes the logged-in user to webhooks, active at once.
+    ///
+    /// # Errors
+    /// [`GotoError`] as GoTo answered.
+    pub async fn subscribe(&self, webhook_keys: &[String]) -> Result<Vec<UserSubscription>> {
+        let items: Vec<_> = webhook_keys
+            .iter()
+            .map(|k| json!({"webhookKey": k, "userSubscriptionState": "ACTIVE"}))
+            .collect();
+        let answer = self
+            .send_json(Method::POST, SUBSCRIPTIONS, &json!(items))
+            .await?;
+        let subs: Embedded<Subscriptions> = decode(&answer, "userSubscriptions")?;
+        Ok(subs.embedded.user_subscriptions)
+    }
+
+    /// The logged-in user's subscriptions.
+    ///
+    /// # Errors
+    /// [`GotoError`] as GoTo answered.
+    pub async fn user_subscriptions(&self) -> Result<Vec<UserSubscription>> {
+        let subs: Embedded<Subscriptions> = self
+            .get(
+                SUBSCRIPTIONS.to_owned(),
+                vec![("product", "g2w".to_owned())],
+                "userSubscriptions",
+            )
+            .await?;
+        Ok(subs.embedded.user_subscriptions)
+    }
+
+    /// Ends subscriptions.
+    ///
+    /// # Errors
+    /// [`GotoError`] as GoTo answered.
+    pub async fn unsubscribe(&self, keys: &[String]) -> Result<()> {
+        self.send_json(Method::DELETE, SUBSCRIPTIONS, &json!(keys))
+            .await?;
+        Ok(())
+    }
+}
