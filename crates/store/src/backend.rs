@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use g2w_goto::{SharedBudget, Timestamp, TokenRecord, TokenStore};
 
+use crate::events::EventStore;
 use crate::outbox::OutboxStore;
 use crate::{JournalEntry, StoreError};
 
@@ -21,7 +22,7 @@ pub struct AdminSession {
 
 /// Everything g2w keeps: logins (with the refresh lock), the outbox, the import
 /// journal, settings, admin sessions, and the account's shared GoTo budget.
-pub trait Store: OutboxStore + TokenStore {
+pub trait Store: OutboxStore + EventStore + TokenStore {
     /// Where the data is, for messages: a file path, or a database without password.
     fn location(&self) -> String;
 

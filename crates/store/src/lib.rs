@@ -18,17 +18,23 @@
 
 mod backend;
 mod crypto;
+mod events;
 mod journal;
 mod outbox;
 mod postgres;
+mod postgres_events;
 mod rows;
 mod sqlite;
+mod sqlite_events;
 mod sqlite_outbox;
 
 use std::path::PathBuf;
 
 pub use backend::{AdminSession, Store, StoreBudget};
 pub use crypto::{KEY_FILE_NAME, SecretKey};
+pub use events::{
+    Attendance, EventSource, EventStore, ForwardOutcome, ForwardState, NewEvent, StoredEvent,
+};
 pub use journal::{JournalEntry, JournalOutcome};
 pub use outbox::{
     Claim, Completion, Enqueued, NewRegistration, OutboxState, OutboxStore, Registration, Release,

@@ -275,7 +275,7 @@ impl PgStore {
     }
 
     /// Runs `f` with a pooled connection on the private runtime and waits for it.
-    fn run<T: Send + 'static>(
+    pub(crate) fn run<T: Send + 'static>(
         &self,
         f: impl for<'c> FnOnce(&'c mut Client) -> Fut<'c, T> + Send + 'static,
     ) -> Result<T, StoreError> {

@@ -25,6 +25,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0003_import_journal.sql"),
     include_str!("../migrations/sqlite/0004_outbox_fencing.sql"),
     include_str!("../migrations/sqlite/0005_sessions_budget.sql"),
+    include_str!("../migrations/sqlite/0006_webhook_events.sql"),
 ];
 
 /// g2w's state in one SQLite file.

@@ -1,0 +1,174 @@
+//! The webhook events contract, on SQLite and (when a server is named) PostgreSQL:
+//! dedupe by event key and by fact, attendance counts, and the forwarding outbox.
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use g2w_goto::{RegistrantKey, SessionKey, Timestamp, WebinarKey};
+use g2w_store::{
+    EventSource, EventStore, ForwardOutcome, ForwardState, NewEvent, PgStore, SecretKey,
+    SqliteStore,
+};
+
+const WEBINAR: WebinarKey = WebinarKey::new(9_007_199_254_740_993);
+
+fn at(ms: i64) -> Timestamp {
+    Timestamp::from_millis(ms)
+}
+
+fn event(key: &str, name: &str, registrant: u64, session: Option<u64>, ms: i64) -> NewEvent {
+    NewEvent {
+        event_key: key.into(),
+        event_name: name.into(),
+        source: EventSource::Webhook,
+        webinar_key: Some(WEBINAR),
+        registrant_key: Some(RegistrantKey::new(registrant)),
+        session_key: session.map(SessionKey::new),
+        email: Some(format!("p{registrant}@example.com")),
+        headers: r#"{"content-type":"application/json"}"#.into(),
+        body: format!(r#"{{"eventKey":"{key}","registrantKey":{registrant}}}"#),
+        received_at: at(ms),
+        forward: true,
+    }
+}
+
+fn story(store: &dyn EventStore) {
+    let added = event("e1", "registrant.added", 1 << 60, None, 1_000);
+    assert!(store.record_event(&added).unwrap());
+    assert!(
+        !store.record_event(&added).unwrap(),
+        "GoTo's repeat is kept once"
+    );
+    let mut found = added.clone();
+    found.event_key = "reconciled-1".into();
+    found.source = EventSource::Reconciliation;
+    assert!(
+        !store.record_event(&found).unwrap(),
+        "the same fact by another route is kept once"
+    );
+    assert!(
+        store
+            .record_event(&event("e2", "registrant.added", 2, None, 1_100))
+            .unwrap()
+    );
+    assert!(
+        store
+            .record_event(&event("e3", "registrant.joined", 2, Some(7), 2_000))
+            .unwrap()
+    );
+    assert!(
+        store
+            .record_event(&event("e4", "registrant.joined", 2, Some(8), 2_100))
+            .unwrap()
+    );
+    assert!(
+        !store
+            .record_event(&event("e5", "registrant.joined", 2, Some(7), 2_200))
+            .unwrap(),
+        "rejoining the same session is the same fact"
+    );
+
+    let recent = store.recent_events(10).unwrap();
+    assert_eq!(recent.len(), 4);
+    assert_eq!(recent[0].event_key, "e4", "newest first");
+    assert_eq!(recent[3].body, added.body, "the raw body is kept");
+    assert_eq!(
+        recent[3].registrant_key,
+        Some(RegistrantKey::new(1 << 60)),
+        "exact keys"
+    );
+
+    let attendance = store.attendance().unwrap();
+    let people = |name: &str, session: Option<u64>| {
+        attendance
+            .iter()
+            .find(|a| a.event_name == name && a.session_key == session.map(SessionKey::new))
+            .map(|a| a.people)
+    };
+    assert_eq!(people("registrant.added", None), Some(2));
+    assert_eq!(people("registrant.joined", Some(7)), Some(1));
+    assert_eq!(people("registrant.joined", Some(8)), Some(1));
+    let known = store
+        .known_registrants("registrant.joined", WEBINAR, Some(SessionKey::new(7)))
+        .unwrap();
+    assert_eq!(
+        known.into_iter().collect::<Vec<_>>(),
+        [RegistrantKey::new(2)]
+    );
+
+    // Forwarding: oldest due first, leased, retried, delivered; an expired lease is taken.
+    let lease = Duration::from_secs(10);
+    let first = store.claim_forward(at(5_000), lease).unwrap().unwrap();
+    assert_eq!(
+        (first.event_key.as_str(), first.forward_attempts),
+        ("e1", 1)
+    );
+    assert_eq!(first.forward_state, ForwardState::Delivering);
+    store
+        .settle_forward(
+            "e1",
+            &ForwardOutcome::Retry {
+                at: at(60_000),
+                error: "HTTP 503".into(),
+            },
+        )
+        .unwrap();
+    for expected in ["e2", "e3", "e4"] {
+        let e = store.claim_forward(at(5_000), lease).unwrap().unwrap();
+        assert_eq!(e.event_key, expected);
+        if expected != "e4" {
+            store
+                .settle_forward(expected, &ForwardOutcome::Delivered)
+                .unwrap();
+        }
+    }
+    assert!(
+        store.claim_forward(at(5_000), lease).unwrap().is_none(),
+        "e1 waits, e4 leased"
+    );
+    let crashed = store.claim_forward(at(15_001), lease).unwrap().unwrap();
+    assert_eq!(
+        (crashed.event_key.as_str(), crashed.forward_attempts),
+        ("e4", 2)
+    );
+    store
+        .settle_forward(
+            "e4",
+            &ForwardOutcome::Failed {
+                error: "gave up".into(),
+            },
+        )
+        .unwrap();
+    let again = store.claim_forward(at(60_000), lease).unwrap().unwrap();
+    assert_eq!(
+        (again.event_key.as_str(), again.forward_attempts),
+        ("e1", 2)
+    );
+    assert_eq!(again.forward_error.as_deref(), Some("HTTP 503"));
+
+    let mut quiet = event("e9", "webinar.created", 3, None, 9_000);
+    quiet.forward = false;
+    quiet.registrant_key = None;
+    assert!(store.record_event(&quiet).unwrap());
+    assert!(
+        store
+            .claim_forward(at(1_000_000), lease)
+            .unwrap()
+            .is_some_and(|e| e.event_key == "e1"),
+        "nothing to forward without a forward URL"
+    );
+}
+
+#[test]
+fn sqlite_passes_the_events_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    story(&SqliteStore::open_in(dir.path(), None).unwrap());
+}
+
+#[test]
+fn postgres_passes_the_events_contract() {
+    let Some(url) = g2w_store::test_database_url() else {
+        return;
+    };
+    story(&PgStore::connect(&url, &SecretKey::generate()).unwrap());
+}
