@@ -59,6 +59,9 @@ enum Command {
     /// Reports: attendance and no-shows of every registrant, for a follow-up mailing.
     #[command(subcommand)]
     Report(cmd::attendance::ReportCommand),
+    /// GoTo's webhooks into this gateway: set up, status, remove.
+    #[command(subcommand)]
+    Webhooks(cmd::webhooks::WebhooksCommand),
     /// The database: create or upgrade its schema, copy it into PostgreSQL.
     #[command(subcommand)]
     Store(cmd::store::StoreCommand),
@@ -114,6 +117,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Sessions(command) => cmd::attendance::sessions(&context()?, command).await,
         Command::Attendees(command) => cmd::attendance::attendees(&context()?, command).await,
         Command::Report(command) => cmd::attendance::report(&context()?, command).await,
+        Command::Webhooks(command) => cmd::webhooks::run(&context()?, command).await,
         Command::Serve(args) => cmd::serve::run(settings()?, &cli.profile, args).await,
         Command::Store(command) => cmd::store::run(&settings()?, command),
         Command::Outbox(command) => cmd::outbox::run(&context()?, command),

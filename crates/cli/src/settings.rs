@@ -67,6 +67,10 @@ pub struct ServeFile {
     pub logo_url: Option<String>,
     /// The hosted pages' accent colour (`#rrggbb`).
     pub accent_colour: Option<String>,
+    /// Where received GoTo webhook events are forwarded.
+    pub forward_url: Option<String>,
+    /// Minutes between reconciliations of GoTo's lists with received events (0: never).
+    pub reconcile_every_minutes: Option<u64>,
 }
 
 /// The config file.

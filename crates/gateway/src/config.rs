@@ -86,6 +86,13 @@ pub struct GatewayConfig {
     pub trusted_proxies: Vec<crate::proxy::ProxyRange>,
     /// The admin console's password; `None` turns the console off.
     pub admin_password: Option<crate::password::AdminPassword>,
+    /// Where received GoTo events are forwarded (the user's own URL); `None`: kept only.
+    pub forward_url: Option<String>,
+    /// The key forwarded events are signed with (HMAC-SHA256); `None`: unsigned.
+    pub forward_secret: Option<g2w_goto::SecretString>,
+    /// How often GoTo's registrant and attendee lists are compared with the events
+    /// received (only once webhooks are set up); `None` turns it off.
+    pub reconcile_every: Option<Duration>,
 }
 
 impl Default for GatewayConfig {
@@ -113,6 +120,9 @@ impl Default for GatewayConfig {
             brand: Branding::default(),
             trusted_proxies: Vec::new(),
             admin_password: None,
+            forward_url: None,
+            forward_secret: None,
+            reconcile_every: Some(Duration::from_secs(15 * 60)),
         }
     }
 }

@@ -22,6 +22,7 @@ mod cache;
 mod client;
 mod config;
 mod headers;
+mod hooks;
 pub mod intake;
 mod limiter;
 mod metrics;
@@ -44,6 +45,10 @@ use g2w_goto::{Clock, GotoClient};
 use g2w_store::{OutboxStore, Store};
 
 pub use config::{Branding, GatewayConfig};
+pub use hooks::{
+    CALLBACK_SETTING, PATH_SETTING, RECEIVER_PREFIX, ReconcileError, Reconciled, SIGNATURE_HEADER,
+    TIMESTAMP_HEADER, configured_path, new_receiver_path, reconcile, signature,
+};
 pub use password::AdminPassword;
 pub use proxy::ProxyRange;
 pub use worker::{Step, Worker};
@@ -111,6 +116,8 @@ impl Gateway {
             worker,
             clock,
             admin: crate::state::AdminState::default(),
+            hook_path: crate::hooks::HookPath::default(),
+            forward_wake: tokio::sync::Notify::new(),
         };
         Self {
             state: Arc::new(state),
@@ -163,7 +170,9 @@ impl Gateway {
                 .route("/admin/oauth/callback", get(admin::oauth_callback))
                 .route("/admin/webinars", get(admin::webinars))
                 .route("/admin/outbox", get(admin::outbox))
-                .route("/admin/outbox/{id}/{action}", post(admin::outbox_action)),
+                .route("/admin/outbox/{id}/{action}", post(admin::outbox_action))
+                .route("/admin/attendance", get(admin::attendance))
+                .route("/admin/attendance/reconcile", post(admin::reconcile)),
         );
         let app = Router::new()
             .merge(api)
@@ -171,6 +180,10 @@ impl Gateway {
             .merge(confirmation)
             .merge(assets)
             .merge(admin)
+            .route(
+                "/hooks/goto/{secret}",
+                get(hooks::check).post(hooks::receive),
+            )
             .route("/healthz", get(api::healthz))
             .route("/readyz", get(api::readyz))
             .route("/metrics", get(api::metrics));
@@ -202,9 +215,15 @@ impl Gateway {
             {
                 tracing::warn!("no notifications of new registrations ({e}); polling");
             }
+            let state = self.state.clone();
+            let reconcile = state.config.reconcile_every.map(|every| {
+                tokio::spawn(hooks::reconcile_loop(state.clone(), every, stop_rx.clone()))
+            });
             (
                 tokio::spawn(worker.clone().run(stop_rx.clone())),
                 tokio::spawn(worker.keep_alive(stop_rx.clone())),
+                tokio::spawn(hooks::forward_loop(state, stop_rx.clone())),
+                reconcile,
             )
         });
         let app = self
@@ -214,8 +233,12 @@ impl Gateway {
             .with_graceful_shutdown(shutdown)
             .await;
         let _ = stop_tx.send(true);
-        if let Some((delivery, keep_alive)) = background {
+        if let Some((delivery, keep_alive, forward, reconcile)) = background {
             keep_alive.abort();
+            forward.abort();
+            if let Some(r) = reconcile {
+                r.abort();
+            }
             if tokio::time::timeout(DRAIN_TIMEOUT, delivery).await.is_err() {
                 tracing::warn!(
                     "in-flight deliveries did not finish in time; their leases will expire and they will be retried"

@@ -14,6 +14,7 @@ const LATENCY_BUCKETS: [f64; 11] = [
 struct Inner {
     intake: BTreeMap<&'static str, u64>,
     deliveries: BTreeMap<&'static str, u64>,
+    webhooks: BTreeMap<&'static str, u64>,
     latency_counts: [u64; LATENCY_BUCKETS.len()],
     latency_sum: f64,
     latency_total: u64,
@@ -51,6 +52,11 @@ impl Metrics {
     /// Counts a delivery attempt by result (`delivered`, `retry`, `failed`, …).
     pub fn delivery(&self, result: &'static str) {
         self.with(|m| *m.deliveries.entry(result).or_default() += 1);
+    }
+
+    /// Counts a webhook event by what happened (`received`, `duplicate`, `forwarded`, …).
+    pub fn webhook(&self, what: &'static str) {
+        self.with(|m| *m.webhooks.entry(what).or_default() += 1);
     }
 
     /// Records how long a GoTo call took.
@@ -110,6 +116,12 @@ impl Metrics {
             "counter",
             "Delivery attempts to GoTo by result.",
             &labelled("result", &m.deliveries),
+        );
+        family(
+            "g2w_webhook_events_total",
+            "counter",
+            "GoTo webhook events: received, duplicates, forwarded, forward retries and failures.",
+            &labelled("what", &m.webhooks),
         );
         family(
             "g2w_token_refreshes_total",

@@ -31,6 +31,10 @@ pub(crate) struct AppState {
     pub lookup_limiter: IpLimiter,
     pub clock: Clock,
     pub admin: AdminState,
+    /// The webhook receiver's secret path.
+    pub hook_path: crate::hooks::HookPath,
+    /// Wakes the forwarder when an event arrives.
+    pub forward_wake: tokio::sync::Notify,
 }
 
 /// A "Connect GoTo" flow waiting for GoTo's callback.

@@ -8,4 +8,5 @@ pub mod outbox;
 pub mod registrants;
 pub mod serve;
 pub mod store;
+pub mod webhooks;
 pub mod webinars;

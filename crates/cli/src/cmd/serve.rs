@@ -123,6 +123,31 @@ pub fn gateway_config(
     if let Some(url) = &logo_url {
         g2w_goto::Url::parse(url).with_context(|| format!("logo URL {url:?} is not a URL"))?;
     }
+    let forward_url = env
+        .var("G2W_FORWARD_URL")
+        .or_else(|| file.forward_url.clone());
+    if let Some(url) = &forward_url {
+        let parsed = g2w_goto::Url::parse(url)
+            .with_context(|| format!("forward URL (G2W_FORWARD_URL) {url:?} is not a URL"))?;
+        if !matches!(parsed.scheme(), "https" | "http") {
+            bail!("forward URL (G2W_FORWARD_URL) {url:?} must be http(s)");
+        }
+    }
+    // A secret belongs in the environment, never in a config file.
+    let forward_secret = env
+        .var("G2W_FORWARD_SECRET")
+        .filter(|s| !s.is_empty())
+        .map(g2w_goto::SecretString::from);
+    if forward_url.is_some() && forward_secret.is_none() {
+        tracing::warn!("G2W_FORWARD_SECRET is not set: forwarded events are not signed");
+    }
+    let reconcile_every = match var_parse::<u64>(env, "G2W_RECONCILE_EVERY_MINUTES")?
+        .or(file.reconcile_every_minutes)
+    {
+        Some(0) => None,
+        Some(m) => Some(Duration::from_secs(m * 60)),
+        None => d.reconcile_every,
+    };
     let accent = env
         .var("G2W_ACCENT_COLOUR")
         .or_else(|| file.accent_colour.clone())
@@ -172,6 +197,9 @@ pub fn gateway_config(
             lease: var_parse::<u64>(env, "G2W_LEASE_SECS")?
                 .or(file.lease_secs)
                 .map_or(d.lease, |s| Duration::from_secs(s.max(1))),
+            forward_url,
+            forward_secret,
+            reconcile_every,
             ..d
         },
     ))
@@ -396,6 +424,9 @@ mod tests {
             ("G2W_LOOKUP_RATE", "99999999999"),
             ("G2W_TRUSTED_PROXIES", "10.0.0.1, proxy.internal"),
             ("G2W_TRUSTED_PROXIES", "10.0.0.0/40"),
+            ("G2W_FORWARD_URL", "not a url"),
+            ("G2W_FORWARD_URL", "ftp://example.com/hooks"),
+            ("G2W_RECONCILE_EVERY_MINUTES", "hourly"),
         ] {
             let err =
                 gateway_config(&Vars(vec![(var, value)]), &file, &args, "default").unwrap_err();

@@ -24,10 +24,12 @@ use crate::client::Client;
 use crate::password::{AdminPassword, Verdict, same};
 use crate::state::{AppState, PendingConnect};
 
+mod attendance;
 mod connect;
 mod pages;
 mod signin;
 
+pub(crate) use attendance::{attendance, reconcile};
 pub(crate) use connect::{connect, oauth_callback, save_client, start_connect};
 pub(crate) use pages::{outbox, outbox_action, refresh, tokens, webinars};
 pub(crate) use signin::{index, login, login_page, logout};

@@ -6,7 +6,7 @@ use serde_json::json;
 
 use crate::{Reply, TestApp, person};
 
-async fn app() -> TestApp {
+pub(crate) async fn app() -> TestApp {
     TestApp::start_with(|c| {
         c.admin_password = Some(AdminPassword::Hashed(AdminPassword::hash("right password")))
     })
@@ -25,7 +25,7 @@ async fn post_form(app: &TestApp, path: &str, body: &str, cookie: Option<&str>) 
     TestApp::reply(request.send().await.unwrap()).await
 }
 
-async fn get_with(app: &TestApp, path: &str, cookie: &str) -> Reply {
+pub(crate) async fn get_with(app: &TestApp, path: &str, cookie: &str) -> Reply {
     TestApp::reply(
         app.http
             .get(format!("{}{path}", app.base))
@@ -38,7 +38,7 @@ async fn get_with(app: &TestApp, path: &str, cookie: &str) -> Reply {
 }
 
 /// A console action as a browser does it: post, follow the 303, read the page.
-async fn act(app: &TestApp, path: &str, body: &str, cookie: &str) -> Reply {
+pub(crate) async fn act(app: &TestApp, path: &str, body: &str, cookie: &str) -> Reply {
     let posted = post_form(app, path, body, Some(cookie)).await;
     assert_eq!(posted.status, 303, "post/redirect/get: {}", posted.text);
     let page = posted.headers["location"].to_str().unwrap().to_owned();
@@ -63,7 +63,7 @@ async fn cookie_claiming_https(app: &TestApp) -> String {
 }
 
 /// Signs in; returns the cookie to send and the page's CSRF token.
-async fn sign_in(app: &TestApp) -> (String, String) {
+pub(crate) async fn sign_in(app: &TestApp) -> (String, String) {
     let reply = post_form(app, "/admin/login", "password=right+password", None).await;
     assert_eq!(reply.status, 303);
     let set = reply.headers["set-cookie"].to_str().unwrap().to_owned();

@@ -6,6 +6,7 @@ mod bad_days;
 mod delivery;
 mod intake;
 mod pages;
+mod webhooks;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};

@@ -1,0 +1,202 @@
+//! `g2w webhooks setup|status|remove`: GoTo's webhooks pointed at this gateway's
+//! receiver, at a random path that is the only credential (GoTo's signatures cannot
+//! be checked: the scheme is not documented well enough).
+
+use anyhow::{Context as _, bail};
+use g2w_gateway::{
+    CALLBACK_SETTING, PATH_SETTING, RECEIVER_PREFIX, configured_path, new_receiver_path,
+};
+use g2w_goto::{GotoClient, WEBHOOK_EVENTS, Webhook};
+
+use crate::context::Context;
+
+/// `g2w webhooks …`
+#[derive(Debug, clap::Subcommand)]
+pub enum WebhooksCommand {
+    /// Creates and activates GoTo's webhooks for this gateway and subscribes the
+    /// logged-in organizer; run again to move them to another URL.
+    Setup {
+        /// The gateway's public base URL (https; plain http only on this machine).
+        #[arg(long)]
+        url: String,
+    },
+    /// What GoTo has set up, and what the gateway received.
+    Status,
+    /// Removes the webhooks and subscriptions from GoTo; the receiver stops accepting.
+    Remove,
+}
+
+/// The receiver's base URL: https, or http on this machine; no query or fragment.
+fn base_url(text: &str) -> anyhow::Result<String> {
+    let url = g2w_goto::Url::parse(text.trim())
+        .with_context(|| format!("--url {text:?} is not a URL (https://gateway.example.com)"))?;
+    let local = matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+    match url.scheme() {
+        "https" => {}
+        "http" if local => {}
+        _ => bail!("--url {text:?} must be https (GoTo calls only https URLs)"),
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        bail!("--url {text:?} must not have a query or fragment");
+    }
+    Ok(url.as_str().trim_end_matches('/').to_owned())
+}
+
+/// This gateway's webhooks among the application's (any other integration's stay).
+fn ours(hooks: Vec<Webhook>) -> Vec<Webhook> {
+    hooks
+        .into_iter()
+        .filter(|h| h.callback_url.contains(RECEIVER_PREFIX))
+        .collect()
+}
+
+async fn remove_from_goto(client: &GotoClient) -> anyhow::Result<usize> {
+    let hooks = ours(
+        client
+            .webhooks()
+            .await
+            .context("cannot list GoTo's webhooks")?,
+    );
+    if hooks.is_empty() {
+        return Ok(0);
+    }
+    let keys: Vec<String> = hooks.iter().map(|h| h.webhook_key.clone()).collect();
+    let subs: Vec<String> = client
+        .user_subscriptions()
+        .await
+        .context("cannot list GoTo's subscriptions")?
+        .into_iter()
+        .filter(|s| keys.contains(&s.webhook_key))
+        .map(|s| s.user_subscription_key)
+        .collect();
+    if !subs.is_empty() {
+        client
+            .unsubscribe(&subs)
+            .await
+            .context("cannot end the subscriptions")?;
+    }
+    client
+        .delete_webhooks(&keys)
+        .await
+        .context("cannot delete the webhooks")?;
+    Ok(keys.len())
+}
+
+/// Runs a webhooks command.
+pub async fn run(ctx: &Context, command: WebhooksCommand) -> anyhow::Result<()> {
+    let client = ctx.client(ctx.token_manager()?);
+    let store = ctx.store.clone();
+    match command {
+        WebhooksCommand::Setup { url } => {
+            let base = base_url(&url)?;
+            let path = match configured_path(store.setting(PATH_SETTING)?) {
+                Some(p) => p,
+                None => {
+                    let p = new_receiver_path();
+                    store.set_setting(PATH_SETTING, &p)?;
+                    p
+                }
+            };
+            let callback = format!("{base}{RECEIVER_PREFIX}{path}");
+            let replaced = remove_from_goto(&client).await?;
+            // GoTo signs events with the newest secret; g2w cannot check that scheme,
+            // so the secret is made (as GoTo's set-up asks) but not kept.
+            client
+                .create_webhook_secret()
+                .await
+                .context("GoTo refused to make a webhook secret")?;
+            let hooks = client
+                .create_webhooks(&callback, WEBHOOK_EVENTS)
+                .await
+                .with_context(|| {
+                    format!(
+                        "GoTo refused the callback {base}{RECEIVER_PREFIX}…: is `g2w serve` running and reachable there?"
+                    )
+                })?;
+            let keys: Vec<String> = hooks.iter().map(|h| h.webhook_key.clone()).collect();
+            client
+                .set_webhooks_state(&keys, "ACTIVE")
+                .await
+                .context("cannot activate the webhooks")?;
+            let subs = client
+                .subscribe(&keys)
+                .await
+                .context("cannot subscribe the organizer")?;
+            store.set_setting(CALLBACK_SETTING, &format!("{base}{RECEIVER_PREFIX}…"))?;
+            if replaced > 0 {
+                println!("Replaced {replaced} earlier webhook(s).");
+            }
+            println!(
+                "GoTo now sends {} to {base}{RECEIVER_PREFIX}… ({} webhook(s), {} active subscription(s)).",
+                WEBHOOK_EVENTS.join(", "),
+                keys.len(),
+                subs.iter()
+                    .filter(|s| s.activation_state.as_deref() == Some("ACTIVE"))
+                    .count()
+            );
+            println!("The path is secret: it is kept in the store and never printed.");
+            Ok(())
+        }
+        WebhooksCommand::Status => {
+            let callback = store.setting(CALLBACK_SETTING)?.filter(|c| !c.is_empty());
+            let Some(callback) = callback else {
+                println!(
+                    "Webhooks are not set up. Run: g2w webhooks setup --url https://your-gateway.example"
+                );
+                return Ok(());
+            };
+            println!("receiver:       {callback}");
+            let hooks = ours(
+                client
+                    .webhooks()
+                    .await
+                    .context("cannot list GoTo's webhooks")?,
+            );
+            let subs = client
+                .user_subscriptions()
+                .await
+                .context("cannot list GoTo's subscriptions")?;
+            for h in &hooks {
+                let active = subs
+                    .iter()
+                    .find(|s| s.webhook_key == h.webhook_key)
+                    .and_then(|s| s.activation_state.clone())
+                    .unwrap_or_else(|| "NOT SUBSCRIBED".into());
+                println!("  {:<18} {}", h.event_name, active);
+            }
+            if hooks.is_empty() {
+                println!("  GoTo has no webhooks for this gateway: run setup again.");
+            }
+            let counts = store.attendance()?;
+            let added: u64 = counts
+                .iter()
+                .filter(|c| c.event_name == "registrant.added")
+                .map(|c| c.people)
+                .sum();
+            let joined: u64 = counts
+                .iter()
+                .filter(|c| c.event_name == "registrant.joined")
+                .map(|c| c.people)
+                .sum();
+            println!("received:       {added} registration(s), {joined} join(s)");
+            if let Some(last) = store.recent_events(1)?.first() {
+                println!(
+                    "last event:     {} {} ({})",
+                    last.received_at,
+                    last.event_name,
+                    last.source.as_str()
+                );
+            }
+            Ok(())
+        }
+        WebhooksCommand::Remove => {
+            let removed = remove_from_goto(&client).await?;
+            store.set_setting(PATH_SETTING, "")?;
+            store.set_setting(CALLBACK_SETTING, "")?;
+            println!(
+                "Removed {removed} webhook(s) from GoTo; the receiver no longer accepts events."
+            );
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,158 @@
+//! The attendance page: people registered and joined per webinar and session, as
+//! GoTo's webhooks (and reconciliation) reported them, and the latest events with how
+//! forwarding them went. It reloads itself while open.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use askama::Template;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use g2w_goto::WebinarKey;
+
+use super::{Admin, AdminForm, Layout, done, notice, render};
+use crate::hooks::{CALLBACK_SETTING, PATH_SETTING};
+use crate::state::AppState;
+
+struct SessionRow {
+    session: String,
+    joined: u64,
+    last: String,
+}
+
+struct WebinarRow {
+    key: String,
+    subject: String,
+    registered: u64,
+    sessions: Vec<SessionRow>,
+}
+
+struct EventRow {
+    at: String,
+    name: String,
+    email: String,
+    source: &'static str,
+    forward: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin_attendance.html")]
+struct AttendancePage {
+    layout: Layout,
+    callback: Option<String>,
+    set_up: bool,
+    webinars: Vec<WebinarRow>,
+    events: Vec<EventRow>,
+}
+
+fn hhmm(t: g2w_goto::Timestamp) -> String {
+    t.to_utc().format("%Y-%m-%d %H:%M:%S").to_string()
+}
+
+/// `GET /admin/attendance`.
+pub(crate) async fn attendance(State(state): State<Arc<AppState>>, admin: Admin) -> Response {
+    let shown = notice(&state, &admin.csrf);
+    let read = crate::blocking::off_thread(&state.store, |s| {
+        Ok((
+            s.attendance()?,
+            s.recent_events(20)?,
+            crate::hooks::configured_path(s.setting(PATH_SETTING)?).is_some(),
+            s.setting(CALLBACK_SETTING)?,
+        ))
+    })
+    .await;
+    let (counts, recent, set_up, callback) = match read {
+        Ok(v) => v,
+        Err(e) => {
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("Attendance cannot be read: {e}"),
+            )
+                .into_response();
+        }
+    };
+    // Titles only from what the cache already holds: this page must not wait on GoTo.
+    let titles: BTreeMap<WebinarKey, String> = state
+        .cache
+        .upcoming(std::time::Duration::ZERO)
+        .await
+        .map(|l| {
+            l.iter()
+                .map(|w| (w.webinar_key, w.subject.clone()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut webinars: BTreeMap<WebinarKey, WebinarRow> = BTreeMap::new();
+    for c in counts {
+        let row = webinars.entry(c.webinar_key).or_insert_with(|| WebinarRow {
+            key: c.webinar_key.to_string(),
+            subject: titles.get(&c.webinar_key).cloned().unwrap_or_default(),
+            registered: 0,
+            sessions: Vec::new(),
+        });
+        if c.event_name == "registrant.added" {
+            row.registered = c.people;
+        } else {
+            row.sessions.push(SessionRow {
+                session: c
+                    .session_key
+                    .map_or_else(|| "(not named)".to_owned(), |s| s.to_string()),
+                joined: c.people,
+                last: hhmm(c.last_at),
+            });
+        }
+    }
+    let events = recent
+        .into_iter()
+        .map(|e| EventRow {
+            at: hhmm(e.received_at),
+            name: e.event_name,
+            email: e.email.unwrap_or_default(),
+            source: e.source.as_str(),
+            forward: match (&e.forward_error, e.forward_state) {
+                (Some(err), g2w_store::ForwardState::Pending) => format!("retrying: {err}"),
+                (Some(err), g2w_store::ForwardState::Failed) => format!("failed: {err}"),
+                (_, s) => s.as_str().to_owned(),
+            },
+        })
+        .collect();
+    render(&AttendancePage {
+        layout: Layout {
+            signed_in: true,
+            active: "attendance",
+            csrf: admin.csrf,
+            notice: shown,
+        },
+        callback,
+        set_up,
+        webinars: webinars.into_values().collect(),
+        events,
+    })
+}
+
+/// `POST /admin/attendance/reconcile`: "Check GoTo now".
+pub(crate) async fn reconcile(
+    State(state): State<Arc<AppState>>,
+    AdminForm { csrf, .. }: AdminForm,
+) -> Response {
+    let forward = state.config.forward_url.is_some();
+    let notice = match crate::hooks::reconcile(
+        &state.client,
+        &state.store,
+        (state.clock)(),
+        forward,
+    )
+    .await
+    {
+        Ok(found) => {
+            state.forward_wake.notify_one();
+            format!(
+                "Checked {} webinar(s) with GoTo: {} registration(s) and {} join(s) no webhook had brought.",
+                found.webinars, found.added, found.joined
+            )
+        }
+        Err(e) => format!("GoTo could not be checked: {e}"),
+    };
+    done(&state, &csrf, "/admin/attendance", notice)
+}

@@ -1,0 +1,239 @@
+//! GoTo's webhook events: received at an unguessable path, kept once, counted for the
+//! admin console's attendance page, forwarded to the user's own URL through an outbox,
+//! and reconciled against GoTo's lists so that nothing depends on a delivery arriving.
+//!
+//! GoTo's signature scheme is not documented well enough to check, so the path is the
+//! credential: `g2w webhooks setup` makes a random one and registers it with GoTo.
+
+mod forward;
+mod reconcile;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Json, Response};
+use g2w_goto::{RegistrantKey, SessionKey, WebinarKey};
+use g2w_store::{EventSource, NewEvent, Store};
+use serde_json::{Value, json};
+
+pub use forward::{SIGNATURE_HEADER, TIMESTAMP_HEADER, signature};
+
+pub use reconcile::{ReconcileError, Reconciled, reconcile};
+
+pub(crate) use forward::run as forward_loop;
+pub(crate) use reconcile::run as reconcile_loop;
+
+use crate::state::AppState;
+
+/// The store setting holding the secret path segment GoTo posts to.
+pub const PATH_SETTING: &str = "webhooks.path";
+/// The store setting holding the callback URL registered with GoTo.
+pub const CALLBACK_SETTING: &str = "webhooks.callback_url";
+/// Where the receiver lives: `/hooks/goto/<secret>`.
+pub const RECEIVER_PREFIX: &str = "/hooks/goto/";
+
+/// How long a matching path is trusted before the store is read again.
+const PATH_TTL: Duration = Duration::from_secs(5);
+/// The least time between store reads for paths that do not match (a flood of
+/// guesses costs the store at most 20 reads a second).
+const REREAD_GAP: Duration = Duration::from_millis(50);
+/// The longest `eventKey` kept.
+const MAX_EVENT_KEY: usize = 200;
+
+/// The secret path, read from the store at most every few seconds.
+#[derive(Default)]
+pub(crate) struct HookPath(Mutex<Option<(Option<[u8; 32]>, Instant)>>);
+
+/// A new secret path: 256 random bits, URL-safe.
+pub fn new_receiver_path() -> String {
+    use base64::Engine as _;
+    let bytes: [u8; 32] = rand::random();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// The receiver's secret path from its setting: `webhooks remove` leaves it empty.
+pub fn configured_path(setting: Option<String>) -> Option<String> {
+    setting.filter(|p| !p.trim().is_empty())
+}
+
+fn digest(text: &str) -> [u8; 32] {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(text.as_bytes()).into()
+}
+
+impl HookPath {
+    /// Whether `candidate` is the configured secret (compared as digests, so timing
+    /// says nothing about it). A match is trusted for a few seconds; a mismatch reads
+    /// the store again (at most every 50 ms), so a path `g2w webhooks setup` has just
+    /// written works at once, for GoTo's check that follows.
+    async fn matches(&self, store: &Arc<dyn Store>, candidate: &str) -> bool {
+        let wanted = digest(candidate);
+        let cached = *self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let reread = match cached {
+            Some((known, at)) if known == Some(wanted) => at.elapsed() >= PATH_TTL,
+            Some((_, at)) => at.elapsed() >= REREAD_GAP,
+            None => true,
+        };
+        if !reread {
+            return cached.is_some_and(|(known, _)| known == Some(wanted));
+        }
+        let read = crate::blocking::off_thread(store, |s| s.setting(PATH_SETTING)).await;
+        let known = match read {
+            Ok(path) => configured_path(path).as_deref().map(digest),
+            Err(e) => {
+                tracing::warn!("cannot read the webhook path: {e}");
+                return false;
+            }
+        };
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some((known, Instant::now()));
+        known == Some(wanted)
+    }
+}
+
+fn not_found() -> Response {
+    (StatusCode::NOT_FOUND, Json(json!({"error": "not_found"}))).into_response()
+}
+
+fn refused(reason: String) -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        Json(json!({"error": "invalid_event", "reason": reason})),
+    )
+        .into_response()
+}
+
+/// `GET /hooks/goto/{secret}`: GoTo's check of the callback, 200 at the right path.
+pub(crate) async fn check(
+    State(state): State<Arc<AppState>>,
+    Path(secret): Path<String>,
+) -> Response {
+    if state.hook_path.matches(&state.store, &secret).await {
+        (StatusCode::OK, "g2w receives GoTo webhooks here").into_response()
+    } else {
+        not_found()
+    }
+}
+
+/// A key from an event field (number or digits), if present and valid.
+fn key_field<K: std::str::FromStr>(
+    event: &serde_json::Map<String, Value>,
+    name: &str,
+) -> Result<Option<K>, String> {
+    match event.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) if n.is_u64() => n
+            .to_string()
+            .parse()
+            .map(Some)
+            .map_err(|_| format!("{name} is not a key")),
+        Some(Value::String(s)) => s
+            .parse()
+            .map(Some)
+            .map_err(|_| format!("{name} is not a key")),
+        Some(_) => Err(format!("{name} is not a key")),
+    }
+}
+
+/// The request's headers as a JSON object, without credentials a proxy may add.
+fn headers_json(headers: &HeaderMap) -> String {
+    let map: serde_json::Map<String, Value> = headers
+        .iter()
+        .filter(|(name, _)| !matches!(name.as_str(), "authorization" | "cookie"))
+        .map(|(name, value)| {
+            (
+                name.as_str().to_owned(),
+                json!(String::from_utf8_lossy(value.as_bytes())),
+            )
+        })
+        .collect();
+    Value::Object(map).to_string()
+}
+
+/// Reads what the gateway keeps of an event body; the reason when it is not an event.
+fn parse_event(body: &[u8]) -> Result<(serde_json::Map<String, Value>, String, String), String> {
+    let text = std::str::from_utf8(body).map_err(|_| "the body is not UTF-8".to_owned())?;
+    let Ok(Value::Object(event)) = serde_json::from_str::<Value>(text) else {
+        return Err("the body is not a JSON object".to_owned());
+    };
+    let name = match event.get("eventName") {
+        Some(Value::String(n)) if !n.is_empty() && n.len() <= 100 => n.clone(),
+        _ => return Err("eventName is missing".to_owned()),
+    };
+    let key = match event.get("eventKey") {
+        Some(Value::String(k)) if !k.is_empty() && k.len() <= MAX_EVENT_KEY => k.clone(),
+        _ => {
+            return Err(format!(
+                "eventKey is missing or longer than {MAX_EVENT_KEY}"
+            ));
+        }
+    };
+    Ok((event, name, key))
+}
+
+/// `POST /hooks/goto/{secret}`: keeps the event (raw body and headers) once; GoTo's
+/// repeats are answered 200 and not kept again. 503 when it cannot be stored, so GoTo
+/// tries again later.
+pub(crate) async fn receive(
+    State(state): State<Arc<AppState>>,
+    Path(secret): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if !state.hook_path.matches(&state.store, &secret).await {
+        return not_found();
+    }
+    let (event, event_name, event_key) = match parse_event(&body) {
+        Ok(parsed) => parsed,
+        Err(reason) => return refused(reason),
+    };
+    let keys = (|| {
+        Ok::<_, String>((
+            key_field::<WebinarKey>(&event, "webinarKey")?,
+            key_field::<RegistrantKey>(&event, "registrantKey")?,
+            key_field::<SessionKey>(&event, "sessionKey")?,
+        ))
+    })();
+    let (webinar_key, registrant_key, session_key) = match keys {
+        Ok(k) => k,
+        Err(reason) => return refused(reason),
+    };
+    let new = NewEvent {
+        event_key,
+        event_name,
+        source: EventSource::Webhook,
+        webinar_key,
+        registrant_key,
+        session_key,
+        email: event
+            .get("email")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+        headers: headers_json(&headers),
+        body: String::from_utf8_lossy(&body).into_owned(),
+        received_at: (state.clock)(),
+        forward: state.config.forward_url.is_some(),
+    };
+    match crate::blocking::off_thread(&state.store, move |s| s.record_event(&new)).await {
+        Ok(fresh) => {
+            state
+                .metrics
+                .webhook(if fresh { "received" } else { "duplicate" });
+            if fresh {
+                state.forward_wake.notify_one();
+            }
+            Json(json!({"received": true, "duplicate": !fresh})).into_response()
+        }
+        Err(e) => {
+            tracing::error!("cannot keep a GoTo event: {e}");
+            state.metrics.webhook("store_failed");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({"error": "unavailable", "reason": "the event cannot be stored now; send it again"})),
+            )
+                .into_response()
+        }
+    }
+}
