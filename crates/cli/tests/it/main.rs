@@ -7,6 +7,7 @@ mod emulator_cmd;
 mod registrants;
 mod serve;
 mod shared_store;
+mod webhooks;
 
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::process::{Child, Command, Output, Stdio};

@@ -1,0 +1,154 @@
+//! `g2w webhooks setup|status|remove` with a running `g2w serve`: GoTo's events reach
+//! the gateway and are forwarded to the user's URL, signed by g2w.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::http::HeaderMap;
+use g2w_emulator::EmulatorConfig;
+use serde_json::json;
+
+use crate::serve::{post, start_serve};
+use crate::{Env, assert_ok, text};
+
+type Kept = Arc<Mutex<Vec<(HeaderMap, Bytes)>>>;
+
+/// The user's own URL, keeping what g2w forwards.
+async fn user_url() -> (String, Kept) {
+    let got: Kept = Arc::default();
+    let kept = got.clone();
+    let app = axum::Router::new().route(
+        "/g2w-events",
+        axum::routing::post(move |headers: HeaderMap, body: Bytes| {
+            let kept = kept.clone();
+            async move {
+                kept.lock().unwrap().push((headers, body));
+                axum::http::StatusCode::NO_CONTENT
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/g2w-events", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, got)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn setup_sends_goto_events_through_the_gateway_to_the_users_url_and_remove_undoes_it() {
+    let env = Env::start(EmulatorConfig {
+        rate_limit: 0,
+        ..Default::default()
+    })
+    .await;
+    env.login_pat().await;
+    let webinar = env.control("/webinars", json!({"subject": "Hooked"})).await["webinarKey"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (forward, got) = user_url().await;
+    let mut cmd = env.g2w(&["serve", "--listen", "127.0.0.1:0", "--sync-wait", "0"]);
+    cmd.env("G2W_INTAKE_RATE_PER_IP", "0")
+        .env("G2W_FORWARD_URL", &forward)
+        .env("G2W_FORWARD_SECRET", "user-shared-secret");
+    let (mut gateway, base) = start_serve(cmd);
+
+    let setup = env.run(&["webhooks", "setup", "--url", &base], "").await;
+    assert_ok(&setup);
+    let said = text(&setup.stdout);
+    assert!(said.contains("GoTo now sends registrant.added"), "{said}");
+    assert!(
+        said.contains("4 webhook(s), 4 active subscription(s)"),
+        "{said}"
+    );
+
+    post(&env.http, &base, &webinar, "ada@example.com").await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while got.lock().unwrap().is_empty() {
+        assert!(Instant::now() < deadline, "nothing forwarded");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (headers, body) = got.lock().unwrap()[0].clone();
+    let event: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(event["eventName"], "registrant.added");
+    assert_eq!(event["email"], "ada@example.com");
+    assert_eq!(event["webinarKey"].to_string(), webinar, "exact 64-bit key");
+    let ts: i64 = headers["x-g2w-timestamp"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        headers["x-g2w-signature"].to_str().unwrap(),
+        g2w_gateway::signature("user-shared-secret", ts, &body)
+    );
+
+    let status = env.run(&["webhooks", "status"], "").await;
+    assert_ok(&status);
+    let shown = text(&status.stdout);
+    assert!(shown.contains("registrant.joined  ACTIVE"), "{shown}");
+    assert!(
+        shown.contains("received:       1 registration(s), 0 join(s)"),
+        "{shown}"
+    );
+    assert!(
+        !shown.contains(&base.replace("http://", "")) || shown.contains("…"),
+        "{shown}"
+    );
+
+    let again = env.run(&["webhooks", "setup", "--url", &base], "").await;
+    assert_ok(&again);
+    assert!(text(&again.stdout).contains("Replaced 4 earlier webhook(s)."));
+
+    let removed = env.run(&["webhooks", "remove"], "").await;
+    assert_ok(&removed);
+    assert!(text(&removed.stdout).contains("Removed 4 webhook(s)"));
+    let status = env.run(&["webhooks", "status"], "").await;
+    assert!(
+        text(&status.stdout).contains("not set up"),
+        "{}",
+        text(&status.stdout)
+    );
+    crate::signal(&gateway, "TERM");
+    gateway.wait().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn setup_refuses_bad_urls_and_says_when_the_gateway_cannot_be_reached() {
+    let env = Env::start(EmulatorConfig::default()).await;
+    env.login_pat().await;
+    for (url, expected) in [
+        ("not a url", "is not a URL"),
+        ("ftp://example.com", "must be https"),
+        ("http://example.com", "must be https"),
+        ("https://example.com/?x=1", "must not have a query"),
+    ] {
+        let out = env.run(&["webhooks", "setup", "--url", url], "").await;
+        assert!(!out.status.success(), "{url}");
+        assert!(
+            text(&out.stderr).contains(expected),
+            "{url}: {}",
+            text(&out.stderr)
+        );
+    }
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let out = env
+        .run(
+            &[
+                "webhooks",
+                "setup",
+                "--url",
+                &format!("http://127.0.0.1:{port}"),
+            ],
+            "",
+        )
+        .await;
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("is `g2w serve` running and reachable there?"),
+        "{}",
+        text(&out.stderr)
+    );
+}
