@@ -24,6 +24,9 @@ pub enum WebhooksCommand {
     Status,
     /// Removes the webhooks and subscriptions from GoTo; the receiver stops accepting.
     Remove,
+    /// Compares GoTo's registrant and attendee lists with the events received now, and
+    /// keeps what no webhook brought (the gateway also does this every 15 minutes).
+    Reconcile,
 }
 
 /// The receiver's base URL: https, or http on this machine; no query or fragment.
@@ -187,6 +190,20 @@ pub async fn run(ctx: &Context, command: WebhooksCommand) -> anyhow::Result<()> 
                     last.source.as_str()
                 );
             }
+            Ok(())
+        }
+        WebhooksCommand::Reconcile => {
+            // Found events are forwarded (by the gateway) when a forward URL is set.
+            let forward = std::env::var_os("G2W_FORWARD_URL").is_some_and(|v| !v.is_empty())
+                || ctx.settings.serve.forward_url.is_some();
+            let found =
+                g2w_gateway::reconcile(&client, &store, g2w_goto::Timestamp::now(), forward)
+                    .await
+                    .context("reconciliation stopped")?;
+            println!(
+                "Checked {} webinar(s) with GoTo: {} registration(s) and {} join(s) no webhook had brought.",
+                found.webinars, found.added, found.joined
+            );
             Ok(())
         }
         WebhooksCommand::Remove => {

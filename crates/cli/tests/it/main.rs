@@ -3,6 +3,7 @@
 
 mod attendance;
 mod auth;
+mod docs;
 mod emulator_cmd;
 mod registrants;
 mod serve;
