@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startEmulator, startServe, launchBrowser, screenshot } from "./harness.mjs";
+import { startEmulator, startServe, launchBrowser, screenshot, runG2w } from "./harness.mjs";
 
 const PASSWORD = "e2e admin password";
 let goto, gateway, browser, page, dataDir;
@@ -103,12 +103,48 @@ test("a failed registration is retried from the outbox page", async () => {
   await screenshot(page, "admin-webinars");
 });
 
+async function control(path, body) {
+  const r = await fetch(`${goto.base}/_emulator${path}`, { method: "POST", body: JSON.stringify(body) });
+  const text = await r.text();
+  assert.ok(r.ok, `${path}: ${r.status} ${text}`);
+  return JSON.parse(text);
+}
+
+test("attendance: GoTo's webhooks give a live count per session", async () => {
+  const said = runG2w(["webhooks", "setup", "--url", gateway.base], goto.base, dataDir);
+  assert.match(said, /4 active subscription\(s\)/);
+  const webinar = (await control("/webinars", { subject: "Live session" })).webinarKey;
+  const registered = await (await fetch(`${gateway.base}/api/v1/webinars/${webinar}/registrations`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ firstName: "Ada", lastName: "Lovelace", email: "ada@example.com" }),
+  })).json();
+  await pollStatus(registered.registrationId, "delivered");
+  await control(`/webinars/${webinar}/registrants`, { firstName: "Bo", lastName: "Kim", email: "bo@example.com" });
+  const session = (await control("/sessions", {
+    webinarKey: webinar, attendance: [{ email: "ada@example.com" }, { email: "bo@example.com" }],
+  })).sessionKey;
+
+  await page.getByRole("link", { name: "Attendance" }).click();
+  const joined = page.locator(`[data-joined="${session}"]`);
+  for (let i = 0; i < 100 && (await joined.count() === 0 || await joined.innerText() !== "2"); i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    await page.reload();
+  }
+  assert.equal(await joined.innerText(), "2", "two people in the session");
+  assert.match(await page.locator("main").innerText(), /bo@example\.com/);
+  await page.getByRole("button", { name: "Check GoTo now" }).click();
+  await page.getByText(/no webhook had brought/).waitFor();
+  assert.ok(page.url().endsWith("/admin/attendance"), `post/redirect/get: at ${page.url()}`);
+  await screenshot(page, "admin-attendance");
+});
+
 test("every console page fits a phone: nothing scrolls sideways", async () => {
   const phone = await (await browser.newContext({ viewport: { width: 390, height: 844 } })).newPage();
   await phone.goto(`${gateway.base}/admin/login`);
   await phone.getByLabel("Password").fill(PASSWORD);
   await phone.getByRole("button", { name: "Sign in" }).click();
-  for (const path of ["/admin/tokens", "/admin/connect", "/admin/webinars", "/admin/outbox"]) {
+  for (const path of ["/admin/tokens", "/admin/connect", "/admin/webinars", "/admin/outbox", "/admin/attendance"]) {
     await phone.goto(`${gateway.base}${path}`);
     const width = await phone.evaluate(() => document.documentElement.scrollWidth);
     assert.ok(width <= 390, `${path} is ${width}px wide at 390px`);

@@ -1,5 +1,5 @@
 // Starts `g2w serve --demo` and a headless Chromium for the browser tests.
-import { spawn } from "node:child_process";
+import { spawn, execFileSync } from "node:child_process";
 import { createInterface } from "node:readline";
 import { existsSync, mkdirSync, copyFileSync } from "node:fs";
 import { chromium } from "playwright-core";
@@ -43,13 +43,25 @@ export function startEmulator() {
   return startG2w(["emulator", "--listen", "127.0.0.1:0", "--seed-demo", "--rate-limit", "0"], {}, /^emulator listening on (http:\/\/\S+)/);
 }
 
+/** What `g2w` run by a test sees: the emulator at `goto`, the data in `dataDir`. */
+function g2wEnv(goto, dataDir) {
+  return {
+    G2W_AUTH_URL: goto, G2W_API_URL: goto, G2W_DATA_DIR: dataDir, G2W_RATE_LIMIT: "0",
+    G2W_CLIENT_ID: "", G2W_CLIENT_SECRET: "", XDG_CONFIG_HOME: dataDir,
+  };
+}
+
 /** `g2w serve` on an empty data directory, pointed at `goto`, with a known admin password. */
 export function startServe(goto, dataDir, password) {
   return startG2w(["serve", "--listen", "127.0.0.1:0", "--sync-wait", "0"], {
-    G2W_AUTH_URL: goto, G2W_API_URL: goto, G2W_DATA_DIR: dataDir, G2W_ADMIN_PASSWORD: password,
-    G2W_RATE_LIMIT: "0", G2W_INTAKE_RATE_PER_IP: "0", G2W_CLIENT_ID: "", G2W_CLIENT_SECRET: "",
-    XDG_CONFIG_HOME: dataDir,
+    ...g2wEnv(goto, dataDir), G2W_ADMIN_PASSWORD: password, G2W_INTAKE_RATE_PER_IP: "0",
   }, /^g2w gateway listening on (http:\/\/\S+)/);
+}
+
+/** Runs a `g2w` command against the same emulator and data as `startServe`; its stdout. */
+export function runG2w(args, goto, dataDir) {
+  requireBrowser();
+  return execFileSync(G2W, args, { env: { ...process.env, G2W_LOG: "warn", ...g2wEnv(goto, dataDir) }, encoding: "utf8" });
 }
 
 /** Runs `g2w serve --demo` on a free port; resolves with its URL and a stop function. */

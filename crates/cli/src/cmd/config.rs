@@ -65,6 +65,11 @@ const EXAMPLE: &str = r##"# g2w configuration. Put it in ~/.config/g2w/config.to
 # brand_title = "Example Inc. webinars"              # G2W_BRAND_TITLE
 # logo_url = "https://www.example.com/logo.png"      # G2W_LOGO_URL
 # accent_colour = "#0b6bcb"                          # G2W_ACCENT_COLOUR
+# GoTo's webhook events (`g2w webhooks setup`) forwarded to a URL of yours; sign them
+# by setting G2W_FORWARD_SECRET in the environment (never here).
+# forward_url = "https://www.example.com/g2w-events" # G2W_FORWARD_URL
+# Minutes between comparisons of GoTo's lists with the events received (0: never).
+# reconcile_every_minutes = 15                       # G2W_RECONCILE_EVERY_MINUTES
 "##;
 
 /// Runs a config command.

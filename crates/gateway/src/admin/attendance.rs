@@ -1,12 +1,12 @@
 //! The attendance page: people registered and joined per webinar and session, as
 //! GoTo's webhooks (and reconciliation) reported them, and the latest events with how
-//! forwarding them went. It reloads itself while open.
+//! forwarding them went. It reloads itself only when asked to (`?live=1`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use askama::Template;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use g2w_goto::WebinarKey;
@@ -44,6 +44,15 @@ struct AttendancePage {
     set_up: bool,
     webinars: Vec<WebinarRow>,
     events: Vec<EventRow>,
+    /// Whether the page reloads itself (the user asked for it: WCAG 2.2.1).
+    live: bool,
+}
+
+/// `?live=1`: reload every 15 seconds.
+#[derive(serde::Deserialize)]
+pub(crate) struct Follow {
+    #[serde(default)]
+    live: Option<String>,
 }
 
 fn hhmm(t: g2w_goto::Timestamp) -> String {
@@ -51,7 +60,11 @@ fn hhmm(t: g2w_goto::Timestamp) -> String {
 }
 
 /// `GET /admin/attendance`.
-pub(crate) async fn attendance(State(state): State<Arc<AppState>>, admin: Admin) -> Response {
+pub(crate) async fn attendance(
+    State(state): State<Arc<AppState>>,
+    Query(follow): Query<Follow>,
+    admin: Admin,
+) -> Response {
     let shown = notice(&state, &admin.csrf);
     let read = crate::blocking::off_thread(&state.store, |s| {
         Ok((
@@ -83,11 +96,26 @@ pub(crate) async fn attendance(State(state): State<Arc<AppState>>, admin: Admin)
                 .collect()
         })
         .unwrap_or_default();
+    // GoTo's registrant events name their webinar: a title for webinars the list does
+    // not hold yet.
+    let mut titles = titles;
+    for e in &recent {
+        if let Some(w) = e.webinar_key
+            && !titles.contains_key(&w)
+            && let Ok(body) = serde_json::from_str::<serde_json::Value>(&e.body)
+            && let Some(title) = body["webinarTitle"].as_str()
+        {
+            titles.insert(w, title.to_owned());
+        }
+    }
     let mut webinars: BTreeMap<WebinarKey, WebinarRow> = BTreeMap::new();
     for c in counts {
         let row = webinars.entry(c.webinar_key).or_insert_with(|| WebinarRow {
             key: c.webinar_key.to_string(),
-            subject: titles.get(&c.webinar_key).cloned().unwrap_or_default(),
+            subject: titles
+                .get(&c.webinar_key)
+                .cloned()
+                .unwrap_or_else(|| "(title not known yet)".to_owned()),
             registered: 0,
             sessions: Vec::new(),
         });
@@ -128,6 +156,7 @@ pub(crate) async fn attendance(State(state): State<Arc<AppState>>, admin: Admin)
         set_up,
         webinars: webinars.into_values().collect(),
         events,
+        live: follow.live.as_deref() == Some("1"),
     })
 }
 

@@ -248,10 +248,19 @@ async fn goto_deliveries_flow_in_and_the_attendance_page_counts_people_once() {
         page.text
     );
     assert!(
-        page.text.contains("http-equiv=\"refresh\""),
-        "the count refreshes itself"
+        !page.text.contains("http-equiv=\"refresh\""),
+        "no reload the user did not ask for"
+    );
+    let live = get_with(&app, "/admin/attendance?live=1", &cookie).await;
+    assert!(
+        live.text.contains("http-equiv=\"refresh\" content=\"15\""),
+        "following live"
     );
     assert!(page.text.contains("ada@example.com"));
+    assert!(
+        page.text.contains("Live count"),
+        "the title, from GoTo's events"
+    );
 }
 
 /// The user's URL: refuses the first `fail` requests with 503, then keeps them.
