@@ -223,7 +223,7 @@ pub async fn run(settings: Settings, profile: &str, args: Args) -> anyhow::Resul
         ),
         Some(_) => {}
     }
-    serve(&ctx, listen, config, None).await
+    serve(&ctx, listen, config, None, false).await
 }
 
 /// The admin console's password: `G2W_ADMIN_PASSWORD`, else the stored hash, else a new
@@ -247,11 +247,14 @@ fn with_admin_password(ctx: &Context, mut config: GatewayConfig) -> anyhow::Resu
     Ok(config)
 }
 
+/// Serves until a signal; with `webhooks_to_self`, once listening, points GoTo's
+/// webhooks at this gateway (the demo, where GoTo is the emulator beside it).
 async fn serve(
     ctx: &Context,
     listen: SocketAddr,
     config: GatewayConfig,
     banner: Option<String>,
+    webhooks_to_self: bool,
 ) -> anyhow::Result<()> {
     // Without a stored or configured OAuth client the manager starts empty: delivery
     // waits (paused) until the admin console or `g2w auth login` stores a login.
@@ -273,10 +276,19 @@ async fn serve(
     if let Some(banner) = banner {
         println!("{}", banner.replace("{GATEWAY}", &format!("http://{addr}")));
     }
-    gateway
-        .serve(listener, crate::signal::shutdown())
-        .await
-        .context("the gateway stopped with an error")?;
+    let serving = gateway.serve(listener, crate::signal::shutdown());
+    let served = if webhooks_to_self {
+        let setup = async {
+            match crate::cmd::webhooks::setup(ctx, &format!("http://{addr}")).await {
+                Ok(said) => eprintln!("{}", said.join("\n")),
+                Err(e) => eprintln!("GoTo's webhooks could not be set up: {e:#}"),
+            }
+        };
+        tokio::join!(serving, setup).0
+    } else {
+        serving.await
+    };
+    served.context("the gateway stopped with an error")?;
     eprintln!("g2w gateway stopped.");
     Ok(())
 }
@@ -379,9 +391,20 @@ async fn demo(mut settings: Settings, profile: &str, args: Args) -> anyhow::Resu
             responses.join(",")
         ));
     }
+    let first = webinars
+        .first()
+        .map_or_else(String::new, |w| w.webinar_key.to_string());
     lines.extend([
         String::new(),
         "  # The same email again: already registered, same join URL".to_owned(),
+        String::new(),
+        "  # GoTo's webhooks point at this gateway: start a session in which Ada joins, then"
+            .to_owned(),
+        "  # watch the live count at {GATEWAY}/admin/attendance".to_owned(),
+        format!(
+            "  curl -s -X POST {}/_emulator/sessions -d '{{\"webinarKey\":\"{first}\",\"attendance\":[{{\"email\":\"ada@example.com\"}}]}}'",
+            emulator.base_url()
+        ),
         "  # A registration's state: curl -s {GATEWAY}/api/v1/registrations/REGISTRATION_ID"
             .to_owned(),
         "  curl -s {GATEWAY}/metrics".to_owned(),
@@ -389,7 +412,7 @@ async fn demo(mut settings: Settings, profile: &str, args: Args) -> anyhow::Resu
         "Stop with Ctrl-C.".to_owned(),
     ]);
     let config = with_admin_password(&ctx, config)?;
-    serve(&ctx, listen, config, Some(lines.join("\n"))).await?;
+    serve(&ctx, listen, config, Some(lines.join("\n")), true).await?;
     drop(emulator);
     drop(data);
     Ok(())

@@ -85,59 +85,74 @@ async fn remove_from_goto(client: &GotoClient) -> anyhow::Result<usize> {
     Ok(keys.len())
 }
 
+/// Points GoTo's webhooks at the gateway whose public base URL is `url`; returns what
+/// to tell the user.
+///
+/// # Errors
+/// A bad URL, the store, or GoTo refusing (the gateway not reachable at `url`).
+pub async fn setup(ctx: &Context, url: &str) -> anyhow::Result<Vec<String>> {
+    let client = ctx.client(ctx.token_manager()?);
+    let store = ctx.store.clone();
+    let base = base_url(url)?;
+    let path = match configured_path(store.setting(PATH_SETTING)?) {
+        Some(p) => p,
+        None => {
+            let p = new_receiver_path();
+            store.set_setting(PATH_SETTING, &p)?;
+            p
+        }
+    };
+    let callback = format!("{base}{RECEIVER_PREFIX}{path}");
+    let replaced = remove_from_goto(&client).await?;
+    // GoTo signs events with the newest secret; g2w cannot check that scheme,
+    // so the secret is made (as GoTo's set-up asks) but not kept.
+    client
+        .create_webhook_secret()
+        .await
+        .context("GoTo refused to make a webhook secret")?;
+    let hooks = client
+        .create_webhooks(&callback, WEBHOOK_EVENTS)
+        .await
+        .with_context(|| {
+            format!(
+                "GoTo refused the callback {base}{RECEIVER_PREFIX}…: is `g2w serve` running and reachable there?"
+            )
+        })?;
+    let keys: Vec<String> = hooks.iter().map(|h| h.webhook_key.clone()).collect();
+    client
+        .set_webhooks_state(&keys, "ACTIVE")
+        .await
+        .context("cannot activate the webhooks")?;
+    let subs = client
+        .subscribe(&keys)
+        .await
+        .context("cannot subscribe the organizer")?;
+    store.set_setting(CALLBACK_SETTING, &format!("{base}{RECEIVER_PREFIX}…"))?;
+    let mut said = Vec::new();
+    if replaced > 0 {
+        said.push(format!("Replaced {replaced} earlier webhook(s)."));
+    }
+    said.push(format!(
+        "GoTo now sends {} to {base}{RECEIVER_PREFIX}… ({} webhook(s), {} active subscription(s)).",
+        WEBHOOK_EVENTS.join(", "),
+        keys.len(),
+        subs.iter()
+            .filter(|s| s.activation_state.as_deref() == Some("ACTIVE"))
+            .count()
+    ));
+    said.push("The path is secret: it is kept in the store and never printed.".to_owned());
+    Ok(said)
+}
+
 /// Runs a webhooks command.
 pub async fn run(ctx: &Context, command: WebhooksCommand) -> anyhow::Result<()> {
     let client = ctx.client(ctx.token_manager()?);
     let store = ctx.store.clone();
     match command {
         WebhooksCommand::Setup { url } => {
-            let base = base_url(&url)?;
-            let path = match configured_path(store.setting(PATH_SETTING)?) {
-                Some(p) => p,
-                None => {
-                    let p = new_receiver_path();
-                    store.set_setting(PATH_SETTING, &p)?;
-                    p
-                }
-            };
-            let callback = format!("{base}{RECEIVER_PREFIX}{path}");
-            let replaced = remove_from_goto(&client).await?;
-            // GoTo signs events with the newest secret; g2w cannot check that scheme,
-            // so the secret is made (as GoTo's set-up asks) but not kept.
-            client
-                .create_webhook_secret()
-                .await
-                .context("GoTo refused to make a webhook secret")?;
-            let hooks = client
-                .create_webhooks(&callback, WEBHOOK_EVENTS)
-                .await
-                .with_context(|| {
-                    format!(
-                        "GoTo refused the callback {base}{RECEIVER_PREFIX}…: is `g2w serve` running and reachable there?"
-                    )
-                })?;
-            let keys: Vec<String> = hooks.iter().map(|h| h.webhook_key.clone()).collect();
-            client
-                .set_webhooks_state(&keys, "ACTIVE")
-                .await
-                .context("cannot activate the webhooks")?;
-            let subs = client
-                .subscribe(&keys)
-                .await
-                .context("cannot subscribe the organizer")?;
-            store.set_setting(CALLBACK_SETTING, &format!("{base}{RECEIVER_PREFIX}…"))?;
-            if replaced > 0 {
-                println!("Replaced {replaced} earlier webhook(s).");
+            for line in setup(ctx, &url).await? {
+                println!("{line}");
             }
-            println!(
-                "GoTo now sends {} to {base}{RECEIVER_PREFIX}… ({} webhook(s), {} active subscription(s)).",
-                WEBHOOK_EVENTS.join(", "),
-                keys.len(),
-                subs.iter()
-                    .filter(|s| s.activation_state.as_deref() == Some("ACTIVE"))
-                    .count()
-            );
-            println!("The path is secret: it is kept in the store and never printed.");
             Ok(())
         }
         WebhooksCommand::Status => {

@@ -119,6 +119,43 @@ async fn the_demo_registers_someone_and_stops_cleanly() {
         .unwrap();
     assert_eq!(answer["status"], "registered", "{answer}");
     assert!(answer["joinUrl"].as_str().unwrap().contains("/join/"));
+
+    // The banner's session command: GoTo (the emulator) tells the gateway Ada joined.
+    let session = banner
+        .lines()
+        .find(|l| l.contains("/_emulator/sessions"))
+        .unwrap();
+    let session_url = session.split_whitespace().nth(4).unwrap();
+    let session_body = session.split("-d '").nth(1).unwrap().trim_end_matches('\'');
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let metrics = env
+            .http
+            .get(format!("{base}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if metrics.contains("g2w_webhook_events_total{what=\"received\"}") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no webhook event reached the demo gateway"
+        );
+        // Set-up runs beside start-up: a join before it is not sent, so join again.
+        let r = env
+            .http
+            .post(session_url)
+            .body(session_body.to_owned())
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     sigterm(&child);
     let status = child.wait().unwrap();
     assert!(status.success(), "{status:?}");
