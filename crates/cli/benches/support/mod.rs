@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 /// With `BENCH_DATABASE_URL` (a PostgreSQL server), a fresh database on it for this
 /// run: every `g2w` then keeps its state there instead of the SQLite file.
-fn database() -> Option<&'static str> {
+pub fn database() -> Option<&'static str> {
     static URL: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
     URL.get_or_init(|| {
         let admin = std::env::var("BENCH_DATABASE_URL").ok()?;
@@ -90,6 +90,7 @@ pub async fn login(http: &reqwest::Client, emulator: &str, data: &Path) {
 }
 
 /// A webinar with one required short-answer question: (webinar key, question key).
+#[allow(dead_code)] // the webhooks benchmark makes its own
 pub async fn webinar(http: &reqwest::Client, emulator: &str, subject: &str) -> (String, String) {
     let webinar: Value = http
         .post(format!("{emulator}/_emulator/webinars"))
