@@ -408,3 +408,57 @@ async fn an_event_that_cannot_be_stored_is_answered_503_so_goto_sends_it_again()
     );
     assert_eq!(app.store.recent_events(10).unwrap().len(), 1);
 }
+
+/// Sends each (path, body) at once from its own task; the answers' statuses and bodies.
+async fn all_at_once(app: &TestApp, sends: Vec<(String, String)>) -> Vec<(u16, Value)> {
+    let tasks: Vec<_> = sends
+        .into_iter()
+        .map(|(path, body)| {
+            let (http, url) = (app.http.clone(), format!("{}/hooks/goto/{path}", app.base));
+            tokio::spawn(async move {
+                let r = http
+                    .post(url)
+                    .header("content-type", "application/json")
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap();
+                let status = r.status().as_u16();
+                (status, r.json().await.unwrap_or(Value::Null))
+            })
+        })
+        .collect();
+    let mut replies = Vec::new();
+    for t in tasks {
+        replies.push(t.await.unwrap());
+    }
+    replies
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_same_event_sent_fifty_times_at_once_is_kept_once() {
+    let app = hook_app(|_| {}).await;
+    let replies = all_at_once(&app, vec![(PATH.to_owned(), joined("burst", 5)); 50]).await;
+    assert!(
+        replies.iter().all(|(status, _)| *status == 200),
+        "{replies:?}"
+    );
+    let fresh = replies
+        .iter()
+        .filter(|(_, body)| body["duplicate"] == json!(false))
+        .count();
+    assert_eq!(fresh, 1, "exactly one was new");
+    assert_eq!(app.store.recent_events(10).unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_flood_of_guessed_paths_finds_nothing_and_the_real_path_still_works() {
+    let app = hook_app(|_| {}).await;
+    let guesses = (0..300)
+        .map(|i| (format!("guess-{i}"), joined(&format!("g{i}"), 1)))
+        .collect();
+    let replies = all_at_once(&app, guesses).await;
+    assert!(replies.iter().all(|(status, _)| *status == 404));
+    assert!(app.store.recent_events(10).unwrap().is_empty());
+    assert_eq!(post_event(&app, PATH, joined("real", 1)).await.status, 200);
+}
