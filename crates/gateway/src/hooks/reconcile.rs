@@ -82,18 +82,16 @@ fn event(m: Missing, now: Timestamp, forward: bool) -> NewEvent {
 }
 
 async fn keep(store: &Arc<dyn Store>, missing: Vec<NewEvent>) -> Result<usize, StoreError> {
-    let store = store.clone();
-    tokio::task::spawn_blocking(move || {
+    crate::blocking::off_thread(store, move |s| {
         let mut kept = 0;
         for e in &missing {
-            if store.record_event(e)? {
+            if s.record_event(e)? {
                 kept += 1;
             }
         }
         Ok(kept)
     })
     .await
-    .map_err(|e| StoreError::Sql(format!("store task failed: {e}")))?
 }
 
 /// Compares GoTo's lists for every webinar of the last 30 and next 90 days with the
