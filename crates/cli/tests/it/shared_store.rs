@@ -261,3 +261,111 @@ async fn store_copy_moves_a_sqlite_gateway_into_postgres_logins_and_waiting_regi
 fn g2w_goto_secret(s: &g2w_goto::SecretString) -> String {
     g2w_goto::ExposeSecret::expose_secret(s).to_owned()
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_gateways_keep_and_forward_each_webhook_event_once() {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+
+    let Some(url) = g2w_store::test_database_url() else {
+        return;
+    };
+    let mut env = Env::start(EmulatorConfig {
+        rate_limit: 0,
+        ..Default::default()
+    })
+    .await;
+    let key = SecretKey::generate();
+    env.shared_store = Some((url.clone(), key.to_base64()));
+    env.login_pat().await;
+
+    // The user's URL, a little slow, counting each event key it is given.
+    let seen: Arc<Mutex<HashMap<String, u32>>> = Arc::default();
+    let counted = seen.clone();
+    let app = axum::Router::new().route(
+        "/events",
+        axum::routing::post(move |headers: axum::http::HeaderMap| {
+            let counted = counted.clone();
+            async move {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                let key = headers["x-g2w-event-key"].to_str().unwrap().to_owned();
+                *counted.lock().unwrap().entry(key).or_default() += 1;
+                axum::http::StatusCode::NO_CONTENT
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let forward = format!("http://{}/events", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let serve = || {
+        let mut cmd = env.g2w(&["serve", "--listen", "127.0.0.1:0"]);
+        cmd.env("G2W_FORWARD_URL", &forward);
+        start_serve(cmd)
+    };
+    let (mut first, first_base) = serve();
+    let (mut second, second_base) = serve();
+    let setup = env
+        .run(&["webhooks", "setup", "--url", &first_base], "")
+        .await;
+    crate::assert_ok(&setup);
+    let store = PgStore::connect(&url, &key).unwrap();
+    let path = g2w_store::Store::setting(&store, g2w_gateway::PATH_SETTING)
+        .unwrap()
+        .unwrap();
+
+    // 200 events, each sent to both gateways at once (GoTo repeating itself across a
+    // load balancer): each must be kept once and forwarded once.
+    let mut sends = Vec::new();
+    for i in 0..200 {
+        let body = json!({"eventName": "registrant.added", "eventKey": format!("lb-{i}"),
+            "webinarKey": 9_007_199_254_740_993_u64, "registrantKey": 1000 + i})
+        .to_string();
+        for base in [&first_base, &second_base] {
+            let (http, url, body) = (
+                env.http.clone(),
+                format!("{base}/hooks/goto/{path}"),
+                body.clone(),
+            );
+            sends.push(tokio::spawn(async move {
+                let r = http
+                    .post(url)
+                    .header("content-type", "application/json")
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), 200);
+                r.json::<serde_json::Value>().await.unwrap()["duplicate"] == false
+            }));
+        }
+    }
+    let mut fresh = 0;
+    for s in sends {
+        fresh += usize::from(s.await.unwrap());
+    }
+    assert_eq!(fresh, 200, "each event new exactly once over both gateways");
+
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while seen.lock().unwrap().len() < 200 {
+        assert!(
+            Instant::now() < deadline,
+            "forwarded {} of 200",
+            seen.lock().unwrap().len()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let twice: Vec<_> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(_, n)| **n > 1)
+        .map(|(k, _)| k.clone())
+        .collect();
+    assert!(twice.is_empty(), "forwarded more than once: {twice:?}");
+    for child in [&mut first, &mut second] {
+        crate::signal(child, "TERM");
+        child.wait().unwrap();
+    }
+}
