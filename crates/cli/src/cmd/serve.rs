@@ -397,17 +397,17 @@ async fn demo(mut settings: Settings, profile: &str, args: Args) -> anyhow::Resu
     lines.extend([
         String::new(),
         "  # The same email again: already registered, same join URL".to_owned(),
-        String::new(),
-        "  # GoTo's webhooks point at this gateway: start a session in which Ada joins, then"
+        "  # A registration's state: curl -s {GATEWAY}/api/v1/registrations/REGISTRATION_ID"
             .to_owned(),
-        "  # watch the live count at {GATEWAY}/admin/attendance".to_owned(),
+        "  curl -s {GATEWAY}/metrics".to_owned(),
+        String::new(),
+        "  # GoTo's webhooks point at this gateway: once Ada is registered for the first webinar,"
+            .to_owned(),
+        "  # start a session in which she joins and see {GATEWAY}/admin/attendance".to_owned(),
         format!(
             "  curl -s -X POST {}/_emulator/sessions -d '{{\"webinarKey\":\"{first}\",\"attendance\":[{{\"email\":\"ada@example.com\"}}]}}'",
             emulator.base_url()
         ),
-        "  # A registration's state: curl -s {GATEWAY}/api/v1/registrations/REGISTRATION_ID"
-            .to_owned(),
-        "  curl -s {GATEWAY}/metrics".to_owned(),
         String::new(),
         "Stop with Ctrl-C.".to_owned(),
     ]);
