@@ -187,6 +187,55 @@ async fn events_are_signed_carry_exact_keys_and_a_unique_event_key() {
 }
 
 #[tokio::test]
+async fn creating_and_changing_a_webinar_through_the_api_are_events_too() {
+    let goto = TestGoto::start().await;
+    let token = goto.token().await;
+    let hook = receiver().await;
+    subscribe(
+        &goto,
+        &token,
+        &hook.url,
+        &["webinar.created", "webinar.changed"],
+    )
+    .await;
+    let now = goto.emu.now();
+    let times = json!([{"startTime": g2w_emulator::to_iso(now + 86_400), "endTime": g2w_emulator::to_iso(now + 90_000)}]);
+    let created = goto
+        .post_json(
+            &token,
+            &goto.org_path("/webinars"),
+            &json!({"subject": "Made", "times": times}),
+        )
+        .await;
+    let key = created.json["webinarKey"].as_str().unwrap().to_owned();
+    let changed = goto
+        .send(
+            goto.http
+                .put(goto.url(&goto.org_path(&format!("/webinars/{key}"))))
+                .bearer_auth(&token)
+                .json(&json!({"subject": "Renamed"})),
+        )
+        .await;
+    assert_eq!(changed.status, StatusCode::ACCEPTED);
+    let events = hook.events(2).await;
+    let renamed = events
+        .iter()
+        .find(|(_, e)| e["eventName"] == "webinar.changed")
+        .expect("webinar.changed delivered");
+    assert_eq!(renamed.1["webinarTitle"], "Renamed");
+    assert_eq!(
+        renamed.1["webinarKey"].to_string(),
+        key,
+        "an integer, exact"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|(_, e)| e["eventName"] == "webinar.created" && e["status"] == "NEW")
+    );
+}
+
+#[tokio::test]
 async fn deliveries_can_be_dropped_or_duplicated_and_are_logged() {
     let goto = TestGoto::start().await;
     let token = goto.token().await;
