@@ -152,17 +152,17 @@ fn headers_json(headers: &HeaderMap) -> String {
     Value::Object(map).to_string()
 }
 
-/// Reads what the gateway keeps of an event body; the reason when it is not an event.
-fn parse_event(body: &[u8]) -> Result<(serde_json::Map<String, Value>, String, String), String> {
+/// The event a body states, to keep as received; the reason when it is not one.
+fn parse_event(body: &[u8], headers: &HeaderMap) -> Result<NewEvent, String> {
     let text = std::str::from_utf8(body).map_err(|_| "the body is not UTF-8".to_owned())?;
     let Ok(Value::Object(event)) = serde_json::from_str::<Value>(text) else {
         return Err("the body is not a JSON object".to_owned());
     };
-    let name = match event.get("eventName") {
+    let event_name = match event.get("eventName") {
         Some(Value::String(n)) if !n.is_empty() && n.len() <= 100 => n.clone(),
         _ => return Err("eventName is missing".to_owned()),
     };
-    let key = match event.get("eventKey") {
+    let event_key = match event.get("eventKey") {
         Some(Value::String(k)) if !k.is_empty() && k.len() <= MAX_EVENT_KEY => k.clone(),
         _ => {
             return Err(format!(
@@ -170,7 +170,22 @@ fn parse_event(body: &[u8]) -> Result<(serde_json::Map<String, Value>, String, S
             ));
         }
     };
-    Ok((event, name, key))
+    Ok(NewEvent {
+        event_key,
+        event_name,
+        source: EventSource::Webhook,
+        webinar_key: key_field::<WebinarKey>(&event, "webinarKey")?,
+        registrant_key: key_field::<RegistrantKey>(&event, "registrantKey")?,
+        session_key: key_field::<SessionKey>(&event, "sessionKey")?,
+        email: event
+            .get("email")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+        headers: headers_json(headers),
+        body: text.to_owned(),
+        received_at: g2w_goto::Timestamp::EPOCH,
+        forward: false,
+    })
 }
 
 /// `POST /hooks/goto/{secret}`: keeps the event (raw body and headers) once; GoTo's
@@ -185,36 +200,13 @@ pub(crate) async fn receive(
     if !state.hook_path.matches(&state.store, &secret).await {
         return not_found();
     }
-    let (event, event_name, event_key) = match parse_event(&body) {
-        Ok(parsed) => parsed,
+    let new = match parse_event(&body, &headers) {
+        Ok(event) => NewEvent {
+            received_at: (state.clock)(),
+            forward: state.config.forward_url.is_some(),
+            ..event
+        },
         Err(reason) => return refused(reason),
-    };
-    let keys = (|| {
-        Ok::<_, String>((
-            key_field::<WebinarKey>(&event, "webinarKey")?,
-            key_field::<RegistrantKey>(&event, "registrantKey")?,
-            key_field::<SessionKey>(&event, "sessionKey")?,
-        ))
-    })();
-    let (webinar_key, registrant_key, session_key) = match keys {
-        Ok(k) => k,
-        Err(reason) => return refused(reason),
-    };
-    let new = NewEvent {
-        event_key,
-        event_name,
-        source: EventSource::Webhook,
-        webinar_key,
-        registrant_key,
-        session_key,
-        email: event
-            .get("email")
-            .and_then(Value::as_str)
-            .map(str::to_owned),
-        headers: headers_json(&headers),
-        body: String::from_utf8_lossy(&body).into_owned(),
-        received_at: (state.clock)(),
-        forward: state.config.forward_url.is_some(),
     };
     match crate::blocking::off_thread(&state.store, move |s| s.record_event(&new)).await {
         Ok(fresh) => {
