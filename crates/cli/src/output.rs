@@ -153,3 +153,13 @@ pub fn parse_time(text: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
         .map(|t| t.and_utc())
         .ok_or_else(|| format!("{text:?} is not a date (YYYY-MM-DD) or an RFC 3339 time"))
 }
+
+/// [`parse_time`] as a [`g2w_goto::Timestamp`], for `--…-before DATE` flags.
+///
+/// # Errors
+/// Anything but a date or an RFC 3339 time, named.
+pub fn parse_moment(text: &str) -> anyhow::Result<g2w_goto::Timestamp> {
+    parse_time(text)
+        .map(|t| g2w_goto::Timestamp::from_millis(t.timestamp_millis()))
+        .map_err(anyhow::Error::msg)
+}

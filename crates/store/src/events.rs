@@ -228,12 +228,31 @@ pub trait EventStore: Send + Sync + 'static {
         lease: Duration,
     ) -> Result<Option<StoredEvent>, StoreError>;
 
+    /// Frees the space of events received before `before` whose forwarding is over:
+    /// facts (a registrant added, a registrant in a session) keep their keys, so
+    /// repeats and reconciliation still know them, and lose body and headers; other
+    /// events are deleted. Returns how many were compacted or deleted.
+    ///
+    /// # Errors
+    /// Database failures.
+    fn compact_events_before(&self, before: Timestamp) -> Result<u64, StoreError>;
+
     /// Records how forwarding `event_key` went.
     ///
     /// # Errors
     /// Database failures.
     fn settle_forward(&self, event_key: &str, outcome: &ForwardOutcome) -> Result<(), StoreError>;
 }
+
+/// What [`EventStore::compact_events_before`] runs, in order, with the cut-off as the
+/// only parameter (`?1` on SQLite, `$1` on PostgreSQL).
+pub(crate) const COMPACT_STATEMENTS: [&str; 2] = [
+    "DELETE FROM webhook_events WHERE received_at < {1} AND natural_key IS NULL
+         AND forward_state IN ('none', 'delivered', 'failed')",
+    "UPDATE webhook_events SET body = '', headers = '{}' WHERE received_at < {1}
+         AND natural_key IS NOT NULL AND forward_state IN ('none', 'delivered', 'failed')
+         AND body <> ''",
+];
 
 /// The columns every backend selects, in [`StoredEvent`]'s order.
 pub(crate) const EVENT_COLUMNS: &str = "event_key, event_name, source, webinar_key, registrant_key, \

@@ -8,8 +8,8 @@ use g2w_goto::{RegistrantKey, SessionKey, Timestamp, WebinarKey};
 use tokio_postgres::Row;
 
 use crate::events::{
-    ATTENDANCE_QUERY, Attendance, EVENT_COLUMNS, EventRow, EventStore, ForwardOutcome,
-    ForwardState, NewEvent, StoredEvent, attendance_row, key, outcome_columns,
+    ATTENDANCE_QUERY, Attendance, COMPACT_STATEMENTS, EVENT_COLUMNS, EventRow, EventStore,
+    ForwardOutcome, ForwardState, NewEvent, StoredEvent, attendance_row, key, outcome_columns,
 };
 use crate::{PgStore, StoreError};
 
@@ -164,6 +164,21 @@ impl EventStore for PgStore {
             })
         })?;
         found.map(EventRow::parse).transpose()
+    }
+
+    fn compact_events_before(&self, before: Timestamp) -> Result<u64, StoreError> {
+        let before = before.as_millis();
+        self.run(move |c| {
+            Box::pin(async move {
+                let tx = c.transaction().await?;
+                let mut n = 0;
+                for sql in COMPACT_STATEMENTS {
+                    n += tx.execute(&sql.replace("{1}", "$1"), &[&before]).await?;
+                }
+                tx.commit().await?;
+                Ok(n)
+            })
+        })
     }
 
     fn settle_forward(&self, event_key: &str, outcome: &ForwardOutcome) -> Result<(), StoreError> {

@@ -7,8 +7,8 @@ use g2w_goto::{RegistrantKey, SessionKey, Timestamp, WebinarKey};
 use rusqlite::{OptionalExtension as _, Row, params};
 
 use crate::events::{
-    ATTENDANCE_QUERY, Attendance, EVENT_COLUMNS, EventRow, EventStore, ForwardOutcome,
-    ForwardState, NewEvent, StoredEvent, attendance_row, key, outcome_columns,
+    ATTENDANCE_QUERY, Attendance, COMPACT_STATEMENTS, EVENT_COLUMNS, EventRow, EventStore,
+    ForwardOutcome, ForwardState, NewEvent, StoredEvent, attendance_row, key, outcome_columns,
 };
 use crate::{SqliteStore, StoreError};
 
@@ -137,6 +137,17 @@ impl EventStore for SqliteStore {
             .optional()
         })?;
         found.map(EventRow::parse).transpose()
+    }
+
+    fn compact_events_before(&self, before: Timestamp) -> Result<u64, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        let mut n = 0;
+        for sql in COMPACT_STATEMENTS {
+            n += tx.execute(&sql.replace("{1}", "?1"), params![before.as_millis()])?;
+        }
+        tx.commit()?;
+        Ok(n as u64)
     }
 
     fn settle_forward(&self, event_key: &str, outcome: &ForwardOutcome) -> Result<(), StoreError> {

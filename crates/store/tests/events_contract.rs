@@ -157,6 +157,27 @@ fn story(store: &dyn EventStore) {
             .is_some_and(|e| e.event_key == "e1"),
         "nothing to forward without a forward URL"
     );
+
+    // Compaction: finished facts keep their keys (and still dedupe); other finished
+    // events go; an event still being forwarded is untouched.
+    assert_eq!(store.compact_events_before(at(1_000_000)).unwrap(), 4);
+    let kept = store.recent_events(10).unwrap();
+    assert_eq!(kept.len(), 4, "e9 deleted: {kept:?}");
+    let e2 = kept.iter().find(|e| e.event_key == "e2").unwrap();
+    assert_eq!((e2.body.as_str(), e2.headers.as_str()), ("", "{}"));
+    let e1 = kept.iter().find(|e| e.event_key == "e1").unwrap();
+    assert_eq!(e1.body, added.body, "still being forwarded");
+    let mut again = event("e2-again", "registrant.added", 2, None, 2_000_000);
+    again.source = EventSource::Reconciliation;
+    assert!(
+        !store.record_event(&again).unwrap(),
+        "the fact is still known"
+    );
+    assert_eq!(
+        store.compact_events_before(at(1_000_000)).unwrap(),
+        0,
+        "once"
+    );
 }
 
 #[test]

@@ -1,6 +1,6 @@
 //! `g2w outbox`: look into the registration outbox and act on what is stuck.
 
-use anyhow::{Context as _, bail};
+use anyhow::bail;
 use g2w_goto::Timestamp;
 use g2w_store::{OutboxState, Registration};
 
@@ -48,18 +48,6 @@ pub enum Format {
     Table,
     /// For scripts.
     Json,
-}
-
-fn parse_date(text: &str) -> anyhow::Result<Timestamp> {
-    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
-        return Ok(Timestamp::from_millis(t.timestamp_millis()));
-    }
-    let day = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
-        .with_context(|| format!("{text:?} is not a date (YYYY-MM-DD) or an RFC 3339 time"))?;
-    Ok(day
-        .and_hms_opt(0, 0, 0)
-        .map(|t| Timestamp::from_millis(t.and_utc().timestamp_millis()))
-        .unwrap_or_default())
 }
 
 fn when(t: Timestamp) -> String {
@@ -144,7 +132,7 @@ pub fn run(ctx: &Context, command: OutboxCommand) -> anyhow::Result<()> {
             println!("{n} registration(s) will be delivered again.");
         }
         OutboxCommand::Purge { delivered_before } => {
-            let before = parse_date(&delivered_before)?;
+            let before = crate::output::parse_moment(&delivered_before)?;
             let n = store.purge_delivered_before(before)?;
             println!("{n} delivered registration(s) deleted.");
         }

@@ -24,6 +24,13 @@ pub enum WebhooksCommand {
     Status,
     /// Removes the webhooks and subscriptions from GoTo; the receiver stops accepting.
     Remove,
+    /// Frees the space of events received before DATE once forwarded: registrations and
+    /// joins keep their keys (repeats and reconciliation still know them), the rest go.
+    Purge {
+        /// `YYYY-MM-DD` (midnight UTC) or an RFC 3339 time.
+        #[arg(long, value_name = "DATE")]
+        before: String,
+    },
     /// Compares GoTo's registrant and attendee lists with the events received now, and
     /// keeps what no webhook brought (the gateway also does this every 15 minutes).
     Reconcile,
@@ -219,6 +226,12 @@ pub async fn run(ctx: &Context, command: WebhooksCommand) -> anyhow::Result<()> 
                 "Checked {} webinar(s) with GoTo: {} registration(s) and {} join(s) no webhook had brought.",
                 found.webinars, found.added, found.joined
             );
+            Ok(())
+        }
+        WebhooksCommand::Purge { before } => {
+            let before = crate::output::parse_moment(&before)?;
+            let n = store.compact_events_before(before)?;
+            println!("{n} event(s) received before {before} compacted or deleted.");
             Ok(())
         }
         WebhooksCommand::Remove => {

@@ -100,6 +100,28 @@ async fn setup_sends_goto_events_through_the_gateway_to_the_users_url_and_remove
     assert_ok(&again);
     assert!(text(&again.stdout).contains("Replaced 4 earlier webhook(s)."));
 
+    // Once forwarded, old events can give their space back; the fact stays known.
+    let purged = env
+        .run(&["webhooks", "purge", "--before", "2999-01-01"], "")
+        .await;
+    assert_ok(&purged);
+    assert!(
+        text(&purged.stdout).starts_with("1 event(s) received before 2999-01-01T00:00:00Z"),
+        "{}",
+        text(&purged.stdout)
+    );
+    let status = env.run(&["webhooks", "status"], "").await;
+    assert!(text(&status.stdout).contains("received:       1 registration(s)"));
+    let bad = env
+        .run(&["webhooks", "purge", "--before", "soon"], "")
+        .await;
+    assert!(!bad.status.success());
+    assert!(
+        text(&bad.stderr).contains("\"soon\" is not a date"),
+        "{}",
+        text(&bad.stderr)
+    );
+
     let removed = env.run(&["webhooks", "remove"], "").await;
     assert_ok(&removed);
     assert!(text(&removed.stdout).contains("Removed 4 webhook(s)"));
