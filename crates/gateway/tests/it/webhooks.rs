@@ -301,7 +301,7 @@ async fn forwarding_retries_until_the_users_url_takes_the_event_signed_by_g2w() 
     let body = joined("fwd-1", 7);
     assert_eq!(post_event(&app, PATH, body.clone()).await.status, 200);
     // Backoffs are on the gateway's clock: move it instead of waiting.
-    for _ in 0..200 {
+    for _ in 0..800 {
         if !got.lock().unwrap().is_empty() {
             break;
         }
@@ -321,7 +321,7 @@ async fn forwarding_retries_until_the_users_url_takes_the_event_signed_by_g2w() 
         g2w_gateway::signature("forward-secret", ts, body.as_bytes())
     );
     let event = app.store.recent_events(1).unwrap().remove(0);
-    for _ in 0..100 {
+    for _ in 0..500 {
         if app.store.recent_events(1).unwrap()[0].forward_state == ForwardState::Delivered {
             break;
         }
