@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Json, Response};
+use axum::response::Json;
 use g2w_goto::{RegistrantKey, SessionKey, WebinarKey};
 use g2w_store::{EventSource, NewEvent, Store};
 use serde_json::{Value, json};
@@ -26,6 +26,7 @@ pub use reconcile::{ReconcileError, Reconciled, reconcile};
 pub(crate) use forward::run as forward_loop;
 pub(crate) use reconcile::run as reconcile_loop;
 
+use crate::api::ApiError;
 use crate::state::AppState;
 
 /// The store setting holding the secret path segment GoTo posts to.
@@ -68,8 +69,9 @@ impl HookPath {
     /// Whether `candidate` is the configured secret (compared as digests, so timing
     /// says nothing about it). A match is trusted for a few seconds; a mismatch reads
     /// the store again (at most every 50 ms), so a path `g2w webhooks setup` has just
-    /// written works at once, for GoTo's check that follows.
-    async fn matches(&self, store: &Arc<dyn Store>, candidate: &str) -> bool {
+    /// written works at once, for GoTo's check that follows. `Err` when the store
+    /// cannot say: the caller answers 503, so GoTo sends the event again.
+    async fn matches(&self, store: &Arc<dyn Store>, candidate: &str) -> Result<bool, ApiError> {
         let wanted = digest(candidate);
         let cached = *self.0.lock().unwrap_or_else(|e| e.into_inner());
         let reread = match cached {
@@ -78,43 +80,49 @@ impl HookPath {
             None => true,
         };
         if !reread {
-            return cached.is_some_and(|(known, _)| known == Some(wanted));
+            return Ok(cached.is_some_and(|(known, _)| known == Some(wanted)));
         }
         let read = crate::blocking::off_thread(store, |s| s.setting(PATH_SETTING)).await;
         let known = match read {
             Ok(path) => configured_path(path).as_deref().map(digest),
             Err(e) => {
                 tracing::warn!("cannot read the webhook path: {e}");
-                return false;
+                return Err(unavailable());
             }
         };
         *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some((known, Instant::now()));
-        known == Some(wanted)
+        Ok(known == Some(wanted))
+    }
+
+    /// `Ok` at the configured path; 404 anywhere else; 503 when the store cannot say.
+    async fn admit(&self, store: &Arc<dyn Store>, candidate: &str) -> Result<(), ApiError> {
+        if self.matches(store, candidate).await? {
+            Ok(())
+        } else {
+            Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "no such resource",
+            ))
+        }
     }
 }
 
-fn not_found() -> Response {
-    (StatusCode::NOT_FOUND, Json(json!({"error": "not_found"}))).into_response()
-}
-
-fn refused(reason: String) -> Response {
-    (
-        StatusCode::BAD_REQUEST,
-        Json(json!({"error": "invalid_event", "reason": reason})),
+fn unavailable() -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "unavailable",
+        "the event cannot be stored now; send it again",
     )
-        .into_response()
 }
 
 /// `GET /hooks/goto/{secret}`: GoTo's check of the callback, 200 at the right path.
 pub(crate) async fn check(
     State(state): State<Arc<AppState>>,
     Path(secret): Path<String>,
-) -> Response {
-    if state.hook_path.matches(&state.store, &secret).await {
-        (StatusCode::OK, "g2w receives GoTo webhooks here").into_response()
-    } else {
-        not_found()
-    }
+) -> Result<&'static str, ApiError> {
+    state.hook_path.admit(&state.store, &secret).await?;
+    Ok("g2w receives GoTo webhooks here")
 }
 
 /// A key from an event field (number or digits), if present and valid.
@@ -152,8 +160,14 @@ fn headers_json(headers: &HeaderMap) -> String {
     Value::Object(map).to_string()
 }
 
-/// The event a body states, to keep as received; the reason when it is not one.
-fn parse_event(body: &[u8], headers: &HeaderMap) -> Result<NewEvent, String> {
+/// The event a body states, to keep as received at `received_at`; the reason when it
+/// is not one.
+fn parse_event(
+    body: &[u8],
+    headers: &HeaderMap,
+    received_at: g2w_goto::Timestamp,
+    forward: bool,
+) -> Result<NewEvent, String> {
     let text = std::str::from_utf8(body).map_err(|_| "the body is not UTF-8".to_owned())?;
     let Ok(Value::Object(event)) = serde_json::from_str::<Value>(text) else {
         return Err("the body is not a JSON object".to_owned());
@@ -183,8 +197,8 @@ fn parse_event(body: &[u8], headers: &HeaderMap) -> Result<NewEvent, String> {
             .map(str::to_owned),
         headers: headers_json(headers),
         body: text.to_owned(),
-        received_at: g2w_goto::Timestamp::EPOCH,
-        forward: false,
+        received_at,
+        forward,
     })
 }
 
@@ -196,18 +210,11 @@ pub(crate) async fn receive(
     Path(secret): Path<String>,
     headers: HeaderMap,
     body: Bytes,
-) -> Response {
-    if !state.hook_path.matches(&state.store, &secret).await {
-        return not_found();
-    }
-    let new = match parse_event(&body, &headers) {
-        Ok(event) => NewEvent {
-            received_at: (state.clock)(),
-            forward: state.config.forward_url.is_some(),
-            ..event
-        },
-        Err(reason) => return refused(reason),
-    };
+) -> Result<Json<Value>, ApiError> {
+    state.hook_path.admit(&state.store, &secret).await?;
+    let forward = state.config.forward_url.is_some();
+    let new = parse_event(&body, &headers, (state.clock)(), forward)
+        .map_err(|reason| ApiError::new(StatusCode::BAD_REQUEST, "invalid_event", reason))?;
     match crate::blocking::off_thread(&state.store, move |s| s.record_event(&new)).await {
         Ok(fresh) => {
             state
@@ -216,16 +223,12 @@ pub(crate) async fn receive(
             if fresh {
                 state.forward_wake.notify_one();
             }
-            Json(json!({"received": true, "duplicate": !fresh})).into_response()
+            Ok(Json(json!({"received": true, "duplicate": !fresh})))
         }
         Err(e) => {
             tracing::error!("cannot keep a GoTo event: {e}");
             state.metrics.webhook("store_failed");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({"error": "unavailable", "reason": "the event cannot be stored now; send it again"})),
-            )
-                .into_response()
+            Err(unavailable())
         }
     }
 }
