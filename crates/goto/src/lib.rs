@@ -52,6 +52,6 @@ pub use retry::RetryPolicy;
 pub use secrecy::{ExposeSecret, SecretString};
 pub use time::{Clock, Timestamp, system_clock};
 pub use tokens::{REFRESH_MARGIN, StoreFailure, TokenManager, TokenRecord, TokenStore};
-pub use transport::{CONNECT_TIMEOUT, REQUEST_TIMEOUT, http_client};
+pub use transport::{CONNECT_TIMEOUT, REQUEST_TIMEOUT, describe_transport, http_client};
 pub use url::Url;
 pub use webhooks::{UserSubscription, WEBHOOK_EVENTS, Webhook, WebhookSecret};

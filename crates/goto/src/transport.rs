@@ -24,7 +24,7 @@ pub fn http_client() -> Result<reqwest::Client> {
 }
 
 /// A transport error in words a person can act on.
-pub(crate) fn describe_transport(e: &reqwest::Error) -> String {
+pub fn describe_transport(e: &reqwest::Error) -> String {
     let kind = if e.is_timeout() {
         "timed out"
     } else if e.is_connect() {

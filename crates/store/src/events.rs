@@ -237,15 +237,35 @@ pub trait EventStore: Send + Sync + 'static {
     /// Database failures.
     fn compact_events_before(&self, before: Timestamp) -> Result<u64, StoreError>;
 
-    /// Records how forwarding `event_key` went.
+    /// Records how attempt number `attempt` (its `forward_attempts` when claimed) of
+    /// forwarding `event_key` went. False, and nothing changed, when that attempt no
+    /// longer holds the event (its lease ran out and another attempt took it).
     ///
     /// # Errors
     /// Database failures.
-    fn settle_forward(&self, event_key: &str, outcome: &ForwardOutcome) -> Result<(), StoreError>;
+    fn settle_forward(
+        &self,
+        event_key: &str,
+        attempt: u32,
+        outcome: &ForwardOutcome,
+    ) -> Result<bool, StoreError>;
 }
 
+/// `sql` with `{1}`, `{2}`, … as this backend's parameters (`?1` or `$1`, …).
+pub(crate) fn placeholders(sql: &str, mark: &str) -> String {
+    (1..=9).fold(sql.to_owned(), |sql, n| {
+        sql.replace(&format!("{{{n}}}"), &format!("{mark}{n}"))
+    })
+}
+
+/// What [`EventStore::settle_forward`] runs, with (state, next attempt, error, event
+/// key, attempt) as `{1}`…`{5}`: the attempt count is the claim's fencing token.
+pub(crate) const SETTLE_STATEMENT: &str = "UPDATE webhook_events SET forward_state = {1},
+        forward_next_at = {2}, forward_error = {3}, forward_lease_until = NULL
+    WHERE event_key = {4} AND forward_state = 'delivering' AND forward_attempts = {5}";
+
 /// What [`EventStore::compact_events_before`] runs, in order, with the cut-off as the
-/// only parameter (`?1` on SQLite, `$1` on PostgreSQL).
+/// only parameter (`{1}`, see [`placeholders`]).
 pub(crate) const COMPACT_STATEMENTS: [&str; 2] = [
     "DELETE FROM webhook_events WHERE received_at < {1} AND natural_key IS NULL
          AND forward_state IN ('none', 'delivered', 'failed')",

@@ -9,7 +9,8 @@ use tokio_postgres::Row;
 
 use crate::events::{
     ATTENDANCE_QUERY, Attendance, COMPACT_STATEMENTS, EVENT_COLUMNS, EventRow, EventStore,
-    ForwardOutcome, ForwardState, NewEvent, StoredEvent, attendance_row, key, outcome_columns,
+    ForwardOutcome, ForwardState, NewEvent, SETTLE_STATEMENT, StoredEvent, attendance_row, key,
+    outcome_columns, placeholders,
 };
 use crate::{PgStore, StoreError};
 
@@ -173,7 +174,7 @@ impl EventStore for PgStore {
                 let tx = c.transaction().await?;
                 let mut n = 0;
                 for sql in COMPACT_STATEMENTS {
-                    n += tx.execute(&sql.replace("{1}", "$1"), &[&before]).await?;
+                    n += tx.execute(&placeholders(sql, "$"), &[&before]).await?;
                 }
                 tx.commit().await?;
                 Ok(n)
@@ -181,20 +182,23 @@ impl EventStore for PgStore {
         })
     }
 
-    fn settle_forward(&self, event_key: &str, outcome: &ForwardOutcome) -> Result<(), StoreError> {
+    fn settle_forward(
+        &self,
+        event_key: &str,
+        attempt: u32,
+        outcome: &ForwardOutcome,
+    ) -> Result<bool, StoreError> {
         let (state, next_at, error) = outcome_columns(outcome);
-        let event_key = event_key.to_owned();
-        self.run(move |c| {
+        let (event_key, attempt) = (event_key.to_owned(), i64::from(attempt));
+        let n = self.run(move |c| {
             Box::pin(async move {
                 c.execute(
-                    "UPDATE webhook_events SET forward_state = $1, forward_next_at = $2,
-                         forward_error = $3, forward_lease_until = NULL
-                     WHERE event_key = $4",
-                    &[&state.as_str(), &next_at, &error, &event_key],
+                    &placeholders(SETTLE_STATEMENT, "$"),
+                    &[&state.as_str(), &next_at, &error, &event_key, &attempt],
                 )
                 .await
             })
         })?;
-        Ok(())
+        Ok(n == 1)
     }
 }

@@ -8,7 +8,8 @@ use rusqlite::{OptionalExtension as _, Row, params};
 
 use crate::events::{
     ATTENDANCE_QUERY, Attendance, COMPACT_STATEMENTS, EVENT_COLUMNS, EventRow, EventStore,
-    ForwardOutcome, ForwardState, NewEvent, StoredEvent, attendance_row, key, outcome_columns,
+    ForwardOutcome, ForwardState, NewEvent, SETTLE_STATEMENT, StoredEvent, attendance_row, key,
+    outcome_columns, placeholders,
 };
 use crate::{SqliteStore, StoreError};
 
@@ -144,22 +145,25 @@ impl EventStore for SqliteStore {
         let tx = conn.transaction()?;
         let mut n = 0;
         for sql in COMPACT_STATEMENTS {
-            n += tx.execute(&sql.replace("{1}", "?1"), params![before.as_millis()])?;
+            n += tx.execute(&placeholders(sql, "?"), params![before.as_millis()])?;
         }
         tx.commit()?;
         Ok(n as u64)
     }
 
-    fn settle_forward(&self, event_key: &str, outcome: &ForwardOutcome) -> Result<(), StoreError> {
+    fn settle_forward(
+        &self,
+        event_key: &str,
+        attempt: u32,
+        outcome: &ForwardOutcome,
+    ) -> Result<bool, StoreError> {
         let (state, next_at, error) = outcome_columns(outcome);
-        self.bookkeeping(|conn| {
+        let n = self.bookkeeping(|conn| {
             conn.execute(
-                "UPDATE webhook_events SET forward_state = ?1, forward_next_at = ?2,
-                     forward_error = ?3, forward_lease_until = NULL
-                 WHERE event_key = ?4",
-                params![state.as_str(), next_at, error, event_key],
+                &placeholders(SETTLE_STATEMENT, "?"),
+                params![state.as_str(), next_at, error, event_key, attempt],
             )
         })?;
-        Ok(())
+        Ok(n == 1)
     }
 }

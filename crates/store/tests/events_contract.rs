@@ -107,6 +107,7 @@ fn story(store: &dyn EventStore) {
     store
         .settle_forward(
             "e1",
+            1,
             &ForwardOutcome::Retry {
                 at: at(60_000),
                 error: "HTTP 503".into(),
@@ -118,7 +119,7 @@ fn story(store: &dyn EventStore) {
         assert_eq!(e.event_key, expected);
         if expected != "e4" {
             store
-                .settle_forward(expected, &ForwardOutcome::Delivered)
+                .settle_forward(expected, e.forward_attempts, &ForwardOutcome::Delivered)
                 .unwrap();
         }
     }
@@ -131,9 +132,16 @@ fn story(store: &dyn EventStore) {
         (crashed.event_key.as_str(), crashed.forward_attempts),
         ("e4", 2)
     );
+    assert!(
+        !store
+            .settle_forward("e4", 1, &ForwardOutcome::Delivered)
+            .unwrap(),
+        "the attempt that lost its lease records nothing"
+    );
     store
         .settle_forward(
             "e4",
+            2,
             &ForwardOutcome::Failed {
                 error: "gave up".into(),
             },

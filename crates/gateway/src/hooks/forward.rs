@@ -21,8 +21,14 @@ pub const SIGNATURE_HEADER: &str = "x-g2w-signature";
 /// The header with the signing time (Unix seconds).
 pub const TIMESTAMP_HEADER: &str = "x-g2w-timestamp";
 
-/// How long one forwarding attempt holds an event.
-const LEASE: Duration = Duration::from_secs(30);
+/// How long one forwarding attempt holds an event: longer than a request may take,
+/// so a slow URL is never sent the same event by a second attempt meanwhile.
+const LEASE: Duration = Duration::from_secs(g2w_goto::REQUEST_TIMEOUT.as_secs() + 30);
+/// While the URL fails, the loop waits this long after the first failure (doubling up
+/// to `PAUSE_CAP`) before trying the next event: a URL that is down is probed, not
+/// flooded with the whole backlog.
+const PAUSE_BASE: Duration = Duration::from_secs(1);
+const PAUSE_CAP: Duration = Duration::from_secs(60);
 /// The longest wait between attempts.
 const BACKOFF_CAP: Duration = Duration::from_secs(600);
 
@@ -71,24 +77,32 @@ async fn send(
     match request.send().await {
         Ok(r) if r.status().is_success() => Ok(()),
         Ok(r) => Err(format!("{url} answered HTTP {}", r.status().as_u16())),
-        Err(e) => Err(format!(
-            "{url}: {}",
-            g2w_goto::GotoError::Transport(e.to_string())
-        )),
+        Err(e) => Err(format!("{url}: {}", g2w_goto::describe_transport(&e))),
     }
 }
 
-/// One step: forwards the next due event, if any. Returns whether there was one.
+/// What one step did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Step {
+    /// Nothing was due.
+    Idle,
+    /// An event went out.
+    Forwarded,
+    /// The URL did not take it.
+    Failed,
+}
+
+/// One step: forwards the next due event, if any.
 pub(crate) async fn step(
     state: &AppState,
     http: &reqwest::Client,
     url: &str,
-) -> Result<bool, g2w_store::StoreError> {
+) -> Result<Step, g2w_store::StoreError> {
     let now = (state.clock)();
     let Some(event) =
         crate::blocking::off_thread(&state.store, move |s| s.claim_forward(now, LEASE)).await?
     else {
-        return Ok(false);
+        return Ok(Step::Idle);
     };
     let outcome = match send(state, http, url, &event).await {
         Ok(()) => ForwardOutcome::Delivered,
@@ -100,17 +114,32 @@ pub(crate) async fn step(
             error,
         },
     };
+    let step = if outcome == ForwardOutcome::Delivered {
+        Step::Forwarded
+    } else {
+        Step::Failed
+    };
     state.metrics.webhook(match outcome {
         ForwardOutcome::Delivered => "forwarded",
         ForwardOutcome::Retry { .. } => "forward_retry",
         ForwardOutcome::Failed { .. } => "forward_failed",
     });
-    let key = event.event_key.clone();
-    crate::blocking::off_thread(&state.store, move |s| s.settle_forward(&key, &outcome)).await?;
-    Ok(true)
+    let (key, attempt) = (event.event_key.clone(), event.forward_attempts);
+    let recorded = crate::blocking::off_thread(&state.store, move |s| {
+        s.settle_forward(&key, attempt, &outcome)
+    })
+    .await?;
+    if !recorded {
+        tracing::warn!(
+            event = %event.event_key,
+            "forwarding lease lost before its outcome was recorded; another attempt has it"
+        );
+    }
+    Ok(step)
 }
 
-/// Forwards until `stop` fires; idle, it waits for a new event or a second.
+/// Forwards until `stop` fires. Idle, it waits for a new event or a second; after a
+/// failure it waits before the next event (1 s, doubling to a minute).
 pub(crate) async fn run(state: Arc<AppState>, mut stop: tokio::sync::watch::Receiver<bool>) {
     let Some(url) = state.config.forward_url.clone() else {
         return;
@@ -122,20 +151,27 @@ pub(crate) async fn run(state: Arc<AppState>, mut stop: tokio::sync::watch::Rece
             return;
         }
     };
+    let mut pause = PAUSE_BASE;
     while !*stop.borrow() {
-        let idle = match step(&state, &http, &url).await {
-            Ok(true) => false,
-            Ok(false) => true,
-            Err(e) => {
-                tracing::warn!("forwarding: {e}");
-                true
+        let stepped = step(&state, &http, &url).await;
+        if let Err(e) = &stepped {
+            tracing::warn!("forwarding: {e}");
+        }
+        match stepped {
+            Ok(Step::Forwarded) => pause = PAUSE_BASE,
+            Ok(Step::Failed) => {
+                tokio::select! {
+                    () = tokio::time::sleep(pause) => {}
+                    _ = stop.changed() => {}
+                }
+                pause = (pause * 2).min(PAUSE_CAP);
             }
-        };
-        if idle {
-            tokio::select! {
-                () = state.forward_wake.notified() => {}
-                () = tokio::time::sleep(Duration::from_secs(1)) => {}
-                _ = stop.changed() => {}
+            Ok(Step::Idle) | Err(_) => {
+                tokio::select! {
+                    () = state.forward_wake.notified() => {}
+                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    _ = stop.changed() => {}
+                }
             }
         }
     }

@@ -336,6 +336,49 @@ async fn forwarding_retries_until_the_users_url_takes_the_event_signed_by_g2w() 
 }
 
 #[tokio::test]
+async fn a_users_url_that_is_down_is_probed_not_flooded_with_the_backlog() {
+    // A URL that refuses everything, counting the requests.
+    let seen = Arc::new(Mutex::new(0_usize));
+    let counted = seen.clone();
+    let front = axum::Router::new().route(
+        "/events",
+        axum::routing::post(move || {
+            let counted = counted.clone();
+            async move {
+                *counted.lock().unwrap() += 1;
+                axum::http::StatusCode::BAD_GATEWAY
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let front_url = format!("http://{}/events", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, front).await });
+    let app = hook_app(|c| {
+        c.forward_url = Some(front_url);
+        c.background_tasks = true;
+    })
+    .await;
+    for i in 0..30 {
+        let reply = post_event(&app, PATH, joined(&format!("down-{i}"), i)).await;
+        assert_eq!(reply.status, 200, "receipt does not wait on the user's URL");
+    }
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let requests = *seen.lock().unwrap();
+    assert!(
+        (1..=3).contains(&requests),
+        "30 events waiting, a failing URL: {requests} request(s) in 1.5 s"
+    );
+    let pending = app
+        .store
+        .recent_events(100)
+        .unwrap()
+        .iter()
+        .filter(|e| e.forward_state == ForwardState::Pending)
+        .count();
+    assert_eq!(pending, 30, "every event still waits to be forwarded");
+}
+
+#[tokio::test]
 async fn reconciliation_finds_what_lost_deliveries_never_brought() {
     let app = hook_app(|_| {}).await;
     subscribe_gateway(&app).await;
