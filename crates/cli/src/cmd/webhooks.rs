@@ -222,10 +222,7 @@ pub async fn run(ctx: &Context, command: WebhooksCommand) -> anyhow::Result<()> 
                 g2w_gateway::reconcile(&client, &store, g2w_goto::Timestamp::now(), forward)
                     .await
                     .context("reconciliation stopped")?;
-            println!(
-                "Checked {} webinar(s) with GoTo: {} registration(s) and {} join(s) no webhook had brought.",
-                found.webinars, found.added, found.joined
-            );
+            println!("{found}");
             Ok(())
         }
         WebhooksCommand::Purge { before } => {

@@ -176,10 +176,7 @@ pub(crate) async fn reconcile(
     {
         Ok(found) => {
             state.forward_wake.notify_one();
-            format!(
-                "Checked {} webinar(s) with GoTo: {} registration(s) and {} join(s) no webhook had brought.",
-                found.webinars, found.added, found.joined
-            )
+            found.to_string()
         }
         Err(e) => format!("GoTo could not be checked: {e}"),
     };

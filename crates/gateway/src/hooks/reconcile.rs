@@ -20,9 +20,29 @@ pub struct Reconciled {
     pub added: usize,
     /// `registrant.joined` events no delivery had brought.
     pub joined: usize,
+    /// Webinars GoTo could not describe this time (tried again next round).
+    pub failed: usize,
 }
 
-/// Why a reconciliation stopped: GoTo or the store failed.
+impl std::fmt::Display for Reconciled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Checked {} webinar(s) with GoTo: {} registration(s) and {} join(s) no webhook had brought.",
+            self.webinars, self.added, self.joined
+        )?;
+        if self.failed > 0 {
+            write!(
+                f,
+                " GoTo could not answer for {} webinar(s); they are checked again next time.",
+                self.failed
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// Why a reconciliation stopped: GoTo could not list the webinars, or the store failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ReconcileError {
     /// GoTo failed.
@@ -38,54 +58,57 @@ const LOOK_BACK_DAYS: i64 = 30;
 /// How far ahead (registrations arrive before the webinar).
 const LOOK_AHEAD_DAYS: i64 = 90;
 
-struct Missing {
-    name: &'static str,
-    webinar: WebinarKey,
+/// A registrant GoTo lists, as the event reconciliation keeps if none was received.
+struct Listed {
     registrant: RegistrantKey,
-    session: Option<SessionKey>,
     email: String,
     body: Value,
 }
 
-fn event(m: Missing, now: Timestamp, forward: bool) -> NewEvent {
-    let session = m.session.map(|s| s.to_string()).unwrap_or_default();
-    let mut body = m.body;
-    if let Value::Object(map) = &mut body {
-        map.insert("eventName".into(), json!(m.name));
-        map.insert("webinarKey".into(), json!(m.webinar));
-        map.insert("registrantKey".into(), json!(m.registrant));
-        map.insert("reconciled".into(), json!(true));
-        if let Some(s) = m.session {
-            map.insert("sessionKey".into(), json!(s));
-        }
-    }
-    let event_key = format!(
-        "reconciled:{}:{}:{}:{session}",
-        m.name, m.webinar, m.registrant
-    );
-    if let Value::Object(map) = &mut body {
-        map.insert("eventKey".into(), json!(event_key));
-    }
-    NewEvent {
-        event_key,
-        event_name: m.name.to_owned(),
-        source: EventSource::Reconciliation,
-        webinar_key: Some(m.webinar),
-        registrant_key: Some(m.registrant),
-        session_key: m.session,
-        email: Some(m.email),
-        headers: "{}".into(),
-        body: body.to_string(),
-        received_at: now,
-        forward,
-    }
-}
-
-async fn keep(store: &Arc<dyn Store>, missing: Vec<NewEvent>) -> Result<usize, StoreError> {
+/// Keeps, as `name` events of `webinar` (and `session`), those of `listed` that no
+/// received event states yet: one store call for the look-up and the writes.
+async fn keep_missing(
+    store: &Arc<dyn Store>,
+    name: &'static str,
+    (webinar, session): (WebinarKey, Option<SessionKey>),
+    listed: Vec<Listed>,
+    now: Timestamp,
+    forward: bool,
+) -> Result<usize, StoreError> {
     crate::blocking::off_thread(store, move |s| {
+        let known = s.known_registrants(name, webinar, session)?;
         let mut kept = 0;
-        for e in &missing {
-            if s.record_event(e)? {
+        for l in listed
+            .into_iter()
+            .filter(|l| !known.contains(&l.registrant))
+        {
+            let suffix = session.map(|s| s.to_string()).unwrap_or_default();
+            let event_key = format!("reconciled:{name}:{webinar}:{}:{suffix}", l.registrant);
+            let mut body = l.body;
+            if let Value::Object(map) = &mut body {
+                map.insert("eventName".into(), json!(name));
+                map.insert("eventKey".into(), json!(event_key));
+                map.insert("webinarKey".into(), json!(webinar));
+                map.insert("registrantKey".into(), json!(l.registrant));
+                map.insert("reconciled".into(), json!(true));
+                if let Some(s) = session {
+                    map.insert("sessionKey".into(), json!(s));
+                }
+            }
+            let event = NewEvent {
+                event_key,
+                event_name: name.to_owned(),
+                source: EventSource::Reconciliation,
+                webinar_key: Some(webinar),
+                registrant_key: Some(l.registrant),
+                session_key: session,
+                email: Some(l.email),
+                headers: "{}".into(),
+                body: body.to_string(),
+                received_at: now,
+                forward,
+            };
+            if s.record_event(&event)? {
                 kept += 1;
             }
         }
@@ -94,11 +117,75 @@ async fn keep(store: &Arc<dyn Store>, missing: Vec<NewEvent>) -> Result<usize, S
     .await
 }
 
+/// Reconciles one webinar: its registrants, then each ended session's attendees.
+async fn reconcile_webinar(
+    client: &GotoClient,
+    store: &Arc<dyn Store>,
+    w: &g2w_goto::Webinar,
+    now: Timestamp,
+    forward: bool,
+) -> Result<(usize, usize), ReconcileError> {
+    let webinar = w.webinar_key;
+    let registrants = client
+        .registrants(webinar)
+        .await?
+        .into_iter()
+        .map(|r| Listed {
+            registrant: r.registrant_key,
+            body: json!({
+                "firstName": r.first_name, "lastName": r.last_name, "email": r.email,
+                "registrationDate": r.registration_date, "status": r.status,
+                "joinUrl": r.join_url, "webinarTitle": w.subject,
+            }),
+            email: r.email,
+        })
+        .collect();
+    let added = keep_missing(
+        store,
+        "registrant.added",
+        (webinar, None),
+        registrants,
+        now,
+        forward,
+    )
+    .await?;
+    let mut joined = 0;
+    for session in client.sessions(webinar).await? {
+        let s = session.session_key;
+        let attendees = client
+            .session_attendees(webinar, s)
+            .await?
+            .into_iter()
+            .map(|a| Listed {
+                registrant: a.registrant_key,
+                body: json!({
+                    "firstName": a.first_name, "lastName": a.last_name, "email": a.email,
+                    "joinTime": a.attendance.iter().map(|x| x.join_time).min(),
+                    "attendanceTimeInSeconds": a.attendance_time_in_seconds,
+                    "webinarTitle": w.subject,
+                }),
+                email: a.email,
+            })
+            .collect();
+        joined += keep_missing(
+            store,
+            "registrant.joined",
+            (webinar, Some(s)),
+            attendees,
+            now,
+            forward,
+        )
+        .await?;
+    }
+    Ok((added, joined))
+}
+
 /// Compares GoTo's lists for every webinar of the last 30 and next 90 days with the
-/// events in `store`, and keeps what is missing (to be forwarded when `forward`).
+/// events in `store`, and keeps what is missing (to be forwarded when `forward`). A
+/// webinar GoTo cannot describe now is counted in `failed` and the others go on.
 ///
 /// # Errors
-/// GoTo or the store failing; what was kept before the failure stays kept.
+/// GoTo cannot list the webinars, or the store fails; what was kept stays kept.
 pub async fn reconcile(
     client: &GotoClient,
     store: &Arc<dyn Store>,
@@ -116,69 +203,17 @@ pub async fn reconcile(
         webinars: webinars.len(),
         ..Reconciled::default()
     };
-    for w in webinars {
-        let webinar = w.webinar_key;
-        let registrants = client.registrants(webinar).await?;
-        let known = crate::blocking::off_thread(store, move |s| {
-            s.known_registrants("registrant.added", webinar, None)
-        })
-        .await?;
-        let missing: Vec<NewEvent> = registrants
-            .into_iter()
-            .filter(|r| !known.contains(&r.registrant_key))
-            .map(|r| {
-                let body = json!({
-                    "firstName": r.first_name, "lastName": r.last_name, "email": r.email,
-                    "registrationDate": r.registration_date, "status": r.status,
-                    "joinUrl": r.join_url, "webinarTitle": w.subject,
-                });
-                event(
-                    Missing {
-                        name: "registrant.added",
-                        webinar,
-                        registrant: r.registrant_key,
-                        session: None,
-                        email: r.email,
-                        body,
-                    },
-                    now,
-                    forward,
-                )
-            })
-            .collect();
-        found.added += keep(store, missing).await?;
-        for session in client.sessions(webinar).await? {
-            let s = session.session_key;
-            let attendees = client.session_attendees(webinar, s).await?;
-            let known = crate::blocking::off_thread(store, move |st| {
-                st.known_registrants("registrant.joined", webinar, Some(s))
-            })
-            .await?;
-            let missing: Vec<NewEvent> = attendees
-                .into_iter()
-                .filter(|a| !known.contains(&a.registrant_key))
-                .map(|a| {
-                    let joined = a.attendance.iter().map(|x| x.join_time).min();
-                    let body = json!({
-                        "firstName": a.first_name, "lastName": a.last_name, "email": a.email,
-                        "joinTime": joined, "attendanceTimeInSeconds": a.attendance_time_in_seconds,
-                        "webinarTitle": w.subject,
-                    });
-                    event(
-                        Missing {
-                            name: "registrant.joined",
-                            webinar,
-                            registrant: a.registrant_key,
-                            session: Some(s),
-                            email: a.email,
-                            body,
-                        },
-                        now,
-                        forward,
-                    )
-                })
-                .collect();
-            found.joined += keep(store, missing).await?;
+    for w in &webinars {
+        match reconcile_webinar(client, store, w, now, forward).await {
+            Ok((added, joined)) => {
+                found.added += added;
+                found.joined += joined;
+            }
+            Err(ReconcileError::Goto(e)) => {
+                tracing::warn!(webinar = %w.webinar_key, "reconciliation skipped a webinar: {e}");
+                found.failed += 1;
+            }
+            Err(e) => return Err(e),
         }
     }
     Ok(found)
@@ -198,13 +233,14 @@ pub(crate) async fn run(
         let set_up = crate::blocking::off_thread(&state.store, |s| s.setting(super::PATH_SETTING))
             .await
             .is_ok_and(|p| super::configured_path(p).is_some());
-        if !set_up {
+        // GoTo failing, or no usable login: deliveries wait for GoTo, and so does this.
+        if !set_up || state.worker.goto_failing() || state.worker.paused().is_some() {
             continue;
         }
         let forward = state.config.forward_url.is_some();
         match reconcile(&state.client, &state.store, (state.clock)(), forward).await {
             Ok(found) if found.added + found.joined > 0 => {
-                tracing::info!(?found, "reconciliation found events no webhook had brought");
+                tracing::info!("reconciliation: {found}");
                 state.forward_wake.notify_one();
             }
             Ok(_) => {}

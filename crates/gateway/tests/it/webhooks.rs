@@ -505,3 +505,102 @@ async fn a_flood_of_guessed_paths_finds_nothing_and_the_real_path_still_works() 
     assert!(app.store.recent_events(10).unwrap().is_empty());
     assert_eq!(post_event(&app, PATH, joined("real", 1)).await.status, 200);
 }
+
+#[tokio::test]
+async fn reconciliation_goes_on_past_a_webinar_goto_cannot_describe_and_skips_while_goto_fails() {
+    let app = hook_app(|_| {}).await;
+    let (flaky, _) = app.webinar(json!({"subject": "Flaky"})).await;
+    let (fine, _) = app.webinar(json!({"subject": "Fine"})).await;
+    for (webinar, email) in [(&flaky, "f@example.com"), (&fine, "g@example.com")] {
+        app.control(
+            &format!("/webinars/{webinar}/registrants"),
+            json!({"firstName": "P", "lastName": "Q", "email": email}),
+        )
+        .await;
+    }
+    let organizer = app.emu.default_organizer_key();
+    app.fault(json!({"method": "GET", "status": 503, "count": 1,
+        "pathPrefix": format!("/G2W/rest/v2/organizers/{organizer}/webinars/{flaky}/registrants")}))
+        .await;
+    let (cookie, csrf) = sign_in(&app).await;
+    let page = act(
+        &app,
+        "/admin/attendance/reconcile",
+        &format!("csrf={csrf}"),
+        &cookie,
+    )
+    .await;
+    assert!(
+        page.text
+            .contains("Checked 2 webinar(s) with GoTo: 1 registration(s) and 0 join(s)")
+            && page.text.contains("GoTo could not answer for 1 webinar(s)"),
+        "{}",
+        page.text
+    );
+    let again = act(
+        &app,
+        "/admin/attendance/reconcile",
+        &format!("csrf={csrf}"),
+        &cookie,
+    )
+    .await;
+    assert!(
+        again
+            .text
+            .contains("1 registration(s) and 0 join(s) no webhook had brought."),
+        "the flaky one, next time: {}",
+        again.text
+    );
+    assert_eq!(app.store.recent_events(10).unwrap().len(), 2);
+}
+
+const LIST_WEBINARS: &str = "GET /G2W/rest/v2/organizers/{organizer_key}/webinars";
+
+/// Polls `/metrics` (moving the gateway's clock, so backoffs and probes come due) until
+/// it shows `line`.
+async fn until_metrics_show(app: &TestApp, line: &str) {
+    for _ in 0..400 {
+        if app.get("/metrics").await.text.contains(line) {
+            return;
+        }
+        app.advance(5_000);
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("/metrics never showed {line:?}");
+}
+
+#[tokio::test]
+async fn periodic_reconciliation_waits_while_goto_fails_and_resumes_after() {
+    let app = TestApp::start_with(|c| {
+        c.background_tasks = true;
+        c.reconcile_every = Some(Duration::from_millis(100));
+    })
+    .await;
+    let (webinar, _) = app.webinar(json!({"subject": "Outage"})).await;
+    app.fault(json!({"method": "POST", "pathPrefix": "/G2W", "status": 500}))
+        .await;
+    for i in 0..3 {
+        app.post_json(&webinar, &crate::person(&format!("o{i}@example.com")))
+            .await;
+    }
+    until_metrics_show(&app, "g2w_goto_breaker_open 1\n").await;
+
+    let before = app.emu.stats().route_total(LIST_WEBINARS);
+    app.store.set_setting(PATH_SETTING, PATH).unwrap();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(
+        app.emu.stats().route_total(LIST_WEBINARS),
+        before,
+        "no reconciliation while GoTo fails"
+    );
+
+    app.clear_faults().await;
+    until_metrics_show(&app, "g2w_goto_breaker_open 0\n").await;
+    for _ in 0..200 {
+        if app.emu.stats().route_total(LIST_WEBINARS) > before {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("reconciliation did not resume after GoTo came back");
+}
