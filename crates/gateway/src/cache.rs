@@ -324,6 +324,15 @@ impl WebinarCache {
         }
     }
 
+    /// The webinar list as last fetched, however old, without asking GoTo.
+    pub fn held_upcoming(&self) -> Option<Arc<Vec<Webinar>>> {
+        self.upcoming
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(|l| l.list.clone())
+    }
+
     fn upcoming_fresh_for(&self) -> Duration {
         self.settings.ttl.min(UPCOMING_TTL)
     }

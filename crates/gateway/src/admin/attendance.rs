@@ -55,7 +55,7 @@ pub(crate) struct Follow {
     live: Option<String>,
 }
 
-fn hhmm(t: g2w_goto::Timestamp) -> String {
+fn utc_time(t: g2w_goto::Timestamp) -> String {
     t.to_utc().format("%Y-%m-%d %H:%M:%S").to_string()
 }
 
@@ -85,20 +85,17 @@ pub(crate) async fn attendance(
                 .into_response();
         }
     };
-    // Titles only from what the cache already holds: this page must not wait on GoTo.
-    let titles: BTreeMap<WebinarKey, String> = state
+    // Titles from the webinar list the cache holds (this page never waits on GoTo),
+    // else from the webinar's own registrant events.
+    let mut titles: BTreeMap<WebinarKey, String> = state
         .cache
-        .upcoming(std::time::Duration::ZERO)
-        .await
+        .held_upcoming()
         .map(|l| {
             l.iter()
                 .map(|w| (w.webinar_key, w.subject.clone()))
                 .collect()
         })
         .unwrap_or_default();
-    // GoTo's registrant events name their webinar: a title for webinars the list does
-    // not hold yet.
-    let mut titles = titles;
     for e in &recent {
         if let Some(w) = e.webinar_key
             && !titles.contains_key(&w)
@@ -127,14 +124,14 @@ pub(crate) async fn attendance(
                     .session_key
                     .map_or_else(|| "(not named)".to_owned(), |s| s.to_string()),
                 joined: c.people,
-                last: hhmm(c.last_at),
+                last: utc_time(c.last_at),
             });
         }
     }
     let events = recent
         .into_iter()
         .map(|e| EventRow {
-            at: hhmm(e.received_at),
+            at: utc_time(e.received_at),
             name: e.event_name,
             email: e.email.unwrap_or_default(),
             source: e.source.as_str(),
