@@ -123,9 +123,7 @@ pub fn gateway_config(
     if let Some(url) = &logo_url {
         g2w_goto::Url::parse(url).with_context(|| format!("logo URL {url:?} is not a URL"))?;
     }
-    let forward_url = env
-        .var("G2W_FORWARD_URL")
-        .or_else(|| file.forward_url.clone());
+    let forward_url = forward_url(env, file);
     if let Some(url) = &forward_url {
         let parsed = g2w_goto::Url::parse(url)
             .with_context(|| format!("forward URL (G2W_FORWARD_URL) {url:?} is not a URL"))?;
@@ -203,6 +201,14 @@ pub fn gateway_config(
             ..d
         },
     ))
+}
+
+/// Where received GoTo events are forwarded: `G2W_FORWARD_URL` (empty: none), else
+/// `[serve] forward_url`. `g2w serve` checks it when it starts.
+pub fn forward_url(env: &dyn Env, file: &ServeFile) -> Option<String> {
+    env.var("G2W_FORWARD_URL")
+        .filter(|u| !u.is_empty())
+        .or_else(|| file.forward_url.clone())
 }
 
 /// Runs `g2w serve`.

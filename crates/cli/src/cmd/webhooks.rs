@@ -60,13 +60,16 @@ fn ours(hooks: Vec<Webhook>) -> Vec<Webhook> {
         .collect()
 }
 
-async fn remove_from_goto(client: &GotoClient) -> anyhow::Result<usize> {
-    let hooks = ours(
+/// Removes this gateway's webhooks (and their subscriptions) from GoTo, except those
+/// in `keep`; returns how many went.
+async fn remove_from_goto(client: &GotoClient, keep: &[String]) -> anyhow::Result<usize> {
+    let mut hooks = ours(
         client
             .webhooks()
             .await
             .context("cannot list GoTo's webhooks")?,
     );
+    hooks.retain(|h| !keep.contains(&h.webhook_key));
     if hooks.is_empty() {
         return Ok(0);
     }
@@ -110,7 +113,6 @@ pub async fn setup(ctx: &Context, url: &str) -> anyhow::Result<Vec<String>> {
         }
     };
     let callback = format!("{base}{RECEIVER_PREFIX}{path}");
-    let replaced = remove_from_goto(&client).await?;
     // GoTo signs events with the newest secret; g2w cannot check that scheme,
     // so the secret is made (as GoTo's set-up asks) but not kept.
     client
@@ -134,6 +136,9 @@ pub async fn setup(ctx: &Context, url: &str) -> anyhow::Result<Vec<String>> {
         .subscribe(&keys)
         .await
         .context("cannot subscribe the organizer")?;
+    // Only now that the new ones work do the old ones go: a set-up that fails (the
+    // gateway not reachable at `url`) leaves the working webhooks as they were.
+    let replaced = remove_from_goto(&client, &keys).await?;
     store.set_setting(CALLBACK_SETTING, &format!("{base}{RECEIVER_PREFIX}…"))?;
     let mut said = Vec::new();
     if replaced > 0 {
@@ -153,7 +158,8 @@ pub async fn setup(ctx: &Context, url: &str) -> anyhow::Result<Vec<String>> {
 
 /// Runs a webhooks command.
 pub async fn run(ctx: &Context, command: WebhooksCommand) -> anyhow::Result<()> {
-    let client = ctx.client(ctx.token_manager()?);
+    // GoTo is needed by most commands, not by `purge`: no login required for it.
+    let client = || -> anyhow::Result<GotoClient> { Ok(ctx.client(ctx.token_manager()?)) };
     let store = ctx.store.clone();
     match command {
         WebhooksCommand::Setup { url } => {
@@ -171,6 +177,7 @@ pub async fn run(ctx: &Context, command: WebhooksCommand) -> anyhow::Result<()> 
                 return Ok(());
             };
             println!("receiver:       {callback}");
+            let client = client()?;
             let hooks = ours(
                 client
                     .webhooks()
@@ -216,10 +223,11 @@ pub async fn run(ctx: &Context, command: WebhooksCommand) -> anyhow::Result<()> 
         }
         WebhooksCommand::Reconcile => {
             // Found events are forwarded (by the gateway) when a forward URL is set.
-            let forward = std::env::var_os("G2W_FORWARD_URL").is_some_and(|v| !v.is_empty())
-                || ctx.settings.serve.forward_url.is_some();
+            let forward =
+                crate::cmd::serve::forward_url(&crate::settings::ProcessEnv, &ctx.settings.serve)
+                    .is_some();
             let found =
-                g2w_gateway::reconcile(&client, &store, g2w_goto::Timestamp::now(), forward)
+                g2w_gateway::reconcile(&client()?, &store, g2w_goto::Timestamp::now(), forward)
                     .await
                     .context("reconciliation stopped")?;
             println!("{found}");
@@ -232,7 +240,7 @@ pub async fn run(ctx: &Context, command: WebhooksCommand) -> anyhow::Result<()> 
             Ok(())
         }
         WebhooksCommand::Remove => {
-            let removed = remove_from_goto(&client).await?;
+            let removed = remove_from_goto(&client()?, &[]).await?;
             store.set_setting(PATH_SETTING, "")?;
             store.set_setting(CALLBACK_SETTING, "")?;
             println!(

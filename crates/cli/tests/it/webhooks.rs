@@ -96,6 +96,20 @@ async fn setup_sends_goto_events_through_the_gateway_to_the_users_url_and_remove
         "the secret path is never printed: {shown}"
     );
 
+    // A set-up pointed somewhere GoTo cannot reach fails and changes nothing.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let nowhere = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let failed = env.run(&["webhooks", "setup", "--url", &nowhere], "").await;
+    assert!(!failed.status.success());
+    let status = env.run(&["webhooks", "status"], "").await;
+    assert_eq!(
+        text(&status.stdout).matches("ACTIVE").count(),
+        4,
+        "the working webhooks are still there: {}",
+        text(&status.stdout)
+    );
+
     let again = env.run(&["webhooks", "setup", "--url", &base], "").await;
     assert_ok(&again);
     assert!(text(&again.stdout).contains("Replaced 4 earlier webhook(s)."));
