@@ -443,6 +443,20 @@ impl GotoClient {
         self.get(path, Vec::new(), "registrant").await
     }
 
+    /// Every registrant of a webinar with everything GoTo keeps (answers included): one
+    /// call for the list, then one per registrant.
+    ///
+    /// # Errors
+    /// [`GotoError`] as GoTo answered.
+    pub async fn registrant_details(&self, webinar: WebinarKey) -> Result<Vec<RegistrantDetail>> {
+        let list = self.registrants(webinar).await?;
+        let mut details = Vec::with_capacity(list.len());
+        for r in &list {
+            details.push(self.registrant(webinar, r.registrant_key).await?);
+        }
+        Ok(details)
+    }
+
     /// The registrant with this email (case-insensitive), if any.
     ///
     /// # Errors
@@ -506,7 +520,7 @@ impl GotoClient {
     }
 }
 
-fn to_json(value: &impl Serialize) -> Result<Vec<u8>> {
+pub(crate) fn to_json(value: &impl Serialize) -> Result<Vec<u8>> {
     serde_json::to_vec(value).map_err(|e| GotoError::Decode {
         path: "request".into(),
         message: e.to_string(),

@@ -6,8 +6,8 @@ use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::client::{Call, GotoClient, decode};
-use crate::error::{GotoError, Result};
+use crate::client::{Call, GotoClient, decode, to_json};
+use crate::error::Result;
 
 /// The events GoTo publishes, at version 1.0.0.
 pub const WEBHOOK_EVENTS: &[&str] = &[
@@ -91,13 +91,6 @@ struct Subscriptions {
     user_subscriptions: Vec<UserSubscription>,
 }
 
-fn body(value: &serde_json::Value) -> Result<Vec<u8>> {
-    serde_json::to_vec(value).map_err(|e| GotoError::Decode {
-        path: "request".into(),
-        message: e.to_string(),
-    })
-}
-
 const WEBHOOKS: &str = "/G2W/rest/v2/webhooks";
 const SUBSCRIPTIONS: &str = "/G2W/rest/v2/userSubscriptions";
 
@@ -109,7 +102,7 @@ impl GotoClient {
         value: &serde_json::Value,
     ) -> Result<Vec<u8>> {
         let (_, answer) = self
-            .execute(Call::plain(method, path.to_owned(), Some(body(value)?)))
+            .execute(Call::plain(method, path.to_owned(), Some(to_json(value)?)))
             .await?;
         Ok(answer)
     }

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use anyhow::Context as _;
-use g2w_goto::{Attendee, GotoClient, RegistrantKey, SessionKey, WebinarKey};
+use g2w_goto::{Attendee, GotoClient, Registrant, RegistrantKey, SessionKey, WebinarKey};
 
 use crate::context::Context;
 use crate::output::{Format, Listing, human_time};
@@ -212,14 +212,36 @@ pub async fn report(ctx: &Context, command: ReportCommand) -> anyhow::Result<()>
         output,
         format,
     } = command;
-    let registrants = client
-        .registrants(webinar_key)
-        .await
-        .context("cannot get the webinar's registrants")?;
     let fields = client
         .registration_fields(webinar_key)
         .await
         .context("cannot get the webinar's registration form")?;
+    // Answers are only in each registrant's full record (one GoTo call each): fetched
+    // only when the form has questions.
+    let registrants: Vec<(Registrant, BTreeMap<String, String>)> = if fields.questions.is_empty() {
+        client
+            .registrants(webinar_key)
+            .await
+            .context("cannot get the webinar's registrants")?
+            .into_iter()
+            .map(|r| (r, BTreeMap::new()))
+            .collect()
+    } else {
+        client
+            .registrant_details(webinar_key)
+            .await
+            .context("cannot get the webinar's registrants and their answers")?
+            .into_iter()
+            .map(|d| {
+                let answers = d
+                    .responses
+                    .into_iter()
+                    .map(|a| (a.question, a.answer))
+                    .collect();
+                (d.registrant, answers)
+            })
+            .collect()
+    };
     let attendees = client
         .attendees(webinar_key)
         .await
@@ -237,21 +259,7 @@ pub async fn report(ctx: &Context, command: ReportCommand) -> anyhow::Result<()>
         .collect();
     let mut rows = Vec::with_capacity(registrants.len());
     let mut json = Vec::with_capacity(registrants.len());
-    for r in &registrants {
-        // Answers are only in each registrant's full record: one call each, and only
-        // when the form has questions.
-        let answers: BTreeMap<String, String> = if questions.is_empty() {
-            BTreeMap::new()
-        } else {
-            client
-                .registrant(webinar_key, r.registrant_key)
-                .await
-                .with_context(|| format!("cannot get registrant {}", r.registrant_key))?
-                .responses
-                .into_iter()
-                .map(|a| (a.question, a.answer))
-                .collect()
-        };
+    for (r, answers) in &registrants {
         let seen = attended.get(&r.registrant_key);
         let minutes_attended = seen.map_or(0, |a| minutes(a.seconds));
         let mut row = vec![
@@ -282,7 +290,7 @@ pub async fn report(ctx: &Context, command: ReportCommand) -> anyhow::Result<()>
     }
     let came = registrants
         .iter()
-        .filter(|r| attended.contains_key(&r.registrant_key))
+        .filter(|(r, _)| attended.contains_key(&r.registrant_key))
         .count();
     let mut columns = crate::output::columns(&[
         "email",

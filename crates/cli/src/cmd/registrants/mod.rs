@@ -287,11 +287,7 @@ async fn export(
     webinar: WebinarKey,
     format: ExportFormat,
 ) -> anyhow::Result<()> {
-    let list = client.registrants(webinar).await?;
-    let mut details = Vec::with_capacity(list.len());
-    for r in &list {
-        details.push(client.registrant(webinar, r.registrant_key).await?);
-    }
+    let details = client.registrant_details(webinar).await?;
     match format {
         ExportFormat::Json => println!("{}", serde_json::to_string_pretty(&details)?),
         ExportFormat::Csv => {
