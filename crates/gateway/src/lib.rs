@@ -235,13 +235,17 @@ impl Gateway {
         let _ = stop_tx.send(true);
         if let Some((delivery, keep_alive, forward, reconcile)) = background {
             keep_alive.abort();
-            forward.abort();
             if let Some(r) = reconcile {
                 r.abort();
             }
-            if tokio::time::timeout(DRAIN_TIMEOUT, delivery).await.is_err() {
+            // A forward in flight finishes and records its outcome, like a delivery: cut
+            // off, its event would be sent again once the lease ran out.
+            let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
+                let _ = tokio::join!(delivery, forward);
+            });
+            if drained.await.is_err() {
                 tracing::warn!(
-                    "in-flight deliveries did not finish in time; their leases will expire and they will be retried"
+                    "in-flight deliveries or forwards did not finish in time; their leases will expire and they will be retried"
                 );
             }
         }
