@@ -119,10 +119,7 @@ async fn basic_credentials_are_form_decoded_and_a_refusal_names_the_scheme() {
         ..Default::default()
     })
     .await;
-    let pat = goto.control("/pats", &json!({})).await.json["pat"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let pat = goto.pat().await;
     let grant = [
         ("grant_type", "personal_access_token"),
         ("pat", pat.as_str()),

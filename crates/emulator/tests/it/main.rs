@@ -118,12 +118,17 @@ impl TestGoto {
         .await
     }
 
-    /// An access token for the default organizer, through a personal access token.
-    pub(crate) async fn token(&self) -> String {
-        let pat = self.control("/pats", &json!({})).await.json["pat"]
+    /// A personal access token for the default organizer, minted by the control API.
+    pub(crate) async fn pat(&self) -> String {
+        self.control("/pats", &json!({})).await.json["pat"]
             .as_str()
             .expect("pat minted")
-            .to_owned();
+            .to_owned()
+    }
+
+    /// An access token for the default organizer, through a personal access token.
+    pub(crate) async fn token(&self) -> String {
+        let pat = self.pat().await;
         let reply = self
             .token_request(&[("grant_type", "personal_access_token"), ("pat", &pat)])
             .await;

@@ -229,10 +229,7 @@ async fn client_authentication_by_basic_or_body_and_its_failures() {
         ..Default::default()
     })
     .await;
-    let pat = goto.control("/pats", &json!({})).await.json["pat"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let pat = goto.pat().await;
     let grant = [
         ("grant_type", "personal_access_token"),
         ("pat", pat.as_str()),
@@ -365,10 +362,7 @@ async fn personal_access_tokens_and_legacy_owner_fields() {
         ..Default::default()
     })
     .await;
-    let pat = goto.control("/pats", &json!({})).await.json["pat"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let pat = goto.pat().await;
     let reply = goto
         .token_request(&[("grant_type", "personal_access_token"), ("pat", &pat)])
         .await;
