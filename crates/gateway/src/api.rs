@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 use crate::breaker::BreakerState;
 use crate::cache::{Lookup, WebinarInfo};
 use crate::client::Client;
+pub(crate) use crate::error::ApiError;
 use crate::intake::{self, FieldErrors, Submission};
 use crate::state::AppState;
 
@@ -30,41 +31,6 @@ fn wants_html(headers: &HeaderMap) -> bool {
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|a| a.contains("text/html"))
-}
-
-/// An API error: `{"error": code, "message": …}` with its status.
-pub(crate) struct ApiError {
-    status: StatusCode,
-    code: &'static str,
-    message: String,
-}
-
-impl ApiError {
-    pub(crate) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            code,
-            message: message.into(),
-        }
-    }
-
-    fn rate_limited() -> Self {
-        Self::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
-            "too many requests from this address; try again shortly",
-        )
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        (
-            self.status,
-            Json(json!({"error": self.code, "message": self.message})),
-        )
-            .into_response()
-    }
 }
 
 /// The public name of a registration's state.

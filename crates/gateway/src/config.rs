@@ -93,13 +93,27 @@ pub struct GatewayConfig {
     /// How often GoTo's registrant and attendee lists are compared with the events
     /// received (only once webhooks are set up); `None` turns it off.
     pub reconcile_every: Option<Duration>,
+    /// Connections open at once; more wait in the listen queue until one closes.
+    pub max_connections: usize,
+    /// How long a connection may take to send a complete request head (from opening,
+    /// or from its first byte after an idle spell) before it is closed.
+    pub header_timeout: Duration,
+    /// How long a connection may sit idle between requests before it is closed.
+    pub keep_alive_timeout: Duration,
+    /// How long a request body may take to arrive once its head has (408 past it).
+    pub body_timeout: Duration,
+    /// Admin passwords checked at once (each argon2id check holds 19 MiB); others wait.
+    pub signin_concurrency: usize,
+    /// Failed admin sign-ins a minute from all addresses together (each address also
+    /// has its own five in five minutes); past it, 429 before any password is checked.
+    pub signin_failures_per_minute: u32,
 }
 
 impl Default for GatewayConfig {
     fn default() -> Self {
         Self {
             profile: "default".to_owned(),
-            sync_wait: Duration::from_secs(2),
+            sync_wait: Duration::from_secs(1),
             allowed_origins: Vec::new(),
             thank_you_url: None,
             intake_rate_per_ip: 5,
@@ -123,6 +137,12 @@ impl Default for GatewayConfig {
             forward_url: None,
             forward_secret: None,
             reconcile_every: Some(Duration::from_secs(15 * 60)),
+            max_connections: 4096,
+            header_timeout: Duration::from_secs(10),
+            keep_alive_timeout: Duration::from_secs(60),
+            body_timeout: Duration::from_secs(10),
+            signin_concurrency: 2,
+            signin_failures_per_minute: 30,
         }
     }
 }

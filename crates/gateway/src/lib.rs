@@ -21,6 +21,8 @@ mod breaker;
 mod cache;
 mod client;
 mod config;
+mod edge;
+mod error;
 mod headers;
 mod hooks;
 pub mod intake;
@@ -34,7 +36,6 @@ mod waiters;
 mod worker;
 
 use std::io;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -187,9 +188,14 @@ impl Gateway {
             .route("/healthz", get(api::healthz))
             .route("/readyz", get(api::readyz))
             .route("/metrics", get(api::metrics));
-        headers::common_layers(app, config)
+        let requests = edge::RequestLimits {
+            body_limit: BODY_LIMIT,
+            body_timeout: config.body_timeout,
+        };
+        let app = app
             .layer(DefaultBodyLimit::max(BODY_LIMIT))
-            .with_state(self.state.clone())
+            .layer(axum::middleware::from_fn_with_state(requests, edge::gate));
+        headers::common_layers(app, config).with_state(self.state.clone())
     }
 
     /// Serves on `listener` until `shutdown` resolves: then stops intake, lets in-flight
@@ -226,12 +232,13 @@ impl Gateway {
                 reconcile,
             )
         });
-        let app = self
-            .router()
-            .into_make_service_with_connect_info::<SocketAddr>();
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let config = &self.state.config;
+        let limits = edge::ConnectionLimits {
+            max_connections: config.max_connections,
+            header_timeout: config.header_timeout,
+            keep_alive_timeout: config.keep_alive_timeout,
+        };
+        let served = edge::serve(listener, self.router(), limits, shutdown).await;
         let _ = stop_tx.send(true);
         if let Some((delivery, keep_alive, forward, reconcile)) = background {
             keep_alive.abort();

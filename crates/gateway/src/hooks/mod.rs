@@ -26,7 +26,7 @@ pub use reconcile::{ReconcileError, Reconciled, reconcile};
 pub(crate) use forward::run as forward_loop;
 pub(crate) use reconcile::run as reconcile_loop;
 
-use crate::api::ApiError;
+use crate::error::ApiError;
 use crate::state::AppState;
 
 /// The store setting holding the secret path segment GoTo posts to.

@@ -4,6 +4,7 @@
 mod admin;
 mod bad_days;
 mod delivery;
+mod edge;
 mod intake;
 mod pages;
 mod webhooks;
