@@ -1,16 +1,57 @@
-//! Per-address token buckets: intake requests, and look-ups of uncached webinars.
+//! Token buckets: one per visitor address for intake requests and look-ups of uncached
+//! webinars, and single ones for budgets shared by everybody (failed admin sign-ins).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::Instant;
 
+/// A token bucket: `burst` tokens at most, refilled at `rate` a second.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Bucket {
+    tokens: f64,
+    at: Instant,
+}
+
+impl Bucket {
+    /// A full bucket.
+    pub fn full(burst: f64, now: Instant) -> Self {
+        Self {
+            tokens: burst,
+            at: now,
+        }
+    }
+
+    /// Takes a token if there is one.
+    pub fn take(&mut self, rate: f64, burst: f64, now: Instant) -> bool {
+        self.tokens =
+            (self.tokens + now.saturating_duration_since(self.at).as_secs_f64() * rate).min(burst);
+        self.at = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Returns a token taken for something that turned out not to count.
+    pub fn give_back(&mut self, burst: f64) {
+        self.tokens = (self.tokens + 1.0).min(burst);
+    }
+
+    /// When it was last used.
+    pub fn last_used(&self) -> Instant {
+        self.at
+    }
+}
+
 /// Token buckets by visitor address.
 #[derive(Debug)]
 pub(crate) struct IpLimiter {
     rate: f64,
     burst: f64,
-    buckets: Mutex<HashMap<IpAddr, (f64, Instant)>>,
+    buckets: Mutex<HashMap<IpAddr, Bucket>>,
 }
 
 impl IpLimiter {
@@ -31,16 +72,11 @@ impl IpLimiter {
         let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
         if buckets.len() > 100_000 {
             // Forget idle clients rather than grow without bound.
-            buckets.retain(|_, (_, at)| now.duration_since(*at).as_secs() < 60);
+            buckets.retain(|_, b| now.duration_since(b.last_used()).as_secs() < 60);
         }
-        let (tokens, at) = buckets.entry(ip).or_insert((self.burst, now));
-        *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * self.rate).min(self.burst);
-        *at = now;
-        if *tokens >= 1.0 {
-            *tokens -= 1.0;
-            true
-        } else {
-            false
-        }
+        buckets
+            .entry(ip)
+            .or_insert_with(|| Bucket::full(self.burst, now))
+            .take(self.rate, self.burst, now)
     }
 }

@@ -1,15 +1,30 @@
 //! The admin console's password: from `G2W_ADMIN_PASSWORD`, or a stored argon2id hash
 //! (PHC string). An older g2w's iterated-SHA-256 hash is still accepted, within a
 //! bounded cost, and replaced at the next sign-in.
+//!
+//! Checking an argon2id hash holds 19 MiB (OWASP's parameters) for tens of
+//! milliseconds. [`PasswordChecks`] runs a few checks at a time, each in memory kept
+//! from the last one, so a flood of sign-ins costs time, never memory: the allocator is
+//! not asked for a fresh 19 MiB per attempt on whichever blocking thread runs it (which
+//! it would keep, per thread, long after).
 
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use argon2::Block;
 use base64::Engine as _;
 use g2w_goto::{ExposeSecret as _, SecretString};
 use rand::Rng as _;
 use sha2::{Digest as _, Sha256};
+use tokio::sync::Semaphore;
 
 /// Older g2w stored `sha256i$ROUNDS$SALT$HASH`; a stored count above this is refused
 /// rather than run (a tampered setting must not stall sign-in for hours).
 const LEGACY_MAX_ROUNDS: u32 = 1_000_000;
+/// The most memory (KiB) and passes a stored argon2 hash may ask for, for the same
+/// reason: OWASP's 19 MiB and 2 passes fit well within them.
+const MAX_M_COST_KIB: u32 = 64 * 1024;
+const MAX_T_COST: u32 = 10;
 
 /// How the admin password is checked.
 #[derive(Clone)]
@@ -95,7 +110,14 @@ impl AdminPassword {
     }
 
     /// Checks `candidate` (slow by design: run it off the async threads).
+    #[cfg(test)]
     pub(crate) fn verify(&self, candidate: &str) -> Verdict {
+        self.verify_in(candidate, &mut Vec::new())
+    }
+
+    /// Checks `candidate`, hashing in `memory` (grown as the stored hash needs, and
+    /// left for the next check).
+    fn verify_in(&self, candidate: &str, memory: &mut Vec<Block>) -> Verdict {
         let accepted = |ok: bool| {
             if ok {
                 Verdict::Accepted
@@ -110,12 +132,7 @@ impl AdminPassword {
                 &Sha256::digest(candidate.as_bytes()),
             )),
             Self::Hashed(stored) if stored.starts_with("$argon2") => {
-                use argon2::PasswordVerifier as _;
-                accepted(argon2::PasswordHash::new(stored).is_ok_and(|h| {
-                    argon2::Argon2::default()
-                        .verify_password(candidate.as_bytes(), &h)
-                        .is_ok()
-                }))
+                accepted(argon2_matches(stored, candidate, memory))
             }
             Self::Hashed(stored) => {
                 let parts: Vec<&str> = stored.split('$').collect();
@@ -142,6 +159,91 @@ impl AdminPassword {
                 }
             }
         }
+    }
+}
+
+/// Whether `candidate` hashes to the stored argon2 PHC string, computed in `memory`.
+fn argon2_matches(stored: &str, candidate: &str, memory: &mut Vec<Block>) -> bool {
+    let Ok(hash) = argon2::PasswordHash::new(stored) else {
+        return false;
+    };
+    let (Some(expected), Some(salt)) = (hash.hash, hash.salt) else {
+        return false;
+    };
+    let Ok(algorithm) = argon2::Algorithm::try_from(hash.algorithm) else {
+        return false;
+    };
+    let version = match hash.version.map(argon2::Version::try_from) {
+        None => argon2::Version::default(),
+        Some(Ok(v)) => v,
+        Some(Err(_)) => return false,
+    };
+    let Ok(params) = argon2::Params::try_from(&hash) else {
+        return false;
+    };
+    if params.m_cost() > MAX_M_COST_KIB || params.t_cost() > MAX_T_COST {
+        tracing::error!(
+            "the stored admin password hash asks for more than g2w allows (m={} KiB, t={}); set G2W_ADMIN_PASSWORD",
+            params.m_cost(),
+            params.t_cost()
+        );
+        return false;
+    }
+    let mut salt_bytes = [0_u8; 64];
+    let Ok(salt) = salt.decode_b64(&mut salt_bytes) else {
+        return false;
+    };
+    let blocks = params.block_count();
+    if memory.len() < blocks {
+        memory.resize(blocks, Block::default());
+    }
+    let mut out = vec![0_u8; expected.len()];
+    argon2::Argon2::new(algorithm, version, params)
+        .hash_password_into_with_memory(candidate.as_bytes(), salt, &mut out, &mut memory[..blocks])
+        .is_ok()
+        && same(&out, expected.as_bytes())
+}
+
+/// Admin password checks, at most `concurrency` at a time, each hashing in memory kept
+/// from an earlier check.
+pub(crate) struct PasswordChecks {
+    slots: Arc<Semaphore>,
+    memory: Arc<Mutex<Vec<Vec<Block>>>>,
+}
+
+impl PasswordChecks {
+    pub(crate) fn new(concurrency: usize) -> Self {
+        Self {
+            slots: Arc::new(Semaphore::new(concurrency.max(1))),
+            memory: Arc::default(),
+        }
+    }
+
+    /// Checks `candidate` against `password` once a slot is free, waiting at most
+    /// `wait` for one; `None` when none came free in time.
+    pub(crate) async fn verify(
+        &self,
+        password: AdminPassword,
+        candidate: String,
+        wait: Duration,
+    ) -> Option<Verdict> {
+        let slot = tokio::time::timeout(wait, self.slots.clone().acquire_owned())
+            .await
+            .ok()?
+            .ok()?;
+        let pool = self.memory.clone();
+        let checked = tokio::task::spawn_blocking(move || {
+            // The slot and the memory go with the check, not with the request: a visitor
+            // who hangs up mid-check frees neither early.
+            let _slot = slot;
+            let take = || pool.lock().unwrap_or_else(|e| e.into_inner()).pop();
+            let mut memory = take().unwrap_or_default();
+            let verdict = password.verify_in(&candidate, &mut memory);
+            pool.lock().unwrap_or_else(|e| e.into_inner()).push(memory);
+            verdict
+        })
+        .await;
+        Some(checked.unwrap_or(Verdict::Refused))
     }
 }
 

@@ -1,7 +1,6 @@
 //! What every handler shares.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -44,16 +43,26 @@ pub(crate) struct PendingConnect {
     pub expires: Instant,
 }
 
-/// Sign-in failures and connect flows in progress (in memory: short-lived). Sessions
+/// Sign-in attempts and connect flows in progress (in memory: short-lived). Sessions
 /// live in the store, so a restart or another gateway keeps people signed in.
-#[derive(Default)]
 pub(crate) struct AdminState {
     /// The password as upgraded at a sign-in, replacing the configured one.
     pub upgraded: Mutex<Option<AdminPassword>>,
     /// What an action said, shown once on the page it redirects to (by session).
     pub notices: Mutex<HashMap<String, String>>,
-    /// Sign-in attempts by address, within the window.
-    pub failures: Mutex<HashMap<IpAddr, Vec<Instant>>>,
+    /// Sign-in attempts: their budgets and the password checks.
+    pub signins: crate::admin::SignIns,
     /// Connect flows by their OAuth `state`.
     pub connects: Mutex<HashMap<String, PendingConnect>>,
+}
+
+impl AdminState {
+    pub(crate) fn new(config: &GatewayConfig) -> Self {
+        Self {
+            upgraded: Mutex::default(),
+            notices: Mutex::default(),
+            signins: crate::admin::SignIns::new(config),
+            connects: Mutex::default(),
+        }
+    }
 }

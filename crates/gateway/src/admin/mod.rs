@@ -3,9 +3,9 @@
 //!
 //! Protection: a password (`G2W_ADMIN_PASSWORD`, or one generated, printed once and
 //! stored as an argon2id hash); a session cookie (HttpOnly, SameSite=Strict, Secure
-//! behind HTTPS); a CSRF token in every form, checked on every POST; at most five
-//! sign-in attempts checked per address in five minutes, counted before the (slow)
-//! check so that a burst sent at once cannot get more.
+//! behind HTTPS); a CSRF token in every form, checked on every POST; sign-in attempts
+//! limited per address and for everyone together, and checked a few at a time
+//! (`throttle`).
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -28,16 +28,16 @@ mod attendance;
 mod connect;
 mod pages;
 mod signin;
+mod throttle;
 
 pub(crate) use attendance::{attendance, reconcile};
 pub(crate) use connect::{connect, oauth_callback, save_client, start_connect};
 pub(crate) use pages::{outbox, outbox_action, refresh, tokens, webinars};
 pub(crate) use signin::{index, login, login_page, logout};
+pub(crate) use throttle::SignIns;
 
 const COOKIE: &str = "g2w_admin";
 const SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
-const LOGIN_WINDOW: Duration = Duration::from_secs(300);
-const LOGIN_FAILURES: usize = 5;
 fn token() -> String {
     let bytes: [u8; 32] = rand::rng().random();
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)

@@ -1,6 +1,7 @@
 //! Signing in and out of the console; the console's front door.
 
 use super::*;
+use crate::admin::throttle::NotChecked;
 
 /// `POST /admin/login`.
 #[derive(serde::Deserialize)]
@@ -63,27 +64,36 @@ pub(crate) async fn login(
     let Some(password) = &state.config.admin_password else {
         return (StatusCode::NOT_FOUND, "The admin console is off.").into_response();
     };
-    let ip = client.ip;
+    let password = lock(&state.admin.upgraded)
+        .clone()
+        .unwrap_or_else(|| password.clone());
+    let verdict = match state
+        .admin
+        .signins
+        .attempt(client.ip, password, candidate)
+        .await
     {
-        // The attempt is counted now, before the slow check: thirty guesses sent at
-        // once must not all be checked.
-        let mut failures = lock(&state.admin.failures);
-        let recent = failures.entry(ip).or_default();
-        recent.retain(|t| t.elapsed() < LOGIN_WINDOW);
-        if recent.len() >= LOGIN_FAILURES {
+        Ok(verdict) => verdict,
+        Err(NotChecked::Address) => {
             return login_refused(
                 StatusCode::TOO_MANY_REQUESTS,
                 "Too many failed attempts; wait a few minutes.",
             );
         }
-        recent.push(Instant::now());
-    }
-    let password = lock(&state.admin.upgraded)
-        .clone()
-        .unwrap_or_else(|| password.clone());
-    let verdict = tokio::task::spawn_blocking(move || password.verify(&candidate))
-        .await
-        .unwrap_or(Verdict::Refused);
+        Err(NotChecked::Everyone) => {
+            tracing::warn!("admin sign-in refused: too many failed attempts from everyone lately");
+            return login_refused(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many failed sign-ins to this console lately; wait a minute.",
+            );
+        }
+        Err(NotChecked::Busy) => {
+            return login_refused(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Signing in is busy; try again in a moment.",
+            );
+        }
+    };
     match verdict {
         Verdict::Refused => {
             return login_refused(StatusCode::UNAUTHORIZED, "Wrong password.");
@@ -104,7 +114,6 @@ pub(crate) async fn login(
             }
         }
     }
-    lock(&state.admin.failures).remove(&ip);
     let id = token();
     let (digest, session) = (
         session_digest(&id),

@@ -284,6 +284,98 @@ async fn thirty_guesses_sent_at_once_get_five_checks() {
     );
 }
 
+/// A client whose connections come from `127.0.0.N`.
+fn from_address(n: u8) -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .local_address(std::net::IpAddr::from([127, 0, 0, n]))
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn guesses_from_many_addresses_share_one_budget_checked_before_any_hash() {
+    let app = TestApp::start_with(|c| {
+        c.admin_password = Some(AdminPassword::Hashed(AdminPassword::hash("right password")));
+        c.signin_failures_per_minute = 8;
+        c.signin_concurrency = 2;
+    })
+    .await;
+    // Twenty addresses, three guesses each: every address stays within its own five.
+    let guesses: Vec<_> = (0..60_u8)
+        .map(|i| {
+            let http = from_address(10 + i % 20);
+            let url = format!("{}/admin/login", app.base);
+            tokio::spawn(async move {
+                let r = http
+                    .post(url)
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .body(format!("password=guess{i}"))
+                    .send()
+                    .await
+                    .unwrap();
+                (r.status().as_u16(), r.text().await.unwrap())
+            })
+        })
+        .collect();
+    let (mut checked, mut refused) = (0, 0);
+    for g in guesses {
+        match g.await.unwrap() {
+            (401, _) => checked += 1,
+            (429, page) => {
+                assert!(
+                    page.contains("from everyone") || page.contains("this console lately"),
+                    "{page}"
+                );
+                refused += 1;
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(
+        (checked, refused),
+        (8, 52),
+        "the shared budget, not 60 hashes"
+    );
+    // The budget refills (8 a minute); the right password then gets in and gives its
+    // token back.
+    let fresh = from_address(99);
+    let started = std::time::Instant::now();
+    loop {
+        let r = fresh
+            .post(format!("{}/admin/login", app.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("password=right+password")
+            .send()
+            .await
+            .unwrap();
+        if r.status().as_u16() == 303 {
+            break;
+        }
+        assert_eq!(r.status().as_u16(), 429);
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(15),
+            "never refilled"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_tampered_hash_asking_for_gigabytes_is_refused_not_run() {
+    // m = 4 GiB: computing it would take the machine's memory.
+    let app = TestApp::start_with(|c| {
+        c.admin_password = Some(AdminPassword::Hashed(
+            "$argon2id$v=19$m=4194304,t=2,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g".to_owned(),
+        ));
+    })
+    .await;
+    let started = std::time::Instant::now();
+    let reply = post_form(&app, "/admin/login", "password=anything", None).await;
+    assert_eq!(reply.status, 401);
+    assert!(started.elapsed() < std::time::Duration::from_secs(2));
+}
+
 #[tokio::test]
 async fn an_old_sha256_hash_still_signs_in_and_is_upgraded_to_argon2id() {
     let app = TestApp::start_with(|c| {

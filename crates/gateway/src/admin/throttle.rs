@@ -1,0 +1,105 @@
+//! Who may try a password, and when: five failures per address in five minutes, a
+//! budget of failures shared by every address (a flood from many addresses is refused
+//! before any hash is computed), and a few checks at a time ([`PasswordChecks`]).
+//!
+//! An attempt is counted against both budgets before its (slow) check, so a burst sent
+//! at once gets no more than the budgets allow; a right password gives both back.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use crate::config::GatewayConfig;
+use crate::limiter::Bucket;
+use crate::password::{AdminPassword, PasswordChecks, Verdict};
+
+/// The window an address's failures are counted in.
+const WINDOW: Duration = Duration::from_secs(300);
+/// Failures an address may have within the window.
+const PER_ADDRESS: usize = 5;
+/// Past this many addresses with failures, those with none in the window are forgotten.
+const ADDRESSES_KEPT: usize = 10_000;
+/// The longest an attempt waits for a free check before it is told to try again.
+const CHECK_WAIT: Duration = Duration::from_secs(10);
+
+/// Why an attempt was not checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NotChecked {
+    /// This address failed too often lately.
+    Address,
+    /// Too many failures from everybody lately.
+    Everyone,
+    /// Every check slot stayed busy.
+    Busy,
+}
+
+/// Sign-in attempts: per address, all together, and the checks themselves.
+pub(crate) struct SignIns {
+    by_address: Mutex<HashMap<IpAddr, Vec<Instant>>>,
+    everyone: Mutex<Bucket>,
+    per_minute: f64,
+    checks: PasswordChecks,
+}
+
+impl SignIns {
+    pub(crate) fn new(config: &GatewayConfig) -> Self {
+        let per_minute = f64::from(config.signin_failures_per_minute.max(1));
+        Self {
+            by_address: Mutex::default(),
+            everyone: Mutex::new(Bucket::full(per_minute, Instant::now())),
+            per_minute,
+            checks: PasswordChecks::new(config.signin_concurrency),
+        }
+    }
+
+    /// Counts an attempt from `ip` and checks `candidate`, unless a budget is spent.
+    pub(crate) async fn attempt(
+        &self,
+        ip: IpAddr,
+        password: AdminPassword,
+        candidate: String,
+    ) -> Result<Verdict, NotChecked> {
+        let now = Instant::now();
+        {
+            let mut by_address = self.by_address.lock().unwrap_or_else(|e| e.into_inner());
+            if by_address.len() > ADDRESSES_KEPT {
+                by_address.retain(|_, failed| failed.iter().any(|t| now - *t < WINDOW));
+            }
+            let failed = by_address.entry(ip).or_default();
+            failed.retain(|t| now - *t < WINDOW);
+            if failed.len() >= PER_ADDRESS {
+                return Err(NotChecked::Address);
+            }
+            if !self
+                .bucket()
+                .take(self.per_minute / 60.0, self.per_minute, now)
+            {
+                return Err(NotChecked::Everyone);
+            }
+            failed.push(now);
+        }
+        let Some(verdict) = self.checks.verify(password, candidate, CHECK_WAIT).await else {
+            self.forgive(ip);
+            return Err(NotChecked::Busy);
+        };
+        if verdict != Verdict::Refused {
+            self.forgive(ip);
+        }
+        Ok(verdict)
+    }
+
+    fn bucket(&self) -> std::sync::MutexGuard<'_, Bucket> {
+        self.everyone.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// An attempt that did not fail: `ip`'s failures are forgotten and the shared
+    /// budget gets its token back.
+    fn forgive(&self, ip: IpAddr) {
+        self.by_address
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&ip);
+        self.bucket().give_back(self.per_minute);
+    }
+}
