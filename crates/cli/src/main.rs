@@ -5,6 +5,7 @@
 mod cmd;
 mod context;
 mod exit;
+mod limits;
 mod output;
 mod settings;
 mod signal;

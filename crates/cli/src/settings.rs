@@ -71,6 +71,18 @@ pub struct ServeFile {
     pub forward_url: Option<String>,
     /// Minutes between reconciliations of GoTo's lists with received events (0: never).
     pub reconcile_every_minutes: Option<u64>,
+    /// Connections open at once.
+    pub max_connections: Option<usize>,
+    /// Seconds a connection may take to send a complete request head.
+    pub header_timeout_secs: Option<u64>,
+    /// Seconds a connection may sit idle between requests.
+    pub keep_alive_timeout_secs: Option<u64>,
+    /// Seconds a request body may take to arrive.
+    pub body_timeout_secs: Option<u64>,
+    /// Admin password checks at once.
+    pub signin_concurrency: Option<usize>,
+    /// Failed admin sign-ins a minute, from all addresses together.
+    pub signin_failures_per_minute: Option<u32>,
 }
 
 /// The config file.

@@ -341,6 +341,7 @@ async fn enqueue(state: &AppState, checked: Checked) -> Result<Registration, Ref
     match stored {
         Enqueued::New(r) => {
             state.metrics.intake("accepted");
+            state.worker.pace().stored();
             Ok(r)
         }
         Enqueued::Existing(r)
@@ -424,15 +425,26 @@ pub(crate) async fn embed_js() -> Response {
     crate::pages::embed_js()
 }
 
-/// Waits up to `sync_wait` for a registration to reach a final state.
+/// Waits up to `sync_wait` for a registration to reach a final state, when it can
+/// reach one in that time.
 async fn wait_for_delivery(state: &AppState, reg: Registration) -> Registration {
-    // Waiting only makes sense while GoTo answers: never make a visitor wait on a
-    // GoTo that is failing, or on a form GoTo was already too slow to describe.
+    // Waiting only makes sense while GoTo answers and the queue is short: never make a
+    // visitor wait on a GoTo that is failing, a paused delivery, a form GoTo was already
+    // too slow to describe, or a backlog that cannot be delivered within the wait.
     if reg.state.is_final()
         || state.config.sync_wait.is_zero()
         || !reg.validated
         || state.worker.goto_failing()
+        || state.worker.paused().is_some()
     {
+        return reg;
+    }
+    let expected = state
+        .worker
+        .pace()
+        .expected_delivery(&state.store, &reg.profile, (state.clock)())
+        .await;
+    if expected > state.config.sync_wait {
         return reg;
     }
     let rx = state.waiters.subscribe(&reg.id);

@@ -28,6 +28,7 @@ mod hooks;
 pub mod intake;
 mod limiter;
 mod metrics;
+mod pace;
 mod pages;
 mod password;
 mod proxy;
@@ -93,6 +94,7 @@ impl Gateway {
             metrics.clone(),
         ));
         let state = AppState {
+            admin: crate::state::AdminState::new(&config),
             cache: Arc::new(WebinarCache::new(
                 client.clone(),
                 clock.clone(),
@@ -116,7 +118,6 @@ impl Gateway {
             metrics,
             worker,
             clock,
-            admin: crate::state::AdminState::default(),
             hook_path: crate::hooks::HookPath::default(),
             forward_wake: tokio::sync::Notify::new(),
         };

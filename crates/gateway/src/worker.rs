@@ -62,6 +62,7 @@ pub struct Worker {
     metrics: Arc<Metrics>,
     backoff: RetryPolicy,
     breaker: Breaker,
+    pace: crate::pace::Pace,
 }
 
 impl std::fmt::Debug for Worker {
@@ -93,7 +94,13 @@ impl Worker {
             cap: config.backoff_cap,
             max_retry_after: config.backoff_cap,
         };
+        let pace = crate::pace::Pace::new(
+            client.rate_limit(),
+            config.lookup_rate,
+            config.delivery_concurrency,
+        );
         Self {
+            pace,
             store,
             client,
             config,
@@ -111,6 +118,11 @@ impl Worker {
     /// Asks an idle worker to look for work now (new registration arrived).
     pub fn wake(&self) {
         self.wake.notify_one();
+    }
+
+    /// How fast deliveries go, for intake to judge whether waiting is worth it.
+    pub(crate) fn pace(&self) -> &crate::pace::Pace {
+        &self.pace
     }
 
     /// The circuit breaker's state.
@@ -205,6 +217,7 @@ impl Worker {
             .with_heartbeat(&reg, self.register(webinar, &registrant, &reg.email))
             .await;
         self.metrics.goto_latency(started.elapsed());
+        self.pace.delivered_in(started.elapsed());
         let now = (self.clock)();
         let (completion, metric) = match result {
             Ok(completion) => {

@@ -210,6 +210,11 @@ impl GotoClient {
         }
     }
 
+    /// GoTo requests a second this client keeps to, or `None` when unlimited.
+    pub fn rate_limit(&self) -> Option<f64> {
+        self.limiter.per_second()
+    }
+
     /// The token manager behind this client.
     pub fn tokens(&self) -> &Arc<TokenManager> {
         &self.tokens

@@ -93,6 +93,11 @@ impl RateLimiter {
         }
     }
 
+    /// Permits a second, or `None` when unlimited.
+    pub fn per_second(&self) -> Option<f64> {
+        self.interval.map(|i| 1.0 / i.as_secs_f64())
+    }
+
     /// Waits until a permit is free and takes it.
     pub async fn acquire(&self) {
         let at = match self.book_shared(1, None).await {

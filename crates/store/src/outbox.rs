@@ -302,6 +302,14 @@ pub trait OutboxStore: Send + Sync + 'static {
     /// Database failures.
     fn oldest_waiting(&self, profile: &str) -> Result<Option<Timestamp>, StoreError>;
 
+    /// How many registrations of `profile` are due by `now` or being delivered: the
+    /// queue a new registration joins. Served by the due and lease indexes, so its cost
+    /// follows the queue, not the history.
+    ///
+    /// # Errors
+    /// Database failures.
+    fn waiting(&self, profile: &str, now: Timestamp) -> Result<u64, StoreError>;
+
     /// A small durable write, to tell whether the store can be written at all.
     ///
     /// # Errors

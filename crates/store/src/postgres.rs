@@ -606,6 +606,23 @@ impl OutboxStore for PgStore {
         Ok(oldest.map(Timestamp::from_millis))
     }
 
+    fn waiting(&self, profile: &str, now: Timestamp) -> Result<u64, StoreError> {
+        let (profile, now) = (profile.to_owned(), now.as_millis());
+        let n: i64 = self.run(move |c| {
+            Box::pin(async move {
+                c.query_one(
+                    "SELECT (SELECT count(*) FROM outbox
+                             WHERE profile = $1 AND state = 'pending' AND next_attempt_at <= $2)
+                          + (SELECT count(*) FROM outbox WHERE profile = $1 AND state = 'delivering')",
+                    &[&profile, &now],
+                )
+                .await?
+                .try_get(0)
+            })
+        })?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
     fn probe_write(&self, now: Timestamp) -> Result<(), StoreError> {
         let value = now.as_millis().to_string().into_bytes();
         self.run(move |c| {

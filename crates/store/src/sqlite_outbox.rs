@@ -247,6 +247,17 @@ impl OutboxStore for SqliteStore {
         Ok(oldest.map(Timestamp::from_millis))
     }
 
+    fn waiting(&self, profile: &str, now: Timestamp) -> Result<u64, StoreError> {
+        let n: i64 = self.conn().query_row(
+            "SELECT (SELECT count(*) FROM outbox
+                     WHERE profile = ?1 AND state = 'pending' AND next_attempt_at <= ?2)
+                  + (SELECT count(*) FROM outbox WHERE profile = ?1 AND state = 'delivering')",
+            params![profile, now.as_millis()],
+            |r| r.get(0),
+        )?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
     fn probe_write(&self, now: Timestamp) -> Result<(), StoreError> {
         self.bookkeeping(|conn| {
             conn.execute(

@@ -66,6 +66,13 @@ fn story(store: &dyn OutboxStore) {
     );
     assert_eq!(store.counts().unwrap()[&OutboxState::Pending], 2);
     assert_eq!(store.next_due("default").unwrap(), Some(t(1_000)));
+    assert_eq!(store.waiting("default", t(999)).unwrap(), 0, "none due yet");
+    assert_eq!(
+        store.waiting("default", t(1_001)).unwrap(),
+        2,
+        "the queue ahead"
+    );
+    assert_eq!(store.waiting("nobody", t(1_001)).unwrap(), 0);
 
     // Leases: oldest first, one holder at a time, each claim with a new fence.
     let a = claim(store, "w1", 2_000, 60_000).unwrap();
@@ -76,6 +83,11 @@ fn story(store: &dyn OutboxStore) {
     let b = claim(store, "w2", 2_000, 60_000).unwrap();
     assert_eq!(b.id, "r2");
     assert!(claim(store, "w3", 2_000, 60_000).is_none(), "both leased");
+    assert_eq!(
+        store.waiting("default", t(2_000)).unwrap(),
+        2,
+        "being delivered"
+    );
 
     // Completion needs the attempt's own fence.
     let done = Completion::Delivered {
@@ -240,6 +252,11 @@ fn story(store: &dyn OutboxStore) {
         "the outcome comes back with the row"
     );
     assert_eq!(store.oldest_waiting("default").unwrap(), None);
+    assert_eq!(
+        store.waiting("default", t(9_000)).unwrap(),
+        0,
+        "finished rows"
+    );
 
     // Manual retry of failed rows (fresh attempts, fresh clock), then listing and purging.
     assert_eq!(

@@ -32,8 +32,10 @@ const EXAMPLE: &str = r##"# g2w configuration. Put it in ~/.config/g2w/config.to
 
 [serve]
 # listen = "127.0.0.1:8080"                          # G2W_LISTEN, --listen
-# How long a registration request waits for GoTo before answering 202 (queued).
-# sync_wait_ms = 2000                                # G2W_SYNC_WAIT=2s, --sync-wait 2s
+# The longest a registration request waits for GoTo before answering 202 (queued);
+# it answers at once when the registrations ahead of it could not be delivered in
+# that time at the account's rate, or while GoTo is failing.
+# sync_wait_ms = 1000                                # G2W_SYNC_WAIT=1s, --sync-wait 1s
 # Landing-page origins allowed to call the API from browsers (CORS).
 # allowed_origins = ["https://www.example.com"]      # G2W_ALLOWED_ORIGINS=a,b
 # Where browsers go after a plain HTML form post (status, registrationId and
@@ -70,6 +72,18 @@ const EXAMPLE: &str = r##"# g2w configuration. Put it in ~/.config/g2w/config.to
 # forward_url = "https://www.example.com/g2w-events" # G2W_FORWARD_URL
 # Minutes between comparisons of GoTo's lists with the events received (0: never).
 # reconcile_every_minutes = 15                       # G2W_RECONCILE_EVERY_MINUTES
+# The public edge: what one visitor may hold. Connections open at once (more wait in
+# the listen queue; at start the open-file limit is raised to the hard limit).
+# max_connections = 4096                             # G2W_MAX_CONNECTIONS
+# Seconds a connection may take to send a request head, may sit idle between
+# requests, and a body may take to arrive (closed, or 408, past them).
+# header_timeout_secs = 10                           # G2W_HEADER_TIMEOUT_SECS
+# keep_alive_timeout_secs = 60                       # G2W_KEEP_ALIVE_TIMEOUT_SECS
+# body_timeout_secs = 10                             # G2W_BODY_TIMEOUT_SECS
+# Admin sign-in: password checks at once (each holds 19 MiB), and failed sign-ins a
+# minute from all addresses together (each address also gets five per 5 minutes).
+# signin_concurrency = 2                             # G2W_SIGNIN_CONCURRENCY
+# signin_failures_per_minute = 30                    # G2W_SIGNIN_FAILURES_PER_MINUTE
 "##;
 
 /// Runs a config command.

@@ -16,8 +16,8 @@ pub struct Args {
     /// Address to listen on (else G2W_LISTEN, the config file, 127.0.0.1:8080).
     #[arg(long, value_name = "ADDR")]
     listen: Option<SocketAddr>,
-    /// How long a registration request waits for delivery before answering 202
-    /// (`2s`, `500ms`, `0`).
+    /// The longest a registration request waits for delivery before answering 202
+    /// (`1s`, `500ms`, `0`); it answers at once when delivery cannot finish in time.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     sync_wait: Option<Duration>,
     /// Run on the built-in GoTo emulator with demo webinars, logged in automatically.
@@ -53,6 +53,20 @@ fn var_parse<T: std::str::FromStr>(env: &dyn Env, name: &str) -> anyhow::Result<
                 .map_err(|_| anyhow::anyhow!("{name}: {v:?} is not valid"))
         })
         .transpose()
+}
+
+/// A number of seconds from `name` or the file, at least one.
+fn seconds(
+    env: &dyn Env,
+    name: &str,
+    file: Option<u64>,
+    default: Duration,
+) -> anyhow::Result<Duration> {
+    match var_parse::<u64>(env, name)?.or(file) {
+        Some(0) => bail!("{name}: 0 is not a timeout; give a number of seconds"),
+        Some(s) => Ok(Duration::from_secs(s)),
+        None => Ok(default),
+    }
 }
 
 /// The gateway settings: defaults → `[serve]` → `G2W_*` → flags.
@@ -198,6 +212,36 @@ pub fn gateway_config(
             forward_url,
             forward_secret,
             reconcile_every,
+            max_connections: var_parse(env, "G2W_MAX_CONNECTIONS")?
+                .or(file.max_connections)
+                .unwrap_or(d.max_connections)
+                .max(1),
+            header_timeout: seconds(
+                env,
+                "G2W_HEADER_TIMEOUT_SECS",
+                file.header_timeout_secs,
+                d.header_timeout,
+            )?,
+            keep_alive_timeout: seconds(
+                env,
+                "G2W_KEEP_ALIVE_TIMEOUT_SECS",
+                file.keep_alive_timeout_secs,
+                d.keep_alive_timeout,
+            )?,
+            body_timeout: seconds(
+                env,
+                "G2W_BODY_TIMEOUT_SECS",
+                file.body_timeout_secs,
+                d.body_timeout,
+            )?,
+            signin_concurrency: var_parse(env, "G2W_SIGNIN_CONCURRENCY")?
+                .or(file.signin_concurrency)
+                .unwrap_or(d.signin_concurrency)
+                .max(1),
+            signin_failures_per_minute: var_parse(env, "G2W_SIGNIN_FAILURES_PER_MINUTE")?
+                .or(file.signin_failures_per_minute)
+                .unwrap_or(d.signin_failures_per_minute)
+                .max(1),
             ..d
         },
     ))
@@ -273,6 +317,8 @@ async fn serve(
         ctx.rate_limiter(),
         RetryPolicy::NEVER,
     );
+    let mut config = config;
+    config.max_connections = crate::limits::connections_within_open_files(config.max_connections);
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;

@@ -194,3 +194,62 @@ async fn with_the_worker_running_a_post_answers_with_the_join_url() {
     );
     assert_eq!(again.json["joinUrl"], reply.json["joinUrl"]);
 }
+
+fn queued(app: &TestApp, webinar: &str, n: usize) -> Vec<g2w_store::NewRegistration> {
+    let key: g2w_goto::WebinarKey = webinar.parse().unwrap();
+    (0..n)
+        .map(|i| g2w_store::NewRegistration {
+            id: format!("backlog{i:04}"),
+            profile: "default".into(),
+            webinar_key: key,
+            email: format!("b{i}@example.com"),
+            payload: serde_json::to_string(&person(&format!("b{i}@example.com"))).unwrap(),
+            idempotency_key: None,
+            source: None,
+            created_at: app.now(),
+            validated: true,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn behind_a_backlog_that_cannot_be_delivered_in_time_the_answer_comes_at_once() {
+    // GoTo's 10 a second; a generous sync wait that a short queue would use.
+    let app = TestApp::start_limited(10, |c| c.sync_wait = Duration::from_secs(5)).await;
+    let (webinar, _) = app.webinar(json!({"subject": "Backlog"})).await;
+    app.store.enqueue(&queued(&app, &webinar, 300)).unwrap();
+    let started = std::time::Instant::now();
+    let reply = app.post_json(&webinar, &person("late@example.com")).await;
+    let took = started.elapsed();
+    assert_eq!(
+        (reply.status, reply.json["status"].as_str()),
+        (202, Some("queued"))
+    );
+    assert!(
+        took < Duration::from_millis(2500),
+        "waited {took:?} for a 202 that was certain: 301 registrations at 8 a second"
+    );
+}
+
+#[tokio::test]
+async fn while_delivery_is_paused_for_a_login_nobody_waits() {
+    let app = TestApp::start_with(|c| c.sync_wait = Duration::from_secs(5)).await;
+    let (webinar, _) = app.webinar(json!({"subject": "Paused"})).await;
+    app.store.enqueue(&queued(&app, &webinar, 1)).unwrap();
+    // The form is cached, so intake can check the registration in full.
+    assert_eq!(app.get(&format!("/r/{webinar}")).await.status, 200);
+    // The grant dies; the worker finds out on its next attempt and pauses.
+    app.control("/tokens/revoke", json!({})).await;
+    app.emu.advance_clock(2 * 3600);
+    let step = app.worker.deliver_next().await.unwrap();
+    assert!(matches!(step, Step::Paused(_)), "{step:?}");
+    let started = std::time::Instant::now();
+    let reply = app.post_json(&webinar, &person("p2@example.com")).await;
+    assert_eq!(
+        (reply.status, reply.json["status"].as_str()),
+        (202, Some("queued")),
+        "{}",
+        reply.text
+    );
+    assert!(started.elapsed() < Duration::from_millis(2500));
+}
