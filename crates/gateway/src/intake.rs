@@ -78,8 +78,7 @@ fn one(field: &str, message: &str) -> FieldErrors {
 /// # Errors
 /// A body that is not a JSON object of strings, or has too many fields.
 pub fn parse_json(body: &[u8]) -> Result<Submission, FieldErrors> {
-    let value: Value =
-        serde_json::from_slice(body).map_err(|e| one("body", &format!("not valid JSON: {e}")))?;
+    let value = strict_json(body)?;
     let Value::Object(map) = value else {
         return Err(one("body", "must be a JSON object"));
     };
@@ -151,6 +150,108 @@ pub fn parse_json(body: &[u8]) -> Result<Submission, FieldErrors> {
     }
 }
 
+/// Parses JSON as `serde_json` does, except that a key given twice in an object is an
+/// error (serde_json would keep the last silently, so what was checked and what the
+/// sender meant could differ). The error names the top-level field the repeat is in.
+fn strict_json(body: &[u8]) -> Result<Value, FieldErrors> {
+    use serde::de::DeserializeSeed as _;
+    let repeated = std::cell::RefCell::new(None);
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let parsed = Strict {
+        field: None,
+        repeated: &repeated,
+    }
+    .deserialize(&mut de)
+    .and_then(|value| de.end().map(|()| value));
+    if let Some(field) = repeated.into_inner() {
+        return Err(one(&field, "given more than once"));
+    }
+    parsed.map_err(|e| one("body", &format!("not valid JSON: {e}")))
+}
+
+/// A JSON value that notes the first repeated key, by the top-level field it is in.
+struct Strict<'a> {
+    field: Option<&'a str>,
+    repeated: &'a std::cell::RefCell<Option<String>>,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for Strict<'_> {
+    type Value = Value;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Strict<'_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element_seed(Strict {
+            field: self.field,
+            repeated: self.repeated,
+        })? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut object = serde_json::Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let field = self.field.unwrap_or(&key);
+            let value = map.next_value_seed(Strict {
+                field: Some(field),
+                repeated: self.repeated,
+            })?;
+            if object.contains_key(&key) {
+                self.repeated
+                    .borrow_mut()
+                    .get_or_insert_with(|| field.to_owned());
+            }
+            object.insert(key, value);
+        }
+        Ok(Value::Object(object))
+    }
+}
+
 /// Parses an HTML form body: standard fields by name, `q_<questionKey>` answers.
 ///
 /// # Errors
@@ -168,7 +269,9 @@ pub fn parse_form(body: &[u8]) -> Result<Submission, FieldErrors> {
         if key == HONEYPOT {
             sub.honeypot |= !value.trim().is_empty();
         } else if let Some(q) = key.strip_prefix("q_") {
-            sub.answers.insert(q.to_owned(), value);
+            if sub.answers.insert(q.to_owned(), value).is_some() {
+                return Err(one(&key, "given more than once"));
+            }
         } else if sub.fields.insert(key.clone(), value).is_some() {
             return Err(one(&key, "given more than once"));
         }
@@ -176,8 +279,25 @@ pub fn parse_form(body: &[u8]) -> Result<Submission, FieldErrors> {
     Ok(sub)
 }
 
-/// Trimmed, NFC-normalised text; control characters are refused.
-fn clean(text: &str) -> Result<String, &'static str> {
+/// Characters that change how text around them reads without showing themselves:
+/// bidirectional embeddings, overrides and isolates (which can make `moc.elpmaxe`
+/// read as `example.com`), zero-width characters and joiners, invisible operators,
+/// the byte-order mark, and the tag characters (which can smuggle hidden text).
+fn invisible(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{061C}' | '\u{180E}'
+        | '\u{200B}'..='\u{200F}'
+        | '\u{202A}'..='\u{202E}'
+        | '\u{2060}'..='\u{2064}'
+        | '\u{2066}'..='\u{206F}'
+        | '\u{FEFF}'
+        | '\u{FFF9}'..='\u{FFFB}'
+        | '\u{E0000}'..='\u{E007F}')
+}
+
+/// Trimmed, NFC-normalised text; control and invisible formatting characters are
+/// refused, naming the first.
+fn clean(text: &str) -> Result<String, String> {
     // Line breaks from forms and spreadsheets arrive as CRLF or CR: keep them as LF.
     let unified = text.replace("\r\n", "\n").replace('\r', "\n");
     let normalised: String = unified.trim().nfc().collect();
@@ -185,21 +305,43 @@ fn clean(text: &str) -> Result<String, &'static str> {
         .chars()
         .any(|c| c.is_control() && c != '\n' && c != '\t')
     {
-        return Err("contains control characters");
+        return Err("contains control characters".to_owned());
+    }
+    if let Some(c) = normalised.chars().find(|c| invisible(*c)) {
+        return Err(format!(
+            "contains an invisible formatting character (U+{:04X})",
+            u32::from(c)
+        ));
     }
     Ok(normalised)
 }
 
-fn plausible_email(email: &str) -> bool {
-    let Some((local, domain)) = email.rsplit_once('@') else {
+/// Whether `email` is an address GoTo and mail servers will take: RFC 5322's
+/// `local@domain` as the `email_address` crate parses it (no display name, no quoted
+/// local part, no address literal), and a domain of at least two labels made of letters,
+/// digits and inner hyphens (the host-name rules DNS needs; `_` belongs to other records).
+pub fn valid_email(email: &str) -> bool {
+    let options = email_address::Options::default()
+        .without_display_text()
+        .without_domain_literal()
+        .with_required_tld();
+    let Ok(parsed) = email_address::EmailAddress::parse_with_options(email, options) else {
         return false;
     };
-    !local.is_empty()
-        && !local.contains('@')
-        && domain.contains('.')
-        && !domain.starts_with('.')
-        && !domain.ends_with('.')
-        && !email.chars().any(char::is_whitespace)
+    let (local, domain) = (parsed.local_part(), parsed.domain());
+    let label_ok = |label: &str| {
+        (1..=63).contains(&label.len())
+            && label.chars().all(|c| c.is_alphanumeric() || c == '-')
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+    };
+    let labels: Vec<&str> = domain.split('.').collect();
+    !local.starts_with('"')
+        && labels.len() >= 2
+        && labels.iter().all(|l| label_ok(l))
+        && labels
+            .last()
+            .is_some_and(|tld| !tld.chars().all(|c| c.is_ascii_digit()))
 }
 
 /// The registration to deliver, with the email kept apart for look-ups.
@@ -225,7 +367,7 @@ pub fn validate(
         let text = match clean(raw) {
             Ok(t) => t,
             Err(why) => {
-                errors.insert(name.to_owned(), why.to_owned());
+                errors.insert(name.to_owned(), why);
                 return None;
             }
         };
@@ -263,7 +405,7 @@ pub fn validate(
         }
     }
     if let Some(e) = &email
-        && !plausible_email(e)
+        && !valid_email(e)
     {
         errors.insert("email".into(), "is not a valid email address".into());
     }
@@ -294,7 +436,7 @@ pub fn validate(
                 let text = match clean(raw) {
                     Ok(t) => t,
                     Err(why) => {
-                        errors.insert(field, why.into());
+                        errors.insert(field, why);
                         continue;
                     }
                 };
@@ -346,7 +488,7 @@ pub fn validate(
                 };
                 match clean(raw) {
                     Err(why) => {
-                        errors.insert(field, why.into());
+                        errors.insert(field, why);
                     }
                     Ok(text) if text.is_empty() => {}
                     Ok(text) if text.chars().count() > ANSWER_MAX => {
@@ -504,6 +646,99 @@ mod tests {
             validate(&parse_json(long.as_bytes()).unwrap(), None)
                 .unwrap_err()
                 .contains_key("firstName")
+        );
+    }
+
+    #[test]
+    fn emails_are_held_to_what_mail_servers_take() {
+        for good in [
+            "ada@example.com",
+            "ada.lovelace+webinar@mail.example.co.uk",
+            "o'brien@example.ie",
+            "x@xn--mnchen-3ya.de",
+            "jos\u{e9}@m\u{fc}nchen.de",
+            "a1@b-c.io",
+        ] {
+            assert!(valid_email(good), "{good}");
+        }
+        for bad in [
+            "x@exa\u{202e}mple.com",
+            "x@b..com",
+            "x@-b.com",
+            "x@b-.com",
+            "x@ex_ample.com",
+            "x@localhost",
+            "x@example.123",
+            "x@[127.0.0.1]",
+            "\"x y\"@example.com",
+            "Ada <ada@example.com>",
+            "ada@@example.com",
+            ".ada@example.com",
+            "ada.@example.com",
+            "a..b@example.com",
+            "ada example@example.com",
+            "ada@",
+            "@example.com",
+            "",
+        ] {
+            assert!(!valid_email(bad), "{bad:?}");
+        }
+        let long_label = format!("x@{}.com", "a".repeat(64));
+        assert!(!valid_email(&long_label));
+    }
+
+    #[test]
+    fn invisible_formatting_characters_are_refused_in_every_field() {
+        for (field, text) in [
+            ("firstName", "Ada\u{202e}"),
+            ("lastName", "Love\u{200c}lace"),
+            ("organization", "Engines\u{e0041}\u{e0042}"),
+            ("jobTitle", "\u{2066}Engineer\u{2069}"),
+            ("city", "Lon\u{200b}don"),
+            ("email", "x@exa\u{202e}mple.com"),
+        ] {
+            let mut sub = Submission::default();
+            for (k, v) in [
+                ("firstName", "Ada"),
+                ("lastName", "Lovelace"),
+                ("email", "a@example.com"),
+            ] {
+                sub.fields.insert(k.into(), v.into());
+            }
+            sub.fields.insert(field.into(), text.into());
+            let errors = validate(&sub, None).unwrap_err();
+            assert!(errors.contains_key(field), "{field}: {errors:?}");
+            if field != "email" {
+                assert!(errors[field].contains("invisible"), "{errors:?}");
+            }
+        }
+        let mut sub = parse_json(br#"{"firstName":"A","lastName":"B","email":"a@example.com","responses":[{"questionKey":"11","responseText":"fine\u200d"}]}"#).unwrap();
+        let errors = validate(&sub, Some(&form())).unwrap_err();
+        assert!(errors["q_11"].contains("U+200D"), "{errors:?}");
+        // Ordinary accents, scripts and line breaks stay welcome.
+        sub.answers.insert("11".into(), "Zoë\nok".into());
+        sub.fields
+            .insert("organization".into(), "Ærø Ltd — 東京".into());
+        assert!(validate(&sub, Some(&form())).is_ok());
+    }
+
+    #[test]
+    fn a_key_given_twice_is_refused_by_name() {
+        let twice = parse_json(br#"{"firstName":"A","lastName":"B","email":"a@example.com","email":"evil@example.com"}"#).unwrap_err();
+        assert_eq!(twice.keys().collect::<Vec<_>>(), ["email"], "{twice:?}");
+        assert!(twice["email"].contains("more than once"));
+        let nested = parse_json(br#"{"email":"a@example.com","responses":[{"questionKey":"1","questionKey":"2","responseText":"x"}]}"#).unwrap_err();
+        assert_eq!(
+            nested.keys().collect::<Vec<_>>(),
+            ["responses"],
+            "{nested:?}"
+        );
+        assert!(parse_form(b"q_1=a&q_1=b").unwrap_err().contains_key("q_1"));
+        assert!(parse_json(br#"{"email":"a@example.com"} trailing"#).is_err());
+        assert!(
+            parse_json(br#"{"n":1.5,"b":true,"z":null,"l":[1,"x"],"email":"a@example.com"}"#)
+                .is_err(),
+            "non-text fields are still refused"
         );
     }
 

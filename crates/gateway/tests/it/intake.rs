@@ -151,6 +151,11 @@ async fn hostile_bodies_get_a_clear_4xx_and_store_nothing() {
             "{content_type} {shown}: {}",
             reply.text
         );
+        assert!(
+            reply.json["error"].is_string(),
+            "every refusal is the API's JSON error: {}",
+            reply.text
+        );
     }
     assert_eq!(app.total(), 0, "nothing stored");
     // Injection strings inside fields are just text: stored verbatim, the table intact.
@@ -167,6 +172,51 @@ async fn hostile_bodies_get_a_clear_4xx_and_store_nothing() {
         ))
         .await;
     assert!(!page.text.contains("<img"), "nothing unescaped on pages");
+}
+
+#[tokio::test]
+async fn look_alike_addresses_invisible_characters_and_repeated_keys_are_refused_by_field() {
+    let app = TestApp::start().await;
+    let (webinar, _) = app.webinar(json!({"subject": "Spoofing"})).await;
+    let with = |field: &str, text: &str| {
+        let mut body = person("ada@example.com");
+        body[field] = json!(text);
+        body
+    };
+    for (field, text) in [
+        ("email", "x@exa\u{202e}mple.com"),
+        ("email", "x@b..com"),
+        ("email", "x@-b.com"),
+        ("email", "x@ex_ample.com"),
+        ("firstName", "Ada\u{202e}"),
+        ("lastName", "Love\u{200c}lace"),
+        ("organization", "Engines\u{e0041}"),
+    ] {
+        let reply = app.post_json(&webinar, &with(field, text)).await;
+        assert_eq!(reply.status, 400, "{field} {text:?}: {}", reply.text);
+        assert_eq!(reply.json["error"], "validation");
+        assert!(
+            reply.json["fields"][field].is_string(),
+            "{field} named: {}",
+            reply.text
+        );
+    }
+    let twice = app
+        .post_raw(
+            &webinar,
+            "application/json",
+            br#"{"firstName":"Ada","lastName":"L","email":"ada@example.com","email":"eve@example.com"}"#.to_vec(),
+        )
+        .await;
+    assert_eq!(twice.status, 400, "{}", twice.text);
+    assert_eq!(twice.json["fields"]["email"], "given more than once");
+    assert_eq!(app.total(), 0, "nothing stored");
+    assert_eq!(
+        app.post_json(&webinar, &person("ada@example.com"))
+            .await
+            .status,
+        202
+    );
 }
 
 #[tokio::test]
@@ -422,8 +472,16 @@ async fn field_limits_come_from_the_webinars_form_as_goto_states_them() {
             .contains(r#"name="email" value="" maxlength="128""#),
         "the hosted form says the same"
     );
-    let fits = format!("{}@example.com", "a".repeat(116));
+    // 128 exactly: a local part at RFC 5321's 64, a long domain.
+    let fits = format!("{}@{}.com", "a".repeat(64), "b".repeat(59));
+    assert_eq!(fits.len(), 128);
     assert_eq!(app.post_json(&webinar, &person(&fits)).await.status, 202);
+    let local_too_long = format!("{}@example.com", "a".repeat(65));
+    let refused = app.post_json(&webinar, &person(&local_too_long)).await;
+    assert_eq!(
+        refused.json["fields"]["email"],
+        "is not a valid email address"
+    );
 }
 
 #[tokio::test]
