@@ -567,7 +567,7 @@ pub(crate) async fn readyz(State(state): State<Arc<AppState>>) -> Response {
         (Ok(()), None) => Ok(()),
     };
     let token = match state.client.tokens().record().await {
-        Ok(r) => r.reauthorization_required.map_or(Ok(()), Err),
+        Ok(r) => r.unusable().map_or(Ok(()), Err),
         Err(e) => Err(e.to_string()),
     };
     let paused = state.worker.paused();

@@ -155,7 +155,7 @@ impl Worker {
 
     /// Whether the stored login is usable again (someone logged in while paused).
     async fn login_usable(&self) -> bool {
-        matches!(self.client.tokens().record().await, Ok(r) if r.reauthorization_required.is_none())
+        matches!(self.client.tokens().record().await, Ok(r) if r.unusable().is_none())
     }
 
     /// Delivers at most one registration.

@@ -118,6 +118,24 @@ impl TokenRecord {
         self.last_refresh_at = Some(now);
     }
 
+    /// Why this record cannot call GoTo, if it cannot: its grant is dead, or it holds
+    /// only an OAuth client and no login (saved in the console, never connected, or a
+    /// login dropped when another client was saved).
+    pub fn unusable(&self) -> Option<String> {
+        if let Some(reason) = &self.reauthorization_required {
+            return Some(reason.clone());
+        }
+        let logged_in = self.access_token.is_some()
+            || self.refresh_token.is_some()
+            || self.personal_access_token.is_some();
+        (!logged_in).then(|| {
+            format!(
+                "no GoTo login is stored, only the OAuth client {:?}: connect GoTo in the admin console or run `g2w auth login`",
+                self.client_id
+            )
+        })
+    }
+
     /// Whether the access token is missing or has under [`REFRESH_MARGIN`] left.
     pub fn needs_refresh(&self, now: Timestamp) -> bool {
         match (&self.access_token, self.access_expires_at) {

@@ -425,3 +425,26 @@ fn new_hashes_are_salted_argon2id() {
     assert!(hash.starts_with("$argon2id$v=19$"), "{hash}");
     assert_ne!(hash, AdminPassword::hash("pw"), "salted");
 }
+
+#[tokio::test]
+async fn saving_another_client_drops_the_login_and_readyz_says_so_at_once() {
+    let app = app().await;
+    assert_eq!(app.get("/readyz").await.status, 200);
+    let (cookie, csrf) = sign_in(&app).await;
+    let page = act(
+        &app,
+        "/admin/connect",
+        &format!("csrf={csrf}&client_id=another-client&client_secret=its-secret"),
+        &cookie,
+    )
+    .await;
+    assert!(page.text.contains("Saved"), "{}", page.text);
+    let ready = app.get("/readyz").await;
+    assert_eq!(ready.status, 503, "{}", ready.text);
+    let reason = ready.json["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("no GoTo login is stored") && reason.contains("another-client"),
+        "{reason}"
+    );
+    assert!(!ready.text.contains("its-secret"));
+}
