@@ -373,6 +373,7 @@ pub(crate) async fn hosted_form(
     State(state): State<Arc<AppState>>,
     client: Client,
     Path(webinar): Path<String>,
+    headers: HeaderMap,
 ) -> Response {
     let brand = &state.config.brand;
     let not_found = || {
@@ -401,7 +402,13 @@ pub(crate) async fn hosted_form(
             &info.detail.subject,
             vec!["This webinar is over; registration is closed.".to_owned()],
         ),
-        Lookup::Found(info) => crate::pages::form(brand, &info.detail, &info.form, None),
+        Lookup::Found(info) => crate::pages::cached_form(
+            brand,
+            &info,
+            headers
+                .get(header::ACCEPT_ENCODING)
+                .and_then(|v| v.to_str().ok()),
+        ),
         Lookup::NotFound => not_found(),
         Lookup::Unavailable(why) => {
             tracing::warn!(%key, "cannot show the form: {why}");

@@ -29,6 +29,9 @@ pub struct WebinarInfo {
     pub detail: WebinarDetail,
     /// The registration form.
     pub form: RegistrationFields,
+    /// Its hosted page, rendered (and compressed) at the first view and kept with the
+    /// entry: every view until the entry is renewed serves the same bytes.
+    pub(crate) page: std::sync::OnceLock<crate::pages::Rendered>,
 }
 
 /// What a lookup found.
@@ -227,6 +230,7 @@ impl WebinarCache {
         Ok(WebinarInfo {
             detail: detail?,
             form: form?,
+            page: std::sync::OnceLock::new(),
         })
     }
 

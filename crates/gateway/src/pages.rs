@@ -155,6 +155,69 @@ fn autocomplete(field: &str) -> &'static str {
     }
 }
 
+/// A page rendered once and kept, as it is and gzipped.
+#[derive(Debug, Clone)]
+pub(crate) struct Rendered {
+    html: axum::body::Bytes,
+    gzip: Option<axum::body::Bytes>,
+}
+
+impl Rendered {
+    fn of(html: String) -> Self {
+        use std::io::Write as _;
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        let gzip = encoder
+            .write_all(html.as_bytes())
+            .and_then(|()| encoder.finish())
+            .map(axum::body::Bytes::from)
+            .ok();
+        Self {
+            html: html.into(),
+            gzip,
+        }
+    }
+}
+
+/// Whether an `Accept-Encoding` header takes gzip (and does not refuse it with `q=0`).
+fn takes_gzip(accept_encoding: Option<&str>) -> bool {
+    accept_encoding.is_some_and(|v| {
+        v.split(',').any(|coding| {
+            let mut parts = coding.split(';').map(str::trim);
+            let name = parts.next().unwrap_or("");
+            let refused = parts.any(|p| {
+                p.strip_prefix("q=")
+                    .is_some_and(|q| q.trim().parse::<f32>().is_ok_and(|q| q <= 0.0))
+            });
+            (name.eq_ignore_ascii_case("gzip") || name == "*") && !refused
+        })
+    })
+}
+
+/// The hosted form of a cached webinar: rendered at its first view and kept with the
+/// cache entry, gzipped for clients that take it.
+pub(crate) fn cached_form(
+    brand: &Branding,
+    info: &crate::cache::WebinarInfo,
+    accept_encoding: Option<&str>,
+) -> Response {
+    let rendered = info.page.get_or_init(|| {
+        Rendered::of(form_html(brand, &info.detail, &info.form, None).unwrap_or_default())
+    });
+    if rendered.html.is_empty() {
+        return (StatusCode::INTERNAL_SERVER_ERROR, "page unavailable").into_response();
+    }
+    let vary = (header::VARY, "accept-encoding");
+    let html = (header::CONTENT_TYPE, "text/html; charset=utf-8");
+    match &rendered.gzip {
+        Some(gzip) if takes_gzip(accept_encoding) => (
+            [html, vary, (header::CONTENT_ENCODING, "gzip")],
+            gzip.clone(),
+        )
+            .into_response(),
+        _ => ([html, vary], rendered.html.clone()).into_response(),
+    }
+}
+
 /// Renders the form, with the values and errors of a refused submission if any.
 pub(crate) fn form(
     brand: &Branding,
@@ -162,6 +225,26 @@ pub(crate) fn form(
     form: &RegistrationFields,
     submitted: Option<(&Submission, &FieldErrors)>,
 ) -> Response {
+    let status = if submitted.is_some() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    match form_html(brand, detail, form, submitted) {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(e) => {
+            tracing::error!("page template failed: {e}");
+            (StatusCode::INTERNAL_SERVER_ERROR, "page unavailable").into_response()
+        }
+    }
+}
+
+fn form_html(
+    brand: &Branding,
+    detail: &WebinarDetail,
+    form: &RegistrationFields,
+    submitted: Option<(&Submission, &FieldErrors)>,
+) -> Result<String, askama::Error> {
     let value = |name: &str| {
         submitted
             .and_then(|(s, _)| s.fields.get(name))
@@ -272,12 +355,7 @@ pub(crate) fn form(
         questions,
         script: FORM_JS,
     };
-    let status = if submitted.is_some() {
-        StatusCode::BAD_REQUEST
-    } else {
-        StatusCode::OK
-    };
-    render(status, &page)
+    page.render()
 }
 
 /// The confirmation page for a registration's state.

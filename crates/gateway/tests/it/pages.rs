@@ -261,3 +261,50 @@ async fn each_kind_of_page_says_how_it_may_be_framed_cached_and_scripted() {
         .unwrap();
     assert_eq!(zipped.headers()["content-encoding"], "gzip");
 }
+
+#[tokio::test]
+async fn the_form_is_compressed_once_and_served_the_same_to_every_visitor() {
+    use std::io::Read as _;
+    let app = TestApp::start().await;
+    let (webinar, _) = app
+        .webinar(json!({"subject": "Gzipped", "description": "x".repeat(2000)}))
+        .await;
+    let get = |encoding: &'static str| {
+        let request = app
+            .http
+            .get(format!("{}/r/{webinar}", app.base))
+            .header("accept-encoding", encoding);
+        async move { request.send().await.unwrap() }
+    };
+    let plain = get("identity").await;
+    assert_eq!(plain.status(), 200);
+    assert!(plain.headers().get("content-encoding").is_none());
+    assert_eq!(plain.headers()["vary"], "accept-encoding");
+    assert!(
+        plain.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("script-src")
+    );
+    let plain = plain.bytes().await.unwrap();
+
+    let first = get("gzip, deflate, br").await;
+    assert_eq!(first.headers()["content-encoding"], "gzip");
+    assert_eq!(first.headers()["cache-control"], "public, max-age=60");
+    let first = first.bytes().await.unwrap();
+    assert!(
+        first.len() < plain.len() / 2,
+        "{} vs {}",
+        first.len(),
+        plain.len()
+    );
+    let mut unzipped = Vec::new();
+    flate2::read::GzDecoder::new(&first[..])
+        .read_to_end(&mut unzipped)
+        .unwrap();
+    assert_eq!(unzipped, plain, "the same page");
+    let second = get("gzip").await.bytes().await.unwrap();
+    assert_eq!(second, first, "the same bytes to every visitor");
+    let refused = get("gzip;q=0, identity").await;
+    assert!(refused.headers().get("content-encoding").is_none());
+}
