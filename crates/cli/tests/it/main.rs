@@ -4,6 +4,7 @@
 mod attendance;
 mod auth;
 mod docs;
+mod edge;
 mod emulator_cmd;
 mod registrants;
 mod serve;
