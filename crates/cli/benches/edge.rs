@@ -101,7 +101,8 @@ async fn main() {
         async move {
             let tasks: Vec<_> = (0..64)
                 .map(|_| {
-                    let (http, url, next, body) = (http.clone(), url.clone(), next.clone(), body.clone());
+                    let (http, url, next, body) =
+                        (http.clone(), url.clone(), next.clone(), body.clone());
                     tokio::spawn(async move {
                         let mut seen = Vec::new();
                         loop {
@@ -131,7 +132,8 @@ async fn main() {
     let measured = post_all(700, 700 + 64 * 20).await;
     let mut latencies: Vec<Duration> = measured.iter().map(|(d, _)| *d).collect();
     latencies.sort();
-    let count = |set: &[(Duration, u16)], status: u16| set.iter().filter(|(_, s)| *s == status).count();
+    let count =
+        |set: &[(Duration, u16)], status: u16| set.iter().filter(|(_, s)| *s == status).count();
     println!(
         "backlog: 700 posted in {:.2} s ({} answered 201 with the join URL, {} answered 202)",
         backlog_took.as_secs_f64(),

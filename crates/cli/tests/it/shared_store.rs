@@ -137,11 +137,15 @@ async fn two_gateways_share_the_outbox_the_budget_and_one_refresh_through_a_kill
         500,
         "every person registered once; the outbox: {:?}, not delivered: {:?}",
         store.counts().unwrap(),
-        [OutboxState::Failed, OutboxState::Dead, OutboxState::AlreadyRegistered]
-            .into_iter()
-            .flat_map(|s| store.list(Some(s), None, 10).unwrap())
-            .map(|r| (r.email, r.state, r.last_error))
-            .collect::<Vec<_>>()
+        [
+            OutboxState::Failed,
+            OutboxState::Dead,
+            OutboxState::AlreadyRegistered
+        ]
+        .into_iter()
+        .flat_map(|s| store.list(Some(s), None, 10).unwrap())
+        .map(|r| (r.email, r.state, r.last_error))
+        .collect::<Vec<_>>()
     );
     assert_eq!(store.counts().unwrap()[&OutboxState::Delivered], 500);
     assert_eq!(
