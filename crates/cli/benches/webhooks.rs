@@ -93,8 +93,14 @@ async fn main() {
         "{}",
         String::from_utf8_lossy(&setup.stderr)
     );
-    let store = g2w_store::open(support::database(), data.path(), None).unwrap();
-    let path = store.setting(g2w_gateway::PATH_SETTING).unwrap().unwrap();
+    let store = g2w_store::Store::open(support::database(), data.path(), None)
+        .await
+        .unwrap();
+    let path = store
+        .setting(g2w_gateway::PATH_SETTING)
+        .await
+        .unwrap()
+        .unwrap();
     let url = Arc::new(format!("{base}{}{path}", g2w_gateway::RECEIVER_PREFIX));
 
     let event = |i: u64| {
@@ -195,6 +201,7 @@ async fn main() {
     let joined = loop {
         let counted: u64 = store
             .attendance()
+            .await
             .unwrap()
             .iter()
             .filter(|a| a.event_name == "registrant.joined")

@@ -19,7 +19,7 @@ pub struct Context {
     /// The profile name.
     pub profile: String,
     /// The open store (SQLite, or PostgreSQL with `G2W_DATABASE_URL`).
-    pub store: Arc<dyn Store>,
+    pub store: Arc<Store>,
     /// The HTTP client for GoTo.
     pub http: reqwest::Client,
 }
@@ -34,12 +34,13 @@ impl Context {
     ///
     /// # Errors
     /// When the store cannot be opened (each reason with its own message).
-    pub fn open(settings: Settings, profile: &str) -> anyhow::Result<Self> {
-        let store = g2w_store::open(
+    pub async fn open(settings: Settings, profile: &str) -> anyhow::Result<Self> {
+        let store = Store::open(
             settings.database_url.as_deref(),
             &settings.data_dir,
             settings.secret_key.as_deref(),
         )
+        .await
         .context("cannot open g2w's store")?;
         let http = g2w_goto::http_client().context("cannot start the HTTP client")?;
         Ok(Self {
@@ -54,8 +55,8 @@ impl Context {
     ///
     /// # Errors
     /// Store failures.
-    pub fn stored(&self) -> anyhow::Result<Option<TokenRecord>> {
-        Ok(self.store.load_profile(&self.profile)?)
+    pub async fn stored(&self) -> anyhow::Result<Option<TokenRecord>> {
+        Ok(self.store.load_profile(&self.profile).await?)
     }
 
     /// The OAuth client: configured credentials win over the stored ones.
@@ -92,8 +93,8 @@ impl Context {
     ///
     /// # Errors
     /// When there is no OAuth client or the store fails.
-    pub fn token_manager(&self) -> anyhow::Result<Arc<TokenManager>> {
-        let stored = self.stored()?;
+    pub async fn token_manager(&self) -> anyhow::Result<Arc<TokenManager>> {
+        let stored = self.stored().await?;
         let credentials = self.credentials(stored.as_ref())?;
         Ok(self.manager(credentials))
     }
@@ -103,8 +104,8 @@ impl Context {
     ///
     /// # Errors
     /// Store failures.
-    pub fn token_manager_or_empty(&self) -> anyhow::Result<Arc<TokenManager>> {
-        let stored = self.stored()?;
+    pub async fn token_manager_or_empty(&self) -> anyhow::Result<Arc<TokenManager>> {
+        let stored = self.stored().await?;
         let credentials = self
             .credentials(stored.as_ref())
             .unwrap_or_else(|_| ClientCredentials {

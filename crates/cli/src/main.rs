@@ -105,23 +105,23 @@ fn init_logging(quiet: bool, verbose: u8) {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let settings = || Settings::resolve(&ProcessEnv, &cli.credentials);
-    let context = || context::Context::open(settings()?, &cli.profile);
+    let context = async || context::Context::open(settings()?, &cli.profile).await;
     match cli.command {
         Command::Emulator(args) => cmd::emulator::run(args).await,
         Command::Config(command) => {
             cmd::config::run(&command);
             Ok(())
         }
-        Command::Auth(command) => cmd::auth::run(context()?, command).await,
-        Command::Webinars(command) => cmd::webinars::run(&context()?, command).await,
-        Command::Registrants(command) => cmd::registrants::run(&context()?, command).await,
-        Command::Sessions(command) => cmd::attendance::sessions(&context()?, command).await,
-        Command::Attendees(command) => cmd::attendance::attendees(&context()?, command).await,
-        Command::Report(command) => cmd::attendance::report(&context()?, command).await,
-        Command::Webhooks(command) => cmd::webhooks::run(&context()?, command).await,
+        Command::Auth(command) => cmd::auth::run(context().await?, command).await,
+        Command::Webinars(command) => cmd::webinars::run(&context().await?, command).await,
+        Command::Registrants(command) => cmd::registrants::run(&context().await?, command).await,
+        Command::Sessions(command) => cmd::attendance::sessions(&context().await?, command).await,
+        Command::Attendees(command) => cmd::attendance::attendees(&context().await?, command).await,
+        Command::Report(command) => cmd::attendance::report(&context().await?, command).await,
+        Command::Webhooks(command) => cmd::webhooks::run(&context().await?, command).await,
         Command::Serve(args) => cmd::serve::run(settings()?, &cli.profile, args).await,
-        Command::Store(command) => cmd::store::run(&settings()?, command),
-        Command::Outbox(command) => cmd::outbox::run(&context()?, command),
+        Command::Store(command) => cmd::store::run(&settings()?, command).await,
+        Command::Outbox(command) => cmd::outbox::run(&context().await?, command).await,
     }
 }
 

@@ -327,8 +327,10 @@ async fn enqueue(state: &AppState, checked: Checked) -> Result<Registration, Ref
         created_at: now,
         validated,
     };
-    let stored = state.batcher.enqueue(item).await.map_err(|e| {
-        tracing::error!("cannot store a registration: {e}");
+    // The store gets as long as GoTo would: a visitor waits on neither for long.
+    let deadline = state.config.lookup_deadline.max(STORE_DEADLINE_FLOOR);
+    let stored = state.batcher.enqueue(item, deadline).await.map_err(|e| {
+        tracing::error!("cannot store a registration: {}", g2w_goto::chain(&e));
         Refusal::api(
             "storage_error",
             ApiError::new(
@@ -457,8 +459,7 @@ async fn wait_for_delivery(state: &AppState, reg: Registration) -> Registration 
     let rx = state.waiters.subscribe(&reg.id);
     // It may have finished between the write and the subscription.
     let id = reg.id.clone();
-    if let Ok(Some(now)) =
-        crate::blocking::off_thread(&state.store, move |s| s.registration(&id)).await
+    if let Ok(Some(now)) = state.store.registration(&id).await
         && now.state.is_final()
     {
         state.waiters.forget(&reg.id);
@@ -469,7 +470,9 @@ async fn wait_for_delivery(state: &AppState, reg: Registration) -> Registration 
         _ => {
             state.waiters.forget(&reg.id);
             let id = reg.id.clone();
-            crate::blocking::off_thread(&state.store, move |s| s.registration(&id))
+            state
+                .store
+                .registration(&id)
                 .await
                 .ok()
                 .flatten()
@@ -497,7 +500,7 @@ pub(crate) async fn registration(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
 ) -> Response {
-    match crate::blocking::off_thread(&state.store, move |s| s.registration(&id)).await {
+    match state.store.registration(&id).await {
         Ok(Some(reg)) => Json(registration_json(&reg)).into_response(),
         Ok(None) => ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such registration")
             .into_response(),
@@ -551,6 +554,9 @@ pub(crate) async fn webinars(State(state): State<Arc<AppState>>) -> Response {
     Json(json!({"webinars": items})).into_response()
 }
 
+/// The least time intake gives the store to commit a registration.
+const STORE_DEADLINE_FLOOR: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// `GET /healthz`: the process is up.
 pub(crate) async fn healthz() -> Response {
     Json(json!({"status": "ok"})).into_response()
@@ -567,7 +573,7 @@ const WRITE_FAILURE_MEMORY: std::time::Duration = std::time::Duration::from_secs
 /// (delivery paused), or GoTo is failing (the breaker is open).
 pub(crate) async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     let now = (state.clock)();
-    let probe = crate::blocking::off_thread(&state.store, move |s| s.probe_write(now)).await;
+    let probe = state.store.probe_write(now).await;
     let store = match (probe, state.batcher.recent_failure(WRITE_FAILURE_MEMORY)) {
         (Err(e), _) => Err(e.to_string()),
         (Ok(()), Some(e)) => Err(e),
@@ -618,9 +624,12 @@ pub(crate) async fn readyz(State(state): State<Arc<AppState>>) -> Response {
 /// `GET /metrics`: Prometheus text.
 pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     let profile = state.config.profile.clone();
-    let (counts, oldest) = crate::blocking::off_thread(&state.store, move |s| {
-        Ok((s.counts()?, s.oldest_waiting(&profile)?))
-    })
+    let (counts, oldest) = async {
+        Ok::<_, g2w_store::StoreError>((
+            state.store.open_counts().await?,
+            state.store.oldest_waiting(&profile).await?,
+        ))
+    }
     .await
     .unwrap_or_default();
     let counts: BTreeMap<String, u64> = counts
@@ -643,10 +652,7 @@ pub(crate) async fn confirmation(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
 ) -> Response {
-    let reg = crate::blocking::off_thread(&state.store, move |s| s.registration(&id))
-        .await
-        .ok()
-        .flatten();
+    let reg = state.store.registration(&id).await.ok().flatten();
     // Name the webinar when the cache (or GoTo, briefly) can; the page works without.
     let webinar = match reg.as_ref().map(|r| r.webinar_key) {
         Some(key) => match state.cache.lookup(key, state.config.lookup_deadline).await {

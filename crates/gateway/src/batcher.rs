@@ -1,19 +1,35 @@
 //! Group commit: intake requests arriving together are written in one transaction, so
-//! one disk flush makes many registrations durable. A lone request is written at once;
-//! under load, requests queue while the previous batch flushes and go in the next one.
+//! one disk flush (or one PostgreSQL round trip) makes many registrations durable. A lone
+//! request is written at once; under load, requests queue while the previous batch
+//! commits and go in the next one.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use g2w_store::{Enqueued, NewRegistration, OutboxStore};
+use g2w_store::{Enqueued, NewRegistration, Store, StoreError};
 use tokio::sync::{mpsc, oneshot};
 
 /// The most registrations in one transaction.
 const MAX_BATCH: usize = 512;
 
-type Reply = oneshot::Sender<Result<Enqueued, String>>;
+/// Why a registration was not stored. Shared: one failed commit fails its whole batch.
+#[derive(Debug, Clone, thiserror::Error)]
+pub(crate) enum NotStored {
+    /// The store refused or failed the write.
+    #[error("the store failed")]
+    Store(#[source] Arc<StoreError>),
+    /// The store did not answer within the intake's deadline (the write may still
+    /// commit; a repeat is then harmless: GoTo's 409 says "already registered").
+    #[error("the store did not answer within {} ms", .0.as_millis())]
+    Late(Duration),
+    /// The writer is gone (the gateway is stopping).
+    #[error("the outbox writer stopped")]
+    Stopped,
+}
 
-/// A handle to the writer thread.
+type Reply = oneshot::Sender<Result<Enqueued, NotStored>>;
+
+/// A handle to the writer task.
 #[derive(Debug, Clone)]
 pub struct Batcher {
     tx: mpsc::Sender<(NewRegistration, Reply)>,
@@ -22,45 +38,42 @@ pub struct Batcher {
 }
 
 impl Batcher {
-    /// Starts the writer on its own thread (SQLite calls block).
-    pub fn start(store: Arc<dyn OutboxStore>) -> Self {
+    /// Starts the writer task.
+    pub fn start(store: Arc<Store>) -> Self {
         let (tx, mut rx) = mpsc::channel::<(NewRegistration, Reply)>(MAX_BATCH * 4);
         let failing = Arc::new(Mutex::new(None));
         let failing_now = failing.clone();
-        std::thread::Builder::new()
-            .name("g2w-outbox-writer".into())
-            .spawn(move || {
-                while let Some(first) = rx.blocking_recv() {
-                    let mut batch = vec![first];
-                    while batch.len() < MAX_BATCH {
-                        match rx.try_recv() {
-                            Ok(item) => batch.push(item),
-                            Err(_) => break,
+        tokio::spawn(async move {
+            while let Some(first) = rx.recv().await {
+                let mut batch = vec![first];
+                while batch.len() < MAX_BATCH {
+                    match rx.try_recv() {
+                        Ok(item) => batch.push(item),
+                        Err(_) => break,
+                    }
+                }
+                let (items, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
+                let outcome = store.enqueue(&items).await;
+                *failing_now.lock().unwrap_or_else(|e| e.into_inner()) = outcome
+                    .as_ref()
+                    .err()
+                    .map(|e| (Instant::now(), g2w_goto::chain(e)));
+                match outcome {
+                    Ok(results) => {
+                        for (reply, result) in replies.into_iter().zip(results) {
+                            let _ = reply.send(Ok(result));
                         }
                     }
-                    let (items, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
-                    let outcome = store.enqueue(&items);
-                    *failing_now.lock().unwrap_or_else(|e| e.into_inner()) = outcome
-                        .as_ref()
-                        .err()
-                        .map(|e| (Instant::now(), e.to_string()));
-                    match outcome {
-                        Ok(results) => {
-                            for (reply, result) in replies.into_iter().zip(results) {
-                                let _ = reply.send(Ok(result));
-                            }
-                        }
-                        Err(e) => {
-                            tracing::error!("outbox write failed: {e}");
-                            for reply in replies {
-                                let _ = reply.send(Err(e.to_string()));
-                            }
+                    Err(e) => {
+                        tracing::error!("outbox write failed: {}", g2w_goto::chain(&e));
+                        let e = Arc::new(e);
+                        for reply in replies {
+                            let _ = reply.send(Err(NotStored::Store(e.clone())));
                         }
                     }
                 }
-            })
-            .map(|_| ())
-            .unwrap_or_else(|e| tracing::error!("cannot start the outbox writer: {e}"));
+            }
+        });
         Self { tx, failing }
     }
 
@@ -75,18 +88,26 @@ impl Batcher {
             .map(|(_, why)| why.clone())
     }
 
-    /// Stores one registration durably; returns when its transaction has committed.
+    /// Stores one registration durably; returns when its transaction has committed, or
+    /// after `deadline` without an answer.
     ///
     /// # Errors
-    /// When the write failed: nothing was stored.
-    pub async fn enqueue(&self, item: NewRegistration) -> Result<Enqueued, String> {
+    /// When the write failed (nothing was stored) or did not finish in time.
+    pub(crate) async fn enqueue(
+        &self,
+        item: NewRegistration,
+        deadline: Duration,
+    ) -> Result<Enqueued, NotStored> {
         let (reply, answer) = oneshot::channel();
-        self.tx
-            .send((item, reply))
+        let sent = async {
+            self.tx
+                .send((item, reply))
+                .await
+                .map_err(|_| NotStored::Stopped)?;
+            answer.await.map_err(|_| NotStored::Stopped)?
+        };
+        tokio::time::timeout(deadline, sent)
             .await
-            .map_err(|_| "the outbox writer stopped".to_owned())?;
-        answer
-            .await
-            .map_err(|_| "the outbox writer stopped".to_owned())?
+            .unwrap_or(Err(NotStored::Late(deadline)))
     }
 }

@@ -16,7 +16,6 @@
 mod admin;
 mod api;
 mod batcher;
-mod blocking;
 mod breaker;
 mod cache;
 mod client;
@@ -44,7 +43,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use g2w_goto::{Clock, GotoClient};
-use g2w_store::{OutboxStore, Store};
+use g2w_store::Store;
 
 pub use config::{Branding, GatewayConfig};
 pub use hooks::{
@@ -76,13 +75,8 @@ pub struct Gateway {
 impl Gateway {
     /// A gateway over `store`, delivering with `client` (give it a client that does
     /// not retry by itself: the outbox retries, durably).
-    pub fn new(
-        config: GatewayConfig,
-        store: Arc<dyn Store>,
-        client: GotoClient,
-        clock: Clock,
-    ) -> Self {
-        let outbox: Arc<dyn OutboxStore> = store.clone();
+    pub fn new(config: GatewayConfig, store: Arc<Store>, client: GotoClient, clock: Clock) -> Self {
+        let outbox = store.clone();
         let waiters = Arc::new(Waiters::default());
         let metrics = Arc::new(Metrics::default());
         let worker = Arc::new(Worker::new(
@@ -215,12 +209,12 @@ impl Gateway {
             // Registrations stored by other gateways on the same database wake this
             // one at once where the database can say so; polling covers the rest.
             let woken = worker.clone();
-            if let Err(e) = self
+            if !self
                 .state
                 .store
                 .notify_new_work(Box::new(move || woken.wake()))
             {
-                tracing::warn!("no notifications of new registrations ({e}); polling");
+                tracing::debug!("this store cannot announce new registrations; polling");
             }
             let state = self.state.clone();
             let reconcile = state.config.reconcile_every.map(|every| {

@@ -13,7 +13,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use g2w_goto::Timestamp;
-use g2w_store::OutboxStore;
 
 /// How old a count of the queue may be.
 const RECOUNT_EVERY: Duration = Duration::from_millis(250);
@@ -68,7 +67,7 @@ impl Pace {
     /// queue (itself included) at the current pace, and GoTo's answer time.
     pub(crate) async fn expected_delivery(
         &self,
-        store: &std::sync::Arc<dyn g2w_store::Store>,
+        store: &g2w_store::Store,
         profile: &str,
         now: Timestamp,
     ) -> Duration {
@@ -81,21 +80,14 @@ impl Pace {
 
     /// The queue: the last count if recent (or being renewed by another request), else
     /// a new one.
-    async fn queue(
-        &self,
-        store: &std::sync::Arc<dyn g2w_store::Store>,
-        profile: &str,
-        now: Timestamp,
-    ) -> u64 {
+    async fn queue(&self, store: &g2w_store::Store, profile: &str, now: Timestamp) -> u64 {
         let last = *self.counted.lock().unwrap_or_else(|e| e.into_inner());
         let fresh = last.is_some_and(|(at, _)| at.elapsed() < RECOUNT_EVERY);
         let since = self.stored_since.load(Ordering::Relaxed);
         if fresh || self.recounting.swap(true, Ordering::AcqRel) {
             return last.map_or(since, |(_, n)| n + since);
         }
-        let profile = profile.to_owned();
-        let outbox: std::sync::Arc<dyn OutboxStore> = store.clone();
-        let counted = crate::blocking::off_thread(&outbox, move |s| s.waiting(&profile, now)).await;
+        let counted = store.waiting(profile, now).await;
         self.recounting.store(false, Ordering::Release);
         match counted {
             Ok(n) => {

@@ -19,7 +19,7 @@ use crate::worker::Worker;
 /// Shared by every handler.
 pub(crate) struct AppState {
     pub config: GatewayConfig,
-    pub store: Arc<dyn Store>,
+    pub store: Arc<Store>,
     pub client: GotoClient,
     pub cache: Arc<WebinarCache>,
     pub batcher: Batcher,

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use g2w_goto::{Clock, GotoClient, GotoError, NewRegistrant, RetryPolicy, Timestamp, WebinarKey};
-use g2w_store::{Claim, Completion, OutboxStore, Registration, Release};
+use g2w_store::{Claim, Completion, Registration, Release, Store};
 use tokio::sync::Notify;
 
 use crate::breaker::{Breaker, Permit};
@@ -51,7 +51,7 @@ pub enum Step {
 
 /// Delivers the outbox.
 pub struct Worker {
-    store: Arc<dyn OutboxStore>,
+    store: Arc<Store>,
     client: GotoClient,
     config: GatewayConfig,
     holder: String,
@@ -80,7 +80,7 @@ fn error_text(e: &GotoError) -> String {
 impl Worker {
     /// A worker; `client` should not retry by itself (the outbox retries, durably).
     pub(crate) fn new(
-        store: Arc<dyn OutboxStore>,
+        store: Arc<Store>,
         client: GotoClient,
         config: GatewayConfig,
         clock: Clock,
@@ -181,10 +181,7 @@ impl Worker {
         };
         let lease = self.config.lease;
         let (holder, profile) = (holder.to_owned(), self.config.profile.clone());
-        let claimed = crate::blocking::off_thread(&self.store, move |s| {
-            s.claim(&profile, &holder, now, lease, which)
-        })
-        .await;
+        let claimed = self.store.claim(&profile, &holder, now, lease, which).await;
         match claimed {
             Ok(Some(reg)) => self.deliver(reg).await,
             Ok(None) => {
@@ -314,7 +311,7 @@ impl Worker {
                 _ = beat.tick() => {
                     let (id, fence) = (reg.id.clone(), reg.fence);
                     let until = (self.clock)() + self.config.lease;
-                    match crate::blocking::off_thread(&self.store, move |s| s.renew(&id, fence, until)).await {
+                    match self.store.renew(&id, fence, until).await {
                         Ok(true) => {}
                         Ok(false) => tracing::warn!(id = %reg.id, "lease taken over; this attempt's outcome will not be recorded"),
                         Err(e) => tracing::warn!(id = %reg.id, "cannot renew a lease: {e}"),
@@ -370,7 +367,7 @@ impl Worker {
     /// GoTo is back: everything waiting out a backoff is due now, and every loop wakes.
     async fn backlog_due(&self, now: Timestamp) {
         let profile = self.config.profile.clone();
-        match crate::blocking::off_thread(&self.store, move |s| s.make_due(&profile, now)).await {
+        match self.store.make_due(&profile, now).await {
             Ok(n) => tracing::info!(backlog = n, "GoTo answers again: delivering the backlog"),
             Err(e) => tracing::warn!("cannot make the backlog due: {e}"),
         }
@@ -386,10 +383,10 @@ impl Worker {
         why: Release,
     ) -> Result<Step, g2w_store::StoreError> {
         let (id, fence, error, now) = (reg.id.clone(), reg.fence, error.to_owned(), (self.clock)());
-        let released = crate::blocking::off_thread(&self.store, move |s| {
-            s.release(&id, fence, now, due, &error, why)
-        })
-        .await?;
+        let released = self
+            .store
+            .release(&id, fence, now, due, &error, why)
+            .await?;
         match released {
             Some(r) => Ok(Step::Attempted(Box::new(r))),
             None => {
@@ -401,7 +398,7 @@ impl Worker {
 
     async fn current(&self, id: &str) -> Result<Step, g2w_store::StoreError> {
         let id = id.to_owned();
-        match crate::blocking::off_thread(&self.store, move |s| s.registration(&id)).await? {
+        match self.store.registration(&id).await? {
             Some(r) => Ok(Step::Attempted(Box::new(r))),
             None => Ok(Step::Idle),
         }
@@ -415,10 +412,7 @@ impl Worker {
     ) -> Result<Step, g2w_store::StoreError> {
         self.metrics.delivery(metric);
         let (id, fence, now) = (reg.id.clone(), reg.fence, (self.clock)());
-        let completed = crate::blocking::off_thread(&self.store, move |s| {
-            s.complete(&id, fence, now, &completion)
-        })
-        .await?;
+        let completed = self.store.complete(&id, fence, now, &completion).await?;
         match completed {
             Some(r) => {
                 self.waiters.resolve(&r);
@@ -488,7 +482,7 @@ impl Worker {
     async fn until_next_due(&self) -> Duration {
         let now = (self.clock)();
         let profile = self.config.profile.clone();
-        match crate::blocking::off_thread(&self.store, move |s| s.next_due(&profile)).await {
+        match self.store.next_due(&profile).await {
             Ok(Some(due)) => nap(due.since(now)),
             _ => Duration::from_secs(1),
         }

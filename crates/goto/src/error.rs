@@ -115,9 +115,9 @@ pub enum GotoError {
         /// The command that fixes it.
         hint: String,
     },
-    /// The token store failed. Not retryable by this client.
-    #[error("token store: {0}")]
-    Store(String),
+    /// The token store failed (its error is the source). Not retryable by this client.
+    #[error("the token store failed")]
+    Store(#[source] crate::StoreFailure),
 }
 
 fn display_fields(fields: &[InvalidField], message: &str) -> String {
@@ -146,3 +146,19 @@ impl GotoError {
 
 /// Shorthand for results of this crate.
 pub type Result<T, E = GotoError> = std::result::Result<T, E>;
+
+/// An error and every cause under it, as one line: `what: why: why deeper`. Each level's
+/// message says only its own part, so nothing repeats.
+pub fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let said = cause.to_string();
+        if !text.ends_with(&said) {
+            text.push_str(": ");
+            text.push_str(&said);
+        }
+        source = cause.source();
+    }
+    text
+}

@@ -33,7 +33,7 @@ mod webhooks;
 
 pub use attendance::{Attendance, Attendee, Session};
 pub use client::{DEFAULT_API_URL, DEFAULT_AUTH_URL, DEFAULT_RATE_LIMIT, GotoClient};
-pub use error::{GotoError, InvalidField, Result};
+pub use error::{GotoError, InvalidField, Result, chain};
 pub use keys::{
     AccountKey, AnswerKey, KeyParseError, OrganizerKey, QuestionKey, RegistrantKey, SessionKey,
     WebinarKey,

@@ -11,20 +11,21 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 /// A schedule of permits kept outside this process, shared by every process that uses it.
+#[async_trait::async_trait]
 pub trait SharedBudget: Send + Sync {
     /// Books `permits` (one every `interval`, `burst` back to back) and says how long to
     /// wait before using them; `None` (nothing booked) when that would exceed
-    /// `max_wait`. Blocking: called on a blocking thread.
+    /// `max_wait`.
     ///
     /// # Errors
     /// Why the schedule could not be read or written.
-    fn book(
+    async fn book(
         &self,
         interval: Duration,
         burst: u32,
         permits: u32,
         max_wait: Option<Duration>,
-    ) -> Result<Option<Duration>, String>;
+    ) -> Result<Option<Duration>, crate::StoreFailure>;
 }
 
 /// Evenly spaced permits (GCRA): at most `rate` a second, `burst` of them back to back.
@@ -79,15 +80,13 @@ impl RateLimiter {
     ) -> Option<Option<Instant>> {
         let (budget, interval) = (self.shared.clone()?, self.interval?);
         let burst = self.burst;
-        let booked =
-            tokio::task::spawn_blocking(move || budget.book(interval, burst, permits, max_wait))
-                .await
-                .map_err(|e| e.to_string())
-                .and_then(|b| b);
-        match booked {
+        match budget.book(interval, burst, permits, max_wait).await {
             Ok(wait) => Some(wait.map(|w| Instant::now() + w)),
             Err(e) => {
-                tracing::warn!("shared GoTo budget unavailable ({e}); pacing this process alone");
+                tracing::warn!(
+                    "shared GoTo budget unavailable ({}); pacing this process alone",
+                    crate::chain(&e)
+                );
                 None
             }
         }

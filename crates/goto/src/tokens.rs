@@ -167,32 +167,40 @@ impl TokenRecord {
     }
 }
 
-/// A failure of the token store, as text (the store's own error type stays there).
+/// A failure of the token store, with the store's own error as its source (so a
+/// message can name the database and the cause, and callers can look inside).
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct StoreFailure(pub String);
+#[error(transparent)]
+pub struct StoreFailure(pub Box<dyn std::error::Error + Send + Sync>);
 
-/// Where tokens live between runs. Implemented by `g2w-store`; calls are short and
-/// blocking, and the manager runs them off the async threads.
+impl StoreFailure {
+    /// A failure with only a message.
+    pub fn message(text: impl Into<String>) -> Self {
+        Self(text.into().into())
+    }
+}
+
+/// Where tokens live between runs. Implemented by `g2w-store`.
+#[async_trait::async_trait]
 pub trait TokenStore: Send + Sync + 'static {
     /// The profile's record, if it exists.
     ///
     /// # Errors
     /// When the store cannot be read.
-    fn load(&self, profile: &str) -> Result<Option<TokenRecord>, StoreFailure>;
+    async fn load(&self, profile: &str) -> Result<Option<TokenRecord>, StoreFailure>;
 
     /// Replaces the profile's record in one atomic write.
     ///
     /// # Errors
     /// When the store cannot be written.
-    fn save(&self, profile: &str, record: &TokenRecord) -> Result<(), StoreFailure>;
+    async fn save(&self, profile: &str, record: &TokenRecord) -> Result<(), StoreFailure>;
 
     /// Takes the profile's refresh lock for `holder` until `now + ttl`, unless
     /// another holder has it unexpired. Returns whether it was taken.
     ///
     /// # Errors
     /// When the store cannot be written.
-    fn try_lock_refresh(
+    async fn try_lock_refresh(
         &self,
         profile: &str,
         holder: &str,
@@ -204,7 +212,7 @@ pub trait TokenStore: Send + Sync + 'static {
     ///
     /// # Errors
     /// When the store cannot be written.
-    fn unlock_refresh(&self, profile: &str, holder: &str) -> Result<(), StoreFailure>;
+    async fn unlock_refresh(&self, profile: &str, holder: &str) -> Result<(), StoreFailure>;
 }
 
 /// How long a refresh lock lasts if its holder dies without releasing it.
@@ -243,7 +251,7 @@ fn token_digest(token: &SecretString) -> [u8; 32] {
 }
 
 fn store_error(e: StoreFailure) -> GotoError {
-    GotoError::Store(e.0)
+    GotoError::Store(e)
 }
 
 impl TokenManager {
@@ -289,17 +297,6 @@ impl TokenManager {
         self.refreshes.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    async fn blocking<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&dyn TokenStore) -> Result<T, StoreFailure> + Send + 'static,
-    ) -> Result<T> {
-        let store = self.store.clone();
-        tokio::task::spawn_blocking(move || f(store.as_ref()))
-            .await
-            .map_err(|e| GotoError::Store(format!("store task failed: {e}")))?
-            .map_err(store_error)
-    }
-
     /// The stored record.
     ///
     /// # Errors
@@ -307,8 +304,10 @@ impl TokenManager {
     /// profile exists.
     pub async fn record(&self) -> Result<TokenRecord> {
         let profile = self.profile.clone();
-        self.blocking(move |s| s.load(&profile))
-            .await?
+        self.store
+            .load(&profile)
+            .await
+            .map_err(store_error)?
             .ok_or_else(|| GotoError::ReauthorizationRequired {
                 reason: format!("no stored login for profile {:?}", self.profile),
                 hint: self.reauth_hint.clone(),
@@ -439,8 +438,10 @@ impl TokenManager {
         loop {
             let (profile, holder, now) = (self.profile.clone(), self.holder.clone(), self.now());
             let taken = self
-                .blocking(move |s| s.try_lock_refresh(&profile, &holder, now, LOCK_TTL))
-                .await?;
+                .store
+                .try_lock_refresh(&profile, &holder, now, LOCK_TTL)
+                .await
+                .map_err(store_error)?;
             if taken {
                 break;
             }
@@ -449,17 +450,19 @@ impl TokenManager {
                 return Ok(done);
             }
             if started.elapsed() > LOCK_WAIT {
-                return Err(GotoError::Store(
-                    "timed out waiting for another process's token refresh".into(),
-                ));
+                return Err(GotoError::Store(StoreFailure::message(
+                    "timed out waiting for another process's token refresh",
+                )));
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         let result = self.refresh_holding_lock(needed).await;
         let (profile, holder) = (self.profile.clone(), self.holder.clone());
         let unlocked = self
-            .blocking(move |s| s.unlock_refresh(&profile, &holder))
-            .await;
+            .store
+            .unlock_refresh(&profile, &holder)
+            .await
+            .map_err(store_error);
         let outcome = result?;
         unlocked?;
         Ok(outcome)
@@ -503,7 +506,9 @@ impl TokenManager {
                 self.save(&record).await?;
                 tracing::info!(profile = %self.profile, "access token refreshed");
                 let token = record.current_access().cloned().ok_or_else(|| {
-                    GotoError::Store("refreshed record has no access token".into())
+                    GotoError::Store(StoreFailure::message(
+                        "refreshed record has no access token",
+                    ))
                 })?;
                 Ok((token, record))
             }
@@ -534,8 +539,10 @@ impl TokenManager {
     /// # Errors
     /// [`GotoError::Store`].
     pub async fn save(&self, record: &TokenRecord) -> Result<()> {
-        let (profile, record) = (self.profile.clone(), record.clone());
-        self.blocking(move |s| s.save(&profile, &record)).await
+        self.store
+            .save(&self.profile, record)
+            .await
+            .map_err(store_error)
     }
 }
 

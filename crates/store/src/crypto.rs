@@ -68,10 +68,7 @@ impl SecretKey {
         match std::fs::read_to_string(&path) {
             Ok(text) => Self::from_base64(&text, &format!("the key file {}", path.display())),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Self::create_file(&path),
-            Err(e) => Err(StoreError::KeyFile {
-                path,
-                detail: e.to_string(),
-            }),
+            Err(e) => Err(StoreError::KeyFile { path, source: e }),
         }
     }
 
@@ -87,7 +84,7 @@ impl SecretKey {
                     .and_then(|()| file.sync_all())
                     .map_err(|e| StoreError::KeyFile {
                         path: path.clone(),
-                        detail: e.to_string(),
+                        source: e,
                     })?;
                 Ok(key)
             }
@@ -95,13 +92,13 @@ impl SecretKey {
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                 let text = std::fs::read_to_string(path).map_err(|e| StoreError::KeyFile {
                     path: path.clone(),
-                    detail: e.to_string(),
+                    source: e,
                 })?;
                 Self::from_base64(&text, &format!("the key file {}", path.display()))
             }
             Err(e) => Err(StoreError::KeyFile {
                 path: path.clone(),
-                detail: e.to_string(),
+                source: e,
             }),
         }
     }

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use g2w_goto::{RegistrantKey, SessionKey, Timestamp, WebinarKey};
 
-use crate::StoreError;
+use crate::db::{Row, Statement, args};
+use crate::outbox::claim_sql;
+use crate::{Store, StoreError, key};
 
 /// How an event reached g2w.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,7 +33,7 @@ impl EventSource {
         match text {
             "webhook" => Ok(Self::Webhook),
             "reconciliation" => Ok(Self::Reconciliation),
-            other => Err(StoreError::Sql(format!("unknown event source {other:?}"))),
+            other => Err(StoreError::Data(format!("unknown event source {other:?}"))),
         }
     }
 }
@@ -70,7 +72,7 @@ impl ForwardState {
             "delivering" => Self::Delivering,
             "delivered" => Self::Delivered,
             "failed" => Self::Failed,
-            other => return Err(StoreError::Sql(format!("unknown forward state {other:?}"))),
+            other => return Err(StoreError::Data(format!("unknown forward state {other:?}"))),
         })
     }
 }
@@ -184,49 +186,184 @@ pub struct Attendance {
     pub last_at: Timestamp,
 }
 
-/// The event operations a backend provides; both run `tests/events_contract.rs`.
-pub trait EventStore: Send + Sync + 'static {
+const EVENT_COLUMNS: &str = "event_key, event_name, source, webinar_key, registrant_key, \
+    session_key, email, headers, body, received_at, forward_state, forward_attempts, forward_error";
+
+fn key_column<K: std::str::FromStr>(text: Option<String>) -> Result<Option<K>, StoreError> {
+    text.as_deref().map(key).transpose()
+}
+
+fn read(r: &Row) -> Result<StoredEvent, StoreError> {
+    Ok(StoredEvent {
+        event_key: r.text(0)?,
+        event_name: r.text(1)?,
+        source: EventSource::parse(&r.text(2)?)?,
+        webinar_key: key_column(r.opt_text(3)?)?,
+        registrant_key: key_column(r.opt_text(4)?)?,
+        session_key: key_column(r.opt_text(5)?)?,
+        email: r.opt_text(6)?,
+        headers: r.text(7)?,
+        body: r.text(8)?,
+        received_at: Timestamp::from_millis(r.int(9)?),
+        forward_state: ForwardState::parse(&r.text(10)?)?,
+        forward_attempts: u32::try_from(r.int(11)?).unwrap_or(0),
+        forward_error: r.opt_text(12)?,
+    })
+}
+
+impl Store {
     /// Keeps an event; false (and nothing changed) when its `eventKey` or the fact it
     /// states is already kept.
     ///
     /// # Errors
     /// Database failures.
-    fn record_event(&self, event: &NewEvent) -> Result<bool, StoreError>;
+    pub async fn record_event(&self, e: &NewEvent) -> Result<bool, StoreError> {
+        let forward = if e.forward {
+            ForwardState::Pending
+        } else {
+            ForwardState::None
+        };
+        let n = self
+            .db
+            .execute(
+                "INSERT INTO webhook_events (event_key, natural_key, event_name, source,
+                     webinar_key, registrant_key, session_key, email, headers, body, received_at,
+                     forward_state, forward_next_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $11)
+                 ON CONFLICT DO NOTHING",
+                args![
+                    &e.event_key,
+                    e.natural_key(),
+                    &e.event_name,
+                    e.source.as_str(),
+                    e.webinar_key.map(|k| k.to_string()),
+                    e.registrant_key.map(|k| k.to_string()),
+                    e.session_key.map(|k| k.to_string()),
+                    e.email.clone(),
+                    &e.headers,
+                    &e.body,
+                    e.received_at.as_millis(),
+                    forward.as_str(),
+                ],
+            )
+            .await?;
+        Ok(n == 1)
+    }
 
     /// The latest events, newest first.
     ///
     /// # Errors
     /// Database failures.
-    fn recent_events(&self, limit: u32) -> Result<Vec<StoredEvent>, StoreError>;
+    pub async fn recent_events(&self, limit: u32) -> Result<Vec<StoredEvent>, StoreError> {
+        self.db
+            .query(
+                format!(
+                    "SELECT {EVENT_COLUMNS} FROM webhook_events
+                     ORDER BY received_at DESC, event_key LIMIT $1"
+                ),
+                args![limit],
+            )
+            .await?
+            .iter()
+            .map(read)
+            .collect()
+    }
 
     /// People added and joined, per webinar and session.
     ///
     /// # Errors
     /// Database failures.
-    fn attendance(&self) -> Result<Vec<Attendance>, StoreError>;
+    pub async fn attendance(&self) -> Result<Vec<Attendance>, StoreError> {
+        let rows = self
+            .db
+            .query(
+                "SELECT webinar_key, session_key, event_name, count(DISTINCT registrant_key),
+                        max(received_at)
+                 FROM webhook_events
+                 WHERE event_name IN ('registrant.added', 'registrant.joined')
+                     AND webinar_key IS NOT NULL
+                 GROUP BY webinar_key, session_key, event_name
+                 ORDER BY max(received_at) DESC",
+                Vec::new(),
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Attendance {
+                    webinar_key: key(&r.text(0)?)?,
+                    session_key: key_column(r.opt_text(1)?)?,
+                    event_name: r.text(2)?,
+                    people: u64::try_from(r.int(3)?).unwrap_or(0),
+                    last_at: Timestamp::from_millis(r.int(4)?),
+                })
+            })
+            .collect()
+    }
 
     /// The registrants of `webinar` already known from `event_name` events (of
     /// `session`, for joins), whatever their source.
     ///
     /// # Errors
     /// Database failures.
-    fn known_registrants(
+    pub async fn known_registrants(
         &self,
         event_name: &str,
         webinar: WebinarKey,
         session: Option<SessionKey>,
-    ) -> Result<BTreeSet<RegistrantKey>, StoreError>;
+    ) -> Result<BTreeSet<RegistrantKey>, StoreError> {
+        let (sql, values) = match session {
+            Some(session) => (
+                "SELECT DISTINCT registrant_key FROM webhook_events
+                 WHERE event_name = $1 AND webinar_key = $2 AND registrant_key IS NOT NULL
+                     AND session_key = $3",
+                args![event_name, webinar.to_string(), session.to_string()],
+            ),
+            None => (
+                "SELECT DISTINCT registrant_key FROM webhook_events
+                 WHERE event_name = $1 AND webinar_key = $2 AND registrant_key IS NOT NULL",
+                args![event_name, webinar.to_string()],
+            ),
+        };
+        self.db
+            .query(sql, values)
+            .await?
+            .iter()
+            .map(|r| key(&r.text(0)?))
+            .collect()
+    }
 
     /// Leases the next event due for forwarding until `now + lease`, counting an
     /// attempt: pending and due, or delivering with an expired lease.
     ///
     /// # Errors
     /// Database failures.
-    fn claim_forward(
+    pub async fn claim_forward(
         &self,
         now: Timestamp,
         lease: Duration,
-    ) -> Result<Option<StoredEvent>, StoreError>;
+    ) -> Result<Option<StoredEvent>, StoreError> {
+        let sql = claim_sql(
+            &format!(
+                "UPDATE webhook_events SET forward_state = 'delivering',
+                     forward_lease_until = $1, forward_attempts = forward_attempts + 1
+                 WHERE event_key = COALESCE(
+                     (SELECT event_key FROM webhook_events
+                      WHERE forward_state = 'delivering' AND forward_lease_until <= $2
+                      ORDER BY forward_lease_until LIMIT 1{{skip_locked}}),
+                     (SELECT event_key FROM webhook_events
+                      WHERE forward_state = 'pending' AND forward_next_at <= $2
+                      ORDER BY forward_next_at LIMIT 1{{skip_locked}}))
+                 RETURNING {EVENT_COLUMNS}"
+            ),
+            self.db.dialect(),
+        );
+        self.db
+            .note_returning(sql, args![(now + lease).as_millis(), now.as_millis()])
+            .await?
+            .as_ref()
+            .map(read)
+            .transpose()
+    }
 
     /// Frees the space of events received before `before` whose forwarding is over:
     /// facts (a registrant added, a registrant in a session) keep their keys, so
@@ -235,7 +372,30 @@ pub trait EventStore: Send + Sync + 'static {
     ///
     /// # Errors
     /// Database failures.
-    fn compact_events_before(&self, before: Timestamp) -> Result<u64, StoreError>;
+    pub async fn compact_events_before(&self, before: Timestamp) -> Result<u64, StoreError> {
+        let before = before.as_millis();
+        let done = self
+            .db
+            .run(
+                vec![
+                    Statement::new(
+                        "DELETE FROM webhook_events WHERE received_at < $1
+                             AND natural_key IS NULL
+                             AND forward_state IN ('none', 'delivered', 'failed')",
+                        args![before],
+                    ),
+                    Statement::new(
+                        "UPDATE webhook_events SET body = '', headers = '{}'
+                         WHERE received_at < $1 AND natural_key IS NOT NULL
+                             AND forward_state IN ('none', 'delivered', 'failed') AND body <> ''",
+                        args![before],
+                    ),
+                ],
+                crate::db::Durability::Durable,
+            )
+            .await?;
+        Ok(done.iter().map(|d| d.changed).sum())
+    }
 
     /// Records how attempt number `attempt` (its `forward_attempts` when claimed) of
     /// forwarding `event_key` went. False, and nothing changed, when that attempt no
@@ -243,122 +403,30 @@ pub trait EventStore: Send + Sync + 'static {
     ///
     /// # Errors
     /// Database failures.
-    fn settle_forward(
+    pub async fn settle_forward(
         &self,
         event_key: &str,
         attempt: u32,
         outcome: &ForwardOutcome,
-    ) -> Result<bool, StoreError>;
-}
-
-/// `sql` with `{1}`, `{2}`, … as this backend's parameters (`?1` or `$1`, …).
-pub(crate) fn placeholders(sql: &str, mark: &str) -> String {
-    (1..=9).fold(sql.to_owned(), |sql, n| {
-        sql.replace(&format!("{{{n}}}"), &format!("{mark}{n}"))
-    })
-}
-
-/// What [`EventStore::settle_forward`] runs, with (state, next attempt, error, event
-/// key, attempt) as `{1}`…`{5}`: the attempt count is the claim's fencing token.
-pub(crate) const SETTLE_STATEMENT: &str = "UPDATE webhook_events SET forward_state = {1},
-        forward_next_at = {2}, forward_error = {3}, forward_lease_until = NULL
-    WHERE event_key = {4} AND forward_state = 'delivering' AND forward_attempts = {5}";
-
-/// What [`EventStore::compact_events_before`] runs, in order, with the cut-off as the
-/// only parameter (`{1}`, see [`placeholders`]).
-pub(crate) const COMPACT_STATEMENTS: [&str; 2] = [
-    "DELETE FROM webhook_events WHERE received_at < {1} AND natural_key IS NULL
-         AND forward_state IN ('none', 'delivered', 'failed')",
-    "UPDATE webhook_events SET body = '', headers = '{}' WHERE received_at < {1}
-         AND natural_key IS NOT NULL AND forward_state IN ('none', 'delivered', 'failed')
-         AND body <> ''",
-];
-
-/// The columns every backend selects, in [`StoredEvent`]'s order.
-pub(crate) const EVENT_COLUMNS: &str = "event_key, event_name, source, webinar_key, registrant_key, \
-    session_key, email, headers, body, received_at, forward_state, forward_attempts, forward_error";
-
-/// A key, parsed exactly from its text column.
-pub(crate) fn key<K: std::str::FromStr>(text: &str) -> Result<K, StoreError> {
-    text.parse()
-        .map_err(|_| StoreError::Sql(format!("{text:?} is not a GoTo key")))
-}
-
-fn key_column<K: std::str::FromStr>(text: Option<String>) -> Result<Option<K>, StoreError> {
-    text.as_deref().map(key).transpose()
-}
-
-/// One row of the attendance query: webinar, session, event name, people, latest (ms).
-pub(crate) type AttendanceRow = (String, Option<String>, String, i64, i64);
-
-/// The query both backends run for [`EventStore::attendance`].
-pub(crate) const ATTENDANCE_QUERY: &str = "SELECT webinar_key, session_key, event_name,
-        count(DISTINCT registrant_key), max(received_at)
-    FROM webhook_events
-    WHERE event_name IN ('registrant.added', 'registrant.joined') AND webinar_key IS NOT NULL
-    GROUP BY webinar_key, session_key, event_name
-    ORDER BY max(received_at) DESC";
-
-pub(crate) fn attendance_row(
-    (webinar, session, event_name, people, last): AttendanceRow,
-) -> Result<Attendance, StoreError> {
-    Ok(Attendance {
-        webinar_key: key(&webinar)?,
-        session_key: key_column(session)?,
-        event_name,
-        people: u64::try_from(people).unwrap_or(0),
-        last_at: Timestamp::from_millis(last),
-    })
-}
-
-/// The forward columns an outcome sets: (state, next attempt, error).
-pub(crate) fn outcome_columns(
-    outcome: &ForwardOutcome,
-) -> (ForwardState, Option<i64>, Option<String>) {
-    match outcome {
-        ForwardOutcome::Delivered => (ForwardState::Delivered, None, None),
-        ForwardOutcome::Retry { at, error } => (
-            ForwardState::Pending,
-            Some(at.as_millis()),
-            Some(error.clone()),
-        ),
-        ForwardOutcome::Failed { error } => (ForwardState::Failed, None, Some(error.clone())),
-    }
-}
-
-/// An event row as both backends read it, before its keys are parsed.
-pub(crate) struct EventRow {
-    pub event_key: String,
-    pub event_name: String,
-    pub source: String,
-    pub webinar_key: Option<String>,
-    pub registrant_key: Option<String>,
-    pub session_key: Option<String>,
-    pub email: Option<String>,
-    pub headers: String,
-    pub body: String,
-    pub received_at: i64,
-    pub forward_state: String,
-    pub forward_attempts: i64,
-    pub forward_error: Option<String>,
-}
-
-impl EventRow {
-    pub(crate) fn parse(self) -> Result<StoredEvent, StoreError> {
-        Ok(StoredEvent {
-            event_key: self.event_key,
-            event_name: self.event_name,
-            source: EventSource::parse(&self.source)?,
-            webinar_key: key_column(self.webinar_key)?,
-            registrant_key: key_column(self.registrant_key)?,
-            session_key: key_column(self.session_key)?,
-            email: self.email,
-            headers: self.headers,
-            body: self.body,
-            received_at: Timestamp::from_millis(self.received_at),
-            forward_state: ForwardState::parse(&self.forward_state)?,
-            forward_attempts: u32::try_from(self.forward_attempts).unwrap_or(0),
-            forward_error: self.forward_error,
-        })
+    ) -> Result<bool, StoreError> {
+        let (state, next_at, error) = match outcome {
+            ForwardOutcome::Delivered => (ForwardState::Delivered, None, None),
+            ForwardOutcome::Retry { at, error } => (
+                ForwardState::Pending,
+                Some(at.as_millis()),
+                Some(error.clone()),
+            ),
+            ForwardOutcome::Failed { error } => (ForwardState::Failed, None, Some(error.clone())),
+        };
+        let n = self
+            .db
+            .note(
+                "UPDATE webhook_events SET forward_state = $1, forward_next_at = $2,
+                     forward_error = $3, forward_lease_until = NULL
+                 WHERE event_key = $4 AND forward_state = 'delivering' AND forward_attempts = $5",
+                args![state.as_str(), next_at, error, event_key, attempt],
+            )
+            .await?;
+        Ok(n == 1)
     }
 }

@@ -1,8 +1,9 @@
 //! The bulk-import journal: each row's outcome, so a re-run skips finished rows.
 
-use rusqlite::{OptionalExtension as _, params};
+use g2w_goto::Timestamp;
 
-use crate::{SqliteStore, StoreError};
+use crate::db::args;
+use crate::{Store, StoreError};
 
 /// How an import row ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -69,67 +70,69 @@ impl JournalEntry {
 }
 
 /// The recorded outcome of one row.
-pub(crate) fn entry(
-    store: &SqliteStore,
-    import_id: &str,
-    line: u64,
-) -> Result<Option<JournalEntry>, StoreError> {
-    {
-        let conn = store.conn();
-        let mut stmt = conn.prepare_cached(
-            "SELECT outcome, registrant_key, join_url, detail FROM import_journal
-             WHERE import_id = ?1 AND line = ?2",
-        )?;
-        Ok(stmt
-            .query_row(
-                params![import_id, i64::try_from(line).unwrap_or(i64::MAX)],
-                |r| {
-                    let outcome: String = r.get(0)?;
-                    Ok(JournalEntry {
-                        outcome: outcome.parse().map_err(|e: String| {
-                            rusqlite::Error::FromSqlConversionFailure(
-                                0,
-                                rusqlite::types::Type::Text,
-                                e.into(),
-                            )
-                        })?,
-                        registrant_key: r.get(1)?,
-                        join_url: r.get(2)?,
-                        detail: r.get(3)?,
-                    })
-                },
-            )
-            .optional()?)
-    }
+fn line_number(line: u64) -> i64 {
+    i64::try_from(line).unwrap_or(i64::MAX)
 }
 
-/// Records one row's outcome (replacing an earlier one).
-pub(crate) fn record(
-    store: &SqliteStore,
-    import_id: &str,
-    line: u64,
-    entry: &JournalEntry,
-    now: g2w_goto::Timestamp,
-) -> Result<(), StoreError> {
-    {
-        store.bookkeeping(|conn| {
-            conn.prepare_cached(
-                "INSERT INTO import_journal (import_id, line, outcome, registrant_key, join_url, detail, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
-                 ON CONFLICT(import_id, line) DO UPDATE SET outcome = excluded.outcome,
+impl Store {
+    /// The recorded outcome of one import row.
+    ///
+    /// # Errors
+    /// Database failures.
+    pub async fn journal_entry(
+        &self,
+        import_id: &str,
+        line: u64,
+    ) -> Result<Option<JournalEntry>, StoreError> {
+        let row = self
+            .db
+            .query_opt(
+                "SELECT outcome, registrant_key, join_url, detail FROM import_journal
+                 WHERE import_id = $1 AND line = $2",
+                args![import_id, line_number(line)],
+            )
+            .await?;
+        row.map(|r| {
+            Ok(JournalEntry {
+                outcome: r.text(0)?.parse().map_err(StoreError::Data)?,
+                registrant_key: r.opt_text(1)?,
+                join_url: r.opt_text(2)?,
+                detail: r.opt_text(3)?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Records one import row's outcome (replacing an earlier one).
+    ///
+    /// # Errors
+    /// Database failures.
+    pub async fn journal_record(
+        &self,
+        import_id: &str,
+        line: u64,
+        entry: &JournalEntry,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.db
+            .execute(
+                "INSERT INTO import_journal (import_id, line, outcome, registrant_key, join_url,
+                     detail, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)
+                 ON CONFLICT (import_id, line) DO UPDATE SET outcome = excluded.outcome,
                      registrant_key = excluded.registrant_key, join_url = excluded.join_url,
                      detail = excluded.detail, updated_at = excluded.updated_at",
-            )?
-            .execute(params![
-                import_id,
-                i64::try_from(line).unwrap_or(i64::MAX),
-                entry.outcome.as_str(),
-                entry.registrant_key,
-                entry.join_url,
-                entry.detail,
-                now.as_secs()
-            ])
-        })?;
+                args![
+                    import_id,
+                    line_number(line),
+                    entry.outcome.as_str(),
+                    entry.registrant_key.clone(),
+                    entry.join_url.clone(),
+                    entry.detail.clone(),
+                    now.as_secs(),
+                ],
+            )
+            .await?;
+        Ok(())
     }
-    Ok(())
 }

@@ -1,140 +1,200 @@
 //! # g2w-store: g2w's durable state
 //!
-//! One SQLite database (WAL mode) holds every profile's login: the OAuth client, the
-//! access and refresh tokens, the personal access token, the organizer. Secrets are
-//! encrypted with XChaCha20-Poly1305 under a key from `G2W_SECRET_KEY` (base64 of 32
-//! bytes) or from a key file created beside the database with mode 0600; the database
-//! file never holds a token in plaintext.
+//! Everything g2w keeps, in one SQLite file (the default) or in PostgreSQL (shared by
+//! several gateways): every profile's GoTo login with its refresh lock, the outbox of
+//! registrations, GoTo's webhook events with their forwarding outbox, the import
+//! journal, admin sessions, settings, and each GoTo account's shared request budget.
 //!
-//! The store implements [`g2w_goto::TokenStore`], including the cross-process refresh
-//! lock: a lease row that a crashed holder cannot keep past its expiry, and
-//! [`OutboxStore`], the durable queue of registrations the gateway delivers.
+//! [`Store`] is one type whichever database is behind it. Each concern is written once
+//! (one file each: `profiles`, `outbox`, `events`, `sessions`, `budget`, `journal`,
+//! `meta`), against the seam in `db`, which runs the statements on SQLite (blocking
+//! only in its one place) or on a PostgreSQL pool (async, with deadlines). Schema changes
+//! are refinery migrations for both (`migrate`).
 //!
-//! Failure model: opening a file that is not a SQLite database, a SQLite database that
-//! is not g2w's, or a g2w database with a different key fails with a [`StoreError`] that
-//! says which, and changes nothing. Every write is one transaction: a crash leaves the
-//! previous state or the new one, never a mix (a new refresh token is never saved
-//! without its access token).
+//! Secrets are sealed with XChaCha20-Poly1305 under a key from `G2W_SECRET_KEY` (base64
+//! of 32 bytes) or a key file beside the database (mode 0600); the database never holds
+//! a token in plaintext.
+//!
+//! Failure model: opening a file that is not a SQLite database, one that is not g2w's, a
+//! database from a newer g2w, or one sealed with another key fails with a [`StoreError`]
+//! that says which, and changes nothing. Every write is one statement or one
+//! transaction: a crash leaves the old state or the new one, never a mix. A database that
+//! cannot be reached or stops answering gives [`StoreError::Unavailable`] within a
+//! deadline (15 s at start, 10 s a call), never a hang.
 
-mod backend;
+mod budget;
 mod crypto;
+mod db;
+mod error;
 mod events;
 mod journal;
+mod meta;
+mod migrate;
 mod outbox;
-mod postgres;
-mod postgres_events;
-mod rows;
-mod sqlite;
-mod sqlite_events;
-mod sqlite_outbox;
+mod profiles;
+mod sessions;
+#[cfg(feature = "testing")]
+mod testing;
 
-use std::path::PathBuf;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
 
-pub use backend::{AdminSession, Store, StoreBudget};
+pub use budget::StoreBudget;
 pub use crypto::{KEY_FILE_NAME, SecretKey};
-pub use events::{
-    Attendance, EventSource, EventStore, ForwardOutcome, ForwardState, NewEvent, StoredEvent,
-};
+pub use error::{Cause, StoreError};
+pub use events::{Attendance, EventSource, ForwardOutcome, ForwardState, NewEvent, StoredEvent};
 pub use journal::{JournalEntry, JournalOutcome};
 pub use outbox::{
-    Claim, Completion, Enqueued, NewRegistration, OutboxState, OutboxStore, Registration, Release,
+    Claim, Completion, Enqueued, NewRegistration, OutboxState, Registration, Release,
 };
-pub use postgres::{PgStore, test_database_url};
-pub use sqlite::{DB_FILE_NAME, SqliteStore};
+pub use sessions::AdminSession;
+#[cfg(feature = "testing")]
+pub use testing::{create_test_database, test_database_url};
 
-/// Opens the store the settings name: PostgreSQL at `database_url` when one is given
-/// (several gateways can share it), else the SQLite file in `data_dir`. The secret key
-/// is `env_key` (`G2W_SECRET_KEY`) or the key file in `data_dir`; gateways sharing a
-/// PostgreSQL database must share the key.
-///
-/// # Errors
-/// See [`StoreError`]: each reason has its own variant and message.
-pub fn open(
-    database_url: Option<&str>,
-    data_dir: &std::path::Path,
-    env_key: Option<&str>,
-) -> Result<std::sync::Arc<dyn Store>, StoreError> {
-    Ok(match database_url {
-        Some(url) => {
-            std::fs::create_dir_all(data_dir).map_err(|e| StoreError::Open {
-                path: data_dir.to_owned(),
-                detail: e.to_string(),
-            })?;
-            let key = SecretKey::resolve(env_key, data_dir)?;
-            std::sync::Arc::new(PgStore::connect(url, &key)?)
-        }
-        None => std::sync::Arc::new(SqliteStore::open_in(data_dir, env_key)?),
-    })
+use crate::crypto::Cipher;
+use crate::db::Db;
+
+/// The database file's name inside the data directory.
+pub const DB_FILE_NAME: &str = "g2w.db";
+
+/// The longest opening a PostgreSQL store may take (connect, migrate, check the key).
+pub const STARTUP_DEADLINE: Duration = Duration::from_secs(15);
+
+/// g2w's state, on SQLite or PostgreSQL.
+pub struct Store {
+    db: Db,
+    cipher: Cipher,
+    /// What brings the original key back, for [`StoreError::WrongKey`].
+    key_remedy: &'static str,
 }
 
-/// What went wrong with the store.
-#[non_exhaustive]
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// The database file cannot be opened or created.
-    #[error("cannot open the database {path}: {detail}")]
-    Open {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        detail: String,
-    },
-    /// The file is not a SQLite database, or is damaged.
-    #[error("{path} is not a usable database ({detail}); move it away and log in again")]
-    Corrupt {
-        /// The file.
-        path: PathBuf,
-        /// SQLite's words.
-        detail: String,
-    },
-    /// A SQLite database that some other program made.
-    #[error("{path} is a SQLite database but not g2w's; point G2W_DATA_DIR elsewhere")]
-    Foreign {
-        /// The file.
-        path: PathBuf,
-    },
-    /// A g2w database from a newer g2w.
-    #[error("{path} was written by a newer g2w (schema {found}, this one knows {known})")]
-    NewerSchema {
-        /// The file.
-        path: PathBuf,
-        /// Its schema version.
-        found: i64,
-        /// The newest this build knows.
-        known: i64,
-    },
-    /// The database was encrypted with another key.
-    #[error(
-        "the secret key does not match the one {path} was created with; set G2W_SECRET_KEY \
-         (or restore {key_file}) to the original key, or move the database away and log in again"
-    )]
-    WrongKey {
-        /// The database.
-        path: PathBuf,
-        /// The key file name.
-        key_file: &'static str,
-    },
-    /// `G2W_SECRET_KEY` or the key file holds something that is not a key.
-    #[error("bad secret key: {0}")]
-    BadSecretKey(String),
-    /// The key file cannot be read or created.
-    #[error("key file {path}: {detail}")]
-    KeyFile {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        detail: String,
-    },
-    /// A stored value cannot be decrypted or encrypted.
-    #[error("encryption: {0}")]
-    Crypto(String),
-    /// Any other database failure.
-    #[error("database: {0}")]
-    Sql(String),
-}
-
-impl From<rusqlite::Error> for StoreError {
-    fn from(e: rusqlite::Error) -> Self {
-        Self::Sql(e.to_string())
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("location", &self.db.location())
+            .finish_non_exhaustive()
     }
+}
+
+impl Store {
+    /// Opens the store the settings name: PostgreSQL at `database_url` when one is given
+    /// (several gateways can share it), else the SQLite file in `data_dir`. The secret
+    /// key is `env_key` (`G2W_SECRET_KEY`) or the key file in `data_dir`; gateways sharing
+    /// a PostgreSQL database must share the key.
+    ///
+    /// # Errors
+    /// See [`StoreError`]: each reason has its own variant and message.
+    pub async fn open(
+        database_url: Option<&str>,
+        data_dir: &Path,
+        env_key: Option<&str>,
+    ) -> Result<Arc<Self>, StoreError> {
+        Ok(Arc::new(match database_url {
+            Some(url) => {
+                std::fs::create_dir_all(data_dir).map_err(|e| StoreError::Open {
+                    path: data_dir.to_owned(),
+                    source: Box::new(e),
+                })?;
+                let key = SecretKey::resolve(env_key, data_dir)?;
+                Self::postgres(url, &key).await?
+            }
+            None => Self::open_in(data_dir, env_key).await?,
+        }))
+    }
+
+    /// Opens (or creates) the SQLite store in `data_dir`, with the key from
+    /// `G2W_SECRET_KEY` (passed in as `env_key`) or the key file beside the database.
+    ///
+    /// # Errors
+    /// See [`StoreError`].
+    pub async fn open_in(data_dir: &Path, env_key: Option<&str>) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(data_dir).map_err(|e| StoreError::Open {
+            path: data_dir.to_owned(),
+            source: Box::new(e),
+        })?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            // The directory holds the key file: keep others out. Best effort.
+            let _ = std::fs::set_permissions(data_dir, std::fs::Permissions::from_mode(0o700));
+        }
+        let key = SecretKey::resolve(env_key, data_dir)?;
+        Self::sqlite(&data_dir.join(DB_FILE_NAME), &key).await
+    }
+
+    /// Opens (or creates) the SQLite database at `path` with `key`.
+    ///
+    /// # Errors
+    /// See [`StoreError`].
+    pub async fn sqlite(path: &Path, key: &SecretKey) -> Result<Self, StoreError> {
+        let opened = db::sqlite::Sqlite::open(path).await?;
+        let store = Self {
+            db: Db::Sqlite(opened.db),
+            cipher: Cipher::new(key),
+            key_remedy: "set G2W_SECRET_KEY (or restore g2w.key beside the database) to the original key",
+        };
+        migrate::migrate(&store.db, opened.user_version).await?;
+        store.check_key().await?;
+        Ok(store)
+    }
+
+    /// Connects to `url` (`postgres://user:password@host:port/db`), brings the schema up
+    /// to date, and checks that `key` is the key the database's secrets were sealed with,
+    /// all within [`STARTUP_DEADLINE`].
+    ///
+    /// # Errors
+    /// A malformed URL, an unreachable or silent server, a failed migration, or a wrong
+    /// key; each says which.
+    pub async fn postgres(url: &str, key: &SecretKey) -> Result<Self, StoreError> {
+        let pg = db::postgres::Postgres::new(url)?;
+        let location = pg.location().to_owned();
+        let store = Self {
+            db: Db::Postgres(Box::new(pg)),
+            cipher: Cipher::new(key),
+            key_remedy: "set G2W_SECRET_KEY to the key the other gateways use",
+        };
+        let started = async {
+            migrate::migrate(&store.db, 0).await?;
+            store.check_key().await
+        };
+        match tokio::time::timeout(STARTUP_DEADLINE, started).await {
+            Ok(result) => result?,
+            Err(_) => {
+                return Err(StoreError::Unavailable {
+                    database: location,
+                    source: format!(
+                        "it did not finish connecting, migrating and checking the key within {} s",
+                        STARTUP_DEADLINE.as_secs()
+                    )
+                    .into(),
+                });
+            }
+        }
+        Ok(store)
+    }
+
+    /// Where the data is, for messages: a file path, or a database without password.
+    pub fn location(&self) -> String {
+        self.db.location().to_owned()
+    }
+
+    /// Whether several processes on several machines may share this store (PostgreSQL).
+    pub fn is_shared(&self) -> bool {
+        matches!(self.db, Db::Postgres(_))
+    }
+
+    /// Applies the migrations not yet applied (`g2w store migrate` runs this alone).
+    ///
+    /// # Errors
+    /// A migration that fails: it is rolled back and named.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        migrate::migrate(&self.db, 0).await
+    }
+}
+
+/// A key column: the digits GoTo gave, exactly (never through a float).
+pub(crate) fn key<K: std::str::FromStr>(text: &str) -> Result<K, StoreError> {
+    text.parse()
+        .map_err(|_| StoreError::Data(format!("{text:?} is not a GoTo key")))
 }

@@ -8,14 +8,15 @@
 //! second delivery harmless. Every claim bumps the row's fencing token: an attempt may
 //! record its outcome or extend its lease only while the token is still its own.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
 use g2w_goto::{RegistrantKey, Timestamp, WebinarKey};
 
-use crate::StoreError;
+use crate::db::{Arg, Dialect, Durability, Row, Statement, args};
+use crate::{Store, StoreError, key};
 
 /// Where a registration stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -224,15 +225,207 @@ impl Claim {
     }
 }
 
-/// The outbox operations a backend provides. SQLite implements it now; a PostgreSQL
-/// backend must pass the same contract tests (`tests/outbox_contract.rs`).
-pub trait OutboxStore: Send + Sync + 'static {
+/// The columns of a registration, in [`read`]'s order.
+const COLUMNS: &str = "id, profile, webinar_key, email, payload, idempotency_key, source, state, \
+    attempts, next_attempt_at, registrant_key, join_url, last_error, created_at, updated_at, \
+    finished_at, fence, failing_since, validated";
+
+/// The channel new registrations are announced on (PostgreSQL).
+pub(crate) const CHANNEL: &str = "g2w_outbox";
+
+fn read(r: &Row) -> Result<Registration, StoreError> {
+    let at = |i| r.int(i).map(Timestamp::from_millis);
+    let maybe_at = |i| r.opt_int(i).map(|v| v.map(Timestamp::from_millis));
+    Ok(Registration {
+        id: r.text(0)?,
+        profile: r.text(1)?,
+        webinar_key: key(&r.text(2)?)?,
+        email: r.text(3)?,
+        payload: r.text(4)?,
+        idempotency_key: r.opt_text(5)?,
+        source: r.opt_text(6)?,
+        state: r.text(7)?.parse().map_err(StoreError::Data)?,
+        attempts: u32::try_from(r.int(8)?).unwrap_or(0),
+        next_attempt_at: at(9)?,
+        registrant_key: r.opt_text(10)?.map(|k| key(&k)).transpose()?,
+        join_url: r.opt_text(11)?,
+        last_error: r.opt_text(12)?,
+        created_at: at(13)?,
+        updated_at: at(14)?,
+        finished_at: maybe_at(15)?,
+        fence: r.int(16)?,
+        failing_since: maybe_at(17)?,
+        validated: r.bool(18)?,
+    })
+}
+
+fn read_one(row: Option<Row>) -> Result<Option<Registration>, StoreError> {
+    row.as_ref().map(read).transpose()
+}
+
+/// The columns an outcome sets: state, registrant key, join URL, error.
+fn completion_columns(
+    completion: &Completion,
+) -> (OutboxState, Option<String>, Option<String>, Option<String>) {
+    match completion {
+        Completion::Delivered {
+            registrant_key,
+            join_url,
+        } => (
+            OutboxState::Delivered,
+            Some(registrant_key.to_string()),
+            Some(join_url.clone()),
+            None,
+        ),
+        Completion::AlreadyRegistered {
+            registrant_key,
+            join_url,
+        } => (
+            OutboxState::AlreadyRegistered,
+            registrant_key.map(|k| k.to_string()),
+            join_url.clone(),
+            None,
+        ),
+        Completion::Failed { reason } => (OutboxState::Failed, None, None, Some(reason.clone())),
+        Completion::Dead { reason } => (OutboxState::Dead, None, None, Some(reason.clone())),
+    }
+}
+
+/// `template` with `{skip_locked}` filled in: PostgreSQL skips rows another gateway is
+/// claiming at this moment; SQLite has one writer and nothing to skip.
+pub(crate) fn claim_sql(template: &str, dialect: Dialect) -> String {
+    template.replace(
+        "{skip_locked}",
+        match dialect {
+            Dialect::Postgres => " FOR UPDATE SKIP LOCKED",
+            Dialect::Sqlite => "",
+        },
+    )
+}
+
+impl Store {
     /// Stores submissions in one durable transaction; an already-seen idempotency key
     /// returns the earlier registration instead of a new one.
     ///
     /// # Errors
     /// When the transaction cannot commit: then nothing of the batch is stored.
-    fn enqueue(&self, batch: &[NewRegistration]) -> Result<Vec<Enqueued>, StoreError>;
+    pub async fn enqueue(&self, batch: &[NewRegistration]) -> Result<Vec<Enqueued>, StoreError> {
+        let keys: Vec<String> = batch
+            .iter()
+            .filter_map(|r| r.idempotency_key.clone())
+            .collect();
+        let mut steps = match self.db.dialect() {
+            // One statement for the whole batch: a round trip per registration would cap
+            // intake at the network's latency.
+            Dialect::Postgres => {
+                let column = |f: fn(&NewRegistration) -> Option<String>| {
+                    Arg::Texts(batch.iter().map(f).collect())
+                };
+                vec![Statement::new(
+                    format!(
+                        "INSERT INTO outbox (id, profile, webinar_key, email, payload,
+                             idempotency_key, source, state, attempts, next_attempt_at,
+                             created_at, updated_at, validated)
+                         SELECT id, profile, webinar_key, email, payload, key, source,
+                             'pending', 0, created, created, created, validated
+                         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+                                     $6::text[], $7::text[], $8::bigint[], $9::bool[])
+                             AS t(id, profile, webinar_key, email, payload, key, source,
+                                  created, validated)
+                         ON CONFLICT DO NOTHING RETURNING {COLUMNS}"
+                    ),
+                    vec![
+                        column(|r| Some(r.id.clone())),
+                        column(|r| Some(r.profile.clone())),
+                        column(|r| Some(r.webinar_key.to_string())),
+                        column(|r| Some(r.email.clone())),
+                        column(|r| Some(r.payload.clone())),
+                        column(|r| r.idempotency_key.clone()),
+                        column(|r| r.source.clone()),
+                        Arg::Ints(batch.iter().map(|r| r.created_at.as_millis()).collect()),
+                        Arg::Bools(batch.iter().map(|r| r.validated).collect()),
+                    ],
+                )]
+            }
+            Dialect::Sqlite => batch
+                .iter()
+                .map(|r| {
+                    Statement::new(
+                        format!(
+                            "INSERT INTO outbox (id, profile, webinar_key, email, payload,
+                                 idempotency_key, source, state, attempts, next_attempt_at,
+                                 created_at, updated_at, validated)
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', 0, $8, $8, $8, $9)
+                             ON CONFLICT DO NOTHING RETURNING {COLUMNS}"
+                        ),
+                        args![
+                            &r.id,
+                            &r.profile,
+                            r.webinar_key.to_string(),
+                            &r.email,
+                            &r.payload,
+                            r.idempotency_key.clone(),
+                            r.source.clone(),
+                            r.created_at.as_millis(),
+                            r.validated,
+                        ],
+                    )
+                })
+                .collect(),
+        };
+        let inserts = steps.len();
+        if !keys.is_empty() {
+            // In the same transaction, so a key repeated within the batch finds the first.
+            steps.push(Statement::new(
+                match self.db.dialect() {
+                    Dialect::Postgres => {
+                        format!("SELECT {COLUMNS} FROM outbox WHERE idempotency_key = ANY($1)")
+                    }
+                    Dialect::Sqlite => format!(
+                        "SELECT {COLUMNS} FROM outbox
+                         WHERE idempotency_key IN (SELECT value FROM json_each($1))"
+                    ),
+                },
+                vec![match self.db.dialect() {
+                    Dialect::Postgres => Arg::Texts(keys.iter().cloned().map(Some).collect()),
+                    Dialect::Sqlite => Arg::Text(serde_json::to_string(&keys).unwrap_or_default()),
+                }],
+            ));
+        }
+        if self.db.dialect() == Dialect::Postgres {
+            steps.push(Statement::new(format!("NOTIFY {CHANNEL}"), Vec::new()));
+        }
+        let done = self.db.run(steps, Durability::Durable).await?;
+        let mut new = HashMap::new();
+        for row in done.iter().take(inserts).flat_map(|d| &d.rows) {
+            let r = read(row)?;
+            new.insert(r.id.clone(), r);
+        }
+        let mut by_key = HashMap::new();
+        if !keys.is_empty() {
+            for row in &done[inserts].rows {
+                let r = read(row)?;
+                if let Some(key) = r.idempotency_key.clone() {
+                    by_key.entry(key).or_insert(r);
+                }
+            }
+        }
+        batch
+            .iter()
+            .map(|item| {
+                if let Some(r) = new.remove(&item.id) {
+                    return Ok(Enqueued::New(r));
+                }
+                match item.idempotency_key.as_ref().and_then(|k| by_key.get(k)) {
+                    Some(r) => Ok(Enqueued::Existing(r.clone())),
+                    None => Err(StoreError::Conflict(format!(
+                        "registration id {} already exists",
+                        item.id
+                    ))),
+                }
+            })
+            .collect()
+    }
 
     /// Leases the next registration of `profile` that `which` allows to `holder` until
     /// `now + lease`, counting an attempt and bumping its fencing token. Due: pending
@@ -242,34 +435,95 @@ pub trait OutboxStore: Send + Sync + 'static {
     ///
     /// # Errors
     /// Database failures.
-    fn claim(
+    pub async fn claim(
         &self,
         profile: &str,
         holder: &str,
         now: Timestamp,
         lease: Duration,
         which: Claim,
-    ) -> Result<Option<Registration>, StoreError>;
+    ) -> Result<Option<Registration>, StoreError> {
+        // Orphans (expired leases) first, then the pending row due longest: two look-ups
+        // on their own indexes (one OR would scan the table).
+        let sql = claim_sql(
+            &format!(
+                "UPDATE outbox SET state = 'delivering', lease_holder = $1, lease_until = $2,
+                     attempts = attempts + 1, fence = fence + 1, updated_at = $3
+                 WHERE id = COALESCE(
+                     (SELECT id FROM outbox WHERE profile = $4 AND state = 'delivering'
+                          AND lease_until <= $3 ORDER BY lease_until LIMIT 1{{skip_locked}}),
+                     (SELECT id FROM outbox WHERE profile = $4 AND state = 'pending'
+                          AND next_attempt_at <= $5 ORDER BY next_attempt_at LIMIT 1{{skip_locked}}))
+                 RETURNING {COLUMNS}"
+            ),
+            self.db.dialect(),
+        );
+        read_one(
+            self.db
+                .note_returning(
+                    sql,
+                    args![
+                        holder,
+                        (now + lease).as_millis(),
+                        now.as_millis(),
+                        profile,
+                        which.due_by(now).as_millis(),
+                    ],
+                )
+                .await?,
+        )
+    }
 
     /// Extends the lease of the attempt holding `fence` to `lease_until`. False (and
     /// nothing changed) when that attempt no longer holds it.
     ///
     /// # Errors
     /// Database failures.
-    fn renew(&self, id: &str, fence: i64, lease_until: Timestamp) -> Result<bool, StoreError>;
+    pub async fn renew(
+        &self,
+        id: &str,
+        fence: i64,
+        lease_until: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let n = self
+            .db
+            .note(
+                "UPDATE outbox SET lease_until = $1
+                 WHERE id = $2 AND state = 'delivering' AND fence = $3",
+                args![lease_until.as_millis(), id, fence],
+            )
+            .await?;
+        Ok(n == 1)
+    }
 
     /// Ends the attempt holding `fence` and returns the registration as it now stands;
     /// `None` (and nothing changed) if the registration was claimed again since.
     ///
     /// # Errors
     /// Database failures.
-    fn complete(
+    pub async fn complete(
         &self,
         id: &str,
         fence: i64,
         now: Timestamp,
         completion: &Completion,
-    ) -> Result<Option<Registration>, StoreError>;
+    ) -> Result<Option<Registration>, StoreError> {
+        let (state, key, url, error) = completion_columns(completion);
+        read_one(
+            self.db
+                .note_returning(
+                    format!(
+                        "UPDATE outbox SET state = $1, registrant_key = $2, join_url = $3,
+                             last_error = COALESCE($4, last_error), lease_holder = NULL,
+                             lease_until = NULL, updated_at = $5, finished_at = $5
+                         WHERE id = $6 AND state = 'delivering' AND fence = $7
+                         RETURNING {COLUMNS}"
+                    ),
+                    args![state.as_str(), key, url, error, now.as_millis(), id, fence],
+                )
+                .await?,
+        )
+    }
 
     /// Gives the attempt holding `fence` back as pending, due at `next_attempt_at`,
     /// with `error` as the last error, and returns the registration as it now stands
@@ -278,7 +532,7 @@ pub trait OutboxStore: Send + Sync + 'static {
     ///
     /// # Errors
     /// Database failures.
-    fn release(
+    pub async fn release(
         &self,
         id: &str,
         fence: i64,
@@ -286,7 +540,34 @@ pub trait OutboxStore: Send + Sync + 'static {
         next_attempt_at: Timestamp,
         error: &str,
         why: Release,
-    ) -> Result<Option<Registration>, StoreError>;
+    ) -> Result<Option<Registration>, StoreError> {
+        let uncount = i64::from(why != Release::Failed);
+        let failing = why != Release::Paused;
+        read_one(
+            self.db
+                .note_returning(
+                    format!(
+                        "UPDATE outbox SET state = 'pending', next_attempt_at = $1,
+                             last_error = $2, attempts = attempts - $3, lease_holder = NULL,
+                             lease_until = NULL, updated_at = $4,
+                             failing_since = CASE WHEN $7 THEN COALESCE(failing_since, $4)
+                                                  ELSE failing_since END
+                         WHERE id = $5 AND state = 'delivering' AND fence = $6
+                         RETURNING {COLUMNS}"
+                    ),
+                    args![
+                        next_attempt_at.as_millis(),
+                        error,
+                        uncount,
+                        now.as_millis(),
+                        id,
+                        fence,
+                        failing,
+                    ],
+                )
+                .await?,
+        )
+    }
 
     /// Makes every pending registration of `profile` due at `now` (GoTo is back: the
     /// backlog goes out at the rate limit instead of when each backoff ends). Returns
@@ -294,13 +575,35 @@ pub trait OutboxStore: Send + Sync + 'static {
     ///
     /// # Errors
     /// Database failures.
-    fn make_due(&self, profile: &str, now: Timestamp) -> Result<u64, StoreError>;
+    pub async fn make_due(&self, profile: &str, now: Timestamp) -> Result<u64, StoreError> {
+        self.db
+            .note(
+                "UPDATE outbox SET next_attempt_at = $1
+                 WHERE profile = $2 AND state = 'pending' AND next_attempt_at > $1",
+                args![now.as_millis(), profile],
+            )
+            .await
+    }
 
     /// When the oldest registration of `profile` still waiting for delivery arrived.
     ///
     /// # Errors
     /// Database failures.
-    fn oldest_waiting(&self, profile: &str) -> Result<Option<Timestamp>, StoreError>;
+    pub async fn oldest_waiting(&self, profile: &str) -> Result<Option<Timestamp>, StoreError> {
+        let row = self
+            .db
+            .query_one(
+                "SELECT min(m) FROM (
+                     SELECT min(created_at) AS m FROM outbox
+                     WHERE profile = $1 AND state = 'pending'
+                     UNION ALL
+                     SELECT min(created_at) FROM outbox
+                     WHERE profile = $1 AND state = 'delivering') AS w",
+                args![profile],
+            )
+            .await?;
+        Ok(row.opt_int(0)?.map(Timestamp::from_millis))
+    }
 
     /// How many registrations of `profile` are due by `now` or being delivered: the
     /// queue a new registration joins. Served by the due and lease indexes, so its cost
@@ -308,65 +611,255 @@ pub trait OutboxStore: Send + Sync + 'static {
     ///
     /// # Errors
     /// Database failures.
-    fn waiting(&self, profile: &str, now: Timestamp) -> Result<u64, StoreError>;
-
-    /// A small durable write, to tell whether the store can be written at all.
-    ///
-    /// # Errors
-    /// The write's failure (disk full, read-only, locked, I/O).
-    fn probe_write(&self, now: Timestamp) -> Result<(), StoreError>;
+    pub async fn waiting(&self, profile: &str, now: Timestamp) -> Result<u64, StoreError> {
+        let row = self
+            .db
+            .query_one(
+                "SELECT (SELECT count(*) FROM outbox
+                         WHERE profile = $1 AND state = 'pending' AND next_attempt_at <= $2)
+                      + (SELECT count(*) FROM outbox WHERE profile = $1 AND state = 'delivering')",
+                args![profile, now.as_millis()],
+            )
+            .await?;
+        Ok(u64::try_from(row.int(0)?).unwrap_or(0))
+    }
 
     /// One registration.
     ///
     /// # Errors
     /// Database failures.
-    fn registration(&self, id: &str) -> Result<Option<Registration>, StoreError>;
+    pub async fn registration(&self, id: &str) -> Result<Option<Registration>, StoreError> {
+        read_one(
+            self.db
+                .query_opt(
+                    format!("SELECT {COLUMNS} FROM outbox WHERE id = $1"),
+                    args![id],
+                )
+                .await?,
+        )
+    }
 
-    /// Registrations, newest first, optionally of one state or one email.
+    /// Registrations, newest first, optionally of one state or one email (any case).
+    /// Each shape of the query is served by an index.
     ///
     /// # Errors
     /// Database failures.
-    fn list(
+    pub async fn list(
         &self,
         state: Option<OutboxState>,
         email: Option<&str>,
         limit: u32,
-    ) -> Result<Vec<Registration>, StoreError>;
+    ) -> Result<Vec<Registration>, StoreError> {
+        let mut conditions = Vec::new();
+        let mut values = Vec::new();
+        if let Some(state) = state {
+            values.push(Arg::from(state.as_str()));
+            conditions.push(format!("state = ${}", values.len()));
+        }
+        if let Some(email) = email {
+            values.push(Arg::from(email));
+            conditions.push(format!("lower(email) = lower(${})", values.len()));
+        }
+        values.push(Arg::from(limit));
+        let filter = if conditions.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", conditions.join(" AND "))
+        };
+        let sql = format!(
+            "SELECT {COLUMNS} FROM outbox {filter} ORDER BY created_at DESC, id DESC LIMIT ${}",
+            values.len()
+        );
+        self.db.query(sql, values).await?.iter().map(read).collect()
+    }
 
-    /// How many registrations are in each state.
+    /// How many registrations are in each state (reads the whole outbox: for reports,
+    /// not for anything called often; see [`Self::open_counts`]).
     ///
     /// # Errors
     /// Database failures.
-    fn counts(&self) -> Result<BTreeMap<OutboxState, u64>, StoreError>;
+    pub async fn counts(&self) -> Result<BTreeMap<OutboxState, u64>, StoreError> {
+        let rows = self
+            .db
+            .query(
+                "SELECT state, count(*) FROM outbox GROUP BY state",
+                Vec::new(),
+            )
+            .await?;
+        let mut counts: BTreeMap<OutboxState, u64> =
+            OutboxState::ALL.into_iter().map(|s| (s, 0)).collect();
+        for row in rows {
+            if let Ok(state) = row.text(0)?.parse() {
+                counts.insert(state, u64::try_from(row.int(1)?).unwrap_or(0));
+            }
+        }
+        Ok(counts)
+    }
+
+    /// How many registrations wait (pending, delivering) or need a person (failed,
+    /// dead): counted from the state index, so the cost follows those rows, never the
+    /// delivered history. For gauges scraped often.
+    ///
+    /// # Errors
+    /// Database failures.
+    pub async fn open_counts(&self) -> Result<BTreeMap<OutboxState, u64>, StoreError> {
+        let row = self
+            .db
+            .query_one(
+                "SELECT (SELECT count(*) FROM outbox WHERE state = 'pending'),
+                        (SELECT count(*) FROM outbox WHERE state = 'delivering'),
+                        (SELECT count(*) FROM outbox WHERE state = 'failed'),
+                        (SELECT count(*) FROM outbox WHERE state = 'dead')",
+                Vec::new(),
+            )
+            .await?;
+        let open = [
+            OutboxState::Pending,
+            OutboxState::Delivering,
+            OutboxState::Failed,
+            OutboxState::Dead,
+        ];
+        open.into_iter()
+            .enumerate()
+            .map(|(i, state)| Ok((state, u64::try_from(row.int(i)?).unwrap_or(0))))
+            .collect()
+    }
 
     /// When the earliest pending (or leased) registration of `profile` is due.
     ///
     /// # Errors
     /// Database failures.
-    fn next_due(&self, profile: &str) -> Result<Option<Timestamp>, StoreError>;
+    pub async fn next_due(&self, profile: &str) -> Result<Option<Timestamp>, StoreError> {
+        // Two indexed look-ups rather than one OR that scans the table.
+        let row = self
+            .db
+            .query_one(
+                "SELECT min(m) FROM (
+                     SELECT min(next_attempt_at) AS m FROM outbox
+                     WHERE profile = $1 AND state = 'pending'
+                     UNION ALL
+                     SELECT min(lease_until) FROM outbox
+                     WHERE profile = $1 AND state = 'delivering') AS d",
+                args![profile],
+            )
+            .await?;
+        Ok(row.opt_int(0)?.map(Timestamp::from_millis))
+    }
 
     /// Makes a failed or dead registration pending again with fresh attempts and a
     /// fresh give-up clock.
     ///
     /// # Errors
     /// Database failures.
-    fn retry(&self, id: &str, now: Timestamp) -> Result<bool, StoreError>;
+    pub async fn retry(&self, id: &str, now: Timestamp) -> Result<bool, StoreError> {
+        let n = self
+            .db
+            .execute(
+                "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = $1,
+                     updated_at = $1, finished_at = NULL, failing_since = NULL
+                 WHERE id = $2 AND state IN ('failed', 'dead')",
+                args![now.as_millis(), id],
+            )
+            .await?;
+        Ok(n == 1)
+    }
 
     /// [`Self::retry`] for every failed and dead registration; returns how many.
     ///
     /// # Errors
     /// Database failures.
-    fn retry_all_failed(&self, now: Timestamp) -> Result<u64, StoreError>;
+    pub async fn retry_all_failed(&self, now: Timestamp) -> Result<u64, StoreError> {
+        self.db
+            .execute(
+                "UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = $1,
+                     updated_at = $1, finished_at = NULL, failing_since = NULL
+                 WHERE state IN ('failed', 'dead')",
+                args![now.as_millis()],
+            )
+            .await
+    }
 
     /// Deletes a failed or dead registration (an operator gave up on it).
     ///
     /// # Errors
     /// Database failures.
-    fn discard(&self, id: &str) -> Result<bool, StoreError>;
+    pub async fn discard(&self, id: &str) -> Result<bool, StoreError> {
+        let n = self
+            .db
+            .execute(
+                "DELETE FROM outbox WHERE id = $1 AND state IN ('failed', 'dead')",
+                args![id],
+            )
+            .await?;
+        Ok(n == 1)
+    }
 
-    /// Deletes delivered and already-registered rows finished before `before`.
+    /// Deletes delivered (and already-registered) registrations finished before
+    /// `before`; returns how many.
     ///
     /// # Errors
     /// Database failures.
-    fn purge_delivered_before(&self, before: Timestamp) -> Result<u64, StoreError>;
+    pub async fn purge_delivered_before(&self, before: Timestamp) -> Result<u64, StoreError> {
+        self.db
+            .execute(
+                "DELETE FROM outbox WHERE state IN ('delivered', 'already_registered')
+                     AND finished_at < $1",
+                args![before.as_millis()],
+            )
+            .await
+    }
+
+    /// Calls `wake` whenever another process stores a registration, where the database
+    /// can say so (PostgreSQL's `LISTEN`). Returns false when it cannot: the worker's
+    /// polling finds the work instead. The listener lives on this runtime until the
+    /// process ends, reconnecting after a break (polling covers the gap).
+    pub fn notify_new_work(self: &std::sync::Arc<Self>, wake: Box<dyn Fn() + Send + Sync>) -> bool {
+        if self.db.dialect() != Dialect::Postgres {
+            return false;
+        }
+        let store = self.clone();
+        tokio::spawn(async move {
+            loop {
+                if let Err(e) = store.listen(&*wake).await {
+                    tracing::warn!(
+                        "LISTEN {CHANNEL} stopped ({}); polling meanwhile",
+                        g2w_goto::chain(&e)
+                    );
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        });
+        true
+    }
+
+    async fn listen(&self, wake: &(dyn Fn() + Send + Sync)) -> Result<(), StoreError> {
+        let crate::db::Db::Postgres(pg) = &self.db else {
+            return Ok(());
+        };
+        let (client, mut connection) = pg.dedicated().await?;
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let driver = tokio::spawn(async move {
+            loop {
+                let message = std::future::poll_fn(|cx| connection.poll_message(cx)).await;
+                match message {
+                    Some(Ok(tokio_postgres::AsyncMessage::Notification(_))) => {
+                        if tx.send(()).is_err() {
+                            return;
+                        }
+                    }
+                    Some(Ok(_)) => {}
+                    Some(Err(_)) | None => return,
+                }
+            }
+        });
+        client
+            .batch_execute(&format!("LISTEN {CHANNEL}"))
+            .await
+            .map_err(|e| pg.failed("LISTEN", e))?;
+        while rx.recv().await.is_some() {
+            wake();
+        }
+        driver.abort();
+        Ok(())
+    }
 }

@@ -4,10 +4,8 @@
 //! server (CI starts one).
 #![allow(clippy::unwrap_used)]
 
-use g2w_goto::{ExposeSecret as _, OrganizerKey, SecretString, TokenRecord};
-use g2w_store::{
-    AdminSession, JournalEntry, OutboxStore as _, PgStore, SecretKey, SqliteStore, Store,
-};
+use g2w_goto::{ExposeSecret as _, OrganizerKey, SecretString, TokenRecord, TokenStore as _};
+use g2w_store::{AdminSession, JournalEntry, SecretKey, Store};
 use std::time::Duration;
 
 use g2w_goto::Timestamp;
@@ -34,25 +32,25 @@ fn record() -> TokenRecord {
 }
 
 /// Two handles on one store (two processes, or two gateways).
-fn both_backends(story: impl Fn(&dyn Store, &dyn Store)) {
+async fn both_backends(story: impl AsyncFn(&Store, &Store)) {
     let dir = tempfile::tempdir().unwrap();
-    let a = SqliteStore::open_in(dir.path(), None).unwrap();
-    let b = SqliteStore::open_in(dir.path(), None).unwrap();
-    story(&a, &b);
+    let a = Store::open_in(dir.path(), None).await.unwrap();
+    let b = Store::open_in(dir.path(), None).await.unwrap();
+    story(&a, &b).await;
     if let Some(url) = g2w_store::test_database_url() {
         let key = SecretKey::generate();
-        let a = PgStore::connect(&url, &key).unwrap();
-        let b = PgStore::connect(&url, &key).unwrap();
-        story(&a, &b);
+        let a = Store::postgres(&url, &key).await.unwrap();
+        let b = Store::postgres(&url, &key).await.unwrap();
+        story(&a, &b).await;
     }
 }
 
-#[test]
-fn logins_round_trip_and_the_refresh_lock_is_one_holder_across_processes() {
-    both_backends(|a, b| {
-        assert!(a.load_profile("default").unwrap().is_none());
-        a.save_profile("default", &record()).unwrap();
-        let back = b.load_profile("default").unwrap().unwrap();
+#[tokio::test]
+async fn logins_round_trip_and_the_refresh_lock_is_one_holder_across_processes() {
+    both_backends(async |a, b| {
+        assert!(a.load_profile("default").await.unwrap().is_none());
+        a.save_profile("default", &record()).await.unwrap();
+        let back = b.load_profile("default").await.unwrap().unwrap();
         assert_eq!(back.access_token.unwrap().expose_secret(), "access-5678");
         assert_eq!(back.refresh_token.unwrap().expose_secret(), "refresh-9012");
         assert_eq!(
@@ -60,75 +58,93 @@ fn logins_round_trip_and_the_refresh_lock_is_one_holder_across_processes() {
             Some(OrganizerKey::new(9_007_199_254_740_993)),
             "64-bit keys exact"
         );
-        assert_eq!(b.profiles().unwrap(), ["default"]);
+        assert_eq!(b.profiles().await.unwrap(), ["default"]);
 
         assert!(
             a.try_lock_refresh("default", "A", secs(1_000), Duration::from_secs(60))
+                .await
                 .unwrap()
         );
         assert!(
             !b.try_lock_refresh("default", "B", secs(1_001), Duration::from_secs(60))
+                .await
                 .unwrap(),
             "held by A"
         );
-        b.unlock_refresh("default", "B").unwrap();
+        b.unlock_refresh("default", "B").await.unwrap();
         assert!(
             !b.try_lock_refresh("default", "B", secs(1_002), Duration::from_secs(60))
+                .await
                 .unwrap(),
             "not B's to release"
         );
         assert!(
             b.try_lock_refresh("default", "B", secs(1_061), Duration::from_secs(60))
+                .await
                 .unwrap(),
             "A's lease ran out"
         );
-        b.unlock_refresh("default", "B").unwrap();
+        b.unlock_refresh("default", "B").await.unwrap();
 
-        a.save_profile("other", &record()).unwrap();
-        assert!(a.delete_profile("default").unwrap());
-        assert!(!a.delete_profile("default").unwrap());
-        assert_eq!(b.profiles().unwrap(), ["other"]);
+        a.save_profile("other", &record()).await.unwrap();
+        assert!(a.delete_profile("default").await.unwrap());
+        assert!(!a.delete_profile("default").await.unwrap());
+        assert_eq!(b.profiles().await.unwrap(), ["other"]);
 
-        assert_eq!(a.setting("admin_password").unwrap(), None);
-        a.set_setting("admin_password", "$argon2id$x").unwrap();
+        assert_eq!(a.setting("admin_password").await.unwrap(), None);
+        a.set_setting("admin_password", "$argon2id$x")
+            .await
+            .unwrap();
         assert_eq!(
-            b.setting("admin_password").unwrap().as_deref(),
+            b.setting("admin_password").await.unwrap().as_deref(),
             Some("$argon2id$x")
         );
-    });
+    })
+    .await;
 }
 
-#[test]
-fn the_import_journal_records_and_replaces_outcomes() {
-    both_backends(|a, b| {
+#[tokio::test]
+async fn the_import_journal_records_and_replaces_outcomes() {
+    both_backends(async |a, b| {
         let failed = JournalEntry {
             outcome: g2w_store::JournalOutcome::Failed,
             registrant_key: None,
             join_url: None,
             detail: Some("GoTo 503".into()),
         };
-        a.journal_record("import-1", 7, &failed, secs(1)).unwrap();
-        assert_eq!(b.journal_entry("import-1", 7).unwrap(), Some(failed));
+        a.journal_record("import-1", 7, &failed, secs(1))
+            .await
+            .unwrap();
+        assert_eq!(b.journal_entry("import-1", 7).await.unwrap(), Some(failed));
         let done = JournalEntry {
             outcome: g2w_store::JournalOutcome::Registered,
             registrant_key: Some("42".into()),
             join_url: Some("https://j/42".into()),
             detail: None,
         };
-        b.journal_record("import-1", 7, &done, secs(2)).unwrap();
-        assert!(a.journal_entry("import-1", 7).unwrap().unwrap().is_done());
-        assert_eq!(a.journal_entry("import-1", 8).unwrap(), None);
-    });
+        b.journal_record("import-1", 7, &done, secs(2))
+            .await
+            .unwrap();
+        assert!(
+            a.journal_entry("import-1", 7)
+                .await
+                .unwrap()
+                .unwrap()
+                .is_done()
+        );
+        assert_eq!(a.journal_entry("import-1", 8).await.unwrap(), None);
+    })
+    .await;
 }
 
-#[test]
-fn admin_sessions_outlive_a_process_and_end_on_time() {
-    both_backends(|a, b| {
+#[tokio::test]
+async fn admin_sessions_outlive_a_process_and_end_on_time() {
+    both_backends(async |a, b| {
         let session = AdminSession {
             csrf: "csrf-token".into(),
             expires_at: secs(1_000),
         };
-        a.put_session("digest-1", &session).unwrap();
+        a.put_session("digest-1", &session).await.unwrap();
         a.put_session(
             "digest-old",
             &AdminSession {
@@ -136,30 +152,36 @@ fn admin_sessions_outlive_a_process_and_end_on_time() {
                 expires_at: secs(10),
             },
         )
+        .await
         .unwrap();
         assert_eq!(
-            b.session("digest-1", secs(999)).unwrap(),
+            b.session("digest-1", secs(999)).await.unwrap(),
             Some(session.clone())
         );
-        assert_eq!(b.session("digest-1", secs(1_000)).unwrap(), None, "ended");
-        assert_eq!(b.session("unknown", secs(1)).unwrap(), None);
-        b.end_session("digest-1", secs(500)).unwrap();
         assert_eq!(
-            a.session("digest-1", secs(999)).unwrap(),
+            b.session("digest-1", secs(1_000)).await.unwrap(),
+            None,
+            "ended"
+        );
+        assert_eq!(b.session("unknown", secs(1)).await.unwrap(), None);
+        b.end_session("digest-1", secs(500)).await.unwrap();
+        assert_eq!(
+            a.session("digest-1", secs(999)).await.unwrap(),
             None,
             "signed out"
         );
         assert_eq!(
-            a.session("digest-old", secs(5)).unwrap(),
+            a.session("digest-old", secs(5)).await.unwrap(),
             None,
             "expired ones are swept"
         );
-    });
+    })
+    .await;
 }
 
-#[test]
-fn the_goto_budget_is_one_schedule_for_every_process() {
-    both_backends(|a, b| {
+#[tokio::test]
+async fn the_goto_budget_is_one_schedule_for_every_process() {
+    both_backends(async |a, b| {
         // 10 a second, no burst: two processes booking in turn are spaced as one.
         let mut waits = Vec::new();
         for i in 0..10 {
@@ -167,6 +189,7 @@ fn the_goto_budget_is_one_schedule_for_every_process() {
             waits.push(
                 store
                     .book_budget("acct", ms(100), 1, 1, None)
+                    .await
                     .unwrap()
                     .unwrap(),
             );
@@ -177,42 +200,39 @@ fn the_goto_budget_is_one_schedule_for_every_process() {
             "the tenth permit waits about 0.9 s whoever books it: {waits:?}"
         );
         assert_eq!(
-            a.book_budget("acct", ms(100), 1, 2, Some(ms(50))).unwrap(),
+            a.book_budget("acct", ms(100), 1, 2, Some(ms(50)))
+                .await
+                .unwrap(),
             None,
             "a booking that would wait too long takes nothing"
         );
         assert!(
             a.book_budget("other", ms(100), 1, 1, None)
+                .await
                 .unwrap()
                 .unwrap()
                 <= ms(5),
             "per account"
         );
-    });
+    })
+    .await;
 }
 
-#[test]
-fn postgres_tells_other_processes_of_new_registrations_and_sqlite_says_it_cannot() {
+#[tokio::test]
+async fn postgres_tells_other_processes_of_new_registrations_and_sqlite_says_it_cannot() {
     let dir = tempfile::tempdir().unwrap();
-    let sqlite = SqliteStore::open_in(dir.path(), None).unwrap();
-    assert!(
-        !sqlite.notify_new_work(Box::new(|| {})).unwrap(),
-        "polling it is"
-    );
+    let sqlite = std::sync::Arc::new(Store::open_in(dir.path(), None).await.unwrap());
+    assert!(!sqlite.notify_new_work(Box::new(|| {})), "polling it is");
     let Some(url) = g2w_store::test_database_url() else {
         return;
     };
     let key = SecretKey::generate();
-    let listener = PgStore::connect(&url, &key).unwrap();
-    let writer = PgStore::connect(&url, &key).unwrap();
+    let listener = std::sync::Arc::new(Store::postgres(&url, &key).await.unwrap());
+    let writer = Store::postgres(&url, &key).await.unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
-    assert!(
-        listener
-            .notify_new_work(Box::new(move || {
-                let _ = tx.send(());
-            }))
-            .unwrap()
-    );
+    assert!(listener.notify_new_work(Box::new(move || {
+        let _ = tx.send(());
+    })));
     // The listener connects in the background: write until it hears one.
     for i in 0..50 {
         writer
@@ -227,6 +247,7 @@ fn postgres_tells_other_processes_of_new_registrations_and_sqlite_says_it_cannot
                 created_at: Timestamp::from_millis(i),
                 validated: true,
             }])
+            .await
             .unwrap();
         if rx
             .recv_timeout(std::time::Duration::from_millis(100))

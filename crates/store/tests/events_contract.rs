@@ -5,10 +5,7 @@
 use std::time::Duration;
 
 use g2w_goto::{RegistrantKey, SessionKey, Timestamp, WebinarKey};
-use g2w_store::{
-    EventSource, EventStore, ForwardOutcome, ForwardState, NewEvent, PgStore, SecretKey,
-    SqliteStore,
-};
+use g2w_store::{EventSource, ForwardOutcome, ForwardState, NewEvent, SecretKey, Store};
 
 const WEBINAR: WebinarKey = WebinarKey::new(9_007_199_254_740_993);
 
@@ -32,43 +29,47 @@ fn event(key: &str, name: &str, registrant: u64, session: Option<u64>, ms: i64) 
     }
 }
 
-fn story(store: &dyn EventStore) {
+async fn story(store: &Store) {
     let added = event("e1", "registrant.added", 1 << 60, None, 1_000);
-    assert!(store.record_event(&added).unwrap());
+    assert!(store.record_event(&added).await.unwrap());
     assert!(
-        !store.record_event(&added).unwrap(),
+        !store.record_event(&added).await.unwrap(),
         "GoTo's repeat is kept once"
     );
     let mut found = added.clone();
     found.event_key = "reconciled-1".into();
     found.source = EventSource::Reconciliation;
     assert!(
-        !store.record_event(&found).unwrap(),
+        !store.record_event(&found).await.unwrap(),
         "the same fact by another route is kept once"
     );
     assert!(
         store
             .record_event(&event("e2", "registrant.added", 2, None, 1_100))
+            .await
             .unwrap()
     );
     assert!(
         store
             .record_event(&event("e3", "registrant.joined", 2, Some(7), 2_000))
+            .await
             .unwrap()
     );
     assert!(
         store
             .record_event(&event("e4", "registrant.joined", 2, Some(8), 2_100))
+            .await
             .unwrap()
     );
     assert!(
         !store
             .record_event(&event("e5", "registrant.joined", 2, Some(7), 2_200))
+            .await
             .unwrap(),
         "rejoining the same session is the same fact"
     );
 
-    let recent = store.recent_events(10).unwrap();
+    let recent = store.recent_events(10).await.unwrap();
     assert_eq!(recent.len(), 4);
     assert_eq!(recent[0].event_key, "e4", "newest first");
     assert_eq!(recent[3].body, added.body, "the raw body is kept");
@@ -78,7 +79,7 @@ fn story(store: &dyn EventStore) {
         "exact keys"
     );
 
-    let attendance = store.attendance().unwrap();
+    let attendance = store.attendance().await.unwrap();
     let people = |name: &str, session: Option<u64>| {
         attendance
             .iter()
@@ -90,6 +91,7 @@ fn story(store: &dyn EventStore) {
     assert_eq!(people("registrant.joined", Some(8)), Some(1));
     let known = store
         .known_registrants("registrant.joined", WEBINAR, Some(SessionKey::new(7)))
+        .await
         .unwrap();
     assert_eq!(
         known.into_iter().collect::<Vec<_>>(),
@@ -98,7 +100,11 @@ fn story(store: &dyn EventStore) {
 
     // Forwarding: oldest due first, leased, retried, delivered; an expired lease is taken.
     let lease = Duration::from_secs(10);
-    let first = store.claim_forward(at(5_000), lease).unwrap().unwrap();
+    let first = store
+        .claim_forward(at(5_000), lease)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
         (first.event_key.as_str(), first.forward_attempts),
         ("e1", 1)
@@ -113,21 +119,35 @@ fn story(store: &dyn EventStore) {
                 error: "HTTP 503".into(),
             },
         )
+        .await
         .unwrap();
     for expected in ["e2", "e3", "e4"] {
-        let e = store.claim_forward(at(5_000), lease).unwrap().unwrap();
+        let e = store
+            .claim_forward(at(5_000), lease)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(e.event_key, expected);
         if expected != "e4" {
             store
                 .settle_forward(expected, e.forward_attempts, &ForwardOutcome::Delivered)
+                .await
                 .unwrap();
         }
     }
     assert!(
-        store.claim_forward(at(5_000), lease).unwrap().is_none(),
+        store
+            .claim_forward(at(5_000), lease)
+            .await
+            .unwrap()
+            .is_none(),
         "e1 waits, e4 leased"
     );
-    let crashed = store.claim_forward(at(15_001), lease).unwrap().unwrap();
+    let crashed = store
+        .claim_forward(at(15_001), lease)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
         (crashed.event_key.as_str(), crashed.forward_attempts),
         ("e4", 2)
@@ -135,6 +155,7 @@ fn story(store: &dyn EventStore) {
     assert!(
         !store
             .settle_forward("e4", 1, &ForwardOutcome::Delivered)
+            .await
             .unwrap(),
         "the attempt that lost its lease records nothing"
     );
@@ -146,8 +167,13 @@ fn story(store: &dyn EventStore) {
                 error: "gave up".into(),
             },
         )
+        .await
         .unwrap();
-    let again = store.claim_forward(at(60_000), lease).unwrap().unwrap();
+    let again = store
+        .claim_forward(at(60_000), lease)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
         (again.event_key.as_str(), again.forward_attempts),
         ("e1", 2)
@@ -157,10 +183,11 @@ fn story(store: &dyn EventStore) {
     let mut quiet = event("e9", "webinar.created", 3, None, 9_000);
     quiet.forward = false;
     quiet.registrant_key = None;
-    assert!(store.record_event(&quiet).unwrap());
+    assert!(store.record_event(&quiet).await.unwrap());
     assert!(
         store
             .claim_forward(at(1_000_000), lease)
+            .await
             .unwrap()
             .is_some_and(|e| e.event_key == "e1"),
         "nothing to forward without a forward URL"
@@ -168,8 +195,8 @@ fn story(store: &dyn EventStore) {
 
     // Compaction: finished facts keep their keys (and still dedupe); other finished
     // events go; an event still being forwarded is untouched.
-    assert_eq!(store.compact_events_before(at(1_000_000)).unwrap(), 4);
-    let kept = store.recent_events(10).unwrap();
+    assert_eq!(store.compact_events_before(at(1_000_000)).await.unwrap(), 4);
+    let kept = store.recent_events(10).await.unwrap();
     assert_eq!(kept.len(), 4, "e9 deleted: {kept:?}");
     let e2 = kept.iter().find(|e| e.event_key == "e2").unwrap();
     assert_eq!((e2.body.as_str(), e2.headers.as_str()), ("", "{}"));
@@ -178,26 +205,26 @@ fn story(store: &dyn EventStore) {
     let mut again = event("e2-again", "registrant.added", 2, None, 2_000_000);
     again.source = EventSource::Reconciliation;
     assert!(
-        !store.record_event(&again).unwrap(),
+        !store.record_event(&again).await.unwrap(),
         "the fact is still known"
     );
     assert_eq!(
-        store.compact_events_before(at(1_000_000)).unwrap(),
+        store.compact_events_before(at(1_000_000)).await.unwrap(),
         0,
         "once"
     );
 }
 
-#[test]
-fn sqlite_passes_the_events_contract() {
+#[tokio::test]
+async fn sqlite_passes_the_events_contract() {
     let dir = tempfile::tempdir().unwrap();
-    story(&SqliteStore::open_in(dir.path(), None).unwrap());
+    story(&Store::open_in(dir.path(), None).await.unwrap()).await;
 }
 
-#[test]
-fn postgres_passes_the_events_contract() {
+#[tokio::test]
+async fn postgres_passes_the_events_contract() {
     let Some(url) = g2w_store::test_database_url() else {
         return;
     };
-    story(&PgStore::connect(&url, &SecretKey::generate()).unwrap());
+    story(&Store::postgres(&url, &SecretKey::generate()).await.unwrap()).await;
 }

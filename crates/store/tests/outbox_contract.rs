@@ -6,8 +6,7 @@ use std::time::Duration;
 
 use g2w_goto::Timestamp;
 use g2w_store::{
-    Claim, Completion, Enqueued, NewRegistration, OutboxState, OutboxStore, PgStore, Release,
-    SecretKey, SqliteStore,
+    Claim, Completion, Enqueued, NewRegistration, OutboxState, Release, SecretKey, Store,
 };
 
 /// A moment in the story, in milliseconds.
@@ -33,20 +32,21 @@ fn submission(id: &str, email: &str, key: Option<&str>, at: i64) -> NewRegistrat
     }
 }
 
-fn claim(
-    store: &dyn OutboxStore,
+async fn claim(
+    store: &Store,
     holder: &str,
     now: i64,
     lease: u64,
 ) -> Option<g2w_store::Registration> {
     store
         .claim("default", holder, t(now), ms(lease), Claim::Due)
+        .await
         .unwrap()
 }
 
 /// The scripted story: intake, idempotency, leasing, fencing, completion, backoff, the
 /// give-up clock, probes, crash recovery, manual retry, purge.
-fn story(store: &dyn OutboxStore) {
+async fn story(store: &Store) {
     // Intake in one batch; a repeated idempotency key returns the first registration.
     let first = store
         .enqueue(&[
@@ -54,37 +54,45 @@ fn story(store: &dyn OutboxStore) {
             submission("r2", "b@example.com", None, 1_001),
             submission("r3", "c@example.com", Some("k1"), 1_002),
         ])
+        .await
         .unwrap();
     assert!(
         matches!(&first[0], Enqueued::New(r) if r.id == "r1" && r.state == OutboxState::Pending)
     );
     assert!(matches!(&first[2], Enqueued::Existing(r) if r.id == "r1"));
     assert_eq!(
-        store.registration("r3").unwrap(),
+        store.registration("r3").await.unwrap(),
         None,
         "nothing stored for the repeat"
     );
-    assert_eq!(store.counts().unwrap()[&OutboxState::Pending], 2);
-    assert_eq!(store.next_due("default").unwrap(), Some(t(1_000)));
-    assert_eq!(store.waiting("default", t(999)).unwrap(), 0, "none due yet");
+    assert_eq!(store.counts().await.unwrap()[&OutboxState::Pending], 2);
+    assert_eq!(store.next_due("default").await.unwrap(), Some(t(1_000)));
     assert_eq!(
-        store.waiting("default", t(1_001)).unwrap(),
+        store.waiting("default", t(999)).await.unwrap(),
+        0,
+        "none due yet"
+    );
+    assert_eq!(
+        store.waiting("default", t(1_001)).await.unwrap(),
         2,
         "the queue ahead"
     );
-    assert_eq!(store.waiting("nobody", t(1_001)).unwrap(), 0);
+    assert_eq!(store.waiting("nobody", t(1_001)).await.unwrap(), 0);
 
     // Leases: oldest first, one holder at a time, each claim with a new fence.
-    let a = claim(store, "w1", 2_000, 60_000).unwrap();
+    let a = claim(store, "w1", 2_000, 60_000).await.unwrap();
     assert_eq!(
         (a.id.as_str(), a.state, a.attempts, a.validated),
         ("r1", OutboxState::Delivering, 1, true)
     );
-    let b = claim(store, "w2", 2_000, 60_000).unwrap();
+    let b = claim(store, "w2", 2_000, 60_000).await.unwrap();
     assert_eq!(b.id, "r2");
-    assert!(claim(store, "w3", 2_000, 60_000).is_none(), "both leased");
+    assert!(
+        claim(store, "w3", 2_000, 60_000).await.is_none(),
+        "both leased"
+    );
     assert_eq!(
-        store.waiting("default", t(2_000)).unwrap(),
+        store.waiting("default", t(2_000)).await.unwrap(),
         2,
         "being delivered"
     );
@@ -97,6 +105,7 @@ fn story(store: &dyn OutboxStore) {
     assert!(
         store
             .complete("r1", a.fence + 1, t(2_100), &done)
+            .await
             .unwrap()
             .is_none(),
         "not this attempt's fence"
@@ -104,10 +113,11 @@ fn story(store: &dyn OutboxStore) {
     assert!(
         store
             .complete("r1", a.fence, t(2_100), &done)
+            .await
             .unwrap()
             .is_some()
     );
-    let r1 = store.registration("r1").unwrap().unwrap();
+    let r1 = store.registration("r1").await.unwrap().unwrap();
     assert_eq!(
         (r1.state, r1.join_url.as_deref(), r1.finished_at),
         (OutboxState::Delivered, Some("https://j/42"), Some(t(2_100)))
@@ -115,11 +125,15 @@ fn story(store: &dyn OutboxStore) {
     assert!(
         store
             .complete("r1", a.fence, t(2_200), &done)
+            .await
             .unwrap()
             .is_none(),
         "a finished row stays finished"
     );
-    assert_eq!(store.oldest_waiting("default").unwrap(), Some(t(1_001)));
+    assert_eq!(
+        store.oldest_waiting("default").await.unwrap(),
+        Some(t(1_001))
+    );
 
     // A failed attempt goes back with a due time and starts the give-up clock; a
     // throttled one starts the clock without using an attempt; a paused one neither.
@@ -133,11 +147,15 @@ fn story(store: &dyn OutboxStore) {
                 "GoTo 503",
                 Release::Failed
             )
+            .await
             .unwrap()
             .is_some()
     );
-    assert!(claim(store, "w3", 4_999, 60_000).is_none(), "not due yet");
-    let again = claim(store, "w3", 5_000, 60_000).unwrap();
+    assert!(
+        claim(store, "w3", 4_999, 60_000).await.is_none(),
+        "not due yet"
+    );
+    let again = claim(store, "w3", 5_000, 60_000).await.unwrap();
     assert_eq!(
         (again.id.as_str(), again.attempts, again.failing_since),
         ("r2", 2, Some(t(2_100)))
@@ -153,16 +171,17 @@ fn story(store: &dyn OutboxStore) {
                 "429",
                 Release::Throttled
             )
+            .await
             .unwrap()
             .is_some()
     );
-    let throttled = store.registration("r2").unwrap().unwrap();
+    let throttled = store.registration("r2").await.unwrap().unwrap();
     assert_eq!(
         (throttled.attempts, throttled.failing_since),
         (1, Some(t(2_100))),
         "a 429 uses no attempt; the clock keeps its start"
     );
-    let paused = claim(store, "w3", 5_002, 60_000).unwrap();
+    let paused = claim(store, "w3", 5_002, 60_000).await.unwrap();
     assert!(
         store
             .release(
@@ -173,13 +192,14 @@ fn story(store: &dyn OutboxStore) {
                 "paused",
                 Release::Paused
             )
+            .await
             .unwrap()
             .is_some()
     );
-    assert_eq!(store.registration("r2").unwrap().unwrap().attempts, 1);
+    assert_eq!(store.registration("r2").await.unwrap().unwrap().attempts, 1);
 
     // A probe takes the next in line before its backoff ends; make_due ends every backoff.
-    let waiting = claim(store, "w3", 5_004, 60_000).unwrap();
+    let waiting = claim(store, "w3", 5_004, 60_000).await.unwrap();
     store
         .release(
             "r2",
@@ -189,11 +209,13 @@ fn story(store: &dyn OutboxStore) {
             "GoTo 503",
             Release::Failed,
         )
+        .await
         .unwrap()
         .unwrap();
-    assert!(claim(store, "w3", 5_006, 60_000).is_none());
+    assert!(claim(store, "w3", 5_006, 60_000).await.is_none());
     let probe = store
         .claim("default", "w3", t(5_006), ms(60_000), Claim::Probe)
+        .await
         .unwrap()
         .unwrap();
     assert_eq!(probe.id, "r2");
@@ -206,32 +228,34 @@ fn story(store: &dyn OutboxStore) {
             "GoTo 503",
             Release::Failed,
         )
+        .await
         .unwrap()
         .unwrap();
-    assert_eq!(store.make_due("default", t(5_008)).unwrap(), 1);
-    assert_eq!(store.next_due("default").unwrap(), Some(t(5_008)));
+    assert_eq!(store.make_due("default", t(5_008)).await.unwrap(), 1);
+    assert_eq!(store.next_due("default").await.unwrap(), Some(t(5_008)));
 
     // A crashed worker's lease runs out and another takes the row; a heartbeat keeps a
     // live one's; the old attempt can neither renew nor complete.
-    let crashed = claim(store, "dead-worker", 6_000, 1_000).unwrap();
+    let crashed = claim(store, "dead-worker", 6_000, 1_000).await.unwrap();
     assert_eq!(crashed.id, "r2");
     assert!(
-        store.renew("r2", crashed.fence, t(7_500)).unwrap(),
+        store.renew("r2", crashed.fence, t(7_500)).await.unwrap(),
         "heartbeat"
     );
     assert!(
-        claim(store, "w4", 7_000, 1_000).is_none(),
+        claim(store, "w4", 7_000, 1_000).await.is_none(),
         "lease renewed to 7500"
     );
-    let rescued = claim(store, "w4", 7_500, 1_000).unwrap();
+    let rescued = claim(store, "w4", 7_500, 1_000).await.unwrap();
     assert_eq!(rescued.id, "r2");
     assert!(
-        !store.renew("r2", crashed.fence, t(9_000)).unwrap(),
+        !store.renew("r2", crashed.fence, t(9_000)).await.unwrap(),
         "the old attempt cannot take it back"
     );
     assert!(
         store
             .complete("r2", crashed.fence, t(7_501), &done)
+            .await
             .unwrap()
             .is_none(),
         "the old attempt lost it"
@@ -246,14 +270,15 @@ fn story(store: &dyn OutboxStore) {
                     reason: "RegistrationInvalid: email".into()
                 }
             )
+            .await
             .unwrap()
             .is_some_and(|r| r.state == OutboxState::Failed
                 && r.last_error.as_deref() == Some("RegistrationInvalid: email")),
         "the outcome comes back with the row"
     );
-    assert_eq!(store.oldest_waiting("default").unwrap(), None);
+    assert_eq!(store.oldest_waiting("default").await.unwrap(), None);
     assert_eq!(
-        store.waiting("default", t(9_000)).unwrap(),
+        store.waiting("default", t(9_000)).await.unwrap(),
         0,
         "finished rows"
     );
@@ -262,21 +287,22 @@ fn story(store: &dyn OutboxStore) {
     assert_eq!(
         store
             .list(Some(OutboxState::Failed), None, 10)
+            .await
             .unwrap()
             .len(),
         1
     );
-    assert!(store.retry("r2", t(8_000)).unwrap());
+    assert!(store.retry("r2", t(8_000)).await.unwrap());
     assert!(
-        !store.retry("r1", t(8_000)).unwrap(),
+        !store.retry("r1", t(8_000)).await.unwrap(),
         "delivered rows are not retried"
     );
-    let retried = store.registration("r2").unwrap().unwrap();
+    let retried = store.registration("r2").await.unwrap().unwrap();
     assert_eq!(
         (retried.state, retried.attempts, retried.failing_since),
         (OutboxState::Pending, 0, None)
     );
-    let c = claim(store, "w5", 8_000, 1_000).unwrap();
+    let c = claim(store, "w5", 8_000, 1_000).await.unwrap();
     store
         .complete(
             &c.id,
@@ -286,26 +312,31 @@ fn story(store: &dyn OutboxStore) {
                 reason: "failing for t(3) days".into(),
             },
         )
+        .await
         .unwrap();
-    assert_eq!(store.retry_all_failed(t(9_000)).unwrap(), 1);
+    assert_eq!(store.retry_all_failed(t(9_000)).await.unwrap(), 1);
     assert!(
-        !store.discard("r2").unwrap(),
+        !store.discard("r2").await.unwrap(),
         "only failed or dead rows are discarded"
     );
-    assert!(!store.discard("r1").unwrap());
+    assert!(!store.discard("r1").await.unwrap());
     assert_eq!(
-        store.list(None, Some("B@EXAMPLE.COM"), 10).unwrap().len(),
+        store
+            .list(None, Some("B@EXAMPLE.COM"), 10)
+            .await
+            .unwrap()
+            .len(),
         1,
         "email search ignores case"
     );
     assert_eq!(
-        store.purge_delivered_before(t(2_100)).unwrap(),
+        store.purge_delivered_before(t(2_100)).await.unwrap(),
         0,
         "finished at 2100, not before"
     );
-    assert_eq!(store.purge_delivered_before(t(2_101)).unwrap(), 1);
-    assert_eq!(store.registration("r1").unwrap(), None);
-    let counts = store.counts().unwrap();
+    assert_eq!(store.purge_delivered_before(t(2_101)).await.unwrap(), 1);
+    assert_eq!(store.registration("r1").await.unwrap(), None);
+    let counts = store.counts().await.unwrap();
     assert_eq!(
         (
             counts[&OutboxState::Pending],
@@ -313,62 +344,64 @@ fn story(store: &dyn OutboxStore) {
         ),
         (1, 0)
     );
-    store.probe_write(t(10_000)).unwrap();
+    store.probe_write(t(10_000)).await.unwrap();
 
     // A registration intake could not check is stored as such.
     let mut unchecked = submission("u1", "u@example.com", None, 11_000);
     unchecked.validated = false;
-    store.enqueue(&[unchecked]).unwrap();
-    assert!(!store.registration("u1").unwrap().unwrap().validated);
+    store.enqueue(&[unchecked]).await.unwrap();
+    assert!(!store.registration("u1").await.unwrap().unwrap().validated);
 }
 
-#[test]
-fn sqlite_passes_the_outbox_contract() {
+#[tokio::test]
+async fn sqlite_passes_the_outbox_contract() {
     let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open_in(dir.path(), None).unwrap();
-    story(&store);
+    let store = Store::open_in(dir.path(), None).await.unwrap();
+    story(&store).await;
 }
 
-#[test]
-fn postgres_passes_the_outbox_contract() {
+#[tokio::test]
+async fn postgres_passes_the_outbox_contract() {
     let Some(url) = g2w_store::test_database_url() else {
         return;
     };
-    let store = PgStore::connect(&url, &SecretKey::generate()).unwrap();
-    story(&store);
+    let store = Store::postgres(&url, &SecretKey::generate()).await.unwrap();
+    story(&store).await;
     // Reconnecting finds the schema in place and the key check passing.
     drop(store);
     let key = SecretKey::generate();
-    let err = PgStore::connect(&url, &key).unwrap_err();
+    let err = Store::postgres(&url, &key).await.unwrap_err();
     assert!(err.to_string().contains("key"), "{err}");
 }
 
-#[test]
-fn a_committed_registration_survives_reopening() {
+#[tokio::test]
+async fn a_committed_registration_survives_reopening() {
     let dir = tempfile::tempdir().unwrap();
     {
-        let store = SqliteStore::open_in(dir.path(), None).unwrap();
+        let store = Store::open_in(dir.path(), None).await.unwrap();
         store
             .enqueue(&[submission("kept", "k@example.com", None, 1)])
+            .await
             .unwrap();
     }
-    let store = SqliteStore::open_in(dir.path(), None).unwrap();
+    let store = Store::open_in(dir.path(), None).await.unwrap();
     assert_eq!(
-        store.registration("kept").unwrap().unwrap().state,
+        store.registration("kept").await.unwrap().unwrap().state,
         OutboxState::Pending
     );
 }
 
-#[test]
-fn a_failed_registration_can_be_discarded() {
+#[tokio::test]
+async fn a_failed_registration_can_be_discarded() {
     let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open_in(dir.path(), None).unwrap();
+    let store = Store::open_in(dir.path(), None).await.unwrap();
     store
         .enqueue(&[submission("f1", "f@example.com", None, 1)])
+        .await
         .unwrap();
-    let c = claim(&store, "w", 2, 1_000).unwrap();
+    let c = claim(&store, "w", 2, 1_000).await.unwrap();
     assert!(
-        !store.discard(&c.id).unwrap(),
+        !store.discard(&c.id).await.unwrap(),
         "not while it is being delivered"
     );
     store
@@ -380,33 +413,36 @@ fn a_failed_registration_can_be_discarded() {
                 reason: "refused".into(),
             },
         )
+        .await
         .unwrap();
-    assert!(store.discard("f1").unwrap());
-    assert_eq!(store.registration("f1").unwrap(), None);
+    assert!(store.discard("f1").await.unwrap());
+    assert_eq!(store.registration("f1").await.unwrap(), None);
 }
 
-#[test]
-fn a_worker_only_claims_its_own_profiles_registrations() {
+#[tokio::test]
+async fn a_worker_only_claims_its_own_profiles_registrations() {
     let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open_in(dir.path(), None).unwrap();
+    let store = Store::open_in(dir.path(), None).await.unwrap();
     let mut other = submission("o1", "o@example.com", None, 1);
     other.profile = "other-account".into();
     store
         .enqueue(&[other, submission("d1", "d@example.com", None, 2)])
+        .await
         .unwrap();
-    assert_eq!(store.next_due("default").unwrap(), Some(t(2)));
-    assert_eq!(claim(&store, "w", 10, 1_000).unwrap().id, "d1");
+    assert_eq!(store.next_due("default").await.unwrap(), Some(t(2)));
+    assert_eq!(claim(&store, "w", 10, 1_000).await.unwrap().id, "d1");
     assert!(
-        claim(&store, "w", 10, 1_000).is_none(),
+        claim(&store, "w", 10, 1_000).await.is_none(),
         "the other profile's registration is not this worker's to send"
     );
     assert_eq!(
         store
             .claim("other-account", "w2", t(10), ms(1_000), Claim::Due)
+            .await
             .unwrap()
             .unwrap()
             .id,
         "o1"
     );
-    assert_eq!(store.next_due("nobody").unwrap(), None);
+    assert_eq!(store.next_due("nobody").await.unwrap(), None);
 }

@@ -13,7 +13,7 @@ pub fn database() -> Option<&'static str> {
     static URL: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
     URL.get_or_init(|| {
         let admin = std::env::var("BENCH_DATABASE_URL").ok()?;
-        Some(g2w_store::PgStore::create_test_database(&admin).unwrap())
+        Some(g2w_store::create_test_database(&admin).unwrap())
     })
     .as_deref()
 }

@@ -144,7 +144,7 @@ fn attendee_listing(attendees: &[Attendee]) -> anyhow::Result<Listing> {
 
 /// Runs a sessions command.
 pub async fn sessions(ctx: &Context, command: SessionsCommand) -> anyhow::Result<()> {
-    let client = ctx.client(ctx.token_manager()?);
+    let client = ctx.client(ctx.token_manager().await?);
     let SessionsCommand::List {
         webinar_key,
         format,
@@ -179,7 +179,7 @@ pub async fn sessions(ctx: &Context, command: SessionsCommand) -> anyhow::Result
 
 /// Runs an attendees command.
 pub async fn attendees(ctx: &Context, command: AttendeesCommand) -> anyhow::Result<()> {
-    let client = ctx.client(ctx.token_manager()?);
+    let client = ctx.client(ctx.token_manager().await?);
     match command {
         AttendeesCommand::List(args) => {
             let found = attendees_of(&client, args.webinar_key, args.session).await?;
@@ -206,7 +206,7 @@ struct Attended {
 
 /// Runs a report command.
 pub async fn report(ctx: &Context, command: ReportCommand) -> anyhow::Result<()> {
-    let client = ctx.client(ctx.token_manager()?);
+    let client = ctx.client(ctx.token_manager().await?);
     let ReportCommand::Attendance {
         webinar_key,
         output,

@@ -76,7 +76,7 @@ pub async fn run(ctx: Context, command: AuthCommand) -> anyhow::Result<()> {
         AuthCommand::Import(_) => import(&ctx).await,
         AuthCommand::Status(args) => status(&ctx, &args).await,
         AuthCommand::Refresh => refresh(&ctx).await,
-        AuthCommand::Logout => logout(&ctx),
+        AuthCommand::Logout => logout(&ctx).await,
     }
 }
 
@@ -285,7 +285,7 @@ async fn login_browser(ctx: &Context, args: &LoginArgs) -> anyhow::Result<()> {
 }
 
 async fn import(ctx: &Context) -> anyhow::Result<()> {
-    let previous = ctx.stored()?;
+    let previous = ctx.stored().await?;
     let credentials = ctx.credentials(previous.as_ref())?;
     let refresh_token = read_stdin_secret("refresh token")?;
     let record = TokenRecord {
@@ -302,7 +302,7 @@ async fn import(ctx: &Context) -> anyhow::Result<()> {
         match previous {
             Some(old) => tokens.save(&old).await?,
             None => {
-                ctx.store.delete_profile(&ctx.profile)?;
+                ctx.store.delete_profile(&ctx.profile).await?;
             }
         }
         return Err(anyhow::Error::new(e)
@@ -323,12 +323,12 @@ fn when(ts: Option<Timestamp>) -> String {
 }
 
 async fn status(ctx: &Context, args: &StatusArgs) -> anyhow::Result<()> {
-    let Some(stored) = ctx.stored()? else {
+    let Some(stored) = ctx.stored().await? else {
         return Err(NotLoggedIn(ctx.profile.clone()).into());
     };
     let mut check = None;
     let record = if args.check {
-        let tokens = ctx.token_manager()?;
+        let tokens = ctx.token_manager().await?;
         let outcome = ctx.client(tokens.clone()).me().await;
         check = Some(outcome.as_ref().map(|_| ()).map_err(ToString::to_string));
         tokens.record().await?
@@ -419,9 +419,10 @@ fn login_hint(profile: &str) -> String {
 
 async fn refresh(ctx: &Context) -> anyhow::Result<()> {
     let before = ctx
-        .stored()?
+        .stored()
+        .await?
         .ok_or_else(|| NotLoggedIn(ctx.profile.clone()))?;
-    let tokens = ctx.token_manager()?;
+    let tokens = ctx.token_manager().await?;
     let after = tokens.force_refresh().await?;
     let rotated = match (&before.refresh_token, &after.refresh_token) {
         (Some(a), Some(b)) => a.expose_secret() != b.expose_secret(),
@@ -439,8 +440,8 @@ async fn refresh(ctx: &Context) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn logout(ctx: &Context) -> anyhow::Result<()> {
-    if ctx.store.delete_profile(&ctx.profile)? {
+async fn logout(ctx: &Context) -> anyhow::Result<()> {
+    if ctx.store.delete_profile(&ctx.profile).await? {
         println!(
             "Logged out: the tokens of profile {} are deleted.",
             ctx.profile

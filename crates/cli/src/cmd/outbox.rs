@@ -64,7 +64,7 @@ fn to_json(r: &Registration) -> serde_json::Value {
 }
 
 /// Runs an outbox command.
-pub fn run(ctx: &Context, command: OutboxCommand) -> anyhow::Result<()> {
+pub async fn run(ctx: &Context, command: OutboxCommand) -> anyhow::Result<()> {
     let store = ctx.store.as_ref();
     let now = Timestamp::now();
     match command {
@@ -74,7 +74,7 @@ pub fn run(ctx: &Context, command: OutboxCommand) -> anyhow::Result<()> {
             limit,
             format,
         } => {
-            let rows = store.list(state, email.as_deref(), limit)?;
+            let rows = store.list(state, email.as_deref(), limit).await?;
             match format {
                 Format::Json => println!(
                     "{}",
@@ -100,7 +100,7 @@ pub fn run(ctx: &Context, command: OutboxCommand) -> anyhow::Result<()> {
                             r.email
                         );
                     }
-                    let counts = store.counts()?;
+                    let counts = store.counts().await?;
                     let summary: Vec<String> = counts
                         .iter()
                         .filter(|(_, n)| **n > 0)
@@ -119,8 +119,8 @@ pub fn run(ctx: &Context, command: OutboxCommand) -> anyhow::Result<()> {
             }
         }
         OutboxCommand::Retry { id: Some(id), .. } => {
-            if !store.retry(&id, now)? {
-                match store.registration(&id)? {
+            if !store.retry(&id, now).await? {
+                match store.registration(&id).await? {
                     None => bail!("no registration {id}"),
                     Some(r) => bail!("registration {id} is {}, not failed or dead", r.state),
                 }
@@ -128,12 +128,12 @@ pub fn run(ctx: &Context, command: OutboxCommand) -> anyhow::Result<()> {
             println!("Registration {id} will be delivered again.");
         }
         OutboxCommand::Retry { id: None, .. } => {
-            let n = store.retry_all_failed(now)?;
+            let n = store.retry_all_failed(now).await?;
             println!("{n} registration(s) will be delivered again.");
         }
         OutboxCommand::Purge { delivered_before } => {
             let before = crate::output::parse_moment(&delivered_before)?;
-            let n = store.purge_delivered_before(before)?;
+            let n = store.purge_delivered_before(before).await?;
             println!("{n} delivered registration(s) deleted.");
         }
     }

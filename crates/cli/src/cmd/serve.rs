@@ -261,9 +261,9 @@ pub async fn run(settings: Settings, profile: &str, args: Args) -> anyhow::Resul
         return demo(settings, profile, args).await;
     }
     let (listen, config) = gateway_config(&ProcessEnv, &settings.serve, &args, profile)?;
-    let ctx = Context::open(settings, profile)?;
-    let config = with_admin_password(&ctx, config)?;
-    match ctx.stored()? {
+    let ctx = Context::open(settings, profile).await?;
+    let config = with_admin_password(&ctx, config).await?;
+    match ctx.stored().await? {
         None => eprintln!(
             "Not connected to GoTo yet: registrations are accepted and queued until you connect \
              (`g2w auth login`, or Connect GoTo in the admin console at /admin)."
@@ -278,15 +278,18 @@ pub async fn run(settings: Settings, profile: &str, args: Args) -> anyhow::Resul
 
 /// The admin console's password: `G2W_ADMIN_PASSWORD`, else the stored hash, else a new
 /// random one, stored hashed and printed this once.
-fn with_admin_password(ctx: &Context, mut config: GatewayConfig) -> anyhow::Result<GatewayConfig> {
+async fn with_admin_password(
+    ctx: &Context,
+    mut config: GatewayConfig,
+) -> anyhow::Result<GatewayConfig> {
     config.admin_password = Some(match ProcessEnv.var("G2W_ADMIN_PASSWORD") {
         Some(p) => AdminPassword::Plain(SecretString::from(p)),
-        None => match ctx.store.setting("admin_password")? {
+        None => match ctx.store.setting("admin_password").await? {
             Some(hash) => AdminPassword::Hashed(hash),
             None => {
                 let password = AdminPassword::generate();
                 let hash = AdminPassword::hash(&password);
-                ctx.store.set_setting("admin_password", &hash)?;
+                ctx.store.set_setting("admin_password", &hash).await?;
                 eprintln!(
                     "Admin console password (shown once, stored hashed; set G2W_ADMIN_PASSWORD to choose one): {password}"
                 );
@@ -308,7 +311,7 @@ async fn serve(
 ) -> anyhow::Result<()> {
     // Without a stored or configured OAuth client the manager starts empty: delivery
     // waits (paused) until the admin console or `g2w auth login` stores a login.
-    let tokens = ctx.token_manager_or_empty()?;
+    let tokens = ctx.token_manager_or_empty().await?;
     // The outbox retries durably; the client itself makes one attempt per delivery.
     let client = GotoClient::new(
         ctx.http.clone(),
@@ -377,7 +380,7 @@ async fn demo(mut settings: Settings, profile: &str, args: Args) -> anyhow::Resu
     {
         listen = "127.0.0.1:8080".parse()?;
     }
-    let ctx = Context::open(settings, profile)?;
+    let ctx = Context::open(settings, profile).await?;
 
     // Log in without a browser: a personal access token minted by the emulator.
     let minted: serde_json::Value = ctx
@@ -396,7 +399,7 @@ async fn demo(mut settings: Settings, profile: &str, args: Args) -> anyhow::Resu
     let login = crate::cmd::auth::pat_login(&ctx, &ctx.credentials(None)?, pat).await?;
     let record = crate::cmd::auth::store_login(&ctx, login).await?;
 
-    let client = ctx.client(ctx.token_manager()?);
+    let client = ctx.client(ctx.token_manager().await?);
     let now = chrono::Utc::now();
     let webinars = client
         .webinars(now, now + chrono::Duration::days(90))
@@ -463,7 +466,7 @@ async fn demo(mut settings: Settings, profile: &str, args: Args) -> anyhow::Resu
         String::new(),
         "Stop with Ctrl-C.".to_owned(),
     ]);
-    let config = with_admin_password(&ctx, config)?;
+    let config = with_admin_password(&ctx, config).await?;
     serve(&ctx, listen, config, Some(lines.join("\n")), true).await?;
     drop(emulator);
     drop(data);

@@ -30,14 +30,15 @@ pub enum StoreCommand {
 ///
 /// # Errors
 /// A store that cannot be opened, or a copy that fails (what was copied stays).
-pub fn run(settings: &Settings, command: StoreCommand) -> anyhow::Result<()> {
-    let open = |url: Option<&str>| -> anyhow::Result<Arc<dyn Store>> {
-        g2w_store::open(url, &settings.data_dir, settings.secret_key.as_deref())
+pub async fn run(settings: &Settings, command: StoreCommand) -> anyhow::Result<()> {
+    let open = async |url: Option<&str>| -> anyhow::Result<Arc<Store>> {
+        Store::open(url, &settings.data_dir, settings.secret_key.as_deref())
+            .await
             .context("cannot open the store")
     };
     match command {
         StoreCommand::Migrate => {
-            let store = open(settings.database_url.as_deref())?;
+            let store = open(settings.database_url.as_deref()).await?;
             println!("{}: schema up to date.", store.location());
             Ok(())
         }
@@ -45,12 +46,12 @@ pub fn run(settings: &Settings, command: StoreCommand) -> anyhow::Result<()> {
             if !(to.starts_with("postgres://") || to.starts_with("postgresql://")) {
                 bail!("--to {:?} is not a postgres:// URL", without_password(&to));
             }
-            let from = open(settings.database_url.as_deref())?;
-            let target = open(Some(&to))?;
+            let from = open(settings.database_url.as_deref()).await?;
+            let target = open(Some(&to)).await?;
             if from.location() == target.location() {
                 bail!("the store is already {}", target.location());
             }
-            let copied = copy(from.as_ref(), target.as_ref())?;
+            let copied = copy(&from, &target).await?;
             println!(
                 "Copied {} login(s), {} setting(s) and {} waiting registration(s) from {} to {}.",
                 copied.logins,
@@ -78,25 +79,29 @@ struct Copied {
 /// Settings a store keeps that a gateway needs.
 const SETTINGS: &[&str] = &["admin_password"];
 
-fn copy(from: &dyn Store, to: &dyn Store) -> anyhow::Result<Copied> {
+async fn copy(from: &Store, to: &Store) -> anyhow::Result<Copied> {
     let mut copied = Copied::default();
-    for profile in from.profiles()? {
-        if let Some(login) = from.load_profile(&profile)? {
-            to.save_profile(&profile, &login)?;
+    for profile in from.profiles().await? {
+        if let Some(login) = from.load_profile(&profile).await? {
+            to.save_profile(&profile, &login).await?;
             copied.logins += 1;
         }
     }
     for key in SETTINGS {
-        if let Some(value) = from.setting(key)? {
-            to.set_setting(key, &value)?;
+        if let Some(value) = from.setting(key).await? {
+            to.set_setting(key, &value).await?;
             copied.settings += 1;
         }
     }
     for state in [OutboxState::Pending, OutboxState::Delivering] {
-        let waiting = from.list(Some(state), None, u32::MAX)?;
-        let missing: Vec<NewRegistration> = waiting
+        let mut missing = Vec::new();
+        for r in from.list(Some(state), None, u32::MAX).await? {
+            if to.registration(&r.id).await?.is_none() {
+                missing.push(r);
+            }
+        }
+        let missing: Vec<NewRegistration> = missing
             .into_iter()
-            .filter(|r| matches!(to.registration(&r.id), Ok(None)))
             .map(|r| NewRegistration {
                 id: r.id,
                 profile: r.profile,
@@ -110,7 +115,7 @@ fn copy(from: &dyn Store, to: &dyn Store) -> anyhow::Result<Copied> {
             })
             .collect();
         for chunk in missing.chunks(500) {
-            to.enqueue(chunk)?;
+            to.enqueue(chunk).await?;
             copied.registrations += chunk.len();
         }
     }

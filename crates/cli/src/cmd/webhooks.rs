@@ -101,14 +101,14 @@ async fn remove_from_goto(client: &GotoClient, keep: &[String]) -> anyhow::Resul
 /// # Errors
 /// A bad URL, the store, or GoTo refusing (the gateway not reachable at `url`).
 pub async fn setup(ctx: &Context, url: &str) -> anyhow::Result<Vec<String>> {
-    let client = ctx.client(ctx.token_manager()?);
+    let client = ctx.client(ctx.token_manager().await?);
     let store = ctx.store.clone();
     let base = base_url(url)?;
-    let path = match configured_path(store.setting(PATH_SETTING)?) {
+    let path = match configured_path(store.setting(PATH_SETTING).await?) {
         Some(p) => p,
         None => {
             let p = new_receiver_path();
-            store.set_setting(PATH_SETTING, &p)?;
+            store.set_setting(PATH_SETTING, &p).await?;
             p
         }
     };
@@ -139,7 +139,9 @@ pub async fn setup(ctx: &Context, url: &str) -> anyhow::Result<Vec<String>> {
     // Only now that the new ones work do the old ones go: a set-up that fails (the
     // gateway not reachable at `url`) leaves the working webhooks as they were.
     let replaced = remove_from_goto(&client, &keys).await?;
-    store.set_setting(CALLBACK_SETTING, &format!("{base}{RECEIVER_PREFIX}…"))?;
+    store
+        .set_setting(CALLBACK_SETTING, &format!("{base}{RECEIVER_PREFIX}…"))
+        .await?;
     let mut said = Vec::new();
     if replaced > 0 {
         said.push(format!("Replaced {replaced} earlier webhook(s)."));
@@ -159,7 +161,8 @@ pub async fn setup(ctx: &Context, url: &str) -> anyhow::Result<Vec<String>> {
 /// Runs a webhooks command.
 pub async fn run(ctx: &Context, command: WebhooksCommand) -> anyhow::Result<()> {
     // GoTo is needed by most commands, not by `purge`: no login required for it.
-    let client = || -> anyhow::Result<GotoClient> { Ok(ctx.client(ctx.token_manager()?)) };
+    let client =
+        async || -> anyhow::Result<GotoClient> { Ok(ctx.client(ctx.token_manager().await?)) };
     let store = ctx.store.clone();
     match command {
         WebhooksCommand::Setup { url } => {
@@ -169,7 +172,10 @@ pub async fn run(ctx: &Context, command: WebhooksCommand) -> anyhow::Result<()> 
             Ok(())
         }
         WebhooksCommand::Status => {
-            let callback = store.setting(CALLBACK_SETTING)?.filter(|c| !c.is_empty());
+            let callback = store
+                .setting(CALLBACK_SETTING)
+                .await?
+                .filter(|c| !c.is_empty());
             let Some(callback) = callback else {
                 println!(
                     "Webhooks are not set up. Run: g2w webhooks setup --url https://your-gateway.example"
@@ -177,7 +183,7 @@ pub async fn run(ctx: &Context, command: WebhooksCommand) -> anyhow::Result<()> 
                 return Ok(());
             };
             println!("receiver:       {callback}");
-            let client = client()?;
+            let client = client().await?;
             let hooks = ours(
                 client
                     .webhooks()
@@ -199,7 +205,7 @@ pub async fn run(ctx: &Context, command: WebhooksCommand) -> anyhow::Result<()> 
             if hooks.is_empty() {
                 println!("  GoTo has no webhooks for this gateway: run setup again.");
             }
-            let counts = store.attendance()?;
+            let counts = store.attendance().await?;
             let added: u64 = counts
                 .iter()
                 .filter(|c| c.event_name == "registrant.added")
@@ -211,7 +217,7 @@ pub async fn run(ctx: &Context, command: WebhooksCommand) -> anyhow::Result<()> 
                 .map(|c| c.people)
                 .sum();
             println!("received:       {added} registration(s), {joined} join(s)");
-            if let Some(last) = store.recent_events(1)?.first() {
+            if let Some(last) = store.recent_events(1).await?.first() {
                 println!(
                     "last event:     {} {} ({})",
                     last.received_at,
@@ -226,23 +232,27 @@ pub async fn run(ctx: &Context, command: WebhooksCommand) -> anyhow::Result<()> 
             let forward =
                 crate::cmd::serve::forward_url(&crate::settings::ProcessEnv, &ctx.settings.serve)
                     .is_some();
-            let found =
-                g2w_gateway::reconcile(&client()?, &store, g2w_goto::Timestamp::now(), forward)
-                    .await
-                    .context("reconciliation stopped")?;
+            let found = g2w_gateway::reconcile(
+                &client().await?,
+                &store,
+                g2w_goto::Timestamp::now(),
+                forward,
+            )
+            .await
+            .context("reconciliation stopped")?;
             println!("{found}");
             Ok(())
         }
         WebhooksCommand::Purge { before } => {
             let before = crate::output::parse_moment(&before)?;
-            let n = store.compact_events_before(before)?;
+            let n = store.compact_events_before(before).await?;
             println!("{n} event(s) received before {before} compacted or deleted.");
             Ok(())
         }
         WebhooksCommand::Remove => {
-            let removed = remove_from_goto(&client()?, &[]).await?;
-            store.set_setting(PATH_SETTING, "")?;
-            store.set_setting(CALLBACK_SETTING, "")?;
+            let removed = remove_from_goto(&client().await?, &[]).await?;
+            store.set_setting(PATH_SETTING, "").await?;
+            store.set_setting(CALLBACK_SETTING, "").await?;
             println!(
                 "Removed {removed} webhook(s) from GoTo; the receiver no longer accepts events."
             );

@@ -33,7 +33,7 @@ pub enum WebinarsCommand {
 
 /// Runs a webinars command.
 pub async fn run(ctx: &Context, command: WebinarsCommand) -> anyhow::Result<()> {
-    let client = ctx.client(ctx.token_manager()?);
+    let client = ctx.client(ctx.token_manager().await?);
     match command {
         WebinarsCommand::List {
             from,

@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use g2w_emulator::EmulatorConfig;
-use g2w_store::{OutboxState, OutboxStore as _, PgStore, SecretKey};
+use g2w_store::{OutboxState, SecretKey, Store};
 use serde_json::json;
 
 use crate::Env;
@@ -73,7 +73,7 @@ async fn two_gateways_share_the_outbox_the_budget_and_one_refresh_through_a_kill
             p.await.unwrap();
         }
     }
-    let store = PgStore::connect(&url, &key).unwrap();
+    let store = Store::postgres(&url, &key).await.unwrap();
     let grants = |env: &Env| {
         let s = env.emu.stats();
         s.grants("refresh_token") + s.grants("personal_access_token")
@@ -101,6 +101,7 @@ async fn two_gateways_share_the_outbox_the_budget_and_one_refresh_through_a_kill
     let killed_at = Instant::now();
     let orphans: Vec<String> = store
         .list(Some(OutboxState::Delivering), None, 1_000)
+        .await
         .unwrap()
         .into_iter()
         .map(|r| r.id)
@@ -108,15 +109,16 @@ async fn two_gateways_share_the_outbox_the_budget_and_one_refresh_through_a_kill
     let mut orphans_settled = None;
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        let counts = store.counts().unwrap();
-        if orphans_settled.is_none()
-            && orphans.iter().all(|id| {
-                store
-                    .registration(id)
-                    .unwrap()
-                    .is_some_and(|r| r.state.is_final())
-            })
-        {
+        let counts = store.counts().await.unwrap();
+        let mut all_final = true;
+        for id in &orphans {
+            all_final &= store
+                .registration(id)
+                .await
+                .unwrap()
+                .is_some_and(|r| r.state.is_final());
+        }
+        if orphans_settled.is_none() && all_final {
             orphans_settled = Some(killed_at.elapsed());
         }
         if counts[&OutboxState::Pending] + counts[&OutboxState::Delivering] == 0 {
@@ -132,22 +134,23 @@ async fn two_gateways_share_the_outbox_the_budget_and_one_refresh_through_a_kill
         orphans.len()
     );
     let stats = env.emu.stats();
+    let mut not_delivered = Vec::new();
+    for state in [
+        OutboxState::Failed,
+        OutboxState::Dead,
+        OutboxState::AlreadyRegistered,
+    ] {
+        for r in store.list(Some(state), None, 10).await.unwrap() {
+            not_delivered.push((r.email, r.state, r.last_error));
+        }
+    }
     assert_eq!(
         stats.registrants_created,
         500,
-        "every person registered once; the outbox: {:?}, not delivered: {:?}",
-        store.counts().unwrap(),
-        [
-            OutboxState::Failed,
-            OutboxState::Dead,
-            OutboxState::AlreadyRegistered
-        ]
-        .into_iter()
-        .flat_map(|s| store.list(Some(s), None, 10).unwrap())
-        .map(|r| (r.email, r.state, r.last_error))
-        .collect::<Vec<_>>()
+        "every person registered once; the outbox: {:?}, not delivered: {not_delivered:?}",
+        store.counts().await.unwrap(),
     );
-    assert_eq!(store.counts().unwrap()[&OutboxState::Delivered], 500);
+    assert_eq!(store.counts().await.unwrap()[&OutboxState::Delivered], 500);
     assert_eq!(
         stats.rate_limited, 0,
         "one budget for the account: GoTo never said 429"
@@ -169,7 +172,7 @@ async fn store_copy_moves_a_sqlite_gateway_into_postgres_logins_and_waiting_regi
     env.login_pat().await;
     // Two registrations still waiting in the SQLite outbox, one already delivered.
     let delivered = {
-        let sqlite = g2w_store::SqliteStore::open_in(env.data.path(), None).unwrap();
+        let sqlite = Store::open_in(env.data.path(), None).await.unwrap();
         let new = |id: &str, key: Option<&str>| g2w_store::NewRegistration {
             id: id.into(),
             profile: "default".into(),
@@ -183,6 +186,7 @@ async fn store_copy_moves_a_sqlite_gateway_into_postgres_logins_and_waiting_regi
         };
         sqlite
             .enqueue(&[new("w1", Some("k1")), new("w2", None), new("done", None)])
+            .await
             .unwrap();
         let claimed = sqlite
             .claim(
@@ -192,6 +196,7 @@ async fn store_copy_moves_a_sqlite_gateway_into_postgres_logins_and_waiting_regi
                 std::time::Duration::from_secs(1),
                 g2w_store::Claim::Due,
             )
+            .await
             .unwrap()
             .unwrap();
         let done = g2w_store::Completion::Delivered {
@@ -205,6 +210,7 @@ async fn store_copy_moves_a_sqlite_gateway_into_postgres_logins_and_waiting_regi
                 g2w_goto::Timestamp::from_millis(3),
                 &done,
             )
+            .await
             .unwrap();
         claimed.id
     };
@@ -237,27 +243,28 @@ async fn store_copy_moves_a_sqlite_gateway_into_postgres_logins_and_waiting_regi
 
     // The same key (the data directory's key file) opens the copy: tokens and all.
     let key = SecretKey::resolve(None, env.data.path()).unwrap();
-    let pg = PgStore::connect(&url, &key).unwrap();
-    let sqlite = g2w_store::SqliteStore::open_in(env.data.path(), None).unwrap();
-    use g2w_store::Store as _;
+    let pg = Store::postgres(&url, &key).await.unwrap();
+    let sqlite = Store::open_in(env.data.path(), None).await.unwrap();
     assert_eq!(
         pg.load_profile("default")
+            .await
             .unwrap()
             .unwrap()
             .access_token
             .map(|t| g2w_goto_secret(&t)),
         sqlite
             .load_profile("default")
+            .await
             .unwrap()
             .unwrap()
             .access_token
             .map(|t| g2w_goto_secret(&t))
     );
-    let waiting = pg.list(Some(OutboxState::Pending), None, 10).unwrap();
+    let waiting = pg.list(Some(OutboxState::Pending), None, 10).await.unwrap();
     assert_eq!(waiting.len(), 2);
     assert!(waiting.iter().all(|r| !r.validated), "flags carried over");
     assert_eq!(
-        pg.registration(&delivered).unwrap(),
+        pg.registration(&delivered).await.unwrap(),
         None,
         "history stays behind"
     );
@@ -320,8 +327,10 @@ async fn two_gateways_keep_and_forward_each_webhook_event_once() {
         .run(&["webhooks", "setup", "--url", &first_base], "")
         .await;
     crate::assert_ok(&setup);
-    let store = PgStore::connect(&url, &key).unwrap();
-    let path = g2w_store::Store::setting(&store, g2w_gateway::PATH_SETTING)
+    let store = Store::postgres(&url, &key).await.unwrap();
+    let path = store
+        .setting(g2w_gateway::PATH_SETTING)
+        .await
         .unwrap()
         .unwrap();
 

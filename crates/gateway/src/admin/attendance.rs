@@ -66,14 +66,15 @@ pub(crate) async fn attendance(
     admin: Admin,
 ) -> Response {
     let shown = notice(&state, &admin.csrf);
-    let read = crate::blocking::off_thread(&state.store, |s| {
-        Ok((
-            s.attendance()?,
-            s.recent_events(20)?,
-            crate::hooks::configured_path(s.setting(PATH_SETTING)?).is_some(),
-            s.setting(CALLBACK_SETTING)?,
+    let s = &state.store;
+    let read = async {
+        Ok::<_, g2w_store::StoreError>((
+            s.attendance().await?,
+            s.recent_events(20).await?,
+            crate::hooks::configured_path(s.setting(PATH_SETTING).await?).is_some(),
+            s.setting(CALLBACK_SETTING).await?,
         ))
-    })
+    }
     .await;
     let (counts, recent, set_up, callback) = match read {
         Ok(v) => v,

@@ -72,7 +72,7 @@ fn session_digest(id: &str) -> String {
 async fn session(state: &AppState, headers: &HeaderMap) -> Option<String> {
     let digest = session_digest(&session_id(headers)?);
     let now = g2w_goto::Timestamp::now();
-    match crate::blocking::off_thread(&state.store, move |s| s.session(&digest, now)).await {
+    match state.store.session(&digest, now).await {
         Ok(found) => found.map(|s| s.csrf),
         Err(e) => {
             tracing::warn!("cannot read admin sessions: {e}");

@@ -177,19 +177,19 @@ async fn outbox_page(
     notice: Option<String>,
 ) -> Response {
     let email = email.map(|e| e.trim().to_owned()).filter(|e| !e.is_empty());
-    let search = email.clone();
-    let listed = crate::blocking::off_thread(&state.store, move |s| {
-        let counts = s.counts()?;
-        let rows = match &search {
-            Some(e) => s.list(None, Some(e), 200)?,
+    let s = &state.store;
+    let listed = async {
+        let counts = s.open_counts().await?;
+        let rows = match &email {
+            Some(e) => s.list(None, Some(e), 200).await?,
             None => {
-                let mut rows = s.list(Some(OutboxState::Failed), None, 100)?;
-                rows.extend(s.list(Some(OutboxState::Dead), None, 100)?);
+                let mut rows = s.list(Some(OutboxState::Failed), None, 100).await?;
+                rows.extend(s.list(Some(OutboxState::Dead), None, 100).await?);
                 rows
             }
         };
-        Ok((counts, rows))
-    })
+        Ok::<_, g2w_store::StoreError>((counts, rows))
+    }
     .await;
     let (counts, rows) = match listed {
         Ok(v) => v,
@@ -256,14 +256,11 @@ pub(crate) async fn outbox_action(
     if !retry && action != "discard" {
         return StatusCode::NOT_FOUND.into_response();
     }
-    let changed = crate::blocking::off_thread(&state.store, move |s| {
-        if retry {
-            s.retry(&target, now)
-        } else {
-            s.discard(&target)
-        }
-    })
-    .await;
+    let changed = if retry {
+        state.store.retry(&target, now).await
+    } else {
+        state.store.discard(&target).await
+    };
     let notice = match (changed, retry) {
         (Ok(true), true) => {
             state.worker.wake();

@@ -101,11 +101,7 @@ pub(crate) async fn login(
         Verdict::Accepted => {}
         Verdict::AcceptedUpgrade(hash) => {
             let stored = hash.clone();
-            match crate::blocking::off_thread(&state.store, move |s| {
-                s.set_setting("admin_password", &stored)
-            })
-            .await
-            {
+            match state.store.set_setting("admin_password", &stored).await {
                 Ok(()) => {
                     tracing::info!("admin password hash upgraded to argon2id");
                     *lock(&state.admin.upgraded) = Some(AdminPassword::Hashed(hash));
@@ -122,9 +118,7 @@ pub(crate) async fn login(
             expires_at: g2w_goto::Timestamp::now() + SESSION_TTL,
         },
     );
-    if let Err(e) =
-        crate::blocking::off_thread(&state.store, move |s| s.put_session(&digest, &session)).await
-    {
+    if let Err(e) = state.store.put_session(&digest, &session).await {
         tracing::error!("cannot store an admin session: {e}");
         return login_refused(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -151,9 +145,7 @@ pub(crate) async fn logout(
 ) -> Response {
     if let Some(id) = session_id(&headers) {
         let (digest, now) = (session_digest(&id), g2w_goto::Timestamp::now());
-        if let Err(e) =
-            crate::blocking::off_thread(&state.store, move |s| s.end_session(&digest, now)).await
-        {
+        if let Err(e) = state.store.end_session(&digest, now).await {
             tracing::warn!("cannot end an admin session: {e}");
         }
     }

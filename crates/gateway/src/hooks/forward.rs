@@ -99,9 +99,7 @@ pub(crate) async fn step(
     url: &str,
 ) -> Result<Step, g2w_store::StoreError> {
     let now = (state.clock)();
-    let Some(event) =
-        crate::blocking::off_thread(&state.store, move |s| s.claim_forward(now, LEASE)).await?
-    else {
+    let Some(event) = state.store.claim_forward(now, LEASE).await? else {
         return Ok(Step::Idle);
     };
     let outcome = match send(state, http, url, &event).await {
@@ -125,10 +123,7 @@ pub(crate) async fn step(
         ForwardOutcome::Failed { .. } => "forward_failed",
     });
     let (key, attempt) = (event.event_key.clone(), event.forward_attempts);
-    let recorded = crate::blocking::off_thread(&state.store, move |s| {
-        s.settle_forward(&key, attempt, &outcome)
-    })
-    .await?;
+    let recorded = state.store.settle_forward(&key, attempt, &outcome).await?;
     if !recorded {
         tracing::warn!(
             event = %event.event_key,

@@ -71,7 +71,7 @@ impl HookPath {
     /// the store again (at most every 50 ms), so a path `g2w webhooks setup` has just
     /// written works at once, for GoTo's check that follows. `Err` when the store
     /// cannot say: the caller answers 503, so GoTo sends the event again.
-    async fn matches(&self, store: &Arc<dyn Store>, candidate: &str) -> Result<bool, ApiError> {
+    async fn matches(&self, store: &Arc<Store>, candidate: &str) -> Result<bool, ApiError> {
         let wanted = digest(candidate);
         let cached = *self.0.lock().unwrap_or_else(|e| e.into_inner());
         let reread = match cached {
@@ -82,7 +82,7 @@ impl HookPath {
         if !reread {
             return Ok(cached.is_some_and(|(known, _)| known == Some(wanted)));
         }
-        let read = crate::blocking::off_thread(store, |s| s.setting(PATH_SETTING)).await;
+        let read = store.setting(PATH_SETTING).await;
         let known = match read {
             Ok(path) => configured_path(path).as_deref().map(digest),
             Err(e) => {
@@ -95,7 +95,7 @@ impl HookPath {
     }
 
     /// `Ok` at the configured path; 404 anywhere else; 503 when the store cannot say.
-    async fn admit(&self, store: &Arc<dyn Store>, candidate: &str) -> Result<(), ApiError> {
+    async fn admit(&self, store: &Arc<Store>, candidate: &str) -> Result<(), ApiError> {
         if self.matches(store, candidate).await? {
             Ok(())
         } else {
@@ -215,7 +215,7 @@ pub(crate) async fn receive(
     let forward = state.config.forward_url.is_some();
     let new = parse_event(&body, &headers, (state.clock)(), forward)
         .map_err(|reason| ApiError::new(StatusCode::BAD_REQUEST, "invalid_event", reason))?;
-    match crate::blocking::off_thread(&state.store, move |s| s.record_event(&new)).await {
+    match state.store.record_event(&new).await {
         Ok(fresh) => {
             state
                 .metrics

@@ -68,15 +68,16 @@ struct Listed {
 /// Keeps, as `name` events of `webinar` (and `session`), those of `listed` that no
 /// received event states yet: one store call for the look-up and the writes.
 async fn keep_missing(
-    store: &Arc<dyn Store>,
+    store: &Arc<Store>,
     name: &'static str,
     (webinar, session): (WebinarKey, Option<SessionKey>),
     listed: Vec<Listed>,
     now: Timestamp,
     forward: bool,
 ) -> Result<usize, StoreError> {
-    crate::blocking::off_thread(store, move |s| {
-        let known = s.known_registrants(name, webinar, session)?;
+    let s = store;
+    let known = s.known_registrants(name, webinar, session).await?;
+    {
         let mut kept = 0;
         for l in listed
             .into_iter()
@@ -108,19 +109,18 @@ async fn keep_missing(
                 received_at: now,
                 forward,
             };
-            if s.record_event(&event)? {
+            if s.record_event(&event).await? {
                 kept += 1;
             }
         }
         Ok(kept)
-    })
-    .await
+    }
 }
 
 /// Reconciles one webinar: its registrants, then each ended session's attendees.
 async fn reconcile_webinar(
     client: &GotoClient,
-    store: &Arc<dyn Store>,
+    store: &Arc<Store>,
     w: &g2w_goto::Webinar,
     now: Timestamp,
     forward: bool,
@@ -188,7 +188,7 @@ async fn reconcile_webinar(
 /// GoTo cannot list the webinars, or the store fails; what was kept stays kept.
 pub async fn reconcile(
     client: &GotoClient,
-    store: &Arc<dyn Store>,
+    store: &Arc<Store>,
     now: Timestamp,
     forward: bool,
 ) -> Result<Reconciled, ReconcileError> {
@@ -230,7 +230,9 @@ pub(crate) async fn run(
             () = tokio::time::sleep(every) => {}
             _ = stop.changed() => return,
         }
-        let set_up = crate::blocking::off_thread(&state.store, |s| s.setting(super::PATH_SETTING))
+        let set_up = state
+            .store
+            .setting(super::PATH_SETTING)
             .await
             .is_ok_and(|p| super::configured_path(p).is_some());
         // GoTo failing, or no usable login: deliveries wait for GoTo, and so does this.

@@ -392,9 +392,7 @@ async fn an_old_sha256_hash_still_signs_in_and_is_upgraded_to_argon2id() {
         401
     );
     sign_in(&app).await;
-    let stored = g2w_store::Store::setting(app.store.as_ref(), "admin_password")
-        .unwrap()
-        .unwrap();
+    let stored = app.store.setting("admin_password").await.unwrap().unwrap();
     assert!(stored.starts_with("$argon2id$"), "{stored}");
     sign_in(&app).await;
     assert_eq!(

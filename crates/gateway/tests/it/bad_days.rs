@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use g2w_store::{OutboxState, OutboxStore};
+use g2w_store::OutboxState;
 use serde_json::json;
 
 use crate::{TestApp, person};
@@ -33,7 +33,7 @@ impl TestApp {
         let mut passed = 0;
         loop {
             self.deliver_due().await;
-            let c = self.store.counts().unwrap();
+            let c = self.store.counts().await.unwrap();
             if c[&OutboxState::Pending] + c[&OutboxState::Delivering] == 0 {
                 return passed;
             }
@@ -77,6 +77,7 @@ async fn fifty_first_registrations_for_a_webinar_share_one_form_fetch() {
     assert_eq!(
         app.store
             .list(None, None, 100)
+            .await
             .unwrap()
             .iter()
             .filter(|r| r.validated)
@@ -140,10 +141,11 @@ async fn a_minute_of_429s_kills_nothing_and_costs_no_attempts() {
         (12..=35).contains(&throttled),
         "one probe every 2 to 4 s, not one per registration: {throttled}"
     );
-    assert_eq!(app.count(OutboxState::Dead), 0);
+    assert_eq!(app.count(OutboxState::Dead).await, 0);
     let waiting = app
         .store
         .list(Some(OutboxState::Pending), None, 20)
+        .await
         .unwrap();
     assert_eq!(waiting.len(), 10);
     assert!(
@@ -153,7 +155,7 @@ async fn a_minute_of_429s_kills_nothing_and_costs_no_attempts() {
 
     app.clear_faults().await;
     app.drain(5_000).await;
-    assert_eq!(app.count(OutboxState::Delivered), 10);
+    assert_eq!(app.count(OutboxState::Delivered).await, 10);
     assert_eq!(app.emu.stats().registrants_created, 10);
 }
 
@@ -225,12 +227,12 @@ async fn thirty_seconds_of_401s_cost_one_refresh_and_readyz_tells_the_truth() {
     let ready = app.get("/readyz").await;
     assert_eq!(ready.status, 503, "{}", ready.text);
     assert_eq!(ready.json["goto"]["breaker"], "open");
-    assert_eq!(app.count(OutboxState::Dead), 0);
-    assert_eq!(app.count(OutboxState::Failed), 0);
+    assert_eq!(app.count(OutboxState::Dead).await, 0);
+    assert_eq!(app.count(OutboxState::Failed).await, 0);
 
     app.clear_faults().await;
     app.drain(5_000).await;
-    assert_eq!(app.count(OutboxState::Delivered), 10);
+    assert_eq!(app.count(OutboxState::Delivered).await, 10);
     assert_eq!(app.emu.stats().grants("refresh_token"), 1);
     assert_eq!(app.get("/readyz").await.status, 200);
 }
@@ -280,7 +282,7 @@ async fn page_views_cannot_starve_deliveries_of_gotos_budget() {
         })
         .collect();
     app.deliver_due().await;
-    assert_eq!(app.count(OutboxState::Delivered), 10);
+    assert_eq!(app.count(OutboxState::Delivered).await, 10);
     for f in flood {
         let status = f.await.unwrap().unwrap();
         assert!([404, 503].contains(&status), "{status}");
@@ -374,7 +376,7 @@ async fn a_store_that_cannot_be_written_makes_readyz_say_so() {
     let app = TestApp::start().await;
     let (webinar, _) = app.webinar(json!({"subject": "Full"})).await;
     assert_eq!(app.get("/readyz").await.status, 200);
-    app.store.refuse_writes(true).unwrap();
+    app.store.refuse_writes(true).await.unwrap();
     let post = app.post_json(&webinar, &person("full@example.com")).await;
     assert_eq!(post.status, 503);
     let ready = app.get("/readyz").await;
@@ -387,7 +389,7 @@ async fn a_store_that_cannot_be_written_makes_readyz_say_so() {
         "{}",
         ready.text
     );
-    app.store.refuse_writes(false).unwrap();
+    app.store.refuse_writes(false).await.unwrap();
     assert_eq!(
         app.post_json(&webinar, &person("full@example.com"))
             .await
@@ -411,6 +413,6 @@ async fn a_heartbeat_keeps_a_slow_delivery_from_being_taken_over() {
     tokio::time::sleep(Duration::from_millis(1_500)).await;
     assert_eq!(app.deliver_due().await, 0, "the lease is still held");
     first.await.unwrap();
-    assert_eq!(app.count(OutboxState::Delivered), 1);
+    assert_eq!(app.count(OutboxState::Delivered).await, 1);
     assert_eq!(app.emu.stats().route_total(CREATE), 1, "sent once");
 }

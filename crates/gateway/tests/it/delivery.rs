@@ -4,8 +4,7 @@
 use std::time::Duration;
 
 use g2w_gateway::Step;
-use g2w_goto::TokenStore as _;
-use g2w_store::{OutboxState, OutboxStore};
+use g2w_store::OutboxState;
 use serde_json::json;
 
 use crate::{TestApp, person};
@@ -80,17 +79,17 @@ async fn duplicates_failures_and_dead_letters() {
     let doomed = app.post_json(&webinar, &person("doomed@example.com")).await;
     app.deliver_all(5).await;
     let id = doomed.json["registrationId"].as_str().unwrap();
-    let dead = app.store.registration(id).unwrap().unwrap();
+    let dead = app.store.registration(id).await.unwrap().unwrap();
     assert_eq!(dead.state, OutboxState::Dead);
     assert!(
         dead.last_error.as_deref().unwrap().contains("kept failing"),
         "{dead:?}"
     );
     app.clear_faults().await;
-    assert!(app.store.retry(id, app.now()).unwrap());
+    assert!(app.store.retry(id, app.now()).await.unwrap());
     app.deliver_all(3).await;
     assert_eq!(
-        app.store.registration(id).unwrap().unwrap().state,
+        app.store.registration(id).await.unwrap().unwrap().state,
         OutboxState::Delivered
     );
 }
@@ -121,6 +120,7 @@ async fn revoked_tokens_pause_delivery_intake_goes_on_and_a_new_login_resumes() 
     let pending = app
         .store
         .list(Some(OutboxState::Pending), None, 10)
+        .await
         .unwrap();
     assert_eq!(pending.len(), 2);
     assert!(
@@ -130,7 +130,7 @@ async fn revoked_tokens_pause_delivery_intake_goes_on_and_a_new_login_resumes() 
 
     crate::login(&app.emu, &app.store).await;
     app.deliver_all(3).await;
-    assert_eq!(app.count(OutboxState::Delivered), 2);
+    assert_eq!(app.count(OutboxState::Delivered).await, 2);
     assert_eq!(app.get("/readyz").await.status, 200);
 }
 
@@ -148,13 +148,19 @@ async fn a_crashed_workers_lease_expires_and_the_registration_is_delivered_once(
             std::time::Duration::from_secs(30),
             g2w_store::Claim::Due,
         )
+        .await
         .unwrap()
         .unwrap();
     assert_eq!(app.deliver_due().await, 0, "leased to the crashed worker");
     app.advance(31_000);
     assert_eq!(app.deliver_due().await, 1);
     assert_eq!(
-        app.store.registration(&taken.id).unwrap().unwrap().state,
+        app.store
+            .registration(&taken.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .state,
         OutboxState::Delivered
     );
     assert_eq!(app.emu.stats().registrants_created, 1);
@@ -167,10 +173,10 @@ async fn keep_alive_refreshes_a_login_idle_for_a_day() {
         !app.worker.keep_alive_tick().await.unwrap(),
         "fresh login: nothing to do"
     );
-    let mut record = app.store.load("default").unwrap().unwrap();
+    let mut record = app.store.load_profile("default").await.unwrap().unwrap();
     record.last_refresh_at =
         Some(g2w_goto::Timestamp::now() - std::time::Duration::from_secs(25 * 3600));
-    app.store.save("default", &record).unwrap();
+    app.store.save_profile("default", &record).await.unwrap();
     assert!(app.worker.keep_alive_tick().await.unwrap());
     assert_eq!(app.emu.stats().grants("refresh_token"), 1);
 }
@@ -217,7 +223,10 @@ async fn behind_a_backlog_that_cannot_be_delivered_in_time_the_answer_comes_at_o
     // GoTo's 10 a second; a generous sync wait that a short queue would use.
     let app = TestApp::start_limited(10, |c| c.sync_wait = Duration::from_secs(5)).await;
     let (webinar, _) = app.webinar(json!({"subject": "Backlog"})).await;
-    app.store.enqueue(&queued(&app, &webinar, 300)).unwrap();
+    app.store
+        .enqueue(&queued(&app, &webinar, 300))
+        .await
+        .unwrap();
     let started = std::time::Instant::now();
     let reply = app.post_json(&webinar, &person("late@example.com")).await;
     let took = started.elapsed();
@@ -235,7 +244,7 @@ async fn behind_a_backlog_that_cannot_be_delivered_in_time_the_answer_comes_at_o
 async fn while_delivery_is_paused_for_a_login_nobody_waits() {
     let app = TestApp::start_with(|c| c.sync_wait = Duration::from_secs(5)).await;
     let (webinar, _) = app.webinar(json!({"subject": "Paused"})).await;
-    app.store.enqueue(&queued(&app, &webinar, 1)).unwrap();
+    app.store.enqueue(&queued(&app, &webinar, 1)).await.unwrap();
     // The form is cached, so intake can check the registration in full.
     assert_eq!(app.get(&format!("/r/{webinar}")).await.status, 200);
     // The grant dies; the worker finds out on its next attempt and pauses.

@@ -184,7 +184,7 @@ async fn a_body_declared_too_large_is_refused_at_once_without_100_continue() {
         .unwrap();
     assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
     assert!(answer.contains(r#""error":"body_too_large""#), "{answer}");
-    assert_eq!(app.total(), 0, "nothing stored");
+    assert_eq!(app.total().await, 0, "nothing stored");
 }
 
 #[tokio::test]

@@ -23,7 +23,7 @@ async fn a_registration_is_stored_then_delivered_with_its_answers() {
     assert_eq!(reply.status, 202, "{}", reply.text);
     assert_eq!(reply.json["status"], "queued");
     let id = reply.json["registrationId"].as_str().unwrap().to_owned();
-    assert_eq!(app.total(), 1, "stored before the answer");
+    assert_eq!(app.total().await, 1, "stored before the answer");
     assert_eq!(app.emu.stats().registrants_created, 0);
 
     assert_eq!(app.deliver_due().await, 1);
@@ -98,7 +98,7 @@ async fn validation_names_each_bad_field_and_stores_nothing() {
         app.post_json(&past, &person("a@example.com")).await.status,
         410
     );
-    assert_eq!(app.total(), 0);
+    assert_eq!(app.total().await, 0);
 }
 
 #[tokio::test]
@@ -157,14 +157,14 @@ async fn hostile_bodies_get_a_clear_4xx_and_store_nothing() {
             reply.text
         );
     }
-    assert_eq!(app.total(), 0, "nothing stored");
+    assert_eq!(app.total().await, 0, "nothing stored");
     // Injection strings inside fields are just text: stored verbatim, the table intact.
     let reply = app
         .post_json(&webinar, &json!({"firstName": "Robert'); DROP TABLE outbox;--", "lastName": "<img src=x onerror=alert(1)>", "email": "bobby@example.com"}))
         .await;
     assert_eq!(reply.status, 202);
     app.deliver_due().await;
-    assert_eq!(app.total(), 1);
+    assert_eq!(app.total().await, 1);
     let page = app
         .get(&format!(
             "/confirmation/{}",
@@ -210,7 +210,7 @@ async fn look_alike_addresses_invisible_characters_and_repeated_keys_are_refused
         .await;
     assert_eq!(twice.status, 400, "{}", twice.text);
     assert_eq!(twice.json["fields"]["email"], "given more than once");
-    assert_eq!(app.total(), 0, "nothing stored");
+    assert_eq!(app.total().await, 0, "nothing stored");
     assert_eq!(
         app.post_json(&webinar, &person("ada@example.com"))
             .await
@@ -255,7 +255,7 @@ async fn the_same_idempotency_key_never_registers_twice() {
     assert_eq!(after.json["registrationId"], first.json["registrationId"]);
     let conflict = send(person("other@example.com"), "abc-123").await;
     assert_eq!(conflict.status, 422);
-    assert_eq!(app.total(), 1);
+    assert_eq!(app.total().await, 1);
     assert_eq!(app.emu.stats().registrants_created, 1);
 }
 
@@ -300,7 +300,7 @@ async fn a_browser_form_post_is_redirected_and_the_honeypot_stores_nothing() {
     )
     .await;
     assert_eq!(bot.status, 303, "looks like success");
-    assert_eq!(app.total(), 1, "nothing stored for the bot");
+    assert_eq!(app.total().await, 1, "nothing stored for the bot");
     let json_bot = app
         .post_json(
             &webinar,
@@ -311,7 +311,7 @@ async fn a_browser_form_post_is_redirected_and_the_honeypot_stores_nothing() {
         (json_bot.status, json_bot.json["status"].as_str()),
         (202, Some("queued"))
     );
-    assert_eq!(app.total(), 1);
+    assert_eq!(app.total().await, 1);
 
     let invalid = post_form("firstName=&lastName=L&email=x").await;
     assert_eq!(invalid.status, 400);
@@ -417,7 +417,7 @@ async fn thank_you_url_cors_and_the_per_ip_limit() {
     }
     assert!(limited >= 7, "only {limited} of 10 limited");
     assert_eq!(
-        app.total(),
+        app.total().await,
         2 + 10 - limited,
         "a limited request stores nothing"
     );

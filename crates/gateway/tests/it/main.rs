@@ -17,14 +17,14 @@ use g2w_emulator::{EmulatorConfig, EmulatorHandle};
 use g2w_gateway::{Gateway, GatewayConfig, Step, Worker};
 use g2w_goto::{
     ClientCredentials, GotoClient, OAuthClient, RateLimiter, RetryPolicy, SecretString,
-    TokenManager, TokenRecord, TokenStore as _, Url,
+    TokenManager, TokenRecord, Url,
 };
-use g2w_store::{OutboxState, OutboxStore, SqliteStore};
+use g2w_store::{OutboxState, Store};
 use serde_json::{Value, json};
 
 pub struct TestApp {
     pub emu: Arc<EmulatorHandle>,
-    pub store: Arc<SqliteStore>,
+    pub store: Arc<Store>,
     pub worker: Arc<Worker>,
     pub base: String,
     pub http: reqwest::Client,
@@ -58,7 +58,7 @@ fn millis(offset: i64) -> std::time::Duration {
 }
 
 /// Logs in to the emulator (authorization code, auto-approved) and stores the tokens.
-pub async fn login(emu: &EmulatorHandle, store: &SqliteStore) {
+pub async fn login(emu: &EmulatorHandle, store: &Store) {
     let oauth = oauth(emu);
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -88,7 +88,7 @@ pub async fn login(emu: &EmulatorHandle, store: &SqliteStore) {
         ..TokenRecord::default()
     };
     record.apply(answer, g2w_goto::Timestamp::now());
-    store.save("default", &record).unwrap();
+    store.save_profile("default", &record).await.unwrap();
 }
 
 impl TestApp {
@@ -113,7 +113,7 @@ impl TestApp {
             .unwrap(),
         );
         let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(SqliteStore::open_in(dir.path(), None).unwrap());
+        let store = Arc::new(Store::open_in(dir.path(), None).await.unwrap());
         login(&emu, &store).await;
         let tokens = Arc::new(TokenManager::new(
             store.clone(),
@@ -282,7 +282,7 @@ impl TestApp {
     pub async fn deliver_all(&self, max_rounds: usize) {
         for _ in 0..max_rounds {
             self.deliver_due().await;
-            let counts = self.store.counts().unwrap();
+            let counts = self.store.counts().await.unwrap();
             if counts[&OutboxState::Pending] + counts[&OutboxState::Delivering] == 0 {
                 return;
             }
@@ -290,19 +290,20 @@ impl TestApp {
         }
         panic!(
             "not all delivered: {:?} {:#?}",
-            self.store.counts().unwrap(),
+            self.store.counts().await.unwrap(),
             self.store
                 .list(Some(OutboxState::Pending), None, 5)
+                .await
                 .unwrap()
         );
     }
 
-    pub fn count(&self, state: OutboxState) -> u64 {
-        self.store.counts().unwrap()[&state]
+    pub async fn count(&self, state: OutboxState) -> u64 {
+        self.store.counts().await.unwrap()[&state]
     }
 
-    pub fn total(&self) -> u64 {
-        self.store.counts().unwrap().values().sum()
+    pub async fn total(&self) -> u64 {
+        self.store.counts().await.unwrap().values().sum()
     }
 }
 

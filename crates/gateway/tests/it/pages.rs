@@ -116,7 +116,7 @@ async fn a_refused_form_post_comes_back_with_errors_beside_fields_and_values_kep
         html.contains("href=\"#lastName\">Last name is required.</a>"),
         "a summary linking to the fields"
     );
-    assert_eq!(app.total(), 0);
+    assert_eq!(app.total().await, 0);
 }
 
 #[tokio::test]

@@ -9,7 +9,7 @@ use axum::body::Bytes;
 use axum::http::HeaderMap;
 use g2w_gateway::{AdminPassword, PATH_SETTING};
 use g2w_goto::ExposeSecret as _;
-use g2w_store::{EventStore as _, ForwardState, Store as _};
+use g2w_store::ForwardState;
 use serde_json::{Value, json};
 
 use crate::admin::{act, get_with, sign_in};
@@ -23,7 +23,7 @@ async fn hook_app(tune: impl FnOnce(&mut g2w_gateway::GatewayConfig)) -> TestApp
         tune(c);
     })
     .await;
-    app.store.set_setting(PATH_SETTING, PATH).unwrap();
+    app.store.set_setting(PATH_SETTING, PATH).await.unwrap();
     app
 }
 
@@ -52,13 +52,13 @@ fn joined(event_key: &str, registrant: u64) -> String {
 /// Waits (real time: GoTo's deliveries are real HTTP) until the store holds `n` events.
 async fn events(app: &TestApp, n: usize) -> Vec<g2w_store::StoredEvent> {
     for _ in 0..500 {
-        let got = app.store.recent_events(100).unwrap();
+        let got = app.store.recent_events(100).await.unwrap();
         if got.len() >= n {
             return got;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    app.store.recent_events(100).unwrap()
+    app.store.recent_events(100).await.unwrap()
 }
 
 #[tokio::test]
@@ -85,7 +85,7 @@ async fn the_receiver_answers_only_at_its_secret_path_and_keeps_each_event_once(
         (200, &json!(true))
     );
 
-    let kept = app.store.recent_events(10).unwrap();
+    let kept = app.store.recent_events(10).await.unwrap();
     assert_eq!(kept.len(), 1);
     assert_eq!(kept[0].body, joined("e1", 1), "the raw body, byte for byte");
     assert_eq!(
@@ -110,17 +110,17 @@ async fn without_a_configured_path_nothing_is_accepted_and_a_new_path_works_at_o
         post_event(&app, "anything", joined("e1", 1)).await.status,
         404
     );
-    app.store.set_setting(PATH_SETTING, "").unwrap();
+    app.store.set_setting(PATH_SETTING, "").await.unwrap();
     assert_eq!(
         post_event(&app, "anything", joined("e1", 1)).await.status,
         404,
         "empty is none"
     );
     // `g2w webhooks setup` writes the path, then GoTo checks it straight away.
-    app.store.set_setting(PATH_SETTING, PATH).unwrap();
+    app.store.set_setting(PATH_SETTING, PATH).await.unwrap();
     tokio::time::sleep(Duration::from_millis(60)).await; // past the re-read gap
     assert_eq!(app.get(&format!("/hooks/goto/{PATH}")).await.status, 200);
-    assert!(app.store.recent_events(10).unwrap().is_empty());
+    assert!(app.store.recent_events(10).await.unwrap().is_empty());
 }
 
 #[tokio::test]
@@ -159,7 +159,7 @@ async fn hostile_event_bodies_are_refused_and_nothing_is_kept() {
         "a".repeat(100_000)
     );
     assert_eq!(post_event(&app, PATH, huge).await.status, 413);
-    assert!(app.store.recent_events(10).unwrap().is_empty());
+    assert!(app.store.recent_events(10).await.unwrap().is_empty());
 }
 
 /// Points the emulator's webhooks at the gateway, as `g2w webhooks setup` does.
@@ -320,14 +320,14 @@ async fn forwarding_retries_until_the_users_url_takes_the_event_signed_by_g2w() 
         headers[g2w_gateway::SIGNATURE_HEADER].to_str().unwrap(),
         g2w_gateway::signature("forward-secret", ts, body.as_bytes())
     );
-    let event = app.store.recent_events(1).unwrap().remove(0);
+    let event = app.store.recent_events(1).await.unwrap().remove(0);
     for _ in 0..500 {
-        if app.store.recent_events(1).unwrap()[0].forward_state == ForwardState::Delivered {
+        if app.store.recent_events(1).await.unwrap()[0].forward_state == ForwardState::Delivered {
             break;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let event_now = app.store.recent_events(1).unwrap().remove(0);
+    let event_now = app.store.recent_events(1).await.unwrap().remove(0);
     assert_eq!(event_now.forward_state, ForwardState::Delivered);
     assert_eq!(
         event_now.forward_attempts, 3,
@@ -371,6 +371,7 @@ async fn a_users_url_that_is_down_is_probed_not_flooded_with_the_backlog() {
     let pending = app
         .store
         .recent_events(100)
+        .await
         .unwrap()
         .iter()
         .filter(|e| e.forward_state == ForwardState::Pending)
@@ -399,7 +400,7 @@ async fn reconciliation_finds_what_lost_deliveries_never_brought() {
     .await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(
-        app.store.recent_events(10).unwrap().is_empty(),
+        app.store.recent_events(10).await.unwrap().is_empty(),
         "both deliveries were lost"
     );
 
@@ -417,7 +418,7 @@ async fn reconciliation_finds_what_lost_deliveries_never_brought() {
         "{}",
         page.text
     );
-    let kept = app.store.recent_events(10).unwrap();
+    let kept = app.store.recent_events(10).await.unwrap();
     assert_eq!(kept.len(), 2);
     assert!(
         kept.iter()
@@ -440,16 +441,16 @@ async fn reconciliation_finds_what_lost_deliveries_never_brought() {
 #[tokio::test]
 async fn an_event_that_cannot_be_stored_is_answered_503_so_goto_sends_it_again() {
     let app = hook_app(|_| {}).await;
-    app.store.refuse_writes(true).unwrap();
+    app.store.refuse_writes(true).await.unwrap();
     let refused = post_event(&app, PATH, joined("disk-full", 1)).await;
     assert_eq!(refused.status, 503, "{}", refused.text);
-    app.store.refuse_writes(false).unwrap();
+    app.store.refuse_writes(false).await.unwrap();
     let retried = post_event(&app, PATH, joined("disk-full", 1)).await;
     assert_eq!(
         (retried.status, &retried.json["duplicate"]),
         (200, &json!(false))
     );
-    assert_eq!(app.store.recent_events(10).unwrap().len(), 1);
+    assert_eq!(app.store.recent_events(10).await.unwrap().len(), 1);
 }
 
 /// Sends each (path, body) at once from its own task; the answers' statuses and bodies.
@@ -491,7 +492,7 @@ async fn the_same_event_sent_fifty_times_at_once_is_kept_once() {
         .filter(|(_, body)| body["duplicate"] == json!(false))
         .count();
     assert_eq!(fresh, 1, "exactly one was new");
-    assert_eq!(app.store.recent_events(10).unwrap().len(), 1);
+    assert_eq!(app.store.recent_events(10).await.unwrap().len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -502,7 +503,7 @@ async fn a_flood_of_guessed_paths_finds_nothing_and_the_real_path_still_works() 
         .collect();
     let replies = all_at_once(&app, guesses).await;
     assert!(replies.iter().all(|(status, _)| *status == 404));
-    assert!(app.store.recent_events(10).unwrap().is_empty());
+    assert!(app.store.recent_events(10).await.unwrap().is_empty());
     assert_eq!(post_event(&app, PATH, joined("real", 1)).await.status, 200);
 }
 
@@ -551,7 +552,7 @@ async fn reconciliation_goes_on_past_a_webinar_goto_cannot_describe_and_skips_wh
         "the flaky one, next time: {}",
         again.text
     );
-    assert_eq!(app.store.recent_events(10).unwrap().len(), 2);
+    assert_eq!(app.store.recent_events(10).await.unwrap().len(), 2);
 }
 
 const LIST_WEBINARS: &str = "GET /G2W/rest/v2/organizers/{organizer_key}/webinars";
@@ -586,7 +587,7 @@ async fn periodic_reconciliation_waits_while_goto_fails_and_resumes_after() {
     until_metrics_show(&app, "g2w_goto_breaker_open 1\n").await;
 
     let before = app.emu.stats().route_total(LIST_WEBINARS);
-    app.store.set_setting(PATH_SETTING, PATH).unwrap();
+    app.store.set_setting(PATH_SETTING, PATH).await.unwrap();
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert_eq!(
         app.emu.stats().route_total(LIST_WEBINARS),

@@ -21,20 +21,31 @@ pub struct MemoryStore {
     locks: Mutex<HashMap<String, (String, Timestamp)>>,
 }
 
-impl TokenStore for MemoryStore {
-    fn load(&self, profile: &str) -> Result<Option<TokenRecord>, StoreFailure> {
-        Ok(self.records.lock().unwrap().get(profile).cloned())
+impl MemoryStore {
+    pub fn get(&self, profile: &str) -> Option<TokenRecord> {
+        self.records.lock().unwrap().get(profile).cloned()
     }
 
-    fn save(&self, profile: &str, record: &TokenRecord) -> Result<(), StoreFailure> {
+    pub fn put(&self, profile: &str, record: &TokenRecord) {
         self.records
             .lock()
             .unwrap()
             .insert(profile.to_owned(), record.clone());
+    }
+}
+
+#[async_trait::async_trait]
+impl TokenStore for MemoryStore {
+    async fn load(&self, profile: &str) -> Result<Option<TokenRecord>, StoreFailure> {
+        Ok(self.get(profile))
+    }
+
+    async fn save(&self, profile: &str, record: &TokenRecord) -> Result<(), StoreFailure> {
+        self.put(profile, record);
         Ok(())
     }
 
-    fn try_lock_refresh(
+    async fn try_lock_refresh(
         &self,
         profile: &str,
         holder: &str,
@@ -51,7 +62,7 @@ impl TokenStore for MemoryStore {
         }
     }
 
-    fn unlock_refresh(&self, profile: &str, holder: &str) -> Result<(), StoreFailure> {
+    async fn unlock_refresh(&self, profile: &str, holder: &str) -> Result<(), StoreFailure> {
         let mut locks = self.locks.lock().unwrap();
         if locks.get(profile).is_some_and(|(h, _)| h == holder) {
             locks.remove(profile);
@@ -136,7 +147,7 @@ impl Fixture {
         record.apply(answer, clock());
         record.organizer_key = Some(g2w_goto::OrganizerKey::new(emu.default_organizer_key()));
         let store = Arc::new(MemoryStore::default());
-        store.save("default", &record).unwrap();
+        store.put("default", &record);
         let tokens = Arc::new(TokenManager::new(store.clone(), oauth, "default", clock));
         let client = GotoClient::new(
             g2w_goto::http_client().unwrap(),
@@ -180,7 +191,7 @@ impl Fixture {
     }
 
     pub fn record(&self) -> TokenRecord {
-        self.store.load("default").unwrap().unwrap()
+        self.store.get("default").unwrap()
     }
 }
 

@@ -255,27 +255,15 @@ impl Tally {
     }
 }
 
-async fn journal(
-    store: &Arc<dyn Store>,
-    id: &str,
-    line: u64,
-    entry: JournalEntry,
-) -> anyhow::Result<()> {
-    let (store, id) = (store.clone(), id.to_owned());
-    tokio::task::spawn_blocking(move || {
-        store.journal_record(&id, line, &entry, g2w_goto::Timestamp::now())
-    })
-    .await??;
+async fn journal(store: &Store, id: &str, line: u64, entry: JournalEntry) -> anyhow::Result<()> {
+    store
+        .journal_record(id, line, &entry, g2w_goto::Timestamp::now())
+        .await?;
     Ok(())
 }
 
-async fn journal_get(
-    store: &Arc<dyn Store>,
-    id: &str,
-    line: u64,
-) -> anyhow::Result<Option<JournalEntry>> {
-    let (store, id) = (store.clone(), id.to_owned());
-    Ok(tokio::task::spawn_blocking(move || store.journal_entry(&id, line)).await??)
+async fn journal_get(store: &Store, id: &str, line: u64) -> anyhow::Result<Option<JournalEntry>> {
+    Ok(store.journal_entry(id, line).await?)
 }
 
 /// Registers one row and says how it ended.

@@ -214,7 +214,7 @@ async fn add(client: &GotoClient, args: AddArgs) -> anyhow::Result<()> {
 
 /// Runs a registrants command.
 pub async fn run(ctx: &Context, command: RegistrantsCommand) -> anyhow::Result<()> {
-    let client = ctx.client(ctx.token_manager()?);
+    let client = ctx.client(ctx.token_manager().await?);
     match command {
         RegistrantsCommand::Fields { webinar_key } => {
             let form = client.registration_fields(webinar_key).await?;

@@ -1,0 +1,118 @@
+//! What can go wrong with the store, shaped by what a caller does next: tell the person
+//! to fix their set-up (the opening errors), try again later ([`StoreError::Unavailable`]),
+//! or report a bug or damage ([`StoreError::Database`], [`StoreError::Data`]). Every
+//! variant keeps its cause as its `source`; print with [`g2w_goto::chain`] (or anyhow's
+//! `{:#}`) to see the whole of it.
+
+use std::path::PathBuf;
+
+/// Any error, boxed, as a cause.
+pub type Cause = Box<dyn std::error::Error + Send + Sync>;
+
+/// What went wrong with the store.
+#[non_exhaustive]
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database file (or its directory) cannot be opened or created.
+    #[error("cannot open the database {path}")]
+    Open {
+        /// The file or directory.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: Cause,
+    },
+    /// The file is not a SQLite database, or is damaged.
+    #[error("{path} is not a usable database; move it away and log in again")]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// SQLite's words.
+        #[source]
+        source: Cause,
+    },
+    /// A SQLite database that some other program made.
+    #[error("{path} is a SQLite database but not g2w's; point G2W_DATA_DIR elsewhere")]
+    Foreign {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A g2w database from a newer g2w.
+    #[error("{database} was written by a newer g2w (schema {found}, this one knows {known})")]
+    NewerSchema {
+        /// The database.
+        database: String,
+        /// Its schema version.
+        found: i64,
+        /// The newest this build knows.
+        known: i64,
+    },
+    /// The database was sealed with another key.
+    #[error(
+        "the secret key does not match the one {database} was created with; {remedy}, or move the database away and log in again"
+    )]
+    WrongKey {
+        /// The database.
+        database: String,
+        /// What brings the original key back.
+        remedy: &'static str,
+    },
+    /// `G2W_SECRET_KEY` or the key file holds something that is not a key.
+    #[error("bad secret key: {0}")]
+    BadSecretKey(String),
+    /// The key file cannot be read or created.
+    #[error("key file {path}")]
+    KeyFile {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A stored value cannot be decrypted or encrypted.
+    #[error("encryption: {0}")]
+    Crypto(String),
+    /// The database cannot be reached, or did not answer in time: nothing was done, and
+    /// the same call may work later.
+    #[error("{database} is unavailable")]
+    Unavailable {
+        /// The database, without password.
+        database: String,
+        /// Why (refused, timed out, connection lost…).
+        #[source]
+        source: Cause,
+    },
+    /// The write conflicts with what is stored (a key that must be unique).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// What the call names does not exist.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// The database refused a statement or a migration.
+    #[error("{database} refused {what}")]
+    Database {
+        /// The database, without password.
+        database: String,
+        /// What it refused.
+        what: String,
+        /// Its words.
+        #[source]
+        source: Cause,
+    },
+    /// A stored value g2w cannot read back (damage, or a bug).
+    #[error("stored data cannot be read: {0}")]
+    Data(String),
+}
+
+impl StoreError {
+    /// Whether trying again later may work (the database was unreachable or slow).
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, Self::Unavailable { .. })
+    }
+}
+
+impl From<StoreError> for g2w_goto::StoreFailure {
+    fn from(e: StoreError) -> Self {
+        Self(Box::new(e))
+    }
+}

@@ -1,0 +1,106 @@
+//! Hooks for tests, behind the `testing` feature: never part of a release build.
+
+use crate::db::Db;
+use crate::{Store, StoreError};
+
+/// A fresh database on the server `G2W_TEST_DATABASE_URL` names, or `None` (saying so)
+/// when it is not set. With `G2W_REQUIRE_POSTGRES` set (CI), a missing server is a
+/// failure, not a skip.
+///
+/// # Panics
+/// When PostgreSQL is required but not configured, or the server refuses.
+pub fn test_database_url() -> Option<String> {
+    let Some(admin) = std::env::var("G2W_TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+    else {
+        assert!(
+            std::env::var_os("G2W_REQUIRE_POSTGRES").is_none(),
+            "G2W_REQUIRE_POSTGRES is set but G2W_TEST_DATABASE_URL is not"
+        );
+        // Straight to the stream: the test harness hides eprintln! of passing tests,
+        // and a skip should be seen.
+        let _ = std::io::Write::write_all(
+            &mut std::io::stderr(),
+            b"skipped on PostgreSQL: set G2W_TEST_DATABASE_URL (.ci/postgres starts a server)\n",
+        );
+        return None;
+    };
+    match create_test_database(&admin) {
+        Ok(url) => Some(url),
+        Err(e) => panic!("cannot create a test database: {}", g2w_goto::chain(&e)),
+    }
+}
+
+/// Creates an empty database on the server `admin_url` points at and returns its URL,
+/// so each test (or benchmark run) has its own.
+///
+/// # Errors
+/// When the server refuses.
+pub fn create_test_database(admin_url: &str) -> Result<String, StoreError> {
+    let mut config: tokio_postgres::Config = admin_url.parse().map_err(|e| StoreError::Open {
+        path: "G2W_TEST_DATABASE_URL".into(),
+        source: Box::new(e),
+    })?;
+    let name = format!("g2w_test_{:016x}", rand::random::<u64>());
+    let create = format!("CREATE DATABASE {name}");
+    let admin = config.clone();
+    // Its own thread and runtime: tests call this from inside theirs, or from none.
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| StoreError::Data(e.to_string()))?;
+        runtime.block_on(async move {
+            let unavailable = |e: tokio_postgres::Error| StoreError::Unavailable {
+                database: "G2W_TEST_DATABASE_URL".into(),
+                source: Box::new(e),
+            };
+            let (client, connection) = admin
+                .connect(tokio_postgres::NoTls)
+                .await
+                .map_err(unavailable)?;
+            tokio::spawn(connection);
+            client.batch_execute(&create).await.map_err(unavailable)
+        })
+    })
+    .join()
+    .map_err(|_| StoreError::Data("creating a test database panicked".into()))??;
+    config.dbname(&name);
+    let host = match config.get_hosts().first() {
+        Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
+        Some(tokio_postgres::config::Host::Unix(p)) => p.display().to_string(),
+        None => "localhost".into(),
+    };
+    let password = config
+        .get_password()
+        .map(|p| format!(":{}", String::from_utf8_lossy(p)))
+        .unwrap_or_default();
+    Ok(format!(
+        "postgres://{}{password}@{host}:{}/{name}",
+        config.get_user().unwrap_or("postgres"),
+        config.get_ports().first().copied().unwrap_or(5432)
+    ))
+}
+
+impl Store {
+    /// Makes every later write fail (or work again), as a full or read-only disk would:
+    /// for tests of what the gateway does when it cannot store anything. SQLite only.
+    ///
+    /// # Errors
+    /// On PostgreSQL, or when the setting cannot be changed.
+    pub async fn refuse_writes(&self, refuse: bool) -> Result<(), StoreError> {
+        match &self.db {
+            Db::Sqlite(db) => db.refuse_writes(refuse).await,
+            Db::Postgres(_) => Err(StoreError::Data("refuse_writes is SQLite's".into())),
+        }
+    }
+
+    /// Where the SQLite file is (tests read and damage it).
+    pub fn sqlite_path(&self) -> Option<&std::path::Path> {
+        match &self.db {
+            Db::Sqlite(db) => Some(db.path()),
+            Db::Postgres(_) => None,
+        }
+    }
+}
