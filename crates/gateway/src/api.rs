@@ -573,15 +573,20 @@ const WRITE_FAILURE_MEMORY: std::time::Duration = std::time::Duration::from_secs
 /// (delivery paused), or GoTo is failing (the breaker is open).
 pub(crate) async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     let now = (state.clock)();
-    let probe = state.store.probe_write(now).await;
+    // A health check must answer whatever the database does: it waits as intake does.
+    let deadline = state.config.lookup_deadline.max(STORE_DEADLINE_FLOOR);
+    let late = || format!("no answer within {} ms", deadline.as_millis());
+    let probe = tokio::time::timeout(deadline, state.store.probe_write(now)).await;
     let store = match (probe, state.batcher.recent_failure(WRITE_FAILURE_MEMORY)) {
-        (Err(e), _) => Err(e.to_string()),
-        (Ok(()), Some(e)) => Err(e),
-        (Ok(()), None) => Ok(()),
+        (Err(_), _) => Err(late()),
+        (Ok(Err(e)), _) => Err(g2w_goto::chain(&e)),
+        (Ok(Ok(())), Some(e)) => Err(e),
+        (Ok(Ok(())), None) => Ok(()),
     };
-    let token = match state.client.tokens().record().await {
-        Ok(r) => r.unusable().map_or(Ok(()), Err),
-        Err(e) => Err(e.to_string()),
+    let token = match tokio::time::timeout(deadline, state.client.tokens().record()).await {
+        Err(_) => Err(late()),
+        Ok(Ok(r)) => r.unusable().map_or(Ok(()), Err),
+        Ok(Err(e)) => Err(g2w_goto::chain(&e)),
     };
     let paused = state.worker.paused();
     let breaker = state.worker.breaker();

@@ -20,7 +20,7 @@
 //! that says which, and changes nothing. Every write is one statement or one
 //! transaction: a crash leaves the old state or the new one, never a mix. A database that
 //! cannot be reached or stops answering gives [`StoreError::Unavailable`] within a
-//! deadline (15 s at start, 10 s a call), never a hang.
+//! deadline (15 s at start, 5 s a call), never a hang.
 
 mod budget;
 mod crypto;

@@ -389,3 +389,36 @@ async fn two_gateways_keep_and_forward_each_webhook_event_once() {
         child.wait().unwrap();
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_database_that_accepts_and_never_answers_fails_start_up_in_time_naming_it() {
+    // Accepts connections, reads what it is sent, answers nothing.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = silent.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            held.push(socket);
+        }
+    });
+    let env = Env::start(EmulatorConfig::default()).await;
+    let mut cmd = env.g2w(&["serve", "--listen", "127.0.0.1:0"]);
+    cmd.env(
+        "G2W_DATABASE_URL",
+        format!("postgres://g2w:hunter2@127.0.0.1:{port}/g2w"),
+    )
+    .env("G2W_SECRET_KEY", SecretKey::generate().to_base64());
+    let started = Instant::now();
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    let took = started.elapsed();
+    let said = crate::text(&out.stderr);
+    assert!(!out.status.success(), "{said}");
+    assert!(took <= Duration::from_secs(16), "gave up after {took:?}");
+    assert!(
+        said.contains(&format!("127.0.0.1:{port}/g2w")) && said.contains("unavailable"),
+        "names the database: {said}"
+    );
+    assert!(!said.contains("hunter2"), "never the password: {said}");
+}

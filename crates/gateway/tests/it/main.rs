@@ -5,6 +5,7 @@ mod admin;
 mod bad_days;
 mod delivery;
 mod edge;
+mod frozen_db;
 mod intake;
 mod pages;
 mod webhooks;
@@ -103,6 +104,15 @@ impl TestApp {
     /// With GoTo's limit of `goto_rate` requests a second on both sides: the emulator
     /// answers 429 past it, and the gateway's client keeps under it.
     pub async fn start_limited(goto_rate: u32, tune: impl FnOnce(&mut GatewayConfig)) -> Self {
+        Self::start_on(None, goto_rate, tune).await
+    }
+
+    /// On `store` (a PostgreSQL one, say) instead of a fresh SQLite file.
+    pub async fn start_on(
+        store: Option<Arc<Store>>,
+        goto_rate: u32,
+        tune: impl FnOnce(&mut GatewayConfig),
+    ) -> Self {
         let emu = Arc::new(
             g2w_emulator::spawn(EmulatorConfig {
                 auto_approve: true,
@@ -113,7 +123,10 @@ impl TestApp {
             .unwrap(),
         );
         let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(Store::open_in(dir.path(), None).await.unwrap());
+        let store = match store {
+            Some(store) => store,
+            None => Arc::new(Store::open_in(dir.path(), None).await.unwrap()),
+        };
         login(&emu, &store).await;
         let tokens = Arc::new(TokenManager::new(
             store.clone(),

@@ -25,7 +25,7 @@ const POOL_SIZE: usize = 16;
 /// A new connection: TCP, handshake and authentication.
 pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Any one call, from waiting for a connection to its last row.
-pub(crate) const CALL_DEADLINE: Duration = Duration::from_secs(10);
+pub(crate) const CALL_DEADLINE: Duration = Duration::from_secs(5);
 /// Statements the server lets run.
 const STATEMENT_TIMEOUT: Duration = Duration::from_secs(10);
 
