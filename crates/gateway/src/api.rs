@@ -1,7 +1,6 @@
 //! The HTTP surface: intake, registration status, upcoming webinars, health, metrics,
 //! and the built-in confirmation page. CORS and the per-IP intake limit live here too.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::Json;
@@ -13,9 +12,9 @@ use g2w_goto::WebinarKey;
 use g2w_store::{Enqueued, NewRegistration, OutboxState, Registration};
 use serde_json::{Value, json};
 
-use crate::breaker::BreakerState;
 use crate::cache::{Lookup, WebinarInfo};
 use crate::client::Client;
+use crate::delivery::breaker::BreakerState;
 pub(crate) use crate::error::ApiError;
 use crate::intake::{self, FieldErrors, Submission};
 use crate::state::AppState;
@@ -443,7 +442,7 @@ async fn wait_for_delivery(state: &AppState, reg: Registration) -> Registration 
     if reg.state.is_final()
         || state.config.sync_wait.is_zero()
         || !reg.validated
-        || state.worker.goto_failing()
+        || state.worker.failing()
         || state.worker.paused().is_some()
     {
         return reg;
@@ -626,27 +625,39 @@ pub(crate) async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     (status, Json(body)).into_response()
 }
 
-/// `GET /metrics`: Prometheus text.
+/// `GET /metrics`: Prometheus text. The queue gauges come from the store's indexes:
+/// a scrape costs the same however much history the queues hold.
 pub(crate) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
-    let profile = state.config.profile.clone();
-    let (counts, oldest) = async {
-        Ok::<_, g2w_store::StoreError>((
-            state.store.open_counts().await?,
-            state.store.oldest_waiting(&profile).await?,
-        ))
+    let now = (state.clock)();
+    let age = |g: &g2w_store::QueueGauges| {
+        g.oldest_waiting
+            .map_or(0.0, |at| now.since(at).as_secs_f64())
+    };
+    let registrations = state.store.registration_gauges().await.unwrap_or_default();
+    let mut queues = vec![(
+        g2w_store::QueueName::Registrations,
+        crate::metrics::QueueState {
+            oldest_waiting_secs: age(&registrations),
+            items: registrations,
+            paused: state.worker.paused().is_some(),
+            breaker_open: state.worker.failing(),
+        },
+    )];
+    if let Some(forwarder) = &state.forwarder {
+        let forwards = state.store.forward_gauges().await.unwrap_or_default();
+        queues.push((
+            g2w_store::QueueName::Forwards,
+            crate::metrics::QueueState {
+                oldest_waiting_secs: age(&forwards),
+                items: forwards,
+                paused: forwarder.paused().is_some(),
+                breaker_open: forwarder.failing(),
+            },
+        ));
     }
-    .await
-    .unwrap_or_default();
-    let counts: BTreeMap<String, u64> = counts
-        .into_iter()
-        .map(|(k, v)| (k.as_str().to_owned(), v))
-        .collect();
     let gauges = crate::metrics::Gauges {
-        outbox: counts,
+        queues,
         token_refreshes: state.client.tokens().refresh_count(),
-        paused: state.worker.paused().is_some(),
-        breaker_open: state.worker.goto_failing(),
-        oldest_waiting_secs: oldest.map_or(0.0, |at| (state.clock)().since(at).as_secs_f64()),
     };
     let text = state.metrics.render(&gauges);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()

@@ -15,11 +15,10 @@
 
 mod admin;
 mod api;
-mod batcher;
-mod breaker;
 mod cache;
 mod client;
 mod config;
+mod delivery;
 mod edge;
 mod error;
 mod headers;
@@ -27,13 +26,10 @@ mod hooks;
 pub mod intake;
 mod limiter;
 mod metrics;
-mod pace;
 mod pages;
 mod password;
 mod proxy;
 mod state;
-mod waiters;
-mod worker;
 
 use std::io;
 use std::sync::Arc;
@@ -46,20 +42,25 @@ use g2w_goto::{Clock, GotoClient};
 use g2w_store::Store;
 
 pub use config::{Branding, GatewayConfig};
+pub use delivery::engine::Step;
+pub use delivery::registrations::Worker;
+pub use hooks::Forwarder;
 pub use hooks::{
     CALLBACK_SETTING, PATH_SETTING, RECEIVER_PREFIX, ReconcileError, Reconciled, SIGNATURE_HEADER,
     TIMESTAMP_HEADER, configured_path, new_receiver_path, reconcile, signature,
 };
 pub use password::AdminPassword;
 pub use proxy::ProxyRange;
-pub use worker::{Step, Worker};
 
-use crate::batcher::Batcher;
 use crate::cache::{CacheSettings, WebinarCache};
+use crate::delivery::batcher::Batcher;
+use crate::delivery::engine::{Engine, Policy};
+use crate::delivery::pace::Pace;
+use crate::delivery::registrations::Registrations;
+use crate::delivery::waiters::Waiters;
 use crate::limiter::IpLimiter;
 use crate::metrics::Metrics;
 use crate::state::AppState;
-use crate::waiters::Waiters;
 
 /// The largest request body accepted (larger → 413).
 pub const BODY_LIMIT: usize = 64 * 1024;
@@ -76,17 +77,36 @@ impl Gateway {
     /// A gateway over `store`, delivering with `client` (give it a client that does
     /// not retry by itself: the outbox retries, durably).
     pub fn new(config: GatewayConfig, store: Arc<Store>, client: GotoClient, clock: Clock) -> Self {
-        let outbox = store.clone();
         let waiters = Arc::new(Waiters::default());
         let metrics = Arc::new(Metrics::default());
-        let worker = Arc::new(Worker::new(
-            outbox.clone(),
+        let policy = Policy {
+            lease: config.lease,
+            backoff_base: config.backoff_base,
+            backoff_cap: config.backoff_cap,
+            give_up_after: config.give_up_after,
+            concurrency: config.delivery_concurrency,
+        };
+        let pace = Pace::new(
+            client.rate_limit(),
+            config.lookup_rate,
+            config.delivery_concurrency,
+        );
+        let registrations = Registrations::new(
+            store.clone(),
             client.clone(),
-            config.clone(),
-            clock.clone(),
+            config.profile.clone(),
             waiters.clone(),
             metrics.clone(),
+            pace,
+            config.keep_alive,
+        );
+        let worker = Arc::new(Engine::new(
+            registrations,
+            policy.clone(),
+            clock.clone(),
+            metrics.clone(),
         ));
+        let forwarder = hooks::forwarder(&config, &store, &clock, &metrics, policy);
         let state = AppState {
             admin: crate::state::AdminState::new(&config),
             cache: Arc::new(WebinarCache::new(
@@ -99,7 +119,7 @@ impl Gateway {
                     lookup_rate: config.lookup_rate,
                 },
             )),
-            batcher: Batcher::start(outbox.clone()),
+            batcher: Batcher::start(store.clone()),
             ip_limiter: IpLimiter::new(f64::from(config.intake_rate_per_ip), config.intake_burst),
             lookup_limiter: IpLimiter::new(
                 f64::from(config.lookups_per_ip_per_minute) / 60.0,
@@ -113,16 +133,21 @@ impl Gateway {
             worker,
             clock,
             hook_path: crate::hooks::HookPath::default(),
-            forward_wake: tokio::sync::Notify::new(),
+            forwarder,
         };
         Self {
             state: Arc::new(state),
         }
     }
 
-    /// The delivery worker, for stepping it in tests.
+    /// The delivery engine, for stepping it in tests.
     pub fn worker(&self) -> Arc<Worker> {
         self.state.worker.clone()
+    }
+
+    /// The forwarding engine (with a forward URL), for stepping it in tests.
+    pub fn forwarder(&self) -> Option<Arc<Forwarder>> {
+        self.state.forwarder.clone()
     }
 
     /// Every route.
@@ -220,10 +245,14 @@ impl Gateway {
             let reconcile = state.config.reconcile_every.map(|every| {
                 tokio::spawn(hooks::reconcile_loop(state.clone(), every, stop_rx.clone()))
             });
+            let forward = state
+                .forwarder
+                .clone()
+                .map(|f| tokio::spawn(f.run(stop_rx.clone())));
             (
                 tokio::spawn(worker.clone().run(stop_rx.clone())),
                 tokio::spawn(worker.keep_alive(stop_rx.clone())),
-                tokio::spawn(hooks::forward_loop(state, stop_rx.clone())),
+                forward,
                 reconcile,
             )
         });
@@ -243,7 +272,10 @@ impl Gateway {
             // A forward in flight finishes and records its outcome, like a delivery: cut
             // off, its event would be sent again once the lease ran out.
             let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
-                let _ = tokio::join!(delivery, forward);
+                let _ = delivery.await;
+                if let Some(forward) = forward {
+                    let _ = forward.await;
+                }
             });
             if drained.await.is_err() {
                 tracing::warn!(

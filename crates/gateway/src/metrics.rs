@@ -6,6 +6,8 @@ use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::time::Duration;
 
+use g2w_store::{QueueGauges, QueueName};
+
 const LATENCY_BUCKETS: [f64; 11] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
@@ -13,26 +15,33 @@ const LATENCY_BUCKETS: [f64; 11] = [
 #[derive(Debug, Default)]
 struct Inner {
     intake: BTreeMap<&'static str, u64>,
-    deliveries: BTreeMap<&'static str, u64>,
+    attempts: BTreeMap<(QueueName, &'static str), u64>,
     webhooks: BTreeMap<&'static str, u64>,
     latency_counts: [u64; LATENCY_BUCKETS.len()],
     latency_sum: f64,
     latency_total: u64,
 }
 
-/// The gauges read at scrape time, from the store and the worker.
+/// One queue's gauges, read at scrape time from the store and its engine.
+#[derive(Debug, Clone, Default)]
+pub struct QueueState {
+    /// Items by state, from the store's indexes.
+    pub items: QueueGauges,
+    /// How long the oldest waiting item has waited (0 when none waits).
+    pub oldest_waiting_secs: f64,
+    /// Whether the queue waits for someone (a new login).
+    pub paused: bool,
+    /// Whether the breaker holds attempts back.
+    pub breaker_open: bool,
+}
+
+/// The gauges read at scrape time.
 #[derive(Debug, Default)]
 pub struct Gauges {
-    /// Registrations by state.
-    pub outbox: BTreeMap<String, u64>,
+    /// Each queue's.
+    pub queues: Vec<(QueueName, QueueState)>,
     /// Token requests made to GoTo.
     pub token_refreshes: u64,
-    /// Whether delivery waits for a new login.
-    pub paused: bool,
-    /// Whether the breaker holds deliveries back.
-    pub breaker_open: bool,
-    /// How long the oldest registration not yet delivered has waited.
-    pub oldest_waiting_secs: f64,
 }
 
 /// The gateway's metrics.
@@ -49,12 +58,12 @@ impl Metrics {
         self.with(|m| *m.intake.entry(outcome).or_default() += 1);
     }
 
-    /// Counts a delivery attempt by result (`delivered`, `retry`, `failed`, …).
-    pub fn delivery(&self, result: &'static str) {
-        self.with(|m| *m.deliveries.entry(result).or_default() += 1);
+    /// Counts an attempt of `queue` by result (`delivered`, `retry`, `failed`, …).
+    pub fn attempt(&self, queue: QueueName, result: &'static str) {
+        self.with(|m| *m.attempts.entry((queue, result)).or_default() += 1);
     }
 
-    /// Counts a webhook event by what happened (`received`, `duplicate`, `forwarded`, …).
+    /// Counts a webhook event by what happened (`received`, `duplicate`, …).
     pub fn webhook(&self, what: &'static str) {
         self.with(|m| *m.webhooks.entry(what).or_default() += 1);
     }
@@ -95,32 +104,62 @@ impl Metrics {
             "Registration requests by outcome.",
             &labelled("outcome", &m.intake),
         );
-        family(
-            "g2w_outbox_registrations",
-            "gauge",
-            "Registrations in the outbox by state.",
-            &gauges
-                .outbox
+        let per_queue = |value: &dyn Fn(&QueueState) -> String| -> Vec<(String, String)> {
+            gauges
+                .queues
                 .iter()
-                .map(|(k, v)| (format!("{{state=\"{k}\"}}"), v.to_string()))
+                .map(|(q, state)| (format!("{{queue=\"{q}\"}}"), value(state)))
+                .collect()
+        };
+        let mut items = Vec::new();
+        for (q, state) in &gauges.queues {
+            let i = &state.items;
+            for (name, n) in [
+                ("pending", i.pending),
+                ("delivering", i.delivering),
+                ("failed", i.failed),
+                ("dead", i.dead),
+            ] {
+                items.push((format!("{{queue=\"{q}\",state=\"{name}\"}}"), n.to_string()));
+            }
+        }
+        family(
+            "g2w_queue_items",
+            "gauge",
+            "Items of each durable queue (registrations to GoTo, events to your URL) waiting or needing a person, by state.",
+            &items,
+        );
+        family(
+            "g2w_queue_oldest_waiting_seconds",
+            "gauge",
+            "Age of each queue's oldest item not yet delivered (0 when none waits).",
+            &per_queue(&|s| s.oldest_waiting_secs.to_string()),
+        );
+        family(
+            "g2w_queue_attempts_total",
+            "counter",
+            "Attempts of each queue by result.",
+            &m.attempts
+                .iter()
+                .map(|((q, r), v)| (format!("{{queue=\"{q}\",result=\"{r}\"}}"), v.to_string()))
                 .collect::<Vec<_>>(),
         );
         family(
-            "g2w_outbox_oldest_waiting_seconds",
+            "g2w_queue_paused",
             "gauge",
-            "Age of the oldest registration not yet delivered (0 when none waits).",
-            &[(String::new(), gauges.oldest_waiting_secs.to_string())],
+            "1 while a queue waits for someone (a new GoTo login).",
+            &per_queue(&|s| u8::from(s.paused).to_string()),
         );
         family(
-            "g2w_delivery_attempts_total",
-            "counter",
-            "Delivery attempts to GoTo by result.",
-            &labelled("result", &m.deliveries),
+            "g2w_queue_breaker_open",
+            "gauge",
+            "1 while a queue's other side is failing and attempts wait for a probe.",
+            &per_queue(&|s| u8::from(s.breaker_open).to_string()),
         );
         family(
             "g2w_webhook_events_total",
             "counter",
-            "GoTo webhook events: received, duplicates, forwarded, forward retries and failures.",
+            "GoTo webhook events: received, duplicates, and those that could not be stored.",
             &labelled("what", &m.webhooks),
         );
         family(
@@ -128,18 +167,6 @@ impl Metrics {
             "counter",
             "Token requests made to GoTo (refresh and PAT grants).",
             &[(String::new(), gauges.token_refreshes.to_string())],
-        );
-        family(
-            "g2w_delivery_paused",
-            "gauge",
-            "1 while delivery waits for a new login.",
-            &[(String::new(), u8::from(gauges.paused).to_string())],
-        );
-        family(
-            "g2w_goto_breaker_open",
-            "gauge",
-            "1 while GoTo is failing and deliveries wait for a probe to succeed.",
-            &[(String::new(), u8::from(gauges.breaker_open).to_string())],
         );
         let _ = writeln!(
             out,
@@ -181,16 +208,31 @@ mod tests {
         m.intake("accepted");
         m.intake("accepted");
         m.goto_latency(Duration::from_millis(30));
+        m.attempt(QueueName::Forwards, "retry");
         let text = m.render(&Gauges {
-            outbox: BTreeMap::from([("pending".to_owned(), 3)]),
-            breaker_open: true,
-            oldest_waiting_secs: 12.5,
-            ..Gauges::default()
+            queues: vec![
+                (
+                    QueueName::Registrations,
+                    QueueState {
+                        items: QueueGauges {
+                            pending: 3,
+                            ..QueueGauges::default()
+                        },
+                        oldest_waiting_secs: 12.5,
+                        breaker_open: true,
+                        paused: false,
+                    },
+                ),
+                (QueueName::Forwards, QueueState::default()),
+            ],
+            token_refreshes: 0,
         });
         assert!(text.contains("g2w_intake_total{outcome=\"accepted\"} 2"));
-        assert!(text.contains("g2w_outbox_registrations{state=\"pending\"} 3"));
-        assert!(text.contains("g2w_goto_breaker_open 1\n"));
-        assert!(text.contains("g2w_outbox_oldest_waiting_seconds 12.5\n"));
+        assert!(text.contains("g2w_queue_items{queue=\"registrations\",state=\"pending\"} 3"));
+        assert!(text.contains("g2w_queue_items{queue=\"forwards\",state=\"pending\"} 0"));
+        assert!(text.contains("g2w_queue_breaker_open{queue=\"registrations\"} 1\n"));
+        assert!(text.contains("g2w_queue_oldest_waiting_seconds{queue=\"registrations\"} 12.5\n"));
+        assert!(text.contains("g2w_queue_attempts_total{queue=\"forwards\",result=\"retry\"} 1"));
         assert!(text.contains("le=\"0.025\"} 0"));
         assert!(text.contains("le=\"0.05\"} 1"));
         assert!(text.contains("le=\"+Inf\"} 1"));

@@ -7,14 +7,15 @@ use std::time::Instant;
 use g2w_goto::{Clock, GotoClient, SecretString};
 use g2w_store::Store;
 
-use crate::batcher::Batcher;
 use crate::cache::WebinarCache;
 use crate::config::GatewayConfig;
+use crate::delivery::batcher::Batcher;
+use crate::delivery::registrations::Worker;
+use crate::delivery::waiters::Waiters;
+use crate::hooks::Forwarder;
 use crate::limiter::IpLimiter;
 use crate::metrics::Metrics;
 use crate::password::AdminPassword;
-use crate::waiters::Waiters;
-use crate::worker::Worker;
 
 /// Shared by every handler.
 pub(crate) struct AppState {
@@ -32,8 +33,17 @@ pub(crate) struct AppState {
     pub admin: AdminState,
     /// The webhook receiver's secret path.
     pub hook_path: crate::hooks::HookPath,
-    /// Wakes the forwarder when an event arrives.
-    pub forward_wake: tokio::sync::Notify,
+    /// Forwards received events to the user's URL, when one is configured.
+    pub forwarder: Option<Arc<Forwarder>>,
+}
+
+impl AppState {
+    /// Tells the forwarder there is an event to forward.
+    pub(crate) fn wake_forwarder(&self) {
+        if let Some(forwarder) = &self.forwarder {
+            forwarder.wake();
+        }
+    }
 }
 
 /// A "Connect GoTo" flow waiting for GoTo's callback.

@@ -269,6 +269,15 @@ impl GotoClient {
                     }
                 }
             };
+            if let GotoError::RateLimited {
+                retry_after: Some(wait),
+            } = &error
+            {
+                // The account's limit, not this call's: every call waits it out.
+                self.limiter
+                    .hold((*wait).min(self.retry.max_retry_after))
+                    .await;
+            }
             match error {
                 GotoError::InvalidToken if !refreshed => {
                     refreshed = true;

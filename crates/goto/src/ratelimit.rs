@@ -26,6 +26,13 @@ pub trait SharedBudget: Send + Sync {
         permits: u32,
         max_wait: Option<Duration>,
     ) -> Result<Option<Duration>, crate::StoreFailure>;
+
+    /// Books nothing for `wait` from now (GoTo answered 429 with `Retry-After`): every
+    /// process sharing the schedule waits it out.
+    ///
+    /// # Errors
+    /// Why the schedule could not be written.
+    async fn hold(&self, wait: Duration) -> Result<(), crate::StoreFailure>;
 }
 
 /// Evenly spaced permits (GCRA): at most `rate` a second, `burst` of them back to back.
@@ -35,6 +42,10 @@ pub struct RateLimiter {
     burst: u32,
     /// When the next permit is theoretically due.
     next_due: Mutex<Option<Instant>>,
+    /// No permit before this (GoTo's latest `Retry-After`), limited or not, on `clock`.
+    held_until: Mutex<Option<crate::Timestamp>>,
+    /// The clock `Retry-After` is kept on (the gateway's, which tests move).
+    clock: crate::Clock,
     shared: Option<Arc<dyn SharedBudget>>,
 }
 
@@ -58,6 +69,8 @@ impl RateLimiter {
             tolerance,
             burst: burst.max(1),
             next_due: Mutex::new(None),
+            held_until: Mutex::new(None),
+            clock: crate::system_clock(),
             shared: None,
         }
     }
@@ -97,8 +110,43 @@ impl RateLimiter {
         self.interval.map(|i| 1.0 / i.as_secs_f64())
     }
 
+    /// Keeps `Retry-After` on `clock` instead of the system's (tests move it).
+    #[must_use]
+    pub fn with_clock(mut self, clock: crate::Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// GoTo answered 429 with `Retry-After: wait`: no permit is given before it has run
+    /// out, here and (with a shared budget) in every process booking from the same one.
+    pub async fn hold(&self, wait: Duration) {
+        let until = (self.clock)() + wait;
+        {
+            let mut held = self.held_until.lock().unwrap_or_else(|e| e.into_inner());
+            *held = Some(held.map_or(until, |h| h.max(until)));
+        }
+        if let Some(budget) = &self.shared
+            && let Err(e) = budget.hold(wait).await
+        {
+            tracing::warn!(
+                "cannot tell other processes to wait out GoTo's Retry-After ({})",
+                crate::chain(&e)
+            );
+        }
+    }
+
+    /// How long GoTo's latest `Retry-After` still holds everything back.
+    fn held(&self) -> Option<Duration> {
+        let held = *self.held_until.lock().unwrap_or_else(|e| e.into_inner());
+        let now = (self.clock)();
+        held.filter(|h| *h > now).map(|h| h.since(now))
+    }
+
     /// Waits until a permit is free and takes it.
     pub async fn acquire(&self) {
+        if let Some(wait) = self.held() {
+            tokio::time::sleep(wait).await;
+        }
         let at = match self.book_shared(1, None).await {
             Some(at) => at,
             None => self.reserve(1, None),
@@ -112,6 +160,12 @@ impl RateLimiter {
     /// otherwise takes nothing and returns false at once. For work that may be
     /// skipped (a cache refresh, a page view) so it never queues up behind itself.
     pub async fn try_acquire(&self, permits: u32, max_wait: Duration) -> bool {
+        if let Some(wait) = self.held() {
+            if wait > max_wait {
+                return false;
+            }
+            tokio::time::sleep(wait).await;
+        }
         let at = match self.book_shared(permits, Some(max_wait)).await {
             Some(at) => at,
             None => self.reserve(permits, Some(max_wait)),
@@ -148,6 +202,24 @@ impl RateLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn retry_after_holds_every_permit_back_limited_or_not() {
+        for limiter in [RateLimiter::new(10, 1), RateLimiter::new(0, 1)] {
+            // A clock that follows tokio's paused one.
+            let origin = (crate::Timestamp::now(), Instant::now());
+            let limiter =
+                limiter.with_clock(std::sync::Arc::new(move || origin.0 + origin.1.elapsed()));
+            let start = Instant::now();
+            limiter.hold(Duration::from_secs(2)).await;
+            assert!(
+                !limiter.try_acquire(1, Duration::from_secs(1)).await,
+                "a look-up gives up rather than wait it out"
+            );
+            limiter.acquire().await;
+            assert!(start.elapsed() >= Duration::from_secs(2));
+        }
+    }
 
     #[tokio::test(start_paused = true)]
     async fn permits_are_spaced_by_the_rate() {

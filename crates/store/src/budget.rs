@@ -44,9 +44,40 @@ impl SharedBudget for StoreBudget {
             .book_budget(&self.account, interval, burst, permits, max_wait)
             .await?)
     }
+
+    async fn hold(&self, wait: Duration) -> Result<(), StoreFailure> {
+        Ok(self.store.hold_budget(&self.account, wait).await?)
+    }
 }
 
 impl Store {
+    /// Books nothing from `account`'s budget for `wait` from now (on the database's
+    /// clock where it has one): GoTo asked the account to wait.
+    ///
+    /// # Errors
+    /// Database failures.
+    pub async fn hold_budget(&self, account: &str, wait: Duration) -> Result<(), StoreError> {
+        let wait = i64::try_from(wait.as_millis()).unwrap_or(i64::MAX);
+        let sql = match self.db.dialect() {
+            Dialect::Postgres => {
+                "INSERT INTO goto_budget (account, tat_ms)
+                 VALUES ($1, (extract(epoch FROM clock_timestamp()) * 1000)::bigint + $2)
+                 ON CONFLICT (account) DO UPDATE SET tat_ms = GREATEST(goto_budget.tat_ms,
+                     (extract(epoch FROM clock_timestamp()) * 1000)::bigint + $2)"
+            }
+            Dialect::Sqlite => {
+                "INSERT INTO goto_budget (account, tat_ms) VALUES ($1, $3 + $2)
+                 ON CONFLICT (account) DO UPDATE SET tat_ms = max(goto_budget.tat_ms, $3 + $2)"
+            }
+        };
+        let mut values = args![account, wait];
+        if self.db.dialect() == Dialect::Sqlite {
+            values.push(Timestamp::now().as_millis().into());
+        }
+        self.db.note(sql, values).await?;
+        Ok(())
+    }
+
     /// Books `permits` requests from `account`'s GoTo budget, shared by every process
     /// using this store: one every `interval`, `burst` back to back. Returns how long
     /// to wait before sending, or `None` (nothing booked) when that would be longer

@@ -8,7 +8,7 @@ use std::time::Duration;
 use g2w_goto::{RegistrantKey, SessionKey, Timestamp, WebinarKey};
 
 use crate::db::{Row, Statement, args};
-use crate::outbox::claim_sql;
+use crate::queue::{Claim, QueueGauges, Release, Table};
 use crate::{Store, StoreError, key};
 
 /// How an event reached g2w.
@@ -147,23 +147,20 @@ pub struct StoredEvent {
     pub forward_state: ForwardState,
     /// Forwarding attempts so far.
     pub forward_attempts: u32,
+    /// The fencing token of the latest forwarding claim.
+    pub forward_fence: i64,
+    /// When the current run of failed forwarding attempts began, if one is running.
+    pub forward_failing_since: Option<Timestamp>,
     /// The last forwarding failure.
     pub forward_error: Option<String>,
 }
 
-/// How a forwarding attempt ended.
+/// How forwarding an event ended for good.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ForwardOutcome {
+pub enum ForwardDone {
     /// The user's URL answered 2xx.
     Delivered,
-    /// Try again at `at`.
-    Retry {
-        /// When.
-        at: Timestamp,
-        /// What went wrong.
-        error: String,
-    },
-    /// Give up.
+    /// Given up: refused for good, or failing for too long.
     Failed {
         /// Why.
         error: String,
@@ -187,7 +184,27 @@ pub struct Attendance {
 }
 
 const EVENT_COLUMNS: &str = "event_key, event_name, source, webinar_key, registrant_key, \
-    session_key, email, headers, body, received_at, forward_state, forward_attempts, forward_error";
+    session_key, email, headers, body, received_at, forward_state, forward_attempts, forward_error, \
+    forward_fence, forward_failing_since";
+
+/// The forwarding outbox as a queue.
+const FORWARDS: Table = Table {
+    table: "webhook_events",
+    key: "event_key",
+    state: "forward_state",
+    next_at: "forward_next_at",
+    lease_until: "forward_lease_until",
+    fence: "forward_fence",
+    attempts: "forward_attempts",
+    failing_since: "forward_failing_since",
+    error: "forward_error",
+    created: "received_at",
+    touched: None,
+    holder: None,
+    owner: None,
+    returning: EVENT_COLUMNS,
+    dead: "failed",
+};
 
 fn key_column<K: std::str::FromStr>(text: Option<String>) -> Result<Option<K>, StoreError> {
     text.as_deref().map(key).transpose()
@@ -208,7 +225,13 @@ fn read(r: &Row) -> Result<StoredEvent, StoreError> {
         forward_state: ForwardState::parse(&r.text(10)?)?,
         forward_attempts: u32::try_from(r.int(11)?).unwrap_or(0),
         forward_error: r.opt_text(12)?,
+        forward_fence: r.int(13)?,
+        forward_failing_since: r.opt_int(14)?.map(Timestamp::from_millis),
     })
+}
+
+fn read_one(row: Option<Row>) -> Result<Option<StoredEvent>, StoreError> {
+    row.as_ref().map(read).transpose()
 }
 
 impl Store {
@@ -267,6 +290,21 @@ impl Store {
             .iter()
             .map(read)
             .collect()
+    }
+
+    /// One event.
+    ///
+    /// # Errors
+    /// Database failures.
+    pub async fn event(&self, event_key: &str) -> Result<Option<StoredEvent>, StoreError> {
+        read_one(
+            self.db
+                .query_opt(
+                    format!("SELECT {EVENT_COLUMNS} FROM webhook_events WHERE event_key = $1"),
+                    args![event_key],
+                )
+                .await?,
+        )
     }
 
     /// People added and joined, per webinar and session.
@@ -332,37 +370,112 @@ impl Store {
             .collect()
     }
 
-    /// Leases the next event due for forwarding until `now + lease`, counting an
-    /// attempt: pending and due, or delivering with an expired lease.
+    /// Leases the next event due for forwarding (see `queue` for the rules every
+    /// queue follows).
     ///
     /// # Errors
     /// Database failures.
     pub async fn claim_forward(
         &self,
+        holder: &str,
         now: Timestamp,
         lease: Duration,
+        which: Claim,
     ) -> Result<Option<StoredEvent>, StoreError> {
-        let sql = claim_sql(
-            &format!(
-                "UPDATE webhook_events SET forward_state = 'delivering',
-                     forward_lease_until = $1, forward_attempts = forward_attempts + 1
-                 WHERE event_key = COALESCE(
-                     (SELECT event_key FROM webhook_events
-                      WHERE forward_state = 'delivering' AND forward_lease_until <= $2
-                      ORDER BY forward_lease_until LIMIT 1{{skip_locked}}),
-                     (SELECT event_key FROM webhook_events
-                      WHERE forward_state = 'pending' AND forward_next_at <= $2
-                      ORDER BY forward_next_at LIMIT 1{{skip_locked}}))
-                 RETURNING {EVENT_COLUMNS}"
-            ),
-            self.db.dialect(),
-        );
-        self.db
-            .note_returning(sql, args![(now + lease).as_millis(), now.as_millis()])
-            .await?
-            .as_ref()
-            .map(read)
-            .transpose()
+        read_one(
+            FORWARDS
+                .claim(&self.db, None, holder, now, lease, which)
+                .await?,
+        )
+    }
+
+    /// Extends the forwarding lease of the attempt holding `fence`.
+    ///
+    /// # Errors
+    /// Database failures.
+    pub async fn renew_forward(
+        &self,
+        event_key: &str,
+        fence: i64,
+        until: Timestamp,
+    ) -> Result<bool, StoreError> {
+        FORWARDS.renew(&self.db, event_key, fence, until).await
+    }
+
+    /// Gives the forwarding attempt holding `fence` back, due at `due`.
+    ///
+    /// # Errors
+    /// Database failures.
+    pub async fn release_forward(
+        &self,
+        event_key: &str,
+        fence: i64,
+        now: Timestamp,
+        due: Timestamp,
+        error: &str,
+        why: Release,
+    ) -> Result<Option<StoredEvent>, StoreError> {
+        read_one(
+            FORWARDS
+                .release(&self.db, (event_key, fence), now, due, error, why)
+                .await?,
+        )
+    }
+
+    /// Ends the forwarding attempt holding `fence`; `None` (nothing changed) when that
+    /// attempt no longer holds the event.
+    ///
+    /// # Errors
+    /// Database failures.
+    pub async fn finish_forward(
+        &self,
+        event_key: &str,
+        fence: i64,
+        done: &ForwardDone,
+    ) -> Result<Option<StoredEvent>, StoreError> {
+        let (state, error) = match done {
+            ForwardDone::Delivered => (ForwardState::Delivered, None),
+            ForwardDone::Failed { error } => (ForwardState::Failed, Some(error.clone())),
+        };
+        read_one(
+            self.db
+                .note_returning(
+                    format!(
+                        "UPDATE webhook_events SET forward_state = $1,
+                             forward_error = COALESCE($2, forward_error),
+                             forward_lease_until = NULL
+                         WHERE event_key = $3 AND forward_state = 'delivering'
+                             AND forward_fence = $4
+                         RETURNING {EVENT_COLUMNS}"
+                    ),
+                    args![state.as_str(), error, event_key, fence],
+                )
+                .await?,
+        )
+    }
+
+    /// Makes every event waiting to be forwarded due at `now` (the URL answers again).
+    ///
+    /// # Errors
+    /// Database failures.
+    pub async fn make_forwards_due(&self, now: Timestamp) -> Result<u64, StoreError> {
+        FORWARDS.make_due(&self.db, None, now).await
+    }
+
+    /// When the earliest event waiting to be forwarded is due.
+    ///
+    /// # Errors
+    /// Database failures.
+    pub async fn next_forward_due(&self) -> Result<Option<Timestamp>, StoreError> {
+        FORWARDS.next_due(&self.db, None).await
+    }
+
+    /// The forwarding outbox's gauges (see [`Self::registration_gauges`]).
+    ///
+    /// # Errors
+    /// Database failures.
+    pub async fn forward_gauges(&self) -> Result<QueueGauges, StoreError> {
+        FORWARDS.gauges(&self.db).await
     }
 
     /// Frees the space of events received before `before` whose forwarding is over:
@@ -395,38 +508,5 @@ impl Store {
             )
             .await?;
         Ok(done.iter().map(|d| d.changed).sum())
-    }
-
-    /// Records how attempt number `attempt` (its `forward_attempts` when claimed) of
-    /// forwarding `event_key` went. False, and nothing changed, when that attempt no
-    /// longer holds the event (its lease ran out and another attempt took it).
-    ///
-    /// # Errors
-    /// Database failures.
-    pub async fn settle_forward(
-        &self,
-        event_key: &str,
-        attempt: u32,
-        outcome: &ForwardOutcome,
-    ) -> Result<bool, StoreError> {
-        let (state, next_at, error) = match outcome {
-            ForwardOutcome::Delivered => (ForwardState::Delivered, None, None),
-            ForwardOutcome::Retry { at, error } => (
-                ForwardState::Pending,
-                Some(at.as_millis()),
-                Some(error.clone()),
-            ),
-            ForwardOutcome::Failed { error } => (ForwardState::Failed, None, Some(error.clone())),
-        };
-        let n = self
-            .db
-            .note(
-                "UPDATE webhook_events SET forward_state = $1, forward_next_at = $2,
-                     forward_error = $3, forward_lease_until = NULL
-                 WHERE event_key = $4 AND forward_state = 'delivering' AND forward_attempts = $5",
-                args![state.as_str(), next_at, error, event_key, attempt],
-            )
-            .await?;
-        Ok(n == 1)
     }
 }

@@ -32,6 +32,7 @@ mod meta;
 mod migrate;
 mod outbox;
 mod profiles;
+mod queue;
 mod sessions;
 #[cfg(feature = "testing")]
 mod testing;
@@ -43,11 +44,10 @@ use std::time::Duration;
 pub use budget::StoreBudget;
 pub use crypto::{KEY_FILE_NAME, SecretKey};
 pub use error::{Cause, StoreError};
-pub use events::{Attendance, EventSource, ForwardOutcome, ForwardState, NewEvent, StoredEvent};
+pub use events::{Attendance, EventSource, ForwardDone, ForwardState, NewEvent, StoredEvent};
 pub use journal::{JournalEntry, JournalOutcome};
-pub use outbox::{
-    Claim, Completion, Enqueued, NewRegistration, OutboxState, Registration, Release,
-};
+pub use outbox::{Completion, Enqueued, NewRegistration, OutboxState, Registration};
+pub use queue::{Claim, QueueGauges, QueueName, Release};
 pub use sessions::AdminSession;
 #[cfg(feature = "testing")]
 pub use testing::{create_test_database, test_database_url};

@@ -16,6 +16,7 @@ use std::time::Duration;
 use g2w_goto::{RegistrantKey, Timestamp, WebinarKey};
 
 use crate::db::{Arg, Dialect, Durability, Row, Statement, args};
+use crate::queue::{Claim, QueueGauges, Release, Table};
 use crate::{Store, StoreError, key};
 
 /// Where a registration stands.
@@ -194,41 +195,29 @@ pub enum Completion {
     },
 }
 
-/// Why a leased registration goes back to pending.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Release {
-    /// The attempt failed: it counts, and the give-up clock runs.
-    Failed,
-    /// GoTo asked to slow down (429): the give-up clock runs, but no attempt is used.
-    Throttled,
-    /// Delivery is paused (no usable login): nothing failed, nothing counts.
-    Paused,
-}
-
-/// Which registration a claim may take.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Claim {
-    /// The next one due now (or one whose lease ran out).
-    Due,
-    /// The next one in line even if its backoff has not run out: a probe of whether
-    /// GoTo is back.
-    Probe,
-}
-
-impl Claim {
-    /// The latest `next_attempt_at` this claim may take at `now`.
-    pub fn due_by(self, now: Timestamp) -> Timestamp {
-        match self {
-            Self::Due => now,
-            Self::Probe => Timestamp::MAX,
-        }
-    }
-}
-
 /// The columns of a registration, in [`read`]'s order.
 const COLUMNS: &str = "id, profile, webinar_key, email, payload, idempotency_key, source, state, \
     attempts, next_attempt_at, registrant_key, join_url, last_error, created_at, updated_at, \
     finished_at, fence, failing_since, validated";
+
+/// The outbox as a queue.
+pub(crate) const OUTBOX: Table = Table {
+    table: "outbox",
+    key: "id",
+    state: "state",
+    next_at: "next_attempt_at",
+    lease_until: "lease_until",
+    fence: "fence",
+    attempts: "attempts",
+    failing_since: "failing_since",
+    error: "last_error",
+    created: "created_at",
+    touched: Some("updated_at"),
+    holder: Some("lease_holder"),
+    owner: Some("profile"),
+    returning: COLUMNS,
+    dead: "dead",
+};
 
 /// The channel new registrations are announced on (PostgreSQL).
 pub(crate) const CHANNEL: &str = "g2w_outbox";
@@ -289,18 +278,6 @@ fn completion_columns(
         Completion::Failed { reason } => (OutboxState::Failed, None, None, Some(reason.clone())),
         Completion::Dead { reason } => (OutboxState::Dead, None, None, Some(reason.clone())),
     }
-}
-
-/// `template` with `{skip_locked}` filled in: PostgreSQL skips rows another gateway is
-/// claiming at this moment; SQLite has one writer and nothing to skip.
-pub(crate) fn claim_sql(template: &str, dialect: Dialect) -> String {
-    template.replace(
-        "{skip_locked}",
-        match dialect {
-            Dialect::Postgres => " FOR UPDATE SKIP LOCKED",
-            Dialect::Sqlite => "",
-        },
-    )
 }
 
 impl Store {
@@ -443,33 +420,9 @@ impl Store {
         lease: Duration,
         which: Claim,
     ) -> Result<Option<Registration>, StoreError> {
-        // Orphans (expired leases) first, then the pending row due longest: two look-ups
-        // on their own indexes (one OR would scan the table).
-        let sql = claim_sql(
-            &format!(
-                "UPDATE outbox SET state = 'delivering', lease_holder = $1, lease_until = $2,
-                     attempts = attempts + 1, fence = fence + 1, updated_at = $3
-                 WHERE id = COALESCE(
-                     (SELECT id FROM outbox WHERE profile = $4 AND state = 'delivering'
-                          AND lease_until <= $3 ORDER BY lease_until LIMIT 1{{skip_locked}}),
-                     (SELECT id FROM outbox WHERE profile = $4 AND state = 'pending'
-                          AND next_attempt_at <= $5 ORDER BY next_attempt_at LIMIT 1{{skip_locked}}))
-                 RETURNING {COLUMNS}"
-            ),
-            self.db.dialect(),
-        );
         read_one(
-            self.db
-                .note_returning(
-                    sql,
-                    args![
-                        holder,
-                        (now + lease).as_millis(),
-                        now.as_millis(),
-                        profile,
-                        which.due_by(now).as_millis(),
-                    ],
-                )
+            OUTBOX
+                .claim(&self.db, Some(profile), holder, now, lease, which)
                 .await?,
         )
     }
@@ -485,15 +438,7 @@ impl Store {
         fence: i64,
         lease_until: Timestamp,
     ) -> Result<bool, StoreError> {
-        let n = self
-            .db
-            .note(
-                "UPDATE outbox SET lease_until = $1
-                 WHERE id = $2 AND state = 'delivering' AND fence = $3",
-                args![lease_until.as_millis(), id, fence],
-            )
-            .await?;
-        Ok(n == 1)
+        OUTBOX.renew(&self.db, id, fence, lease_until).await
     }
 
     /// Ends the attempt holding `fence` and returns the registration as it now stands;
@@ -541,30 +486,9 @@ impl Store {
         error: &str,
         why: Release,
     ) -> Result<Option<Registration>, StoreError> {
-        let uncount = i64::from(why != Release::Failed);
-        let failing = why != Release::Paused;
         read_one(
-            self.db
-                .note_returning(
-                    format!(
-                        "UPDATE outbox SET state = 'pending', next_attempt_at = $1,
-                             last_error = $2, attempts = attempts - $3, lease_holder = NULL,
-                             lease_until = NULL, updated_at = $4,
-                             failing_since = CASE WHEN $7 THEN COALESCE(failing_since, $4)
-                                                  ELSE failing_since END
-                         WHERE id = $5 AND state = 'delivering' AND fence = $6
-                         RETURNING {COLUMNS}"
-                    ),
-                    args![
-                        next_attempt_at.as_millis(),
-                        error,
-                        uncount,
-                        now.as_millis(),
-                        id,
-                        fence,
-                        failing,
-                    ],
-                )
+            OUTBOX
+                .release(&self.db, (id, fence), now, next_attempt_at, error, why)
                 .await?,
         )
     }
@@ -576,33 +500,7 @@ impl Store {
     /// # Errors
     /// Database failures.
     pub async fn make_due(&self, profile: &str, now: Timestamp) -> Result<u64, StoreError> {
-        self.db
-            .note(
-                "UPDATE outbox SET next_attempt_at = $1
-                 WHERE profile = $2 AND state = 'pending' AND next_attempt_at > $1",
-                args![now.as_millis(), profile],
-            )
-            .await
-    }
-
-    /// When the oldest registration of `profile` still waiting for delivery arrived.
-    ///
-    /// # Errors
-    /// Database failures.
-    pub async fn oldest_waiting(&self, profile: &str) -> Result<Option<Timestamp>, StoreError> {
-        let row = self
-            .db
-            .query_one(
-                "SELECT min(m) FROM (
-                     SELECT min(created_at) AS m FROM outbox
-                     WHERE profile = $1 AND state = 'pending'
-                     UNION ALL
-                     SELECT min(created_at) FROM outbox
-                     WHERE profile = $1 AND state = 'delivering') AS w",
-                args![profile],
-            )
-            .await?;
-        Ok(row.opt_int(0)?.map(Timestamp::from_millis))
+        OUTBOX.make_due(&self.db, Some(profile), now).await
     }
 
     /// How many registrations of `profile` are due by `now` or being delivered: the
@@ -612,16 +510,7 @@ impl Store {
     /// # Errors
     /// Database failures.
     pub async fn waiting(&self, profile: &str, now: Timestamp) -> Result<u64, StoreError> {
-        let row = self
-            .db
-            .query_one(
-                "SELECT (SELECT count(*) FROM outbox
-                         WHERE profile = $1 AND state = 'pending' AND next_attempt_at <= $2)
-                      + (SELECT count(*) FROM outbox WHERE profile = $1 AND state = 'delivering')",
-                args![profile, now.as_millis()],
-            )
-            .await?;
-        Ok(u64::try_from(row.int(0)?).unwrap_or(0))
+        OUTBOX.waiting(&self.db, Some(profile), now).await
     }
 
     /// One registration.
@@ -696,33 +585,14 @@ impl Store {
         Ok(counts)
     }
 
-    /// How many registrations wait (pending, delivering) or need a person (failed,
-    /// dead): counted from the state index, so the cost follows those rows, never the
-    /// delivered history. For gauges scraped often.
+    /// The outbox's gauges: how many registrations wait or need a person, and since
+    /// when the oldest waits; counted from indexes, so the cost follows those rows,
+    /// never the delivered history.
     ///
     /// # Errors
     /// Database failures.
-    pub async fn open_counts(&self) -> Result<BTreeMap<OutboxState, u64>, StoreError> {
-        let row = self
-            .db
-            .query_one(
-                "SELECT (SELECT count(*) FROM outbox WHERE state = 'pending'),
-                        (SELECT count(*) FROM outbox WHERE state = 'delivering'),
-                        (SELECT count(*) FROM outbox WHERE state = 'failed'),
-                        (SELECT count(*) FROM outbox WHERE state = 'dead')",
-                Vec::new(),
-            )
-            .await?;
-        let open = [
-            OutboxState::Pending,
-            OutboxState::Delivering,
-            OutboxState::Failed,
-            OutboxState::Dead,
-        ];
-        open.into_iter()
-            .enumerate()
-            .map(|(i, state)| Ok((state, u64::try_from(row.int(i)?).unwrap_or(0))))
-            .collect()
+    pub async fn registration_gauges(&self) -> Result<QueueGauges, StoreError> {
+        OUTBOX.gauges(&self.db).await
     }
 
     /// When the earliest pending (or leased) registration of `profile` is due.
@@ -730,20 +600,7 @@ impl Store {
     /// # Errors
     /// Database failures.
     pub async fn next_due(&self, profile: &str) -> Result<Option<Timestamp>, StoreError> {
-        // Two indexed look-ups rather than one OR that scans the table.
-        let row = self
-            .db
-            .query_one(
-                "SELECT min(m) FROM (
-                     SELECT min(next_attempt_at) AS m FROM outbox
-                     WHERE profile = $1 AND state = 'pending'
-                     UNION ALL
-                     SELECT min(lease_until) FROM outbox
-                     WHERE profile = $1 AND state = 'delivering') AS d",
-                args![profile],
-            )
-            .await?;
-        Ok(row.opt_int(0)?.map(Timestamp::from_millis))
+        OUTBOX.next_due(&self.db, Some(profile)).await
     }
 
     /// Makes a failed or dead registration pending again with fresh attempts and a

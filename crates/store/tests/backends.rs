@@ -214,6 +214,14 @@ async fn the_goto_budget_is_one_schedule_for_every_process() {
                 <= ms(5),
             "per account"
         );
+        // GoTo said "Retry-After: 2": whoever books next waits it out.
+        a.hold_budget("held", ms(2_000)).await.unwrap();
+        let wait = b
+            .book_budget("held", ms(100), 1, 1, None)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(wait >= ms(1_900), "{wait:?}");
     })
     .await;
 }

@@ -5,7 +5,9 @@
 use std::time::Duration;
 
 use g2w_goto::{RegistrantKey, SessionKey, Timestamp, WebinarKey};
-use g2w_store::{EventSource, ForwardOutcome, ForwardState, NewEvent, SecretKey, Store};
+use g2w_store::{
+    Claim, EventSource, ForwardDone, ForwardState, NewEvent, Release, SecretKey, Store,
+};
 
 const WEBINAR: WebinarKey = WebinarKey::new(9_007_199_254_740_993);
 
@@ -98,87 +100,99 @@ async fn story(store: &Store) {
         [RegistrantKey::new(2)]
     );
 
-    // Forwarding: oldest due first, leased, retried, delivered; an expired lease is taken.
+    // Forwarding runs on the queue rules every queue follows: oldest due first,
+    // leased, released with a due time, finished; an expired lease is taken over and
+    // the attempt that lost it records nothing.
     let lease = Duration::from_secs(10);
-    let first = store
-        .claim_forward(at(5_000), lease)
-        .await
-        .unwrap()
-        .unwrap();
+    let claim = |now: i64| store.claim_forward("w", at(now), lease, Claim::Due);
+    let first = claim(5_000).await.unwrap().unwrap();
     assert_eq!(
         (first.event_key.as_str(), first.forward_attempts),
         ("e1", 1)
     );
     assert_eq!(first.forward_state, ForwardState::Delivering);
-    store
-        .settle_forward(
+    let released = store
+        .release_forward(
             "e1",
-            1,
-            &ForwardOutcome::Retry {
-                at: at(60_000),
-                error: "HTTP 503".into(),
-            },
+            first.forward_fence,
+            at(5_000),
+            at(60_000),
+            "HTTP 503",
+            Release::Failed,
         )
-        .await
-        .unwrap();
-    for expected in ["e2", "e3", "e4"] {
-        let e = store
-            .claim_forward(at(5_000), lease)
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(e.event_key, expected);
-        if expected != "e4" {
-            store
-                .settle_forward(expected, e.forward_attempts, &ForwardOutcome::Delivered)
-                .await
-                .unwrap();
-        }
-    }
-    assert!(
-        store
-            .claim_forward(at(5_000), lease)
-            .await
-            .unwrap()
-            .is_none(),
-        "e1 waits, e4 leased"
-    );
-    let crashed = store
-        .claim_forward(at(15_001), lease)
         .await
         .unwrap()
         .unwrap();
+    assert_eq!(released.forward_failing_since, Some(at(5_000)));
+    for expected in ["e2", "e3", "e4"] {
+        let e = claim(5_000).await.unwrap().unwrap();
+        assert_eq!(e.event_key, expected);
+        if expected != "e4" {
+            assert!(
+                store
+                    .finish_forward(expected, e.forward_fence, &ForwardDone::Delivered)
+                    .await
+                    .unwrap()
+                    .is_some()
+            );
+        }
+    }
+    assert!(claim(5_000).await.unwrap().is_none(), "e1 waits, e4 leased");
+    let gauges = store.forward_gauges().await.unwrap();
+    assert_eq!(
+        (gauges.pending, gauges.delivering, gauges.oldest_waiting),
+        (1, 1, Some(at(1_000)))
+    );
+    let lost = first.forward_fence;
+    let crashed = claim(15_001).await.unwrap().unwrap();
     assert_eq!(
         (crashed.event_key.as_str(), crashed.forward_attempts),
         ("e4", 2)
     );
     assert!(
-        !store
-            .settle_forward("e4", 1, &ForwardOutcome::Delivered)
+        store
+            .finish_forward("e4", crashed.forward_fence - 1, &ForwardDone::Delivered)
             .await
-            .unwrap(),
+            .unwrap()
+            .is_none(),
         "the attempt that lost its lease records nothing"
     );
+    assert!(
+        !store
+            .renew_forward("e4", crashed.forward_fence - 1, at(20_000))
+            .await
+            .unwrap()
+    );
+    assert!(lost > 0);
     store
-        .settle_forward(
+        .finish_forward(
             "e4",
-            2,
-            &ForwardOutcome::Failed {
+            crashed.forward_fence,
+            &ForwardDone::Failed {
                 error: "gave up".into(),
             },
         )
         .await
         .unwrap();
-    let again = store
-        .claim_forward(at(60_000), lease)
-        .await
-        .unwrap()
-        .unwrap();
+    assert_eq!(store.next_forward_due().await.unwrap(), Some(at(60_000)));
+    assert_eq!(store.make_forwards_due(at(30_000)).await.unwrap(), 1);
+    let again = claim(30_000).await.unwrap().unwrap();
     assert_eq!(
         (again.event_key.as_str(), again.forward_attempts),
         ("e1", 2)
     );
     assert_eq!(again.forward_error.as_deref(), Some("HTTP 503"));
+    store
+        .release_forward(
+            "e1",
+            again.forward_fence,
+            at(30_000),
+            at(60_000),
+            "HTTP 503",
+            Release::Failed,
+        )
+        .await
+        .unwrap();
 
     let mut quiet = event("e9", "webinar.created", 3, None, 9_000);
     quiet.forward = false;
@@ -186,7 +200,7 @@ async fn story(store: &Store) {
     assert!(store.record_event(&quiet).await.unwrap());
     assert!(
         store
-            .claim_forward(at(1_000_000), lease)
+            .claim_forward("w", at(1_000_000), lease, Claim::Due)
             .await
             .unwrap()
             .is_some_and(|e| e.event_key == "e1"),

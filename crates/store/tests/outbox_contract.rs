@@ -131,7 +131,7 @@ async fn story(store: &Store) {
         "a finished row stays finished"
     );
     assert_eq!(
-        store.oldest_waiting("default").await.unwrap(),
+        store.registration_gauges().await.unwrap().oldest_waiting,
         Some(t(1_001))
     );
 
@@ -276,7 +276,10 @@ async fn story(store: &Store) {
                 && r.last_error.as_deref() == Some("RegistrationInvalid: email")),
         "the outcome comes back with the row"
     );
-    assert_eq!(store.oldest_waiting("default").await.unwrap(), None);
+    assert_eq!(
+        store.registration_gauges().await.unwrap().oldest_waiting,
+        None
+    );
     assert_eq!(
         store.waiting("default", t(9_000)).await.unwrap(),
         0,

@@ -173,7 +173,7 @@ pub(crate) async fn reconcile(
     .await
     {
         Ok(found) => {
-            state.forward_wake.notify_one();
+            state.wake_forwarder();
             found.to_string()
         }
         Err(e) => format!("GoTo could not be checked: {e}"),

@@ -179,7 +179,7 @@ async fn outbox_page(
     let email = email.map(|e| e.trim().to_owned()).filter(|e| !e.is_empty());
     let s = &state.store;
     let listed = async {
-        let counts = s.open_counts().await?;
+        let counts = s.registration_gauges().await?;
         let rows = match &email {
             Some(e) => s.list(None, Some(e), 200).await?,
             None => {
@@ -208,10 +208,12 @@ async fn outbox_page(
             csrf,
             notice,
         },
-        counts: counts
-            .into_iter()
-            .map(|(k, v)| (k.as_str().replace('_', " "), v))
-            .collect(),
+        counts: vec![
+            ("pending".to_owned(), counts.pending),
+            ("delivering".to_owned(), counts.delivering),
+            ("failed".to_owned(), counts.failed),
+            ("dead".to_owned(), counts.dead),
+        ],
         heading: match &email {
             Some(e) => format!("Registrations for {e}"),
             None => "Failed and dead registrations".to_owned(),

@@ -1,6 +1,7 @@
-//! Forwarding received events to the user's own URL, through the store's outbox: each
-//! event is leased, POSTed with its raw body, and retried with backoff until the URL
-//! answers 2xx or the event has failed for `give_up_after`.
+//! Forwarding received events to the user's own URL: the events' forwarding outbox as
+//! a [`Queue`] for the delivery [`Engine`], so forwards get what deliveries get (leases
+//! with a heartbeat, fencing, backoff, the give-up horizon, `Retry-After`, a breaker
+//! that probes a URL that is down one event at a time).
 //!
 //! Each request is signed by g2w (not GoTo): `X-G2W-Timestamp` is Unix seconds and
 //! `X-G2W-Signature` is `sha256=` and the hex HMAC-SHA256, under the forward secret, of
@@ -10,27 +11,19 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use g2w_goto::ExposeSecret as _;
-use g2w_store::{ForwardOutcome, StoredEvent};
+use g2w_goto::{Clock, ExposeSecret as _, SecretString, Timestamp};
+use g2w_store::{Claim, ForwardDone, QueueName, Release, Store, StoreError, StoredEvent};
 use hmac::{Hmac, Mac as _};
 
-use crate::state::AppState;
+use crate::delivery::engine::{Engine, Item, Outcome, Queue};
 
 /// The header with g2w's signature.
 pub const SIGNATURE_HEADER: &str = "x-g2w-signature";
 /// The header with the signing time (Unix seconds).
 pub const TIMESTAMP_HEADER: &str = "x-g2w-timestamp";
 
-/// How long one forwarding attempt holds an event: longer than a request may take,
-/// so a slow URL is never sent the same event by a second attempt meanwhile.
-const LEASE: Duration = Duration::from_secs(g2w_goto::REQUEST_TIMEOUT.as_secs() + 30);
-/// While the URL fails, the loop waits this long after the first failure (doubling up
-/// to `PAUSE_CAP`) before trying the next event: a URL that is down is probed, not
-/// flooded with the whole backlog.
-const PAUSE_BASE: Duration = Duration::from_secs(1);
-const PAUSE_CAP: Duration = Duration::from_secs(60);
-/// The longest wait between attempts.
-const BACKOFF_CAP: Duration = Duration::from_secs(600);
+/// The longest wait between attempts to forward one event.
+pub(crate) const BACKOFF_CAP: Duration = Duration::from_secs(600);
 
 /// `sha256=<hex HMAC-SHA256 of "<timestamp>.<body>">` under `secret`.
 pub fn signature(secret: &str, timestamp: i64, body: &[u8]) -> String {
@@ -49,125 +42,159 @@ pub fn signature(secret: &str, timestamp: i64, body: &[u8]) -> String {
     format!("sha256={hex}")
 }
 
-fn backoff(attempts: u32) -> Duration {
-    Duration::from_secs(1_u64 << attempts.min(10)).min(BACKOFF_CAP)
-}
+/// The forwarding engine.
+pub type Forwarder = Engine<Forwards>;
 
-async fn send(
-    state: &AppState,
-    http: &reqwest::Client,
-    url: &str,
-    e: &StoredEvent,
-) -> Result<(), String> {
-    let now = (state.clock)();
-    let mut request = http
-        .post(url)
-        .header("content-type", "application/json")
-        .header("x-g2w-event-key", &e.event_key)
-        .header("x-g2w-event-name", &e.event_name)
-        .header("x-g2w-source", e.source.as_str())
-        .header(TIMESTAMP_HEADER, now.as_secs().to_string())
-        .body(e.body.clone());
-    if let Some(secret) = &state.config.forward_secret {
-        request = request.header(
-            SIGNATURE_HEADER,
-            signature(secret.expose_secret(), now.as_secs(), e.body.as_bytes()),
-        );
+impl Item for StoredEvent {
+    fn key(&self) -> &str {
+        &self.event_key
     }
-    match request.send().await {
-        Ok(r) if r.status().is_success() => Ok(()),
-        Ok(r) => Err(format!("{url} answered HTTP {}", r.status().as_u16())),
-        Err(e) => Err(format!("{url}: {}", g2w_goto::describe_transport(&e))),
+
+    fn attempts(&self) -> u32 {
+        self.forward_attempts
+    }
+
+    fn failing_since(&self) -> Option<Timestamp> {
+        self.forward_failing_since
     }
 }
 
-/// What one step did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Step {
-    /// Nothing was due.
-    Idle,
-    /// An event went out.
-    Forwarded,
-    /// The URL did not take it.
-    Failed,
+/// The events waiting for the user's URL.
+pub struct Forwards {
+    store: Arc<Store>,
+    http: reqwest::Client,
+    url: String,
+    secret: Option<SecretString>,
+    clock: Clock,
 }
 
-/// One step: forwards the next due event, if any.
-pub(crate) async fn step(
-    state: &AppState,
-    http: &reqwest::Client,
-    url: &str,
-) -> Result<Step, g2w_store::StoreError> {
-    let now = (state.clock)();
-    let Some(event) = state.store.claim_forward(now, LEASE).await? else {
-        return Ok(Step::Idle);
-    };
-    let outcome = match send(state, http, url, &event).await {
-        Ok(()) => ForwardOutcome::Delivered,
-        Err(error) if now.since(event.received_at) >= state.config.give_up_after => {
-            ForwardOutcome::Failed { error }
+impl Forwards {
+    pub(crate) fn new(
+        store: Arc<Store>,
+        http: reqwest::Client,
+        url: String,
+        secret: Option<SecretString>,
+        clock: Clock,
+    ) -> Self {
+        Self {
+            store,
+            http,
+            url,
+            secret,
+            clock,
         }
-        Err(error) => ForwardOutcome::Retry {
-            at: (state.clock)() + backoff(event.forward_attempts),
-            error,
-        },
-    };
-    let step = if outcome == ForwardOutcome::Delivered {
-        Step::Forwarded
-    } else {
-        Step::Failed
-    };
-    state.metrics.webhook(match outcome {
-        ForwardOutcome::Delivered => "forwarded",
-        ForwardOutcome::Retry { .. } => "forward_retry",
-        ForwardOutcome::Failed { .. } => "forward_failed",
-    });
-    let (key, attempt) = (event.event_key.clone(), event.forward_attempts);
-    let recorded = state.store.settle_forward(&key, attempt, &outcome).await?;
-    if !recorded {
-        tracing::warn!(
-            event = %event.event_key,
-            "forwarding lease lost before its outcome was recorded; another attempt has it"
-        );
     }
-    Ok(step)
 }
 
-/// Forwards until `stop` fires. Idle, it waits for a new event or a second; after a
-/// failure it waits before the next event (1 s, doubling to a minute).
-pub(crate) async fn run(state: Arc<AppState>, mut stop: tokio::sync::watch::Receiver<bool>) {
-    let Some(url) = state.config.forward_url.clone() else {
-        return;
-    };
-    let http = match g2w_goto::http_client() {
-        Ok(h) => h,
-        Err(e) => {
-            tracing::error!("cannot forward GoTo events: {e}");
-            return;
+/// A `Retry-After` in seconds, from a response that has one.
+fn retry_after(response: &reqwest::Response) -> Option<Duration> {
+    response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .map(Duration::from_secs)
+}
+
+#[async_trait::async_trait]
+impl Queue for Forwards {
+    type Item = StoredEvent;
+    type Done = ForwardDone;
+    const NAME: QueueName = QueueName::Forwards;
+
+    async fn claim(
+        &self,
+        holder: &str,
+        now: Timestamp,
+        lease: Duration,
+        which: Claim,
+    ) -> Result<Option<StoredEvent>, StoreError> {
+        self.store.claim_forward(holder, now, lease, which).await
+    }
+
+    async fn renew(&self, item: &StoredEvent, until: Timestamp) -> Result<bool, StoreError> {
+        self.store
+            .renew_forward(&item.event_key, item.forward_fence, until)
+            .await
+    }
+
+    async fn release(
+        &self,
+        item: &StoredEvent,
+        now: Timestamp,
+        due: Timestamp,
+        error: &str,
+        why: Release,
+    ) -> Result<Option<StoredEvent>, StoreError> {
+        self.store
+            .release_forward(&item.event_key, item.forward_fence, now, due, error, why)
+            .await
+    }
+
+    async fn finish(
+        &self,
+        item: &StoredEvent,
+        _now: Timestamp,
+        done: ForwardDone,
+    ) -> Result<Option<StoredEvent>, StoreError> {
+        self.store
+            .finish_forward(&item.event_key, item.forward_fence, &done)
+            .await
+    }
+
+    async fn make_due(&self, now: Timestamp) -> Result<u64, StoreError> {
+        self.store.make_forwards_due(now).await
+    }
+
+    async fn next_due(&self) -> Result<Option<Timestamp>, StoreError> {
+        self.store.next_forward_due().await
+    }
+
+    async fn current(&self, key: &str) -> Result<Option<StoredEvent>, StoreError> {
+        self.store.event(key).await
+    }
+
+    /// One signed POST of the event's raw body. Any failure may pass (the URL is the
+    /// user's own, and may be down or redeploying): it is retried until the give-up
+    /// horizon.
+    async fn attempt(&self, e: &StoredEvent) -> Outcome<ForwardDone> {
+        let now = (self.clock)();
+        let mut request = self
+            .http
+            .post(&self.url)
+            .header("content-type", "application/json")
+            .header("x-g2w-event-key", &e.event_key)
+            .header("x-g2w-event-name", &e.event_name)
+            .header("x-g2w-source", e.source.as_str())
+            .header(TIMESTAMP_HEADER, now.as_secs().to_string())
+            .body(e.body.clone());
+        if let Some(secret) = &self.secret {
+            request = request.header(
+                SIGNATURE_HEADER,
+                signature(secret.expose_secret(), now.as_secs(), e.body.as_bytes()),
+            );
         }
-    };
-    let mut pause = PAUSE_BASE;
-    while !*stop.borrow() {
-        let stepped = step(&state, &http, &url).await;
-        if let Err(e) = &stepped {
-            tracing::warn!("forwarding: {e}");
+        match request.send().await {
+            Ok(r) if r.status().is_success() => Outcome::Done(ForwardDone::Delivered, "forwarded"),
+            Ok(r) => Outcome::Retry {
+                error: format!("{} answered HTTP {}", self.url, r.status().as_u16()),
+                retry_after: retry_after(&r),
+                throttled: r.status() == reqwest::StatusCode::TOO_MANY_REQUESTS,
+            },
+            Err(err) => Outcome::Retry {
+                error: format!("{}: {}", self.url, g2w_goto::describe_transport(&err)),
+                retry_after: None,
+                throttled: false,
+            },
         }
-        match stepped {
-            Ok(Step::Forwarded) => pause = PAUSE_BASE,
-            Ok(Step::Failed) => {
-                tokio::select! {
-                    () = tokio::time::sleep(pause) => {}
-                    _ = stop.changed() => {}
-                }
-                pause = (pause * 2).min(PAUSE_CAP);
-            }
-            Ok(Step::Idle) | Err(_) => {
-                tokio::select! {
-                    () = state.forward_wake.notified() => {}
-                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
-                    _ = stop.changed() => {}
-                }
-            }
+    }
+
+    fn given_up(&self, reason: String) -> ForwardDone {
+        ForwardDone::Failed {
+            error: format!("the forward URL kept {reason}"),
         }
     }
 }
@@ -183,12 +210,5 @@ mod tests {
         assert_ne!(s, signature("k", 1_700_000_001, b"{}"));
         assert_ne!(s, signature("k", 1_700_000_000, b"{ }"));
         assert_ne!(s, signature("other", 1_700_000_000, b"{}"));
-    }
-
-    #[test]
-    fn backoff_doubles_to_a_cap() {
-        assert_eq!(backoff(1), Duration::from_secs(2));
-        assert_eq!(backoff(3), Duration::from_secs(8));
-        assert_eq!(backoff(30), BACKOFF_CAP);
     }
 }

@@ -19,15 +19,53 @@ use g2w_goto::{RegistrantKey, SessionKey, WebinarKey};
 use g2w_store::{EventSource, NewEvent, Store};
 use serde_json::{Value, json};
 
-pub use forward::{SIGNATURE_HEADER, TIMESTAMP_HEADER, signature};
+pub use forward::{Forwarder, Forwards, SIGNATURE_HEADER, TIMESTAMP_HEADER, signature};
 
 pub use reconcile::{ReconcileError, Reconciled, reconcile};
 
-pub(crate) use forward::run as forward_loop;
 pub(crate) use reconcile::run as reconcile_loop;
 
+use crate::delivery::engine::{Engine, Policy};
 use crate::error::ApiError;
+use crate::metrics::Metrics;
 use crate::state::AppState;
+
+/// The forwarding engine, when a forward URL is configured.
+pub(crate) fn forwarder(
+    config: &crate::config::GatewayConfig,
+    store: &Arc<Store>,
+    clock: &g2w_goto::Clock,
+    metrics: &Arc<Metrics>,
+    policy: Policy,
+) -> Option<Arc<Forwarder>> {
+    let url = config.forward_url.clone()?;
+    let http = match g2w_goto::http_client() {
+        Ok(http) => http,
+        Err(e) => {
+            tracing::error!("cannot forward GoTo events: {e}");
+            return None;
+        }
+    };
+    let forwards = Forwards::new(
+        store.clone(),
+        http,
+        url,
+        config.forward_secret.clone(),
+        clock.clone(),
+    );
+    let policy = Policy {
+        backoff_base: std::time::Duration::from_secs(1),
+        backoff_cap: forward::BACKOFF_CAP,
+        concurrency: 1,
+        ..policy
+    };
+    Some(Arc::new(Engine::new(
+        forwards,
+        policy,
+        clock.clone(),
+        metrics.clone(),
+    )))
+}
 
 /// The store setting holding the secret path segment GoTo posts to.
 pub const PATH_SETTING: &str = "webhooks.path";
@@ -221,7 +259,7 @@ pub(crate) async fn receive(
                 .metrics
                 .webhook(if fresh { "received" } else { "duplicate" });
             if fresh {
-                state.forward_wake.notify_one();
+                state.wake_forwarder();
             }
             Ok(Json(json!({"received": true, "duplicate": !fresh})))
         }

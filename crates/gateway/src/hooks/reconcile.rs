@@ -236,14 +236,14 @@ pub(crate) async fn run(
             .await
             .is_ok_and(|p| super::configured_path(p).is_some());
         // GoTo failing, or no usable login: deliveries wait for GoTo, and so does this.
-        if !set_up || state.worker.goto_failing() || state.worker.paused().is_some() {
+        if !set_up || state.worker.failing() || state.worker.paused().is_some() {
             continue;
         }
         let forward = state.config.forward_url.is_some();
         match reconcile(&state.client, &state.store, (state.clock)(), forward).await {
             Ok(found) if found.added + found.joined > 0 => {
                 tracing::info!("reconciliation: {found}");
-                state.forward_wake.notify_one();
+                state.wake_forwarder();
             }
             Ok(_) => {}
             Err(e) => tracing::warn!("reconciliation failed: {e}"),

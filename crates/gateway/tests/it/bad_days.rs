@@ -4,6 +4,7 @@
 
 use std::time::{Duration, Instant};
 
+use g2w_gateway::Step;
 use g2w_store::OutboxState;
 use serde_json::json;
 
@@ -193,7 +194,7 @@ async fn after_a_five_minute_outage_the_backlog_goes_out_within_seconds_of_gotos
         app.get("/metrics")
             .await
             .text
-            .contains("g2w_goto_breaker_open 1\n")
+            .contains("g2w_queue_breaker_open{queue=\"registrations\"} 1\n")
     );
 
     app.clear_faults().await;
@@ -415,4 +416,80 @@ async fn a_heartbeat_keeps_a_slow_delivery_from_being_taken_over() {
     first.await.unwrap();
     assert_eq!(app.count(OutboxState::Delivered).await, 1);
     assert_eq!(app.emu.stats().route_total(CREATE), 1, "sent once");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn after_a_429_nothing_leaves_before_retry_after_and_an_earlier_attempt_closes_nothing() {
+    let app = TestApp::start().await;
+    let (slow, _) = app.webinar(json!({"subject": "Slow answer"})).await;
+    let (limited, _) = app.webinar(json!({"subject": "Throttled"})).await;
+    let organizer = app.emu.default_organizer_key();
+    let path = |w: &str| format!("/G2W/rest/v2/organizers/{organizer}/webinars/{w}/registrants");
+    // One attempt is in flight (GoTo answers it after 400 ms, successfully) when
+    // another gets a 429 with Retry-After: 2.
+    app.fault(json!({"method": "POST", "pathPrefix": path(&slow), "delayMs": 400, "count": 1}))
+        .await;
+    app.fault(json!({"method": "POST", "pathPrefix": path(&limited), "status": 429, "retryAfter": 2, "count": 1}))
+        .await;
+    app.post_json(&slow, &person("in-flight@example.com")).await;
+    app.post_json(&limited, &person("throttled@example.com"))
+        .await;
+    for i in 0..5 {
+        app.post_json(&slow, &person(&format!("backlog{i}@example.com")))
+            .await;
+    }
+    let (a, b) = tokio::join!(app.worker.deliver_next(), async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        app.worker.deliver_next().await
+    });
+    let states: Vec<OutboxState> = [a.unwrap(), b.unwrap()]
+        .into_iter()
+        .map(|s| match s {
+            Step::Attempted(r) => r.state,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert!(
+        states.contains(&OutboxState::Delivered) && states.contains(&OutboxState::Pending),
+        "{states:?}"
+    );
+    assert!(
+        app.get("/readyz")
+            .await
+            .text
+            .contains("\"breaker\":\"open\""),
+        "the success of an attempt sent before the 429 does not close the breaker"
+    );
+    let posts = app.emu.stats().route_total(CREATE);
+    for _ in 0..3 {
+        assert!(
+            matches!(app.worker.deliver_next().await.unwrap(), Step::Waiting(_)),
+            "nothing goes out before Retry-After has run out"
+        );
+    }
+    app.advance(1_500);
+    assert!(matches!(
+        app.worker.deliver_next().await.unwrap(),
+        Step::Waiting(_)
+    ));
+    assert_eq!(
+        app.emu.stats().route_total(CREATE),
+        posts,
+        "no request left"
+    );
+    app.advance(600);
+    assert!(matches!(
+        app.worker.deliver_next().await.unwrap(),
+        Step::Attempted(_)
+    ));
+    assert_eq!(app.emu.stats().route_total(CREATE), posts + 1, "one probe");
+    assert!(
+        app.get("/readyz")
+            .await
+            .text
+            .contains("\"breaker\":\"closed\""),
+        "a request sent after the 429 closes it"
+    );
+    app.drain(5_000).await;
+    assert_eq!(app.count(OutboxState::Delivered).await, 7);
 }

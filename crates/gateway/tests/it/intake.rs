@@ -450,7 +450,7 @@ async fn health_readiness_metrics_and_the_webinar_list() {
         metrics.contains("g2w_intake_total{outcome=\"invalid\"} 1"),
         "{metrics}"
     );
-    assert!(metrics.contains("g2w_outbox_registrations{state=\"pending\"} 0"));
+    assert!(metrics.contains("g2w_queue_items{queue=\"registrations\",state=\"pending\"} 0"));
     assert!(metrics.contains("g2w_goto_request_duration_seconds_count"));
 }
 

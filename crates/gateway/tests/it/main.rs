@@ -27,6 +27,8 @@ pub struct TestApp {
     pub emu: Arc<EmulatorHandle>,
     pub store: Arc<Store>,
     pub worker: Arc<Worker>,
+    /// The forwarding engine, when a forward URL is configured.
+    pub forwarder: Option<Arc<g2w_gateway::Forwarder>>,
     pub base: String,
     pub http: reqwest::Client,
     pub clock_offset: Arc<AtomicI64>,
@@ -128,6 +130,11 @@ impl TestApp {
             None => Arc::new(Store::open_in(dir.path(), None).await.unwrap()),
         };
         login(&emu, &store).await;
+        // One clock for the gateway and its GoTo client (Retry-After), moved by tests.
+        let offset = Arc::new(AtomicI64::new(0));
+        let o = offset.clone();
+        let clock: g2w_goto::Clock =
+            Arc::new(move || g2w_goto::Timestamp::now() + millis(o.load(Ordering::SeqCst)));
         let tokens = Arc::new(TokenManager::new(
             store.clone(),
             oauth(&emu),
@@ -138,7 +145,7 @@ impl TestApp {
             g2w_goto::http_client().unwrap(),
             Url::parse(emu.base_url()).unwrap(),
             tokens.clone(),
-            Arc::new(RateLimiter::new(goto_rate, 1)),
+            Arc::new(RateLimiter::new(goto_rate, 1).with_clock(clock.clone())),
             RetryPolicy::NEVER,
         );
         let mut config = GatewayConfig {
@@ -157,12 +164,9 @@ impl TestApp {
             ..GatewayConfig::default()
         };
         tune(&mut config);
-        let offset = Arc::new(AtomicI64::new(0));
-        let o = offset.clone();
-        let clock: g2w_goto::Clock =
-            Arc::new(move || g2w_goto::Timestamp::now() + millis(o.load(Ordering::SeqCst)));
         let gateway = Gateway::new(config, store.clone(), client, clock);
         let worker = gateway.worker();
+        let forwarder = gateway.forwarder();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -173,6 +177,7 @@ impl TestApp {
             emu,
             store,
             worker,
+            forwarder,
             base,
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
@@ -285,7 +290,7 @@ impl TestApp {
         for _ in 0..10_000 {
             match self.worker.deliver_next().await.unwrap() {
                 Step::Attempted(_) => attempts += 1,
-                Step::Idle | Step::Paused(_) | Step::WaitingForGoto(_) => return attempts,
+                Step::Idle | Step::Paused(_) | Step::Waiting(_) => return attempts,
             }
         }
         panic!("the worker never went idle");

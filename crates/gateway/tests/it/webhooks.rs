@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::http::HeaderMap;
-use g2w_gateway::{AdminPassword, PATH_SETTING};
+use g2w_gateway::{AdminPassword, PATH_SETTING, Step};
 use g2w_goto::ExposeSecret as _;
 use g2w_store::ForwardState;
 use serde_json::{Value, json};
@@ -295,18 +295,20 @@ async fn forwarding_retries_until_the_users_url_takes_the_event_signed_by_g2w() 
     let app = hook_app(|c| {
         c.forward_url = Some(url);
         c.forward_secret = Some("forward-secret".into());
-        c.background_tasks = true;
     })
     .await;
     let body = joined("fwd-1", 7);
     assert_eq!(post_event(&app, PATH, body.clone()).await.status, 200);
-    // Backoffs are on the gateway's clock: move it instead of waiting.
-    for _ in 0..800 {
-        if !got.lock().unwrap().is_empty() {
-            break;
+    // Stepped by hand; backoffs are on the gateway's clock: move it instead of waiting.
+    let forwarder = app.forwarder.clone().unwrap();
+    let mut attempts = 0;
+    while got.lock().unwrap().is_empty() {
+        match forwarder.step().await.unwrap() {
+            Step::Attempted(_) => attempts += 1,
+            Step::Idle | Step::Waiting(_) => app.advance(60_000),
+            Step::Paused(why) => panic!("{why}"),
         }
-        app.advance(60_000);
-        tokio::time::sleep(Duration::from_millis(25)).await;
+        assert!(attempts <= 3, "forwarded by the third attempt");
     }
     let (headers, received) = got.lock().unwrap().first().cloned().expect("forwarded");
     assert_eq!(received, body.as_bytes(), "the raw body");
@@ -321,16 +323,9 @@ async fn forwarding_retries_until_the_users_url_takes_the_event_signed_by_g2w() 
         g2w_gateway::signature("forward-secret", ts, body.as_bytes())
     );
     let event = app.store.recent_events(1).await.unwrap().remove(0);
-    for _ in 0..500 {
-        if app.store.recent_events(1).await.unwrap()[0].forward_state == ForwardState::Delivered {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    let event_now = app.store.recent_events(1).await.unwrap().remove(0);
-    assert_eq!(event_now.forward_state, ForwardState::Delivered);
+    assert_eq!(event.forward_state, ForwardState::Delivered);
     assert_eq!(
-        event_now.forward_attempts, 3,
+        event.forward_attempts, 3,
         "two refusals, then taken: {event:?}"
     );
 }
@@ -353,20 +348,49 @@ async fn a_users_url_that_is_down_is_probed_not_flooded_with_the_backlog() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let front_url = format!("http://{}/events", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, front).await });
-    let app = hook_app(|c| {
-        c.forward_url = Some(front_url);
-        c.background_tasks = true;
-    })
-    .await;
+    let app = hook_app(|c| c.forward_url = Some(front_url)).await;
     for i in 0..30 {
         let reply = post_event(&app, PATH, joined(&format!("down-{i}"), i)).await;
         assert_eq!(reply.status, 200, "receipt does not wait on the user's URL");
     }
-    tokio::time::sleep(Duration::from_millis(1_500)).await;
-    let requests = *seen.lock().unwrap();
+    // Stepped by hand on the gateway's clock: three failures in a row open the breaker,
+    // and then one probe goes out at a time, ever further apart (up to 4 s).
+    let forwarder = app.forwarder.clone().unwrap();
+    let mut steps = Vec::new();
+    for _ in 0..10 {
+        let step = forwarder.step().await.unwrap();
+        let waiting = matches!(step, Step::Waiting(_));
+        steps.push(step);
+        if waiting {
+            break;
+        }
+    }
+    assert_eq!(*seen.lock().unwrap(), 3, "then it waits: {steps:?}");
+    let Some(Step::Waiting(until)) = steps.last().cloned() else {
+        panic!("{steps:?}")
+    };
+    assert!(until.since(app.now()) <= Duration::from_secs(1));
+    assert!(matches!(forwarder.step().await.unwrap(), Step::Waiting(_)));
+    let mut probes = Vec::new();
+    for _ in 0..5 {
+        let Step::Waiting(until) = forwarder.step().await.unwrap() else {
+            panic!("a probe at a time")
+        };
+        app.advance(i64::try_from(until.since(app.now()).as_millis()).unwrap() + 1);
+        let before = *seen.lock().unwrap();
+        assert!(matches!(
+            forwarder.step().await.unwrap(),
+            Step::Attempted(_)
+        ));
+        assert_eq!(*seen.lock().unwrap(), before + 1, "one probe");
+        probes.push(until);
+    }
+    let gaps: Vec<Duration> = probes.windows(2).map(|w| w[1].since(w[0])).collect();
     assert!(
-        (1..=3).contains(&requests),
-        "30 events waiting, a failing URL: {requests} request(s) in 1.5 s"
+        gaps.windows(2)
+            .all(|w| w[1] + Duration::from_millis(50) >= w[0])
+            && gaps.iter().all(|g| *g <= Duration::from_secs(5)),
+        "growing pauses, up to the cap: {gaps:?}"
     );
     let pending = app
         .store
@@ -584,7 +608,7 @@ async fn periodic_reconciliation_waits_while_goto_fails_and_resumes_after() {
         app.post_json(&webinar, &crate::person(&format!("o{i}@example.com")))
             .await;
     }
-    until_metrics_show(&app, "g2w_goto_breaker_open 1\n").await;
+    until_metrics_show(&app, "g2w_queue_breaker_open{queue=\"registrations\"} 1\n").await;
 
     let before = app.emu.stats().route_total(LIST_WEBINARS);
     app.store.set_setting(PATH_SETTING, PATH).await.unwrap();
@@ -596,7 +620,7 @@ async fn periodic_reconciliation_waits_while_goto_fails_and_resumes_after() {
     );
 
     app.clear_faults().await;
-    until_metrics_show(&app, "g2w_goto_breaker_open 0\n").await;
+    until_metrics_show(&app, "g2w_queue_breaker_open{queue=\"registrations\"} 0\n").await;
     for _ in 0..200 {
         if app.emu.stats().route_total(LIST_WEBINARS) > before {
             return;

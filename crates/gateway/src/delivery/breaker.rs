@@ -1,11 +1,16 @@
-//! The circuit breaker for one GoTo account's deliveries.
+//! The circuit breaker of one queue's other side (GoTo for registrations, the user's URL
+//! for forwarded events).
 //!
-//! Closed: deliveries go out as they come due. After `THRESHOLD` failures in a row (or
-//! one 429 with `Retry-After`) it opens: no delivery is attempted except one probe at a
-//! time, spaced 1 s, 2 s, … up to `PROBE_CAP` (or as long as GoTo's `Retry-After` asks).
-//! The first answer GoTo gives that is not a failure closes it, and the worker then
-//! makes the whole backlog due at once, so a long outage does not leave registrations
-//! waiting out long backoffs after GoTo is back.
+//! Closed: attempts go out as items come due. After `THRESHOLD` failures in a row (or
+//! one 429 with `Retry-After`) it opens: nothing is attempted except one probe at a
+//! time, spaced 1 s, 2 s, … up to `PROBE_CAP`. The first answer that is not a failure
+//! closes it, and the engine then makes the whole backlog due at once, so a long outage
+//! does not leave items waiting out long backoffs after the other side is back.
+//!
+//! `Retry-After` is a promise kept for the whole queue: after a 429 saying "wait N s"
+//! at time t, nothing is attempted before t + N ([`Breaker::quiet_until`]), whether the
+//! breaker is open or not. And only an attempt sent after the latest failure can close
+//! it: a probe already in flight when the 429 arrived proves nothing about now.
 //!
 //! Times are on the gateway's clock, so tests move them.
 
@@ -62,6 +67,10 @@ struct Open {
 struct Inner {
     failures_in_a_row: u32,
     open: Option<Open>,
+    /// When the latest failure was seen.
+    last_failure_at: Option<Timestamp>,
+    /// Nothing goes out before this (the latest `Retry-After`).
+    quiet_until: Option<Timestamp>,
 }
 
 /// The breaker.
@@ -77,10 +86,13 @@ impl Breaker {
         f(&mut self.0.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
-    /// What a delivery loop may do at `now`. A [`Permit::Probe`] must be followed by
+    /// What a loop may do at `now`. A [`Permit::Probe`] must be followed by
     /// [`Self::succeeded`], [`Self::failed`] or [`Self::no_probe`].
     pub fn permit(&self, now: Timestamp) -> Permit {
         self.with(|inner| match &mut inner.open {
+            _ if inner.quiet_until.is_some_and(|q| now < q) => {
+                Permit::WaitUntil(inner.quiet_until.unwrap_or(now))
+            }
             None => Permit::Deliver,
             Some(open) if open.probing => Permit::WaitUntil(now + PROBE_BASE),
             Some(open) if now >= open.next_probe_at => {
@@ -91,19 +103,37 @@ impl Breaker {
         })
     }
 
-    /// GoTo answered (anything but a failure). True when this closed an open breaker.
-    pub fn succeeded(&self) -> bool {
+    /// Until when nothing may be attempted, if a `Retry-After` still holds at `now`.
+    pub fn quiet_until(&self, now: Timestamp) -> Option<Timestamp> {
+        self.with(|inner| inner.quiet_until.filter(|q| now < *q))
+    }
+
+    /// The other side answered (anything but a failure) an attempt sent at `sent_at`.
+    /// True when this closed an open breaker. An attempt sent before the latest failure
+    /// changes nothing: it says how the other side was, not how it is.
+    pub fn succeeded(&self, sent_at: Timestamp) -> bool {
         self.with(|inner| {
+            if inner.last_failure_at.is_some_and(|failed| sent_at < failed) {
+                if let Some(open) = &mut inner.open {
+                    open.probing = false;
+                }
+                return false;
+            }
             inner.failures_in_a_row = 0;
             inner.open.take().is_some()
         })
     }
 
-    /// A delivery failed in a way that says GoTo is unwell (5xx, timeout, 429, a token
-    /// refused after a refresh).
+    /// An attempt failed at `now` in a way that says the other side is unwell (5xx,
+    /// timeout, 429, a token refused after a refresh).
     pub fn failed(&self, now: Timestamp, retry_after: Option<Duration>, reason: &str) {
         let wait_at_least = self::retry_after(retry_after);
         self.with(|inner| {
+            inner.last_failure_at = Some(inner.last_failure_at.map_or(now, |t| t.max(now)));
+            if !wait_at_least.is_zero() {
+                let until = now + wait_at_least;
+                inner.quiet_until = Some(inner.quiet_until.map_or(until, |q| q.max(until)));
+            }
             inner.failures_in_a_row = inner.failures_in_a_row.saturating_add(1);
             match &mut inner.open {
                 Some(open) => {
@@ -190,9 +220,9 @@ mod tests {
             "the wait doubles"
         );
         assert_eq!(b.permit(t(3_100)), Permit::Probe);
-        assert!(b.succeeded(), "a success closes it");
+        assert!(b.succeeded(t(3_100)), "a success closes it");
         assert_eq!(b.permit(t(3_200)), Permit::Deliver);
-        assert!(!b.succeeded(), "already closed");
+        assert!(!b.succeeded(t(3_200)), "already closed");
     }
 
     #[test]
@@ -232,5 +262,28 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn retry_after_holds_everything_back_and_only_a_later_attempt_closes_it() {
+        let b = Breaker::default();
+        // A 429 arrives at 1 s saying "wait 2 s"; another attempt was sent at 0.5 s.
+        b.failed(t(1_000), Some(Duration::from_secs(2)), "429");
+        assert_eq!(b.quiet_until(t(1_500)), Some(t(3_000)));
+        assert_eq!(b.permit(t(2_999)), Permit::WaitUntil(t(3_000)));
+        assert!(
+            !b.succeeded(t(500)),
+            "the attempt sent before the 429 proves nothing"
+        );
+        assert!(b.is_open());
+        assert_eq!(b.quiet_until(t(3_000)), None);
+        assert_eq!(b.permit(t(3_000)), Permit::Probe);
+        assert!(b.succeeded(t(3_000)), "an attempt sent after it does");
+        assert_eq!(b.permit(t(3_001)), Permit::Deliver);
+        // Retry-After holds even while the breaker stays closed (a lone 429 opens it,
+        // and a later success closes it, but the promise stands until it runs out).
+        b.failed(t(4_000), Some(Duration::from_secs(5)), "429");
+        assert!(b.succeeded(t(4_500)));
+        assert_eq!(b.permit(t(4_600)), Permit::WaitUntil(t(9_000)));
     }
 }
