@@ -111,6 +111,29 @@ pub struct QueueGauges {
     pub oldest_waiting: Option<Timestamp>,
 }
 
+impl QueueGauges {
+    /// The backlog in words, as the console and `g2w webhooks status` say it:
+    /// `30 events waiting to be forwarded (the oldest for 1 min 30 s), 2 failed`.
+    pub fn summary(&self, now: Timestamp, items: &str, waiting_to: &str) -> String {
+        let waiting = self.pending + self.delivering;
+        let mut text = format!("{waiting} {items} waiting to {waiting_to}");
+        if let Some(oldest) = self.oldest_waiting.filter(|_| waiting > 0) {
+            let secs = now.since(oldest).as_secs();
+            let age = match secs {
+                0..60 => format!("{secs} s"),
+                60..3_600 => format!("{} min {} s", secs / 60, secs % 60),
+                _ => format!("{} h {} min", secs / 3_600, secs % 3_600 / 60),
+            };
+            text.push_str(&format!(" (the oldest for {age})"));
+        }
+        let failed = self.failed + self.dead;
+        if failed > 0 {
+            text.push_str(&format!(", {failed} failed"));
+        }
+        text
+    }
+}
+
 /// A queue table's columns.
 pub(crate) struct Table {
     pub table: &'static str,
@@ -138,6 +161,35 @@ pub(crate) struct Table {
 /// A statement's arguments, numbered as they are added.
 #[derive(Default)]
 struct Args(Vec<Arg>);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_backlog_reads_as_a_sentence() {
+        let at = Timestamp::from_secs;
+        let mut g = QueueGauges {
+            pending: 28,
+            delivering: 2,
+            oldest_waiting: Some(at(1_000)),
+            ..QueueGauges::default()
+        };
+        assert_eq!(
+            g.summary(at(1_090), "events", "be forwarded"),
+            "30 events waiting to be forwarded (the oldest for 1 min 30 s)"
+        );
+        g.failed = 2;
+        assert!(
+            g.summary(at(1_001), "events", "be forwarded")
+                .ends_with("(the oldest for 1 s), 2 failed")
+        );
+        assert_eq!(
+            QueueGauges::default().summary(at(5), "events", "be forwarded"),
+            "0 events waiting to be forwarded"
+        );
+    }
+}
 
 impl Args {
     /// Adds `value`, returning its placeholder.

@@ -217,6 +217,15 @@ pub async fn run(ctx: &Context, command: WebhooksCommand) -> anyhow::Result<()> 
                 .map(|c| c.people)
                 .sum();
             println!("received:       {added} registration(s), {joined} join(s)");
+            let forwarding = store.forward_gauges().await?;
+            let forward_url =
+                crate::cmd::serve::forward_url(&crate::settings::ProcessEnv, &ctx.settings.serve);
+            if forward_url.is_some() || forwarding != g2w_store::QueueGauges::default() {
+                println!(
+                    "forwarding:     {}",
+                    forwarding.summary(g2w_goto::Timestamp::now(), "event(s)", "be forwarded")
+                );
+            }
             if let Some(last) = store.recent_events(1).await?.first() {
                 println!(
                     "last event:     {} {} ({})",

@@ -188,3 +188,111 @@ async fn setup_refuses_bad_urls_and_says_when_the_gateway_cannot_be_reached() {
         text(&out.stderr)
     );
 }
+
+/// A user's URL that takes 2 s to answer each event, counting them by event key.
+async fn slow_user_url() -> (String, Arc<Mutex<Vec<String>>>) {
+    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    let kept = seen.clone();
+    let app = axum::Router::new().route(
+        "/slow",
+        axum::routing::post(move |headers: HeaderMap| {
+            let kept = kept.clone();
+            async move {
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                let key = headers["x-g2w-event-key"].to_str().unwrap().to_owned();
+                kept.lock().unwrap().push(key);
+                axum::http::StatusCode::NO_CONTENT
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/slow", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, seen)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_gateway_killed_mid_forward_settles_its_events_within_15_s_of_a_restart() {
+    let env = Env::start(EmulatorConfig::default()).await;
+    env.login_pat().await;
+    let (forward, seen) = slow_user_url().await;
+    let serve = || {
+        let mut cmd = env.g2w(&["serve", "--listen", "127.0.0.1:0"]);
+        cmd.env("G2W_FORWARD_URL", &forward);
+        start_serve(cmd)
+    };
+    let (mut first, base) = serve();
+    assert_ok(&env.run(&["webhooks", "setup", "--url", &base], "").await);
+    let store = g2w_store::Store::open_in(env.data.path(), None)
+        .await
+        .unwrap();
+    let path = store
+        .setting(g2w_gateway::PATH_SETTING)
+        .await
+        .unwrap()
+        .unwrap();
+    let keys: Vec<String> = (0..5).map(|i| format!("kill-{i}")).collect();
+    for (i, key) in keys.iter().enumerate() {
+        let event = json!({"eventName": "registrant.added", "eventKey": key,
+            "webinarKey": 9_007_199_254_740_993_u64, "registrantKey": (1_u64 << 60) + i as u64,
+            "email": format!("k{i}@example.com")});
+        let r = env
+            .http
+            .post(format!("{base}{}{path}", g2w_gateway::RECEIVER_PREFIX))
+            .json(&event)
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success());
+    }
+    // The first event is at the user's URL (it answers in 2 s): kill -9 now.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while store.forward_gauges().await.unwrap().delivering == 0 {
+        assert!(Instant::now() < deadline, "nothing was being forwarded");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    first.kill().unwrap();
+    first.wait().unwrap();
+
+    let mut status = env.g2w(&["webhooks", "status"]);
+    status.env("G2W_FORWARD_URL", &forward);
+    let status = tokio::task::spawn_blocking(move || status.output().unwrap())
+        .await
+        .unwrap();
+    assert_ok(&status);
+    assert!(
+        text(&status.stdout).contains("forwarding:     5 event(s) waiting to be forwarded"),
+        "the backlog shows: {}",
+        text(&status.stdout)
+    );
+
+    let (mut second, _) = serve();
+    let restarted = Instant::now();
+    loop {
+        let g = store.forward_gauges().await.unwrap();
+        if g.pending + g.delivering == 0 {
+            break;
+        }
+        assert!(
+            restarted.elapsed() <= Duration::from_secs(30),
+            "still waiting: {g:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let settled = restarted.elapsed();
+    assert!(
+        settled <= Duration::from_secs(15),
+        "settled {settled:?} after the restart"
+    );
+    for key in &keys {
+        let event = store.event(key).await.unwrap().unwrap();
+        assert_eq!(
+            event.forward_state,
+            g2w_store::ForwardState::Delivered,
+            "{key}"
+        );
+        assert!(seen.lock().unwrap().contains(key), "{key} reached the URL");
+    }
+    crate::signal(&second, "TERM");
+    second.wait().unwrap();
+}

@@ -46,6 +46,8 @@ struct AttendancePage {
     events: Vec<EventRow>,
     /// Whether the page reloads itself (the user asked for it: WCAG 2.2.1).
     live: bool,
+    /// The forwarding backlog, when a forward URL is set.
+    forwarding: Option<String>,
 }
 
 /// `?live=1`: reload every 15 seconds.
@@ -76,6 +78,20 @@ pub(crate) async fn attendance(
         ))
     }
     .await;
+    let forwarding = match &state.forwarder {
+        Some(forwarder) => {
+            let gauges = s.forward_gauges().await.unwrap_or_default();
+            let mut said = gauges.summary((state.clock)(), "events", "be forwarded");
+            if let crate::delivery::breaker::BreakerState::Open { reason, .. } = forwarder.breaker()
+            {
+                said.push_str(&format!(
+                    "; the URL is failing ({reason}), probed one event at a time"
+                ));
+            }
+            Some(said)
+        }
+        None => None,
+    };
     let (counts, recent, set_up, callback) = match read {
         Ok(v) => v,
         Err(e) => {
@@ -155,6 +171,7 @@ pub(crate) async fn attendance(
         webinars: webinars.into_values().collect(),
         events,
         live: follow.live.as_deref() == Some("1"),
+        forwarding,
     })
 }
 

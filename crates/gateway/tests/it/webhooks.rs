@@ -401,6 +401,29 @@ async fn a_users_url_that_is_down_is_probed_not_flooded_with_the_backlog() {
         .filter(|e| e.forward_state == ForwardState::Pending)
         .count();
     assert_eq!(pending, 30, "every event still waits to be forwarded");
+    // The backlog shows where operators look: /metrics, with the same gauges as the
+    // registrations', and the console's attendance page.
+    app.advance(90_000);
+    let metrics = app.get("/metrics").await.text;
+    assert!(
+        metrics.contains("g2w_queue_items{queue=\"forwards\",state=\"pending\"} 30"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("g2w_queue_breaker_open{queue=\"forwards\"} 1"));
+    let oldest: f64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("g2w_queue_oldest_waiting_seconds{queue=\"forwards\"} "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(oldest >= 90.0, "{oldest}");
+    let (cookie, _) = sign_in(&app).await;
+    let page = get_with(&app, "/admin/attendance", &cookie).await;
+    assert!(
+        page.text.contains("30 events waiting to be forwarded"),
+        "{}",
+        page.text
+    );
 }
 
 #[tokio::test]
