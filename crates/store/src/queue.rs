@@ -162,35 +162,6 @@ pub(crate) struct Table {
 #[derive(Default)]
 struct Args(Vec<Arg>);
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_backlog_reads_as_a_sentence() {
-        let at = Timestamp::from_secs;
-        let mut g = QueueGauges {
-            pending: 28,
-            delivering: 2,
-            oldest_waiting: Some(at(1_000)),
-            ..QueueGauges::default()
-        };
-        assert_eq!(
-            g.summary(at(1_090), "events", "be forwarded"),
-            "30 events waiting to be forwarded (the oldest for 1 min 30 s)"
-        );
-        g.failed = 2;
-        assert!(
-            g.summary(at(1_001), "events", "be forwarded")
-                .ends_with("(the oldest for 1 s), 2 failed")
-        );
-        assert_eq!(
-            QueueGauges::default().summary(at(5), "events", "be forwarded"),
-            "0 events waiting to be forwarded"
-        );
-    }
-}
-
 impl Args {
     /// Adds `value`, returning its placeholder.
     fn add(&mut self, value: impl Into<Arg>) -> String {
@@ -447,5 +418,34 @@ impl Table {
             dead: n(3)?,
             oldest_waiting: oldest.map(Timestamp::from_millis),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_backlog_reads_as_a_sentence() {
+        let at = Timestamp::from_secs;
+        let mut g = QueueGauges {
+            pending: 28,
+            delivering: 2,
+            oldest_waiting: Some(at(1_000)),
+            ..QueueGauges::default()
+        };
+        assert_eq!(
+            g.summary(at(1_090), "events", "be forwarded"),
+            "30 events waiting to be forwarded (the oldest for 1 min 30 s)"
+        );
+        g.failed = 2;
+        assert!(
+            g.summary(at(1_001), "events", "be forwarded")
+                .ends_with("(the oldest for 1 s), 2 failed")
+        );
+        assert_eq!(
+            QueueGauges::default().summary(at(5), "events", "be forwarded"),
+            "0 events waiting to be forwarded"
+        );
     }
 }
