@@ -8,8 +8,7 @@
 //! delivery is tried three times, a second apart. The control API can drop or
 //! duplicate the next deliveries, and lists what was sent.
 
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -22,55 +21,6 @@ use crate::state::{HookState, Registrant, State, Webinar};
 
 /// The header carrying the emulator's signature.
 pub const SIGNATURE_HEADER: &str = "x-webhook-signature";
-
-/// How many deliveries the log keeps.
-const LOG_LIMIT: usize = 1_000;
-
-/// What was published, and the control API's dials.
-#[derive(Debug, Default)]
-pub(crate) struct EventLog {
-    sent: Mutex<Vec<Value>>,
-    drop_next: AtomicU32,
-    duplicate_next: AtomicU32,
-}
-
-fn take_one(counter: &AtomicU32) -> bool {
-    counter
-        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-        .is_ok()
-}
-
-impl EventLog {
-    /// Drops the next `n` deliveries (they are logged as dropped, never sent).
-    pub fn drop_next(&self, n: u32) {
-        self.drop_next.store(n, Ordering::SeqCst);
-    }
-
-    /// Sends each of the next `n` deliveries twice (GoTo may repeat an event).
-    pub fn duplicate_next(&self, n: u32) {
-        self.duplicate_next.store(n, Ordering::SeqCst);
-    }
-
-    /// Every delivery so far, oldest first.
-    pub fn list(&self) -> Vec<Value> {
-        self.sent.lock().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-
-    fn record(&self, entry: Value) {
-        let mut sent = self.sent.lock().unwrap_or_else(|e| e.into_inner());
-        if sent.len() >= LOG_LIMIT {
-            sent.remove(0);
-        }
-        sent.push(entry);
-    }
-
-    /// Forgets everything (the emulator's reset).
-    pub fn reset(&self) {
-        self.sent.lock().unwrap_or_else(|e| e.into_inner()).clear();
-        self.drop_next.store(0, Ordering::SeqCst);
-        self.duplicate_next.store(0, Ordering::SeqCst);
-    }
-}
 
 /// HMAC-SHA256 of `body` under `secret`, base64.
 pub fn sign(secret: &str, body: &[u8]) -> String {
@@ -197,11 +147,11 @@ async fn deliver(shared: &Shared, d: Delivery) {
             "body": serde_json::from_slice::<Value>(&d.body).unwrap_or(Value::Null),
         })
     };
-    if take_one(&log.drop_next) {
+    if log.take_drop() {
         log.record(entry("dropped", 0));
         return;
     }
-    let times = if take_one(&log.duplicate_next) { 2 } else { 1 };
+    let times = if log.take_duplicate() { 2 } else { 1 };
     for _ in 0..times {
         let mut attempts = 0;
         let outcome = loop {

@@ -27,6 +27,7 @@ mod clock;
 mod config;
 mod control;
 mod errors;
+mod event_log;
 mod events;
 mod faults;
 mod html;

@@ -4,7 +4,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use crate::clock::Clock;
 use crate::config::EmulatorConfig;
-use crate::events::EventLog;
+use crate::event_log::EventLog;
 use crate::faults::Faults;
 use crate::rate_limit::RateLimiter;
 use crate::seed;
