@@ -204,6 +204,14 @@ fn default_config_file() -> Option<PathBuf> {
     directories::ProjectDirs::from("", "", "g2w").map(|d| d.config_dir().join("config.toml"))
 }
 
+/// Where received GoTo events are forwarded: `G2W_FORWARD_URL` (empty: none), else
+/// `[serve] forward_url`. `g2w serve` checks it when it starts.
+pub fn forward_url(env: &dyn Env, file: &ServeFile) -> Option<String> {
+    env.var("G2W_FORWARD_URL")
+        .filter(|u| !u.is_empty())
+        .or_else(|| file.forward_url.clone())
+}
+
 /// Reads and parses a config file.
 ///
 /// # Errors

@@ -31,7 +31,30 @@ pub struct WebinarInfo {
     pub form: RegistrationFields,
     /// Its hosted page, rendered (and compressed) at the first view and kept with the
     /// entry: every view until the entry is renewed serves the same bytes.
-    pub(crate) page: std::sync::OnceLock<crate::pages::Rendered>,
+    pub(crate) page: std::sync::OnceLock<RenderedPage>,
+}
+
+/// A page rendered once and kept, as it is and gzipped.
+#[derive(Debug, Clone)]
+pub(crate) struct RenderedPage {
+    pub html: axum::body::Bytes,
+    pub gzip: Option<axum::body::Bytes>,
+}
+
+impl RenderedPage {
+    pub(crate) fn of(html: String) -> Self {
+        use std::io::Write as _;
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        let gzip = encoder
+            .write_all(html.as_bytes())
+            .and_then(|()| encoder.finish())
+            .map(axum::body::Bytes::from)
+            .ok();
+        Self {
+            html: html.into(),
+            gzip,
+        }
+    }
 }
 
 /// What a lookup found.

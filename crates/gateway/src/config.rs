@@ -85,7 +85,7 @@ pub struct GatewayConfig {
     /// from anyone else those headers are ignored.
     pub trusted_proxies: Vec<crate::proxy::ProxyRange>,
     /// The admin console's password; `None` turns the console off.
-    pub admin_password: Option<crate::password::AdminPassword>,
+    pub admin_password: Option<crate::sign_in::AdminPassword>,
     /// Where received GoTo events are forwarded (the user's own URL); `None`: kept only.
     pub forward_url: Option<String>,
     /// The key forwarded events are signed with (HMAC-SHA256); `None`: unsigned.

@@ -13,44 +13,39 @@
 //! handle: 400 (the fields named are wrong), 404/410 (no such or past webinar), 413, 415,
 //! 429 (slow down) and 503 (the store could not be written: nothing was stored).
 
-mod admin;
-mod api;
 mod cache;
-mod client;
 mod config;
 mod delivery;
 mod edge;
 mod error;
-mod headers;
-mod hooks;
+mod http;
 pub mod intake;
 mod limiter;
 mod metrics;
 mod pages;
-mod password;
 mod proxy;
+mod sign_in;
 mod state;
+mod webhooks;
 
 use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
 use g2w_goto::{Clock, GotoClient};
 use g2w_store::Store;
 
 pub use config::{Branding, GatewayConfig};
 pub use delivery::engine::Step;
 pub use delivery::registrations::Worker;
-pub use hooks::Forwarder;
-pub use hooks::{
-    CALLBACK_SETTING, PATH_SETTING, RECEIVER_PREFIX, ReconcileError, Reconciled, SIGNATURE_HEADER,
-    TIMESTAMP_HEADER, configured_path, new_receiver_path, reconcile, signature,
-};
-pub use password::AdminPassword;
 pub use proxy::ProxyRange;
+pub use sign_in::AdminPassword;
+pub use webhooks::{
+    CALLBACK_SETTING, Forwarder, PATH_SETTING, RECEIVER_PREFIX, ReconcileError, Reconciled,
+    SIGNATURE_HEADER, SetUp, SetupError, TIMESTAMP_HEADER, base_url, configured_path,
+    new_receiver_path, our_webhooks, reconcile, remove, setup, signature,
+};
 
 use crate::cache::{CacheSettings, WebinarCache};
 use crate::delivery::batcher::Batcher;
@@ -60,7 +55,7 @@ use crate::delivery::registrations::Registrations;
 use crate::delivery::waiters::Waiters;
 use crate::limiter::IpLimiter;
 use crate::metrics::Metrics;
-use crate::state::AppState;
+use crate::state::{AppState, Console, Delivery, Shared, Visitors};
 
 /// The largest request body accepted (larger → 413).
 pub const BODY_LIMIT: usize = 64 * 1024;
@@ -70,15 +65,15 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A configured gateway, ready to serve.
 pub struct Gateway {
-    state: Arc<AppState>,
+    state: AppState,
 }
 
 impl Gateway {
     /// A gateway over `store`, delivering with `client` (give it a client that does
     /// not retry by itself: the outbox retries, durably).
     pub fn new(config: GatewayConfig, store: Arc<Store>, client: GotoClient, clock: Clock) -> Self {
-        let waiters = Arc::new(Waiters::default());
         let metrics = Arc::new(Metrics::default());
+        let waiters = Arc::new(Waiters::default());
         let policy = Policy {
             lease: config.lease,
             backoff_base: config.backoff_base,
@@ -106,116 +101,59 @@ impl Gateway {
             clock.clone(),
             metrics.clone(),
         ));
-        let forwarder = hooks::forwarder(&config, &store, &clock, &metrics, policy);
-        let state = AppState {
-            admin: crate::state::AdminState::new(&config),
-            cache: Arc::new(WebinarCache::new(
-                client.clone(),
-                clock.clone(),
-                CacheSettings {
-                    ttl: config.cache_ttl,
-                    stale_for: config.cache_stale_for,
-                    not_found_ttl: config.not_found_ttl,
-                    lookup_rate: config.lookup_rate,
-                },
-            )),
-            batcher: Batcher::start(store.clone()),
-            ip_limiter: IpLimiter::new(f64::from(config.intake_rate_per_ip), config.intake_burst),
-            lookup_limiter: IpLimiter::new(
+        let forwarder = webhooks::forwarder(&config, &store, &clock, &metrics, policy);
+        let webinars = Arc::new(WebinarCache::new(
+            client.clone(),
+            clock.clone(),
+            CacheSettings {
+                ttl: config.cache_ttl,
+                stale_for: config.cache_stale_for,
+                not_found_ttl: config.not_found_ttl,
+                lookup_rate: config.lookup_rate,
+            },
+        ));
+        let visitors = Arc::new(Visitors {
+            intake: IpLimiter::new(f64::from(config.intake_rate_per_ip), config.intake_burst),
+            lookups: IpLimiter::new(
                 f64::from(config.lookups_per_ip_per_minute) / 60.0,
                 config.lookups_per_ip_per_minute,
             ),
-            config,
-            store,
-            client,
-            waiters,
-            metrics,
-            worker,
-            clock,
-            hook_path: crate::hooks::HookPath::default(),
-            forwarder,
+        });
+        let state = AppState {
+            console: Arc::new(Console::new(&config)),
+            delivery: Delivery {
+                batcher: Batcher::start(store.clone()),
+                worker,
+                waiters,
+                forwarder,
+            },
+            shared: Shared {
+                config: Arc::new(config),
+                clock,
+                store,
+                metrics,
+                client,
+            },
+            webinars,
+            visitors,
+            receiver: Arc::default(),
         };
-        Self {
-            state: Arc::new(state),
-        }
+        Self { state }
     }
 
     /// The delivery engine, for stepping it in tests.
     pub fn worker(&self) -> Arc<Worker> {
-        self.state.worker.clone()
+        self.state.delivery.worker.clone()
     }
 
     /// The forwarding engine (with a forward URL), for stepping it in tests.
     pub fn forwarder(&self) -> Option<Arc<Forwarder>> {
-        self.state.forwarder.clone()
+        self.state.delivery.forwarder.clone()
     }
 
     /// Every route.
     pub fn router(&self) -> Router {
-        let config = &self.state.config;
-        let api = Router::new()
-            .route(
-                "/api/v1/webinars/{webinar_key}/registrations",
-                post(api::register),
-            )
-            .route("/api/v1/registrations/{id}", get(api::registration))
-            .route("/api/v1/webinars", get(api::webinars))
-            .layer(headers::cors(config));
-        let form = headers::cached(
-            Router::new().route("/r/{webinar_key}", get(api::hosted_form)),
-            "public, max-age=60",
-        );
-        // It carries a personal join URL.
-        let confirmation = headers::cached(
-            Router::new().route("/confirmation/{id}", get(api::confirmation)),
-            "private, no-store",
-        );
-        let assets = headers::cached(
-            Router::new()
-                .route("/embed.js", get(api::embed_js))
-                .route("/favicon.ico", get(api::favicon)),
-            "public, max-age=86400",
-        );
-        let admin = headers::admin_layers(
-            Router::new()
-                .route("/admin", get(admin::index))
-                .route("/admin/login", get(admin::login_page).post(admin::login))
-                .route("/admin/logout", post(admin::logout))
-                .route("/admin/tokens", get(admin::tokens))
-                .route("/admin/tokens/refresh", post(admin::refresh))
-                .route(
-                    "/admin/connect",
-                    get(admin::connect).post(admin::save_client),
-                )
-                .route("/admin/connect/start", post(admin::start_connect))
-                .route("/admin/oauth/callback", get(admin::oauth_callback))
-                .route("/admin/webinars", get(admin::webinars))
-                .route("/admin/outbox", get(admin::outbox))
-                .route("/admin/outbox/{id}/{action}", post(admin::outbox_action))
-                .route("/admin/attendance", get(admin::attendance))
-                .route("/admin/attendance/reconcile", post(admin::reconcile)),
-        );
-        let app = Router::new()
-            .merge(api)
-            .merge(form)
-            .merge(confirmation)
-            .merge(assets)
-            .merge(admin)
-            .route(
-                "/hooks/goto/{secret}",
-                get(hooks::check).post(hooks::receive),
-            )
-            .route("/healthz", get(api::healthz))
-            .route("/readyz", get(api::readyz))
-            .route("/metrics", get(api::metrics));
-        let requests = edge::RequestLimits {
-            body_limit: BODY_LIMIT,
-            body_timeout: config.body_timeout,
-        };
-        let app = app
-            .layer(DefaultBodyLimit::max(BODY_LIMIT))
-            .layer(axum::middleware::from_fn_with_state(requests, edge::gate));
-        headers::common_layers(app, config).with_state(self.state.clone())
+        http::router(self.state.clone(), BODY_LIMIT)
     }
 
     /// Serves on `listener` until `shutdown` resolves: then stops intake, lets in-flight
@@ -229,23 +167,27 @@ impl Gateway {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> io::Result<()> {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let background = self.state.config.background_tasks.then(|| {
-            let worker = self.state.worker.clone();
+        let shared = &self.state.shared;
+        let delivery = &self.state.delivery;
+        let background = shared.config.background_tasks.then(|| {
+            let worker = delivery.worker.clone();
             // Registrations stored by other gateways on the same database wake this
             // one at once where the database can say so; polling covers the rest.
             let woken = worker.clone();
-            if !self
-                .state
-                .store
-                .notify_new_work(Box::new(move || woken.wake()))
-            {
+            if !shared.store.notify_new_work(Box::new(move || woken.wake())) {
                 tracing::debug!("this store cannot announce new registrations; polling");
             }
-            let state = self.state.clone();
-            let reconcile = state.config.reconcile_every.map(|every| {
-                tokio::spawn(hooks::reconcile_loop(state.clone(), every, stop_rx.clone()))
+            let reconcile = shared.config.reconcile_every.map(|every| {
+                let reconciler = webhooks::Reconciler {
+                    client: shared.client.clone(),
+                    store: shared.store.clone(),
+                    delivery: worker.clone(),
+                    forwarder: delivery.forwarder.clone(),
+                    clock: shared.clock.clone(),
+                };
+                tokio::spawn(reconciler.run(every, stop_rx.clone()))
             });
-            let forward = state
+            let forward = delivery
                 .forwarder
                 .clone()
                 .map(|f| tokio::spawn(f.run(stop_rx.clone())));
@@ -256,7 +198,7 @@ impl Gateway {
                 reconcile,
             )
         });
-        let config = &self.state.config;
+        let config = &self.state.shared.config;
         let limits = edge::ConnectionLimits {
             max_connections: config.max_connections,
             header_timeout: config.header_timeout,

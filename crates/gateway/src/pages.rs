@@ -7,6 +7,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use g2w_goto::{QuestionType, RegistrationFields, WebinarDetail};
 
+use crate::cache::RenderedPage;
 use crate::config::Branding;
 use crate::intake::{FieldErrors, Submission};
 
@@ -155,29 +156,6 @@ fn autocomplete(field: &str) -> &'static str {
     }
 }
 
-/// A page rendered once and kept, as it is and gzipped.
-#[derive(Debug, Clone)]
-pub(crate) struct Rendered {
-    html: axum::body::Bytes,
-    gzip: Option<axum::body::Bytes>,
-}
-
-impl Rendered {
-    fn of(html: String) -> Self {
-        use std::io::Write as _;
-        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-        let gzip = encoder
-            .write_all(html.as_bytes())
-            .and_then(|()| encoder.finish())
-            .map(axum::body::Bytes::from)
-            .ok();
-        Self {
-            html: html.into(),
-            gzip,
-        }
-    }
-}
-
 /// Whether an `Accept-Encoding` header takes gzip (and does not refuse it with `q=0`).
 fn takes_gzip(accept_encoding: Option<&str>) -> bool {
     accept_encoding.is_some_and(|v| {
@@ -201,7 +179,7 @@ pub(crate) fn cached_form(
     accept_encoding: Option<&str>,
 ) -> Response {
     let rendered = info.page.get_or_init(|| {
-        Rendered::of(form_html(brand, &info.detail, &info.form, None).unwrap_or_default())
+        RenderedPage::of(form_html(brand, &info.detail, &info.form, None).unwrap_or_default())
     });
     if rendered.html.is_empty() {
         return (StatusCode::INTERNAL_SERVER_ERROR, "page unavailable").into_response();

@@ -1,9 +1,11 @@
-//! What every handler shares.
+//! What handlers share, in parts: each handler asks (through axum's `FromRef`) for only
+//! the parts it uses, so what a handler can touch is in its signature.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use axum::extract::FromRef;
 use g2w_goto::{Clock, GotoClient, SecretString};
 use g2w_store::Store;
 
@@ -12,38 +14,55 @@ use crate::config::GatewayConfig;
 use crate::delivery::batcher::Batcher;
 use crate::delivery::registrations::Worker;
 use crate::delivery::waiters::Waiters;
-use crate::hooks::Forwarder;
 use crate::limiter::IpLimiter;
 use crate::metrics::Metrics;
-use crate::password::AdminPassword;
+use crate::sign_in::{AdminPassword, SignIns};
+use crate::webhooks::{Forwarder, HookPath};
 
-/// Shared by every handler.
-pub(crate) struct AppState {
-    pub config: GatewayConfig,
-    pub store: Arc<Store>,
-    pub client: GotoClient,
-    pub cache: Arc<WebinarCache>,
-    pub batcher: Batcher,
-    pub waiters: Arc<Waiters>,
-    pub metrics: Arc<Metrics>,
-    pub worker: Arc<Worker>,
-    pub ip_limiter: IpLimiter,
-    pub lookup_limiter: IpLimiter,
+/// What nearly every handler needs: the settings, the clock, the store, the metrics
+/// and the GoTo client.
+#[derive(Clone)]
+pub(crate) struct Shared {
+    pub config: Arc<GatewayConfig>,
     pub clock: Clock,
-    pub admin: AdminState,
-    /// The webhook receiver's secret path.
-    pub hook_path: crate::hooks::HookPath,
+    pub store: Arc<Store>,
+    pub metrics: Arc<Metrics>,
+    pub client: GotoClient,
+}
+
+impl Shared {
+    /// Now, on the gateway's clock.
+    pub(crate) fn now(&self) -> g2w_goto::Timestamp {
+        (self.clock)()
+    }
+}
+
+/// The durable work: storing registrations, delivering them, forwarding events, and
+/// the visitors waiting for a delivery.
+#[derive(Clone)]
+pub(crate) struct Delivery {
+    pub batcher: Batcher,
+    pub worker: Arc<Worker>,
+    pub waiters: Arc<Waiters>,
     /// Forwards received events to the user's URL, when one is configured.
     pub forwarder: Option<Arc<Forwarder>>,
 }
 
-impl AppState {
+impl Delivery {
     /// Tells the forwarder there is an event to forward.
     pub(crate) fn wake_forwarder(&self) {
         if let Some(forwarder) = &self.forwarder {
             forwarder.wake();
         }
     }
+}
+
+/// Per-visitor budgets.
+pub(crate) struct Visitors {
+    /// Intake requests by address.
+    pub intake: IpLimiter,
+    /// Look-ups of webinars the cache does not hold, by address.
+    pub lookups: IpLimiter,
 }
 
 /// A "Connect GoTo" flow waiting for GoTo's callback.
@@ -53,26 +72,74 @@ pub(crate) struct PendingConnect {
     pub expires: Instant,
 }
 
-/// Sign-in attempts and connect flows in progress (in memory: short-lived). Sessions
-/// live in the store, so a restart or another gateway keeps people signed in.
-pub(crate) struct AdminState {
+/// The admin console's short-lived state (in memory). Sessions live in the store, so a
+/// restart or another gateway keeps people signed in.
+pub(crate) struct Console {
     /// The password as upgraded at a sign-in, replacing the configured one.
     pub upgraded: Mutex<Option<AdminPassword>>,
     /// What an action said, shown once on the page it redirects to (by session).
     pub notices: Mutex<HashMap<String, String>>,
     /// Sign-in attempts: their budgets and the password checks.
-    pub signins: crate::admin::SignIns,
+    pub signins: SignIns,
     /// Connect flows by their OAuth `state`.
     pub connects: Mutex<HashMap<String, PendingConnect>>,
 }
 
-impl AdminState {
+impl Console {
     pub(crate) fn new(config: &GatewayConfig) -> Self {
         Self {
             upgraded: Mutex::default(),
             notices: Mutex::default(),
-            signins: crate::admin::SignIns::new(config),
+            signins: SignIns::new(config.signin_concurrency, config.signin_failures_per_minute),
             connects: Mutex::default(),
         }
+    }
+}
+
+/// Every part.
+#[derive(Clone)]
+pub(crate) struct AppState {
+    pub shared: Shared,
+    pub delivery: Delivery,
+    pub webinars: Arc<WebinarCache>,
+    pub visitors: Arc<Visitors>,
+    pub console: Arc<Console>,
+    /// The webhook receiver's secret path.
+    pub receiver: Arc<HookPath>,
+}
+
+impl FromRef<AppState> for Shared {
+    fn from_ref(state: &AppState) -> Self {
+        state.shared.clone()
+    }
+}
+
+impl FromRef<AppState> for Delivery {
+    fn from_ref(state: &AppState) -> Self {
+        state.delivery.clone()
+    }
+}
+
+impl FromRef<AppState> for Arc<WebinarCache> {
+    fn from_ref(state: &AppState) -> Self {
+        state.webinars.clone()
+    }
+}
+
+impl FromRef<AppState> for Arc<Visitors> {
+    fn from_ref(state: &AppState) -> Self {
+        state.visitors.clone()
+    }
+}
+
+impl FromRef<AppState> for Arc<Console> {
+    fn from_ref(state: &AppState) -> Self {
+        state.console.clone()
+    }
+}
+
+impl FromRef<AppState> for Arc<HookPath> {
+    fn from_ref(state: &AppState) -> Self {
+        state.receiver.clone()
     }
 }

@@ -137,7 +137,7 @@ pub fn gateway_config(
     if let Some(url) = &logo_url {
         g2w_goto::Url::parse(url).with_context(|| format!("logo URL {url:?} is not a URL"))?;
     }
-    let forward_url = forward_url(env, file);
+    let forward_url = crate::settings::forward_url(env, file);
     if let Some(url) = &forward_url {
         let parsed = g2w_goto::Url::parse(url)
             .with_context(|| format!("forward URL (G2W_FORWARD_URL) {url:?} is not a URL"))?;
@@ -247,14 +247,6 @@ pub fn gateway_config(
     ))
 }
 
-/// Where received GoTo events are forwarded: `G2W_FORWARD_URL` (empty: none), else
-/// `[serve] forward_url`. `g2w serve` checks it when it starts.
-pub fn forward_url(env: &dyn Env, file: &ServeFile) -> Option<String> {
-    env.var("G2W_FORWARD_URL")
-        .filter(|u| !u.is_empty())
-        .or_else(|| file.forward_url.clone())
-}
-
 /// Runs `g2w serve`.
 pub async fn run(settings: Settings, profile: &str, args: Args) -> anyhow::Result<()> {
     if args.demo {
@@ -334,8 +326,14 @@ async fn serve(
     let serving = gateway.serve(listener, crate::signal::shutdown());
     let served = if webhooks_to_self {
         let setup = async {
-            match crate::cmd::webhooks::setup(ctx, &format!("http://{addr}")).await {
-                Ok(said) => eprintln!("{}", said.join("\n")),
+            let set_up = async {
+                let client = ctx.client(ctx.token_manager().await?);
+                anyhow::Ok(
+                    g2w_gateway::setup(&client, &ctx.store, &format!("http://{addr}")).await?,
+                )
+            };
+            match set_up.await {
+                Ok(said) => eprintln!("{said}"),
                 Err(e) => eprintln!("GoTo's webhooks could not be set up: {e:#}"),
             }
         };

@@ -149,6 +149,7 @@ async fn a_flood_of_wrong_admin_passwords_from_many_addresses_keeps_memory_bound
     let env = Env::start(EmulatorConfig::default()).await;
     // No G2W_ADMIN_PASSWORD: g2w makes one and keeps its argon2id hash (19 MiB a check).
     let (mut child, base) = start_serve(env.g2w(&["serve", "--listen", "127.0.0.1:0"]));
+    let said = lines_of(child.stderr.take().unwrap());
     let sign_in = |from: u8, password: String| {
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -195,6 +196,15 @@ async fn a_flood_of_wrong_admin_passwords_from_many_addresses_keeps_memory_bound
     assert_eq!(checked + refused, 500);
     assert!(peak < 100 * 1024, "RSS peaked at {peak} KiB");
     assert!(after < 100 * 1024, "RSS {after} KiB after the flood");
+    let logged: Vec<String> = said.try_iter().collect();
+    assert!(
+        logged
+            .iter()
+            .filter(|l| l.contains("sign-in refused"))
+            .count()
+            <= 1,
+        "a flood does not flood the log: {logged:?}"
+    );
     crate::signal(&child, "TERM");
     assert!(child.wait().unwrap().success());
 }

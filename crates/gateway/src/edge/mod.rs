@@ -21,6 +21,7 @@
 //!   cannot be read), is the API's JSON error shape.
 
 mod connections;
+pub(crate) mod headers;
 mod requests;
 
 pub(crate) use connections::{ConnectionLimits, serve};

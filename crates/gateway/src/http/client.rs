@@ -6,7 +6,6 @@
 //! `Secure`-less connection look secure.
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
@@ -57,13 +56,10 @@ impl Client {
     }
 }
 
-impl FromRequestParts<Arc<AppState>> for Client {
+impl FromRequestParts<AppState> for Client {
     type Rejection = StatusCode;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &Arc<AppState>,
-    ) -> Result<Self, StatusCode> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, StatusCode> {
         let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
@@ -72,7 +68,7 @@ impl FromRequestParts<Arc<AppState>> for Client {
         Ok(Self::of(
             peer,
             &parts.headers,
-            &state.config.trusted_proxies,
+            &state.shared.config.trusted_proxies,
         ))
     }
 }

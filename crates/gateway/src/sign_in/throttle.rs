@@ -10,9 +10,8 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::config::GatewayConfig;
+use super::password::{AdminPassword, PasswordChecks, Verdict};
 use crate::limiter::Bucket;
-use crate::password::{AdminPassword, PasswordChecks, Verdict};
 
 /// The window an address's failures are counted in.
 const WINDOW: Duration = Duration::from_secs(300);
@@ -34,22 +33,42 @@ pub(crate) enum NotChecked {
     Busy,
 }
 
+/// Refusals for everyone are logged at most this often (a flood must not flood the log).
+const REFUSALS_LOGGED_EVERY: Duration = Duration::from_secs(60);
+
 /// Sign-in attempts: per address, all together, and the checks themselves.
 pub(crate) struct SignIns {
     by_address: Mutex<HashMap<IpAddr, Vec<Instant>>>,
     everyone: Mutex<Bucket>,
     per_minute: f64,
     checks: PasswordChecks,
+    /// Attempts refused for everyone since the last log line, and when that was.
+    refused: Mutex<(u64, Option<Instant>)>,
 }
 
 impl SignIns {
-    pub(crate) fn new(config: &GatewayConfig) -> Self {
-        let per_minute = f64::from(config.signin_failures_per_minute.max(1));
+    /// `concurrency` checks at once; `failures_per_minute` from everyone together.
+    pub(crate) fn new(concurrency: usize, failures_per_minute: u32) -> Self {
+        let per_minute = f64::from(failures_per_minute.max(1));
         Self {
             by_address: Mutex::default(),
             everyone: Mutex::new(Bucket::full(per_minute, Instant::now())),
             per_minute,
-            checks: PasswordChecks::new(config.signin_concurrency),
+            checks: PasswordChecks::new(concurrency),
+            refused: Mutex::new((0, None)),
+        }
+    }
+
+    /// Counts a refusal for everyone, logging at most once a minute how many there were.
+    fn refused_for_everyone(&self, now: Instant) {
+        let mut refused = self.refused.lock().unwrap_or_else(|e| e.into_inner());
+        refused.0 += 1;
+        if refused.1.is_none_or(|at| now - at >= REFUSALS_LOGGED_EVERY) {
+            tracing::warn!(
+                refused = refused.0,
+                "admin sign-in refused for everyone: too many failed attempts lately (logged at most once a minute)"
+            );
+            *refused = (0, Some(now));
         }
     }
 
@@ -75,6 +94,8 @@ impl SignIns {
                 .bucket()
                 .take(self.per_minute / 60.0, self.per_minute, now)
             {
+                drop(by_address);
+                self.refused_for_everyone(now);
                 return Err(NotChecked::Everyone);
             }
             failed.push(now);

@@ -7,14 +7,12 @@
 
 mod forward;
 mod reconcile;
+mod setup;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use axum::body::Bytes;
-use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::Json;
 use g2w_goto::{RegistrantKey, SessionKey, WebinarKey};
 use g2w_store::{EventSource, NewEvent, Store};
 use serde_json::{Value, json};
@@ -22,13 +20,13 @@ use serde_json::{Value, json};
 pub use forward::{Forwarder, Forwards, SIGNATURE_HEADER, TIMESTAMP_HEADER, signature};
 
 pub use reconcile::{ReconcileError, Reconciled, reconcile};
+pub use setup::{SetUp, SetupError, base_url, our_webhooks, remove, setup};
 
-pub(crate) use reconcile::run as reconcile_loop;
+pub(crate) use reconcile::Reconciler;
 
 use crate::delivery::engine::{Engine, Policy};
 use crate::error::ApiError;
 use crate::metrics::Metrics;
-use crate::state::AppState;
 
 /// The forwarding engine, when a forward URL is configured.
 pub(crate) fn forwarder(
@@ -109,7 +107,11 @@ impl HookPath {
     /// the store again (at most every 50 ms), so a path `g2w webhooks setup` has just
     /// written works at once, for GoTo's check that follows. `Err` when the store
     /// cannot say: the caller answers 503, so GoTo sends the event again.
-    async fn matches(&self, store: &Arc<Store>, candidate: &str) -> Result<bool, ApiError> {
+    pub(crate) async fn matches(
+        &self,
+        store: &Arc<Store>,
+        candidate: &str,
+    ) -> Result<bool, ApiError> {
         let wanted = digest(candidate);
         let cached = *self.0.lock().unwrap_or_else(|e| e.into_inner());
         let reread = match cached {
@@ -133,7 +135,7 @@ impl HookPath {
     }
 
     /// `Ok` at the configured path; 404 anywhere else; 503 when the store cannot say.
-    async fn admit(&self, store: &Arc<Store>, candidate: &str) -> Result<(), ApiError> {
+    pub(crate) async fn admit(&self, store: &Arc<Store>, candidate: &str) -> Result<(), ApiError> {
         if self.matches(store, candidate).await? {
             Ok(())
         } else {
@@ -146,21 +148,12 @@ impl HookPath {
     }
 }
 
-fn unavailable() -> ApiError {
+pub(crate) fn unavailable() -> ApiError {
     ApiError::new(
         StatusCode::SERVICE_UNAVAILABLE,
         "unavailable",
         "the event cannot be stored now; send it again",
     )
-}
-
-/// `GET /hooks/goto/{secret}`: GoTo's check of the callback, 200 at the right path.
-pub(crate) async fn check(
-    State(state): State<Arc<AppState>>,
-    Path(secret): Path<String>,
-) -> Result<&'static str, ApiError> {
-    state.hook_path.admit(&state.store, &secret).await?;
-    Ok("g2w receives GoTo webhooks here")
 }
 
 /// A key from an event field (number or digits), if present and valid.
@@ -200,7 +193,7 @@ fn headers_json(headers: &HeaderMap) -> String {
 
 /// The event a body states, to keep as received at `received_at`; the reason when it
 /// is not one.
-fn parse_event(
+pub(crate) fn parse_event(
     body: &[u8],
     headers: &HeaderMap,
     received_at: g2w_goto::Timestamp,
@@ -238,35 +231,4 @@ fn parse_event(
         received_at,
         forward,
     })
-}
-
-/// `POST /hooks/goto/{secret}`: keeps the event (raw body and headers) once; GoTo's
-/// repeats are answered 200 and not kept again. 503 when it cannot be stored, so GoTo
-/// tries again later.
-pub(crate) async fn receive(
-    State(state): State<Arc<AppState>>,
-    Path(secret): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Json<Value>, ApiError> {
-    state.hook_path.admit(&state.store, &secret).await?;
-    let forward = state.config.forward_url.is_some();
-    let new = parse_event(&body, &headers, (state.clock)(), forward)
-        .map_err(|reason| ApiError::new(StatusCode::BAD_REQUEST, "invalid_event", reason))?;
-    match state.store.record_event(&new).await {
-        Ok(fresh) => {
-            state
-                .metrics
-                .webhook(if fresh { "received" } else { "duplicate" });
-            if fresh {
-                state.wake_forwarder();
-            }
-            Ok(Json(json!({"received": true, "duplicate": !fresh})))
-        }
-        Err(e) => {
-            tracing::error!("cannot keep a GoTo event: {e}");
-            state.metrics.webhook("store_failed");
-            Err(unavailable())
-        }
-    }
 }

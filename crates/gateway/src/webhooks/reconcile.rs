@@ -9,7 +9,8 @@ use g2w_goto::{GotoClient, RegistrantKey, SessionKey, Timestamp, WebinarKey};
 use g2w_store::{EventSource, NewEvent, Store, StoreError};
 use serde_json::{Value, json};
 
-use crate::state::AppState;
+use crate::delivery::registrations::Worker;
+use crate::webhooks::Forwarder;
 
 /// What one reconciliation found.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -219,34 +220,45 @@ pub async fn reconcile(
     Ok(found)
 }
 
-/// Reconciles every `every` while webhooks are set up, until `stop` fires.
-pub(crate) async fn run(
-    state: Arc<AppState>,
-    every: Duration,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-) {
-    loop {
-        tokio::select! {
-            () = tokio::time::sleep(every) => {}
-            _ = stop.changed() => return,
-        }
-        let set_up = state
-            .store
-            .setting(super::PATH_SETTING)
-            .await
-            .is_ok_and(|p| super::configured_path(p).is_some());
-        // GoTo failing, or no usable login: deliveries wait for GoTo, and so does this.
-        if !set_up || state.worker.failing() || state.worker.paused().is_some() {
-            continue;
-        }
-        let forward = state.config.forward_url.is_some();
-        match reconcile(&state.client, &state.store, (state.clock)(), forward).await {
-            Ok(found) if found.added + found.joined > 0 => {
-                tracing::info!("reconciliation: {found}");
-                state.wake_forwarder();
+/// Reconciles on a schedule, with what that needs and nothing more.
+pub(crate) struct Reconciler {
+    pub client: GotoClient,
+    pub store: Arc<Store>,
+    /// Whose state says whether GoTo answers (reconciling waits while it does not).
+    pub delivery: Arc<Worker>,
+    /// Told when events were found, to forward them.
+    pub forwarder: Option<Arc<Forwarder>>,
+    pub clock: g2w_goto::Clock,
+}
+
+impl Reconciler {
+    /// Reconciles every `every` while webhooks are set up, until `stop` fires.
+    pub(crate) async fn run(self, every: Duration, mut stop: tokio::sync::watch::Receiver<bool>) {
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep(every) => {}
+                _ = stop.changed() => return,
             }
-            Ok(_) => {}
-            Err(e) => tracing::warn!("reconciliation failed: {e}"),
+            let set_up = self
+                .store
+                .setting(super::PATH_SETTING)
+                .await
+                .is_ok_and(|p| super::configured_path(p).is_some());
+            // GoTo failing, or no usable login: deliveries wait for GoTo, and so does this.
+            if !set_up || self.delivery.failing() || self.delivery.paused().is_some() {
+                continue;
+            }
+            let forward = self.forwarder.is_some();
+            match reconcile(&self.client, &self.store, (self.clock)(), forward).await {
+                Ok(found) if found.added + found.joined > 0 => {
+                    tracing::info!("reconciliation: {found}");
+                    if let Some(forwarder) = &self.forwarder {
+                        forwarder.wake();
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!("reconciliation failed: {}", g2w_goto::chain(&e)),
+            }
         }
     }
 }

@@ -12,8 +12,9 @@ use axum::response::{IntoResponse, Response};
 use g2w_goto::WebinarKey;
 
 use super::{Admin, AdminForm, Layout, done, notice, render};
-use crate::hooks::{CALLBACK_SETTING, PATH_SETTING};
-use crate::state::AppState;
+use crate::cache::WebinarCache;
+use crate::state::{Console, Delivery, Shared};
+use crate::webhooks::{CALLBACK_SETTING, PATH_SETTING};
 
 struct SessionRow {
     session: String,
@@ -63,25 +64,28 @@ fn utc_time(t: g2w_goto::Timestamp) -> String {
 
 /// `GET /admin/attendance`.
 pub(crate) async fn attendance(
-    State(state): State<Arc<AppState>>,
+    State(console): State<Arc<Console>>,
+    State(shared): State<Shared>,
+    State(delivery): State<Delivery>,
+    State(webinars): State<Arc<WebinarCache>>,
     Query(follow): Query<Follow>,
     admin: Admin,
 ) -> Response {
-    let shown = notice(&state, &admin.csrf);
-    let s = &state.store;
+    let shown = notice(&console, &admin.csrf);
+    let s = &shared.store;
     let read = async {
         Ok::<_, g2w_store::StoreError>((
             s.attendance().await?,
             s.recent_events(20).await?,
-            crate::hooks::configured_path(s.setting(PATH_SETTING).await?).is_some(),
+            crate::webhooks::configured_path(s.setting(PATH_SETTING).await?).is_some(),
             s.setting(CALLBACK_SETTING).await?,
         ))
     }
     .await;
-    let forwarding = match &state.forwarder {
+    let forwarding = match &delivery.forwarder {
         Some(forwarder) => {
             let gauges = s.forward_gauges().await.unwrap_or_default();
-            let mut said = gauges.summary((state.clock)(), "events", "be forwarded");
+            let mut said = gauges.summary(shared.now(), "events", "be forwarded");
             if let crate::delivery::breaker::BreakerState::Open { reason, .. } = forwarder.breaker()
             {
                 said.push_str(&format!(
@@ -104,8 +108,7 @@ pub(crate) async fn attendance(
     };
     // Titles from the webinar list the cache holds (this page never waits on GoTo),
     // else from the webinar's own registrant events.
-    let mut titles: BTreeMap<WebinarKey, String> = state
-        .cache
+    let mut titles: BTreeMap<WebinarKey, String> = webinars
         .held_upcoming()
         .map(|l| {
             l.iter()
@@ -177,23 +180,25 @@ pub(crate) async fn attendance(
 
 /// `POST /admin/attendance/reconcile`: "Check GoTo now".
 pub(crate) async fn reconcile(
-    State(state): State<Arc<AppState>>,
+    State(shared): State<Shared>,
+    State(delivery): State<Delivery>,
+    State(console): State<Arc<Console>>,
     AdminForm { csrf, .. }: AdminForm,
 ) -> Response {
-    let forward = state.config.forward_url.is_some();
-    let notice = match crate::hooks::reconcile(
-        &state.client,
-        &state.store,
-        (state.clock)(),
+    let forward = shared.config.forward_url.is_some();
+    let notice = match crate::webhooks::reconcile(
+        &shared.client,
+        &shared.store,
+        shared.now(),
         forward,
     )
     .await
     {
         Ok(found) => {
-            state.wake_forwarder();
+            delivery.wake_forwarder();
             found.to_string()
         }
         Err(e) => format!("GoTo could not be checked: {e}"),
     };
-    done(&state, &csrf, "/admin/attendance", notice)
+    done(&console, &csrf, "/admin/attendance", notice)
 }

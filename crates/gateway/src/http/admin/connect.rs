@@ -34,13 +34,13 @@ fn redirect_uri(origin: &str) -> String {
 }
 
 async fn connect_page(
-    state: &AppState,
+    shared: &Shared,
     origin: &str,
     csrf: String,
     notice: Option<String>,
 ) -> Response {
-    let record = state.client.tokens().record().await.ok();
-    let configured = state.client.tokens().oauth().credentials().clone();
+    let record = shared.client.tokens().record().await.ok();
+    let configured = shared.client.tokens().oauth().credentials().clone();
     let (client_id, has_secret) = match &record {
         Some(r) if !r.client_id.is_empty() => (r.client_id.clone(), r.client_secret.is_some()),
         _ => (
@@ -64,17 +64,18 @@ async fn connect_page(
 
 /// `GET /admin/connect`.
 pub(crate) async fn connect(
-    State(state): State<Arc<AppState>>,
+    State(shared): State<Shared>,
+    State(console): State<Arc<Console>>,
     ConsoleOrigin(origin): ConsoleOrigin,
     admin: Admin,
 ) -> Response {
-    let shown = notice(&state, &admin.csrf);
-    connect_page(&state, &origin, admin.csrf, shown).await
+    let shown = notice(&console, &admin.csrf);
+    connect_page(&shared, &origin, admin.csrf, shown).await
 }
 
 /// The OAuth client to connect with: the stored one, else the configured one.
-async fn credentials(state: &AppState) -> Option<ClientCredentials> {
-    if let Ok(r) = state.client.tokens().record().await
+async fn credentials(shared: &Shared) -> Option<ClientCredentials> {
+    if let Ok(r) = shared.client.tokens().record().await
         && let Some(secret) = r.client_secret
         && !r.client_id.is_empty()
     {
@@ -83,27 +84,28 @@ async fn credentials(state: &AppState) -> Option<ClientCredentials> {
             client_secret: secret,
         });
     }
-    let configured = state.client.tokens().oauth().credentials().clone();
+    let configured = shared.client.tokens().oauth().credentials().clone();
     (!configured.client_id.is_empty() && !configured.client_secret.expose_secret().is_empty())
         .then_some(configured)
 }
 
 /// `POST /admin/connect`: saves the OAuth client (id and secret, encrypted).
 pub(crate) async fn save_client(
-    State(state): State<Arc<AppState>>,
+    State(shared): State<Shared>,
+    State(console): State<Arc<Console>>,
     AdminForm { csrf, fields }: AdminForm<ClientFields>,
 ) -> Response {
     let id = fields.client_id.trim().to_owned();
     let secret = fields.client_secret.trim().to_owned();
     if id.is_empty() || id.len() > 200 || secret.len() > 500 {
         return done(
-            &state,
+            &console,
             &csrf,
             "/admin/connect",
             "Enter the client id (and its secret).".into(),
         );
     }
-    let tokens = state.client.tokens();
+    let tokens = shared.client.tokens();
     let mut record = tokens.record().await.unwrap_or_default();
     if record.client_id != id {
         // Another client: the old tokens are not its tokens.
@@ -118,27 +120,28 @@ pub(crate) async fn save_client(
         (false, Ok(())) => "Saved the client id; enter its secret too.".to_owned(),
         (true, Ok(())) => "Saved. Now connect the GoTo account.".to_owned(),
     };
-    done(&state, &csrf, "/admin/connect", notice)
+    done(&console, &csrf, "/admin/connect", notice)
 }
 
 /// `POST /admin/connect/start`: off to GoTo's authorize page, with state and PKCE.
 pub(crate) async fn start_connect(
-    State(state): State<Arc<AppState>>,
+    State(shared): State<Shared>,
+    State(console): State<Arc<Console>>,
     ConsoleOrigin(origin): ConsoleOrigin,
     AdminForm { csrf, .. }: AdminForm,
 ) -> Response {
-    let Some(credentials) = credentials(&state).await else {
+    let Some(credentials) = credentials(&shared).await else {
         return done(
-            &state,
+            &console,
             &csrf,
             "/admin/connect",
             "Save the client id and secret first.".into(),
         );
     };
-    let oauth = state.client.tokens().oauth().with_credentials(credentials);
+    let oauth = shared.client.tokens().oauth().with_credentials(credentials);
     let redirect = redirect_uri(&origin);
     let request = oauth.authorize(&redirect, true);
-    let mut connects = lock(&state.admin.connects);
+    let mut connects = lock(&console.connects);
     connects.retain(|_, p| p.expires > Instant::now());
     connects.insert(
         request.state.clone(),
@@ -178,13 +181,15 @@ fn callback_page(status: StatusCode, heading: &str, message: String) -> Response
 /// cookie does not come along on this cross-site return, so the single-use `state` is
 /// what identifies the flow an admin started.
 pub(crate) async fn oauth_callback(
-    State(state): State<Arc<AppState>>,
+    State(shared): State<Shared>,
+    State(delivery): State<Delivery>,
+    State(console): State<Arc<Console>>,
     Query(q): Query<Callback>,
 ) -> Response {
     let pending = q
         .state
         .as_deref()
-        .and_then(|s| lock(&state.admin.connects).remove(s));
+        .and_then(|s| lock(&console.connects).remove(s));
     let Some(pending) = pending.filter(|p| p.expires > Instant::now()) else {
         return callback_page(
             StatusCode::BAD_REQUEST,
@@ -209,14 +214,14 @@ pub(crate) async fn oauth_callback(
             "GoTo sent no code.".into(),
         );
     };
-    let Some(credentials) = credentials(&state).await else {
+    let Some(credentials) = credentials(&shared).await else {
         return callback_page(
             StatusCode::BAD_REQUEST,
             "Not connected",
             "The OAuth client is not saved.".into(),
         );
     };
-    let oauth = state
+    let oauth = shared
         .client
         .tokens()
         .oauth()
@@ -234,8 +239,8 @@ pub(crate) async fn oauth_callback(
             );
         }
     };
-    let record = TokenRecord::new_login(&credentials, answer, state.client.tokens().now());
-    let record = match state.client.save_login(record).await {
+    let record = TokenRecord::new_login(&credentials, answer, shared.client.tokens().now());
+    let record = match shared.client.save_login(record).await {
         Ok(r) => r,
         Err(e) => {
             return callback_page(
@@ -245,7 +250,7 @@ pub(crate) async fn oauth_callback(
             );
         }
     };
-    state.worker.wake();
+    delivery.worker.wake();
     callback_page(
         StatusCode::OK,
         "Connected",

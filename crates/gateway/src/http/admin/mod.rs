@@ -20,21 +20,20 @@ use g2w_goto::{ClientCredentials, ExposeSecret as _, SecretString, TokenRecord};
 use g2w_store::OutboxState;
 use rand::Rng as _;
 
-use crate::client::Client;
-use crate::password::{AdminPassword, Verdict, same};
-use crate::state::{AppState, PendingConnect};
+use crate::cache::WebinarCache;
+use crate::http::client::Client;
+use crate::sign_in::{AdminPassword, Verdict, same};
+use crate::state::{AppState, Console, Delivery, PendingConnect, Shared};
 
 mod attendance;
 mod connect;
 mod pages;
 mod signin;
-mod throttle;
 
 pub(crate) use attendance::{attendance, reconcile};
 pub(crate) use connect::{connect, oauth_callback, save_client, start_connect};
 pub(crate) use pages::{outbox, outbox_action, refresh, tokens, webinars};
 pub(crate) use signin::{index, login, login_page, logout};
-pub(crate) use throttle::SignIns;
 
 const COOKIE: &str = "g2w_admin";
 const SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
@@ -69,10 +68,10 @@ fn session_digest(id: &str) -> String {
 }
 
 /// The signed-in session's CSRF token, if the request has a live session.
-async fn session(state: &AppState, headers: &HeaderMap) -> Option<String> {
+async fn session(shared: &Shared, headers: &HeaderMap) -> Option<String> {
     let digest = session_digest(&session_id(headers)?);
     let now = g2w_goto::Timestamp::now();
-    match state.store.session(&digest, now).await {
+    match shared.store.session(&digest, now).await {
         Ok(found) => found.map(|s| s.csrf),
         Err(e) => {
             tracing::warn!("cannot read admin sessions: {e}");
@@ -83,8 +82,8 @@ async fn session(state: &AppState, headers: &HeaderMap) -> Option<String> {
 
 /// Ends a console action (post/redirect/get): its outcome is shown once on `page`, and
 /// reloading that page repeats nothing.
-fn done(state: &AppState, csrf: &str, page: &str, notice: String) -> Response {
-    let mut notices = lock(&state.admin.notices);
+fn done(console: &Console, csrf: &str, page: &str, notice: String) -> Response {
+    let mut notices = lock(&console.notices);
     if notices.len() > 10_000 {
         notices.clear();
     }
@@ -93,21 +92,18 @@ fn done(state: &AppState, csrf: &str, page: &str, notice: String) -> Response {
 }
 
 /// The notice an action left for this session, once.
-fn notice(state: &AppState, csrf: &str) -> Option<String> {
-    lock(&state.admin.notices).remove(csrf)
+fn notice(console: &Console, csrf: &str) -> Option<String> {
+    lock(&console.notices).remove(csrf)
 }
 
 /// `scheme://host` of the console as the browser sees it (HTTPS only when a trusted
 /// proxy says so).
 pub(crate) struct ConsoleOrigin(String);
 
-impl FromRequestParts<Arc<AppState>> for ConsoleOrigin {
+impl FromRequestParts<AppState> for ConsoleOrigin {
     type Rejection = StatusCode;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &Arc<AppState>,
-    ) -> Result<Self, StatusCode> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, StatusCode> {
         let client = Client::from_request_parts(parts, state).await?;
         let host = parts
             .headers
@@ -155,11 +151,11 @@ pub(crate) struct Admin {
     csrf: String,
 }
 
-impl FromRequestParts<Arc<AppState>> for Admin {
+impl FromRequestParts<AppState> for Admin {
     type Rejection = Denied;
 
-    async fn from_request_parts(parts: &mut Parts, state: &Arc<AppState>) -> Result<Self, Denied> {
-        session(state, &parts.headers)
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Denied> {
+        session(&state.shared, &parts.headers)
             .await
             .map(|csrf| Self { csrf })
             .ok_or(Denied::SignIn)
@@ -194,10 +190,10 @@ struct Posted<T> {
     fields: T,
 }
 
-impl<T: serde::de::DeserializeOwned + Send> FromRequest<Arc<AppState>> for AdminForm<T> {
+impl<T: serde::de::DeserializeOwned + Send> FromRequest<AppState> for AdminForm<T> {
     type Rejection = Denied;
 
-    async fn from_request(request: Request, state: &Arc<AppState>) -> Result<Self, Denied> {
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Denied> {
         let (mut parts, body) = request.into_parts();
         let Admin { csrf } = Admin::from_request_parts(&mut parts, state).await?;
         let request = Request::from_parts(parts, body);

@@ -31,8 +31,13 @@ fn when(ts: Option<g2w_goto::Timestamp>) -> String {
     )
 }
 
-async fn tokens_page(state: &AppState, csrf: String, notice: Option<String>) -> Response {
-    let tokens = state.client.tokens();
+async fn tokens_page(
+    shared: &Shared,
+    delivery: &Delivery,
+    csrf: String,
+    notice: Option<String>,
+) -> Response {
+    let tokens = shared.client.tokens();
     let record = tokens.record().await.ok();
     let now = tokens.now();
     let connected = record.as_ref().is_some_and(|r| {
@@ -64,7 +69,7 @@ async fn tokens_page(state: &AppState, csrf: String, notice: Option<String>) -> 
             },
         ),
         last_refresh: when(r.last_refresh_at),
-        delivery: state
+        delivery: delivery
             .worker
             .paused()
             .map_or_else(|| "running".into(), |p| format!("paused: {p}")),
@@ -72,24 +77,30 @@ async fn tokens_page(state: &AppState, csrf: String, notice: Option<String>) -> 
 }
 
 /// `GET /admin/tokens`.
-pub(crate) async fn tokens(State(state): State<Arc<AppState>>, admin: Admin) -> Response {
-    let shown = notice(&state, &admin.csrf);
-    tokens_page(&state, admin.csrf, shown).await
+pub(crate) async fn tokens(
+    State(shared): State<Shared>,
+    State(delivery): State<Delivery>,
+    State(console): State<Arc<Console>>,
+    admin: Admin,
+) -> Response {
+    let shown = notice(&console, &admin.csrf);
+    tokens_page(&shared, &delivery, admin.csrf, shown).await
 }
 
 /// `POST /admin/tokens/refresh`: "Refresh now".
 pub(crate) async fn refresh(
-    State(state): State<Arc<AppState>>,
+    State(shared): State<Shared>,
+    State(console): State<Arc<Console>>,
     AdminForm { csrf, .. }: AdminForm,
 ) -> Response {
-    let notice = match state.client.tokens().force_refresh().await {
+    let notice = match shared.client.tokens().force_refresh().await {
         Ok(r) => format!(
             "Refreshed: the access token is valid until {}.",
             when(r.access_expires_at)
         ),
         Err(e) => format!("The refresh failed: {e}"),
     };
-    done(&state, &csrf, "/admin/tokens", notice)
+    done(&console, &csrf, "/admin/tokens", notice)
 }
 
 struct WebinarRow {
@@ -110,18 +121,19 @@ struct WebinarsPage {
 
 /// `GET /admin/webinars`.
 pub(crate) async fn webinars(
-    State(state): State<Arc<AppState>>,
+    State(shared): State<Shared>,
+    State(webinars): State<Arc<WebinarCache>>,
     ConsoleOrigin(origin): ConsoleOrigin,
     Admin { csrf }: Admin,
 ) -> Response {
-    let deadline = state.config.lookup_deadline;
-    let (list, error) = match state.cache.upcoming(deadline).await {
+    let deadline = shared.config.lookup_deadline;
+    let (list, error) = match webinars.upcoming(deadline).await {
         Ok(l) => (l, None),
         Err(e) => (Arc::default(), Some(format!("Cannot list webinars: {e}"))),
     };
     let mut rows = Vec::with_capacity(list.len());
     for w in list.iter() {
-        let registrants = match state.cache.lookup(w.webinar_key, deadline).await {
+        let registrants = match webinars.lookup(w.webinar_key, deadline).await {
             crate::cache::Lookup::Found(info) => info
                 .detail
                 .number_of_registrants
@@ -171,13 +183,13 @@ struct OutboxPage {
 }
 
 async fn outbox_page(
-    state: &AppState,
+    shared: &Shared,
     csrf: String,
     email: Option<String>,
     notice: Option<String>,
 ) -> Response {
     let email = email.map(|e| e.trim().to_owned()).filter(|e| !e.is_empty());
-    let s = &state.store;
+    let s = &shared.store;
     let listed = async {
         let counts = s.registration_gauges().await?;
         let rows = match &email {
@@ -239,38 +251,41 @@ async fn outbox_page(
 
 /// `GET /admin/outbox?email=`.
 pub(crate) async fn outbox(
-    State(state): State<Arc<AppState>>,
+    State(shared): State<Shared>,
+    State(console): State<Arc<Console>>,
     Query(q): Query<OutboxQuery>,
     admin: Admin,
 ) -> Response {
-    let shown = notice(&state, &admin.csrf);
-    outbox_page(&state, admin.csrf, q.email, shown).await
+    let shown = notice(&console, &admin.csrf);
+    outbox_page(&shared, admin.csrf, q.email, shown).await
 }
 
 /// `POST /admin/outbox/{id}/retry` and `…/discard`.
 pub(crate) async fn outbox_action(
-    State(state): State<Arc<AppState>>,
+    State(shared): State<Shared>,
+    State(delivery): State<Delivery>,
+    State(console): State<Arc<Console>>,
     Path((id, action)): Path<(String, String)>,
     AdminForm { csrf, .. }: AdminForm,
 ) -> Response {
-    let now = (state.clock)();
+    let now = shared.now();
     let (target, retry) = (id.clone(), action == "retry");
     if !retry && action != "discard" {
         return StatusCode::NOT_FOUND.into_response();
     }
     let changed = if retry {
-        state.store.retry(&target, now).await
+        shared.store.retry(&target, now).await
     } else {
-        state.store.discard(&target).await
+        shared.store.discard(&target).await
     };
     let notice = match (changed, retry) {
         (Ok(true), true) => {
-            state.worker.wake();
+            delivery.worker.wake();
             format!("Registration {id} will be delivered again.")
         }
         (Ok(true), false) => format!("Registration {id} was discarded."),
         (Ok(false), _) => format!("Registration {id} is not failed or dead (any more)."),
         (Err(e), _) => format!("The outbox could not be changed: {e}"),
     };
-    done(&state, &csrf, "/admin/outbox", notice)
+    done(&console, &csrf, "/admin/outbox", notice)
 }

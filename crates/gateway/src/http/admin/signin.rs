@@ -1,7 +1,7 @@
 //! Signing in and out of the console; the console's front door.
 
 use super::*;
-use crate::admin::throttle::NotChecked;
+use crate::sign_in::NotChecked;
 
 /// `POST /admin/login`.
 #[derive(serde::Deserialize)]
@@ -18,8 +18,8 @@ struct LoginPage {
 }
 
 /// `GET /admin`.
-pub(crate) async fn index(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Response {
-    match session(&state, &headers).await {
+pub(crate) async fn index(State(shared): State<Shared>, headers: HeaderMap) -> Response {
+    match session(&shared, &headers).await {
         Some(_) => Redirect::to("/admin/tokens").into_response(),
         None => Redirect::to("/admin/login").into_response(),
     }
@@ -55,20 +55,20 @@ fn login_refused(status: StatusCode, why: &str) -> Response {
 
 /// `POST /admin/login`.
 pub(crate) async fn login(
-    State(state): State<Arc<AppState>>,
+    State(shared): State<Shared>,
+    State(console): State<Arc<Console>>,
     client: Client,
     axum::Form(SignIn {
         password: candidate,
     }): axum::Form<SignIn>,
 ) -> Response {
-    let Some(password) = &state.config.admin_password else {
+    let Some(password) = &shared.config.admin_password else {
         return (StatusCode::NOT_FOUND, "The admin console is off.").into_response();
     };
-    let password = lock(&state.admin.upgraded)
+    let password = lock(&console.upgraded)
         .clone()
         .unwrap_or_else(|| password.clone());
-    let verdict = match state
-        .admin
+    let verdict = match console
         .signins
         .attempt(client.ip, password, candidate)
         .await
@@ -81,7 +81,6 @@ pub(crate) async fn login(
             );
         }
         Err(NotChecked::Everyone) => {
-            tracing::warn!("admin sign-in refused: too many failed attempts from everyone lately");
             return login_refused(
                 StatusCode::TOO_MANY_REQUESTS,
                 "Too many failed sign-ins to this console lately; wait a minute.",
@@ -101,10 +100,10 @@ pub(crate) async fn login(
         Verdict::Accepted => {}
         Verdict::AcceptedUpgrade(hash) => {
             let stored = hash.clone();
-            match state.store.set_setting("admin_password", &stored).await {
+            match shared.store.set_setting("admin_password", &stored).await {
                 Ok(()) => {
                     tracing::info!("admin password hash upgraded to argon2id");
-                    *lock(&state.admin.upgraded) = Some(AdminPassword::Hashed(hash));
+                    *lock(&console.upgraded) = Some(AdminPassword::Hashed(hash));
                 }
                 Err(e) => tracing::warn!("cannot upgrade the admin password hash: {e}"),
             }
@@ -118,7 +117,7 @@ pub(crate) async fn login(
             expires_at: g2w_goto::Timestamp::now() + SESSION_TTL,
         },
     );
-    if let Err(e) = state.store.put_session(&digest, &session).await {
+    if let Err(e) = shared.store.put_session(&digest, &session).await {
         tracing::error!("cannot store an admin session: {e}");
         return login_refused(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -139,13 +138,13 @@ pub(crate) async fn login(
 
 /// `POST /admin/logout`.
 pub(crate) async fn logout(
-    State(state): State<Arc<AppState>>,
+    State(shared): State<Shared>,
     headers: HeaderMap,
     _form: AdminForm,
 ) -> Response {
     if let Some(id) = session_id(&headers) {
         let (digest, now) = (session_digest(&id), g2w_goto::Timestamp::now());
-        if let Err(e) = state.store.end_session(&digest, now).await {
+        if let Err(e) = shared.store.end_session(&digest, now).await {
             tracing::warn!("cannot end an admin session: {e}");
         }
     }

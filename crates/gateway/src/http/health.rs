@@ -1,0 +1,121 @@
+//! Health, readiness and metrics: what load balancers and monitoring read.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::delivery::breaker::BreakerState;
+use crate::http::register::STORE_DEADLINE_FLOOR;
+use crate::state::{Delivery, Shared};
+
+/// `GET /healthz`: the process is up.
+pub(crate) async fn healthz() -> Response {
+    Json(json!({"status": "ok"})).into_response()
+}
+
+/// How long a failed intake write keeps `/readyz` at 503 when no write succeeds since.
+const WRITE_FAILURE_MEMORY: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// `GET /readyz`: 200 when registrations can be stored and are being delivered; 503
+/// with the reasons when the store cannot be written, the GoTo login is unusable
+/// (delivery paused), or GoTo is failing (the breaker is open).
+pub(crate) async fn readyz(
+    State(shared): State<Shared>,
+    State(delivery): State<Delivery>,
+) -> Response {
+    let now = shared.now();
+    // A health check must answer whatever the database does: it waits as intake does.
+    let deadline = shared.config.lookup_deadline.max(STORE_DEADLINE_FLOOR);
+    let late = || format!("no answer within {} ms", deadline.as_millis());
+    let probe = tokio::time::timeout(deadline, shared.store.probe_write(now)).await;
+    let store = match (probe, delivery.batcher.recent_failure(WRITE_FAILURE_MEMORY)) {
+        (Err(_), _) => Err(late()),
+        (Ok(Err(e)), _) => Err(g2w_goto::chain(&e)),
+        (Ok(Ok(())), Some(e)) => Err(e),
+        (Ok(Ok(())), None) => Ok(()),
+    };
+    let token = match tokio::time::timeout(deadline, shared.client.tokens().record()).await {
+        Err(_) => Err(late()),
+        Ok(Ok(r)) => r.unusable().map_or(Ok(()), Err),
+        Ok(Err(e)) => Err(g2w_goto::chain(&e)),
+    };
+    let paused = delivery.worker.paused();
+    let breaker = delivery.worker.breaker();
+    let mut reasons = Vec::new();
+    if let Err(e) = &store {
+        reasons.push(format!("the store cannot be written: {e}"));
+    }
+    if let Err(e) = &token {
+        reasons.push(format!("the GoTo login is not usable: {e}"));
+    } else if let Some(p) = &paused {
+        reasons.push(format!("delivery is paused: {p}"));
+    }
+    if let BreakerState::Open { reason, .. } = &breaker {
+        reasons.push(format!("GoTo is failing: {reason}"));
+    }
+    let body = json!({
+        "status": if reasons.is_empty() { "ready" } else { "not_ready" },
+        "reason": reasons.first(),
+        "reasons": reasons,
+        "store": store.err().unwrap_or_else(|| "ok".to_owned()),
+        "token": token.err().unwrap_or_else(|| "ok".to_owned()),
+        "deliveryPaused": paused,
+        "goto": match breaker {
+            BreakerState::Closed => json!({"breaker": "closed"}),
+            BreakerState::Open { since, reason } => json!({
+                "breaker": "open",
+                "since": since.to_utc().to_rfc3339(),
+                "reason": reason,
+            }),
+        },
+    });
+    let status = if reasons.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(body)).into_response()
+}
+
+/// `GET /metrics`: Prometheus text. The queue gauges come from the store's indexes:
+/// a scrape costs the same however much history the queues hold.
+pub(crate) async fn metrics(
+    State(shared): State<Shared>,
+    State(delivery): State<Delivery>,
+) -> Response {
+    let now = shared.now();
+    let age = |g: &g2w_store::QueueGauges| {
+        g.oldest_waiting
+            .map_or(0.0, |at| now.since(at).as_secs_f64())
+    };
+    let registrations = shared.store.registration_gauges().await.unwrap_or_default();
+    let mut queues = vec![(
+        g2w_store::QueueName::Registrations,
+        crate::metrics::QueueState {
+            oldest_waiting_secs: age(&registrations),
+            items: registrations,
+            paused: delivery.worker.paused().is_some(),
+            breaker_open: delivery.worker.failing(),
+        },
+    )];
+    if let Some(forwarder) = &delivery.forwarder {
+        let forwards = shared.store.forward_gauges().await.unwrap_or_default();
+        queues.push((
+            g2w_store::QueueName::Forwards,
+            crate::metrics::QueueState {
+                oldest_waiting_secs: age(&forwards),
+                items: forwards,
+                paused: forwarder.paused().is_some(),
+                breaker_open: forwarder.failing(),
+            },
+        ));
+    }
+    let gauges = crate::metrics::Gauges {
+        queues,
+        token_refreshes: shared.client.tokens().refresh_count(),
+    };
+    let text = shared.metrics.render(&gauges);
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+}

@@ -1,0 +1,457 @@
+//! Intake: `POST /api/v1/webinars/{webinarKey}/registrations` (JSON, or a plain HTML
+//! form): parse → check against the webinar's form → store durably → wait for delivery
+//! only as long as it is worth it → answer.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{FromRef, FromRequestParts, Path};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use g2w_goto::WebinarKey;
+use g2w_store::{Enqueued, NewRegistration, OutboxState, Registration};
+use serde_json::json;
+
+use crate::cache::WebinarCache;
+use crate::cache::{Lookup, WebinarInfo};
+use crate::error::ApiError;
+use crate::http::client::Client;
+use crate::intake::{self, FieldErrors, Submission};
+use crate::state::{AppState, Delivery, Shared, Visitors};
+
+/// What intake uses: the parts of the gateway's state a registration passes through.
+pub(crate) struct Intake {
+    shared: Shared,
+    delivery: Delivery,
+    webinars: Arc<WebinarCache>,
+    visitors: Arc<Visitors>,
+}
+
+impl FromRequestParts<AppState> for Intake {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        _parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Self {
+            shared: Shared::from_ref(state),
+            delivery: Delivery::from_ref(state),
+            webinars: FromRef::from_ref(state),
+            visitors: FromRef::from_ref(state),
+        })
+    }
+}
+
+/// A time-ordered id: milliseconds then randomness, hex.
+/// A time-ordered id: the arrival in milliseconds, then randomness.
+fn new_id(now: g2w_goto::Timestamp) -> String {
+    format!("{:012x}{:016x}", now.as_millis(), rand::random::<u64>())
+}
+
+fn wants_html(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/html"))
+}
+
+/// The public name of a registration's state.
+pub(crate) fn status_name(reg: &Registration) -> &'static str {
+    match reg.state {
+        OutboxState::Pending | OutboxState::Delivering if !reg.validated => "pending_validation",
+        OutboxState::Pending | OutboxState::Delivering => "queued",
+        OutboxState::Delivered => "registered",
+        OutboxState::AlreadyRegistered => "already_registered",
+        OutboxState::Failed | OutboxState::Dead => "failed",
+    }
+}
+
+/// The intake answer for a registration's current state.
+fn answer(state: &Intake, reg: &Registration, html: bool) -> Response {
+    if html {
+        return redirect_browser(state, status_name(reg), &reg.id, reg.join_url.as_deref());
+    }
+    let body = match reg.state {
+        OutboxState::Delivered => (
+            StatusCode::CREATED,
+            json!({"status": "registered", "registrationId": reg.id, "registrantKey": reg.registrant_key, "joinUrl": reg.join_url}),
+        ),
+        OutboxState::AlreadyRegistered => (
+            StatusCode::OK,
+            json!({"status": "already_registered", "registrationId": reg.id, "joinUrl": reg.join_url}),
+        ),
+        OutboxState::Failed | OutboxState::Dead => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            json!({"status": "failed", "registrationId": reg.id, "reason": reg.last_error}),
+        ),
+        OutboxState::Pending | OutboxState::Delivering => (
+            StatusCode::ACCEPTED,
+            json!({"status": status_name(reg), "registrationId": reg.id}),
+        ),
+    };
+    (body.0, Json(body.1)).into_response()
+}
+
+fn redirect_browser(state: &Intake, status: &str, id: &str, join_url: Option<&str>) -> Response {
+    let target = match &state.shared.config.thank_you_url {
+        Some(base) => {
+            let mut q = form_urlencoded::Serializer::new(String::new());
+            q.append_pair("status", status);
+            q.append_pair("registrationId", id);
+            if let Some(url) = join_url {
+                q.append_pair("joinUrl", url);
+            }
+            let sep = if base.contains('?') { '&' } else { '?' };
+            format!("{base}{sep}{}", q.finish())
+        }
+        None => format!("/confirmation/{id}"),
+    };
+    Redirect::to(&target).into_response()
+}
+
+fn validation_failed(
+    state: &Intake,
+    errors: &FieldErrors,
+    html: bool,
+    page: Option<(&WebinarInfo, &Submission)>,
+) -> Response {
+    if html {
+        return match page {
+            Some((info, submission)) => crate::pages::form(
+                &state.shared.config.brand,
+                &info.detail,
+                &info.form,
+                Some((submission, errors)),
+            ),
+            None => crate::pages::problem(
+                &state.shared.config.brand,
+                StatusCode::BAD_REQUEST,
+                "Please check your registration",
+                errors.iter().map(|(f, m)| format!("{f}: {m}")).collect(),
+            ),
+        };
+    }
+    (
+        StatusCode::BAD_REQUEST,
+        Json(json!({"error": "validation", "fields": errors})),
+    )
+        .into_response()
+}
+
+/// Why intake said no (or, for a bot, pretended yes): counted under `outcome` in
+/// the metrics and answered with `response`.
+struct Refusal {
+    outcome: &'static str,
+    response: Box<Response>,
+}
+
+impl Refusal {
+    fn new(outcome: &'static str, response: Response) -> Self {
+        Self {
+            outcome,
+            response: Box::new(response),
+        }
+    }
+
+    fn api(outcome: &'static str, error: ApiError) -> Self {
+        Self::new(outcome, error.into_response())
+    }
+}
+
+/// A submission that passed every check, ready to store.
+struct Checked {
+    webinar_key: WebinarKey,
+    registrant: g2w_goto::NewRegistrant,
+    idempotency_key: Option<String>,
+    /// Whether it was checked against the webinar's own form.
+    validated: bool,
+}
+
+/// `POST /api/v1/webinars/{webinarKey}/registrations`: parse → validate → enqueue →
+/// answer.
+pub(crate) async fn register(
+    state: Intake,
+    client: Client,
+    Path(webinar): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let state = &state;
+    let html = wants_html(&headers);
+    let stored = async {
+        let submission = parse(state, client, &headers, &body, html)?;
+        let checked = validate(state, client, &webinar, &headers, submission, html).await?;
+        enqueue(state, checked).await
+    }
+    .await;
+    match stored {
+        Ok(reg) => {
+            state.delivery.worker.wake();
+            let reg = wait_for_delivery(state, reg).await;
+            answer(state, &reg, html)
+        }
+        Err(refusal) => {
+            state.shared.metrics.intake(refusal.outcome);
+            *refusal.response
+        }
+    }
+}
+
+/// The body as a submission: within the address's limit, JSON or a form, well formed;
+/// a filled honeypot ends here with a normal-looking answer.
+fn parse(
+    state: &Intake,
+    client: Client,
+    headers: &HeaderMap,
+    body: &[u8],
+    html: bool,
+) -> Result<Submission, Refusal> {
+    if !state.visitors.intake.allow(client.ip) {
+        return Err(Refusal::api("rate_limited", ApiError::rate_limited()));
+    }
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let parsed = if content_type.starts_with("application/json") {
+        intake::parse_json(body)
+    } else if content_type.starts_with("application/x-www-form-urlencoded") {
+        intake::parse_form(body)
+    } else {
+        return Err(Refusal::api(
+            "unsupported_media_type",
+            ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send application/json or application/x-www-form-urlencoded",
+            ),
+        ));
+    };
+    let submission = parsed
+        .map_err(|errors| Refusal::new("invalid", validation_failed(state, &errors, html, None)))?;
+    if submission.honeypot {
+        // Look like success so the bot learns nothing; store nothing.
+        let fake = new_id(state.shared.now());
+        let response = if html {
+            redirect_browser(state, "queued", &fake, None)
+        } else {
+            (
+                StatusCode::ACCEPTED,
+                Json(json!({"status": "queued", "registrationId": fake})),
+            )
+                .into_response()
+        };
+        return Err(Refusal::new("honeypot", response));
+    }
+    Ok(submission)
+}
+
+/// Checks the submission against the webinar's own form, from the cache or GoTo
+/// within the look-up deadline; when GoTo cannot say in time, on the basics only.
+async fn validate(
+    state: &Intake,
+    client: Client,
+    webinar: &str,
+    headers: &HeaderMap,
+    submission: Submission,
+    html: bool,
+) -> Result<Checked, Refusal> {
+    let unknown = || {
+        Refusal::api(
+            "unknown_webinar",
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "no such webinar (or it was cancelled)",
+            ),
+        )
+    };
+    let webinar_key = webinar.parse::<WebinarKey>().map_err(|_| unknown())?;
+    if !state.webinars.costs_nothing(webinar_key) && !state.visitors.lookups.allow(client.ip) {
+        return Err(Refusal::api("rate_limited", ApiError::rate_limited()));
+    }
+    let info = match state
+        .webinars
+        .lookup(webinar_key, state.shared.config.lookup_deadline)
+        .await
+    {
+        Lookup::Found(info) if is_over(&info) => {
+            return Err(Refusal::api(
+                "webinar_over",
+                ApiError::new(StatusCode::GONE, "webinar_over", "this webinar is over"),
+            ));
+        }
+        Lookup::Found(info) => Some(info),
+        Lookup::NotFound => return Err(unknown()),
+        Lookup::Unavailable(why) => {
+            // GoTo is slow, down or the login is gone: accept on the basics and let
+            // GoTo check the rest at delivery. Losing the registration would be worse.
+            tracing::warn!(%webinar_key, "no registration form ({why}); accepting for GoTo to check");
+            None
+        }
+    };
+    let accepted =
+        intake::validate(&submission, info.as_deref().map(|i| &i.form)).map_err(|errors| {
+            Refusal::new(
+                "invalid",
+                validation_failed(
+                    state,
+                    &errors,
+                    html,
+                    info.as_deref().map(|i| (i, &submission)),
+                ),
+            )
+        })?;
+    let idempotency_key = match headers.get("idempotency-key").map(|v| v.to_str()) {
+        None => None,
+        Some(Ok(k)) if !k.trim().is_empty() && k.len() <= 255 => Some(k.trim().to_owned()),
+        Some(_) => {
+            return Err(Refusal::api(
+                "invalid",
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_idempotency_key",
+                    "Idempotency-Key must be 1 to 255 visible characters",
+                ),
+            ));
+        }
+    };
+    Ok(Checked {
+        webinar_key,
+        registrant: accepted.registrant,
+        idempotency_key,
+        validated: info.is_some(),
+    })
+}
+
+/// Stores the registration durably (or finds the one its idempotency key names).
+async fn enqueue(state: &Intake, checked: Checked) -> Result<Registration, Refusal> {
+    let Checked {
+        webinar_key,
+        registrant,
+        idempotency_key,
+        validated,
+    } = checked;
+    let payload = serde_json::to_string(&registrant).map_err(|e| {
+        Refusal::api(
+            "internal",
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()),
+        )
+    })?;
+    let now = state.shared.now();
+    let item = NewRegistration {
+        id: new_id(now),
+        profile: state.shared.config.profile.clone(),
+        webinar_key,
+        email: registrant.email.clone(),
+        payload,
+        idempotency_key,
+        source: registrant.source.clone(),
+        created_at: now,
+        validated,
+    };
+    // The store gets as long as GoTo would: a visitor waits on neither for long.
+    let deadline = state
+        .shared
+        .config
+        .lookup_deadline
+        .max(STORE_DEADLINE_FLOOR);
+    let stored = state
+        .delivery
+        .batcher
+        .enqueue(item, deadline)
+        .await
+        .map_err(|e| {
+            tracing::error!("cannot store a registration: {}", g2w_goto::chain(&e));
+            Refusal::api(
+                "storage_error",
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "the registration could not be stored; please try again",
+                ),
+            )
+        })?;
+    match stored {
+        Enqueued::New(r) => {
+            state.shared.metrics.intake("accepted");
+            state.delivery.worker.pace().stored();
+            Ok(r)
+        }
+        Enqueued::Existing(r)
+            if r.webinar_key != webinar_key || !r.email.eq_ignore_ascii_case(&registrant.email) =>
+        {
+            Err(Refusal::api(
+                "idempotency_conflict",
+                ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "idempotency_conflict",
+                    "this Idempotency-Key was used for a different registration",
+                ),
+            ))
+        }
+        Enqueued::Existing(r) => {
+            state.shared.metrics.intake("replayed");
+            Ok(r)
+        }
+    }
+}
+
+pub(crate) fn is_over(info: &WebinarInfo) -> bool {
+    let now = chrono::Utc::now();
+    !info.detail.times.is_empty() && info.detail.times.iter().all(|t| t.end_time <= now)
+}
+
+/// Waits up to `sync_wait` for a registration to reach a final state, when it can
+/// reach one in that time.
+async fn wait_for_delivery(state: &Intake, reg: Registration) -> Registration {
+    // Waiting only makes sense while GoTo answers and the queue is short: never make a
+    // visitor wait on a GoTo that is failing, a paused delivery, a form GoTo was already
+    // too slow to describe, or a backlog that cannot be delivered within the wait.
+    if reg.state.is_final()
+        || state.shared.config.sync_wait.is_zero()
+        || !reg.validated
+        || state.delivery.worker.failing()
+        || state.delivery.worker.paused().is_some()
+    {
+        return reg;
+    }
+    let expected = state
+        .delivery
+        .worker
+        .pace()
+        .expected_delivery(&state.shared.store, &reg.profile, state.shared.now())
+        .await;
+    if expected > state.shared.config.sync_wait {
+        return reg;
+    }
+    let rx = state.delivery.waiters.subscribe(&reg.id);
+    // It may have finished between the write and the subscription.
+    let id = reg.id.clone();
+    if let Ok(Some(now)) = state.shared.store.registration(&id).await
+        && now.state.is_final()
+    {
+        state.delivery.waiters.forget(&reg.id);
+        return now;
+    }
+    match tokio::time::timeout(state.shared.config.sync_wait, rx).await {
+        Ok(Ok(done)) => done,
+        _ => {
+            state.delivery.waiters.forget(&reg.id);
+            let id = reg.id.clone();
+            state
+                .shared
+                .store
+                .registration(&id)
+                .await
+                .ok()
+                .flatten()
+                .unwrap_or(reg)
+        }
+    }
+}
+
+/// The least time intake gives the store to commit a registration.
+pub(crate) const STORE_DEADLINE_FLOOR: std::time::Duration = std::time::Duration::from_secs(1);

@@ -1,0 +1,91 @@
+//! What landing pages read: a registration's status and the upcoming webinars.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use g2w_store::Registration;
+use serde_json::{Value, json};
+
+use crate::cache::{Lookup, WebinarCache};
+use crate::error::ApiError;
+use crate::http::register::status_name;
+use crate::state::Shared;
+
+fn registration_json(reg: &Registration) -> Value {
+    json!({
+        "registrationId": reg.id,
+        "status": status_name(reg),
+        "state": reg.state.as_str(),
+        "webinarKey": reg.webinar_key,
+        "registrantKey": reg.registrant_key,
+        "joinUrl": reg.join_url,
+        "attempts": reg.attempts,
+        "error": if reg.state.is_final() { reg.last_error.clone() } else { None },
+        "createdAt": reg.created_at.to_utc().to_rfc3339(),
+    })
+}
+
+/// `GET /api/v1/registrations/{id}`.
+pub(crate) async fn registration(State(shared): State<Shared>, Path(id): Path<String>) -> Response {
+    match shared.store.registration(&id).await {
+        Ok(Some(reg)) => Json(registration_json(&reg)).into_response(),
+        Ok(None) => ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such registration")
+            .into_response(),
+        Err(e) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            e.to_string(),
+        )
+        .into_response(),
+    }
+}
+
+/// `GET /api/v1/webinars`: upcoming webinars with their forms, for landing pages. While
+/// GoTo fails, the last list and forms are served; a form GoTo cannot give in time is
+/// `null`.
+pub(crate) async fn webinars(
+    State(shared): State<Shared>,
+    State(webinars): State<Arc<WebinarCache>>,
+) -> Response {
+    // Landing pages call this to build their pages, not while a visitor waits: it may
+    // wait longer than intake for a cold cache to fill.
+    let deadline = shared.config.lookup_deadline.max(LIST_DEADLINE);
+    let list = match webinars.upcoming(deadline).await {
+        Ok(l) => l,
+        Err(e) => {
+            return ApiError::new(StatusCode::BAD_GATEWAY, "goto_unavailable", e).into_response();
+        }
+    };
+    let mut forms = tokio::task::JoinSet::new();
+    for (i, w) in list.iter().enumerate() {
+        let (cache, key) = (webinars.clone(), w.webinar_key);
+        forms.spawn(async move { (i, cache.lookup(key, deadline).await) });
+    }
+    let mut found = vec![Value::Null; list.len()];
+    while let Some(Ok((i, lookup))) = forms.join_next().await {
+        if let Lookup::Found(info) = lookup {
+            found[i] = json!(info.form);
+        }
+    }
+    let items: Vec<Value> = list
+        .iter()
+        .zip(found)
+        .map(|(w, form)| {
+            json!({
+                "webinarKey": w.webinar_key,
+                "subject": w.subject,
+                "description": w.description,
+                "times": w.times,
+                "timeZone": w.time_zone,
+                "registrationFields": form,
+            })
+        })
+        .collect();
+    Json(json!({"webinars": items})).into_response()
+}
+
+/// The longest `GET /api/v1/webinars` waits for GoTo.
+const LIST_DEADLINE: std::time::Duration = std::time::Duration::from_secs(5);
