@@ -97,7 +97,7 @@ async fn main() {
         .await
         .unwrap();
     let path = store
-        .setting(g2w_gateway::PATH_SETTING)
+        .setting(g2w_store::Setting::WebhookPath)
         .await
         .unwrap()
         .unwrap();
@@ -204,7 +204,7 @@ async fn main() {
             .await
             .unwrap()
             .iter()
-            .filter(|a| a.event_name == "registrant.joined")
+            .filter(|a| a.event_name == g2w_goto::EventName::RegistrantJoined)
             .map(|a| a.people)
             .sum();
         if counted >= joins || Instant::now() > deadline {

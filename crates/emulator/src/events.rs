@@ -17,7 +17,7 @@ use serde_json::{Map, Value, json};
 
 use crate::clock::{Timestamp, to_iso};
 use crate::shared::Shared;
-use crate::state::{HookState, Registrant, State, Webinar};
+use crate::state::{EventName, HookState, Registrant, State, Webinar};
 
 /// The header carrying the emulator's signature.
 pub const SIGNATURE_HEADER: &str = "x-webhook-signature";
@@ -82,7 +82,7 @@ struct Delivery {
     body: Vec<u8>,
     signature: Option<String>,
     event_key: String,
-    event_name: String,
+    event_name: EventName,
 }
 
 /// Publishes `event_name` about `organizer_key`'s webinar to every active subscription;
@@ -91,13 +91,13 @@ pub(crate) fn publish(
     shared: &Arc<Shared>,
     world: &State,
     organizer_key: u64,
-    event_name: &str,
+    event_name: EventName,
     mut payload: Map<String, Value>,
     now: Timestamp,
 ) {
     let hooks = &world.webhooks;
     let event_key = uuid_like();
-    payload.insert("eventName".into(), json!(event_name));
+    payload.insert("eventName".into(), json!(event_name.as_str()));
     payload.insert("eventVersion".into(), json!("1.0.0"));
     payload.insert("product".into(), json!("g2w"));
     payload.insert("eventKey".into(), json!(event_key));
@@ -128,7 +128,7 @@ pub(crate) fn publish(
             signature: secret.map(|k| sign(&k.value, &body)),
             body: body.clone(),
             event_key: event_key.clone(),
-            event_name: event_name.to_owned(),
+            event_name,
         };
         let log = shared.clone();
         tokio::spawn(async move { deliver(&log, delivery).await });
@@ -140,7 +140,7 @@ async fn deliver(shared: &Shared, d: Delivery) {
     let entry = |outcome: &str, attempts: u32| {
         json!({
             "eventKey": d.event_key,
-            "eventName": d.event_name,
+            "eventName": d.event_name.as_str(),
             "callbackUrl": d.url,
             "outcome": outcome,
             "attempts": attempts,
@@ -232,9 +232,9 @@ pub(crate) fn webinar_event(shared: &Arc<Shared>, world: &State, key: u64, creat
         return;
     };
     let (name, status) = if created {
-        ("webinar.created", "NEW")
+        (EventName::WebinarCreated, "NEW")
     } else {
-        ("webinar.changed", "UPDATED")
+        (EventName::WebinarChanged, "UPDATED")
     };
     let payload = webinar_payload(world, w, status);
     publish(
@@ -269,9 +269,9 @@ pub(crate) fn registrant_event(
             // count per session, and a receiver must cope without them.
             payload.insert("sessionKey".into(), json!(session));
             payload.insert("joinTime".into(), json!(to_iso(at)));
-            "registrant.joined"
+            EventName::RegistrantJoined
         }
-        None => "registrant.added",
+        None => EventName::RegistrantAdded,
     };
     publish(
         shared,

@@ -305,7 +305,7 @@ pub(crate) struct Webhook {
     pub key: String,
     pub client_id: String,
     pub callback_url: String,
-    pub event_name: String,
+    pub event_name: EventName,
     pub event_version: String,
     pub state: HookState,
     pub created_at: Timestamp,
@@ -356,12 +356,35 @@ impl Webhooks {
 }
 
 /// The events GoTo publishes (version 1.0.0).
-pub(crate) const EVENT_NAMES: &[&str] = &[
-    "registrant.added",
-    "registrant.joined",
-    "webinar.created",
-    "webinar.changed",
-];
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum EventName {
+    RegistrantAdded,
+    RegistrantJoined,
+    WebinarCreated,
+    WebinarChanged,
+}
+
+impl EventName {
+    pub(crate) const ALL: [Self; 4] = [
+        Self::RegistrantAdded,
+        Self::RegistrantJoined,
+        Self::WebinarCreated,
+        Self::WebinarChanged,
+    ];
+
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Self::RegistrantAdded => "registrant.added",
+            Self::RegistrantJoined => "registrant.joined",
+            Self::WebinarCreated => "webinar.created",
+            Self::WebinarChanged => "webinar.changed",
+        }
+    }
+
+    pub(crate) fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|e| e.as_str() == name)
+    }
+}
 
 impl State {
     /// A fresh world: the configured clients and one organizer with key `default_organizer`.

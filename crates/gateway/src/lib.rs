@@ -42,9 +42,9 @@ pub use delivery::registrations::Worker;
 pub use proxy::ProxyRange;
 pub use sign_in::AdminPassword;
 pub use webhooks::{
-    CALLBACK_SETTING, Forwarder, PATH_SETTING, RECEIVER_PREFIX, ReconcileError, Reconciled,
-    SIGNATURE_HEADER, SetUp, SetupError, TIMESTAMP_HEADER, base_url, configured_path,
-    new_receiver_path, our_webhooks, reconcile, remove, setup, signature,
+    Forwarder, RECEIVER_PREFIX, ReconcileError, Reconciled, SIGNATURE_HEADER, SetUp, SetupError,
+    TIMESTAMP_HEADER, base_url, configured_path, new_receiver_path, our_webhooks, reconcile,
+    remove, setup, signature,
 };
 
 use crate::cache::{CacheSettings, WebinarCache};

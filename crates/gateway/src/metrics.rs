@@ -12,11 +12,107 @@ const LATENCY_BUCKETS: [f64; 11] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
+/// A closed set of label values: the enum, and each value's spelling in `/metrics`.
+macro_rules! label {
+    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $text:literal,)+ }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+        pub enum $name {
+            $($(#[$vdoc])* $variant,)+
+        }
+
+        impl $name {
+            /// The label value.
+            #[must_use]
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $text,)+
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+label!(
+    /// How a registration request ended (`g2w_intake_total{outcome}`).
+    IntakeOutcome {
+        /// Stored in the outbox.
+        Accepted = "accepted",
+        /// A retry with a known idempotency key, answered from the first.
+        Replayed = "replayed",
+        /// A field or answer was refused.
+        Invalid = "invalid",
+        /// A bot filled the hidden field (and was told yes).
+        Honeypot = "honeypot",
+        /// Too many submissions from one address.
+        RateLimited = "rate_limited",
+        /// Neither JSON nor a form.
+        UnsupportedMediaType = "unsupported_media_type",
+        /// The webinar is not the organizer's.
+        UnknownWebinar = "unknown_webinar",
+        /// The webinar has ended.
+        WebinarOver = "webinar_over",
+        /// The same idempotency key with another body.
+        IdempotencyConflict = "idempotency_conflict",
+        /// The store could not take it.
+        StorageError = "storage_error",
+        /// A bug of ours.
+        Internal = "internal",
+    }
+);
+
+label!(
+    /// How one attempt of a queue ended (`g2w_queue_attempts_total{result}`).
+    AttemptResult {
+        /// GoTo registered the person.
+        Delivered = "delivered",
+        /// GoTo already had the person.
+        AlreadyRegistered = "already_registered",
+        /// The user's URL took the event.
+        Forwarded = "forwarded",
+        /// Refused for good.
+        Failed = "failed",
+        /// Given up after failing too long.
+        Dead = "dead",
+        /// Failed in a way that may pass; tried again later.
+        Retry = "retry",
+        /// Told to slow down (429); tried again after the wait.
+        Throttled = "throttled",
+        /// Nothing could be tried until someone signs in again.
+        Paused = "paused",
+    }
+);
+
+label!(
+    /// What became of a webhook event GoTo sent (`g2w_webhook_events_total{what}`).
+    WebhookOutcome {
+        /// New, kept.
+        Received = "received",
+        /// Already kept.
+        Duplicate = "duplicate",
+        /// The store could not keep it (GoTo will send it again).
+        StoreFailed = "store_failed",
+    }
+);
+
+/// A counter's rows, one per label value.
+fn labelled<K: std::fmt::Display>(label: &str, map: &BTreeMap<K, u64>) -> Vec<(String, String)> {
+    map.iter()
+        .map(|(k, v)| (format!("{{{label}=\"{k}\"}}"), v.to_string()))
+        .collect()
+}
+
 #[derive(Debug, Default)]
 struct Inner {
-    intake: BTreeMap<&'static str, u64>,
-    attempts: BTreeMap<(QueueName, &'static str), u64>,
-    webhooks: BTreeMap<&'static str, u64>,
+    intake: BTreeMap<IntakeOutcome, u64>,
+    attempts: BTreeMap<(QueueName, AttemptResult), u64>,
+    webhooks: BTreeMap<WebhookOutcome, u64>,
     latency_counts: [u64; LATENCY_BUCKETS.len()],
     latency_sum: f64,
     latency_total: u64,
@@ -53,18 +149,18 @@ impl Metrics {
         f(&mut self.0.lock().unwrap_or_else(|e| e.into_inner()));
     }
 
-    /// Counts an intake request by outcome (`accepted`, `invalid`, `rate_limited`, …).
-    pub fn intake(&self, outcome: &'static str) {
+    /// Counts an intake request by outcome.
+    pub fn intake(&self, outcome: IntakeOutcome) {
         self.with(|m| *m.intake.entry(outcome).or_default() += 1);
     }
 
-    /// Counts an attempt of `queue` by result (`delivered`, `retry`, `failed`, …).
-    pub fn attempt(&self, queue: QueueName, result: &'static str) {
+    /// Counts an attempt of `queue` by result.
+    pub fn attempt(&self, queue: QueueName, result: AttemptResult) {
         self.with(|m| *m.attempts.entry((queue, result)).or_default() += 1);
     }
 
-    /// Counts a webhook event by what happened (`received`, `duplicate`, …).
-    pub fn webhook(&self, what: &'static str) {
+    /// Counts a webhook event by what happened.
+    pub fn webhook(&self, what: WebhookOutcome) {
         self.with(|m| *m.webhooks.entry(what).or_default() += 1);
     }
 
@@ -92,11 +188,6 @@ impl Metrics {
             for (labels, value) in rows {
                 let _ = writeln!(out, "{name}{labels} {value}");
             }
-        };
-        let labelled = |label: &str, map: &BTreeMap<&'static str, u64>| -> Vec<(String, String)> {
-            map.iter()
-                .map(|(k, v)| (format!("{{{label}=\"{k}\"}}"), v.to_string()))
-                .collect()
         };
         family(
             "g2w_intake_total",
@@ -205,10 +296,10 @@ mod tests {
     #[test]
     fn renders_cumulative_buckets() {
         let m = Metrics::default();
-        m.intake("accepted");
-        m.intake("accepted");
+        m.intake(IntakeOutcome::Accepted);
+        m.intake(IntakeOutcome::Accepted);
         m.goto_latency(Duration::from_millis(30));
-        m.attempt(QueueName::Forwards, "retry");
+        m.attempt(QueueName::Forwards, AttemptResult::Retry);
         let text = m.render(&Gauges {
             queues: vec![
                 (

@@ -54,4 +54,4 @@ pub use time::{Clock, Timestamp, system_clock};
 pub use tokens::{REFRESH_MARGIN, StoreFailure, TokenManager, TokenRecord, TokenStore};
 pub use transport::{CONNECT_TIMEOUT, REQUEST_TIMEOUT, describe_transport, http_client};
 pub use url::Url;
-pub use webhooks::{UserSubscription, WEBHOOK_EVENTS, Webhook, WebhookSecret};
+pub use webhooks::{EventName, HookState, UserSubscription, Webhook, WebhookSecret};

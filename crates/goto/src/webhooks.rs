@@ -9,13 +9,95 @@ use serde_json::json;
 use crate::client::{Call, GotoClient, decode, to_json};
 use crate::error::Result;
 
-/// The events GoTo publishes, at version 1.0.0.
-pub const WEBHOOK_EVENTS: &[&str] = &[
-    "registrant.added",
-    "registrant.joined",
-    "webinar.created",
-    "webinar.changed",
-];
+/// The name of an event GoTo publishes. Names g2w does not know yet are kept as they
+/// came ([`EventName::Other`]), so a new kind of event is stored and forwarded, not lost.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum EventName {
+    /// Someone registered for a webinar.
+    RegistrantAdded,
+    /// A registrant joined a session.
+    RegistrantJoined,
+    /// A webinar was scheduled.
+    WebinarCreated,
+    /// A webinar's details changed.
+    WebinarChanged,
+    /// Any other name GoTo sends.
+    Other(String),
+}
+
+impl EventName {
+    /// The events g2w subscribes to, at version 1.0.0.
+    pub const SUBSCRIBED: [Self; 4] = [
+        Self::RegistrantAdded,
+        Self::RegistrantJoined,
+        Self::WebinarCreated,
+        Self::WebinarChanged,
+    ];
+
+    /// The name as GoTo spells it.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::RegistrantAdded => "registrant.added",
+            Self::RegistrantJoined => "registrant.joined",
+            Self::WebinarCreated => "webinar.created",
+            Self::WebinarChanged => "webinar.changed",
+            Self::Other(name) => name,
+        }
+    }
+
+    /// The event GoTo calls `name`.
+    #[must_use]
+    pub fn parse(name: &str) -> Self {
+        Self::SUBSCRIBED
+            .into_iter()
+            .find(|known| known.as_str() == name)
+            .unwrap_or_else(|| Self::Other(name.to_owned()))
+    }
+}
+
+impl std::fmt::Display for EventName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for EventName {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for EventName {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        String::deserialize(d).map(|name| Self::parse(&name))
+    }
+}
+
+/// Whether a webhook or a subscription lets events through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum HookState {
+    /// Events flow.
+    Active,
+    /// Events are held back.
+    Inactive,
+    /// A state g2w does not know, taken as not active.
+    #[serde(other)]
+    Unknown,
+}
+
+impl HookState {
+    /// The state as GoTo spells it.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "ACTIVE",
+            Self::Inactive => "INACTIVE",
+            Self::Unknown => "UNKNOWN",
+        }
+    }
+}
 
 /// An application's webhook.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -26,10 +108,10 @@ pub struct Webhook {
     /// Where events go.
     pub callback_url: String,
     /// Which event.
-    pub event_name: String,
-    /// `ACTIVE` or `INACTIVE`.
+    pub event_name: EventName,
+    /// Whether it lets events through.
     #[serde(default)]
-    pub state: Option<String>,
+    pub state: Option<HookState>,
     /// When it was made.
     #[serde(default)]
     pub create_time: Option<String>,
@@ -45,13 +127,13 @@ pub struct UserSubscription {
     pub webhook_key: String,
     /// Which event.
     #[serde(default)]
-    pub event_name: Option<String>,
+    pub event_name: Option<EventName>,
     /// Where events go.
     #[serde(default)]
     pub callback_url: Option<String>,
-    /// `ACTIVE` only when both the webhook and the subscription are.
+    /// Active only when both the webhook and the subscription are.
     #[serde(default)]
-    pub activation_state: Option<String>,
+    pub activation_state: Option<HookState>,
 }
 
 /// A signing secret GoTo made.
@@ -126,7 +208,7 @@ impl GotoClient {
     pub async fn create_webhooks(
         &self,
         callback_url: &str,
-        events: &[&str],
+        events: &[EventName],
     ) -> Result<Vec<Webhook>> {
         let items: Vec<_> = events
             .iter()
@@ -139,14 +221,14 @@ impl GotoClient {
         Ok(hooks.embedded.webhooks)
     }
 
-    /// Sets the state (`ACTIVE`/`INACTIVE`) of webhooks.
+    /// Sets the state of webhooks.
     ///
     /// # Errors
     /// [`GotoError`] as GoTo answered.
-    pub async fn set_webhooks_state(&self, keys: &[String], state: &str) -> Result<()> {
+    pub async fn set_webhooks_state(&self, keys: &[String], state: HookState) -> Result<()> {
         let items: Vec<_> = keys
             .iter()
-            .map(|k| json!({"webhookKey": k, "state": state}))
+            .map(|k| json!({"webhookKey": k, "state": state.as_str()}))
             .collect();
         self.send_json(Method::PUT, WEBHOOKS, &json!(items)).await?;
         Ok(())
@@ -184,7 +266,7 @@ impl GotoClient {
     pub async fn subscribe(&self, webhook_keys: &[String]) -> Result<Vec<UserSubscription>> {
         let items: Vec<_> = webhook_keys
             .iter()
-            .map(|k| json!({"webhookKey": k, "userSubscriptionState": "ACTIVE"}))
+            .map(|k| json!({"webhookKey": k, "userSubscriptionState": HookState::Active.as_str()}))
             .collect();
         let answer = self
             .send_json(Method::POST, SUBSCRIPTIONS, &json!(items))
@@ -216,5 +298,31 @@ impl GotoClient {
         self.send_json(Method::DELETE, SUBSCRIPTIONS, &json!(keys))
             .await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_names_round_trip_and_unknown_ones_are_kept() {
+        for known in EventName::SUBSCRIBED {
+            assert_eq!(EventName::parse(known.as_str()), known);
+        }
+        let future = EventName::parse("webinar.deleted");
+        assert_eq!(future, EventName::Other("webinar.deleted".into()));
+        assert_eq!(future.to_string(), "webinar.deleted");
+        let hook: Webhook = serde_json::from_value(json!({
+            "webhookKey": "k", "callbackUrl": "https://x/", "eventName": "registrant.joined",
+            "state": "SUSPENDED"
+        }))
+        .unwrap();
+        assert_eq!(hook.event_name, EventName::RegistrantJoined);
+        assert_eq!(
+            hook.state,
+            Some(HookState::Unknown),
+            "an unknown state is not active"
+        );
     }
 }

@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use g2w_goto::{RegistrantKey, SessionKey, Timestamp, WebinarKey};
+use g2w_goto::{EventName, RegistrantKey, SessionKey, Timestamp, WebinarKey};
 
 use crate::db::{Row, Statement, args};
 use crate::queue::{Claim, QueueGauges, Release, Table};
@@ -82,8 +82,8 @@ impl ForwardState {
 pub struct NewEvent {
     /// GoTo's `eventKey` (or one reconciliation made up).
     pub event_key: String,
-    /// `registrant.added`, `registrant.joined`, `webinar.created`, …
-    pub event_name: String,
+    /// What happened.
+    pub event_name: EventName,
     /// How it came.
     pub source: EventSource,
     /// The webinar, when the event names one.
@@ -109,9 +109,9 @@ impl NewEvent {
     /// routes: a registrant added to a webinar, a registrant in a session.
     pub fn natural_key(&self) -> Option<String> {
         let (webinar, registrant) = (self.webinar_key?, self.registrant_key?);
-        match self.event_name.as_str() {
-            "registrant.added" => Some(format!("added:{webinar}:{registrant}")),
-            "registrant.joined" => Some(format!(
+        match self.event_name {
+            EventName::RegistrantAdded => Some(format!("added:{webinar}:{registrant}")),
+            EventName::RegistrantJoined => Some(format!(
                 "joined:{webinar}:{registrant}:{}",
                 self.session_key.map(|s| s.to_string()).unwrap_or_default()
             )),
@@ -126,7 +126,7 @@ pub struct StoredEvent {
     /// Its key.
     pub event_key: String,
     /// Its name.
-    pub event_name: String,
+    pub event_name: EventName,
     /// How it came.
     pub source: EventSource,
     /// The webinar.
@@ -175,8 +175,8 @@ pub struct Attendance {
     pub webinar_key: WebinarKey,
     /// The session (`None` for `registrant.added`, or a join without a session).
     pub session_key: Option<SessionKey>,
-    /// `registrant.added` or `registrant.joined`.
-    pub event_name: String,
+    /// Added or joined.
+    pub event_name: EventName,
     /// Distinct registrants.
     pub people: u64,
     /// The latest such event.
@@ -213,7 +213,7 @@ fn key_column<K: std::str::FromStr>(text: Option<String>) -> Result<Option<K>, S
 fn read(r: &Row) -> Result<StoredEvent, StoreError> {
     Ok(StoredEvent {
         event_key: r.text(0)?,
-        event_name: r.text(1)?,
+        event_name: EventName::parse(&r.text(1)?),
         source: EventSource::parse(&r.text(2)?)?,
         webinar_key: key_column(r.opt_text(3)?)?,
         registrant_key: key_column(r.opt_text(4)?)?,
@@ -257,7 +257,7 @@ impl Store {
                 args![
                     &e.event_key,
                     e.natural_key(),
-                    &e.event_name,
+                    e.event_name.as_str(),
                     e.source.as_str(),
                     e.webinar_key.map(|k| k.to_string()),
                     e.registrant_key.map(|k| k.to_string()),
@@ -318,11 +318,13 @@ impl Store {
                 "SELECT webinar_key, session_key, event_name, count(DISTINCT registrant_key),
                         max(received_at)
                  FROM webhook_events
-                 WHERE event_name IN ('registrant.added', 'registrant.joined')
-                     AND webinar_key IS NOT NULL
+                 WHERE event_name IN ($1, $2) AND webinar_key IS NOT NULL
                  GROUP BY webinar_key, session_key, event_name
                  ORDER BY max(received_at) DESC",
-                Vec::new(),
+                args![
+                    EventName::RegistrantAdded.as_str(),
+                    EventName::RegistrantJoined.as_str()
+                ],
             )
             .await?;
         rows.iter()
@@ -330,7 +332,7 @@ impl Store {
                 Ok(Attendance {
                     webinar_key: key(&r.text(0)?)?,
                     session_key: key_column(r.opt_text(1)?)?,
-                    event_name: r.text(2)?,
+                    event_name: EventName::parse(&r.text(2)?),
                     people: u64::try_from(r.int(3)?).unwrap_or(0),
                     last_at: Timestamp::from_millis(r.int(4)?),
                 })
@@ -345,7 +347,7 @@ impl Store {
     /// Database failures.
     pub async fn known_registrants(
         &self,
-        event_name: &str,
+        event_name: &EventName,
         webinar: WebinarKey,
         session: Option<SessionKey>,
     ) -> Result<BTreeSet<RegistrantKey>, StoreError> {
@@ -354,12 +356,16 @@ impl Store {
                 "SELECT DISTINCT registrant_key FROM webhook_events
                  WHERE event_name = $1 AND webinar_key = $2 AND registrant_key IS NOT NULL
                      AND session_key = $3",
-                args![event_name, webinar.to_string(), session.to_string()],
+                args![
+                    event_name.as_str(),
+                    webinar.to_string(),
+                    session.to_string()
+                ],
             ),
             None => (
                 "SELECT DISTINCT registrant_key FROM webhook_events
                  WHERE event_name = $1 AND webinar_key = $2 AND registrant_key IS NOT NULL",
-                args![event_name, webinar.to_string()],
+                args![event_name.as_str(), webinar.to_string()],
             ),
         };
         self.db

@@ -46,6 +46,7 @@ pub use crypto::{KEY_FILE_NAME, SecretKey};
 pub use error::{Cause, StoreError};
 pub use events::{Attendance, EventSource, ForwardDone, ForwardState, NewEvent, StoredEvent};
 pub use journal::{JournalEntry, JournalOutcome};
+pub use meta::Setting;
 pub use outbox::{Completion, Enqueued, NewRegistration, OutboxState, Registration};
 pub use queue::{Claim, QueueGauges, QueueName, Release};
 pub use sessions::AdminSession;

@@ -12,6 +12,35 @@ const KEY_CHECK_PLAINTEXT: &[u8] = b"g2w key check v1";
 /// Where the key check is sealed to.
 const KEY_CHECK_PLACE: &str = "meta:key_check";
 
+/// A value the gateway keeps in the store rather than in its configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Setting {
+    /// The admin console password's hash, once upgraded or set by `g2w serve`.
+    AdminPassword,
+    /// The secret path segment GoTo posts webhook events to.
+    WebhookPath,
+    /// The callback URL registered with GoTo (shown to operators).
+    WebhookCallback,
+}
+
+impl Setting {
+    /// Every setting, for copying a store.
+    pub const ALL: [Self; 3] = [
+        Self::AdminPassword,
+        Self::WebhookPath,
+        Self::WebhookCallback,
+    ];
+
+    /// Its key in the `meta` table.
+    fn key(self) -> &'static str {
+        match self {
+            Self::AdminPassword => "setting:admin_password",
+            Self::WebhookPath => "setting:webhooks.path",
+            Self::WebhookCallback => "setting:webhooks.callback_url",
+        }
+    }
+}
+
 impl Store {
     /// Seals the key check on a new database, and opens it on every start.
     pub(crate) async fn check_key(&self) -> Result<(), StoreError> {
@@ -36,16 +65,16 @@ impl Store {
         }
     }
 
-    /// A setting kept in the store (such as the admin password's hash).
+    /// A setting kept in the store.
     ///
     /// # Errors
     /// Database failures.
-    pub async fn setting(&self, key: &str) -> Result<Option<String>, StoreError> {
+    pub async fn setting(&self, setting: Setting) -> Result<Option<String>, StoreError> {
         let row = self
             .db
             .query_opt(
                 "SELECT value FROM meta WHERE key = $1",
-                args![format!("setting:{key}")],
+                args![setting.key()],
             )
             .await?;
         row.map(|r| r.bytes(0).map(|v| String::from_utf8_lossy(&v).into_owned()))
@@ -56,12 +85,12 @@ impl Store {
     ///
     /// # Errors
     /// Database failures.
-    pub async fn set_setting(&self, key: &str, value: &str) -> Result<(), StoreError> {
+    pub async fn set_setting(&self, setting: Setting, value: &str) -> Result<(), StoreError> {
         self.db
             .execute(
                 "INSERT INTO meta (key, value) VALUES ($1, $2)
                  ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                args![format!("setting:{key}"), value.as_bytes().to_vec()],
+                args![setting.key(), value.as_bytes().to_vec()],
             )
             .await?;
         Ok(())

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 use g2w_goto::{ExposeSecret as _, OrganizerKey, SecretString, TokenRecord, TokenStore as _};
+use g2w_store::Setting;
 use g2w_store::{AdminSession, JournalEntry, SecretKey, Store};
 use std::time::Duration;
 
@@ -91,12 +92,12 @@ async fn logins_round_trip_and_the_refresh_lock_is_one_holder_across_processes()
         assert!(!a.delete_profile("default").await.unwrap());
         assert_eq!(b.profiles().await.unwrap(), ["other"]);
 
-        assert_eq!(a.setting("admin_password").await.unwrap(), None);
-        a.set_setting("admin_password", "$argon2id$x")
+        assert_eq!(a.setting(Setting::AdminPassword).await.unwrap(), None);
+        a.set_setting(Setting::AdminPassword, "$argon2id$x")
             .await
             .unwrap();
         assert_eq!(
-            b.setting("admin_password").await.unwrap().as_deref(),
+            b.setting(Setting::AdminPassword).await.unwrap().as_deref(),
             Some("$argon2id$x")
         );
     })

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use g2w_goto::{RegistrantKey, SessionKey, Timestamp, WebinarKey};
+use g2w_goto::{EventName, RegistrantKey, SessionKey, Timestamp, WebinarKey};
 use g2w_store::{
     Claim, EventSource, ForwardDone, ForwardState, NewEvent, Release, SecretKey, Store,
 };
@@ -15,10 +15,10 @@ fn at(ms: i64) -> Timestamp {
     Timestamp::from_millis(ms)
 }
 
-fn event(key: &str, name: &str, registrant: u64, session: Option<u64>, ms: i64) -> NewEvent {
+fn event(key: &str, name: EventName, registrant: u64, session: Option<u64>, ms: i64) -> NewEvent {
     NewEvent {
         event_key: key.into(),
-        event_name: name.into(),
+        event_name: name,
         source: EventSource::Webhook,
         webinar_key: Some(WEBINAR),
         registrant_key: Some(RegistrantKey::new(registrant)),
@@ -32,7 +32,7 @@ fn event(key: &str, name: &str, registrant: u64, session: Option<u64>, ms: i64) 
 }
 
 async fn story(store: &Store) {
-    let added = event("e1", "registrant.added", 1 << 60, None, 1_000);
+    let added = event("e1", EventName::RegistrantAdded, 1 << 60, None, 1_000);
     assert!(store.record_event(&added).await.unwrap());
     assert!(
         !store.record_event(&added).await.unwrap(),
@@ -47,25 +47,25 @@ async fn story(store: &Store) {
     );
     assert!(
         store
-            .record_event(&event("e2", "registrant.added", 2, None, 1_100))
+            .record_event(&event("e2", EventName::RegistrantAdded, 2, None, 1_100))
             .await
             .unwrap()
     );
     assert!(
         store
-            .record_event(&event("e3", "registrant.joined", 2, Some(7), 2_000))
+            .record_event(&event("e3", EventName::RegistrantJoined, 2, Some(7), 2_000))
             .await
             .unwrap()
     );
     assert!(
         store
-            .record_event(&event("e4", "registrant.joined", 2, Some(8), 2_100))
+            .record_event(&event("e4", EventName::RegistrantJoined, 2, Some(8), 2_100))
             .await
             .unwrap()
     );
     assert!(
         !store
-            .record_event(&event("e5", "registrant.joined", 2, Some(7), 2_200))
+            .record_event(&event("e5", EventName::RegistrantJoined, 2, Some(7), 2_200))
             .await
             .unwrap(),
         "rejoining the same session is the same fact"
@@ -82,17 +82,21 @@ async fn story(store: &Store) {
     );
 
     let attendance = store.attendance().await.unwrap();
-    let people = |name: &str, session: Option<u64>| {
+    let people = |name: EventName, session: Option<u64>| {
         attendance
             .iter()
             .find(|a| a.event_name == name && a.session_key == session.map(SessionKey::new))
             .map(|a| a.people)
     };
-    assert_eq!(people("registrant.added", None), Some(2));
-    assert_eq!(people("registrant.joined", Some(7)), Some(1));
-    assert_eq!(people("registrant.joined", Some(8)), Some(1));
+    assert_eq!(people(EventName::RegistrantAdded, None), Some(2));
+    assert_eq!(people(EventName::RegistrantJoined, Some(7)), Some(1));
+    assert_eq!(people(EventName::RegistrantJoined, Some(8)), Some(1));
     let known = store
-        .known_registrants("registrant.joined", WEBINAR, Some(SessionKey::new(7)))
+        .known_registrants(
+            &EventName::RegistrantJoined,
+            WEBINAR,
+            Some(SessionKey::new(7)),
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -194,7 +198,7 @@ async fn story(store: &Store) {
         .await
         .unwrap();
 
-    let mut quiet = event("e9", "webinar.created", 3, None, 9_000);
+    let mut quiet = event("e9", EventName::WebinarCreated, 3, None, 9_000);
     quiet.forward = false;
     quiet.registrant_key = None;
     assert!(store.record_event(&quiet).await.unwrap());
@@ -216,7 +220,7 @@ async fn story(store: &Store) {
     assert_eq!((e2.body.as_str(), e2.headers.as_str()), ("", "{}"));
     let e1 = kept.iter().find(|e| e.event_key == "e1").unwrap();
     assert_eq!(e1.body, added.body, "still being forwarded");
-    let mut again = event("e2-again", "registrant.added", 2, None, 2_000_000);
+    let mut again = event("e2-again", EventName::RegistrantAdded, 2, None, 2_000_000);
     again.source = EventSource::Reconciliation;
     assert!(
         !store.record_event(&again).await.unwrap(),

@@ -1,5 +1,6 @@
 //! `g2w serve`: the registration gateway. `--demo` runs it on the built-in emulator.
 
+use g2w_store::Setting;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -276,12 +277,12 @@ async fn with_admin_password(
 ) -> anyhow::Result<GatewayConfig> {
     config.admin_password = Some(match ProcessEnv.var("G2W_ADMIN_PASSWORD") {
         Some(p) => AdminPassword::Plain(SecretString::from(p)),
-        None => match ctx.store.setting("admin_password").await? {
+        None => match ctx.store.setting(Setting::AdminPassword).await? {
             Some(hash) => AdminPassword::Hashed(hash),
             None => {
                 let password = AdminPassword::generate();
                 let hash = AdminPassword::hash(&password);
-                ctx.store.set_setting("admin_password", &hash).await?;
+                ctx.store.set_setting(Setting::AdminPassword, &hash).await?;
                 eprintln!(
                     "Admin console password (shown once, stored hashed; set G2W_ADMIN_PASSWORD to choose one): {password}"
                 );

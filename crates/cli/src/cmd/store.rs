@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
-use g2w_store::{NewRegistration, OutboxState, Store};
+use g2w_store::{NewRegistration, OutboxState, Setting, Store};
 
 use crate::settings::{Settings, without_password};
 
@@ -77,8 +77,6 @@ struct Copied {
 }
 
 /// Settings a store keeps that a gateway needs.
-const SETTINGS: &[&str] = &["admin_password"];
-
 async fn copy(from: &Store, to: &Store) -> anyhow::Result<Copied> {
     let mut copied = Copied::default();
     for profile in from.profiles().await? {
@@ -87,9 +85,9 @@ async fn copy(from: &Store, to: &Store) -> anyhow::Result<Copied> {
             copied.logins += 1;
         }
     }
-    for key in SETTINGS {
-        if let Some(value) = from.setting(key).await? {
-            to.set_setting(key, &value).await?;
+    for setting in Setting::ALL {
+        if let Some(value) = from.setting(setting).await? {
+            to.set_setting(setting, &value).await?;
             copied.settings += 1;
         }
     }

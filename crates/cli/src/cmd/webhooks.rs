@@ -3,8 +3,9 @@
 //! be checked: the scheme is not documented well enough).
 
 use anyhow::Context as _;
-use g2w_gateway::{CALLBACK_SETTING, our_webhooks};
-use g2w_goto::GotoClient;
+use g2w_gateway::our_webhooks;
+use g2w_goto::{EventName, GotoClient, HookState};
+use g2w_store::Setting;
 
 use crate::context::Context;
 
@@ -60,7 +61,7 @@ pub async fn run(ctx: &Context, command: WebhooksCommand) -> anyhow::Result<()> 
         }
         WebhooksCommand::Status => {
             let callback = store
-                .setting(CALLBACK_SETTING)
+                .setting(Setting::WebhookCallback)
                 .await?
                 .filter(|c| !c.is_empty());
             let Some(callback) = callback else {
@@ -85,8 +86,8 @@ pub async fn run(ctx: &Context, command: WebhooksCommand) -> anyhow::Result<()> 
                 let active = subs
                     .iter()
                     .find(|s| s.webhook_key == h.webhook_key)
-                    .and_then(|s| s.activation_state.clone())
-                    .unwrap_or_else(|| "NOT SUBSCRIBED".into());
+                    .and_then(|s| s.activation_state)
+                    .map_or("NOT SUBSCRIBED", HookState::as_str);
                 println!("  {:<18} {}", h.event_name, active);
             }
             if hooks.is_empty() {
@@ -95,12 +96,12 @@ pub async fn run(ctx: &Context, command: WebhooksCommand) -> anyhow::Result<()> 
             let counts = store.attendance().await?;
             let added: u64 = counts
                 .iter()
-                .filter(|c| c.event_name == "registrant.added")
+                .filter(|c| c.event_name == EventName::RegistrantAdded)
                 .map(|c| c.people)
                 .sum();
             let joined: u64 = counts
                 .iter()
-                .filter(|c| c.event_name == "registrant.joined")
+                .filter(|c| c.event_name == EventName::RegistrantJoined)
                 .map(|c| c.people)
                 .sum();
             println!("received:       {added} registration(s), {joined} join(s)");

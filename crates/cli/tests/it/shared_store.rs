@@ -212,6 +212,11 @@ async fn store_copy_moves_a_sqlite_gateway_into_postgres_logins_and_waiting_regi
             )
             .await
             .unwrap();
+        // GoTo posts events to this path: a copy without it would refuse them.
+        sqlite
+            .set_setting(g2w_store::Setting::WebhookPath, "s3cr3t-path")
+            .await
+            .unwrap();
         claimed.id
     };
 
@@ -227,7 +232,7 @@ async fn store_copy_moves_a_sqlite_gateway_into_postgres_logins_and_waiting_regi
     crate::assert_ok(&out);
     let said = crate::text(&out.stdout);
     assert!(
-        said.contains("Copied 1 login(s), 0 setting(s) and 2 waiting registration(s)"),
+        said.contains("Copied 1 login(s), 1 setting(s) and 2 waiting registration(s)"),
         "{said}"
     );
     assert!(
@@ -259,6 +264,14 @@ async fn store_copy_moves_a_sqlite_gateway_into_postgres_logins_and_waiting_regi
             .unwrap()
             .access_token
             .map(|t| g2w_goto_secret(&t))
+    );
+    assert_eq!(
+        pg.setting(g2w_store::Setting::WebhookPath)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("s3cr3t-path"),
+        "the webhook receiver's path came along"
     );
     let waiting = pg.list(Some(OutboxState::Pending), None, 10).await.unwrap();
     assert_eq!(waiting.len(), 2);
@@ -329,7 +342,7 @@ async fn two_gateways_keep_and_forward_each_webhook_event_once() {
     crate::assert_ok(&setup);
     let store = Store::postgres(&url, &key).await.unwrap();
     let path = store
-        .setting(g2w_gateway::PATH_SETTING)
+        .setting(g2w_store::Setting::WebhookPath)
         .await
         .unwrap()
         .unwrap();

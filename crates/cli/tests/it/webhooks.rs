@@ -227,7 +227,7 @@ async fn a_gateway_killed_mid_forward_settles_its_events_within_15_s_of_a_restar
         .await
         .unwrap();
     let path = store
-        .setting(g2w_gateway::PATH_SETTING)
+        .setting(g2w_store::Setting::WebhookPath)
         .await
         .unwrap()
         .unwrap();

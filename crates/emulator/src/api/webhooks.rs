@@ -17,7 +17,7 @@ use crate::errors::{ApiResult, AppError};
 use crate::events::{uuid_like, validate_callback};
 use crate::shared::Shared;
 use crate::state::{
-    EVENT_NAMES, HookState, SecretKey, UserSubscription, Webhook, Webhooks, new_key, new_token,
+    EventName, HookState, SecretKey, UserSubscription, Webhook, Webhooks, new_key, new_token,
 };
 
 /// A JSON array of objects; anything else is a 400 naming what was wrong.
@@ -115,7 +115,7 @@ async fn check_callbacks(shared: &Shared, urls: &[String]) -> Result<(), AppErro
 fn webhook_json(h: &Webhook) -> Value {
     json!({
         "callbackUrl": h.callback_url,
-        "eventName": h.event_name,
+        "eventName": h.event_name.as_str(),
         "eventVersion": h.event_version,
         "product": "g2w",
         "webhookKey": h.key,
@@ -129,7 +129,7 @@ fn subscription_json(hooks: &Webhooks, s: &UserSubscription) -> Value {
     let active = s.state == HookState::Active && hook.is_some_and(|h| h.state == HookState::Active);
     json!({
         "callbackUrl": s.callback_url.clone().or_else(|| hook.map(|h| h.callback_url.clone())),
-        "eventName": hook.map(|h| h.event_name.clone()),
+        "eventName": hook.map(|h| h.event_name.as_str()),
         "eventVersion": hook.map(|h| h.event_version.clone()),
         "product": "g2w",
         "webhookKey": s.webhook_key,
@@ -174,13 +174,13 @@ pub(crate) async fn create(
     let items = objects(&body)?;
     let mut new = Vec::new();
     for (i, item) in items.iter().enumerate() {
-        let event = text(item, "eventName", i)?;
-        if !EVENT_NAMES.contains(&event) {
+        let name = text(item, "eventName", i)?;
+        let Some(event) = EventName::parse(name) else {
             return Err(AppError::validation(format!(
-                "item {i}: eventName {event:?} is not one of {}",
-                EVENT_NAMES.join(", ")
+                "item {i}: eventName {name:?} is not one of {}",
+                EventName::ALL.map(EventName::as_str).join(", ")
             )));
-        }
+        };
         if text(item, "eventVersion", i)? != "1.0.0" {
             return Err(AppError::validation(format!(
                 "item {i}: eventVersion must be 1.0.0"
@@ -191,7 +191,7 @@ pub(crate) async fn create(
                 "item {i}: product must be g2w"
             )));
         }
-        new.push((text(item, "callbackUrl", i)?.to_owned(), event.to_owned()));
+        new.push((text(item, "callbackUrl", i)?.to_owned(), event));
     }
     let urls: Vec<String> = new.iter().map(|(u, _)| u.clone()).collect();
     check_callbacks(&shared, &urls).await?;

@@ -28,7 +28,7 @@ use g2w_store::{Claim, QueueName, Release, StoreError};
 use tokio::sync::Notify;
 
 use super::breaker::{Breaker, BreakerState, Permit};
-use crate::metrics::Metrics;
+use crate::metrics::{AttemptResult, Metrics};
 
 /// How long an idle loop sleeps before something is due in `until`: at least 10 ms,
 /// at most a second (new work also wakes it).
@@ -50,10 +50,10 @@ pub trait Item: Send + Sync + 'static {
 #[derive(Debug)]
 pub enum Outcome<D> {
     /// Finished (delivered, or refused for good): record `done`, counted as `result`.
-    Done(D, &'static str),
+    Done(D, AttemptResult),
     /// Finished without asking the other side (the item cannot be sent at all): record
     /// `done`; the breaker learns nothing.
-    Unsendable(D, &'static str),
+    Unsendable(D, AttemptResult),
     /// A failure that may pass: try again later.
     Retry {
         /// What went wrong.
@@ -301,7 +301,7 @@ impl<Q: Queue> Engine<Q> {
             Outcome::Paused(reason) => {
                 self.breaker.no_probe();
                 self.set_paused(Some(reason.clone()));
-                self.metrics.attempt(Q::NAME, "paused");
+                self.metrics.attempt(Q::NAME, AttemptResult::Paused);
                 self.release(&item, now, &reason, Release::Paused).await?;
                 Ok(Step::Paused(reason))
             }
@@ -360,7 +360,9 @@ impl<Q: Queue> Engine<Q> {
                 failing_for.as_secs() / 3_600,
                 item.attempts()
             );
-            return self.finish(item, self.queue.given_up(reason), "dead").await;
+            return self
+                .finish(item, self.queue.given_up(reason), AttemptResult::Dead)
+                .await;
         }
         let wait = match retry_after {
             Some(wait) => wait.min(self.policy.backoff_cap),
@@ -371,8 +373,14 @@ impl<Q: Queue> Engine<Q> {
         } else {
             Release::Failed
         };
-        self.metrics
-            .attempt(Q::NAME, if throttled { "throttled" } else { "retry" });
+        self.metrics.attempt(
+            Q::NAME,
+            if throttled {
+                AttemptResult::Throttled
+            } else {
+                AttemptResult::Retry
+            },
+        );
         self.release(item, now + wait, error, why).await
     }
 
@@ -422,7 +430,7 @@ impl<Q: Queue> Engine<Q> {
         &self,
         item: &Q::Item,
         done: Q::Done,
-        result: &'static str,
+        result: AttemptResult,
     ) -> Result<Step<Q::Item>, StoreError> {
         self.metrics.attempt(Q::NAME, result);
         let now = (self.clock)();

@@ -20,7 +20,7 @@ use g2w_store::{Claim, Completion, QueueName, Registration, Release, Store, Stor
 use super::engine::{Engine, Item, Outcome, Queue, Step};
 use super::pace::Pace;
 use super::waiters::Waiters;
-use crate::metrics::Metrics;
+use crate::metrics::{AttemptResult, Metrics};
 
 /// The delivery engine: registrations to GoTo.
 pub type Worker = Engine<Registrations>;
@@ -188,7 +188,7 @@ impl Queue for Registrations {
             Ok(r) => r,
             Err(e) => {
                 let reason = format!("unreadable outbox row: {e}");
-                return Outcome::Unsendable(Completion::Failed { reason }, "failed");
+                return Outcome::Unsendable(Completion::Failed { reason }, AttemptResult::Failed);
             }
         };
         let started = Instant::now();
@@ -198,8 +198,10 @@ impl Queue for Registrations {
         self.metrics.goto_latency(started.elapsed());
         self.pace.delivered_in(started.elapsed());
         match result {
-            Ok(completion @ Completion::Delivered { .. }) => Outcome::Done(completion, "delivered"),
-            Ok(completion) => Outcome::Done(completion, "already_registered"),
+            Ok(completion @ Completion::Delivered { .. }) => {
+                Outcome::Done(completion, AttemptResult::Delivered)
+            }
+            Ok(completion) => Outcome::Done(completion, AttemptResult::AlreadyRegistered),
             Err(e @ GotoError::ReauthorizationRequired { .. }) => Outcome::Paused(error_text(&e)),
             // Our own token store failed: not GoTo's doing, and not the registration's.
             Err(e @ GotoError::Store(_)) => Outcome::Hiccup(error_text(&e)),
@@ -215,7 +217,7 @@ impl Queue for Registrations {
                 Completion::Failed {
                     reason: error_text(&e),
                 },
-                "failed",
+                AttemptResult::Failed,
             ),
         }
     }

@@ -9,6 +9,7 @@ use axum::response::Json;
 use serde_json::{Value, json};
 
 use crate::error::ApiError;
+use crate::metrics::WebhookOutcome;
 use crate::state::{Delivery, Shared};
 use crate::webhooks::HookPath;
 use crate::webhooks::{parse_event, unavailable};
@@ -40,9 +41,11 @@ pub(crate) async fn receive(
         .map_err(|reason| ApiError::new(StatusCode::BAD_REQUEST, "invalid_event", reason))?;
     match shared.store.record_event(&new).await {
         Ok(fresh) => {
-            shared
-                .metrics
-                .webhook(if fresh { "received" } else { "duplicate" });
+            shared.metrics.webhook(if fresh {
+                WebhookOutcome::Received
+            } else {
+                WebhookOutcome::Duplicate
+            });
             if fresh {
                 delivery.wake_forwarder();
             }
@@ -50,7 +53,7 @@ pub(crate) async fn receive(
         }
         Err(e) => {
             tracing::error!("cannot keep a GoTo event: {e}");
-            shared.metrics.webhook("store_failed");
+            shared.metrics.webhook(WebhookOutcome::StoreFailed);
             Err(unavailable())
         }
     }

@@ -18,6 +18,7 @@ use crate::cache::{Lookup, WebinarInfo};
 use crate::error::ApiError;
 use crate::http::client::Client;
 use crate::intake::{self, FieldErrors, Submission};
+use crate::metrics::IntakeOutcome;
 use crate::state::{AppState, Delivery, Shared, Visitors};
 
 /// What intake uses: the parts of the gateway's state a registration passes through.
@@ -143,19 +144,19 @@ fn validation_failed(
 /// Why intake said no (or, for a bot, pretended yes): counted under `outcome` in
 /// the metrics and answered with `response`.
 struct Refusal {
-    outcome: &'static str,
+    outcome: IntakeOutcome,
     response: Box<Response>,
 }
 
 impl Refusal {
-    fn new(outcome: &'static str, response: Response) -> Self {
+    fn new(outcome: IntakeOutcome, response: Response) -> Self {
         Self {
             outcome,
             response: Box::new(response),
         }
     }
 
-    fn api(outcome: &'static str, error: ApiError) -> Self {
+    fn api(outcome: IntakeOutcome, error: ApiError) -> Self {
         Self::new(outcome, error.into_response())
     }
 }
@@ -209,7 +210,10 @@ fn parse(
     html: bool,
 ) -> Result<Submission, Refusal> {
     if !state.visitors.intake.allow(client.ip) {
-        return Err(Refusal::api("rate_limited", ApiError::rate_limited()));
+        return Err(Refusal::api(
+            IntakeOutcome::RateLimited,
+            ApiError::rate_limited(),
+        ));
     }
     let content_type = headers
         .get(header::CONTENT_TYPE)
@@ -221,7 +225,7 @@ fn parse(
         intake::parse_form(body)
     } else {
         return Err(Refusal::api(
-            "unsupported_media_type",
+            IntakeOutcome::UnsupportedMediaType,
             ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported_media_type",
@@ -229,8 +233,12 @@ fn parse(
             ),
         ));
     };
-    let submission = parsed
-        .map_err(|errors| Refusal::new("invalid", validation_failed(state, &errors, html, None)))?;
+    let submission = parsed.map_err(|errors| {
+        Refusal::new(
+            IntakeOutcome::Invalid,
+            validation_failed(state, &errors, html, None),
+        )
+    })?;
     if submission.honeypot {
         // Look like success so the bot learns nothing; store nothing.
         let fake = new_id(state.shared.now());
@@ -243,7 +251,7 @@ fn parse(
             )
                 .into_response()
         };
-        return Err(Refusal::new("honeypot", response));
+        return Err(Refusal::new(IntakeOutcome::Honeypot, response));
     }
     Ok(submission)
 }
@@ -260,7 +268,7 @@ async fn validate(
 ) -> Result<Checked, Refusal> {
     let unknown = || {
         Refusal::api(
-            "unknown_webinar",
+            IntakeOutcome::UnknownWebinar,
             ApiError::new(
                 StatusCode::NOT_FOUND,
                 "not_found",
@@ -270,7 +278,10 @@ async fn validate(
     };
     let webinar_key = webinar.parse::<WebinarKey>().map_err(|_| unknown())?;
     if !state.webinars.costs_nothing(webinar_key) && !state.visitors.lookups.allow(client.ip) {
-        return Err(Refusal::api("rate_limited", ApiError::rate_limited()));
+        return Err(Refusal::api(
+            IntakeOutcome::RateLimited,
+            ApiError::rate_limited(),
+        ));
     }
     let info = match state
         .webinars
@@ -279,7 +290,7 @@ async fn validate(
     {
         Lookup::Found(info) if is_over(&info) => {
             return Err(Refusal::api(
-                "webinar_over",
+                IntakeOutcome::WebinarOver,
                 ApiError::new(StatusCode::GONE, "webinar_over", "this webinar is over"),
             ));
         }
@@ -295,7 +306,7 @@ async fn validate(
     let accepted =
         intake::validate(&submission, info.as_deref().map(|i| &i.form)).map_err(|errors| {
             Refusal::new(
-                "invalid",
+                IntakeOutcome::Invalid,
                 validation_failed(
                     state,
                     &errors,
@@ -309,7 +320,7 @@ async fn validate(
         Some(Ok(k)) if !k.trim().is_empty() && k.len() <= 255 => Some(k.trim().to_owned()),
         Some(_) => {
             return Err(Refusal::api(
-                "invalid",
+                IntakeOutcome::Invalid,
                 ApiError::new(
                     StatusCode::BAD_REQUEST,
                     "invalid_idempotency_key",
@@ -336,7 +347,7 @@ async fn enqueue(state: &Intake, checked: Checked) -> Result<Registration, Refus
     } = checked;
     let payload = serde_json::to_string(&registrant).map_err(|e| {
         Refusal::api(
-            "internal",
+            IntakeOutcome::Internal,
             ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()),
         )
     })?;
@@ -366,7 +377,7 @@ async fn enqueue(state: &Intake, checked: Checked) -> Result<Registration, Refus
         .map_err(|e| {
             tracing::error!("cannot store a registration: {}", g2w_goto::chain(&e));
             Refusal::api(
-                "storage_error",
+                IntakeOutcome::StorageError,
                 ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "unavailable",
@@ -376,7 +387,7 @@ async fn enqueue(state: &Intake, checked: Checked) -> Result<Registration, Refus
         })?;
     match stored {
         Enqueued::New(r) => {
-            state.shared.metrics.intake("accepted");
+            state.shared.metrics.intake(IntakeOutcome::Accepted);
             state.delivery.worker.pace().stored();
             Ok(r)
         }
@@ -384,7 +395,7 @@ async fn enqueue(state: &Intake, checked: Checked) -> Result<Registration, Refus
             if r.webinar_key != webinar_key || !r.email.eq_ignore_ascii_case(&registrant.email) =>
         {
             Err(Refusal::api(
-                "idempotency_conflict",
+                IntakeOutcome::IdempotencyConflict,
                 ApiError::new(
                     StatusCode::UNPROCESSABLE_ENTITY,
                     "idempotency_conflict",
@@ -393,7 +404,7 @@ async fn enqueue(state: &Intake, checked: Checked) -> Result<Registration, Refus
             ))
         }
         Enqueued::Existing(r) => {
-            state.shared.metrics.intake("replayed");
+            state.shared.metrics.intake(IntakeOutcome::Replayed);
             Ok(r)
         }
     }

@@ -16,6 +16,7 @@ use g2w_store::{Claim, ForwardDone, QueueName, Release, Store, StoreError, Store
 use hmac::{Hmac, Mac as _};
 
 use crate::delivery::engine::{Engine, Item, Outcome, Queue};
+use crate::metrics::AttemptResult;
 
 /// The header with g2w's signature.
 pub const SIGNATURE_HEADER: &str = "x-g2w-signature";
@@ -167,7 +168,7 @@ impl Queue for Forwards {
             .post(&self.url)
             .header("content-type", "application/json")
             .header("x-g2w-event-key", &e.event_key)
-            .header("x-g2w-event-name", &e.event_name)
+            .header("x-g2w-event-name", e.event_name.as_str())
             .header("x-g2w-source", e.source.as_str())
             .header(TIMESTAMP_HEADER, now.as_secs().to_string())
             .body(e.body.clone());
@@ -178,7 +179,9 @@ impl Queue for Forwards {
             );
         }
         match request.send().await {
-            Ok(r) if r.status().is_success() => Outcome::Done(ForwardDone::Delivered, "forwarded"),
+            Ok(r) if r.status().is_success() => {
+                Outcome::Done(ForwardDone::Delivered, AttemptResult::Forwarded)
+            }
             Ok(r) => Outcome::Retry {
                 error: format!("{} answered HTTP {}", self.url, r.status().as_u16()),
                 retry_after: retry_after(&r),

@@ -9,11 +9,12 @@ mod forward;
 mod reconcile;
 mod setup;
 
+use g2w_store::Setting;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::http::{HeaderMap, StatusCode};
-use g2w_goto::{RegistrantKey, SessionKey, WebinarKey};
+use g2w_goto::{EventName, RegistrantKey, SessionKey, WebinarKey};
 use g2w_store::{EventSource, NewEvent, Store};
 use serde_json::{Value, json};
 
@@ -65,10 +66,6 @@ pub(crate) fn forwarder(
     )))
 }
 
-/// The store setting holding the secret path segment GoTo posts to.
-pub const PATH_SETTING: &str = "webhooks.path";
-/// The store setting holding the callback URL registered with GoTo.
-pub const CALLBACK_SETTING: &str = "webhooks.callback_url";
 /// Where the receiver lives: `/hooks/goto/<secret>`.
 pub const RECEIVER_PREFIX: &str = "/hooks/goto/";
 
@@ -122,7 +119,7 @@ impl HookPath {
         if !reread {
             return Ok(cached.is_some_and(|(known, _)| known == Some(wanted)));
         }
-        let read = store.setting(PATH_SETTING).await;
+        let read = store.setting(Setting::WebhookPath).await;
         let known = match read {
             Ok(path) => configured_path(path).as_deref().map(digest),
             Err(e) => {
@@ -204,7 +201,7 @@ pub(crate) fn parse_event(
         return Err("the body is not a JSON object".to_owned());
     };
     let event_name = match event.get("eventName") {
-        Some(Value::String(n)) if !n.is_empty() && n.len() <= 100 => n.clone(),
+        Some(Value::String(n)) if !n.is_empty() && n.len() <= 100 => EventName::parse(n),
         _ => return Err("eventName is missing".to_owned()),
     };
     let event_key = match event.get("eventKey") {

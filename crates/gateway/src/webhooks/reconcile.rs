@@ -2,10 +2,11 @@
 //! received. What no delivery brought is kept (and forwarded) as a `reconciliation`
 //! event, so the attendance page and the user's URL never depend on a webhook arriving.
 
+use g2w_store::Setting;
 use std::sync::Arc;
 use std::time::Duration;
 
-use g2w_goto::{GotoClient, RegistrantKey, SessionKey, Timestamp, WebinarKey};
+use g2w_goto::{EventName, GotoClient, RegistrantKey, SessionKey, Timestamp, WebinarKey};
 use g2w_store::{EventSource, NewEvent, Store, StoreError};
 use serde_json::{Value, json};
 
@@ -70,14 +71,14 @@ struct Listed {
 /// received event states yet: one store call for the look-up and the writes.
 async fn keep_missing(
     store: &Arc<Store>,
-    name: &'static str,
+    name: EventName,
     (webinar, session): (WebinarKey, Option<SessionKey>),
     listed: Vec<Listed>,
     now: Timestamp,
     forward: bool,
 ) -> Result<usize, StoreError> {
     let s = store;
-    let known = s.known_registrants(name, webinar, session).await?;
+    let known = s.known_registrants(&name, webinar, session).await?;
     {
         let mut kept = 0;
         for l in listed
@@ -88,7 +89,7 @@ async fn keep_missing(
             let event_key = format!("reconciled:{name}:{webinar}:{}:{suffix}", l.registrant);
             let mut body = l.body;
             if let Value::Object(map) = &mut body {
-                map.insert("eventName".into(), json!(name));
+                map.insert("eventName".into(), json!(name.as_str()));
                 map.insert("eventKey".into(), json!(event_key));
                 map.insert("webinarKey".into(), json!(webinar));
                 map.insert("registrantKey".into(), json!(l.registrant));
@@ -99,7 +100,7 @@ async fn keep_missing(
             }
             let event = NewEvent {
                 event_key,
-                event_name: name.to_owned(),
+                event_name: name.clone(),
                 source: EventSource::Reconciliation,
                 webinar_key: Some(webinar),
                 registrant_key: Some(l.registrant),
@@ -143,7 +144,7 @@ async fn reconcile_webinar(
         .collect();
     let added = keep_missing(
         store,
-        "registrant.added",
+        EventName::RegistrantAdded,
         (webinar, None),
         registrants,
         now,
@@ -170,7 +171,7 @@ async fn reconcile_webinar(
             .collect();
         joined += keep_missing(
             store,
-            "registrant.joined",
+            EventName::RegistrantJoined,
             (webinar, Some(s)),
             attendees,
             now,
@@ -241,7 +242,7 @@ impl Reconciler {
             }
             let set_up = self
                 .store
-                .setting(super::PATH_SETTING)
+                .setting(Setting::WebhookPath)
                 .await
                 .is_ok_and(|p| super::configured_path(p).is_some());
             // GoTo failing, or no usable login: deliveries wait for GoTo, and so does this.

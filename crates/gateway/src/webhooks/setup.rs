@@ -2,10 +2,11 @@
 //! random path (the only credential: GoTo's signatures cannot be checked, the scheme is
 //! not documented well enough) registered with GoTo, and the organizer subscribed.
 
-use g2w_goto::{GotoClient, GotoError, WEBHOOK_EVENTS, Webhook};
+use g2w_goto::{EventName, GotoClient, GotoError, HookState, Webhook};
+use g2w_store::Setting;
 use g2w_store::{Store, StoreError};
 
-use super::{CALLBACK_SETTING, PATH_SETTING, RECEIVER_PREFIX, configured_path, new_receiver_path};
+use super::{RECEIVER_PREFIX, configured_path, new_receiver_path};
 
 /// Why setting webhooks up (or down) stopped.
 #[non_exhaustive]
@@ -54,7 +55,9 @@ impl std::fmt::Display for SetUp {
         writeln!(
             f,
             "GoTo now sends {} to {}{RECEIVER_PREFIX}… ({} webhook(s), {} active subscription(s)).",
-            WEBHOOK_EVENTS.join(", "),
+            EventName::SUBSCRIBED
+                .map(|e| e.as_str().to_owned())
+                .join(", "),
             self.base,
             self.webhooks,
             self.active
@@ -143,11 +146,11 @@ async fn remove_from_goto(client: &GotoClient, keep: &[String]) -> Result<usize,
 /// A bad URL, the store, or GoTo refusing (the gateway not reachable at `url`).
 pub async fn setup(client: &GotoClient, store: &Store, url: &str) -> Result<SetUp, SetupError> {
     let base = base_url(url)?;
-    let path = match configured_path(store.setting(PATH_SETTING).await?) {
+    let path = match configured_path(store.setting(Setting::WebhookPath).await?) {
         Some(p) => p,
         None => {
             let p = new_receiver_path();
-            store.set_setting(PATH_SETTING, &p).await?;
+            store.set_setting(Setting::WebhookPath, &p).await?;
             p
         }
     };
@@ -159,14 +162,14 @@ pub async fn setup(client: &GotoClient, store: &Store, url: &str) -> Result<SetU
         .await
         .map_err(goto("GoTo refused to make a webhook secret"))?;
     let hooks = client
-        .create_webhooks(&callback, WEBHOOK_EVENTS)
+        .create_webhooks(&callback, &EventName::SUBSCRIBED)
         .await
         .map_err(goto(format!(
             "GoTo refused the callback {base}{RECEIVER_PREFIX}…: is `g2w serve` running and reachable there?"
         )))?;
     let keys: Vec<String> = hooks.iter().map(|h| h.webhook_key.clone()).collect();
     client
-        .set_webhooks_state(&keys, "ACTIVE")
+        .set_webhooks_state(&keys, HookState::Active)
         .await
         .map_err(goto("cannot activate the webhooks"))?;
     let subs = client
@@ -177,7 +180,10 @@ pub async fn setup(client: &GotoClient, store: &Store, url: &str) -> Result<SetU
     // gateway not reachable at `url`) leaves the working webhooks as they were.
     let replaced = remove_from_goto(client, &keys).await?;
     store
-        .set_setting(CALLBACK_SETTING, &format!("{base}{RECEIVER_PREFIX}…"))
+        .set_setting(
+            Setting::WebhookCallback,
+            &format!("{base}{RECEIVER_PREFIX}…"),
+        )
         .await?;
     Ok(SetUp {
         base,
@@ -185,7 +191,7 @@ pub async fn setup(client: &GotoClient, store: &Store, url: &str) -> Result<SetU
         webhooks: keys.len(),
         active: subs
             .iter()
-            .filter(|s| s.activation_state.as_deref() == Some("ACTIVE"))
+            .filter(|s| s.activation_state == Some(HookState::Active))
             .count(),
     })
 }
@@ -197,7 +203,7 @@ pub async fn setup(client: &GotoClient, store: &Store, url: &str) -> Result<SetU
 /// GoTo refusing, or the store.
 pub async fn remove(client: &GotoClient, store: &Store) -> Result<usize, SetupError> {
     let removed = remove_from_goto(client, &[]).await?;
-    store.set_setting(PATH_SETTING, "").await?;
-    store.set_setting(CALLBACK_SETTING, "").await?;
+    store.set_setting(Setting::WebhookPath, "").await?;
+    store.set_setting(Setting::WebhookCallback, "").await?;
     Ok(removed)
 }

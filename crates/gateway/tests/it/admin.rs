@@ -2,6 +2,7 @@
 //! pages' actions. (The browser suite walks the same console in Chromium.)
 
 use g2w_gateway::AdminPassword;
+use g2w_store::Setting;
 use serde_json::json;
 
 use crate::{Reply, TestApp, person};
@@ -392,7 +393,12 @@ async fn an_old_sha256_hash_still_signs_in_and_is_upgraded_to_argon2id() {
         401
     );
     sign_in(&app).await;
-    let stored = app.store.setting("admin_password").await.unwrap().unwrap();
+    let stored = app
+        .store
+        .setting(Setting::AdminPassword)
+        .await
+        .unwrap()
+        .unwrap();
     assert!(stored.starts_with("$argon2id$"), "{stored}");
     sign_in(&app).await;
     assert_eq!(

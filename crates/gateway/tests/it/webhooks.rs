@@ -2,12 +2,13 @@
 //! attendance page, forwarding with retries and g2w's signature, and reconciliation
 //! after GoTo's deliveries were lost.
 
+use g2w_store::Setting;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::http::HeaderMap;
-use g2w_gateway::{AdminPassword, PATH_SETTING, Step};
+use g2w_gateway::{AdminPassword, Step};
 use g2w_goto::ExposeSecret as _;
 use g2w_store::ForwardState;
 use serde_json::{Value, json};
@@ -23,7 +24,10 @@ async fn hook_app(tune: impl FnOnce(&mut g2w_gateway::GatewayConfig)) -> TestApp
         tune(c);
     })
     .await;
-    app.store.set_setting(PATH_SETTING, PATH).await.unwrap();
+    app.store
+        .set_setting(Setting::WebhookPath, PATH)
+        .await
+        .unwrap();
     app
 }
 
@@ -110,14 +114,20 @@ async fn without_a_configured_path_nothing_is_accepted_and_a_new_path_works_at_o
         post_event(&app, "anything", joined("e1", 1)).await.status,
         404
     );
-    app.store.set_setting(PATH_SETTING, "").await.unwrap();
+    app.store
+        .set_setting(Setting::WebhookPath, "")
+        .await
+        .unwrap();
     assert_eq!(
         post_event(&app, "anything", joined("e1", 1)).await.status,
         404,
         "empty is none"
     );
     // `g2w webhooks setup` writes the path, then GoTo checks it straight away.
-    app.store.set_setting(PATH_SETTING, PATH).await.unwrap();
+    app.store
+        .set_setting(Setting::WebhookPath, PATH)
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(60)).await; // past the re-read gap
     assert_eq!(app.get(&format!("/hooks/goto/{PATH}")).await.status, 200);
     assert!(app.store.recent_events(10).await.unwrap().is_empty());
@@ -634,7 +644,10 @@ async fn periodic_reconciliation_waits_while_goto_fails_and_resumes_after() {
     until_metrics_show(&app, "g2w_queue_breaker_open{queue=\"registrations\"} 1\n").await;
 
     let before = app.emu.stats().route_total(LIST_WEBINARS);
-    app.store.set_setting(PATH_SETTING, PATH).await.unwrap();
+    app.store
+        .set_setting(Setting::WebhookPath, PATH)
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert_eq!(
         app.emu.stats().route_total(LIST_WEBINARS),

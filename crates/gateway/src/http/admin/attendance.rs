@@ -2,6 +2,7 @@
 //! GoTo's webhooks (and reconciliation) reported them, and the latest events with how
 //! forwarding them went. It reloads itself only when asked to (`?live=1`).
 
+use g2w_store::Setting;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -9,12 +10,11 @@ use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use g2w_goto::WebinarKey;
+use g2w_goto::{EventName, WebinarKey};
 
 use super::{Admin, AdminForm, Layout, done, notice, render};
 use crate::cache::WebinarCache;
 use crate::state::{Console, Delivery, Shared};
-use crate::webhooks::{CALLBACK_SETTING, PATH_SETTING};
 
 struct SessionRow {
     session: String,
@@ -77,8 +77,8 @@ pub(crate) async fn attendance(
         Ok::<_, g2w_store::StoreError>((
             s.attendance().await?,
             s.recent_events(20).await?,
-            crate::webhooks::configured_path(s.setting(PATH_SETTING).await?).is_some(),
-            s.setting(CALLBACK_SETTING).await?,
+            crate::webhooks::configured_path(s.setting(Setting::WebhookPath).await?).is_some(),
+            s.setting(Setting::WebhookCallback).await?,
         ))
     }
     .await;
@@ -136,7 +136,7 @@ pub(crate) async fn attendance(
             registered: 0,
             sessions: Vec::new(),
         });
-        if c.event_name == "registrant.added" {
+        if c.event_name == EventName::RegistrantAdded {
             row.registered = c.people;
         } else {
             row.sessions.push(SessionRow {
@@ -152,7 +152,7 @@ pub(crate) async fn attendance(
         .into_iter()
         .map(|e| EventRow {
             at: utc_time(e.received_at),
-            name: e.event_name,
+            name: e.event_name.to_string(),
             email: e.email.unwrap_or_default(),
             source: e.source.as_str(),
             forward: match (&e.forward_error, e.forward_state) {

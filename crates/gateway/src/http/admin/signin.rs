@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::sign_in::NotChecked;
+use g2w_store::Setting;
 
 /// `POST /admin/login`.
 #[derive(serde::Deserialize)]
@@ -100,7 +101,11 @@ pub(crate) async fn login(
         Verdict::Accepted => {}
         Verdict::AcceptedUpgrade(hash) => {
             let stored = hash.clone();
-            match shared.store.set_setting("admin_password", &stored).await {
+            match shared
+                .store
+                .set_setting(Setting::AdminPassword, &stored)
+                .await
+            {
                 Ok(()) => {
                     tracing::info!("admin password hash upgraded to argon2id");
                     *lock(&console.upgraded) = Some(AdminPassword::Hashed(hash));
