@@ -21,7 +21,7 @@ use crate::settings::{CredentialFlags, ProcessEnv, Settings};
 #[command(name = "g2w", version, about, long_about = None)]
 struct Cli {
     /// Which stored GoTo login to use.
-    #[arg(long, global = true, env = "G2W_PROFILE", default_value = "default", value_parser = parse_profile)]
+    #[arg(long, global = true, env = settings::table::PROFILE.var, default_value = "default", value_parser = parse_profile)]
     profile: String,
     /// Only errors on stderr.
     #[arg(long, short, global = true, conflicts_with = "verbose")]
@@ -93,7 +93,7 @@ fn init_logging(quiet: bool, verbose: u8) {
         (_, 1) => "info,g2w=debug",
         _ => "debug",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("G2W_LOG")
+    let filter = tracing_subscriber::EnvFilter::try_from_env(settings::table::LOG.var)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let color = std::env::var_os("NO_COLOR").is_none();
     tracing_subscriber::fmt()

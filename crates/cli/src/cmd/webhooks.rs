@@ -107,7 +107,7 @@ pub async fn run(ctx: &Context, command: WebhooksCommand) -> anyhow::Result<()> 
             println!("received:       {added} registration(s), {joined} join(s)");
             let forwarding = store.forward_gauges().await?;
             let forward_url =
-                crate::settings::forward_url(&crate::settings::ProcessEnv, &ctx.settings.serve);
+                crate::settings::forward_url(&crate::settings::ProcessEnv, &ctx.settings.file);
             if forward_url.is_some() || forwarding != g2w_store::QueueGauges::default() {
                 println!(
                     "forwarding:     {}",
@@ -127,7 +127,7 @@ pub async fn run(ctx: &Context, command: WebhooksCommand) -> anyhow::Result<()> 
         WebhooksCommand::Reconcile => {
             // Found events are forwarded (by the gateway) when a forward URL is set.
             let forward =
-                crate::settings::forward_url(&crate::settings::ProcessEnv, &ctx.settings.serve)
+                crate::settings::forward_url(&crate::settings::ProcessEnv, &ctx.settings.file)
                     .is_some();
             let found = g2w_gateway::reconcile(
                 &client().await?,

@@ -3,98 +3,176 @@
 //! The file is `G2W_CONFIG` or `config.toml` in the platform's config directory. Unknown
 //! keys are errors, so a typo is caught instead of silently ignored.
 
+pub mod serve;
+pub mod table;
+
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
-use g2w_goto::{DEFAULT_API_URL, DEFAULT_AUTH_URL, DEFAULT_RATE_LIMIT, SecretString, Url};
-use serde::Deserialize;
+use g2w_goto::{SecretString, Url};
+use serde::de::DeserializeOwned;
 
-/// The `[goto]` table of the config file.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct GotoFile {
-    client_id: Option<String>,
-    client_secret: Option<String>,
-    auth_url: Option<String>,
-    api_url: Option<String>,
-    rate_limit: Option<u32>,
-}
+use table::{Kind, Section, Spec};
 
-/// The `[store]` table of the config file.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct StoreFile {
-    data_dir: Option<PathBuf>,
-    database_url: Option<String>,
-}
-
-/// The `[serve]` table of the config file.
-#[derive(Debug, Default, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ServeFile {
-    /// Address to listen on.
-    pub listen: Option<String>,
-    /// How long intake waits for delivery, in milliseconds.
-    pub sync_wait_ms: Option<u64>,
-    /// Origins allowed to call the API from browsers.
-    pub allowed_origins: Option<Vec<String>>,
-    /// Where browsers go after a form post.
-    pub thank_you_url: Option<String>,
-    /// Intake requests per second per client IP (0 = no limit).
-    pub intake_rate_per_ip: Option<u32>,
-    /// The per-IP burst.
-    pub intake_burst: Option<u32>,
-    /// Deliveries in flight at once.
-    pub delivery_concurrency: Option<usize>,
-    /// No longer used (registrations are given up by age, `give_up_after_hours`);
-    /// accepted so old config files still load.
-    pub max_attempts: Option<u32>,
-    /// Hours of failing before a registration is dead.
-    pub give_up_after_hours: Option<u64>,
-    /// Seconds a worker's lease lasts.
-    pub lease_secs: Option<u64>,
-    /// Seconds webinar forms stay fresh in the cache.
-    pub cache_ttl_secs: Option<u64>,
-    /// Milliseconds a visitor waits for GoTo to describe an uncached webinar.
-    pub lookup_deadline_ms: Option<u64>,
-    /// GoTo requests a second for form look-ups.
-    pub lookup_rate: Option<u32>,
-    /// Reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed.
-    pub trusted_proxies: Option<Vec<String>>,
-    /// A name shown above the hosted form's subject.
-    pub brand_title: Option<String>,
-    /// A logo shown above the hosted form.
-    pub logo_url: Option<String>,
-    /// The hosted pages' accent colour (`#rrggbb`).
-    pub accent_colour: Option<String>,
-    /// Where received GoTo webhook events are forwarded.
-    pub forward_url: Option<String>,
-    /// Minutes between reconciliations of GoTo's lists with received events (0: never).
-    pub reconcile_every_minutes: Option<u64>,
-    /// Connections open at once.
-    pub max_connections: Option<usize>,
-    /// Seconds a connection may take to send a complete request head.
-    pub header_timeout_secs: Option<u64>,
-    /// Seconds a connection may sit idle between requests.
-    pub keep_alive_timeout_secs: Option<u64>,
-    /// Seconds a request body may take to arrive.
-    pub body_timeout_secs: Option<u64>,
-    /// Admin password checks at once.
-    pub signin_concurrency: Option<usize>,
-    /// Failed admin sign-ins a minute, from all addresses together.
-    pub signin_failures_per_minute: Option<u32>,
-}
-
-/// The config file.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// The config file's values, each checked against [`table`] when it was read.
+#[derive(Debug, Default, Clone)]
 pub struct ConfigFile {
-    #[serde(default)]
-    goto: GotoFile,
-    #[serde(default)]
-    store: StoreFile,
-    #[serde(default)]
-    serve: ServeFile,
+    values: BTreeMap<(Section, &'static str), toml::Value>,
+}
+
+impl ConfigFile {
+    /// Parses a config file's text.
+    ///
+    /// # Errors
+    /// Not TOML; an unknown table or key (with the nearest known one); a value of the
+    /// wrong kind.
+    pub fn parse(text: &str) -> anyhow::Result<Self> {
+        let tables: toml::Table = toml::from_str(text)?;
+        let mut values = BTreeMap::new();
+        for (name, table) in tables {
+            let Some(section) = Section::IN_FILE.into_iter().find(|s| s.name() == name) else {
+                bail!("unknown table [{name}] (the tables are [goto], [store] and [serve])");
+            };
+            let toml::Value::Table(table) = table else {
+                bail!("{name} must be a table: [{name}]");
+            };
+            for (key, value) in table {
+                let Some(spec) = table::find(section, &key) else {
+                    let known = table::ALL
+                        .iter()
+                        .filter(|s| s.section == section && !s.retired)
+                        .filter_map(|s| s.key);
+                    bail!(
+                        "unknown key {key:?} in [{name}]{}",
+                        match nearest(&key, known) {
+                            Some(near) => format!(" (did you mean {near:?}?)"),
+                            None => String::new(),
+                        }
+                    );
+                };
+                let fits = match spec.kind {
+                    Kind::Text => value.is_str(),
+                    Kind::Number => value.is_integer(),
+                    Kind::List => value
+                        .as_array()
+                        .is_some_and(|a| a.iter().all(toml::Value::is_str)),
+                };
+                if !fits {
+                    bail!(
+                        "{} must be {}, not {}",
+                        spec.name(),
+                        match spec.kind {
+                            Kind::Text => "a string in quotes",
+                            Kind::Number => "a whole number",
+                            Kind::List => "a list of strings, like [\"a\", \"b\"]",
+                        },
+                        value.type_str()
+                    );
+                }
+                values.insert((section, spec.key.unwrap_or_default()), value);
+            }
+        }
+        Ok(Self { values })
+    }
+
+    fn value(&self, spec: &Spec) -> Option<&toml::Value> {
+        self.values.get(&(spec.section, spec.key?))
+    }
+}
+
+/// The known key closest to a mistyped one, if any is close.
+fn nearest<'k>(typed: &str, known: impl Iterator<Item = &'k str>) -> Option<&'k str> {
+    let distance = |a: &str, b: &str| {
+        let b: Vec<char> = b.chars().collect();
+        let mut row: Vec<usize> = (0..=b.len()).collect();
+        for (i, ca) in a.chars().enumerate() {
+            let mut diagonal = row[0];
+            row[0] = i + 1;
+            for (j, cb) in b.iter().enumerate() {
+                let substituted = diagonal + usize::from(ca != *cb);
+                diagonal = row[j + 1];
+                row[j + 1] = substituted.min(row[j] + 1).min(row[j + 1] + 1);
+            }
+        }
+        row[b.len()]
+    };
+    let bare = |k: &str| k.replace(['_', '-'], "").to_ascii_lowercase();
+    let typed_bare = bare(typed);
+    known
+        .map(|k| (distance(typed, k), k))
+        .filter(|(d, k)| *d <= 3 || bare(k).contains(&typed_bare) || typed_bare.contains(&bare(k)))
+        .min()
+        .map(|(_, k)| k)
+}
+
+/// A setting's value from the variable, else the file; flags are the caller's.
+pub struct Layers<'a> {
+    env: &'a dyn Env,
+    file: &'a ConfigFile,
+}
+
+impl<'a> Layers<'a> {
+    /// Reads `env` over `file`.
+    pub fn new(env: &'a dyn Env, file: &'a ConfigFile) -> Self {
+        Self { env, file }
+    }
+
+    /// The variable's text, if set and not empty.
+    pub fn var(&self, spec: &Spec) -> Option<String> {
+        self.env.var(spec.var)
+    }
+
+    /// A text setting.
+    pub fn text(&self, spec: &Spec) -> Option<String> {
+        self.var(spec).or_else(|| {
+            self.file
+                .value(spec)
+                .and_then(|v| v.as_str().map(str::to_owned))
+        })
+    }
+
+    /// A list setting: comma-separated in the variable.
+    pub fn list(&self, spec: &Spec) -> Option<Vec<String>> {
+        match self.var(spec) {
+            Some(v) => Some(
+                v.split(',')
+                    .map(|item| item.trim().to_owned())
+                    .filter(|item| !item.is_empty())
+                    .collect(),
+            ),
+            None => self
+                .file
+                .value(spec)
+                .cloned()
+                .map(|v| v.try_into::<Vec<String>>().unwrap_or_default()),
+        }
+    }
+
+    /// A number (or anything else parsed from the variable's text).
+    ///
+    /// # Errors
+    /// A value that does not parse or fit, naming where it came from.
+    pub fn number<T: std::str::FromStr + DeserializeOwned>(
+        &self,
+        spec: &Spec,
+    ) -> anyhow::Result<Option<T>> {
+        if let Some(v) = self.var(spec) {
+            return v
+                .trim()
+                .parse::<T>()
+                .map(Some)
+                .map_err(|_| anyhow::anyhow!("{}: {v:?} is not valid", spec.var));
+        }
+        self.file
+            .value(spec)
+            .map(|v| {
+                v.clone()
+                    .try_into::<T>()
+                    .map_err(|_| anyhow::anyhow!("{}: {v:?} is out of range", spec.name()))
+            })
+            .transpose()
+    }
 }
 
 /// Where settings come from besides the file: the process environment, or a map in tests.
@@ -131,8 +209,8 @@ pub struct Settings {
     pub database_url: Option<String>,
     /// `G2W_SECRET_KEY`, if set.
     pub secret_key: Option<String>,
-    /// The `[serve]` table, for `g2w serve` to layer its own variables and flags on.
-    pub serve: ServeFile,
+    /// The config file, for `g2w serve` to layer its own variables and flags on.
+    pub file: ConfigFile,
 }
 
 impl std::fmt::Debug for Settings {
@@ -204,12 +282,10 @@ fn default_config_file() -> Option<PathBuf> {
     directories::ProjectDirs::from("", "", "g2w").map(|d| d.config_dir().join("config.toml"))
 }
 
-/// Where received GoTo events are forwarded: `G2W_FORWARD_URL` (empty: none), else
-/// `[serve] forward_url`. `g2w serve` checks it when it starts.
-pub fn forward_url(env: &dyn Env, file: &ServeFile) -> Option<String> {
-    env.var("G2W_FORWARD_URL")
-        .filter(|u| !u.is_empty())
-        .or_else(|| file.forward_url.clone())
+/// Where received GoTo events are forwarded, if anywhere. `g2w serve` checks it when it
+/// starts.
+pub fn forward_url(env: &dyn Env, file: &ConfigFile) -> Option<String> {
+    Layers::new(env, file).text(&table::FORWARD_URL)
 }
 
 /// Reads and parses a config file.
@@ -219,7 +295,7 @@ pub fn forward_url(env: &dyn Env, file: &ServeFile) -> Option<String> {
 pub fn read_config_file(path: &Path) -> anyhow::Result<ConfigFile> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read the config file {}", path.display()))?;
-    toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))
+    ConfigFile::parse(&text).with_context(|| format!("invalid config file {}", path.display()))
 }
 
 impl Settings {
@@ -231,7 +307,7 @@ impl Settings {
         let file = match flags
             .config
             .clone()
-            .or_else(|| env.var("G2W_CONFIG").map(PathBuf::from))
+            .or_else(|| env.var(table::CONFIG.var).map(PathBuf::from))
         {
             Some(path) => read_config_file(&path)?,
             None => match default_config_file().filter(|p| p.exists()) {
@@ -239,53 +315,45 @@ impl Settings {
                 None => ConfigFile::default(),
             },
         };
-        let pick = |flag: &Option<String>, var: &str, from_file: &Option<String>| {
-            flag.clone()
-                .or_else(|| env.var(var))
-                .or_else(|| from_file.clone())
+        let layers = Layers::new(env, &file);
+        let url = |spec: &Spec, default: &str| {
+            let text = layers.text(spec).unwrap_or_else(|| default.to_owned());
+            parse_url(&text, &format!("{} ({})", spec.name(), spec.var))
         };
-        let auth_url = pick(&None, "G2W_AUTH_URL", &file.goto.auth_url)
-            .unwrap_or_else(|| DEFAULT_AUTH_URL.to_owned());
-        let api_url = pick(&None, "G2W_API_URL", &file.goto.api_url)
-            .unwrap_or_else(|| DEFAULT_API_URL.to_owned());
-        let rate_limit = match env.var("G2W_RATE_LIMIT") {
-            Some(v) => v.trim().parse().with_context(|| {
-                format!("G2W_RATE_LIMIT: {v:?} is not a whole number of requests per second")
-            })?,
-            None => file.goto.rate_limit.unwrap_or(DEFAULT_RATE_LIMIT),
-        };
-        let data_dir = match env
-            .var("G2W_DATA_DIR")
-            .map(PathBuf::from)
-            .or(file.store.data_dir)
-        {
-            Some(dir) => dir,
+        let data_dir = match layers.text(&table::DATA_DIR) {
+            Some(dir) => PathBuf::from(dir),
             None => default_data_dir()?,
         };
+        let database_url = match layers.text(&table::DATABASE_URL) {
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                Some(url)
+            }
+            Some(other) => bail!(
+                "{}: {:?} is not a postgres:// URL (leave it unset for the SQLite file)",
+                table::DATABASE_URL.var,
+                without_password(&other)
+            ),
+            None => None,
+        };
         Ok(Self {
-            client_id: pick(&flags.client_id, "G2W_CLIENT_ID", &file.goto.client_id),
-            client_secret: pick(
-                &flags.client_secret,
-                "G2W_CLIENT_SECRET",
-                &file.goto.client_secret,
-            )
-            .map(SecretString::from),
-            auth_url: parse_url(&auth_url, "the auth URL (G2W_AUTH_URL)")?,
-            api_url: parse_url(&api_url, "the API URL (G2W_API_URL)")?,
-            rate_limit,
+            client_id: flags
+                .client_id
+                .clone()
+                .or_else(|| layers.text(&table::CLIENT_ID)),
+            client_secret: flags
+                .client_secret
+                .clone()
+                .or_else(|| layers.text(&table::CLIENT_SECRET))
+                .map(SecretString::from),
+            auth_url: url(&table::AUTH_URL, g2w_goto::DEFAULT_AUTH_URL)?,
+            api_url: url(&table::API_URL, g2w_goto::DEFAULT_API_URL)?,
+            rate_limit: layers
+                .number(&table::RATE_LIMIT)?
+                .unwrap_or(g2w_goto::DEFAULT_RATE_LIMIT),
             data_dir,
-            database_url: match env.var("G2W_DATABASE_URL").or(file.store.database_url) {
-                Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-                    Some(url)
-                }
-                Some(other) => bail!(
-                    "G2W_DATABASE_URL: {:?} is not a postgres:// URL (leave it unset for the SQLite file)",
-                    without_password(&other)
-                ),
-                None => None,
-            },
-            secret_key: env.var("G2W_SECRET_KEY"),
-            serve: file.serve,
+            database_url,
+            secret_key: layers.var(&table::SECRET_KEY),
+            file,
         })
     }
 }
@@ -365,14 +433,60 @@ mod tests {
         );
     }
 
+    /// Writing out the defaults the table shows changes nothing.
+    #[test]
+    fn the_defaults_shown_are_the_defaults_in_effect() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        let mut text = String::new();
+        for section in [table::Section::Goto, table::Section::Store] {
+            text.push_str(&format!("[{}]\n", section.name()));
+            for spec in table::ALL.iter().filter(|s| s.section == section) {
+                if let (Some(key), Some(default)) = (spec.key, spec.default) {
+                    text.push_str(&format!("{key} = {default}\n"));
+                }
+            }
+        }
+        std::fs::write(&file, &text).unwrap();
+        let resolve = |vars: &[(&'static str, &str)]| {
+            format!(
+                "{:?}",
+                Settings::resolve(&env(vars), &CredentialFlags::default()).unwrap()
+            )
+        };
+        assert_eq!(
+            resolve(&[
+                ("G2W_DATA_DIR", "/tmp"),
+                ("G2W_CONFIG", &file.to_string_lossy())
+            ]),
+            resolve(&[("G2W_DATA_DIR", "/tmp")]),
+            "{text}"
+        );
+    }
+
     #[test]
     fn bad_files_and_values_are_named() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("c.toml");
         let cases = [
-            ("[goto]\nclient_idd = \"typo\"\n", "unknown field"),
+            (
+                "[goto]\nclient_idd = \"typo\"\n",
+                "unknown key \"client_idd\" in [goto] (did you mean \"client_id\"?)",
+            ),
+            (
+                "[serve]\nkeepalive_timeout = 5\n",
+                "did you mean \"keep_alive_timeout_secs\"?",
+            ),
             ("[goto\n", "invalid config file"),
-            ("[goto]\nrate_limit = \"fast\"\n", "invalid config file"),
+            ("[server]\nlisten = \"x\"\n", "unknown table [server]"),
+            (
+                "[goto]\nrate_limit = \"fast\"\n",
+                "[goto] rate_limit must be a whole number, not string",
+            ),
+            (
+                "[serve]\ntrusted_proxies = \"10.0.0.1\"\n",
+                "[serve] trusted_proxies must be a list of strings",
+            ),
         ];
         for (content, expected) in cases {
             std::fs::write(&file, content).unwrap();
