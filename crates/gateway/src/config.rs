@@ -77,8 +77,6 @@ pub struct GatewayConfig {
     /// Refresh the GoTo token at least this often, so the refresh token never expires
     /// from disuse.
     pub keep_alive: Duration,
-    /// Start the delivery worker and keep-alive in the background (tests step them).
-    pub background_tasks: bool,
     /// How the hosted form and confirmation pages look.
     pub brand: Branding,
     /// Reverse proxies whose `X-Forwarded-For` and `X-Forwarded-Proto` are believed;
@@ -130,7 +128,6 @@ impl Default for GatewayConfig {
             lookup_rate: 2,
             lookups_per_ip_per_minute: 20,
             keep_alive: Duration::from_secs(24 * 3600),
-            background_tasks: true,
             brand: Branding::default(),
             trusted_proxies: Vec::new(),
             admin_password: None,

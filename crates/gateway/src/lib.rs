@@ -66,6 +66,8 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// A configured gateway, ready to serve.
 pub struct Gateway {
     state: AppState,
+    /// Whether `serve` starts the worker, keep-alive, forwarder and reconciler.
+    background: bool,
 }
 
 impl Gateway {
@@ -138,15 +140,31 @@ impl Gateway {
             visitors,
             receiver: Arc::default(),
         };
-        Self { state }
+        Self {
+            state,
+            background: true,
+        }
+    }
+
+    /// A gateway whose `serve` leaves the worker, keep-alive, forwarder and reconciler
+    /// to the test, which steps them.
+    #[cfg(feature = "testing")]
+    #[must_use]
+    pub fn stepped(self) -> Self {
+        Self {
+            background: false,
+            ..self
+        }
     }
 
     /// The delivery engine, for stepping it in tests.
+    #[cfg(feature = "testing")]
     pub fn worker(&self) -> Arc<Worker> {
         self.state.delivery.worker.clone()
     }
 
     /// The forwarding engine (with a forward URL), for stepping it in tests.
+    #[cfg(feature = "testing")]
     pub fn forwarder(&self) -> Option<Arc<Forwarder>> {
         self.state.delivery.forwarder.clone()
     }
@@ -169,7 +187,7 @@ impl Gateway {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let shared = &self.state.shared;
         let delivery = &self.state.delivery;
-        let background = shared.config.background_tasks.then(|| {
+        let background = self.background.then(|| {
             let worker = delivery.worker.clone();
             // Registrations stored by other gateways on the same database wake this
             // one at once where the database can say so; polling covers the rest.

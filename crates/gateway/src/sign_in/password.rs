@@ -42,10 +42,6 @@ impl std::fmt::Debug for AdminPassword {
     }
 }
 
-fn b64(bytes: &[u8]) -> String {
-    base64::engine::general_purpose::STANDARD_NO_PAD.encode(bytes)
-}
-
 fn stretch(salt: &[u8], password: &str, rounds: u32) -> [u8; 32] {
     let mut digest: [u8; 32] = Sha256::new()
         .chain_update(salt)
@@ -93,8 +89,9 @@ impl AdminPassword {
     }
 
     /// An older g2w's stored form (kept so that its upgrade path stays tested).
-    #[doc(hidden)]
+    #[cfg(any(test, feature = "testing"))]
     pub fn legacy_hash(password: &str, rounds: u32) -> String {
+        let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD_NO_PAD.encode(bytes);
         let salt: [u8; 16] = rand::rng().random();
         format!(
             "sha256i${rounds}${}${}",

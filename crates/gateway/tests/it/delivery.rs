@@ -183,8 +183,7 @@ async fn keep_alive_refreshes_a_login_idle_for_a_day() {
 
 #[tokio::test]
 async fn with_the_worker_running_a_post_answers_with_the_join_url() {
-    let app = TestApp::start_with(|c| {
-        c.background_tasks = true;
+    let app = TestApp::start_running(|c| {
         c.sync_wait = Duration::from_secs(5);
     })
     .await;

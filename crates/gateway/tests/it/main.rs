@@ -109,10 +109,25 @@ impl TestApp {
         Self::start_on(None, goto_rate, tune).await
     }
 
+    /// With the worker, keep-alive, forwarder and reconciler running by themselves,
+    /// as in `g2w serve`, instead of stepped by the test.
+    pub async fn start_running(tune: impl FnOnce(&mut GatewayConfig)) -> Self {
+        Self::start_full(None, 0, true, tune).await
+    }
+
     /// On `store` (a PostgreSQL one, say) instead of a fresh SQLite file.
     pub async fn start_on(
         store: Option<Arc<Store>>,
         goto_rate: u32,
+        tune: impl FnOnce(&mut GatewayConfig),
+    ) -> Self {
+        Self::start_full(store, goto_rate, false, tune).await
+    }
+
+    async fn start_full(
+        store: Option<Arc<Store>>,
+        goto_rate: u32,
+        running: bool,
         tune: impl FnOnce(&mut GatewayConfig),
     ) -> Self {
         let emu = Arc::new(
@@ -150,7 +165,6 @@ impl TestApp {
         );
         let mut config = GatewayConfig {
             sync_wait: Duration::ZERO,
-            background_tasks: false,
             intake_rate_per_ip: 0,
             backoff_base: Duration::from_millis(1000),
             backoff_cap: Duration::from_secs(60),
@@ -164,7 +178,10 @@ impl TestApp {
             ..GatewayConfig::default()
         };
         tune(&mut config);
-        let gateway = Gateway::new(config, store.clone(), client, clock);
+        let mut gateway = Gateway::new(config, store.clone(), client, clock);
+        if !running {
+            gateway = gateway.stepped();
+        }
         let worker = gateway.worker();
         let forwarder = gateway.forwarder();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

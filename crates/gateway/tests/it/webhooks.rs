@@ -629,8 +629,7 @@ async fn until_metrics_show(app: &TestApp, line: &str) {
 
 #[tokio::test]
 async fn periodic_reconciliation_waits_while_goto_fails_and_resumes_after() {
-    let app = TestApp::start_with(|c| {
-        c.background_tasks = true;
+    let app = TestApp::start_running(|c| {
         c.reconcile_every = Some(Duration::from_millis(100));
     })
     .await;
