@@ -34,6 +34,14 @@ pub struct WebinarInfo {
     pub(crate) page: std::sync::OnceLock<RenderedPage>,
 }
 
+impl WebinarInfo {
+    /// Whether every session has ended by `now` (registration is closed).
+    pub(crate) fn is_over(&self, now: Timestamp) -> bool {
+        let now = now.to_utc();
+        !self.detail.times.is_empty() && self.detail.times.iter().all(|t| t.end_time <= now)
+    }
+}
+
 /// A page rendered once and kept, as it is and gzipped.
 #[derive(Debug, Clone)]
 pub(crate) struct RenderedPage {
@@ -382,7 +390,7 @@ impl WebinarCache {
             if !self.budget.try_acquire(1, BUDGET_WAIT).await {
                 return Err("the lookup budget is used up".to_owned());
             }
-            let from = chrono::Utc::now();
+            let from = (self.clock)().to_utc();
             self.client
                 .webinars(from, from + chrono::Duration::days(90))
                 .await

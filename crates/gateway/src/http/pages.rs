@@ -10,7 +10,6 @@ use g2w_goto::WebinarKey;
 
 use crate::cache::{Lookup, WebinarCache};
 use crate::http::client::Client;
-use crate::http::register::is_over;
 use crate::state::{Shared, Visitors};
 
 /// `GET /r/{webinarKey}`: the hosted registration form.
@@ -43,7 +42,7 @@ pub(crate) async fn hosted_form(
         );
     }
     match webinars.lookup(key, shared.config.lookup_deadline).await {
-        Lookup::Found(info) if is_over(&info) => crate::pages::problem(
+        Lookup::Found(info) if info.is_over((shared.clock)()) => crate::pages::problem(
             brand,
             StatusCode::GONE,
             &info.detail.subject,

@@ -288,7 +288,7 @@ async fn validate(
         .lookup(webinar_key, state.shared.config.lookup_deadline)
         .await
     {
-        Lookup::Found(info) if is_over(&info) => {
+        Lookup::Found(info) if info.is_over((state.shared.clock)()) => {
             return Err(Refusal::api(
                 IntakeOutcome::WebinarOver,
                 ApiError::new(StatusCode::GONE, "webinar_over", "this webinar is over"),
@@ -408,11 +408,6 @@ async fn enqueue(state: &Intake, checked: Checked) -> Result<Registration, Refus
             Ok(r)
         }
     }
-}
-
-pub(crate) fn is_over(info: &WebinarInfo) -> bool {
-    let now = chrono::Utc::now();
-    !info.detail.times.is_empty() && info.detail.times.iter().all(|t| t.end_time <= now)
 }
 
 /// Waits up to `sync_wait` for a registration to reach a final state, when it can

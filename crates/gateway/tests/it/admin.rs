@@ -452,3 +452,21 @@ async fn saving_another_client_drops_the_login_and_readyz_says_so_at_once() {
     );
     assert!(!ready.text.contains("its-secret"));
 }
+
+#[tokio::test]
+async fn a_session_ends_after_twelve_hours_on_the_gateways_clock() {
+    let app = app().await;
+    let (cookie, _) = sign_in(&app).await;
+    app.advance(11 * 3600 * 1000);
+    assert_eq!(get_with(&app, "/admin/tokens", &cookie).await.status, 200);
+    app.advance(3600 * 1000 + 1000);
+    let expired = get_with(&app, "/admin/tokens", &cookie).await;
+    assert_eq!(
+        (
+            expired.status,
+            expired.headers["location"].to_str().unwrap()
+        ),
+        (303, "/admin/login"),
+        "twelve hours after signing in, by the injected clock"
+    );
+}

@@ -1,6 +1,7 @@
 //! Intake: validation, answers, hostile input, idempotency, browsers, CORS, limits.
 
 use serde_json::{Value, json};
+use std::time::Duration;
 
 use crate::{TestApp, person};
 
@@ -535,4 +536,29 @@ async fn behind_a_trusted_proxy_each_visitor_has_their_own_limit() {
         202,
         "another visitor behind the same proxy is not"
     );
+}
+
+#[tokio::test]
+async fn registration_closes_when_the_webinar_ends_on_the_gateways_clock() {
+    let app = TestApp::start().await;
+    let start = (app.now() + Duration::from_secs(3600)).to_rfc3339();
+    let (webinar, _) = app
+        .webinar(json!({"subject": "Soon", "startTime": start, "durationMinutes": 60}))
+        .await;
+    assert_eq!(
+        app.post_json(&webinar, &person("early@example.com"))
+            .await
+            .status,
+        202
+    );
+    assert_eq!(app.get(&format!("/r/{webinar}")).await.status, 200);
+    app.advance(2 * 3600 * 1000 + 1000);
+    assert_eq!(
+        app.post_json(&webinar, &person("late@example.com"))
+            .await
+            .status,
+        410,
+        "the webinar ended by the injected clock"
+    );
+    assert_eq!(app.get(&format!("/r/{webinar}")).await.status, 410);
 }

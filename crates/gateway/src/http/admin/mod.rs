@@ -70,8 +70,7 @@ fn session_digest(id: &str) -> String {
 /// The signed-in session's CSRF token, if the request has a live session.
 async fn session(shared: &Shared, headers: &HeaderMap) -> Option<String> {
     let digest = session_digest(&session_id(headers)?);
-    let now = g2w_goto::Timestamp::now();
-    match shared.store.session(&digest, now).await {
+    match shared.store.session(&digest, (shared.clock)()).await {
         Ok(found) => found.map(|s| s.csrf),
         Err(e) => {
             tracing::warn!("cannot read admin sessions: {e}");

@@ -119,7 +119,7 @@ pub(crate) async fn login(
         session_digest(&id),
         g2w_store::AdminSession {
             csrf: token(),
-            expires_at: g2w_goto::Timestamp::now() + SESSION_TTL,
+            expires_at: (shared.clock)() + SESSION_TTL,
         },
     );
     if let Err(e) = shared.store.put_session(&digest, &session).await {
@@ -148,7 +148,7 @@ pub(crate) async fn logout(
     _form: AdminForm,
 ) -> Response {
     if let Some(id) = session_id(&headers) {
-        let (digest, now) = (session_digest(&id), g2w_goto::Timestamp::now());
+        let (digest, now) = (session_digest(&id), (shared.clock)());
         if let Err(e) = shared.store.end_session(&digest, now).await {
             tracing::warn!("cannot end an admin session: {e}");
         }
