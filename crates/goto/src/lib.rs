@@ -25,6 +25,7 @@ mod keys;
 mod models;
 mod oauth;
 mod ratelimit;
+mod registrants;
 mod retry;
 mod time;
 mod tokens;
