@@ -1,6 +1,8 @@
 //! Hooks for tests, behind the `testing` feature: never part of a release build.
 
-use crate::db::Db;
+use g2w_goto::Timestamp;
+
+use crate::db::{Db, args};
 use crate::{Store, StoreError};
 
 /// A fresh database on the server `G2W_TEST_DATABASE_URL` names, or `None` (saying so)
@@ -102,5 +104,33 @@ impl Store {
             Db::Sqlite(db) => Some(db.path()),
             Db::Postgres(_) => None,
         }
+    }
+
+    /// Adds `count` registrations of `webinar` delivered at `at`, in one statement: the
+    /// history a gateway gathers over months, for benchmarks of what must not grow with
+    /// it.
+    ///
+    /// # Errors
+    /// Database failures.
+    pub async fn add_delivered_history(
+        &self,
+        profile: &str,
+        webinar: &str,
+        count: u32,
+        at: Timestamp,
+    ) -> Result<u64, StoreError> {
+        self.db
+            .execute(
+                "INSERT INTO outbox (id, profile, webinar_key, email, payload, state, attempts,
+                     next_attempt_at, registrant_key, join_url, created_at, updated_at, finished_at)
+                 WITH RECURSIVE n(i) AS (
+                     SELECT CAST(1 AS BIGINT) UNION ALL SELECT i + 1 FROM n WHERE i < $1)
+                 SELECT 'history-' || i, $2, $3, 'history' || i || '@example.com', '{}',
+                     'delivered', 1, $4, CAST(i AS TEXT), 'https://example.com/join/' || i,
+                     $4, $4, $4
+                 FROM n",
+                args![i64::from(count), profile, webinar, at.as_millis()],
+            )
+            .await
     }
 }

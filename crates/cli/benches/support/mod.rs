@@ -29,9 +29,15 @@ pub fn store_name() -> &'static str {
 }
 
 /// `g2w ARGS` against `emulator`, storing its state in `data` (or in PostgreSQL).
+#[allow(dead_code)] // the store benchmark names its database
 pub fn g2w(emulator: &str, data: &Path, args: &[&str]) -> Command {
+    g2w_on(database(), emulator, data, args)
+}
+
+/// `g2w ARGS` keeping its state in the PostgreSQL database `database`, else in `data`.
+pub fn g2w_on(database: Option<&str>, emulator: &str, data: &Path, args: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_g2w"));
-    if let Some(url) = database() {
+    if let Some(url) = database {
         c.env("G2W_DATABASE_URL", url);
     }
     c.args(args)
@@ -65,7 +71,13 @@ pub fn serve(mut cmd: Command) -> (Child, String) {
 }
 
 /// Logs `g2w` in with a personal access token minted by the emulator.
+#[allow(dead_code)] // the store benchmark names its database
 pub async fn login(http: &reqwest::Client, emulator: &str, data: &Path) {
+    login_on(database(), http, emulator, data).await;
+}
+
+/// Logs in, keeping the login in `database` (else in `data`).
+pub async fn login_on(database: Option<&str>, http: &reqwest::Client, emulator: &str, data: &Path) {
     let pat: Value = http
         .post(format!("{emulator}/_emulator/pats"))
         .send()
@@ -74,7 +86,7 @@ pub async fn login(http: &reqwest::Client, emulator: &str, data: &Path) {
         .json()
         .await
         .unwrap();
-    let mut login = g2w(emulator, data, &["auth", "login", "--pat"])
+    let mut login = g2w_on(database, emulator, data, &["auth", "login", "--pat"])
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
