@@ -165,22 +165,31 @@ async fn run(store: &'static str, database: Option<&str>, history: u32, requests
     }
 }
 
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
 #[tokio::main]
 async fn main() {
     let requests = u64::from(env_number("BENCH_REQUESTS", 20_000));
     let history = env_number("BENCH_HISTORY", 500_000);
+    let rounds = env_number("BENCH_ROUNDS", 3);
     let postgres = std::env::var("BENCH_DATABASE_URL").ok();
     let mut runs = Vec::new();
-    for rows in [0, history] {
-        runs.push(run("SQLite", None, rows, requests).await);
-        if let Some(admin) = &postgres {
-            let database = g2w_store::create_test_database(admin).unwrap();
-            runs.push(run("PostgreSQL", Some(&database), rows, requests).await);
+    // Rounds interleave the stores, so a slow minute of the machine hits both.
+    for _ in 0..rounds {
+        for rows in [0, history] {
+            runs.push(run("SQLite", None, rows, requests).await);
+            if let Some(admin) = &postgres {
+                let database = g2w_store::create_test_database(admin).unwrap();
+                runs.push(run("PostgreSQL", Some(&database), rows, requests).await);
+            }
         }
     }
     println!(
         "store benchmark: {requests} registrations, 64 connections, delivery at full speed \
-         (emulator rate limit off), sync wait 0"
+         (emulator rate limit off), sync wait 0; {rounds} rounds"
     );
     println!(
         "  {:<11} {:>9} {:>13} {:>15} {:>17} {:>16}",
@@ -198,20 +207,36 @@ async fn main() {
             r.list_failed_ms
         );
     }
-    let find = |store: &str, rows: u32| runs.iter().find(|r| r.store == store && r.history == rows);
+    let of = |store: &str, rows: u32, f: fn(&Run) -> f64| {
+        let values: Vec<f64> = runs
+            .iter()
+            .filter(|r| r.store == store && r.history == rows)
+            .map(f)
+            .collect();
+        (!values.is_empty()).then(|| median(values))
+    };
+    println!("  medians:");
     for store in ["SQLite", "PostgreSQL"] {
-        if let (Some(empty), Some(full)) = (find(store, 0), find(store, history)) {
+        let intake = |rows| of(store, rows, |r| r.intake_per_sec);
+        let delivery = |rows| of(store, rows, |r| r.delivered_after);
+        if let (Some(empty), Some(full), Some(de), Some(df)) =
+            (intake(0), intake(history), delivery(0), delivery(history))
+        {
             println!(
-                "  {store} with {history} rows kept: intake {:.2}x, delivery time {:.2}x of the empty store",
-                full.intake_per_sec / empty.intake_per_sec,
-                full.delivered_after / empty.delivered_after
+                "  {store}: {empty:.0}/s empty, {full:.0}/s with {history} rows kept \
+                 (intake {:.2}x, delivery time {:.2}x of the empty store)",
+                full / empty,
+                df / de
             );
         }
     }
-    if let (Some(sqlite), Some(pg)) = (find("SQLite", 0), find("PostgreSQL", 0)) {
+    if let (Some(sqlite), Some(pg)) = (
+        of("SQLite", 0, |r| r.intake_per_sec),
+        of("PostgreSQL", 0, |r| r.intake_per_sec),
+    ) {
         println!(
             "  PostgreSQL intake / SQLite intake, same run: {:.2}",
-            pg.intake_per_sec / sqlite.intake_per_sec
+            pg / sqlite
         );
     }
 }

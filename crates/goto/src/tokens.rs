@@ -234,6 +234,20 @@ pub struct TokenManager {
     /// GoTo accepts it: if GoTo rejects that one too, the fault is GoTo's (or the
     /// grant's) and refreshing again would only hammer the token endpoint.
     unproven: std::sync::Mutex<Option<[u8; 32]>>,
+    /// The usable token last read from the store, and when: see [`REREAD_AFTER`].
+    recent: std::sync::Mutex<Option<Recent>>,
+}
+
+/// How long a usable access token read from the store serves calls before the store
+/// is read again. Delivering at full speed would otherwise read the login once per
+/// GoTo call; another process's refresh or a new login is seen within this long, and
+/// a token GoTo rejects is dropped at once.
+const REREAD_AFTER: Duration = Duration::from_secs(1);
+
+struct Recent {
+    read_at: Timestamp,
+    token: SecretString,
+    organizer: Option<OrganizerKey>,
 }
 
 impl std::fmt::Debug for TokenManager {
@@ -278,7 +292,12 @@ impl TokenManager {
             reauth_hint,
             refreshes: std::sync::atomic::AtomicU64::new(0),
             unproven: std::sync::Mutex::new(None),
+            recent: std::sync::Mutex::new(None),
         }
+    }
+
+    fn recent(&self) -> std::sync::MutexGuard<'_, Option<Recent>> {
+        self.recent.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The profile this manager serves.
@@ -339,14 +358,26 @@ impl TokenManager {
     /// # Errors
     /// As [`Self::access_token`].
     pub async fn access(&self) -> Result<(SecretString, Option<OrganizerKey>)> {
+        let now = self.now();
+        if let Some(r) = self
+            .recent()
+            .as_ref()
+            .filter(|r| r.read_at <= now && now.since(r.read_at) < REREAD_AFTER)
+        {
+            return Ok((r.token.clone(), r.organizer));
+        }
         let record = self.record().await?;
         if let Some(e) = self.reauth(&record) {
             return Err(e);
         }
-        let now = self.now();
         if let Some(token) = record.current_access()
             && !record.needs_refresh(now)
         {
+            *self.recent() = Some(Recent {
+                read_at: now,
+                token: token.clone(),
+                organizer: record.organizer_key,
+            });
             return Ok((token.clone(), record.organizer_key));
         }
         let clock = self.clock.clone();
@@ -369,6 +400,7 @@ impl TokenManager {
     /// As [`Self::access_token`], and `InvalidToken` as above.
     pub async fn refresh_after_rejection(&self, rejected: &SecretString) -> Result<SecretString> {
         let digest = token_digest(rejected);
+        self.recent().take();
         if *self.unproven.lock().unwrap_or_else(|e| e.into_inner()) == Some(digest) {
             return Err(GotoError::InvalidToken);
         }
@@ -539,10 +571,12 @@ impl TokenManager {
     /// # Errors
     /// [`GotoError::Store`].
     pub async fn save(&self, record: &TokenRecord) -> Result<()> {
-        self.store
-            .save(&self.profile, record)
-            .await
-            .map_err(store_error)
+        self.recent().take();
+        let saved = self.store.save(&self.profile, record).await;
+        // A call that read the store while this was being written may have kept the
+        // old token.
+        self.recent().take();
+        saved.map_err(store_error)
     }
 }
 

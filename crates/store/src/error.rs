@@ -5,6 +5,7 @@
 //! `{:#}`) to see the whole of it.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// Any error, boxed, as a cause.
 pub type Cause = Box<dyn std::error::Error + Send + Sync>;
@@ -108,6 +109,45 @@ impl StoreError {
     /// Whether trying again later may work (the database was unreachable or slow).
     pub fn is_unavailable(&self) -> bool {
         matches!(self, Self::Unavailable { .. })
+    }
+
+    /// The same failure for one of several callers that shared a call (a group
+    /// commit): of the same kind, with the shared one's cause as its source.
+    pub fn shared(e: &Arc<Self>) -> Self {
+        let cause = || -> Cause { Box::new(SharedCause(e.clone())) };
+        match &**e {
+            Self::Unavailable { database, .. } => Self::Unavailable {
+                database: database.clone(),
+                source: cause(),
+            },
+            Self::Database { database, what, .. } => Self::Database {
+                database: database.clone(),
+                what: what.clone(),
+                source: cause(),
+            },
+            Self::Conflict(m) => Self::Conflict(m.clone()),
+            Self::NotFound(m) => Self::NotFound(m.clone()),
+            other => Self::Data(g2w_goto::chain(other)),
+        }
+    }
+}
+
+/// The cause of a failure several callers share.
+#[derive(Debug)]
+struct SharedCause(Arc<StoreError>);
+
+impl std::fmt::Display for SharedCause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match std::error::Error::source(&*self.0) {
+            Some(source) => write!(f, "{source}"),
+            None => write!(f, "{}", self.0),
+        }
+    }
+}
+
+impl std::error::Error for SharedCause {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source().and_then(|s| s.source())
     }
 }
 

@@ -390,8 +390,10 @@ impl Store {
     ) -> Result<Option<StoredEvent>, StoreError> {
         read_one(
             FORWARDS
-                .claim(&self.db, None, holder, now, lease, which)
-                .await?,
+                .claim(&self.db, None, holder, now, lease, which, 1)
+                .await?
+                .into_iter()
+                .next(),
         )
     }
 

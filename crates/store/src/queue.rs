@@ -192,7 +192,9 @@ impl Table {
             .unwrap_or_default()
     }
 
-    /// Leases the next item `which` allows (of `owner`) to `holder` until `now + lease`.
+    /// Leases the next `n` items `which` allows (of `owner`) to `holder` until
+    /// `now + lease`: orphans first, then those due longest.
+    #[allow(clippy::too_many_arguments)] // one claim's terms, each needed
     pub async fn claim(
         &self,
         db: &Db,
@@ -201,28 +203,32 @@ impl Table {
         now: Timestamp,
         lease: Duration,
         which: Claim,
-    ) -> Result<Option<Row>, StoreError> {
+        n: u32,
+    ) -> Result<Vec<Row>, StoreError> {
         let t = self;
         let mut a = Args::default();
         let until = a.add((now + lease).as_millis());
         let at = a.add(now.as_millis());
         let due_by = a.add(which.due_by(now).as_millis());
+        let n = a.add(n.max(1));
         let holder = t
             .holder
             .map(|c| format!(", {c} = {}", a.add(holder)))
             .unwrap_or_default();
         let owned = t.owned(owner, &mut a);
         let skip = skip_locked(db);
-        // Orphans (expired leases) first, then the pending item due longest: two
+        // Orphans (expired leases) first, then the pending items due longest: two
         // look-ups on their own indexes (one OR would scan the table).
         let sql = format!(
-            "UPDATE {table} SET {state} = 'delivering', {lease} = {until},
+            "WITH orphans AS (
+                 SELECT {key} FROM {table} WHERE {state} = 'delivering' AND {lease} <= {at}{owned}
+                 ORDER BY {lease} LIMIT {n}{skip}),
+             due AS (
+                 SELECT {key} FROM {table} WHERE {state} = 'pending' AND {next} <= {due_by}{owned}
+                 ORDER BY {next} LIMIT {n}{skip})
+             UPDATE {table} SET {state} = 'delivering', {lease} = {until},
                  {attempts} = {attempts} + 1, {fence} = {fence} + 1{holder}{touched}
-             WHERE {key} = COALESCE(
-                 (SELECT {key} FROM {table} WHERE {state} = 'delivering' AND {lease} <= {at}{owned}
-                  ORDER BY {lease} LIMIT 1{skip}),
-                 (SELECT {key} FROM {table} WHERE {state} = 'pending' AND {next} <= {due_by}{owned}
-                  ORDER BY {next} LIMIT 1{skip}))
+             WHERE {key} IN (SELECT {key} FROM orphans UNION ALL SELECT {key} FROM due LIMIT {n})
              RETURNING {returning}",
             table = t.table,
             state = t.state,
@@ -234,7 +240,7 @@ impl Table {
             next = t.next_at,
             returning = t.returning,
         );
-        db.note_returning(sql, a.0).await
+        db.note_rows(sql, a.0).await
     }
 
     /// Extends the lease of the attempt holding `fence`; false when it no longer holds it.

@@ -449,3 +449,104 @@ async fn a_worker_only_claims_its_own_profiles_registrations() {
     );
     assert_eq!(store.next_due("nobody").await.unwrap(), None);
 }
+
+/// Delivery loops that ask together: several claims in one statement (orphans first,
+/// then the longest due, never one twice) and several outcomes in one, where an
+/// attempt that lost its lease records nothing.
+async fn together(store: &Store) {
+    let batch: Vec<_> = (0..5)
+        .map(|i| {
+            submission(
+                &format!("g{i}"),
+                &format!("g{i}@example.com"),
+                None,
+                100 + i,
+            )
+        })
+        .collect();
+    store.enqueue(&batch).await.unwrap();
+    let orphan = claim(store, "crashed", 200, 50).await.unwrap();
+    assert_eq!(orphan.id, "g0");
+    let claimed = store
+        .claim_many("default", "loops", t(300), ms(1_000), 3)
+        .await
+        .unwrap();
+    let ids: Vec<_> = claimed.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        ["g0", "g1", "g2"],
+        "the orphan, then the longest due, oldest first"
+    );
+    assert!(claimed.iter().all(|r| r.state == OutboxState::Delivering));
+    assert_eq!(
+        claimed[0].fence,
+        orphan.fence + 1,
+        "the crashed attempt is fenced out"
+    );
+    let rest = store
+        .claim_many("default", "loops", t(300), ms(1_000), 10)
+        .await
+        .unwrap();
+    assert_eq!(rest.len(), 2, "only what is left, never one twice");
+    assert!(
+        store
+            .claim_many("default", "loops", t(300), ms(1_000), 4)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let delivered = |n: u64| Completion::Delivered {
+        registrant_key: g2w_goto::RegistrantKey::new(n),
+        join_url: format!("https://example.com/join/{n}"),
+    };
+    let outcomes = store
+        .complete_many(
+            t(400),
+            &[
+                (claimed[1].id.clone(), claimed[1].fence, delivered(1)),
+                (orphan.id.clone(), orphan.fence, delivered(99)),
+                (
+                    claimed[2].id.clone(),
+                    claimed[2].fence,
+                    Completion::Failed {
+                        reason: "refused".into(),
+                    },
+                ),
+                (claimed[0].id.clone(), claimed[0].fence, delivered(0)),
+            ],
+        )
+        .await
+        .unwrap();
+    let states: Vec<_> = outcomes
+        .iter()
+        .map(|o| o.as_ref().map(|r| (r.id.as_str(), r.state)))
+        .collect();
+    assert_eq!(
+        states,
+        [
+            Some(("g1", OutboxState::Delivered)),
+            None,
+            Some(("g2", OutboxState::Failed)),
+            Some(("g0", OutboxState::Delivered)),
+        ],
+        "each answer in the order asked; the fenced-out attempt recorded nothing"
+    );
+    let g0 = store.registration("g0").await.unwrap().unwrap();
+    assert_eq!(g0.join_url.as_deref(), Some("https://example.com/join/0"));
+    assert_eq!(g0.finished_at, Some(t(400)));
+}
+
+#[tokio::test]
+async fn claims_and_outcomes_together_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    together(&Store::open_in(dir.path(), None).await.unwrap()).await;
+}
+
+#[tokio::test]
+async fn claims_and_outcomes_together_on_postgres() {
+    let Some(url) = g2w_store::test_database_url() else {
+        return;
+    };
+    together(&Store::postgres(&url, &SecretKey::generate()).await.unwrap()).await;
+}

@@ -1,13 +1,12 @@
-//! Group commit: intake requests arriving together are written in one transaction, so
-//! one disk flush (or one PostgreSQL round trip) makes many registrations durable. A lone
-//! request is written at once; under load, requests queue while the previous batch
-//! commits and go in the next one.
+//! Intake's writes as a group commit: registrations arriving together are written in
+//! one transaction, so one disk flush (or one PostgreSQL round trip) makes many durable.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use g2w_store::{Enqueued, NewRegistration, Store, StoreError};
-use tokio::sync::{mpsc, oneshot};
+
+use super::group::{Group, GroupError};
 
 /// The most registrations in one transaction.
 const MAX_BATCH: usize = 512;
@@ -27,54 +26,40 @@ pub(crate) enum NotStored {
     Stopped,
 }
 
-type Reply = oneshot::Sender<Result<Enqueued, NotStored>>;
-
 /// A handle to the writer task.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Batcher {
-    tx: mpsc::Sender<(NewRegistration, Reply)>,
+    group: Group<NewRegistration, Enqueued>,
     /// The last write's failure, until a write succeeds again.
     failing: Arc<Mutex<Option<(Instant, String)>>>,
+}
+
+impl std::fmt::Debug for Batcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Batcher").finish_non_exhaustive()
+    }
 }
 
 impl Batcher {
     /// Starts the writer task.
     pub fn start(store: Arc<Store>) -> Self {
-        let (tx, mut rx) = mpsc::channel::<(NewRegistration, Reply)>(MAX_BATCH * 4);
         let failing = Arc::new(Mutex::new(None));
         let failing_now = failing.clone();
-        tokio::spawn(async move {
-            while let Some(first) = rx.recv().await {
-                let mut batch = vec![first];
-                while batch.len() < MAX_BATCH {
-                    match rx.try_recv() {
-                        Ok(item) => batch.push(item),
-                        Err(_) => break,
-                    }
-                }
-                let (items, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
+        let group = Group::start(MAX_BATCH, move |items: Vec<NewRegistration>| {
+            let (store, failing) = (store.clone(), failing_now.clone());
+            async move {
                 let outcome = store.enqueue(&items).await;
-                *failing_now.lock().unwrap_or_else(|e| e.into_inner()) = outcome
+                if let Err(e) = &outcome {
+                    tracing::error!("outbox write failed: {}", g2w_goto::chain(e));
+                }
+                *failing.lock().unwrap_or_else(|e| e.into_inner()) = outcome
                     .as_ref()
                     .err()
                     .map(|e| (Instant::now(), g2w_goto::chain(e)));
-                match outcome {
-                    Ok(results) => {
-                        for (reply, result) in replies.into_iter().zip(results) {
-                            let _ = reply.send(Ok(result));
-                        }
-                    }
-                    Err(e) => {
-                        tracing::error!("outbox write failed: {}", g2w_goto::chain(&e));
-                        let e = Arc::new(e);
-                        for reply in replies {
-                            let _ = reply.send(Err(NotStored::Store(e.clone())));
-                        }
-                    }
-                }
+                outcome
             }
         });
-        Self { tx, failing }
+        Self { group, failing }
     }
 
     /// Why the last write failed, if it did less than `within` ago and none has
@@ -98,16 +83,11 @@ impl Batcher {
         item: NewRegistration,
         deadline: Duration,
     ) -> Result<Enqueued, NotStored> {
-        let (reply, answer) = oneshot::channel();
-        let sent = async {
-            self.tx
-                .send((item, reply))
-                .await
-                .map_err(|_| NotStored::Stopped)?;
-            answer.await.map_err(|_| NotStored::Stopped)?
-        };
-        tokio::time::timeout(deadline, sent)
-            .await
-            .unwrap_or(Err(NotStored::Late(deadline)))
+        match tokio::time::timeout(deadline, self.group.call(item)).await {
+            Ok(Ok(enqueued)) => Ok(enqueued),
+            Ok(Err(GroupError::Store(e))) => Err(NotStored::Store(e)),
+            Ok(Err(GroupError::Stopped)) => Err(NotStored::Stopped),
+            Err(_) => Err(NotStored::Late(deadline)),
+        }
     }
 }

@@ -6,6 +6,7 @@
 pub(crate) mod batcher;
 pub(crate) mod breaker;
 pub(crate) mod engine;
+pub(crate) mod group;
 pub(crate) mod pace;
 pub(crate) mod registrations;
 pub(crate) mod waiters;

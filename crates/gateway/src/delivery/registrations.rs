@@ -18,6 +18,7 @@ use g2w_goto::{GotoClient, GotoError, NewRegistrant, Timestamp, WebinarKey};
 use g2w_store::{Claim, Completion, QueueName, Registration, Release, Store, StoreError};
 
 use super::engine::{Engine, Item, Outcome, Queue, Step};
+use super::group::Group;
 use super::pace::Pace;
 use super::waiters::Waiters;
 use crate::metrics::{AttemptResult, Metrics};
@@ -39,9 +40,31 @@ impl Item for Registration {
     }
 }
 
+/// The most claims, or outcomes, in one store call.
+const MAX_GROUP: usize = 64;
+
+/// A delivery loop asking for its next registration.
+struct Ask {
+    holder: String,
+    now: Timestamp,
+    lease: Duration,
+}
+
+/// An attempt's outcome to record.
+struct Finished {
+    id: String,
+    fence: i64,
+    now: Timestamp,
+    done: Completion,
+}
+
 /// The outbox of one profile (GoTo login), delivered with its client.
 pub struct Registrations {
     store: Arc<Store>,
+    /// Claims of loops asking together, made as one.
+    claims: Group<Ask, Option<Registration>>,
+    /// Outcomes arriving together, recorded as one.
+    outcomes: Group<Finished, Option<Registration>>,
     client: GotoClient,
     profile: String,
     waiters: Arc<Waiters>,
@@ -67,8 +90,45 @@ impl Registrations {
         pace: Pace,
         keep_alive: Duration,
     ) -> Self {
+        let claims = {
+            let (store, profile) = (store.clone(), profile.clone());
+            Group::start(MAX_GROUP, move |asks: Vec<Ask>| {
+                let (store, profile) = (store.clone(), profile.clone());
+                async move {
+                    let Some(first) = asks.first() else {
+                        return Ok(Vec::new());
+                    };
+                    let now = asks.iter().map(|a| a.now).max().unwrap_or(first.now);
+                    let n = u32::try_from(asks.len()).unwrap_or(u32::MAX);
+                    let claimed = store
+                        .claim_many(&profile, &first.holder, now, first.lease, n)
+                        .await?;
+                    let mut answers: Vec<_> = claimed.into_iter().map(Some).collect();
+                    answers.resize_with(asks.len(), || None);
+                    Ok(answers)
+                }
+            })
+        };
+        let outcomes = {
+            let store = store.clone();
+            Group::start(MAX_GROUP, move |outcomes: Vec<Finished>| {
+                let store = store.clone();
+                async move {
+                    let Some(now) = outcomes.iter().map(|o| o.now).max() else {
+                        return Ok(Vec::new());
+                    };
+                    let attempts: Vec<_> = outcomes
+                        .into_iter()
+                        .map(|o| (o.id, o.fence, o.done))
+                        .collect();
+                    store.complete_many(now, &attempts).await
+                }
+            })
+        };
         Self {
             store,
+            claims,
+            outcomes,
             client,
             profile,
             waiters,
@@ -132,9 +192,23 @@ impl Queue for Registrations {
         lease: Duration,
         which: Claim,
     ) -> Result<Option<Registration>, StoreError> {
-        self.store
-            .claim(&self.profile, holder, now, lease, which)
-            .await
+        match which {
+            // Loops that ask together claim in one statement.
+            Claim::Due => Ok(self
+                .claims
+                .call(Ask {
+                    holder: holder.to_owned(),
+                    now,
+                    lease,
+                })
+                .await?),
+            // A probe is one item whatever its backoff says: on its own.
+            Claim::Probe => {
+                self.store
+                    .claim(&self.profile, holder, now, lease, which)
+                    .await
+            }
+        }
     }
 
     async fn renew(&self, item: &Registration, until: Timestamp) -> Result<bool, StoreError> {
@@ -160,7 +234,15 @@ impl Queue for Registrations {
         now: Timestamp,
         done: Completion,
     ) -> Result<Option<Registration>, StoreError> {
-        self.store.complete(&item.id, item.fence, now, &done).await
+        Ok(self
+            .outcomes
+            .call(Finished {
+                id: item.id.clone(),
+                fence: item.fence,
+                now,
+                done,
+            })
+            .await?)
     }
 
     async fn make_due(&self, now: Timestamp) -> Result<u64, StoreError> {

@@ -280,6 +280,15 @@ impl Db {
             .next())
     }
 
+    /// A bookkeeping write that returns every row it changed.
+    pub(crate) async fn note_rows(
+        &self,
+        sql: impl Into<Cow<'static, str>>,
+        args: Vec<Arg>,
+    ) -> Result<Vec<Row>, StoreError> {
+        Ok(self.one(sql, args, Durability::Bookkeeping).await?.rows)
+    }
+
     /// The rows of a query.
     pub(crate) async fn query(
         &self,

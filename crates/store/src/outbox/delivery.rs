@@ -5,7 +5,7 @@ use std::time::Duration;
 use g2w_goto::Timestamp;
 
 use super::*;
-use crate::db::args;
+use crate::db::{Arg, Dialect, Durability, Statement, args};
 use crate::queue::{Claim, Release};
 use crate::{Store, StoreError};
 
@@ -28,9 +28,36 @@ impl Store {
     ) -> Result<Option<Registration>, StoreError> {
         read_one(
             OUTBOX
-                .claim(&self.db, Some(profile), holder, now, lease, which)
-                .await?,
+                .claim(&self.db, Some(profile), holder, now, lease, which, 1)
+                .await?
+                .into_iter()
+                .next(),
         )
+    }
+
+    /// Leases up to `n` due registrations of `profile` at once, as [`Self::claim`] with
+    /// [`Claim::Due`] would one by one: for delivery loops that ask together, one
+    /// statement instead of `n`.
+    ///
+    /// # Errors
+    /// Database failures.
+    pub async fn claim_many(
+        &self,
+        profile: &str,
+        holder: &str,
+        now: Timestamp,
+        lease: Duration,
+        n: u32,
+    ) -> Result<Vec<Registration>, StoreError> {
+        let mut claimed = OUTBOX
+            .claim(&self.db, Some(profile), holder, now, lease, Claim::Due, n)
+            .await?
+            .iter()
+            .map(read)
+            .collect::<Result<Vec<_>, _>>()?;
+        // Oldest first, as they arrived (a database returns updated rows in its own order).
+        claimed.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        Ok(claimed)
     }
 
     /// Extends the lease of the attempt holding `fence` to `lease_until`. False (and
@@ -59,21 +86,104 @@ impl Store {
         now: Timestamp,
         completion: &Completion,
     ) -> Result<Option<Registration>, StoreError> {
-        let (state, key, url, error) = completion_columns(completion);
-        read_one(
-            self.db
-                .note_returning(
-                    format!(
-                        "UPDATE outbox SET state = $1, registrant_key = $2, join_url = $3,
-                             last_error = COALESCE($4, last_error), lease_holder = NULL,
-                             lease_until = NULL, updated_at = $5, finished_at = $5
-                         WHERE id = $6 AND state = 'delivering' AND fence = $7
-                         RETURNING {COLUMNS}"
-                    ),
-                    args![state.as_str(), key, url, error, now.as_millis(), id, fence],
-                )
-                .await?,
-        )
+        let mut one = self
+            .complete_many(now, &[(id.to_owned(), fence, completion.clone())])
+            .await?;
+        Ok(one.pop().flatten())
+    }
+
+    /// [`Self::complete`] for several attempts at once, in one statement (PostgreSQL)
+    /// or one transaction (SQLite); each answer in the order asked.
+    ///
+    /// # Errors
+    /// Database failures (none of them is recorded).
+    pub async fn complete_many(
+        &self,
+        now: Timestamp,
+        attempts: &[(String, i64, Completion)],
+    ) -> Result<Vec<Option<Registration>>, StoreError> {
+        let columns: Vec<_> = attempts
+            .iter()
+            .map(|(_, _, c)| completion_columns(c))
+            .collect();
+        let finished: Vec<Registration> = match self.db.dialect() {
+            Dialect::Postgres => {
+                let texts = |f: fn(&CompletionColumns) -> Option<String>| {
+                    Arg::Texts(columns.iter().map(f).collect())
+                };
+                self.db
+                    .note_rows(
+                        format!(
+                            "UPDATE outbox SET state = t.t_state, registrant_key = t.t_key,
+                                 join_url = t.t_url, last_error = COALESCE(t.t_error, last_error),
+                                 lease_holder = NULL, lease_until = NULL, updated_at = $1,
+                                 finished_at = $1
+                             FROM unnest($2::text[], $3::bigint[], $4::text[], $5::text[],
+                                         $6::text[], $7::text[])
+                                 AS t(t_id, t_fence, t_state, t_key, t_url, t_error)
+                             WHERE id = t.t_id AND state = 'delivering' AND fence = t.t_fence
+                             RETURNING {COLUMNS}"
+                        ),
+                        vec![
+                            Arg::from(now.as_millis()),
+                            Arg::Texts(
+                                attempts.iter().map(|(id, _, _)| Some(id.clone())).collect(),
+                            ),
+                            Arg::Ints(attempts.iter().map(|(_, fence, _)| *fence).collect()),
+                            texts(|c| Some(c.0.as_str().to_owned())),
+                            texts(|c| c.1.clone()),
+                            texts(|c| c.2.clone()),
+                            texts(|c| c.3.clone()),
+                        ],
+                    )
+                    .await?
+                    .iter()
+                    .map(read)
+                    .collect::<Result<_, _>>()?
+            }
+            Dialect::Sqlite => {
+                let steps = attempts
+                    .iter()
+                    .zip(&columns)
+                    .map(|((id, fence, _), (state, key, url, error))| {
+                        Statement::new(
+                            format!(
+                                "UPDATE outbox SET state = $1, registrant_key = $2, join_url = $3,
+                                     last_error = COALESCE($4, last_error), lease_holder = NULL,
+                                     lease_until = NULL, updated_at = $5, finished_at = $5
+                                 WHERE id = $6 AND state = 'delivering' AND fence = $7
+                                 RETURNING {COLUMNS}"
+                            ),
+                            args![
+                                state.as_str(),
+                                key.clone(),
+                                url.clone(),
+                                error.clone(),
+                                now.as_millis(),
+                                id,
+                                *fence
+                            ],
+                        )
+                    })
+                    .collect();
+                let mut finished = Vec::new();
+                for done in self.db.run(steps, Durability::Bookkeeping).await? {
+                    for row in &done.rows {
+                        finished.push(read(row)?);
+                    }
+                }
+                finished
+            }
+        };
+        Ok(attempts
+            .iter()
+            .map(|(id, fence, _)| {
+                finished
+                    .iter()
+                    .find(|r| &r.id == id && r.fence == *fence)
+                    .cloned()
+            })
+            .collect())
     }
 
     /// Gives the attempt holding `fence` back as pending, due at `next_attempt_at`,

@@ -251,9 +251,10 @@ fn read_one(row: Option<Row>) -> Result<Option<Registration>, StoreError> {
 }
 
 /// The columns an outcome sets: state, registrant key, join URL, error.
-fn completion_columns(
-    completion: &Completion,
-) -> (OutboxState, Option<String>, Option<String>, Option<String>) {
+/// What a completion writes: the state, registrant key, join URL and error.
+type CompletionColumns = (OutboxState, Option<String>, Option<String>, Option<String>);
+
+fn completion_columns(completion: &Completion) -> CompletionColumns {
     match completion {
         Completion::Delivered {
             registrant_key,
