@@ -161,3 +161,56 @@ async fn a_pat_profile_renews_with_its_pat() {
     f.client.me().await.unwrap();
     assert_eq!(f.emu.stats().grants("personal_access_token"), 1);
 }
+
+#[tokio::test]
+async fn a_token_read_from_the_store_serves_a_second_then_the_store_is_read_again() {
+    use std::sync::atomic::{AtomicI64, Ordering};
+
+    let f = Fixture::start().await;
+    let ms = Arc::new(AtomicI64::new(
+        g2w_goto::Timestamp::from_secs(f.emu.now()).as_millis(),
+    ));
+    let m = ms.clone();
+    let clock: g2w_goto::Clock =
+        Arc::new(move || g2w_goto::Timestamp::from_millis(m.load(Ordering::SeqCst)));
+    let manager = |clock| {
+        g2w_goto::TokenManager::new(f.store.clone(), crate::oauth(&f.emu), "default", clock)
+    };
+    let mine = manager(clock.clone());
+    let first = mine.access_token().await.unwrap();
+
+    // Another gateway on the same store refreshes.
+    let second = manager(clock)
+        .force_refresh()
+        .await
+        .unwrap()
+        .access_token
+        .unwrap();
+    assert_ne!(first.expose_secret(), second.expose_secret());
+    ms.fetch_add(999, Ordering::SeqCst);
+    assert_eq!(
+        mine.access_token().await.unwrap().expose_secret(),
+        first.expose_secret(),
+        "within a second, the token already read"
+    );
+    ms.fetch_add(1, Ordering::SeqCst);
+    assert_eq!(
+        mine.access_token().await.unwrap().expose_secret(),
+        second.expose_secret(),
+        "a second on, the store's"
+    );
+    assert_eq!(
+        f.emu.stats().grants("refresh_token"),
+        1,
+        "no refresh of its own"
+    );
+
+    // A login saved through this manager is used at once.
+    let mut record = f.record();
+    record.access_token = Some(g2w_goto::SecretString::from("saved-here"));
+    mine.save(&record).await.unwrap();
+    assert_eq!(
+        mine.access_token().await.unwrap().expose_secret(),
+        "saved-here"
+    );
+}
