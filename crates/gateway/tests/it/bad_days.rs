@@ -374,6 +374,11 @@ async fn while_goto_fails_stale_forms_and_lists_are_served() {
 
 #[tokio::test]
 async fn a_store_that_cannot_be_written_makes_readyz_say_so() {
+    if crate::on_postgres() {
+        // A disk that refuses writes is SQLite's failure; PostgreSQL's (a server that
+        // stops answering) are in frozen_db.
+        return;
+    }
     let app = TestApp::start().await;
     let (webinar, _) = app.webinar(json!({"subject": "Full"})).await;
     assert_eq!(app.get("/readyz").await.status, 200);

@@ -60,6 +60,26 @@ fn millis(offset: i64) -> std::time::Duration {
     std::time::Duration::from_millis(u64::try_from(offset).unwrap_or(0))
 }
 
+/// Whether this run keeps each test's state in PostgreSQL (`G2W_GATEWAY_TESTS_ON=postgres`,
+/// which CI sets for a second run of this suite) rather than a SQLite file.
+pub fn on_postgres() -> bool {
+    std::env::var("G2W_GATEWAY_TESTS_ON").is_ok_and(|v| v == "postgres")
+}
+
+/// A fresh store for one test: a SQLite file in `dir`, or a new PostgreSQL database.
+pub async fn fresh_store(dir: &std::path::Path) -> Arc<Store> {
+    if on_postgres() {
+        let url = g2w_store::test_database_url()
+            .expect("G2W_GATEWAY_TESTS_ON=postgres needs G2W_TEST_DATABASE_URL");
+        return Arc::new(
+            Store::postgres(&url, &g2w_store::SecretKey::generate())
+                .await
+                .unwrap(),
+        );
+    }
+    Arc::new(Store::open_in(dir, None).await.unwrap())
+}
+
 /// Logs in to the emulator (authorization code, auto-approved) and stores the tokens.
 pub async fn login(emu: &EmulatorHandle, store: &Store) {
     let oauth = oauth(emu);
@@ -142,7 +162,7 @@ impl TestApp {
         let dir = tempfile::tempdir().unwrap();
         let store = match store {
             Some(store) => store,
-            None => Arc::new(Store::open_in(dir.path(), None).await.unwrap()),
+            None => fresh_store(dir.path()).await,
         };
         login(&emu, &store).await;
         // One clock for the gateway and its GoTo client (Retry-After), moved by tests.
