@@ -137,8 +137,9 @@ pub async fn store_login(ctx: &Context, record: TokenRecord) -> anyhow::Result<T
 }
 
 async fn login_pat(ctx: &Context) -> anyhow::Result<()> {
-    // Credentials first: no point reading a secret that cannot be used.
-    let credentials = ctx.credentials(None)?;
+    // Credentials first: no point reading a secret that cannot be used. Logging in
+    // again uses the client stored with the earlier login unless one is configured.
+    let credentials = ctx.credentials(ctx.stored().await.ok().flatten().as_ref())?;
     let pat = read_stdin_secret("personal access token")?;
     finish_login(ctx, pat_login(ctx, &credentials, pat).await?).await
 }
@@ -225,7 +226,7 @@ async fn callback(
 }
 
 async fn login_browser(ctx: &Context, args: &LoginArgs) -> anyhow::Result<()> {
-    let credentials = ctx.credentials(None)?;
+    let credentials = ctx.credentials(ctx.stored().await.ok().flatten().as_ref())?;
     let oauth = ctx.oauth(credentials.clone());
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", args.port))
         .await

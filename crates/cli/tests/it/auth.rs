@@ -173,7 +173,7 @@ async fn pat_login_keeps_the_pat_encrypted_and_out_of_every_output() {
 }
 
 /// A refresh token obtained outside g2w, as a `.env` set-up would hold it.
-async fn outside_refresh_token(env: &Env) -> String {
+pub(crate) async fn outside_refresh_token(env: &Env) -> String {
     let url = format!(
         "{}/oauth/authorize?client_id=demo-client&response_type=code&redirect_uri=http://127.0.0.1:9/cb&state=s",
         env.emu.base_url()

@@ -6,6 +6,7 @@ mod auth;
 mod docs;
 mod edge;
 mod emulator_cmd;
+mod first_day;
 mod registrants;
 mod serve;
 mod shared_store;
@@ -65,7 +66,11 @@ impl Env {
 
     /// Runs `g2w` to the end, with `stdin` as its input.
     pub async fn run(&self, args: &[&str], stdin: &str) -> Output {
-        let mut cmd = self.g2w(args);
+        Self::run_cmd(self.g2w(args), stdin).await
+    }
+
+    /// Runs `cmd` (from [`Self::g2w`], adjusted) to the end, with `stdin` as its input.
+    pub async fn run_cmd(mut cmd: Command, stdin: &str) -> Output {
         let stdin = stdin.to_owned();
         tokio::task::spawn_blocking(move || {
             let mut child = cmd
