@@ -49,9 +49,7 @@ pub enum StoreError {
         known: i64,
     },
     /// The database was sealed with another key.
-    #[error(
-        "the secret key does not match the one {database} was created with; {remedy}, or move the database away and log in again"
-    )]
+    #[error("the secret key does not match the one {database} was created with; {remedy}")]
     WrongKey {
         /// The database.
         database: String,
@@ -61,6 +59,28 @@ pub enum StoreError {
     /// `G2W_SECRET_KEY` or the key file holds something that is not a key.
     #[error("bad secret key: {0}")]
     BadSecretKey(String),
+    /// The key file is gone but the database it sealed is there: a new key could not
+    /// open it, so none is made.
+    #[error(
+        "the key file {key_file} is missing, but {database} was sealed with it; restore the key file (or set G2W_SECRET_KEY to the key it held), or move the database away and log in again"
+    )]
+    KeyMissing {
+        /// Where the key file should be.
+        key_file: PathBuf,
+        /// The database.
+        database: PathBuf,
+    },
+    /// The data directory (or the database in it) cannot be written by this user.
+    #[error(
+        "{path} cannot be written by this user; g2w keeps its database and key there: give this user write access, or set G2W_DATA_DIR to a directory it can write"
+    )]
+    NotWritable {
+        /// The directory or file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: Cause,
+    },
     /// The key file cannot be read or created.
     #[error("key file {path}")]
     KeyFile {

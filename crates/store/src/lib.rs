@@ -120,8 +120,19 @@ impl Store {
             // The directory holds the key file: keep others out. Best effort.
             let _ = std::fs::set_permissions(data_dir, std::fs::Permissions::from_mode(0o700));
         }
+        writable(data_dir)?;
+        let database = data_dir.join(DB_FILE_NAME);
+        let key_file = data_dir.join(KEY_FILE_NAME);
+        if env_key.is_none()
+            && !key_file.exists()
+            && std::fs::metadata(&database).is_ok_and(|m| m.len() > 0)
+            // A damaged or foreign file is reported as such first.
+            && db::sqlite::Sqlite::open(&database).await?.user_version > 0
+        {
+            return Err(StoreError::KeyMissing { key_file, database });
+        }
         let key = SecretKey::resolve(env_key, data_dir)?;
-        Self::sqlite(&data_dir.join(DB_FILE_NAME), &key).await
+        Self::sqlite(&database, &key).await
     }
 
     /// Opens (or creates) the SQLite database at `path` with `key`.
@@ -133,7 +144,7 @@ impl Store {
         let store = Self {
             db: Db::Sqlite(opened.db),
             cipher: Cipher::new(key),
-            key_remedy: "set G2W_SECRET_KEY (or restore g2w.key beside the database) to the original key",
+            key_remedy: "set G2W_SECRET_KEY (or restore g2w.key beside the database) to the original key, or move the database away and log in again",
         };
         migrate::migrate(&store.db, opened.user_version).await?;
         store.check_key().await?;
@@ -153,7 +164,7 @@ impl Store {
         let store = Self {
             db: Db::Postgres(Box::new(pg)),
             cipher: Cipher::new(key),
-            key_remedy: "set G2W_SECRET_KEY to the key the other gateways use",
+            key_remedy: "set G2W_SECRET_KEY to the key it was created with (the one the other gateways use), or point G2W_DATABASE_URL at a new database",
         };
         let started = async {
             migrate::migrate(&store.db, 0).await?;
@@ -198,4 +209,28 @@ impl Store {
 pub(crate) fn key<K: std::str::FromStr>(text: &str) -> Result<K, StoreError> {
     text.parse()
         .map_err(|_| StoreError::Data(format!("{text:?} is not a GoTo key")))
+}
+
+/// Fails, naming `dir`, unless this process can create files in it (the database's
+/// journal and the key file live there).
+fn writable(dir: &Path) -> Result<(), StoreError> {
+    let probe = dir.join(format!(".g2w-write-check-{}", std::process::id()));
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+    {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let _ = std::fs::remove_file(&probe);
+            writable(dir)
+        }
+        Err(e) => Err(StoreError::NotWritable {
+            path: dir.to_owned(),
+            source: Box::new(e),
+        }),
+    }
 }

@@ -31,6 +31,11 @@ pub async fn run(settings: Settings, profile: &str, args: Args) -> anyhow::Resul
     let config =
         serve_settings::gateway_config(&ProcessEnv, &settings.file, &args.settings, profile)?;
     let ctx = Context::open(settings, profile).await?;
+    // Refuse to start rather than answer 503 to every visitor.
+    ctx.store
+        .probe_write(ctx.now())
+        .await
+        .with_context(|| format!("g2w serve cannot write its store {}", ctx.store.location()))?;
     let config = with_admin_password(&ctx, config).await?;
     match ctx.stored().await? {
         None => eprintln!(

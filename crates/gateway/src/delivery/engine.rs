@@ -161,7 +161,13 @@ pub struct Engine<Q: Queue> {
     paused: Mutex<Option<String>>,
     wake: Notify,
     metrics: Arc<Metrics>,
+    /// Since when the store has been failing the loops, and when that was last logged.
+    store_failing: Mutex<Option<(std::time::Instant, std::time::Instant)>>,
 }
+
+/// While the store keeps failing, the loops say so at most this often (each loop would
+/// otherwise log every second).
+const STORE_FAILURE_LOGGED_EVERY: Duration = Duration::from_secs(60);
 
 impl<Q: Queue> std::fmt::Debug for Engine<Q> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -186,6 +192,7 @@ impl<Q: Queue> Engine<Q> {
             clock,
             breaker: Breaker::default(),
             paused: Mutex::new(None),
+            store_failing: Mutex::new(None),
             wake: Notify::new(),
             metrics,
         }
@@ -227,6 +234,31 @@ impl<Q: Queue> Engine<Q> {
             _ => {}
         }
         *paused = reason;
+    }
+
+    /// A loop's step failed in the store: logged at once, then at most once a minute.
+    fn store_failed(&self, e: &StoreError) {
+        let now = std::time::Instant::now();
+        let mut failing = self.store_failing.lock().unwrap_or_else(|e| e.into_inner());
+        match *failing {
+            Some((_, logged)) if now - logged < STORE_FAILURE_LOGGED_EVERY => {}
+            Some((since, _)) => {
+                tracing::error!(queue = %Q::NAME, failing_for = ?(now - since), "the store still fails: {}", g2w_goto::chain(e));
+                *failing = Some((since, now));
+            }
+            None => {
+                tracing::error!(queue = %Q::NAME, "{}", g2w_goto::chain(e));
+                *failing = Some((now, now));
+            }
+        }
+    }
+
+    /// A loop's step worked: if the store had been failing, say it is back.
+    fn store_answers(&self) {
+        let mut failing = self.store_failing.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((since, _)) = failing.take() {
+            tracing::info!(queue = %Q::NAME, after = ?since.elapsed(), "the store answers again");
+        }
     }
 
     /// Attempts at most one item.
@@ -463,13 +495,17 @@ impl<Q: Queue> Engine<Q> {
                 let mut stop = stop.clone();
                 tokio::spawn(async move {
                     while !*stop.borrow() {
-                        let idle = match engine.step_as(&holder).await {
+                        let step = engine.step_as(&holder).await;
+                        if step.is_ok() {
+                            engine.store_answers();
+                        }
+                        let idle = match step {
                             Ok(Step::Attempted(_)) => None,
                             Ok(Step::Idle) => Some(engine.until_next_due().await),
                             Ok(Step::Paused(_)) => Some(Duration::from_secs(5)),
                             Ok(Step::Waiting(at)) => Some(nap(at.since((engine.clock)()))),
                             Err(e) => {
-                                tracing::error!(queue = %Q::NAME, "{}", g2w_goto::chain(&e));
+                                engine.store_failed(&e);
                                 Some(Duration::from_secs(1))
                             }
                         };

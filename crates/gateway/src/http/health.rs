@@ -20,11 +20,18 @@ const WRITE_FAILURE_MEMORY: std::time::Duration = std::time::Duration::from_secs
 
 /// `GET /readyz`: 200 when registrations can be stored and are being delivered; 503
 /// with the reasons when the store cannot be written, the GoTo login is unusable
-/// (delivery paused), or GoTo is failing (the breaker is open).
+/// (delivery paused), or GoTo is failing (the breaker is open): for alerting.
+///
+/// `GET /readyz?intake`: for load balancers. 503 only when this gateway cannot take
+/// registrations (its store cannot be written); GoTo's trouble is every gateway's and
+/// intake goes on through it, so taking gateways out then would lose registrations.
+/// The body is the same.
 pub(crate) async fn readyz(
     State(shared): State<Shared>,
     State(delivery): State<Delivery>,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
 ) -> Response {
+    let intake_only = query.is_some_and(|q| q.split('&').any(|p| p == "intake"));
     let now = shared.now();
     // A health check must answer whatever the database does: it waits as intake does.
     let deadline = shared.config.lookup_deadline.max(STORE_DEADLINE_FLOOR);
@@ -55,6 +62,7 @@ pub(crate) async fn readyz(
     if let BreakerState::Open { reason, .. } = &breaker {
         reasons.push(format!("GoTo is failing: {reason}"));
     }
+    let takes_registrations = store.is_ok();
     let body = json!({
         "status": if reasons.is_empty() { "ready" } else { "not_ready" },
         "reason": reasons.first(),
@@ -71,7 +79,7 @@ pub(crate) async fn readyz(
             }),
         },
     });
-    let status = if reasons.is_empty() {
+    let status = if reasons.is_empty() || (intake_only && takes_registrations) {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE

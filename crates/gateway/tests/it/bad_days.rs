@@ -190,6 +190,12 @@ async fn after_a_five_minute_outage_the_backlog_goes_out_within_seconds_of_gotos
         "{}",
         ready.text
     );
+    let balancer = app.get("/readyz?intake").await;
+    assert_eq!(
+        balancer.status, 200,
+        "intake goes on while GoTo fails: a load balancer keeps the gateway"
+    );
+    assert_eq!(balancer.json["status"], "not_ready", "the body still says why");
     assert!(
         app.get("/metrics")
             .await
@@ -394,6 +400,11 @@ async fn a_store_that_cannot_be_written_makes_readyz_say_so() {
             .contains("store cannot be written"),
         "{}",
         ready.text
+    );
+    assert_eq!(
+        app.get("/readyz?intake").await.status,
+        503,
+        "a gateway that cannot store registrations leaves the load balancer"
     );
     app.store.refuse_writes(false).await.unwrap();
     assert_eq!(

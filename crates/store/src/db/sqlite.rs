@@ -125,6 +125,17 @@ impl Sqlite {
             }
         };
         let conn = Connection::open(&path).map_err(open_err)?;
+        // SQLite opens a file it may not write read-only, without a word: every write
+        // would then fail at run time instead of now.
+        if conn
+            .is_readonly(rusqlite::MAIN_DB)
+            .unwrap_or(false)
+        {
+            return Err(StoreError::NotWritable {
+                path,
+                source: "SQLite could open it only for reading".into(),
+            });
+        }
         conn.busy_timeout(Duration::from_secs(10))
             .map_err(open_err)?;
         // Reading the header is the first thing that fails on a file that is not SQLite.
