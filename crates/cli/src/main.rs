@@ -142,6 +142,11 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
+            for cause in err.chain() {
+                if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+                    output::quit_if_no_reader(io);
+                }
+            }
             eprintln!("error: {err:#}");
             exit::code_for(&err)
         }

@@ -4,6 +4,31 @@
 use std::io::{IsTerminal as _, Write as _};
 use std::sync::atomic::{AtomicBool, Ordering};
 
+/// `println!` for g2w's output: a reader that has gone away (`g2w … | head`) ends g2w
+/// quietly, with success, as it ends other Unix tools.
+macro_rules! say {
+    () => { $crate::output::write_out(format_args!("\n")) };
+    ($($arg:tt)*) => { $crate::output::write_out(format_args!("{}\n", format_args!($($arg)*))) };
+}
+pub(crate) use say;
+
+/// Writes `text` to stdout (see [`say`]).
+pub fn write_out(text: std::fmt::Arguments<'_>) {
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_fmt(text).and_then(|()| out.flush()) {
+        quit_if_no_reader(&e);
+        eprintln!("error: cannot write the output: {e}");
+        std::process::exit(1);
+    }
+}
+
+/// Ends g2w quietly if `e` says the reader of its output has gone away.
+pub fn quit_if_no_reader(e: &std::io::Error) {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(0);
+    }
+}
+
 /// Set by `--quiet`: progress displays stay hidden.
 static QUIET: AtomicBool = AtomicBool::new(false);
 
@@ -26,6 +51,25 @@ pub enum Format {
     Json,
     /// CSV with a header row.
     Csv,
+}
+
+/// How one record (not a listing) is printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Shown {
+    /// Labelled lines, for people.
+    #[default]
+    Text,
+    /// One JSON object whose keys stay the same from release to release.
+    Json,
+}
+
+/// Prints `value` as pretty JSON.
+///
+/// # Errors
+/// When it cannot be serialized.
+pub fn print_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
+    say!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
 }
 
 /// A listing: column names and rows of text; `json` is what `--format json` prints.
@@ -77,50 +121,66 @@ impl Listing {
                 w.flush()?;
             }
             Format::Table => {
-                let widths: Vec<usize> = (0..self.columns.len())
-                    .map(|i| {
-                        self.rows
-                            .iter()
-                            .map(|r| r[i].chars().count())
-                            .chain([self.columns[i].len()])
-                            .max()
-                            .unwrap_or(0)
-                            .min(60)
-                    })
-                    .collect();
-                let line = |cells: Vec<&str>| {
-                    cells
-                        .iter()
-                        .zip(&widths)
-                        .map(|(c, w)| {
-                            let c: String = c.chars().take(*w).collect();
-                            format!("{c:<w$}")
-                        })
-                        .collect::<Vec<_>>()
-                        .join("  ")
-                        .trim_end()
-                        .to_owned()
-                };
-                writeln!(
-                    out,
-                    "{}",
-                    line(
-                        self.columns
-                            .iter()
-                            .map(|c| c.to_uppercase())
-                            .collect::<Vec<_>>()
-                            .iter()
-                            .map(String::as_str)
-                            .collect()
-                    )
-                )?;
-                for row in &self.rows {
-                    writeln!(out, "{}", line(row.iter().map(String::as_str).collect()))?;
+                let table = table(&self.columns, &self.rows, terminal_width());
+                for line in table.lines() {
+                    writeln!(out, "{}", line.trim_end())?;
                 }
             }
         }
         Ok(())
     }
+}
+
+/// Columns whose text may be wrapped onto more lines: free text. Every other column (keys,
+/// URLs, emails, times, counts) is printed whole, so what is copied from it works.
+const WRAPPABLE: &[&str] = &[
+    "subject",
+    "firstName",
+    "lastName",
+    "organization",
+    "jobTitle",
+    "reason",
+    "error",
+    "lastError",
+    "question",
+    "description",
+    "title",
+];
+
+/// The terminal's width when stdout is one; `None` (no limit) when it is a pipe or file.
+fn terminal_width() -> Option<u16> {
+    if !std::io::stdout().is_terminal() {
+        return None;
+    }
+    terminal_size::terminal_size().map(|(w, _)| w.0)
+}
+
+/// Aligned columns, fitted to `width` by wrapping free-text columns only.
+fn table(columns: &[String], rows: &[Vec<String>], width: Option<u16>) -> String {
+    use comfy_table::{ColumnConstraint, ContentArrangement, Table, presets};
+    let mut table = Table::new();
+    table.load_preset(presets::NOTHING);
+    match width {
+        Some(width) => {
+            table
+                .set_content_arrangement(ContentArrangement::Dynamic)
+                .set_width(width);
+        }
+        None => {
+            table.set_content_arrangement(ContentArrangement::Disabled);
+        }
+    }
+    table.set_header(columns.iter().map(|c| c.to_uppercase()));
+    for row in rows {
+        table.add_row(row);
+    }
+    for (column, name) in table.column_iter_mut().zip(columns) {
+        column.set_padding((0, 2));
+        if !WRAPPABLE.contains(&name.as_str()) {
+            column.set_constraint(ColumnConstraint::ContentWidth);
+        }
+    }
+    table.to_string()
 }
 
 /// Column names for a [`Listing`].
@@ -162,4 +222,41 @@ pub fn parse_moment(text: &str) -> anyhow::Result<g2w_goto::Timestamp> {
     parse_time(text)
         .map(|t| g2w_goto::Timestamp::from_millis(t.timestamp_millis()))
         .map_err(anyhow::Error::msg)
+}
+
+#[cfg(test)]
+mod table_tests {
+    use super::*;
+
+    #[test]
+    fn keys_and_urls_are_never_cut_and_free_text_wraps_to_the_terminal() {
+        let url = "https://global.gotowebinar.com/join/8881234567890123456/123456789012345678";
+        let columns = columns(&["registrantKey", "subject", "joinUrl"]);
+        let rows = vec![vec![
+            "9007199254740993".to_owned(),
+            "A long webinar title that goes on and on about delivery".to_owned(),
+            url.to_owned(),
+        ]];
+        for width in [Some(60), Some(200), None] {
+            let shown = table(&columns, &rows, width);
+            assert!(shown.contains(url), "{width:?}:\n{shown}");
+            assert!(shown.contains("9007199254740993"), "{shown}");
+            assert!(
+                shown.lines().next().unwrap().starts_with("REGISTRANTKEY"),
+                "{shown}"
+            );
+        }
+        let narrow = table(&columns, &rows, Some(120));
+        assert!(
+            narrow.lines().count() > 2,
+            "the subject wraps to fit 120 columns:\n{narrow}"
+        );
+        assert!(narrow.contains("A long webinar"), "{narrow}");
+        let piped = table(&columns, &rows, None);
+        assert_eq!(
+            piped.lines().count(),
+            2,
+            "one line a row in a pipe:\n{piped}"
+        );
+    }
 }

@@ -12,6 +12,7 @@ use tokio::sync::mpsc;
 
 use crate::context::Context;
 use crate::exit::NotLoggedIn;
+use crate::output::{Shown, print_json, say};
 
 /// `g2w auth …`
 #[derive(Debug, clap::Subcommand)]
@@ -60,8 +61,11 @@ pub struct ImportArgs {
 /// Options of `g2w auth status`.
 #[derive(Debug, clap::Args)]
 pub struct StatusArgs {
-    /// Print JSON.
-    #[arg(long)]
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Shown::Text)]
+    format: Shown,
+    /// The same as `--format json` (kept for scripts written before `--format`).
+    #[arg(long, hide = true)]
     json: bool,
     /// Also ask GoTo whether the token works (refreshing it if needed).
     #[arg(long)]
@@ -113,7 +117,7 @@ async fn finish_login(ctx: &Context, record: TokenRecord) -> anyhow::Result<()> 
         .organizer_key
         .map(|k| k.to_string())
         .unwrap_or_default();
-    println!(
+    say!(
         "Logged in as {principal}, organizer key {organizer} (profile {}).",
         ctx.profile
     );
@@ -348,7 +352,7 @@ async fn status(ctx: &Context, args: &StatusArgs) -> anyhow::Result<()> {
     } else {
         "none"
     };
-    if args.json {
+    if args.json || args.format == Shown::Json {
         let v = json!({
             "profile": ctx.profile,
             "state": state,
@@ -363,37 +367,37 @@ async fn status(ctx: &Context, args: &StatusArgs) -> anyhow::Result<()> {
             "reauthorizationReason": record.reauthorization_required,
             "check": check.as_ref().map(|c| match c { Ok(()) => json!({"ok": true}), Err(e) => json!({"ok": false, "error": e}) }),
         });
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        print_json(&v)?;
     } else {
-        println!("profile:        {}", ctx.profile);
-        println!("state:          {}", state.replace('_', " "));
-        println!(
+        say!("profile:        {}", ctx.profile);
+        say!("state:          {}", state.replace('_', " "));
+        say!(
             "principal:      {}",
             record.principal.as_deref().unwrap_or("-")
         );
-        println!(
+        say!(
             "organizer key:  {}",
             record
                 .organizer_key
                 .map(|k| k.to_string())
                 .unwrap_or("-".into())
         );
-        println!("access token:   expires {}", when(record.access_expires_at));
+        say!("access token:   expires {}", when(record.access_expires_at));
         match refresh_age_days {
             Some(days) => {
-                println!("refresh token:  {days:.1} days old (GoTo renews it near day 30)")
+                say!("refresh token:  {days:.1} days old (GoTo renews it near day 30)")
             }
-            None => println!("refresh token:  - ({grant})"),
+            None => say!("refresh token:  - ({grant})"),
         }
-        println!("last refresh:   {}", when(record.last_refresh_at));
+        say!("last refresh:   {}", when(record.last_refresh_at));
         if let Some(reason) = &record.reauthorization_required {
-            println!("reason:         {reason}");
-            println!("fix:            run `{}`", login_hint(&ctx.profile));
+            say!("reason:         {reason}");
+            say!("fix:            run `{}`", login_hint(&ctx.profile));
         }
         if let Some(c) = &check {
             match c {
-                Ok(()) => println!("check:          GoTo accepted the token"),
-                Err(e) => println!("check:          failed: {e}"),
+                Ok(()) => say!("check:          GoTo accepted the token"),
+                Err(e) => say!("check:          failed: {e}"),
             }
         }
     }
@@ -429,7 +433,7 @@ async fn refresh(ctx: &Context) -> anyhow::Result<()> {
         (Some(a), Some(b)) => a.expose_secret() != b.expose_secret(),
         _ => false,
     };
-    println!(
+    say!(
         "Refreshed: access token valid until {}{}.",
         when(after.access_expires_at),
         if rotated {
@@ -443,12 +447,12 @@ async fn refresh(ctx: &Context) -> anyhow::Result<()> {
 
 async fn logout(ctx: &Context) -> anyhow::Result<()> {
     if ctx.store.delete_profile(&ctx.profile).await? {
-        println!(
+        say!(
             "Logged out: the tokens of profile {} are deleted.",
             ctx.profile
         );
     } else {
-        println!("No login stored for profile {}.", ctx.profile);
+        say!("No login stored for profile {}.", ctx.profile);
     }
     Ok(())
 }

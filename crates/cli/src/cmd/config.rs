@@ -13,6 +13,6 @@ pub enum ConfigCommand {
 /// Runs a config command.
 pub fn run(command: &ConfigCommand) {
     match command {
-        ConfigCommand::Example => print!("{}", table::example()),
+        ConfigCommand::Example => crate::output::write_out(format_args!("{}", table::example())),
     }
 }

@@ -5,6 +5,7 @@ use g2w_goto::Timestamp;
 use g2w_store::{OutboxState, Registration};
 
 use crate::context::Context;
+use crate::output::say;
 
 /// `g2w outbox …`
 #[derive(Debug, clap::Subcommand)]
@@ -76,14 +77,18 @@ pub async fn run(ctx: &Context, command: OutboxCommand) -> anyhow::Result<()> {
         } => {
             let rows = store.list(state, email.as_deref(), limit).await?;
             match format {
-                Format::Json => println!(
+                Format::Json => say!(
                     "{}",
                     serde_json::to_string_pretty(&rows.iter().map(to_json).collect::<Vec<_>>())?
                 ),
                 Format::Table => {
-                    println!(
+                    say!(
                         "{:<28}  {:<18}  {:>3}  {:<19}  {:<30}  note",
-                        "ID", "STATE", "TRY", "CREATED", "EMAIL"
+                        "ID",
+                        "STATE",
+                        "TRY",
+                        "CREATED",
+                        "EMAIL"
                     );
                     for r in &rows {
                         let note = r
@@ -91,7 +96,7 @@ pub async fn run(ctx: &Context, command: OutboxCommand) -> anyhow::Result<()> {
                             .as_deref()
                             .or(r.last_error.as_deref())
                             .unwrap_or("");
-                        println!(
+                        say!(
                             "{:<28}  {:<18}  {:>3}  {:<19}  {:<30}  {note}",
                             r.id,
                             r.state.as_str(),
@@ -125,16 +130,16 @@ pub async fn run(ctx: &Context, command: OutboxCommand) -> anyhow::Result<()> {
                     Some(r) => bail!("registration {id} is {}, not failed or dead", r.state),
                 }
             }
-            println!("Registration {id} will be delivered again.");
+            say!("Registration {id} will be delivered again.");
         }
         OutboxCommand::Retry { id: None, .. } => {
             let n = store.retry_all_failed(now).await?;
-            println!("{n} registration(s) will be delivered again.");
+            say!("{n} registration(s) will be delivered again.");
         }
         OutboxCommand::Purge { delivered_before } => {
             let before = crate::output::parse_moment(&delivered_before)?;
             let n = store.purge_delivered_before(before).await?;
-            println!("{n} delivered registration(s) deleted.");
+            say!("{n} delivered registration(s) deleted.");
         }
     }
     Ok(())

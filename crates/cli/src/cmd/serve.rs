@@ -8,6 +8,7 @@ use g2w_goto::{GotoClient, RetryPolicy, SecretString};
 use g2w_store::Setting;
 
 use crate::context::Context;
+use crate::output::say;
 use crate::settings::serve::{self as serve_settings, ServeFlags};
 use crate::settings::table::ADMIN_PASSWORD;
 use crate::settings::{Env, ProcessEnv, Settings};
@@ -101,9 +102,9 @@ async fn serve(
         .with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;
     let gateway = Gateway::new(config, ctx.store.clone(), client, g2w_goto::system_clock());
-    println!("g2w gateway listening on http://{addr}");
+    say!("g2w gateway listening on http://{addr}");
     if let Some(banner) = banner {
-        println!("{}", banner.replace("{GATEWAY}", &format!("http://{addr}")));
+        say!("{}", banner.replace("{GATEWAY}", &format!("http://{addr}")));
     }
     let serving = gateway.serve(listener, crate::signal::shutdown());
     let served = if webhooks_to_self {

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use anyhow::{Context as _, bail};
 use g2w_store::{NewRegistration, OutboxState, Setting, Store};
 
+use crate::output::say;
 use crate::settings::{Settings, without_password};
 
 /// `g2w store …`
@@ -39,7 +40,7 @@ pub async fn run(settings: &Settings, command: StoreCommand) -> anyhow::Result<(
     match command {
         StoreCommand::Migrate => {
             let store = open(settings.database_url.as_deref()).await?;
-            println!("{}: schema up to date.", store.location());
+            say!("{}: schema up to date.", store.location());
             Ok(())
         }
         StoreCommand::Copy { to } => {
@@ -52,7 +53,7 @@ pub async fn run(settings: &Settings, command: StoreCommand) -> anyhow::Result<(
                 bail!("the store is already {}", target.location());
             }
             let copied = copy(&from, &target).await?;
-            println!(
+            say!(
                 "Copied {} login(s), {} setting(s) and {} waiting registration(s) from {} to {}.",
                 copied.logins,
                 copied.settings,
@@ -60,7 +61,7 @@ pub async fn run(settings: &Settings, command: StoreCommand) -> anyhow::Result<(
                 from.location(),
                 target.location()
             );
-            println!(
+            say!(
                 "Delivered history and import journals stay in the old store; set \
                  G2W_DATABASE_URL (and the same G2W_SECRET_KEY) on every gateway."
             );

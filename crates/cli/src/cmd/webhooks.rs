@@ -8,6 +8,7 @@ use g2w_goto::{EventName, GotoClient, HookState};
 use g2w_store::Setting;
 
 use crate::context::Context;
+use crate::output::{Shown, print_json, say};
 
 /// `g2w webhooks …`
 #[derive(Debug, clap::Subcommand)]
@@ -20,7 +21,11 @@ pub enum WebhooksCommand {
         url: String,
     },
     /// What GoTo has set up, and what the gateway received.
-    Status,
+    Status {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Shown::Text)]
+        format: Shown,
+    },
     /// Removes the webhooks and subscriptions from GoTo; the receiver stops accepting.
     Remove,
     /// Frees the space of events received before DATE once forwarded: registrations and
@@ -56,74 +61,10 @@ pub async fn run(ctx: &Context, command: WebhooksCommand) -> anyhow::Result<()> 
     let store = ctx.store.clone();
     match command {
         WebhooksCommand::Setup { url } => {
-            println!("{}", setup(ctx, &url).await?);
+            say!("{}", setup(ctx, &url).await?);
             Ok(())
         }
-        WebhooksCommand::Status => {
-            let callback = store
-                .setting(Setting::WebhookCallback)
-                .await?
-                .filter(|c| !c.is_empty());
-            let Some(callback) = callback else {
-                println!(
-                    "Webhooks are not set up. Run: g2w webhooks setup --url https://your-gateway.example"
-                );
-                return Ok(());
-            };
-            println!("receiver:       {callback}");
-            let client = client().await?;
-            let hooks = our_webhooks(
-                client
-                    .webhooks()
-                    .await
-                    .context("cannot list GoTo's webhooks")?,
-            );
-            let subs = client
-                .user_subscriptions()
-                .await
-                .context("cannot list GoTo's subscriptions")?;
-            for h in &hooks {
-                let active = subs
-                    .iter()
-                    .find(|s| s.webhook_key == h.webhook_key)
-                    .and_then(|s| s.activation_state)
-                    .map_or("NOT SUBSCRIBED", HookState::as_str);
-                println!("  {:<18} {}", h.event_name, active);
-            }
-            if hooks.is_empty() {
-                println!("  GoTo has no webhooks for this gateway: run setup again.");
-            }
-            let counts = store.attendance().await?;
-            let added: u64 = counts
-                .iter()
-                .filter(|c| c.event_name == EventName::RegistrantAdded)
-                .map(|c| c.people)
-                .sum();
-            let joined: u64 = counts
-                .iter()
-                .filter(|c| c.event_name == EventName::RegistrantJoined)
-                .map(|c| c.people)
-                .sum();
-            println!("received:       {added} registration(s), {joined} join(s)");
-            let forwarding = store.forward_gauges().await?;
-            let forward_url =
-                crate::settings::forward_url(&crate::settings::ProcessEnv, &ctx.settings.file);
-            if forward_url.is_some() || forwarding != g2w_store::QueueGauges::default() {
-                println!(
-                    "forwarding:     {}",
-                    forwarding.summary(g2w_goto::Timestamp::now(), "event(s)", "be forwarded")
-                );
-            }
-            if let Some(last) = store.recent_events(1).await?.first() {
-                println!(
-                    "last event:     {} {} ({})",
-                    last.received_at,
-                    last.event_name,
-                    last.source.as_str()
-                );
-            }
-            Ok(())
-        }
+        WebhooksCommand::Status { format } => status(ctx, &store, client, format).await,
         WebhooksCommand::Reconcile => {
             // Found events are forwarded (by the gateway) when a forward URL is set.
             let forward =
@@ -137,21 +78,128 @@ pub async fn run(ctx: &Context, command: WebhooksCommand) -> anyhow::Result<()> 
             )
             .await
             .context("reconciliation stopped")?;
-            println!("{found}");
+            say!("{found}");
             Ok(())
         }
         WebhooksCommand::Purge { before } => {
             let before = crate::output::parse_moment(&before)?;
             let n = store.compact_events_before(before).await?;
-            println!("{n} event(s) received before {before} compacted or deleted.");
+            say!("{n} event(s) received before {before} compacted or deleted.");
             Ok(())
         }
         WebhooksCommand::Remove => {
             let removed = g2w_gateway::remove(&client().await?, &store).await?;
-            println!(
-                "Removed {removed} webhook(s) from GoTo; the receiver no longer accepts events."
-            );
+            say!("Removed {removed} webhook(s) from GoTo; the receiver no longer accepts events.");
             Ok(())
         }
     }
+}
+
+/// `g2w webhooks status`: the receiver, GoTo's webhooks and their state, what was
+/// received, the forwarding backlog and the last event.
+async fn status(
+    ctx: &Context,
+    store: &g2w_store::Store,
+    client: impl AsyncFnOnce() -> anyhow::Result<GotoClient>,
+    format: Shown,
+) -> anyhow::Result<()> {
+    let callback = store
+        .setting(Setting::WebhookCallback)
+        .await?
+        .filter(|c| !c.is_empty());
+    let Some(callback) = callback else {
+        if format == Shown::Json {
+            return print_json(&serde_json::json!({"setUp": false}));
+        }
+        say!("Webhooks are not set up. Run: g2w webhooks setup --url https://your-gateway.example");
+        return Ok(());
+    };
+    let client = client().await?;
+    let hooks = our_webhooks(
+        client
+            .webhooks()
+            .await
+            .context("cannot list GoTo's webhooks")?,
+    );
+    let subs = client
+        .user_subscriptions()
+        .await
+        .context("cannot list GoTo's subscriptions")?;
+    let hooks: Vec<(EventName, Option<HookState>)> = hooks
+        .iter()
+        .map(|h| {
+            let state = subs
+                .iter()
+                .find(|s| s.webhook_key == h.webhook_key)
+                .and_then(|s| s.activation_state);
+            (h.event_name.clone(), state)
+        })
+        .collect();
+    let counts = store.attendance().await?;
+    let people = |name: EventName| -> u64 {
+        counts
+            .iter()
+            .filter(|c| c.event_name == name)
+            .map(|c| c.people)
+            .sum()
+    };
+    let (added, joined) = (
+        people(EventName::RegistrantAdded),
+        people(EventName::RegistrantJoined),
+    );
+    let forwarding = store.forward_gauges().await?;
+    let forward_url =
+        crate::settings::forward_url(&crate::settings::ProcessEnv, &ctx.settings.file);
+    let last = store.recent_events(1).await?.into_iter().next();
+    let now = ctx.now();
+    if format == Shown::Json {
+        return print_json(&serde_json::json!({
+            "setUp": true,
+            "receiver": callback,
+            "webhooks": hooks.iter().map(|(name, state)| serde_json::json!({
+                "eventName": name,
+                "state": state.map_or("NOT_SUBSCRIBED", HookState::as_str),
+            })).collect::<Vec<_>>(),
+            "received": {"registrations": added, "joins": joined},
+            "forwarding": {
+                "url": forward_url,
+                "pending": forwarding.pending,
+                "delivering": forwarding.delivering,
+                "failed": forwarding.failed,
+                "oldestWaitingSince": forwarding.oldest_waiting.map(|t| t.to_rfc3339()),
+            },
+            "lastEvent": last.as_ref().map(|e| serde_json::json!({
+                "receivedAt": e.received_at.to_rfc3339(),
+                "eventName": e.event_name,
+                "source": e.source.as_str(),
+            })),
+        }));
+    }
+    say!("receiver:       {callback}");
+    for (name, state) in &hooks {
+        say!(
+            "  {:<18} {}",
+            name,
+            state.map_or("NOT SUBSCRIBED", HookState::as_str)
+        );
+    }
+    if hooks.is_empty() {
+        say!("  GoTo has no webhooks for this gateway: run setup again.");
+    }
+    say!("received:       {added} registration(s), {joined} join(s)");
+    if forward_url.is_some() || forwarding != g2w_store::QueueGauges::default() {
+        say!(
+            "forwarding:     {}",
+            forwarding.summary(now, "event(s)", "be forwarded")
+        );
+    }
+    if let Some(last) = &last {
+        say!(
+            "last event:     {} {} ({})",
+            last.received_at,
+            last.event_name,
+            last.source.as_str()
+        );
+    }
+    Ok(())
 }

@@ -4,7 +4,7 @@ use anyhow::Context as _;
 use g2w_goto::WebinarKey;
 
 use crate::context::Context;
-use crate::output::{Format, Listing, human_time, parse_time};
+use crate::output::{Format, Listing, Shown, human_time, parse_time, print_json, say};
 
 /// `g2w webinars …`
 #[derive(Debug, clap::Subcommand)]
@@ -28,6 +28,9 @@ pub enum WebinarsCommand {
     Show {
         /// The webinar key.
         webinar_key: WebinarKey,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Shown::Text)]
+        format: Shown,
     },
 }
 
@@ -80,7 +83,10 @@ pub async fn run(ctx: &Context, command: WebinarsCommand) -> anyhow::Result<()> 
             }
             .print(format)
         }
-        WebinarsCommand::Show { webinar_key } => {
+        WebinarsCommand::Show {
+            webinar_key,
+            format,
+        } => {
             let w = client
                 .webinar(webinar_key)
                 .await
@@ -89,34 +95,40 @@ pub async fn run(ctx: &Context, command: WebinarsCommand) -> anyhow::Result<()> 
                 .registration_fields(webinar_key)
                 .await
                 .context("cannot get its registration fields")?;
-            println!("{}", w.subject);
-            println!("  webinar key:      {}", w.webinar_key);
+            if format == Shown::Json {
+                return print_json(&serde_json::json!({
+                    "webinar": w,
+                    "registrationFields": fields,
+                }));
+            }
+            say!("{}", w.subject);
+            say!("  webinar key:      {}", w.webinar_key);
             for t in &w.times {
-                println!(
+                say!(
                     "  session:          {} – {}",
                     human_time(t.start_time),
                     human_time(t.end_time)
                 );
             }
-            println!(
+            say!(
                 "  time zone:        {}",
                 w.time_zone.as_deref().unwrap_or("-")
             );
-            println!(
+            say!(
                 "  registration URL: {}",
                 w.registration_url.as_deref().unwrap_or("-")
             );
-            println!(
+            say!(
                 "  registrants:      {}",
                 w.number_of_registrants
                     .map_or("-".into(), |n| n.to_string())
             );
-            println!(
+            say!(
                 "  approval:         {}",
                 w.approval_type.as_deref().unwrap_or("-")
             );
             if let Some(d) = w.description.as_deref().filter(|d| !d.is_empty()) {
-                println!("  description:      {d}");
+                say!("  description:      {d}");
             }
             crate::cmd::registrants::print_fields(&fields);
             Ok(())

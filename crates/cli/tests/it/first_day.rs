@@ -72,7 +72,10 @@ async fn serve_refuses_to_start_on_a_data_directory_it_cannot_write() {
         let program = serve.get_program().to_owned();
         let args: Vec<_> = serve.get_args().map(ToOwned::to_owned).collect();
         let mut as_nobody = std::process::Command::new("runuser");
-        as_nobody.args(["-u", "nobody", "--"]).arg(program).args(args);
+        as_nobody
+            .args(["-u", "nobody", "--"])
+            .arg(program)
+            .args(args);
         for (key, value) in serve.get_envs() {
             if let Some(value) = value {
                 as_nobody.env(key, value);
@@ -83,19 +86,20 @@ async fn serve_refuses_to_start_on_a_data_directory_it_cannot_write() {
         use std::os::unix::fs::PermissionsExt as _;
         std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o500)).unwrap();
     }
-    let out = tokio::time::timeout(
-        std::time::Duration::from_secs(20),
-        Env::run_cmd(serve, ""),
-    )
-    .await
-    .expect("serve must stop at once, not run");
+    let out = tokio::time::timeout(std::time::Duration::from_secs(20), Env::run_cmd(serve, ""))
+        .await
+        .expect("serve must stop at once, not run");
     assert_exit(&out, 1);
     let said = text(&out.stderr);
     assert!(
         said.contains("cannot be written by this user") && said.contains(&*data.to_string_lossy()),
         "{said}"
     );
-    assert!(!text(&out.stdout).contains("listening"), "{}", text(&out.stdout));
+    assert!(
+        !text(&out.stdout).contains("listening"),
+        "{}",
+        text(&out.stdout)
+    );
 }
 
 #[tokio::test]
@@ -115,4 +119,221 @@ async fn a_missing_key_file_beside_its_database_is_called_missing_and_nothing_is
     assert!(!key_file.exists(), "no new key was made in its place");
     std::fs::rename(&kept, &key_file).unwrap();
     assert_ok(&env.run(&["auth", "status"], "").await);
+}
+
+#[tokio::test]
+async fn a_reader_that_stops_early_ends_g2w_quietly() {
+    let env = Env::start(config()).await;
+    env.login_pat().await;
+    env.control("/webinars", json!({"subject": "Piped"})).await;
+    for args in [
+        &["config", "example"][..],
+        &["webinars", "list"],
+        &["webinars", "list", "--format", "json"],
+        &["outbox", "list"],
+    ] {
+        let mut cmd = env.g2w(args);
+        let out = tokio::task::spawn_blocking(move || {
+            let mut child = cmd
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            // `| head -0`: the reader is gone before the first line.
+            drop(child.stdout.take());
+            child.wait_with_output().unwrap()
+        })
+        .await
+        .unwrap();
+        assert_exit(&out, 0);
+        assert_eq!(text(&out.stderr), "", "{args:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_listed_join_url_is_whole_so_it_can_be_copied() {
+    let env = Env::start(config()).await;
+    env.login_pat().await;
+    let webinar = env
+        .control("/webinars", json!({"subject": "Copy me"}))
+        .await["webinarKey"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let added = env
+        .run(
+            &[
+                "registrants",
+                "add",
+                &webinar,
+                "--email",
+                "ada@example.com",
+                "--first-name",
+                "Ada",
+                "--last-name",
+                "Lovelace",
+                "--format",
+                "json",
+            ],
+            "",
+        )
+        .await;
+    assert_ok(&added);
+    let join_url = serde_json::from_slice::<serde_json::Value>(&added.stdout).unwrap()["joinUrl"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(join_url.len() > 60, "{join_url}");
+    let listed = env.run(&["registrants", "list", &webinar], "").await;
+    assert_ok(&listed);
+    assert!(
+        text(&listed.stdout).contains(&join_url),
+        "{}",
+        text(&listed.stdout)
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_answer_names_the_question_and_the_answers_it_allows() {
+    let env = Env::start(config()).await;
+    env.login_pat().await;
+    let webinar = env
+        .control(
+            "/webinars",
+            json!({"subject": "Choices", "questions": [
+                {"question": "Team size", "type": "multipleChoice", "required": true,
+                 "answers": ["Small", "Large"]}]}),
+        )
+        .await["webinarKey"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let out = env
+        .run(
+            &[
+                "registrants",
+                "add",
+                &webinar,
+                "--email",
+                "ada@example.com",
+                "--first-name",
+                "Ada",
+                "--last-name",
+                "Lovelace",
+                "--answer",
+                "Team size=Huge",
+            ],
+            "",
+        )
+        .await;
+    assert_exit(&out, 1);
+    let said = text(&out.stderr);
+    assert!(
+        said.contains("\"Team size\" must be one of: Small, Large") && !said.contains("q_"),
+        "{said}"
+    );
+}
+
+/// A webinar with no custom questions, and its key.
+async fn plain_webinar(env: &Env, subject: &str) -> String {
+    env.control("/webinars", json!({"subject": subject})).await["webinarKey"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn csv_files_from_spreadsheets_that_use_semicolons_or_tabs_import() {
+    let env = Env::start(config()).await;
+    env.login_pat().await;
+    let webinar = plain_webinar(&env, "Europe").await;
+    let files = [
+        (
+            "semicolons.csv",
+            "Vorname;Nachname;E-Mail\nAda;Lovelace;ada@example.com\n",
+        ),
+        (
+            "tabs.tsv",
+            "First Name\tLast Name\tEmail\nAlan\tTuring;Jr\talan@example.com\n",
+        ),
+        (
+            "quoted.csv",
+            "\"First; Name\",Last Name,Email\nGrace,Hopper,grace@example.com\n",
+        ),
+    ];
+    for (name, content) in files {
+        let path = env.data.path().join(name);
+        std::fs::write(&path, content).unwrap();
+        let out = env
+            .run(
+                &[
+                    "registrants",
+                    "import",
+                    &webinar,
+                    &path.to_string_lossy(),
+                    "--format",
+                    "json",
+                ],
+                "",
+            )
+            .await;
+        // German headers are not GoTo's names: the semicolon file needs them mapped.
+        if name == "semicolons.csv" {
+            assert_exit(&out, 1);
+            assert!(
+                text(&out.stderr).contains("the header has no email column")
+                    || text(&out.stderr).contains("no firstName column"),
+                "{}",
+                text(&out.stderr)
+            );
+            continue;
+        }
+        assert_ok(&out);
+        let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(summary["registered"], 1, "{name}: {summary}");
+    }
+    let semicolons = env.data.path().join("english.csv");
+    std::fs::write(
+        &semicolons,
+        "First Name;Last Name;Email\nAda;Lovelace;ada@example.com\n",
+    )
+    .unwrap();
+    let path = semicolons.to_string_lossy().into_owned();
+    assert_ok(
+        &env.run(&["registrants", "import", &webinar, &path], "")
+            .await,
+    );
+    let forced = env
+        .run(
+            &[
+                "registrants",
+                "import",
+                &webinar,
+                &path,
+                "--delimiter",
+                ",",
+                "--dry-run",
+            ],
+            "",
+        )
+        .await;
+    assert_exit(&forced, 1);
+    assert!(
+        text(&forced.stderr).contains("the header has no email column"),
+        "--delimiter wins over the guess: {}",
+        text(&forced.stderr)
+    );
+    let bad = env
+        .run(
+            &["registrants", "import", &webinar, &path, "--delimiter", "x"],
+            "",
+        )
+        .await;
+    assert_exit(&bad, 2);
+    let registrants = env
+        .run(&["registrants", "list", &webinar, "--format", "json"], "")
+        .await;
+    let list: serde_json::Value = serde_json::from_slice(&registrants.stdout).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 3, "{list}");
 }

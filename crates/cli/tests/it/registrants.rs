@@ -125,7 +125,9 @@ async fn add_checks_the_form_before_sending_and_treats_a_repeat_as_success() {
     assert_exit(&missing, 1);
     let err = text(&missing.stderr);
     assert!(
-        err.contains("organization is required") && err.contains("an answer is required"),
+        err.contains("organization is required")
+            && err.contains("\"What brings you here?\" an answer is required")
+            && !err.contains("q_"),
         "{err}"
     );
     assert_eq!(env.emu.stats().route_total(CREATE), 0, "nothing sent");
@@ -255,7 +257,7 @@ async fn import_with_good_invalid_and_duplicate_rows_and_a_report() {
         "{problems}"
     );
     assert!(
-        problems.contains("line 8: q_") && problems.contains("an answer is required"),
+        problems.contains("line 8: \"What brings you here?\" an answer is required"),
         "{problems}"
     );
     assert!(text(&dry.stdout).contains("8 rows: 6 valid, 2 invalid"));
@@ -491,7 +493,7 @@ async fn awkward_csv_files_give_clear_errors_with_line_numbers() {
     assert_exit(&out, 1);
     let err = text(&out.stderr);
     assert!(
-        err.contains("line 2: q_") && err.contains("longer than 50"),
+        err.contains("line 2: \"What brings you here?\" is longer than 50"),
         "{}",
         &err[..err.len().min(500)]
     );

@@ -74,6 +74,26 @@ pub struct Submission {
 /// Problems, by field name (`email`, `q_<questionKey>`, `body`).
 pub type FieldErrors = BTreeMap<String, String>;
 
+/// The errors for people who cannot see the form: each field by its label, each custom
+/// question by its text (`"Why are you coming?" an answer is required`), never by key.
+pub fn describe(errors: &FieldErrors, form: Option<&RegistrationFields>) -> Vec<String> {
+    errors
+        .iter()
+        .map(|(field, message)| {
+            let question = field.strip_prefix("q_").and_then(|key| {
+                form?
+                    .questions
+                    .iter()
+                    .find(|q| q.question_key.to_string() == key)
+            });
+            match question {
+                Some(q) => format!("{:?} {message}", q.question.trim()),
+                None => format!("{field} {message}"),
+            }
+        })
+        .collect()
+}
+
 fn one(field: &str, message: &str) -> FieldErrors {
     FieldErrors::from([(field.to_owned(), message.to_owned())])
 }
@@ -192,7 +212,12 @@ pub fn validate(
                                 answer_key: Some(a.answer_key),
                             }),
                             None => {
-                                errors.insert(field, "is not one of the answers".into());
+                                let answers: Vec<&str> =
+                                    q.answers.iter().map(|a| a.answer.as_str()).collect();
+                                errors.insert(
+                                    field,
+                                    format!("must be one of: {}", answers.join(", ")),
+                                );
                             }
                         }
                     }

@@ -195,7 +195,10 @@ async fn after_a_five_minute_outage_the_backlog_goes_out_within_seconds_of_gotos
         balancer.status, 200,
         "intake goes on while GoTo fails: a load balancer keeps the gateway"
     );
-    assert_eq!(balancer.json["status"], "not_ready", "the body still says why");
+    assert_eq!(
+        balancer.json["status"], "not_ready",
+        "the body still says why"
+    );
     assert!(
         app.get("/metrics")
             .await

@@ -127,10 +127,7 @@ impl Sqlite {
         let conn = Connection::open(&path).map_err(open_err)?;
         // SQLite opens a file it may not write read-only, without a word: every write
         // would then fail at run time instead of now.
-        if conn
-            .is_readonly(rusqlite::MAIN_DB)
-            .unwrap_or(false)
-        {
+        if conn.is_readonly(rusqlite::MAIN_DB).unwrap_or(false) {
             return Err(StoreError::NotWritable {
                 path,
                 source: "SQLite could open it only for reading".into(),

@@ -19,6 +19,7 @@ use g2w_store::{JournalEntry, JournalOutcome, Store};
 use sha2::{Digest as _, Sha256};
 
 use crate::context::Context;
+use crate::output::{Shown, print_json, say};
 
 /// Options of `g2w registrants import`.
 #[derive(Debug, clap::Args)]
@@ -39,6 +40,51 @@ pub struct ImportArgs {
     /// Write every row with its outcome and join URL to this CSV file.
     #[arg(long, value_name = "OUT.csv")]
     report: Option<PathBuf>,
+    /// The character between fields: `,`, `;`, `tab` or `|`. Default: whichever of
+    /// them the header row uses (spreadsheets in many countries save with `;`).
+    #[arg(long, value_name = "CHAR", value_parser = parse_delimiter)]
+    delimiter: Option<u8>,
+    /// How the summary is printed.
+    #[arg(long, value_enum, default_value_t = Shown::Text)]
+    format: Shown,
+}
+
+fn parse_delimiter(text: &str) -> Result<u8, String> {
+    match text {
+        "," | "comma" => Ok(b','),
+        ";" | "semicolon" => Ok(b';'),
+        "tab" | "\\t" | "\t" => Ok(b'\t'),
+        "|" | "pipe" => Ok(b'|'),
+        other => Err(format!(
+            "{other:?} is not a delimiter g2w reads: use ',', ';', 'tab' or '|'"
+        )),
+    }
+}
+
+/// The delimiter the header row of `path` uses: the candidate seen most often outside
+/// quotes, `,` when none is.
+fn sniff_delimiter(path: &Path) -> anyhow::Result<u8> {
+    use std::io::Read as _;
+    let mut head = Vec::new();
+    std::fs::File::open(path)
+        .with_context(|| format!("cannot open {}", path.display()))?
+        .take(64 * 1024)
+        .read_to_end(&mut head)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let mut counts = [(b',', 0_usize), (b';', 0), (b'\t', 0), (b'|', 0)];
+    let mut quoted = false;
+    for &b in head.iter().take_while(|&&b| b != b'\n') {
+        if b == b'"' {
+            quoted = !quoted;
+        } else if !quoted && let Some(c) = counts.iter_mut().find(|(d, _)| *d == b) {
+            c.1 += 1;
+        }
+    }
+    Ok(counts
+        .iter()
+        .filter(|(_, n)| *n > 0)
+        .max_by_key(|(_, n)| *n)
+        .map_or(b',', |(d, _)| *d))
 }
 
 /// The GoTo field a CSV header means, matched leniently (`First Name`, `first_name`,
@@ -142,20 +188,13 @@ fn submission(columns: &[Column], record: &csv::ByteRecord) -> Result<Submission
     Ok(sub)
 }
 
-fn describe(errors: &intake::FieldErrors) -> String {
-    errors
-        .iter()
-        .map(|(f, m)| format!("{f} {m}"))
-        .collect::<Vec<_>>()
-        .join("; ")
-}
-
 /// The CSV reader g2w uses. Records end at `\n` only: with the csv crate's default
 /// (any of CR, LF, CRLF) the line numbers of CRLF files are one short. A trailing CR is
 /// whitespace and trimmed with the rest.
-fn reader_builder() -> csv::ReaderBuilder {
+fn reader_builder(delimiter: u8) -> csv::ReaderBuilder {
     let mut builder = csv::ReaderBuilder::new();
     builder
+        .delimiter(delimiter)
         .flexible(true)
         .terminator(csv::Terminator::Any(b'\n'));
     builder
@@ -171,10 +210,11 @@ type Row = (u64, Who, Result<NewRegistrant, String>);
 /// Streams the rows of `path`, each validated against `form`.
 fn rows(
     path: &Path,
+    delimiter: u8,
     columns: Arc<Vec<Column>>,
     form: Arc<RegistrationFields>,
 ) -> anyhow::Result<impl Iterator<Item = Row>> {
-    let mut reader = reader_builder()
+    let mut reader = reader_builder(delimiter)
         .from_path(path)
         .with_context(|| format!("cannot open {}", path.display()))?;
     reader.byte_headers()?;
@@ -195,7 +235,10 @@ fn rows(
                 },
             );
             let row = sub
-                .and_then(|sub| intake::validate(&sub, Some(&form)).map_err(|e| describe(&e)))
+                .and_then(|sub| {
+                    intake::validate(&sub, Some(&form))
+                        .map_err(|e| intake::describe(&e, Some(&form)).join("; "))
+                })
                 .map(|a| a.registrant);
             (line, who, row)
         }
@@ -325,7 +368,11 @@ pub async fn run(ctx: &Context, client: &GotoClient, args: ImportArgs) -> anyhow
             .await
             .context("cannot read the webinar's registration form")?,
     );
-    let mut reader = reader_builder().from_path(&args.file)?;
+    let delimiter = match args.delimiter {
+        Some(d) => d,
+        None => sniff_delimiter(&args.file)?,
+    };
+    let mut reader = reader_builder(delimiter).from_path(&args.file)?;
     let header = reader
         .byte_headers()
         .with_context(|| format!("line 1 of {}: unreadable header", args.file.display()))?
@@ -342,7 +389,7 @@ pub async fn run(ctx: &Context, client: &GotoClient, args: ImportArgs) -> anyhow
 
     // Pass 1: validate everything before anything is sent.
     let (mut valid, mut invalid, mut shown) = (0_u64, 0_u64, 0);
-    for (line, _, row) in rows(&args.file, columns.clone(), form.clone())? {
+    for (line, _, row) in rows(&args.file, delimiter, columns.clone(), form.clone())? {
         match row {
             Ok(_) => valid += 1,
             Err(why) => {
@@ -361,7 +408,7 @@ pub async fn run(ctx: &Context, client: &GotoClient, args: ImportArgs) -> anyhow
         bail!("{} has a header but no rows", args.file.display());
     }
     if args.dry_run {
-        println!(
+        say!(
             "{} rows: {valid} valid, {invalid} invalid. Nothing was sent (--dry-run).",
             valid + invalid
         );
@@ -383,7 +430,7 @@ pub async fn run(ctx: &Context, client: &GotoClient, args: ImportArgs) -> anyhow
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
     let mut last_draw = Instant::now();
-    for (line, _, row) in rows(&args.file, columns.clone(), form.clone())? {
+    for (line, _, row) in rows(&args.file, delimiter, columns.clone(), form.clone())? {
         if let Some(entry) = journal_get(&ctx.store, &id, line).await?
             && entry.is_done()
         {
@@ -441,17 +488,29 @@ pub async fn run(ctx: &Context, client: &GotoClient, args: ImportArgs) -> anyhow
 
     // Pass 3: the report, in file order.
     if let Some(path) = &args.report {
-        write_report(ctx, &args.file, path, &id, columns, form).await?;
+        write_report(ctx, (&args.file, delimiter), path, &id, columns, form).await?;
     }
     let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
-    println!(
-        "registered: {}, already registered: {}, invalid: {}, failed: {}, done in an earlier run: {}",
-        get(&tally.registered),
-        get(&tally.already),
-        get(&tally.invalid),
-        get(&tally.failed),
-        get(&tally.skipped)
-    );
+    if args.format == Shown::Json {
+        print_json(&serde_json::json!({
+            "registered": get(&tally.registered),
+            "alreadyRegistered": get(&tally.already),
+            "invalid": get(&tally.invalid),
+            "failed": get(&tally.failed),
+            "doneInAnEarlierRun": get(&tally.skipped),
+            "interrupted": interrupted,
+            "report": args.report.as_ref().map(|p| p.display().to_string()),
+        }))?;
+    } else {
+        say!(
+            "registered: {}, already registered: {}, invalid: {}, failed: {}, done in an earlier run: {}",
+            get(&tally.registered),
+            get(&tally.already),
+            get(&tally.invalid),
+            get(&tally.failed),
+            get(&tally.skipped)
+        );
+    }
     if interrupted {
         eprintln!(
             "Stopped by Ctrl-C after the calls in flight; run the same command again to continue."
@@ -486,13 +545,16 @@ fn draw(tally: &Tally, total: u64, started: Instant) {
 
 async fn write_report(
     ctx: &Context,
-    file: &Path,
+    (file, delimiter): (&Path, u8),
     path: &Path,
     id: &str,
     columns: Arc<Vec<Column>>,
     form: Arc<RegistrationFields>,
 ) -> anyhow::Result<()> {
-    let mut w = csv::Writer::from_path(path)
+    // The same delimiter as the file imported: the spreadsheet that made it reads it.
+    let mut w = csv::WriterBuilder::new()
+        .delimiter(delimiter)
+        .from_path(path)
         .with_context(|| format!("cannot write the report {}", path.display()))?;
     w.write_record([
         "line",
@@ -504,7 +566,7 @@ async fn write_report(
         "joinUrl",
         "detail",
     ])?;
-    for (line, (email, first, last), _) in rows(file, columns, form)? {
+    for (line, (email, first, last), _) in rows(file, delimiter, columns, form)? {
         let entry = journal_get(&ctx.store, id, line).await?;
         let (outcome, key, url, detail) = match entry {
             Some(e) => (

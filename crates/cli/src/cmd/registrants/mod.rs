@@ -9,7 +9,7 @@ use g2w_gateway::intake::{self, Submission};
 use g2w_goto::{GotoClient, GotoError, RegistrantKey, RegistrationFields, WebinarKey};
 
 use crate::context::Context;
-use crate::output::{Format, Listing};
+use crate::output::{Format, Listing, Shown, print_json, say};
 
 /// `g2w registrants …`
 #[derive(Debug, clap::Subcommand)]
@@ -18,6 +18,9 @@ pub enum RegistrantsCommand {
     Fields {
         /// The webinar key.
         webinar_key: WebinarKey,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Shown::Text)]
+        format: Shown,
     },
     /// Everyone registered.
     List {
@@ -33,6 +36,9 @@ pub enum RegistrantsCommand {
         webinar_key: WebinarKey,
         /// The registrant key.
         registrant_key: RegistrantKey,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Shown::Text)]
+        format: Shown,
     },
     /// Remove a registrant (only while the webinar is ahead).
     Remove {
@@ -88,6 +94,9 @@ pub struct AddArgs {
     /// Ask GoTo to send the confirmation email again.
     #[arg(long)]
     resend_confirmation: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Shown::Text)]
+    format: Shown,
 }
 
 fn parse_pair(text: &str) -> Result<(String, String), String> {
@@ -99,7 +108,7 @@ fn parse_pair(text: &str) -> Result<(String, String), String> {
 
 /// Prints a registration form.
 pub fn print_fields(form: &RegistrationFields) {
-    println!("  fields:");
+    say!("  fields:");
     for f in &form.fields {
         let need = if f.required { "required" } else { "optional" };
         let choices = if f.answers.is_empty() {
@@ -107,12 +116,12 @@ pub fn print_fields(form: &RegistrationFields) {
         } else {
             format!(" — one of: {}", f.answers.join(", "))
         };
-        println!("    {:<22} {need}{choices}", f.field);
+        say!("    {:<22} {need}{choices}", f.field);
     }
     if form.questions.is_empty() {
-        println!("  questions: none");
+        say!("  questions: none");
     } else {
-        println!("  questions:");
+        say!("  questions:");
     }
     for q in &form.questions {
         let need = if q.required { "required" } else { "optional" };
@@ -124,9 +133,40 @@ pub fn print_fields(form: &RegistrationFields) {
             g2w_goto::QuestionType::MultipleChoice => "multiple choice".to_owned(),
             g2w_goto::QuestionType::Unknown => "unknown kind".to_owned(),
         };
-        println!("    [{}] {} ({need}, {kind})", q.question_key, q.question);
+        say!("    [{}] {} ({need}, {kind})", q.question_key, q.question);
         for a in &q.answers {
-            println!("        [{}] {}", a.answer_key, a.answer);
+            say!("        [{}] {}", a.answer_key, a.answer);
+        }
+    }
+}
+
+/// One registrant as labelled lines: the summary, every other field GoTo keeps, and
+/// each answer under its question's text.
+fn print_registrant(r: &g2w_goto::RegistrantDetail) {
+    let s = &r.registrant;
+    say!("{} {} <{}>", s.first_name, s.last_name, s.email);
+    say!("  registrant key:   {}", s.registrant_key);
+    say!("  status:           {}", s.status.as_deref().unwrap_or("-"));
+    say!(
+        "  registered:       {}",
+        s.registration_date.as_deref().unwrap_or("-")
+    );
+    say!(
+        "  join URL:         {}",
+        s.join_url.as_deref().unwrap_or("-")
+    );
+    for (name, value) in &r.other {
+        let text = match value {
+            serde_json::Value::String(t) => t.clone(),
+            serde_json::Value::Null => continue,
+            other => other.to_string(),
+        };
+        say!("  {:<17} {text}", format!("{name}:"));
+    }
+    if !r.responses.is_empty() {
+        say!("  answers:");
+        for a in &r.responses {
+            say!("    {}: {}", a.question, a.answer);
         }
     }
 }
@@ -182,8 +222,10 @@ async fn add(client: &GotoClient, args: AddArgs) -> anyhow::Result<()> {
     let accepted = match intake::validate(&sub, Some(&form)) {
         Ok(a) => a,
         Err(errors) => {
-            let list: Vec<String> = errors.iter().map(|(f, m)| format!("{f} {m}")).collect();
-            bail!("not sent: {}", list.join("; "));
+            bail!(
+                "not sent: {}",
+                intake::describe(&errors, Some(&form)).join("; ")
+            );
         }
     };
     let email = accepted.registrant.email.clone();
@@ -196,16 +238,31 @@ async fn add(client: &GotoClient, args: AddArgs) -> anyhow::Result<()> {
         .await
     {
         Ok(created) => {
-            println!("registered: registrant key {}", created.registrant_key);
-            println!("join URL: {}", created.join_url);
+            if args.format == Shown::Json {
+                return print_json(&serde_json::json!({
+                    "status": "registered",
+                    "registrantKey": created.registrant_key,
+                    "joinUrl": created.join_url,
+                }));
+            }
+            say!("registered: registrant key {}", created.registrant_key);
+            say!("join URL: {}", created.join_url);
             Ok(())
         }
-        Err(GotoError::AlreadyRegistered { join_url, .. }) => {
-            println!("already registered");
-            match existing_join_url(client, args.webinar_key, &email, join_url).await {
-                Some(url) => println!("join URL: {url}"),
-                None => println!("join URL: (not found)"),
+        Err(GotoError::AlreadyRegistered {
+            join_url,
+            registrant_key,
+        }) => {
+            let url = existing_join_url(client, args.webinar_key, &email, join_url).await;
+            if args.format == Shown::Json {
+                return print_json(&serde_json::json!({
+                    "status": "already_registered",
+                    "registrantKey": registrant_key,
+                    "joinUrl": url,
+                }));
             }
+            say!("already registered");
+            say!("join URL: {}", url.as_deref().unwrap_or("(not found)"));
             Ok(())
         }
         Err(e) => Err(e).context("GoTo did not register them"),
@@ -216,9 +273,15 @@ async fn add(client: &GotoClient, args: AddArgs) -> anyhow::Result<()> {
 pub async fn run(ctx: &Context, command: RegistrantsCommand) -> anyhow::Result<()> {
     let client = ctx.client(ctx.token_manager().await?);
     match command {
-        RegistrantsCommand::Fields { webinar_key } => {
+        RegistrantsCommand::Fields {
+            webinar_key,
+            format,
+        } => {
             let form = client.registration_fields(webinar_key).await?;
-            println!("Registration form of webinar {webinar_key}:");
+            if format == Shown::Json {
+                return print_json(&form);
+            }
+            say!("Registration form of webinar {webinar_key}:");
             print_fields(&form);
             Ok(())
         }
@@ -258,9 +321,13 @@ pub async fn run(ctx: &Context, command: RegistrantsCommand) -> anyhow::Result<(
         RegistrantsCommand::Show {
             webinar_key,
             registrant_key,
+            format,
         } => {
             let r = client.registrant(webinar_key, registrant_key).await?;
-            println!("{}", serde_json::to_string_pretty(&r)?);
+            if format == Shown::Json {
+                return print_json(&r);
+            }
+            print_registrant(&r);
             Ok(())
         }
         RegistrantsCommand::Remove {
@@ -270,7 +337,7 @@ pub async fn run(ctx: &Context, command: RegistrantsCommand) -> anyhow::Result<(
             client
                 .delete_registrant(webinar_key, registrant_key)
                 .await?;
-            println!("removed registrant {registrant_key}");
+            say!("removed registrant {registrant_key}");
             Ok(())
         }
         RegistrantsCommand::Add(args) => add(&client, args).await,
@@ -289,7 +356,7 @@ async fn export(
 ) -> anyhow::Result<()> {
     let details = client.registrant_details(webinar).await?;
     match format {
-        ExportFormat::Json => println!("{}", serde_json::to_string_pretty(&details)?),
+        ExportFormat::Json => say!("{}", serde_json::to_string_pretty(&details)?),
         ExportFormat::Csv => {
             // One column per field any registrant has; answers as one column per question.
             let rows: Vec<BTreeMap<String, String>> = details
