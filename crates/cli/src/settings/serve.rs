@@ -13,8 +13,10 @@ use super::{ConfigFile, Env, Layers};
 /// The flags of `g2w serve` that are settings.
 #[derive(Debug, Default, Clone, clap::Args)]
 pub struct ServeFlags {
-    /// Address to listen on (else G2W_LISTEN, the config file, 127.0.0.1:8080).
-    #[arg(long, value_name = "ADDR")]
+    /// Address to listen on: HOST:PORT (`localhost:8080`, `0.0.0.0:8080`), `:PORT` for
+    /// every interface, or a bare PORT on this machine only (else G2W_LISTEN, the config
+    /// file, 127.0.0.1:8080).
+    #[arg(long, value_name = "ADDR", value_parser = parse_listen)]
     pub listen: Option<SocketAddr>,
     /// The longest a registration request waits for delivery before answering 202
     /// (`1s`, `500ms`, `0`); it answers at once when delivery cannot finish in time.
@@ -42,6 +44,43 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         .ok_or_else(|| format!("{text:?} is longer than 60s"))
 }
 
+/// A listen address as people write it: `HOST:PORT` (a name such as `localhost` is
+/// looked up, its IPv4 address preferred), `[::1]:PORT`, `:PORT` (every interface), or a
+/// bare `PORT` (this machine only, like the default).
+pub fn parse_listen(text: &str) -> Result<SocketAddr, String> {
+    use std::net::ToSocketAddrs as _;
+    let t = text.trim();
+    let port = |p: &str| {
+        p.parse::<u16>()
+            .map_err(|_| format!("{text:?}: {p:?} is not a port (1 to 65535)"))
+    };
+    if let Ok(addr) = t.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    if !t.is_empty() && t.chars().all(|c| c.is_ascii_digit()) {
+        return Ok(SocketAddr::from(([127, 0, 0, 1], port(t)?)));
+    }
+    if let Some(p) = t.strip_prefix(':') {
+        return Ok(SocketAddr::from(([0, 0, 0, 0], port(p)?)));
+    }
+    let Some((host, p)) = t.rsplit_once(':') else {
+        return Err(format!(
+            "{text:?} is not an address to listen on: use HOST:PORT (localhost:8080), :PORT or PORT"
+        ));
+    };
+    let port = port(p)?;
+    let found: Vec<SocketAddr> = (host, port)
+        .to_socket_addrs()
+        .map_err(|e| format!("{text:?}: cannot look up {host:?}: {e}"))?
+        .collect();
+    found
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or_else(|| found.first())
+        .copied()
+        .ok_or_else(|| format!("{text:?}: {host:?} has no address"))
+}
+
 /// The listen address: the flag, else the setting, else the default.
 ///
 /// # Errors
@@ -53,10 +92,11 @@ pub fn listen(env: &dyn Env, file: &ConfigFile, flags: &ServeFlags) -> anyhow::R
     let text = Layers::new(env, file)
         .text(&t::LISTEN)
         .unwrap_or_else(|| "127.0.0.1:8080".into());
-    text.parse().with_context(|| {
-        format!(
-            "listen address {text:?} ({}) is not HOST:PORT",
-            t::LISTEN.var
+    parse_listen(&text).map_err(|e| {
+        anyhow::anyhow!(
+            "listen address ({} or {}): {e}",
+            t::LISTEN.var,
+            t::LISTEN.name()
         )
     })
 }
@@ -313,6 +353,33 @@ mod tests {
         )
         .unwrap();
         assert_eq!(Some(format!("\"{listen}\"").as_str()), t::LISTEN.default);
+    }
+
+    #[test]
+    fn listen_addresses_as_people_write_them() {
+        let ok = |t: &str| parse_listen(t).unwrap().to_string();
+        assert_eq!(ok("localhost:8080"), "127.0.0.1:8080");
+        assert_eq!(ok("8080"), "127.0.0.1:8080");
+        assert_eq!(ok(":8080"), "0.0.0.0:8080");
+        assert_eq!(ok("0.0.0.0:9000"), "0.0.0.0:9000");
+        assert_eq!(ok("[::1]:9000"), "[::1]:9000");
+        for bad in [
+            "",
+            "localhost",
+            "localhost:http",
+            "host.invalid:80",
+            "99999",
+            ":0x1",
+        ] {
+            assert!(parse_listen(bad).is_err(), "{bad}");
+        }
+        let err = listen(
+            &Vars(vec![("G2W_LISTEN", "localhost:nope")]),
+            &ConfigFile::default(),
+            &ServeFlags::default(),
+        )
+        .unwrap_err();
+        assert!(format!("{err:#}").contains("G2W_LISTEN"), "{err:#}");
     }
 
     #[test]

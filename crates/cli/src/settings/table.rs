@@ -198,7 +198,10 @@ pub const SECRET_KEY: Spec = Spec::env_only(Store, "G2W_SECRET_KEY").help(
 pub const LISTEN: Spec = Spec::new(Serve, "listen", "G2W_LISTEN", Text)
     .flag("--listen")
     .default("\"127.0.0.1:8080\"")
-    .help("The address the gateway listens on.");
+    .help(
+        "The address the gateway listens on: HOST:PORT (`localhost:8080`, `0.0.0.0:8080`), \
+         `:PORT` for every interface, or a bare PORT for this machine only.",
+    );
 pub const SYNC_WAIT: Spec = Spec::new(Serve, "sync_wait_ms", "G2W_SYNC_WAIT", Number)
     .var_form("a duration: `1s`, `500ms`")
     .flag("--sync-wait")

@@ -337,3 +337,40 @@ async fn csv_files_from_spreadsheets_that_use_semicolons_or_tabs_import() {
     let list: serde_json::Value = serde_json::from_slice(&registrants.stdout).unwrap();
     assert_eq!(list.as_array().unwrap().len(), 3, "{list}");
 }
+
+#[tokio::test]
+async fn serve_listens_on_addresses_as_people_write_them() {
+    let env = Env::start(config()).await;
+    env.login_pat().await;
+    // The flag, with a host name.
+    let (mut by_flag, base) =
+        crate::serve::start_serve(env.g2w(&["serve", "--listen", "localhost:0"]));
+    assert!(base.starts_with("http://127.0.0.1:"), "{base}");
+    let ok = env
+        .http
+        .get(format!("{base}/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    crate::signal(&by_flag, "TERM");
+    by_flag.wait().unwrap();
+
+    // The config file, with a host name too.
+    let file = env.data.path().join("g2w.toml");
+    std::fs::write(&file, "[serve]\nlisten = \"localhost:0\"\n").unwrap();
+    let mut cmd = env.g2w(&["serve"]);
+    cmd.env("G2W_CONFIG", &file);
+    let (mut by_file, base) = crate::serve::start_serve(cmd);
+    assert!(base.starts_with("http://127.0.0.1:"), "{base}");
+    crate::signal(&by_file, "TERM");
+    by_file.wait().unwrap();
+
+    let bad = env.run(&["serve", "--listen", "localhost:http"], "").await;
+    assert_exit(&bad, 2);
+    assert!(
+        text(&bad.stderr).contains("is not a port"),
+        "{}",
+        text(&bad.stderr)
+    );
+}
