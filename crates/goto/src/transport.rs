@@ -40,5 +40,10 @@ pub fn describe_transport(e: &reqwest::Error) -> String {
         detail = s.to_string();
         source = s.source();
     }
-    format!("{kind}: {detail}")
+    // Where it went, without path or query (which may carry keys): the host is what
+    // a person checks first.
+    match e.url() {
+        Some(url) => format!("{kind} ({}): {detail}", url.origin().ascii_serialization()),
+        None => format!("{kind}: {detail}"),
+    }
 }

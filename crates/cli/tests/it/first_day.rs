@@ -374,3 +374,31 @@ async fn serve_listens_on_addresses_as_people_write_them() {
         text(&bad.stderr)
     );
 }
+
+#[tokio::test]
+async fn a_server_that_cannot_be_reached_is_named_with_the_cause() {
+    let env = Env::start(config()).await;
+    for (url, cause) in [
+        ("http://127.0.0.1:1", "http://127.0.0.1:1"),
+        ("http://goto.invalid:8443", "http://goto.invalid:8443"),
+    ] {
+        let mut cmd = env.g2w(&["auth", "login", "--pat"]);
+        cmd.env("G2W_AUTH_URL", url).env("G2W_API_URL", url);
+        let out = Env::run_cmd(cmd, "a-personal-access-token").await;
+        assert_exit(&out, 1);
+        let said = text(&out.stderr);
+        assert!(said.contains(cause), "{said}");
+        assert!(!said.contains("a-personal-access-token"), "{said}");
+    }
+    let mut cmd = env.g2w(&["auth", "status"]);
+    cmd.env("G2W_DATABASE_URL", "postgres://g2w:s3cret@127.0.0.1:1/g2w");
+    let out = Env::run_cmd(cmd, "").await;
+    assert_exit(&out, 1);
+    let said = text(&out.stderr);
+    assert!(
+        said.contains("127.0.0.1:1/g2w")
+            && said.contains("Connection refused")
+            && !said.contains("s3cret"),
+        "{said}"
+    );
+}
