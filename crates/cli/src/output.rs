@@ -29,6 +29,23 @@ pub fn quit_if_no_reader(e: &std::io::Error) {
     }
 }
 
+/// Asks `question` on the terminal (yes/no, no by default); `yes` (`--yes`) answers it.
+///
+/// # Errors
+/// Without `--yes` and without a terminal to ask on, a refusal that names `--yes`.
+pub fn confirm(question: &str, yes: bool) -> anyhow::Result<bool> {
+    if yes {
+        return Ok(true);
+    }
+    if !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {
+        anyhow::bail!("{question} Not without --yes: there is no terminal to ask on.");
+    }
+    eprint!("{question} [y/N] ");
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer)?;
+    Ok(matches!(answer.trim().to_lowercase().as_str(), "y" | "yes"))
+}
+
 /// Set by `--quiet`: progress displays stay hidden.
 static QUIET: AtomicBool = AtomicBool::new(false);
 

@@ -142,7 +142,7 @@
     });
     var button = form.querySelector("button");
     button.disabled = true;
-    fetch(form.action, {
+    fetch(form.getAttribute("data-api") || form.action, {
       method: "POST",
       headers: { "Content-Type": "application/json", "Accept": "application/json" },
       body: JSON.stringify(body)

@@ -59,6 +59,13 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// Its status and sentence, for a page instead of JSON.
+    pub(crate) fn parts(&self) -> (StatusCode, &str) {
+        (self.status, &self.message)
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         (

@@ -71,7 +71,11 @@ struct FormPage<'a> {
     description: String,
     sessions: Vec<SessionView>,
     time_zone: String,
+    /// Where the form posts without script: the form's own address, so a refused post
+    /// shows the form again where the visitor was.
     action: String,
+    /// Where the script posts (JSON).
+    api: String,
     summary: Vec<(String, String)>,
     fields: Vec<InputView>,
     questions: Vec<QuestionView>,
@@ -97,14 +101,30 @@ struct ProblemPage<'a> {
     brand: &'a Branding,
     heading: &'a str,
     problems: Vec<String>,
+    back: Option<Back>,
 }
 
-/// A page listing problems (a broken submission, an unknown or past webinar).
+/// A link out of a problem page that leads somewhere (a plain link: no script needed).
+#[derive(Debug, Clone)]
+pub(crate) struct Back {
+    href: String,
+    label: &'static str,
+}
+
+impl Back {
+    pub(crate) fn new(href: String, label: &'static str) -> Self {
+        Self { href, label }
+    }
+}
+
+/// A page listing problems (a broken submission, an unknown or past webinar), with a
+/// link back when there is somewhere to go.
 pub(crate) fn problem(
     brand: &Branding,
     status: StatusCode,
     heading: &str,
     problems: Vec<String>,
+    back: Option<Back>,
 ) -> Response {
     render(
         status,
@@ -112,6 +132,7 @@ pub(crate) fn problem(
             brand,
             heading,
             problems,
+            back,
         },
     )
 }
@@ -327,7 +348,8 @@ fn form_html(
         description: detail.description.clone().unwrap_or_default(),
         sessions,
         time_zone: detail.time_zone.clone().unwrap_or_else(|| "UTC".to_owned()),
-        action: format!("/api/v1/webinars/{}/registrations", detail.webinar_key),
+        action: format!("/r/{}", detail.webinar_key),
+        api: format!("/api/v1/webinars/{}/registrations", detail.webinar_key),
         summary,
         fields,
         questions,

@@ -39,6 +39,9 @@ pub enum OutboxCommand {
         /// `YYYY-MM-DD` (midnight UTC) or an RFC 3339 time.
         #[arg(long, value_name = "DATE")]
         delivered_before: String,
+        /// Delete without asking (needed when there is no terminal to ask on).
+        #[arg(long, short)]
+        yes: bool,
     },
 }
 
@@ -136,8 +139,23 @@ pub async fn run(ctx: &Context, command: OutboxCommand) -> anyhow::Result<()> {
             let n = store.retry_all_failed(now).await?;
             say!("{n} registration(s) will be delivered again.");
         }
-        OutboxCommand::Purge { delivered_before } => {
+        OutboxCommand::Purge {
+            delivered_before,
+            yes,
+        } => {
             let before = crate::output::parse_moment(&delivered_before)?;
+            let found = store.count_delivered_before(before).await?;
+            if found == 0 {
+                say!("No delivered registration finished before {before}: nothing to delete.");
+                return Ok(());
+            }
+            let question = format!(
+                "Delete {found} delivered registration(s) finished before {before}? They cannot be brought back."
+            );
+            if !crate::output::confirm(&question, yes)? {
+                say!("Nothing deleted.");
+                return Ok(());
+            }
             let n = store.purge_delivered_before(before).await?;
             say!("{n} delivered registration(s) deleted.");
         }

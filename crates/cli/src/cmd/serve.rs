@@ -31,6 +31,8 @@ pub async fn run(settings: Settings, profile: &str, args: Args) -> anyhow::Resul
     let listen = serve_settings::listen(&ProcessEnv, &settings.file, &args.settings)?;
     let config =
         serve_settings::gateway_config(&ProcessEnv, &settings.file, &args.settings, profile)?;
+    // The port first: a busy one is said before anything else happens.
+    let listener = bind(listen).await?;
     let ctx = Context::open(settings, profile).await?;
     // Refuse to start rather than answer 503 to every visitor.
     ctx.store
@@ -48,7 +50,7 @@ pub async fn run(settings: Settings, profile: &str, args: Args) -> anyhow::Resul
         ),
         Some(_) => {}
     }
-    serve(&ctx, listen, config, None, false).await
+    serve(&ctx, listener, config, None, false).await
 }
 
 /// The admin console's password: `G2W_ADMIN_PASSWORD`, else the stored hash, else a new
@@ -75,11 +77,20 @@ async fn with_admin_password(
     Ok(config)
 }
 
+/// Takes the port to listen on.
+async fn bind(listen: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(listen).await.with_context(|| {
+        format!(
+            "cannot listen on {listen}: is another g2w serve running? choose another address with --listen"
+        )
+    })
+}
+
 /// Serves until a signal; with `webhooks_to_self`, once listening, points GoTo's
 /// webhooks at this gateway (the demo, where GoTo is the emulator beside it).
 async fn serve(
     ctx: &Context,
-    listen: SocketAddr,
+    listener: tokio::net::TcpListener,
     config: GatewayConfig,
     banner: Option<String>,
     webhooks_to_self: bool,
@@ -97,9 +108,6 @@ async fn serve(
     );
     let mut config = config;
     config.max_connections = crate::limits::connections_within_open_files(config.max_connections);
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;
     let gateway = Gateway::new(config, ctx.store.clone(), client, g2w_goto::system_clock());
     say!("g2w gateway listening on http://{addr}");
@@ -132,6 +140,9 @@ async fn serve(
 /// The demo: an in-process emulator with demo webinars, a throw-away data directory,
 /// an automatic login, and the gateway in front of it.
 async fn demo(mut settings: Settings, profile: &str, args: Args) -> anyhow::Result<()> {
+    // The port first: a busy one is said before anything is made or printed.
+    let listen = serve_settings::listen(&ProcessEnv, &settings.file, &args.settings)?;
+    let listener = bind(listen).await?;
     let emulator = g2w_emulator::spawn(g2w_emulator::EmulatorConfig {
         auto_approve: true,
         seed_demo: true,
@@ -152,7 +163,6 @@ async fn demo(mut settings: Settings, profile: &str, args: Args) -> anyhow::Resu
     settings.secret_key = None;
     settings.client_id = Some(g2w_emulator::DEMO_CLIENT_ID.to_owned());
     settings.client_secret = Some(SecretString::from(g2w_emulator::DEMO_CLIENT_SECRET));
-    let listen = serve_settings::listen(&ProcessEnv, &settings.file, &args.settings)?;
     let config =
         serve_settings::gateway_config(&ProcessEnv, &settings.file, &args.settings, profile)?;
     let ctx = Context::open(settings, profile).await?;
@@ -242,7 +252,7 @@ async fn demo(mut settings: Settings, profile: &str, args: Args) -> anyhow::Resu
         "Stop with Ctrl-C.".to_owned(),
     ]);
     let config = with_admin_password(&ctx, config).await?;
-    serve(&ctx, listen, config, Some(lines.join("\n")), true).await?;
+    serve(&ctx, listener, config, Some(lines.join("\n")), true).await?;
     drop(emulator);
     drop(data);
     Ok(())

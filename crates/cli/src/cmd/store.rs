@@ -53,6 +53,14 @@ pub async fn run(settings: &Settings, command: StoreCommand) -> anyhow::Result<(
                 bail!("the store is already {}", target.location());
             }
             let copied = copy(&from, &target).await?;
+            if copied.logins + copied.settings + copied.registrations == 0 {
+                say!(
+                    "Nothing to copy: {} already has every login, setting and waiting registration of {}.",
+                    target.location(),
+                    from.location()
+                );
+                return Ok(());
+            }
             say!(
                 "Copied {} login(s), {} setting(s) and {} waiting registration(s) from {} to {}.",
                 copied.logins,
@@ -80,14 +88,22 @@ struct Copied {
 /// Settings a store keeps that a gateway needs.
 async fn copy(from: &Store, to: &Store) -> anyhow::Result<Copied> {
     let mut copied = Copied::default();
+    // Only what the target lacks: a gateway already running on it may have refreshed
+    // its login since, and an older copy would undo that.
     for profile in from.profiles().await? {
+        if to.load_profile(&profile).await?.is_some() {
+            continue;
+        }
         if let Some(login) = from.load_profile(&profile).await? {
             to.save_profile(&profile, &login).await?;
             copied.logins += 1;
         }
     }
     for setting in Setting::ALL {
-        if let Some(value) = from.setting(setting).await? {
+        if to.setting(setting).await?.is_some_and(|v| !v.is_empty()) {
+            continue;
+        }
+        if let Some(value) = from.setting(setting).await?.filter(|v| !v.is_empty()) {
             to.set_setting(setting, &value).await?;
             copied.settings += 1;
         }

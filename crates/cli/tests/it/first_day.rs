@@ -402,3 +402,97 @@ async fn a_server_that_cannot_be_reached_is_named_with_the_cause() {
         "{said}"
     );
 }
+
+#[tokio::test]
+async fn outbox_purge_asks_first_and_needs_yes_without_a_terminal() {
+    let env = Env::start(config()).await;
+    env.login_pat().await;
+    {
+        let store = g2w_store::Store::open_in(env.data.path(), None)
+            .await
+            .unwrap();
+        let at = g2w_goto::Timestamp::from_millis(1_000);
+        store
+            .enqueue(&[g2w_store::NewRegistration {
+                id: "old".into(),
+                profile: "default".into(),
+                webinar_key: g2w_goto::WebinarKey::new(1),
+                email: "old@example.com".into(),
+                payload: "{}".into(),
+                idempotency_key: None,
+                source: None,
+                created_at: at,
+                validated: true,
+            }])
+            .await
+            .unwrap();
+        let claimed = store
+            .claim(
+                "default",
+                "t",
+                at,
+                std::time::Duration::from_secs(9),
+                g2w_store::Claim::Due,
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        let done = g2w_store::Completion::Delivered {
+            registrant_key: g2w_goto::RegistrantKey::new(7),
+            join_url: "https://example.com/j".into(),
+        };
+        store
+            .complete("old", claimed.fence, at, &done)
+            .await
+            .unwrap();
+    }
+    let purge = ["outbox", "purge", "--delivered-before", "2999-01-01"];
+    let refused = env.run(&purge, "").await;
+    assert_exit(&refused, 1);
+    assert!(
+        text(&refused.stderr).contains("Delete 1 delivered registration(s)")
+            && text(&refused.stderr).contains("--yes"),
+        "{}",
+        text(&refused.stderr)
+    );
+    let listed = env.run(&["outbox", "list", "--format", "json"], "").await;
+    assert!(
+        text(&listed.stdout).contains("old@example.com"),
+        "nothing deleted"
+    );
+    let mut yes = purge.to_vec();
+    yes.push("--yes");
+    let done = env.run(&yes, "").await;
+    assert_ok(&done);
+    assert!(text(&done.stdout).contains("1 delivered registration(s) deleted"));
+}
+
+#[tokio::test]
+async fn a_second_demo_on_a_busy_port_says_so_and_leaves_nothing_behind() {
+    let env = Env::start(config()).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let demo = |listen: &str| {
+        let mut cmd = env.g2w(&["serve", "--demo", "--listen", listen]);
+        cmd.env("TMPDIR", tmp.path());
+        cmd
+    };
+    let (mut first, base) = crate::serve::start_serve(demo("127.0.0.1:0"));
+    let busy = base.trim_start_matches("http://").to_owned();
+    let leftovers = || std::fs::read_dir(tmp.path()).unwrap().count();
+    assert_eq!(leftovers(), 1, "the first demo's data directory");
+    let second = Env::run_cmd(demo(&busy), "").await;
+    assert_exit(&second, 1);
+    let said = text(&second.stderr);
+    assert!(
+        said.contains("cannot listen on") && said.contains(&busy),
+        "{said}"
+    );
+    assert!(
+        !said.contains("password"),
+        "no password for a demo that never ran: {said}"
+    );
+    assert_eq!(leftovers(), 1, "the second made nothing");
+    crate::signal(&first, "TERM");
+    first.wait().unwrap();
+    assert_eq!(leftovers(), 0, "a stopped demo takes its directory with it");
+}

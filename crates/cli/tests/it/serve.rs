@@ -341,8 +341,9 @@ async fn outbox_commands_manage_failures() {
         .await;
     assert_ok(&purge);
     assert!(
-        text(&purge.stdout).starts_with("0 "),
-        "the pending one stays"
+        text(&purge.stdout).contains("nothing to delete"),
+        "the pending one stays: {}",
+        text(&purge.stdout)
     );
     assert_exit(
         &env.run(&["outbox", "purge", "--delivered-before", "yesterday"], "")

@@ -31,7 +31,9 @@ pub(crate) fn router(state: AppState, body_limit: usize) -> Router {
     let form = headers::cached(
         Router::new().route("/r/{webinar_key}", get(pages::hosted_form)),
         "public, max-age=60",
-    );
+    )
+    // The form's own post: not cached (its answers are the visitor's).
+    .merge(Router::new().route("/r/{webinar_key}", post(register::register_from_form)));
     // It carries a personal join URL.
     let confirmation = headers::cached(
         Router::new().route("/confirmation/{id}", get(pages::confirmation)),

@@ -28,6 +28,7 @@ pub(crate) async fn hosted_form(
             StatusCode::NOT_FOUND,
             "Webinar not found",
             vec!["This registration link is not valid (or the webinar was cancelled).".to_owned()],
+            None,
         )
     };
     let Ok(key) = webinar.parse::<WebinarKey>() else {
@@ -39,6 +40,7 @@ pub(crate) async fn hosted_form(
             StatusCode::TOO_MANY_REQUESTS,
             "Too many requests",
             vec!["Please wait a minute and try again.".to_owned()],
+            Some(crate::pages::Back::new(format!("/r/{key}"), "Try again")),
         );
     }
     match webinars.lookup(key, shared.config.lookup_deadline).await {
@@ -47,6 +49,7 @@ pub(crate) async fn hosted_form(
             StatusCode::GONE,
             &info.detail.subject,
             vec!["This webinar is over; registration is closed.".to_owned()],
+            None,
         ),
         Lookup::Found(info) => crate::pages::cached_form(
             brand,
@@ -63,6 +66,7 @@ pub(crate) async fn hosted_form(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Registration is unavailable",
                 vec!["Please try again in a few minutes.".to_owned()],
+                Some(crate::pages::Back::new(format!("/r/{key}"), "Try again")),
             )
         }
     }

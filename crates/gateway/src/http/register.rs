@@ -112,12 +112,31 @@ fn redirect_browser(state: &Intake, status: &str, id: &str, join_url: Option<&st
     Redirect::to(&target).into_response()
 }
 
+/// A link back to the hosted form of `webinar`, when it names one.
+fn back_to_form(webinar: &str) -> Option<crate::pages::Back> {
+    webinar
+        .parse::<WebinarKey>()
+        .ok()
+        .map(|key| crate::pages::Back::new(format!("/r/{key}"), "Back to the form"))
+}
+
+/// An API error's message as a sentence for a page.
+fn sentence(message: &str) -> String {
+    let mut chars = message.trim().trim_end_matches('.').chars();
+    match chars.next() {
+        Some(first) => format!("{}{}.", first.to_uppercase(), chars.as_str()),
+        None => String::new(),
+    }
+}
+
 fn validation_failed(
     state: &Intake,
+    webinar: &str,
     errors: &FieldErrors,
     html: bool,
     page: Option<(&WebinarInfo, &Submission)>,
 ) -> Response {
+    let back = back_to_form(webinar);
     if html {
         return match page {
             Some((info, submission)) => crate::pages::form(
@@ -130,7 +149,8 @@ fn validation_failed(
                 &state.shared.config.brand,
                 StatusCode::BAD_REQUEST,
                 "Please check your registration",
-                errors.iter().map(|(f, m)| format!("{f}: {m}")).collect(),
+                intake::describe(errors, None),
+                back,
             ),
         };
     }
@@ -146,6 +166,8 @@ fn validation_failed(
 struct Refusal {
     outcome: IntakeOutcome,
     response: Box<Response>,
+    /// For an API error: its status and sentence, for a browser's page.
+    page: Option<(StatusCode, String)>,
 }
 
 impl Refusal {
@@ -153,11 +175,17 @@ impl Refusal {
         Self {
             outcome,
             response: Box::new(response),
+            page: None,
         }
     }
 
     fn api(outcome: IntakeOutcome, error: ApiError) -> Self {
-        Self::new(outcome, error.into_response())
+        let (status, message) = error.parts();
+        let page = Some((status, message.to_owned()));
+        Self {
+            page,
+            ..Self::new(outcome, error.into_response())
+        }
     }
 }
 
@@ -171,7 +199,7 @@ struct Checked {
 }
 
 /// `POST /api/v1/webinars/{webinarKey}/registrations`: parse → validate → enqueue →
-/// answer.
+/// answer (JSON, or pages for a browser that asks for HTML).
 pub(crate) async fn register(
     state: Intake,
     client: Client,
@@ -179,11 +207,33 @@ pub(crate) async fn register(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let state = &state;
     let html = wants_html(&headers);
+    intake(&state, client, &webinar, &headers, &body, html).await
+}
+
+/// `POST /r/{webinarKey}`: the hosted form's own post. Always pages, and a refused post
+/// shows the form again at the form's own address.
+pub(crate) async fn register_from_form(
+    state: Intake,
+    client: Client,
+    Path(webinar): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    intake(&state, client, &webinar, &headers, &body, true).await
+}
+
+async fn intake(
+    state: &Intake,
+    client: Client,
+    webinar: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+    html: bool,
+) -> Response {
     let stored = async {
-        let submission = parse(state, client, &headers, &body, html)?;
-        let checked = validate(state, client, &webinar, &headers, submission, html).await?;
+        let submission = parse(state, client, webinar, headers, body, html)?;
+        let checked = validate(state, client, webinar, headers, submission, html).await?;
         enqueue(state, checked).await
     }
     .await;
@@ -195,7 +245,16 @@ pub(crate) async fn register(
         }
         Err(refusal) => {
             state.shared.metrics.intake(refusal.outcome);
-            *refusal.response
+            match refusal.page {
+                Some((status, message)) if html => crate::pages::problem(
+                    &state.shared.config.brand,
+                    status,
+                    "Registration did not go through",
+                    vec![sentence(&message)],
+                    back_to_form(webinar),
+                ),
+                _ => *refusal.response,
+            }
         }
     }
 }
@@ -205,6 +264,7 @@ pub(crate) async fn register(
 fn parse(
     state: &Intake,
     client: Client,
+    webinar: &str,
     headers: &HeaderMap,
     body: &[u8],
     html: bool,
@@ -236,7 +296,7 @@ fn parse(
     let submission = parsed.map_err(|errors| {
         Refusal::new(
             IntakeOutcome::Invalid,
-            validation_failed(state, &errors, html, None),
+            validation_failed(state, webinar, &errors, html, None),
         )
     })?;
     if submission.honeypot {
@@ -309,6 +369,7 @@ async fn validate(
                 IntakeOutcome::Invalid,
                 validation_failed(
                     state,
+                    webinar,
                     &errors,
                     html,
                     info.as_deref().map(|i| (i, &submission)),

@@ -44,8 +44,12 @@ async fn the_hosted_form_is_built_from_the_webinars_own_fields_and_questions() {
         )),
         "answer keys carried"
     );
+    assert!(
+        html.contains(&format!("action=\"/r/{webinar}\"")),
+        "without script the form posts to its own address"
+    );
     assert!(html.contains(&format!(
-        "action=\"/api/v1/webinars/{webinar}/registrations\""
+        "data-api=\"/api/v1/webinars/{webinar}/registrations\""
     )));
     assert!(
         html.contains("<label for=\"firstName\">"),
@@ -57,7 +61,13 @@ async fn the_hosted_form_is_built_from_the_webinars_own_fields_and_questions() {
         "the webinar's own zone is named"
     );
 
-    assert_eq!(app.get("/r/123").await.status, 404);
+    let unknown = app.get("/r/123").await;
+    assert_eq!(unknown.status, 404);
+    assert!(
+        !unknown.text.contains("Back to the form") && !unknown.text.contains("javascript:"),
+        "no link that leads nowhere: {}",
+        unknown.text
+    );
     assert_eq!(app.get("/r/nonsense").await.status, 404);
     let (past, _) = app
         .webinar(json!({"subject": "Old", "startTime": "2020-01-01T10:00:00Z"}))
@@ -307,4 +317,66 @@ async fn the_form_is_compressed_once_and_served_the_same_to_every_visitor() {
     assert_eq!(second, first, "the same bytes to every visitor");
     let refused = get("gzip;q=0, identity").await;
     assert!(refused.headers().get("content-encoding").is_none());
+}
+
+#[tokio::test]
+async fn a_refused_post_of_the_hosted_form_stays_at_the_forms_address() {
+    let app = TestApp::start().await;
+    let (webinar, _) = app.webinar(json!({"subject": "Where am I"})).await;
+    let refused = TestApp::reply(
+        app.http
+            .post(format!("{}/r/{webinar}", app.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("firstName=Ada&lastName=&email=ada%40example.com")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(refused.status, 400);
+    assert!(
+        refused.text.contains("Last name is required."),
+        "the form again, with its error: {}",
+        refused.text
+    );
+    assert!(
+        !refused.headers.contains_key("cache-control")
+            || !refused.headers["cache-control"]
+                .to_str()
+                .unwrap()
+                .contains("public"),
+        "a visitor's answers are never cached"
+    );
+    let accepted = app
+        .http
+        .post(format!("{}/r/{webinar}", app.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("firstName=Ada&lastName=Lovelace&email=ada%40example.com")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(accepted.status(), 303);
+    assert!(
+        accepted.headers()["location"]
+            .to_str()
+            .unwrap()
+            .starts_with("/confirmation/")
+    );
+    // A page the form cannot show (a JSON body, say) is a page with a link back.
+    let odd = TestApp::reply(
+        app.http
+            .post(format!("{}/r/{webinar}", app.base))
+            .header("content-type", "text/plain")
+            .body("hello")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(odd.status, 415);
+    assert!(
+        odd.text.contains(&format!("href=\"/r/{webinar}\"")),
+        "{}",
+        odd.text
+    );
 }

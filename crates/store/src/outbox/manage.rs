@@ -141,8 +141,24 @@ impl Store {
         Ok(n == 1)
     }
 
-    /// Deletes delivered (and already-registered) registrations finished before
-    /// `before`; returns how many.
+    /// How many delivered (and already-registered) registrations finished before
+    /// `before`: what [`Self::purge_delivered_before`] would delete.
+    ///
+    /// # Errors
+    /// Database failures.
+    pub async fn count_delivered_before(&self, before: Timestamp) -> Result<u64, StoreError> {
+        let row = self
+            .db
+            .query_one(
+                "SELECT count(*) FROM outbox WHERE state IN ('delivered', 'already_registered')
+                     AND finished_at < $1",
+                args![before.as_millis()],
+            )
+            .await?;
+        Ok(u64::try_from(row.int(0)?).unwrap_or(0))
+    }
+
+    /// Deletes delivered registrations finished before `before`; how many.
     ///
     /// # Errors
     /// Database failures.
