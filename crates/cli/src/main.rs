@@ -26,9 +26,13 @@ struct Cli {
     /// Only errors on stderr.
     #[arg(long, short, global = true, conflicts_with = "verbose")]
     quiet: bool,
-    /// More detail on stderr (repeat for more).
+    /// More detail on stderr (repeat for more); `-v` on `serve` logs a line a request.
     #[arg(long, short, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
+    /// How log lines on stderr are written: `text` for people, `json` (one object a
+    /// line) for log shippers.
+    #[arg(long, global = true, value_enum, env = settings::table::LOG_FORMAT.var, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     #[command(flatten)]
     credentials: CredentialFlags,
     #[command(subcommand)]
@@ -86,7 +90,16 @@ fn parse_profile(name: &str) -> Result<String, String> {
     }
 }
 
-fn init_logging(quiet: bool, verbose: u8) {
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    /// Lines for people (coloured on a terminal, unless `NO_COLOR` is set).
+    Text,
+    /// One JSON object a line.
+    Json,
+}
+
+fn init_logging(quiet: bool, verbose: u8, format: LogFormat) {
     let default = match (quiet, verbose) {
         (true, _) => "error",
         (_, 0) => "warn",
@@ -94,13 +107,21 @@ fn init_logging(quiet: bool, verbose: u8) {
         _ => "debug",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env(settings::table::LOG.var)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let color = std::env::var_os("NO_COLOR").is_none();
-    tracing_subscriber::fmt()
+        .unwrap_or_else(|_| {
+            tracing_subscriber::EnvFilter::new(format!(
+                "{default},{}=info",
+                output::NOTICE_TARGET
+            ))
+        });
+    let color = std::env::var_os("NO_COLOR").is_none()
+        && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(color)
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => logs.with_ansi(color).init(),
+        LogFormat::Json => logs.json().with_ansi(false).init(),
+    }
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -127,7 +148,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.quiet, cli.verbose);
+    init_logging(cli.quiet, cli.verbose, cli.log_format);
+    output::set_json_logs(cli.log_format == LogFormat::Json);
     output::set_quiet(cli.quiet);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

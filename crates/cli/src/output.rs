@@ -46,12 +46,42 @@ pub fn confirm(question: &str, yes: bool) -> anyhow::Result<bool> {
     Ok(matches!(answer.trim().to_lowercase().as_str(), "y" | "yes"))
 }
 
-/// Set by `--quiet`: progress displays stay hidden.
+/// Set by `--quiet`: progress displays and notices stay hidden.
 static QUIET: AtomicBool = AtomicBool::new(false);
+/// Set by `--log-format json`: stderr carries JSON lines only.
+static JSON_LOGS: AtomicBool = AtomicBool::new(false);
 
 /// Records `--quiet`.
 pub fn set_quiet(quiet: bool) {
     QUIET.store(quiet, Ordering::Relaxed);
+}
+
+/// Records `--log-format json`.
+pub fn set_json_logs(json: bool) {
+    JSON_LOGS.store(json, Ordering::Relaxed);
+}
+
+/// The target of notices in the logs (the default log filter always lets it through).
+pub const NOTICE_TARGET: &str = "g2w::notice";
+
+/// `eprintln!` for what a command tells the person running it (a gateway started or
+/// stopped, what to do next): a plain line, or a JSON log line under
+/// `--log-format json` so that stderr stays parseable; nothing under `--quiet`.
+macro_rules! notice {
+    ($($arg:tt)*) => { $crate::output::write_notice(&format!($($arg)*)) };
+}
+pub(crate) use notice;
+
+/// See [`notice`].
+pub fn write_notice(text: &str) {
+    if QUIET.load(Ordering::Relaxed) {
+        return;
+    }
+    if JSON_LOGS.load(Ordering::Relaxed) {
+        tracing::info!(target: "g2w::notice", "{text}");
+    } else {
+        eprintln!("{text}");
+    }
 }
 
 /// Whether a progress display belongs on stderr: a terminal, and not `--quiet`.

@@ -8,6 +8,7 @@ use g2w_goto::{GotoClient, RetryPolicy, SecretString};
 use g2w_store::Setting;
 
 use crate::context::Context;
+use crate::output::notice;
 use crate::output::say;
 use crate::settings::serve::{self as serve_settings, ServeFlags};
 use crate::settings::table::ADMIN_PASSWORD;
@@ -41,7 +42,7 @@ pub async fn run(settings: Settings, profile: &str, args: Args) -> anyhow::Resul
         .with_context(|| format!("g2w serve cannot write its store {}", ctx.store.location()))?;
     let config = with_admin_password(&ctx, config).await?;
     match ctx.stored().await? {
-        None => eprintln!(
+        None => notice!(
             "Not connected to GoTo yet: registrations are accepted and queued until you connect \
              (`g2w auth login`, or Connect GoTo in the admin console at /admin)."
         ),
@@ -67,7 +68,7 @@ async fn with_admin_password(
                 let password = AdminPassword::generate();
                 let hash = AdminPassword::hash(&password);
                 ctx.store.set_setting(Setting::AdminPassword, &hash).await?;
-                eprintln!(
+                notice!(
                     "Admin console password (shown once, stored hashed; set G2W_ADMIN_PASSWORD to choose one): {password}"
                 );
                 AdminPassword::Hashed(hash)
@@ -124,8 +125,8 @@ async fn serve(
                 )
             };
             match set_up.await {
-                Ok(said) => eprintln!("{said}"),
-                Err(e) => eprintln!("GoTo's webhooks could not be set up: {e:#}"),
+                Ok(said) => notice!("{said}"),
+                Err(e) => notice!("GoTo's webhooks could not be set up: {e:#}"),
             }
         };
         tokio::join!(serving, setup).0
@@ -133,7 +134,7 @@ async fn serve(
         serving.await
     };
     served.context("the gateway stopped with an error")?;
-    eprintln!("g2w gateway stopped.");
+    notice!("g2w gateway stopped.");
     Ok(())
 }
 

@@ -156,6 +156,14 @@ pub const LOG: Spec = Spec::env_only(General, "G2W_LOG").help(
      Default: warnings (`-v` for more, `-q` for errors only).",
 );
 
+pub const LOG_FORMAT: Spec = Spec::env_only(General, "G2W_LOG_FORMAT")
+    .flag("--log-format")
+    .default("\"text\"")
+    .help(
+        "How log lines are written: `text` for people (coloured only on a terminal), `json` \
+         (one object a line) for log shippers.",
+    );
+
 pub const CLIENT_ID: Spec = Spec::new(Goto, "client_id", "G2W_CLIENT_ID", Text)
     .flag("--client-id")
     .example("\"your-client-id\"")
@@ -364,6 +372,7 @@ pub const ALL: &[Spec] = &[
     CONFIG,
     PROFILE,
     LOG,
+    LOG_FORMAT,
     CLIENT_ID,
     CLIENT_SECRET,
     AUTH_URL,

@@ -496,3 +496,60 @@ async fn a_second_demo_on_a_busy_port_says_so_and_leaves_nothing_behind() {
     first.wait().unwrap();
     assert_eq!(leftovers(), 0, "a stopped demo takes its directory with it");
 }
+
+#[tokio::test]
+async fn logs_for_people_and_for_shippers_with_a_line_a_request_under_v() {
+    use std::io::BufRead as _;
+
+    let env = Env::start(config()).await;
+    // No login yet: /readyz says 503, which is not an error of the gateway's.
+    let mut cmd = env.g2w(&[
+        "-v",
+        "--log-format",
+        "json",
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    cmd.env("G2W_ADMIN_PASSWORD", "x").env_remove("NO_COLOR");
+    let mut serve = crate::Running::spawn(cmd);
+    let mut stdout = std::io::BufReader::new(serve.child.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    let base = line
+        .trim()
+        .strip_prefix("g2w gateway listening on ")
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        env.http
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        503
+    );
+    let answered = serve.wait_line(|l| l.contains("answered") && l.contains("/readyz"));
+    let v: serde_json::Value = serde_json::from_str(&answered).expect("a JSON line");
+    assert_eq!(v["level"], "INFO", "{answered}");
+    assert_eq!(v["fields"]["status"], 503, "{answered}");
+    crate::signal(&serve.child, "TERM");
+    let out = serve.finish().await;
+    for line in text(&out.stderr).lines() {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}"));
+        assert_ne!(v["level"], "ERROR", "{line}");
+    }
+
+    // Text for people: no colour codes into a pipe, even without NO_COLOR.
+    let mut cmd = env.g2w(&["-v", "auth", "status"]);
+    cmd.env_remove("NO_COLOR").env("G2W_LOG", "debug");
+    let out = Env::run_cmd(cmd, "").await;
+    assert!(!text(&out.stderr).is_empty());
+    assert!(
+        !text(&out.stderr).contains('\u{1b}'),
+        "{}",
+        text(&out.stderr)
+    );
+}

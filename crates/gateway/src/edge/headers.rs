@@ -125,8 +125,8 @@ where
     };
     let policy = hosted_page_policy(config);
     let request_id = HeaderName::from_static("x-request-id");
-    let trace = tower_http::trace::TraceLayer::new_for_http().make_span_with(
-        |request: &axum::http::Request<axum::body::Body>| {
+    let trace = tower_http::trace::TraceLayer::new_for_http()
+        .make_span_with(|request: &axum::http::Request<axum::body::Body>| {
             let id = request
                 .extensions()
                 .get::<RequestId>()
@@ -138,8 +138,27 @@ where
                 method = %request.method(),
                 path = %request.uri().path(),
             )
-        },
-    );
+        })
+        // One line a request, at info (`g2w -v serve` shows them). A 503 is the gateway
+        // saying "not now" (readiness, a store that does not answer, which is logged
+        // where it happens): not an error line of its own. A 500 is one.
+        .on_request(())
+        .on_failure(())
+        .on_response(
+            |response: &Response<axum::body::Body>,
+             latency: std::time::Duration,
+             _span: &tracing::Span| {
+                let status = response.status().as_u16();
+                let ms = latency.as_secs_f64() * 1000.0;
+                if response.status().is_server_error()
+                    && response.status() != axum::http::StatusCode::SERVICE_UNAVAILABLE
+                {
+                    tracing::error!(status, ms, "answered");
+                } else {
+                    tracing::info!(status, ms, "answered");
+                }
+            },
+        );
     router
         .layer(SetResponseHeaderLayer::if_not_present(
             CONTENT_SECURITY_POLICY,
