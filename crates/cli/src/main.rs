@@ -12,7 +12,7 @@ mod signal;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory as _, Parser, Subcommand};
 
 use crate::settings::{CredentialFlags, ProcessEnv, Settings};
 
@@ -75,6 +75,13 @@ enum Command {
     Config(cmd::config::ConfigCommand),
     /// Run the built-in GoTo emulator (OAuth server and Webinar v2 API) on its own.
     Emulator(cmd::emulator::Args),
+    /// Print a completion script for a shell (`g2w completions bash > /etc/bash_completion.d/g2w`).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (`g2w man > g2w.1; man ./g2w.1`).
+    Man,
 }
 
 fn parse_profile(name: &str) -> Result<String, String> {
@@ -108,10 +115,7 @@ fn init_logging(quiet: bool, verbose: u8, format: LogFormat) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env(settings::table::LOG.var)
         .unwrap_or_else(|_| {
-            tracing_subscriber::EnvFilter::new(format!(
-                "{default},{}=info",
-                output::NOTICE_TARGET
-            ))
+            tracing_subscriber::EnvFilter::new(format!("{default},{}=info", output::NOTICE_TARGET))
         });
     let color = std::env::var_os("NO_COLOR").is_none()
         && std::io::IsTerminal::is_terminal(&std::io::stderr());
@@ -129,6 +133,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let context = async || context::Context::open(settings()?, &cli.profile).await;
     match cli.command {
         Command::Emulator(args) => cmd::emulator::run(args).await,
+        Command::Completions { shell } => {
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "g2w", &mut out);
+            output::write_out(format_args!("{}", String::from_utf8_lossy(&out)));
+            Ok(())
+        }
+        Command::Man => {
+            let mut out = Vec::new();
+            clap_mangen::Man::new(Cli::command()).render(&mut out)?;
+            output::write_out(format_args!("{}", String::from_utf8_lossy(&out)));
+            Ok(())
+        }
         Command::Config(command) => {
             cmd::config::run(&command);
             Ok(())

@@ -553,3 +553,48 @@ async fn logs_for_people_and_for_shippers_with_a_line_a_request_under_v() {
         text(&out.stderr)
     );
 }
+
+#[tokio::test]
+async fn completions_and_a_manual_page() {
+    let env = Env::start(config()).await;
+    for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
+        let out = env.run(&["completions", shell], "").await;
+        assert_ok(&out);
+        let script = text(&out.stdout);
+        for word in ["registrants", "webinars", "serve", "profile"] {
+            assert!(script.contains(word), "{shell} completion lacks {word}");
+        }
+        if shell == "bash" {
+            let path = env.data.path().join("g2w.bash");
+            std::fs::write(&path, &script).unwrap();
+            let checked = std::process::Command::new("bash")
+                .arg("-n")
+                .arg(&path)
+                .output()
+                .unwrap();
+            assert!(checked.status.success(), "{}", text(&checked.stderr));
+        }
+    }
+    assert_exit(&env.run(&["completions", "tcsh"], "").await, 2);
+
+    let man = env.run(&["man"], "").await;
+    assert_ok(&man);
+    let page = text(&man.stdout);
+    assert!(page.contains(".TH g2w 1"), "{page}");
+    assert!(page.contains("registrants"), "subcommands are listed");
+    // Rendered as `man` would, where groff is installed.
+    if let Ok(rendered) = std::process::Command::new("groff")
+        .args(["-man", "-Tutf8", "-ww", "-z"])
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut groff| {
+            use std::io::Write as _;
+            groff.stdin.take().unwrap().write_all(page.as_bytes())?;
+            groff.wait_with_output()
+        })
+    {
+        assert!(rendered.status.success());
+        assert_eq!(text(&rendered.stderr), "", "groff warns about nothing");
+    }
+}
