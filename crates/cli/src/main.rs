@@ -145,10 +145,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             output::write_out(format_args!("{}", String::from_utf8_lossy(&out)));
             Ok(())
         }
-        Command::Config(command) => {
-            cmd::config::run(&command);
-            Ok(())
-        }
+        Command::Config(command) => cmd::config::run(&command, &cli.credentials),
         Command::Auth(command) => cmd::auth::run(context().await?, command).await,
         Command::Webinars(command) => cmd::webinars::run(&context().await?, command).await,
         Command::Registrants(command) => cmd::registrants::run(&context().await?, command).await,

@@ -304,16 +304,17 @@ impl Settings {
     /// # Errors
     /// A bad config file, URL or number, with what and where.
     pub fn resolve(env: &dyn Env, flags: &CredentialFlags) -> anyhow::Result<Self> {
-        let file = match flags
-            .config
-            .clone()
-            .or_else(|| env.var(table::CONFIG.var).map(PathBuf::from))
-        {
-            Some(path) => read_config_file(&path)?,
-            None => match default_config_file().filter(|p| p.exists()) {
-                Some(path) => read_config_file(&path)?,
-                None => ConfigFile::default(),
-            },
+        let file_path = config_path(env, flags).filter(|(_, chosen)| {
+            // A file named by flag or variable must exist; the default one may not.
+            *chosen
+        });
+        let file_path = match file_path {
+            Some((path, _)) => Some(path),
+            None => default_config_file().filter(|p| p.exists()),
+        };
+        let file = match &file_path {
+            Some(path) => read_config_file(path)?,
+            None => ConfigFile::default(),
         };
         let layers = Layers::new(env, &file);
         let url = |spec: &Spec, default: &str| {
@@ -356,6 +357,112 @@ impl Settings {
             file,
         })
     }
+}
+
+/// The config file named by `--config` or `G2W_CONFIG` (`true`: chosen), else the
+/// platform's default place (`false`: used only if it exists).
+pub fn config_path(env: &dyn Env, flags: &CredentialFlags) -> Option<(PathBuf, bool)> {
+    flags
+        .config
+        .clone()
+        .or_else(|| env.var(table::CONFIG.var).map(PathBuf::from))
+        .map(|p| (p, true))
+        .or_else(|| default_config_file().map(|p| (p, false)))
+}
+
+/// Where a setting's value came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// A flag on the command line.
+    Flag,
+    /// A `G2W_*` variable.
+    Environment,
+    /// The config file.
+    File,
+    /// Nothing gave one.
+    Default,
+}
+
+impl Source {
+    /// Its name in `g2w config show`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Flag => "flag",
+            Self::Environment => "environment",
+            Self::File => "file",
+            Self::Default => "default",
+        }
+    }
+}
+
+/// A setting as it is in effect: its value (secrets replaced by `[set]`, passwords cut
+/// out of URLs) and where the value came from.
+#[derive(Debug, Clone)]
+pub struct Effective {
+    /// The setting.
+    pub spec: &'static Spec,
+    /// Its value as text, if any.
+    pub value: Option<String>,
+    /// Where it came from.
+    pub source: Source,
+}
+
+/// Every setting as `env`, `file` and the global `flags` make it.
+pub fn effective(env: &dyn Env, file: &ConfigFile, flags: &CredentialFlags) -> Vec<Effective> {
+    let flag = |spec: &Spec| -> Option<String> {
+        if spec.var == table::CLIENT_ID.var {
+            flags.client_id.clone()
+        } else if spec.var == table::CLIENT_SECRET.var {
+            flags.client_secret.clone()
+        } else if spec.var == table::CONFIG.var {
+            flags.config.as_ref().map(|p| p.display().to_string())
+        } else {
+            None
+        }
+    };
+    table::ALL
+        .iter()
+        .filter(|spec| !spec.retired)
+        .map(|spec| {
+            let file_value = file.value(spec).map(|v| match v {
+                toml::Value::String(s) => s.clone(),
+                toml::Value::Array(items) => items
+                    .iter()
+                    .map(|i| i.as_str().unwrap_or_default().to_owned())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                other => other
+                    .as_integer()
+                    .map_or_else(String::new, |n| n.to_string()),
+            });
+            let (value, source) = if let Some(v) = flag(spec) {
+                (Some(v), Source::Flag)
+            } else if let Some(v) = env.var(spec.var) {
+                (Some(v), Source::Environment)
+            } else if let Some(v) = file_value {
+                (Some(v), Source::File)
+            } else {
+                (
+                    spec.default.map(|d| d.trim_matches('"').to_owned()),
+                    Source::Default,
+                )
+            };
+            let value = value.map(|v| {
+                if spec.secret {
+                    "[set]".to_owned()
+                } else if spec.var == table::DATABASE_URL.var {
+                    without_password(&v)
+                } else {
+                    v
+                }
+            });
+            Effective {
+                spec,
+                value,
+                source,
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]

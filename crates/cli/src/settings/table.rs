@@ -67,6 +67,8 @@ pub struct Spec {
     pub help: &'static str,
     /// Still accepted so old files load, but no longer shown or used.
     pub retired: bool,
+    /// Never shown: `g2w config show` says only whether it is set.
+    pub secret: bool,
 }
 
 impl Spec {
@@ -82,6 +84,14 @@ impl Spec {
             example: None,
             help: "",
             retired: false,
+            secret: false,
+        }
+    }
+
+    const fn secret(self) -> Self {
+        Self {
+            secret: true,
+            ..self
         }
     }
 
@@ -172,6 +182,7 @@ pub const CLIENT_ID: Spec = Spec::new(Goto, "client_id", "G2W_CLIENT_ID", Text)
          encrypted with the login and no longer needed here.",
     );
 pub const CLIENT_SECRET: Spec = Spec::new(Goto, "client_secret", "G2W_CLIENT_SECRET", Text)
+    .secret()
     .flag("--client-secret")
     .example("\"your-client-secret\"")
     .help("Its secret. Prefer the variable: flags show in `ps` and files get copied.");
@@ -198,7 +209,7 @@ pub const DATABASE_URL: Spec = Spec::new(Store, "database_url", "G2W_DATABASE_UR
          one store; they must then share `G2W_SECRET_KEY`. Prefer the variable: the URL holds \
          a password.",
     );
-pub const SECRET_KEY: Spec = Spec::env_only(Store, "G2W_SECRET_KEY").help(
+pub const SECRET_KEY: Spec = Spec::env_only(Store, "G2W_SECRET_KEY").secret().help(
     "The key tokens are encrypted with (base64 of 32 bytes), instead of the key file beside \
      the database.",
 );
@@ -307,6 +318,7 @@ pub const FORWARD_URL: Spec = Spec::new(Serve, "forward_url", "G2W_FORWARD_URL",
     .example("\"https://www.example.com/g2w-events\"")
     .help("Where GoTo's webhook events (`g2w webhooks setup`) are forwarded. Default: kept only.");
 pub const FORWARD_SECRET: Spec = Spec::env_only(Serve, "G2W_FORWARD_SECRET")
+    .secret()
     .help("The key forwarded events are signed with (HMAC-SHA256). Default: unsigned.");
 pub const RECONCILE_EVERY_MINUTES: Spec = Spec::new(
     Serve,
@@ -362,7 +374,7 @@ pub const SIGNIN_FAILURES_PER_MINUTE: Spec = Spec::new(
     "Failed admin sign-ins a minute from all addresses together (each address also gets five \
      in five minutes); past it, 429 before any password is checked.",
 );
-pub const ADMIN_PASSWORD: Spec = Spec::env_only(Serve, "G2W_ADMIN_PASSWORD").help(
+pub const ADMIN_PASSWORD: Spec = Spec::env_only(Serve, "G2W_ADMIN_PASSWORD").secret().help(
     "The admin console's password. Default: one made up at the first start, printed once and \
      kept hashed.",
 );

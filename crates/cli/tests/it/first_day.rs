@@ -598,3 +598,70 @@ async fn completions_and_a_manual_page() {
         assert_eq!(text(&rendered.stderr), "", "groff warns about nothing");
     }
 }
+
+#[tokio::test]
+async fn config_show_says_what_is_in_effect_and_where_from_without_secrets() {
+    let env = Env::start(config()).await;
+    let file = env.data.path().join("g2w.toml");
+    std::fs::write(
+        &file,
+        "[goto]\nclient_secret = \"file-secret\"\n[serve]\nlease_secs = 30\nlisten = \"localhost:9000\"\n",
+    )
+    .unwrap();
+    let path = file.to_string_lossy().into_owned();
+    let mut cmd = env.g2w(&["config", "show", "--format", "json"]);
+    cmd.env("G2W_CONFIG", &path)
+        .env("G2W_LISTEN", ":9100")
+        .env(
+            "G2W_DATABASE_URL",
+            "postgres://g2w:db-password@db.internal/g2w",
+        )
+        .env("G2W_FORWARD_SECRET", "forward-secret")
+        .env_remove("G2W_CLIENT_SECRET");
+    let out = Env::run_cmd(cmd, "").await;
+    assert_ok(&out);
+    let said = text(&out.stdout);
+    for secret in ["file-secret", "db-password", "forward-secret"] {
+        assert!(!said.contains(secret), "{secret} shown: {said}");
+    }
+    let v: serde_json::Value = serde_json::from_str(&said).unwrap();
+    assert_eq!(v["configFile"], path.as_str());
+    let setting = |var: &str| {
+        v["settings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["variable"] == var)
+            .unwrap()
+            .clone()
+    };
+    let pair = |var: &str| {
+        let s = setting(var);
+        (s["value"].clone(), s["source"].as_str().unwrap().to_owned())
+    };
+    assert_eq!(
+        pair("G2W_LISTEN"),
+        (json!(":9100"), "environment".into()),
+        "the variable wins"
+    );
+    assert_eq!(pair("G2W_LEASE_SECS"), (json!("30"), "file".into()));
+    assert_eq!(pair("G2W_CLIENT_SECRET"), (json!("[set]"), "file".into()));
+    assert_eq!(
+        pair("G2W_FORWARD_SECRET"),
+        (json!("[set]"), "environment".into())
+    );
+    assert_eq!(
+        pair("G2W_BODY_TIMEOUT_SECS"),
+        (json!("10"), "default".into())
+    );
+    assert_eq!(
+        pair("G2W_DATABASE_URL").0,
+        json!("postgres://g2w:***@db.internal/g2w")
+    );
+
+    let mut cmd = env.g2w(&["config", "path"]);
+    cmd.env("G2W_CONFIG", &path);
+    let out = Env::run_cmd(cmd, "").await;
+    assert_ok(&out);
+    assert_eq!(text(&out.stdout).trim(), format!("{path} (in use)"));
+}
