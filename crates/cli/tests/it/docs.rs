@@ -94,3 +94,43 @@ fn docs_attendance_walkthrough_runs_as_written() {
         "{stderr}"
     );
 }
+
+/// The systemd unit in `docs/deploy.md` is one systemd accepts without a warning
+/// (with the binary just built in place of `/usr/local/bin/g2w`), where systemd is
+/// installed.
+#[test]
+fn the_systemd_unit_in_deploy_md_verifies() {
+    let doc = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/deploy.md"),
+    )
+    .unwrap();
+    let units = blocks(&doc, "ini");
+    assert_eq!(units.len(), 1, "one unit in deploy.md");
+    let unit = &units[0];
+    for hardening in ["DynamicUser=yes", "StateDirectory=g2w", "ProtectSystem=strict"] {
+        assert!(unit.contains(hardening), "{hardening} missing");
+    }
+    let Ok(analyze) = Command::new("systemd-analyze").arg("--version").output() else {
+        eprintln!("skipped: systemd-analyze is not installed");
+        return;
+    };
+    assert!(analyze.status.success());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("g2w.service");
+    std::fs::write(
+        &path,
+        unit.replace("/usr/local/bin/g2w", env!("CARGO_BIN_EXE_g2w")),
+    )
+    .unwrap();
+    let verified = Command::new("systemd-analyze")
+        .args(["verify", "--man=no"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&verified.stderr);
+    assert!(verified.status.success(), "{said}");
+    assert!(
+        !said.lines().any(|l| l.contains("g2w.service")),
+        "systemd warns about the unit: {said}"
+    );
+}
