@@ -148,6 +148,19 @@ test("every console page fits a phone: nothing scrolls sideways", async () => {
     await phone.goto(`${gateway.base}${path}`);
     const width = await phone.evaluate(() => document.documentElement.scrollWidth);
     assert.ok(width <= 390, `${path} is ${width}px wide at 390px`);
+    // Stacked rows keep their column names: no bare "0" on its own.
+    const unlabelled = await phone.evaluate(() => [...document.querySelectorAll("tbody td")]
+      .filter((td) => td.innerText.trim() && !td.querySelector("form"))
+      .filter((td) => !getComputedStyle(td, "::before").content.includes(":"))
+      .map((td) => td.innerText.trim()));
+    assert.deepEqual(unlabelled, [], `${path}: cells without their label`);
+    // A moment is on one line.
+    const broken = await phone.evaluate(() => [...document.querySelectorAll(".when")]
+      .filter((t) => t.getClientRects().length > 1)
+      .map((t) => t.innerText));
+    assert.deepEqual(broken, [], `${path}: times broken across lines`);
   }
+  await phone.goto(`${gateway.base}/admin/webinars`);
+  await screenshot(phone, "admin-webinars-phone");
   await phone.context().close();
 });

@@ -117,19 +117,33 @@ test("screenshots: desktop and phone widths", async () => {
   }
 });
 
-test("local times in three time zones", async () => {
+test("times in the webinar's own zone, the visitor's beside them, with and without JavaScript", async () => {
   const start = demo.webinar.times[0].startTime;
   const end = demo.webinar.times[0].endTime;
+  const own = demo.webinar.timeZone;
+  assert.ok(own, "the demo webinar names its zone");
+  let reference;
   for (const timezoneId of ["America/New_York", "Asia/Tokyo", "Europe/Berlin"]) {
-    const context = await browser.newContext({ timezoneId, locale: "en-US" });
-    const page = await context.newPage();
-    await page.goto(`${demo.base}/r/${demo.webinar.webinarKey}`);
-    const shown = await page.locator("time").first().innerText();
-    const until = new Date(end).toLocaleTimeString("en-US", { hour: "numeric", minute: "2-digit", timeZoneName: "short", timeZone: timezoneId });
-    const from = new Date(start).toLocaleString("en-US", { dateStyle: "full", timeStyle: "short", timeZone: timezoneId });
-    assert.equal(shown, `${from} – ${until}`, timezoneId);
-    assert.ok(!shown.endsWith(" UTC"), `${timezoneId}: not the server's UTC text`);
-    await context.close();
+    for (const javaScriptEnabled of [false, true]) {
+      const context = await browser.newContext({ timezoneId, locale: "en-US", javaScriptEnabled });
+      const page = await context.newPage();
+      await page.goto(`${demo.base}/r/${demo.webinar.webinarKey}`);
+      const shown = await page.locator("time").first().innerText();
+      // The webinar's own time, its zone named: the same words wherever the visitor is.
+      reference ??= shown;
+      assert.equal(shown, reference, `${timezoneId}, script ${javaScriptEnabled}`);
+      assert.ok(shown.endsWith(`(${own})`) || own === "UTC", `${shown} names ${own}`);
+      const yours = page.locator(".yours").first();
+      if (javaScriptEnabled && timezoneId !== own) {
+        const from = new Date(start).toLocaleString("en-US", { dateStyle: "full", timeStyle: "short", timeZone: timezoneId });
+        const until = new Date(end).toLocaleTimeString("en-US", { hour: "numeric", minute: "2-digit", timeZoneName: "short", timeZone: timezoneId });
+        assert.equal(await yours.innerText(), `Your time: ${from} – ${until}`, timezoneId);
+        assert.ok(await yours.isVisible());
+      } else {
+        assert.ok(!(await yours.isVisible()), `${timezoneId}, script ${javaScriptEnabled}: nothing beside`);
+      }
+      await context.close();
+    }
   }
 });
 

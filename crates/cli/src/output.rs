@@ -235,17 +235,6 @@ pub fn columns(names: &[&str]) -> Vec<String> {
     names.iter().map(|&n| n.to_owned()).collect()
 }
 
-/// A time for people: local time on a terminal, UTC (RFC 3339) otherwise.
-pub fn human_time(t: chrono::DateTime<chrono::Utc>) -> String {
-    if std::io::stdout().is_terminal() {
-        t.with_timezone(&chrono::Local)
-            .format("%Y-%m-%d %H:%M %Z")
-            .to_string()
-    } else {
-        t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-    }
-}
-
 /// Parses `YYYY-MM-DD` (midnight UTC) or an RFC 3339 time.
 ///
 /// # Errors

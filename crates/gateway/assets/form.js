@@ -3,14 +3,24 @@
 (function () {
   var form = document.getElementById("g2w-form");
   if (!form) return;
+  // The session times stay as the server wrote them (the webinar's own zone, named);
+  // a visitor elsewhere also sees their own time beside them.
   document.querySelectorAll("time[datetime]").forEach(function (t) {
-    var start = new Date(t.getAttribute("datetime"));
-    var end = new Date(t.getAttribute("data-end"));
+    var yours = t.nextElementSibling;
+    if (!yours) return;
     try {
+      var start = new Date(t.getAttribute("datetime"));
+      var end = new Date(t.getAttribute("data-end"));
+      var when = { dateStyle: "full", timeStyle: "short" };
+      var there = Object.assign({ timeZone: t.getAttribute("data-zone") }, when);
+      // The same wall-clock text in both zones: nothing to add.
+      if (start.toLocaleString(undefined, when) === start.toLocaleString(undefined, there) &&
+          end.toLocaleString(undefined, when) === end.toLocaleString(undefined, there)) return;
       // timeStyle and timeZoneName may not be combined: name the parts instead.
-      t.textContent = start.toLocaleString(undefined, { dateStyle: "full", timeStyle: "short" }) + " – " +
+      yours.textContent = "Your time: " + start.toLocaleString(undefined, when) + " – " +
         end.toLocaleTimeString(undefined, { hour: "numeric", minute: "2-digit", timeZoneName: "short" });
-    } catch (e) { /* keep the server's text */ }
+      yours.hidden = false;
+    } catch (e) { /* the webinar's own time stands */ }
   });
 
   var submitted = false;

@@ -29,6 +29,8 @@ pub struct WebinarInfo {
     pub detail: WebinarDetail,
     /// The registration form.
     pub form: RegistrationFields,
+    /// When GoTo said all this (its registrant count is as of then).
+    pub fetched_at: Timestamp,
     /// Its hosted page, rendered (and compressed) at the first view and kept with the
     /// entry: every view until the entry is renewed serves the same bytes.
     pub(crate) page: std::sync::OnceLock<RenderedPage>,
@@ -261,6 +263,7 @@ impl WebinarCache {
         Ok(WebinarInfo {
             detail: detail?,
             form: form?,
+            fetched_at: (self.clock)(),
             page: std::sync::OnceLock::new(),
         })
     }

@@ -19,22 +19,21 @@ pub(crate) const EMBED_JS: &str = include_str!("../assets/embed.js");
 pub(crate) struct SessionView {
     start: String,
     end: String,
-    fallback: String,
+    /// In the webinar's own zone, named: the same with and without script.
+    text: String,
 }
 
-/// A webinar's sessions, in UTC until the form's script shows them in local time.
+/// A webinar's sessions in its own time zone (the form's script adds the visitor's
+/// time beside them when it differs).
 fn sessions(detail: &WebinarDetail) -> Vec<SessionView> {
+    let zone = g2w_goto::WebinarZone::named(detail.time_zone.as_deref());
     detail
         .times
         .iter()
         .map(|t| SessionView {
             start: t.start_time.to_rfc3339(),
             end: t.end_time.to_rfc3339(),
-            fallback: format!(
-                "{} – {} UTC",
-                t.start_time.format("%A %-d %B %Y, %H:%M"),
-                t.end_time.format("%H:%M")
-            ),
+            text: zone.session(t.start_time, t.end_time),
         })
         .collect()
 }
@@ -347,7 +346,9 @@ fn form_html(
         subject: detail.subject.clone(),
         description: detail.description.clone().unwrap_or_default(),
         sessions,
-        time_zone: detail.time_zone.clone().unwrap_or_else(|| "UTC".to_owned()),
+        time_zone: g2w_goto::WebinarZone::named(detail.time_zone.as_deref())
+            .name()
+            .to_owned(),
         action: format!("/r/{}", detail.webinar_key),
         api: format!("/api/v1/webinars/{}/registrations", detail.webinar_key),
         summary,

@@ -31,6 +31,7 @@ mod time;
 mod tokens;
 mod transport;
 mod webhooks;
+mod zone;
 
 pub use attendance::{Attendance, Attendee, Session};
 pub use client::{DEFAULT_API_URL, DEFAULT_AUTH_URL, DEFAULT_RATE_LIMIT, GotoClient};
@@ -56,3 +57,4 @@ pub use tokens::{REFRESH_MARGIN, StoreFailure, TokenManager, TokenRecord, TokenS
 pub use transport::{CONNECT_TIMEOUT, REQUEST_TIMEOUT, describe_transport, http_client};
 pub use url::Url;
 pub use webhooks::{EventName, HookState, UserSubscription, Webhook, WebhookSecret};
+pub use zone::WebinarZone;

@@ -5,10 +5,12 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use anyhow::Context as _;
-use g2w_goto::{Attendee, GotoClient, Registrant, RegistrantKey, SessionKey, WebinarKey};
+use g2w_goto::{
+    Attendee, GotoClient, Registrant, RegistrantKey, SessionKey, WebinarKey, WebinarZone,
+};
 
 use crate::context::Context;
-use crate::output::{Format, Listing, human_time};
+use crate::output::{Format, Listing};
 
 /// `g2w sessions …`
 #[derive(Debug, clap::Subcommand)]
@@ -81,13 +83,20 @@ fn cell(text: &str) -> String {
     }
 }
 
-fn stays(a: &Attendee) -> (String, String) {
+fn stays(a: &Attendee, zone: WebinarZone) -> (String, String) {
     let first = a.attendance.iter().map(|s| s.join_time).min();
     let last = a.attendance.iter().map(|s| s.leave_time).max();
     (
-        first.map(human_time).unwrap_or_default(),
-        last.map(human_time).unwrap_or_default(),
+        first.map(|t| zone.short(t)).unwrap_or_default(),
+        last.map(|t| zone.short(t)).unwrap_or_default(),
     )
+}
+
+/// The webinar's own time zone, for the times a person reads (UTC when GoTo cannot say:
+/// the call that follows reports what is wrong).
+async fn zone_of(client: &GotoClient, webinar: WebinarKey) -> WebinarZone {
+    let detail = client.webinar(webinar).await.ok();
+    WebinarZone::named(detail.and_then(|w| w.time_zone).as_deref())
 }
 
 async fn attendees_of(
@@ -107,11 +116,11 @@ async fn attendees_of(
     }
 }
 
-fn attendee_listing(attendees: &[Attendee]) -> anyhow::Result<Listing> {
+fn attendee_listing(attendees: &[Attendee], zone: WebinarZone) -> anyhow::Result<Listing> {
     let rows = attendees
         .iter()
         .map(|a| {
-            let (joined, left) = stays(a);
+            let (joined, left) = stays(a, zone);
             vec![
                 cell(&a.email),
                 cell(&a.first_name),
@@ -153,13 +162,14 @@ pub async fn sessions(ctx: &Context, command: SessionsCommand) -> anyhow::Result
         .sessions(webinar_key)
         .await
         .context("cannot get the webinar's sessions")?;
+    let zone = zone_of(&client, webinar_key).await;
     let rows = sessions
         .iter()
         .map(|s| {
             vec![
                 s.session_key.to_string(),
-                human_time(s.start_time),
-                human_time(s.end_time),
+                zone.short(s.start_time),
+                zone.short(s.end_time),
                 s.registrants_attended.to_string(),
                 s.registrant_count
                     .map_or_else(String::new, |n| n.to_string()),
@@ -183,12 +193,14 @@ pub async fn attendees(ctx: &Context, command: AttendeesCommand) -> anyhow::Resu
     match command {
         AttendeesCommand::List(args) => {
             let found = attendees_of(&client, args.webinar_key, args.session).await?;
-            attendee_listing(&found)?.print(args.format.unwrap_or(Format::Table))
+            let zone = zone_of(&client, args.webinar_key).await;
+            attendee_listing(&found, zone)?.print(args.format.unwrap_or(Format::Table))
         }
         AttendeesCommand::Export { args, output } => {
             let found = attendees_of(&client, args.webinar_key, args.session).await?;
+            let zone = zone_of(&client, args.webinar_key).await;
             let format = args.format.unwrap_or(Format::Csv);
-            attendee_listing(&found)?.write(format, output.as_deref())?;
+            attendee_listing(&found, zone)?.write(format, output.as_deref())?;
             if let Some(path) = output {
                 eprintln!("{} attendee(s) written to {}", found.len(), path.display());
             }

@@ -55,7 +55,7 @@ pub enum Format {
 }
 
 fn when(t: Timestamp) -> String {
-    t.to_utc().format("%Y-%m-%d %H:%M:%S").to_string()
+    t.to_utc().format("%Y-%m-%d %H:%M:%S UTC").to_string()
 }
 
 fn to_json(r: &Registration) -> serde_json::Value {

@@ -1,10 +1,10 @@
 //! `g2w webinars`: find webinar keys without reading URLs.
 
 use anyhow::Context as _;
-use g2w_goto::WebinarKey;
+use g2w_goto::{WebinarKey, WebinarZone};
 
 use crate::context::Context;
-use crate::output::{Format, Listing, Shown, human_time, parse_time, print_json, say};
+use crate::output::{Format, Listing, Shown, parse_time, print_json, say};
 
 /// `g2w webinars …`
 #[derive(Debug, clap::Subcommand)]
@@ -62,7 +62,7 @@ pub async fn run(ctx: &Context, command: WebinarsCommand) -> anyhow::Result<()> 
                         w.webinar_key.to_string(),
                         w.times
                             .first()
-                            .map(|t| human_time(t.start_time))
+                            .map(|t| WebinarZone::named(w.time_zone.as_deref()).short(t.start_time))
                             .unwrap_or_default(),
                         w.subject.clone(),
                         w.time_zone.clone().unwrap_or_default(),
@@ -103,11 +103,11 @@ pub async fn run(ctx: &Context, command: WebinarsCommand) -> anyhow::Result<()> 
             }
             say!("{}", w.subject);
             say!("  webinar key:      {}", w.webinar_key);
+            let zone = WebinarZone::named(w.time_zone.as_deref());
             for t in &w.times {
                 say!(
-                    "  session:          {} – {}",
-                    human_time(t.start_time),
-                    human_time(t.end_time)
+                    "  session:          {}",
+                    zone.session(t.start_time, t.end_time)
                 );
             }
             say!(

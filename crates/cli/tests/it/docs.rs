@@ -107,7 +107,11 @@ fn the_systemd_unit_in_deploy_md_verifies() {
     let units = blocks(&doc, "ini");
     assert_eq!(units.len(), 1, "one unit in deploy.md");
     let unit = &units[0];
-    for hardening in ["DynamicUser=yes", "StateDirectory=g2w", "ProtectSystem=strict"] {
+    for hardening in [
+        "DynamicUser=yes",
+        "StateDirectory=g2w",
+        "ProtectSystem=strict",
+    ] {
         assert!(unit.contains(hardening), "{hardening} missing");
     }
     let Ok(analyze) = Command::new("systemd-analyze").arg("--version").output() else {

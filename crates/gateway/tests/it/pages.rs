@@ -57,8 +57,9 @@ async fn the_hosted_form_is_built_from_the_webinars_own_fields_and_questions() {
     );
     assert!(!html.contains("src=\"http"), "no external assets");
     assert!(
-        html.contains("America/New_York"),
-        "the webinar's own zone is named"
+        html.contains("(America/New_York)</time>")
+            && (html.contains(" EST (") || html.contains(" EDT (")),
+        "times in the webinar's own zone, named: {html}"
     );
 
     let unknown = app.get("/r/123").await;
@@ -176,7 +177,7 @@ async fn a_join_url_that_is_not_a_web_link_is_never_rendered_as_one() {
     assert!(page.text.contains("confirmation email has the link"));
     assert!(
         page.text.contains("<strong>Hostile upstream</strong>")
-            && page.text.contains(" UTC</time>"),
+            && page.text.contains("(America/New_York)</time>"),
         "the page names the webinar and when it is: {}",
         page.text
     );

@@ -59,7 +59,7 @@ pub(crate) struct Follow {
 }
 
 fn utc_time(t: g2w_goto::Timestamp) -> String {
-    t.to_utc().format("%Y-%m-%d %H:%M:%S").to_string()
+    t.to_utc().format("%Y-%m-%d %H:%M:%S UTC").to_string()
 }
 
 /// `GET /admin/attendance`.

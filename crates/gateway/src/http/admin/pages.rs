@@ -134,15 +134,29 @@ pub(crate) async fn webinars(
     let mut rows = Vec::with_capacity(list.len());
     for w in list.iter() {
         let registrants = match webinars.lookup(w.webinar_key, deadline).await {
-            crate::cache::Lookup::Found(info) => info
-                .detail
-                .number_of_registrants
-                .map_or_else(|| "-".into(), |n| n.to_string()),
+            crate::cache::Lookup::Found(info) => {
+                let count = info
+                    .detail
+                    .number_of_registrants
+                    .map_or_else(|| "-".into(), |n| n.to_string());
+                // The count is GoTo's as of the cache's last look: say how old it is.
+                let age = shared.now().since(info.fetched_at).as_secs();
+                if age < 60 {
+                    count
+                } else {
+                    format!("{count} (as of {} min ago)", age / 60)
+                }
+            }
             _ => "-".into(),
         };
+        let zone = g2w_goto::WebinarZone::named(w.time_zone.as_deref());
         rows.push(WebinarRow {
             key: w.webinar_key.to_string(),
-            start: w.times.first().map(|t| t.start_time.format("%Y-%m-%d %H:%M").to_string()).unwrap_or_default(),
+            start: w
+                .times
+                .first()
+                .map(|t| zone.short(t.start_time))
+                .unwrap_or_default(),
             subject: w.subject.clone(),
             registrants,
             snippet: format!(
