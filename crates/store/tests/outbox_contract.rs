@@ -374,7 +374,14 @@ async fn postgres_passes_the_outbox_contract() {
     drop(store);
     let key = SecretKey::generate();
     let err = Store::postgres(&url, &key).await.unwrap_err();
-    assert!(err.to_string().contains("key"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("set G2W_SECRET_KEY to the key it was created with")
+            && err
+                .to_string()
+                .contains("point G2W_DATABASE_URL at a new database"),
+        "{err}"
+    );
 }
 
 #[tokio::test]

@@ -665,3 +665,104 @@ async fn config_show_says_what_is_in_effect_and_where_from_without_secrets() {
     assert_ok(&out);
     assert_eq!(text(&out.stdout).trim(), format!("{path} (in use)"));
 }
+
+/// The keys of each command's JSON, as scripts rely on them: a change here is a change
+/// for every script, and belongs in the changelog.
+#[tokio::test]
+async fn json_outputs_keep_their_keys() {
+    let env = Env::start(config()).await;
+    env.login_pat().await;
+    let webinar = plain_webinar(&env, "Keys").await;
+    let keys = |args: &[&str], out: &std::process::Output| -> Vec<String> {
+        assert_ok(out);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{args:?}: {e}: {}", text(&out.stdout)));
+        let mut keys: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+        keys.sort();
+        keys
+    };
+    let cases: Vec<(Vec<&str>, &[&str])> = vec![
+        (
+            vec!["auth", "status", "--format", "json"],
+            &[
+                "accessTokenExpiresAt",
+                "accessTokenExpiresInSeconds",
+                "accountKey",
+                "check",
+                "grant",
+                "lastRefreshAt",
+                "organizerKey",
+                "principal",
+                "profile",
+                "reauthorizationReason",
+                "refreshTokenAgeDays",
+                "state",
+            ],
+        ),
+        (
+            vec!["webinars", "show", &webinar, "--format", "json"],
+            &["registrationFields", "webinar"],
+        ),
+        (
+            vec!["registrants", "fields", &webinar, "--format", "json"],
+            &["fields", "questions"],
+        ),
+        (
+            vec![
+                "registrants",
+                "add",
+                &webinar,
+                "--email",
+                "keys@example.com",
+                "--first-name",
+                "Key",
+                "--last-name",
+                "Stone",
+                "--format",
+                "json",
+            ],
+            &["joinUrl", "registrantKey", "status"],
+        ),
+        (vec!["webhooks", "status", "--format", "json"], &["setUp"]),
+        (
+            vec!["config", "show", "--format", "json"],
+            &["configFile", "settings"],
+        ),
+    ];
+    for (args, expected) in cases {
+        let out = env.run(&args, "").await;
+        assert_eq!(keys(&args, &out), expected, "{args:?}");
+    }
+}
+
+#[tokio::test]
+async fn webinar_times_are_in_the_webinars_own_zone_named() {
+    let env = Env::start(config()).await;
+    env.login_pat().await;
+    let webinar = env
+        .control(
+            "/webinars",
+            json!({"subject": "Berlin", "timeZone": "Europe/Berlin",
+                   "startTime": "2030-01-10T08:00:00Z", "durationMinutes": 60}),
+        )
+        .await["webinarKey"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let show = env.run(&["webinars", "show", &webinar], "").await;
+    assert_ok(&show);
+    assert!(
+        text(&show.stdout).contains("Thursday 10 January 2030, 09:00 – 10:00 CET (Europe/Berlin)"),
+        "{}",
+        text(&show.stdout)
+    );
+    let list = env
+        .run(&["webinars", "list", "--to", "2030-12-31"], "")
+        .await;
+    assert_ok(&list);
+    assert!(
+        text(&list.stdout).contains("2030-01-10 09:00 CET"),
+        "{}",
+        text(&list.stdout)
+    );
+}

@@ -470,3 +470,23 @@ async fn a_session_ends_after_twelve_hours_on_the_gateways_clock() {
         "twelve hours after signing in, by the injected clock"
     );
 }
+
+#[tokio::test]
+async fn the_webinars_page_says_how_old_a_registrant_count_is() {
+    let app = app().await;
+    let (webinar, _) = app
+        .webinar(json!({"subject": "Counted", "timeZone": "Europe/Berlin"}))
+        .await;
+    let (cookie, _) = sign_in(&app).await;
+    let page = get_with(&app, "/admin/webinars", &cookie).await;
+    assert!(page.text.contains(&webinar), "{}", page.text);
+    assert!(!page.text.contains("as of"), "fresh: no age: {}", page.text);
+    assert!(
+        page.text.contains(" CET</span>") || page.text.contains(" CEST</span>"),
+        "the start in the webinar's own zone, named: {}",
+        page.text
+    );
+    app.advance(4 * 60 * 1000);
+    let later = get_with(&app, "/admin/webinars", &cookie).await;
+    assert!(later.text.contains("(as of 4 min ago)"), "{}", later.text);
+}
