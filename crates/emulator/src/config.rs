@@ -38,7 +38,8 @@ pub struct EmulatorConfig {
     pub clients: Vec<(String, String)>,
     /// Redirect URIs allowed besides loopback ones.
     pub redirect_uris: Vec<String>,
-    /// Requests per second allowed per OAuth client on the API; 0 turns the limit off.
+    /// Requests per second allowed per GoTo account on the API (its organizers share
+    /// them); 0 turns the limit off.
     pub rate_limit: u32,
     /// Add the owner fields of GoTo's old token host to token responses.
     pub legacy_token_fields: bool,

@@ -38,18 +38,30 @@ fn page(title: &str, body_html: &str) -> String {
 }
 
 /// The consent page: Allow and Deny post the pending request's id back.
-pub(crate) fn consent(request_id: &str, client_id: &str, organizer: &str) -> Response {
+pub(crate) fn consent(request_id: &str, client_id: &str, organizers: &[(u64, String)]) -> Response {
+    // With several organizers the person picks who signs in, as on GoTo's account chooser.
+    let who = match organizers {
+        [(_, only)] => format!("<p>Signed in as {}.</p>", escape(only)),
+        _ => {
+            let options: String = organizers
+                .iter()
+                .map(|(key, label)| format!("<option value=\"{key}\">{}</option>", escape(label)))
+                .collect();
+            format!(
+                "<p><label for=\"organizer\">Sign in as</label> \
+<select id=\"organizer\" name=\"organizer\">{options}</select></p>"
+            )
+        }
+    };
     let body = format!(
         "<h1>Allow access to your GoTo account?</h1><div class=\"box\">\
 <p>The application <strong>{client}</strong> asks to manage your GoTo Webinar \
 webinars and registrants (scope <code>collab:</code>).</p>\
-<p>Signed in as {organizer}.</p>\
-<form method=\"post\" action=\"/oauth/authorize/decision\">\
+<form method=\"post\" action=\"/oauth/authorize/decision\">{who}\
 <input type=\"hidden\" name=\"request_id\" value=\"{id}\">\
 <button class=\"allow\" type=\"submit\" name=\"decision\" value=\"allow\">Allow</button>\
 <button type=\"submit\" name=\"decision\" value=\"deny\">Deny</button></form></div>",
         client = escape(client_id),
-        organizer = escape(organizer),
         id = escape(request_id),
     );
     // A consent page that can be framed can be clickjacked into "Allow".

@@ -118,28 +118,44 @@ pub(crate) async fn authorize(
         state: state.map(str::to_owned),
         code_challenge,
     };
+    // Who signs in: the organizer `login_hint` names (by email), else the default one.
+    let hinted = q.get("login_hint").and_then(|hint| {
+        shared
+            .state()
+            .organizers
+            .values()
+            .find(|o| o.email.eq_ignore_ascii_case(hint))
+            .map(|o| o.key)
+    });
     if shared.config.auto_approve {
-        return approve(&shared, pending);
+        let organizer_key = hinted.unwrap_or_else(|| shared.default_organizer());
+        return approve(&shared, pending, organizer_key);
     }
     let id = new_token();
-    let organizer_label = {
+    let signed_in = hinted.unwrap_or_else(|| shared.default_organizer());
+    let organizers: Vec<(u64, String)> = {
         let mut st = shared.state();
         st.consents.insert(id.clone(), pending);
-        let key = st.default_organizer;
-        st.organizers
-            .get(&key)
-            .map(|o| format!("{} {} <{}>", o.first_name, o.last_name, o.email))
-            .unwrap_or_default()
+        // The one signed in first, so a plain "Allow" keeps meaning them.
+        let mut all: Vec<_> = st.organizers.values().collect();
+        all.sort_by_key(|o| o.key != signed_in);
+        all.iter()
+            .map(|o| {
+                (
+                    o.key,
+                    format!("{} {} <{}>", o.first_name, o.last_name, o.email),
+                )
+            })
+            .collect()
     };
-    html::consent(&id, client_id, &organizer_label)
+    html::consent(&id, client_id, &organizers)
 }
 
-fn approve(shared: &Shared, pending: PendingConsent) -> Response {
+fn approve(shared: &Shared, pending: PendingConsent, organizer_key: u64) -> Response {
     let code = new_token();
     let expires_at = shared.clock.now() + shared.config.lifetimes.authorization_code;
     {
         let mut st = shared.state();
-        let organizer_key = st.default_organizer;
         st.codes.insert(
             code.clone(),
             CodeGrant {
@@ -171,7 +187,14 @@ pub(crate) async fn decide(State(shared): State<Arc<Shared>>, body: Bytes) -> Re
         );
     };
     match form.get("decision").map(String::as_str) {
-        Some("allow") => approve(&shared, pending),
+        Some("allow") => {
+            let chosen = form
+                .get("organizer")
+                .and_then(|k| k.parse::<u64>().ok())
+                .filter(|k| shared.state().organizers.contains_key(k));
+            let organizer_key = chosen.unwrap_or_else(|| shared.default_organizer());
+            approve(&shared, pending, organizer_key)
+        }
         _ => redirect_error(
             &pending.redirect_uri,
             "access_denied",

@@ -1,4 +1,4 @@
-//! GoTo's rate limit, modelled as a token bucket per OAuth client: `rate` requests a
+//! GoTo's rate limit, modelled as a token bucket per GoTo account: `rate` requests a
 //! second with bursts of up to `rate`. It runs on real monotonic time, not the
 //! emulator's clock, because it models throughput.
 
@@ -12,7 +12,7 @@ struct Bucket {
     refilled_at: Instant,
 }
 
-/// Token buckets keyed by client id.
+/// Token buckets keyed by account key.
 #[derive(Debug)]
 pub(crate) struct RateLimiter {
     rate: u32,
@@ -27,15 +27,15 @@ impl RateLimiter {
         }
     }
 
-    /// Takes one request from the client's bucket; `false` means answer 429.
-    pub fn allow(&self, client_id: &str) -> bool {
+    /// Takes one request from the account's bucket; `false` means answer 429.
+    pub fn allow(&self, account: &str) -> bool {
         if self.rate == 0 {
             return true;
         }
         let rate = f64::from(self.rate);
         let now = Instant::now();
         let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
-        let bucket = buckets.entry(client_id.to_owned()).or_insert(Bucket {
+        let bucket = buckets.entry(account.to_owned()).or_insert(Bucket {
             tokens: rate,
             refilled_at: now,
         });
@@ -63,12 +63,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_burst_past_the_rate_is_refused_and_clients_are_separate() {
+    fn a_burst_past_the_rate_is_refused_and_accounts_are_separate() {
         let limiter = RateLimiter::new(5);
         let allowed = (0..20).filter(|_| limiter.allow("a")).count();
         // A few may refill while the loop runs, never many.
         assert!((5..=6).contains(&allowed), "allowed {allowed}");
-        assert!(limiter.allow("b"), "another client has its own bucket");
+        assert!(limiter.allow("b"), "another account has its own bucket");
     }
 
     #[test]

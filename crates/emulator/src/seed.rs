@@ -1,12 +1,15 @@
-//! The demo data `--seed-demo` starts with: one organizer's two upcoming webinars.
+//! The demo data `--seed-demo` starts with: two organizers in accounts of their own.
+//! The first has two upcoming webinars and a weekly series of three; the second has
+//! one webinar.
 
 use crate::clock::Timestamp;
-use crate::state::{FieldDef, NewWebinar, QuestionKind, State};
+use crate::state::{FieldDef, NewWebinar, Organizer, QuestionKind, State};
 
 const DAY: i64 = 24 * 3600;
 
-/// Adds the demo webinars for the default organizer, starting a week and two weeks out.
-pub(crate) fn demo(state: &mut State, now: Timestamp) {
+/// Adds the demo webinars for the default organizer, starting a week and two weeks out,
+/// and the second organizer (`(organizer key, account key)`) with theirs.
+pub(crate) fn demo(state: &mut State, now: Timestamp, second: (u64, u64)) {
     let organizer = state.default_organizer;
     // Start on a whole hour so times read naturally.
     let first_start = (now + 7 * DAY) / 3600 * 3600;
@@ -63,4 +66,41 @@ pub(crate) fn demo(state: &mut State, now: Timestamp) {
     advanced.description = "For teams moving lead lists into GoTo Webinar.".to_owned();
     advanced.time_zone = "Europe/Berlin".to_owned();
     state.insert_webinar(advanced);
+
+    let mut office_hours = NewWebinar::basic(
+        organizer,
+        "Office hours: your registration questions",
+        first_start + 3 * DAY,
+        first_start + 3 * DAY + 1800,
+    );
+    office_hours.description = "Pick the week that suits you.".to_owned();
+    office_hours.kind = "series".to_owned();
+    office_hours.time_zone = "Europe/Berlin".to_owned();
+    office_hours.times = (0..3)
+        .map(|week| {
+            let start = first_start + (3 + 7 * week) * DAY;
+            (start, start + 1800)
+        })
+        .collect();
+    state.insert_scheduled(office_hours);
+
+    let (second_key, second_account) = second;
+    state.organizers.insert(
+        second_key,
+        Organizer {
+            key: second_key,
+            account_key: second_account,
+            email: "sam.second@example.com".to_owned(),
+            first_name: "Sam".to_owned(),
+            last_name: "Second".to_owned(),
+        },
+    );
+    let mut partners = NewWebinar::basic(
+        second_key,
+        "Partner briefing: what is new this quarter",
+        first_start + 2 * DAY,
+        first_start + 2 * DAY + 2700,
+    );
+    partners.time_zone = "America/Los_Angeles".to_owned();
+    state.insert_webinar(partners);
 }

@@ -29,6 +29,8 @@ pub(crate) struct Shared {
     /// Kept across resets so that a test's organizer key stays valid.
     default_organizer: u64,
     account_key: u64,
+    /// The demo's second organizer (in an account of their own), also kept across resets.
+    second_organizer: (u64, u64),
 }
 
 impl Shared {
@@ -52,6 +54,7 @@ impl Shared {
                 .unwrap_or_default(),
             default_organizer,
             account_key,
+            second_organizer: (new_key(), new_key()),
         };
         shared.seed();
         shared
@@ -69,7 +72,7 @@ impl Shared {
     fn seed(&self) {
         if self.config.seed_demo {
             let now = self.clock.now();
-            seed::demo(&mut self.state(), now);
+            seed::demo(&mut self.state(), now, self.second_organizer);
         }
     }
 

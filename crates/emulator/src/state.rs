@@ -168,6 +168,8 @@ pub(crate) struct Webinar {
     pub password_protected: bool,
     pub registration_limit: u32,
     pub cancelled: bool,
+    /// Shared by the webinars of one series (each has its own key and one time).
+    pub recurrence_key: Option<u64>,
     pub fields: Vec<FieldDef>,
     pub questions: Vec<Question>,
     pub registrants: Registrants,
@@ -230,6 +232,7 @@ pub(crate) struct NewWebinar {
     pub password_protected: bool,
     pub manual_approval: bool,
     pub registration_limit: u32,
+    pub recurrence_key: Option<u64>,
     pub fields: Vec<FieldDef>,
     /// (text, kind, required, maxSize, answer texts)
     pub questions: Vec<(String, QuestionKind, bool, usize, Vec<String>)>,
@@ -249,6 +252,7 @@ impl NewWebinar {
             password_protected: false,
             manual_approval: false,
             registration_limit: DEFAULT_REGISTRATION_LIMIT,
+            recurrence_key: None,
             fields: Vec::new(),
             questions: Vec::new(),
         }
@@ -453,6 +457,7 @@ impl State {
             password_protected: new.password_protected,
             registration_limit: new.registration_limit,
             cancelled: false,
+            recurrence_key: new.recurrence_key,
             fields: new.fields,
             questions,
             registrants: Registrants::default(),
@@ -460,6 +465,52 @@ impl State {
         };
         self.webinars.insert(key, webinar);
         key
+    }
+
+    /// Stores a webinar as GoTo's create and copy do: a `series` becomes one webinar per
+    /// time, sharing a new recurrence key. Returns the first webinar's key and, for a
+    /// series, the recurrence key.
+    pub fn insert_scheduled(&mut self, new: NewWebinar) -> (u64, Option<u64>) {
+        if new.kind != "series" {
+            return (self.insert_webinar(new), None);
+        }
+        let recurrence = new_key();
+        let mut first = None;
+        for &time in &new.times {
+            let mut one = new.clone();
+            one.times = vec![time];
+            one.recurrence_key = Some(recurrence);
+            let key = self.insert_webinar(one);
+            first.get_or_insert(key);
+        }
+        (first.unwrap_or_default(), Some(recurrence))
+    }
+
+    /// What a copy of `source` starts from: its form, questions and settings, with new
+    /// question and answer keys given when it is stored.
+    pub fn copy_of(source: &Webinar) -> NewWebinar {
+        NewWebinar {
+            organizer_key: source.organizer_key,
+            subject: source.subject.clone(),
+            description: source.description.clone(),
+            times: source.times.clone(),
+            time_zone: source.time_zone.clone(),
+            kind: source.kind.clone(),
+            experience_type: source.experience_type.clone(),
+            password_protected: source.password_protected,
+            manual_approval: source.manual_approval,
+            registration_limit: source.registration_limit,
+            recurrence_key: None,
+            fields: source.fields.clone(),
+            questions: source
+                .questions
+                .iter()
+                .map(|q| {
+                    let answers = q.answers.iter().map(|(_, a)| a.clone()).collect();
+                    (q.text.clone(), q.kind, q.required, q.max_size, answers)
+                })
+                .collect(),
+        }
     }
 
     /// Issues an access token (and, if asked, a refresh token) for a client and organizer.

@@ -22,7 +22,7 @@ pub struct Args {
     /// An extra allowed redirect URI (loopback URIs are always allowed).
     #[arg(long = "redirect-uri", value_name = "URI")]
     redirect_uris: Vec<String>,
-    /// API requests per second per OAuth client; 0 turns the limit off.
+    /// API requests per second per GoTo account; 0 turns the limit off.
     #[arg(long, default_value_t = 10, value_name = "N")]
     rate_limit: u32,
     /// Add the owner fields of GoTo's old token host (organizer_key, account_key, …).

@@ -1,5 +1,5 @@
 //! The Webinar v2 API under `/G2W/rest/v2`. Every route needs a bearer token; the
-//! middleware here checks it, applies the per-client rate limit, and hands handlers
+//! middleware here checks it, applies the per-account rate limit, and hands handlers
 //! the [`Caller`] (whose organizer the token belongs to).
 
 mod registrants;
@@ -15,7 +15,7 @@ use axum::body::Bytes;
 use axum::extract::{Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use serde_json::Value;
 
 use crate::errors::{AppError, invalid_token, too_many_requests};
@@ -68,6 +68,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router<Arc<Shared>> {
             get(sessions::attendees),
         )
         .route(&format!("{w}/attendees"), get(sessions::all_attendees))
+        .route("/webinars/{webinar_key}/copy", put(webinars::copy))
         .route("/webhooks/secretkey", post(webhooks::create_secret))
         .route(
             "/webhooks",
@@ -100,7 +101,13 @@ async fn require_token(
     let Some(grant) = authenticate(&shared, request.headers()) else {
         return invalid_token();
     };
-    if !shared.limiter.allow(&grant.client_id) {
+    // GoTo's limit is the account's: organizers of one account share it.
+    let account = shared
+        .state()
+        .organizers
+        .get(&grant.organizer_key)
+        .map_or(grant.organizer_key, |o| o.account_key);
+    if !shared.limiter.allow(&account.to_string()) {
         return too_many_requests();
     }
     request.extensions_mut().insert(Caller {

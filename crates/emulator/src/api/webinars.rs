@@ -1,4 +1,4 @@
-//! Webinars: list (by organizer and by account, paged), get, create, update, cancel.
+//! Webinars: list (by organizer and by account, paged), get, create, update, cancel, copy.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -14,7 +14,7 @@ use super::{Caller, bool_param, check_organizer, find_webinar, json_object, pars
 use crate::clock::{Timestamp, parse_iso, to_iso};
 use crate::errors::{ApiResult, AppError};
 use crate::shared::Shared;
-use crate::state::{NewWebinar, Organizer, Webinar};
+use crate::state::{NewWebinar, Organizer, State as World, Webinar};
 
 const MAX_PAGE_SIZE: u64 = 200;
 const DEFAULT_PAGE_SIZE: u64 = 20;
@@ -53,6 +53,7 @@ fn list_item(shared: &Shared, w: &Webinar, account_key: u64) -> Value {
         "impromptu": false,
         "isPasswordProtected": w.password_protected,
         "recurrenceType": w.kind,
+        "recurrenceKey": w.recurrence_key.map(|k| k.to_string()),
         "experienceType": w.experience_type,
     })
 }
@@ -80,6 +81,7 @@ fn detail(shared: &Shared, w: &Webinar, organizer: Option<&Organizer>, now: Time
         "locale": w.locale,
         "accountKey": organizer.map(|o| o.account_key.to_string()).unwrap_or_default(),
         "recurrencePeriod": w.kind,
+        "recurrenceKey": w.recurrence_key,
         "experienceType": w.experience_type,
         "isPasswordProtected": w.password_protected,
         "approvalType": approval(w),
@@ -268,44 +270,53 @@ fn known_time_zone(tz: &str) -> Result<&str, AppError> {
     }
 }
 
-/// `POST /organizers/{o}/webinars` → 201 `{"webinarKey": "<string>"}`.
-pub(crate) async fn create(
-    State(shared): State<Arc<Shared>>,
-    Extension(caller): Extension<Caller>,
-    Path(organizer_key): Path<String>,
-    body: Bytes,
-) -> ApiResult {
-    let organizer_key = check_organizer(&caller, &organizer_key)?;
-    let body = json_object(&body)?;
-    let now = shared.clock.now();
-    let subject = string_field(&body, "subject", 128)?
-        .filter(|s| !s.trim().is_empty())
-        .ok_or_else(|| AppError::validation("subject is required"))?;
-    let times = parse_times(body.get("times").unwrap_or(&Value::Null), now)?;
-    let mut new = NewWebinar::basic(organizer_key, subject, times[0].0, times[0].1);
-    new.times = times;
-    if let Some(d) = string_field(&body, "description", 2048)? {
-        new.description = d.to_owned();
+/// Reads what create and copy share (`subject`, `description`, `timeZone`, `type`,
+/// `times`, `experienceType`, `isPasswordProtected`) over `new`, which holds the
+/// defaults: GoTo's for a create, the source webinar's for a copy.
+fn schedule_from(
+    body: &Map<String, Value>,
+    mut new: NewWebinar,
+    now: Timestamp,
+) -> Result<NewWebinar, AppError> {
+    if let Some(subject) = string_field(body, "subject", 128)? {
+        if subject.trim().is_empty() {
+            return Err(AppError::validation("subject is required"));
+        }
+        subject.clone_into(&mut new.subject);
     }
-    if let Some(tz) = string_field(&body, "timeZone", 64)? {
-        new.time_zone = known_time_zone(tz)?.to_owned();
+    if let Some(times) = body.get("times") {
+        new.times = parse_times(times, now)?;
     }
-    if let Some(kind) = string_field(&body, "type", 32)? {
+    if let Some(d) = string_field(body, "description", 2048)? {
+        d.clone_into(&mut new.description);
+    }
+    if let Some(tz) = string_field(body, "timeZone", 64)? {
+        known_time_zone(tz)?.clone_into(&mut new.time_zone);
+    }
+    if let Some(kind) = string_field(body, "type", 32)? {
         if !matches!(kind, "single_session" | "series" | "sequence") {
             return Err(AppError::validation(format!("type {kind:?} is not valid")));
         }
-        if kind == "series" && new.times.len() < 2 {
-            return Err(AppError::validation("a series needs at least two times"));
-        }
-        new.kind = kind.to_owned();
+        kind.clone_into(&mut new.kind);
     }
-    if let Some(exp) = string_field(&body, "experienceType", 32)? {
+    if matches!(new.kind.as_str(), "series" | "sequence") && new.times.len() < 2 {
+        return Err(AppError::validation(format!(
+            "a {} needs at least two times",
+            new.kind
+        )));
+    }
+    if new.kind == "single_session" && new.times.len() > 1 {
+        return Err(AppError::validation(
+            "a single_session webinar has one time",
+        ));
+    }
+    if let Some(exp) = string_field(body, "experienceType", 32)? {
         if !matches!(exp, "CLASSIC" | "BROADCAST" | "SIMULIVE") {
             return Err(AppError::validation(format!(
                 "experienceType {exp:?} is not valid"
             )));
         }
-        new.experience_type = exp.to_owned();
+        exp.clone_into(&mut new.experience_type);
     }
     match body.get("isPasswordProtected") {
         None | Some(Value::Null) => {}
@@ -316,15 +327,88 @@ pub(crate) async fn create(
             ));
         }
     }
+    Ok(new)
+}
+
+/// Stores `new` (a series as one webinar per time), publishes `webinar.created` for
+/// each, and answers 201 `{"webinarKey", "recurrenceKey"?}`.
+fn schedule(shared: &Arc<Shared>, new: NewWebinar) -> ApiResult {
     let mut world = shared.state();
-    let key = world.insert_webinar(new);
-    crate::events::webinar_event(&shared, &world, key, true);
+    let (key, recurrence) = world.insert_scheduled(new);
+    let created: Vec<u64> = match recurrence {
+        Some(r) => world
+            .webinars
+            .values()
+            .filter(|w| w.recurrence_key == Some(r))
+            .map(|w| w.key)
+            .collect(),
+        None => vec![key],
+    };
+    for k in created {
+        crate::events::webinar_event(shared, &world, k, true);
+    }
     drop(world);
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({"webinarKey": key.to_string()})),
-    )
-        .into_response())
+    let mut answer = json!({"webinarKey": key.to_string()});
+    if let Some(r) = recurrence {
+        answer["recurrenceKey"] = json!(r.to_string());
+    }
+    Ok((StatusCode::CREATED, Json(answer)).into_response())
+}
+
+/// `POST /organizers/{o}/webinars` → 201 `{"webinarKey": "<string>"}`.
+pub(crate) async fn create(
+    State(shared): State<Arc<Shared>>,
+    Extension(caller): Extension<Caller>,
+    Path(organizer_key): Path<String>,
+    body: Bytes,
+) -> ApiResult {
+    let organizer_key = check_organizer(&caller, &organizer_key)?;
+    let body = json_object(&body)?;
+    if string_field(&body, "subject", 128)?.is_none() {
+        return Err(AppError::validation("subject is required"));
+    }
+    if body.get("times").is_none() {
+        return Err(AppError::validation("times not valid"));
+    }
+    let defaults = NewWebinar::basic(organizer_key, "", 0, 0);
+    let new = schedule_from(&body, defaults, shared.clock.now())?;
+    schedule(&shared, new)
+}
+
+/// `PUT /webinars/{w}/copy` → 201 `{"webinarKey": "<string>"}`: a new webinar with the
+/// source's form and settings. Only the source's organizer may copy it.
+pub(crate) async fn copy(
+    State(shared): State<Arc<Shared>>,
+    Extension(caller): Extension<Caller>,
+    Path(webinar_key): Path<String>,
+    body: Bytes,
+) -> ApiResult {
+    let key = parse_key(&webinar_key, "Webinar")?;
+    let body = json_object(&body)?;
+    if body.get("times").is_none() {
+        return Err(AppError::validation("times not valid"));
+    }
+    let source = match shared.state().webinars.get(&key) {
+        Some(w) if !w.cancelled => w.clone(),
+        _ => return Err(AppError::not_found("Webinar")),
+    };
+    if source.organizer_key != caller.organizer_key {
+        return Err(AppError::forbidden(
+            "Only the webinar's organizer may copy it",
+        ));
+    }
+    let mut defaults = World::copy_of(&source);
+    // The copy is as many sessions as it is given times, whatever the source was.
+    if defaults.kind == "series" {
+        "single_session".clone_into(&mut defaults.kind);
+    }
+    let new = schedule_from(&body, defaults, shared.clock.now())?;
+    if new.experience_type == "SIMULIVE" && new.kind == "sequence" {
+        return Err(AppError::validation(
+            "a simulive webinar cannot be copied as a sequence",
+        ));
+    }
+    schedule(&shared, new)
 }
 
 /// `PUT /organizers/{o}/webinars/{w}` → 202, no body.

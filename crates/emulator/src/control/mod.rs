@@ -239,6 +239,9 @@ struct WebinarInput {
     approval_type: Option<String>,
     #[serde(default)]
     registration_limit: Option<u32>,
+    /// Webinars added with the same recurrence key are one series.
+    #[serde(default)]
+    recurrence_key: Option<KeyInput>,
     #[serde(default)]
     fields: Vec<FieldInput>,
     #[serde(default)]
@@ -269,6 +272,10 @@ fn build_webinar(shared: &Shared, input: WebinarInput) -> Result<NewWebinar, Str
     };
     if let Some(limit) = input.registration_limit {
         new.registration_limit = limit;
+    }
+    if let Some(recurrence) = input.recurrence_key {
+        new.recurrence_key = Some(recurrence.get());
+        "series".clone_into(&mut new.kind);
     }
     for f in input.fields {
         if !OPTIONAL_STANDARD_FIELDS.contains(&f.field.as_str()) {
@@ -328,6 +335,7 @@ async fn add_webinar(State(shared): State<Arc<Shared>>, body: Bytes) -> ControlR
         "subject": w.subject,
         "startTime": to_iso(w.starts_at()),
         "endTime": to_iso(w.ends_at()),
+        "recurrenceKey": w.recurrence_key.map(|k| k.to_string()),
         "questions": questions,
     });
     Ok((StatusCode::CREATED, Json(body)).into_response())

@@ -213,7 +213,7 @@ async fn stats_count_grants_routes_and_registrants_and_reset_forgets_everything(
 }
 
 #[tokio::test]
-async fn seed_demo_has_two_upcoming_webinars_one_with_questions() {
+async fn seed_demo_has_two_organizers_webinars_with_questions_and_a_series() {
     let goto = TestGoto::start_with(g2w_emulator::EmulatorConfig {
         seed_demo: true,
         ..Default::default()
@@ -223,11 +223,21 @@ async fn seed_demo_has_two_upcoming_webinars_one_with_questions() {
     let list = goto
         .get(&token, &goto.org_path(&format!("/webinars?{ALL_TIME}")))
         .await;
-    let webinars = list.json["_embedded"]["webinars"]
+    let all = list.json["_embedded"]["webinars"]
         .as_array()
         .unwrap()
         .clone();
-    assert_eq!(webinars.len(), 2);
+    assert_eq!(all.len(), 5, "two webinars and a series of three");
+    let (series, webinars): (Vec<_>, Vec<_>) =
+        all.iter().partition(|w| w["recurrenceType"] == "series");
+    assert_eq!(series.len(), 3);
+    assert!(
+        series
+            .iter()
+            .all(|w| w["recurrenceKey"].is_string()
+                && w["recurrenceKey"] == series[0]["recurrenceKey"]),
+        "{series:?}"
+    );
     let mut kinds = Vec::new();
     for w in &webinars {
         let key = w["webinarKey"].as_str().unwrap();
@@ -258,13 +268,43 @@ async fn seed_demo_has_two_upcoming_webinars_one_with_questions() {
         "{kinds:?}"
     );
     assert!(kinds.contains(&vec![]));
-    // Reset brings the demo data back.
+
+    // The second organizer, in an account of their own, with a webinar of theirs.
+    let organizers = goto
+        .send(goto.http.get(goto.url("/_emulator/organizers")))
+        .await
+        .json;
+    let second = organizers
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["default"] == false)
+        .expect("a second organizer")
+        .clone();
+    let first = organizers
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["default"] == true)
+        .unwrap();
+    assert_ne!(second["accountKey"], first["accountKey"]);
+    let second_key = crate::key(&second["organizerKey"]);
+    let theirs = goto
+        .get(
+            &goto.token_for(second_key).await,
+            &format!("/G2W/rest/v2/organizers/{second_key}/webinars?{ALL_TIME}"),
+        )
+        .await;
+    assert_eq!(theirs.json["page"]["totalElements"], 1, "{}", theirs.text);
+
+    // Reset brings the demo data back, with the same organizers.
     goto.control("/reset", &json!({})).await;
     let token = goto.token().await;
     let list = goto
         .get(&token, &goto.org_path(&format!("/webinars?{ALL_TIME}")))
         .await;
-    assert_eq!(list.json["page"]["totalElements"], 2);
+    assert_eq!(list.json["page"]["totalElements"], 5);
+    assert!(goto.token_for(second_key).await.len() > 20);
 }
 
 #[tokio::test]

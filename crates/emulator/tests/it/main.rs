@@ -7,6 +7,8 @@ mod attendance;
 mod control;
 mod fidelity;
 mod oauth;
+mod organizers;
+mod series;
 mod spec;
 
 use g2w_emulator::{EmulatorConfig, EmulatorHandle, spawn};
@@ -81,6 +83,25 @@ impl TestGoto {
             .await
     }
 
+    pub(crate) async fn put_json(&self, token: &str, path: &str, body: &Value) -> Reply {
+        self.send(self.http.put(self.url(path)).bearer_auth(token).json(body))
+            .await
+    }
+
+    /// Adds an organizer through the control API; `account` joins an existing account.
+    pub(crate) async fn add_organizer(&self, email: &str, account: Option<&str>) -> (u64, u64) {
+        let mut body = json!({"email": email});
+        if let Some(account) = account {
+            body["accountKey"] = json!(account);
+        }
+        let reply = self.control("/organizers", &body).await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text);
+        (
+            key(&reply.json["organizerKey"]),
+            key(&reply.json["accountKey"]),
+        )
+    }
+
     pub(crate) async fn delete(&self, token: &str, path: &str) -> Reply {
         self.send(self.http.delete(self.url(path)).bearer_auth(token))
             .await
@@ -129,8 +150,22 @@ impl TestGoto {
     /// An access token for the default organizer, through a personal access token.
     pub(crate) async fn token(&self) -> String {
         let pat = self.pat().await;
+        self.token_from_pat(&pat).await
+    }
+
+    /// An access token for `organizer`, through a personal access token of theirs.
+    pub(crate) async fn token_for(&self, organizer: u64) -> String {
+        let minted = self
+            .control("/pats", &json!({"organizerKey": organizer.to_string()}))
+            .await;
+        assert_eq!(minted.status, StatusCode::CREATED, "{}", minted.text);
+        let pat = minted.json["pat"].as_str().expect("pat minted").to_owned();
+        self.token_from_pat(&pat).await
+    }
+
+    async fn token_from_pat(&self, pat: &str) -> String {
         let reply = self
-            .token_request(&[("grant_type", "personal_access_token"), ("pat", &pat)])
+            .token_request(&[("grant_type", "personal_access_token"), ("pat", pat)])
             .await;
         assert_eq!(reply.status, StatusCode::OK, "{}", reply.text);
         reply.json["access_token"]

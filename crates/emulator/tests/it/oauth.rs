@@ -11,7 +11,7 @@ use crate::{TestGoto, form, location_query};
 
 pub(crate) const REDIRECT: &str = "http://127.0.0.1:53682/callback";
 
-fn authorize_path(extra: &[(&str, &str)]) -> String {
+pub(crate) fn authorize_path(extra: &[(&str, &str)]) -> String {
     let mut pairs = vec![
         ("client_id", "demo-client"),
         ("response_type", "code"),
@@ -62,7 +62,7 @@ async fn code_via_consent(goto: &TestGoto, extra: &[(&str, &str)]) -> String {
     q["code"].clone()
 }
 
-async fn exchange(goto: &TestGoto, code: &str) -> crate::Reply {
+pub(crate) async fn exchange(goto: &TestGoto, code: &str) -> crate::Reply {
     goto.token_request(&[
         ("grant_type", "authorization_code"),
         ("code", code),

@@ -21,6 +21,7 @@ const IMPLEMENTED: &[&str] = &[
     "getWebinar",
     "updateWebinar",
     "cancelWebinar",
+    "copyWebinar",
     "createRegistrant",
     "getAllRegistrantsForWebinar",
     "getRegistrant",
@@ -291,6 +292,18 @@ async fn scenario(goto: &TestGoto) -> Vec<Exchange> {
         Some(json!({"subject": "No times"})),
     )
     .await;
+    call(
+        "PUT",
+        format!("/G2W/rest/v2/webinars/{webinar}/copy"),
+        Some(json!({"subject": "Copy", "times": times})),
+    )
+    .await;
+    call(
+        "PUT",
+        format!("/G2W/rest/v2/webinars/{webinar}/copy"),
+        Some(json!({"subject": "Copy without times"})),
+    )
+    .await; // 400
     call("GET", w.clone(), None).await;
     call("GET", goto.org_path("/webinars/42"), None).await; // 404
     call("PUT", w.clone(), Some(json!({"description": "Updated"}))).await;
