@@ -113,6 +113,10 @@ key_type!(
     AccountKey
 );
 key_type!(
+    /// Identifies a series: the webinars of one series share it, each with its own key.
+    RecurrenceKey
+);
+key_type!(
     /// Identifies a custom registration question.
     QuestionKey
 );

@@ -1,7 +1,7 @@
 //! # g2w-goto: a typed GoTo Webinar v2 client whose tokens look after themselves
 //!
-//! - [`GotoClient`] calls the Webinar v2 API: webinars (every page), registration
-//!   fields, registrants. Keys are exact 64-bit newtypes ([`WebinarKey`], …).
+//! - [`GotoClient`] calls the Webinar v2 API: webinars (every page; made, changed,
+//!   cancelled and copied through a [`ScheduleCall`]), registration fields, registrants. Keys are exact 64-bit newtypes ([`WebinarKey`], …).
 //! - [`TokenManager`] hands out access tokens: refreshed ahead of expiry, refreshed once
 //!   after a 403 `InvalidToken`, single-flight across tasks and (through the store's
 //!   lock) across processes; a dead grant marks the profile "reauthorization required".
@@ -27,6 +27,7 @@ mod oauth;
 mod ratelimit;
 mod registrants;
 mod retry;
+mod scheduling;
 mod time;
 mod tokens;
 mod transport;
@@ -37,8 +38,8 @@ pub use attendance::{Attendance, Attendee, Session};
 pub use client::{DEFAULT_API_URL, DEFAULT_AUTH_URL, DEFAULT_RATE_LIMIT, GotoClient};
 pub use error::{GotoError, InvalidField, Result, chain};
 pub use keys::{
-    AccountKey, AnswerKey, KeyParseError, OrganizerKey, QuestionKey, RegistrantKey, SessionKey,
-    WebinarKey,
+    AccountKey, AnswerKey, KeyParseError, OrganizerKey, QuestionKey, RecurrenceKey, RegistrantKey,
+    SessionKey, WebinarKey,
 };
 pub use models::{
     AnswerChoice, AnsweredQuestion, NewRegistrant, Organizer, Question, QuestionResponse,
@@ -51,10 +52,14 @@ pub use oauth::{
 };
 pub use ratelimit::{RateLimiter, SharedBudget};
 pub use retry::RetryPolicy;
+pub use scheduling::{
+    DESCRIPTION_MAX, NotSchedulable, SUBJECT_MAX, ScheduleCall, Scheduled, WebinarChanges,
+    WebinarCopy, WebinarPlan, WebinarType,
+};
 pub use secrecy::{ExposeSecret, SecretString};
 pub use time::{Clock, Timestamp, system_clock};
 pub use tokens::{REFRESH_MARGIN, StoreFailure, TokenManager, TokenRecord, TokenStore};
 pub use transport::{CONNECT_TIMEOUT, REQUEST_TIMEOUT, describe_transport, http_client};
 pub use url::Url;
 pub use webhooks::{EventName, HookState, UserSubscription, Webhook, WebhookSecret};
-pub use zone::WebinarZone;
+pub use zone::{LocalTimeError, WebinarZone};

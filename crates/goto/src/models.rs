@@ -7,7 +7,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize, Serializer};
 use serde_json::{Map, Value};
 
-use crate::keys::{AccountKey, AnswerKey, OrganizerKey, QuestionKey, RegistrantKey, WebinarKey};
+use crate::keys::{
+    AccountKey, AnswerKey, OrganizerKey, QuestionKey, RecurrenceKey, RegistrantKey, WebinarKey,
+};
 
 /// One session of a webinar.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,6 +56,9 @@ pub struct Webinar {
     /// `single_session`, `series` or `sequence`.
     #[serde(default)]
     pub recurrence_type: Option<String>,
+    /// The series it belongs to, when it is one webinar of a series.
+    #[serde(default)]
+    pub recurrence_key: Option<RecurrenceKey>,
     /// `CLASSIC`, `BROADCAST` or `SIMULIVE`.
     #[serde(default)]
     pub experience_type: Option<String>,
@@ -97,6 +102,9 @@ pub struct WebinarDetail {
     /// `single_session`, `series` or `sequence`.
     #[serde(rename = "type", default)]
     pub kind: Option<String>,
+    /// The series it belongs to, when it is one webinar of a series.
+    #[serde(default)]
+    pub recurrence_key: Option<RecurrenceKey>,
     /// `AUTOMATIC` or `MANUAL`, when GoTo says.
     #[serde(default)]
     pub approval_type: Option<String>,

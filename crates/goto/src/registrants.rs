@@ -22,6 +22,7 @@ impl GotoClient {
                 query: Vec::new(),
                 body: None,
                 registering: false,
+                repeatable: true,
             })
             .await?;
         // Newer GoTo versions may wrap the list; accept both shapes.
@@ -97,6 +98,7 @@ impl GotoClient {
                 query,
                 body: Some(body),
                 registering: true,
+                repeatable: true,
             })
             .await?;
         decode(&body, "registrant")
@@ -118,6 +120,7 @@ impl GotoClient {
             query: Vec::new(),
             body: None,
             registering: false,
+            repeatable: true,
         })
         .await
         .map(|_| ())

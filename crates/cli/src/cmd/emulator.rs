@@ -28,7 +28,7 @@ pub struct Args {
     /// Add the owner fields of GoTo's old token host (organizer_key, account_key, …).
     #[arg(long)]
     legacy_token_fields: bool,
-    /// Start with a demo organizer and two upcoming webinars.
+    /// Start with demo data: two organizers, webinars of each, and a series.
     #[arg(long)]
     seed_demo: bool,
 }

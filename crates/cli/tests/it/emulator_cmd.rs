@@ -40,7 +40,11 @@ async fn prints_one_line_serves_and_stops_on_sigterm() {
         .json()
         .await
         .unwrap();
-    assert_eq!(organizers.as_array().unwrap().len(), 1);
+    assert_eq!(
+        organizers.as_array().unwrap().len(),
+        2,
+        "--seed-demo has two organizers"
+    );
     // The extra client is registered.
     let pat: serde_json::Value = http
         .post(format!("{base}/_emulator/pats"))

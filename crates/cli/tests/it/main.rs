@@ -11,6 +11,7 @@ mod registrants;
 mod serve;
 mod shared_store;
 mod webhooks;
+mod webinars;
 
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::process::{Child, Command, Output, Stdio};

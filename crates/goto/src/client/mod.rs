@@ -58,6 +58,9 @@ pub(crate) struct Call<'a> {
     pub query: Vec<(&'a str, String)>,
     pub body: Option<Vec<u8>>,
     pub registering: bool,
+    /// Whether it may be sent again after GoTo may have acted on it (a 5xx or a lost
+    /// answer); a call that makes something is repeated only after a 429.
+    pub repeatable: bool,
 }
 
 impl Call<'_> {
@@ -69,6 +72,7 @@ impl Call<'_> {
             query: Vec::new(),
             body,
             registering: false,
+            repeatable: true,
         }
     }
 }
@@ -166,6 +170,9 @@ impl GotoClient {
                     attempts -= 1;
                     self.tokens.refresh_after_rejection(&token).await?;
                 }
+                error if !call.repeatable && !matches!(error, GotoError::RateLimited { .. }) => {
+                    return Err(error);
+                }
                 error => match self.retry.delay(attempts, &error) {
                     Some(wait) => {
                         tracing::debug!(path = %call.path, ?wait, %error, "retrying GoTo call");
@@ -190,6 +197,7 @@ impl GotoClient {
                 query,
                 body: None,
                 registering: false,
+                repeatable: true,
             })
             .await?;
         decode(&body, what)

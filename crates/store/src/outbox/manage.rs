@@ -83,6 +83,26 @@ impl Store {
         Ok(counts)
     }
 
+    /// How many registrations for `webinar_key` still wait to reach GoTo (pending or
+    /// being delivered), served by the state index.
+    ///
+    /// # Errors
+    /// Database failures.
+    pub async fn queued_for(&self, webinar_key: u64) -> Result<u64, StoreError> {
+        let rows = self
+            .db
+            .query(
+                "SELECT count(*) FROM outbox \
+                 WHERE state IN ('pending', 'delivering') AND webinar_key = $1",
+                args![webinar_key.to_string()],
+            )
+            .await?;
+        match rows.first() {
+            Some(row) => Ok(u64::try_from(row.int(0)?).unwrap_or(0)),
+            None => Ok(0),
+        }
+    }
+
     /// The outbox's gauges: how many registrations wait or need a person, and since
     /// when the oldest waits; counted from indexes, so the cost follows those rows,
     /// never the delivered history.

@@ -1,4 +1,8 @@
-//! `g2w webinars`: find webinar keys without reading URLs.
+//! `g2w webinars`: find webinar keys without reading URLs, and make, change, cancel
+//! and copy webinars.
+
+mod manage;
+mod when;
 
 use anyhow::Context as _;
 use g2w_goto::{WebinarKey, WebinarZone};
@@ -32,6 +36,15 @@ pub enum WebinarsCommand {
         #[arg(long, value_enum, default_value_t = Shown::Text)]
         format: Shown,
     },
+    /// Schedule a webinar: times are read in its --time-zone.
+    Create(manage::Create),
+    /// Change a webinar's subject, description, times or time zone.
+    Update(manage::Update),
+    /// Cancel a webinar (it asks first, and says if the gateway still queues
+    /// registrations for it).
+    Cancel(manage::Cancel),
+    /// A new webinar with another's form, questions and settings, at new times.
+    Copy(manage::Copy),
 }
 
 /// Runs a webinars command.
@@ -83,6 +96,10 @@ pub async fn run(ctx: &Context, command: WebinarsCommand) -> anyhow::Result<()> 
             }
             .print(format)
         }
+        WebinarsCommand::Create(args) => manage::create(ctx, &client, args).await,
+        WebinarsCommand::Update(args) => manage::update(ctx, &client, args).await,
+        WebinarsCommand::Cancel(args) => manage::cancel(ctx, &client, args).await,
+        WebinarsCommand::Copy(args) => manage::copy(ctx, &client, args).await,
         WebinarsCommand::Show {
             webinar_key,
             format,
