@@ -17,8 +17,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use g2w_goto::{
-    Clock, GotoClient, GotoError, RateLimiter, RegistrationFields, Timestamp, Webinar,
-    WebinarDetail, WebinarKey,
+    Clock, GotoClient, GotoError, RateLimiter, RecurrenceKey, RegistrationFields, Timestamp,
+    Webinar, WebinarDetail, WebinarKey,
 };
 use tokio::sync::watch;
 
@@ -360,6 +360,48 @@ impl WebinarCache {
                 .await
                 .unwrap_or_else(|_| Err(format!("GoTo did not answer within {deadline:?}"))),
         }
+    }
+
+    /// The dates of series `recurrence` that still take registrations, soonest first:
+    /// not started, not over, not full (as of the cached registrant count). The list
+    /// and each date's form come from the cache as [`Self::upcoming`] and
+    /// [`Self::lookup`] keep them; a date GoTo cannot describe in time is left out.
+    ///
+    /// # Errors
+    /// Why there is no list: GoTo failed (or was too slow) and nothing usable is cached.
+    pub async fn series(
+        self: &Arc<Self>,
+        recurrence: RecurrenceKey,
+        deadline: Duration,
+    ) -> Result<Vec<Arc<WebinarInfo>>, String> {
+        let now = (self.clock)().to_utc();
+        let list = self.upcoming(deadline).await?;
+        let mut lookups = tokio::task::JoinSet::new();
+        for w in list.iter().filter(|w| w.recurrence_key == Some(recurrence)) {
+            let (cache, key) = (self.clone(), w.webinar_key);
+            lookups.spawn(async move { cache.lookup(key, deadline).await });
+        }
+        let mut dates = Vec::new();
+        while let Some(Ok(lookup)) = lookups.join_next().await {
+            if let Lookup::Found(info) = lookup {
+                let d = &info.detail;
+                let ahead = d.times.first().is_some_and(|t| t.start_time > now);
+                let full = d
+                    .registration_limit
+                    .zip(d.number_of_registrants)
+                    .is_some_and(|(limit, count)| count >= limit);
+                if ahead && !full {
+                    dates.push(info);
+                }
+            }
+        }
+        dates.sort_by_key(|i| {
+            (
+                i.detail.times.first().map(|t| t.start_time),
+                i.detail.webinar_key,
+            )
+        });
+        Ok(dates)
     }
 
     /// The webinar list as last fetched, however old, without asking GoTo.

@@ -38,6 +38,27 @@ fn sessions(detail: &WebinarDetail) -> Vec<SessionView> {
         .collect()
 }
 
+/// One date a visitor may pick on a series' form.
+pub(crate) struct DateView {
+    key: String,
+    start: String,
+    end: String,
+    text: String,
+    checked: bool,
+}
+
+/// A series' form: its open dates, and the one chosen in a refused submission.
+pub(crate) struct SeriesChoice<'a> {
+    pub recurrence: g2w_goto::RecurrenceKey,
+    pub dates: &'a [std::sync::Arc<crate::cache::WebinarInfo>],
+    pub chosen: Option<&'a str>,
+}
+
+/// The field a series' form names the chosen date with (a webinar key).
+pub(crate) const DATE_FIELD: &str = "webinarKey";
+/// The hidden field naming the date whose questions the form shows.
+pub(crate) const FORM_OF_FIELD: &str = "formOf";
+
 /// A standard field.
 pub(crate) struct InputView {
     name: String,
@@ -76,6 +97,11 @@ struct FormPage<'a> {
     /// Where the script posts (JSON).
     api: String,
     summary: Vec<(String, String)>,
+    /// A series' dates to pick from (empty on a single webinar's form).
+    dates: Vec<DateView>,
+    date_error: Option<String>,
+    /// The date whose questions are shown, for a series' form.
+    form_of: String,
     fields: Vec<InputView>,
     questions: Vec<QuestionView>,
     script: &'a str,
@@ -199,7 +225,7 @@ pub(crate) fn cached_form(
     accept_encoding: Option<&str>,
 ) -> Response {
     let rendered = info.page.get_or_init(|| {
-        RenderedPage::of(form_html(brand, &info.detail, &info.form, None).unwrap_or_default())
+        RenderedPage::of(form_html(brand, &info.detail, &info.form, None, None).unwrap_or_default())
     });
     if rendered.html.is_empty() {
         return (StatusCode::INTERNAL_SERVER_ERROR, "page unavailable").into_response();
@@ -228,7 +254,11 @@ pub(crate) fn form(
     } else {
         StatusCode::OK
     };
-    match form_html(brand, detail, form, submitted) {
+    finish_form(status, form_html(brand, detail, form, submitted, None))
+}
+
+fn finish_form(status: StatusCode, html: Result<String, askama::Error>) -> Response {
+    match html {
         Ok(html) => (status, Html(html)).into_response(),
         Err(e) => {
             tracing::error!("page template failed: {e}");
@@ -237,11 +267,33 @@ pub(crate) fn form(
     }
 }
 
+/// A series' form: one set of fields and questions (those of `choice`'s first date),
+/// and the dates to pick from; with the values and errors of a refused submission.
+pub(crate) fn series_form(
+    brand: &Branding,
+    choice: &SeriesChoice<'_>,
+    submitted: Option<(&Submission, &FieldErrors)>,
+) -> Response {
+    let Some(first) = choice.dates.first() else {
+        return (StatusCode::INTERNAL_SERVER_ERROR, "page unavailable").into_response();
+    };
+    let status = if submitted.is_some() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    finish_form(
+        status,
+        form_html(brand, &first.detail, &first.form, submitted, Some(choice)),
+    )
+}
+
 fn form_html(
     brand: &Branding,
     detail: &WebinarDetail,
     form: &RegistrationFields,
     submitted: Option<(&Submission, &FieldErrors)>,
+    series: Option<&SeriesChoice<'_>>,
 ) -> Result<String, askama::Error> {
     let value = |name: &str| {
         submitted
@@ -252,6 +304,9 @@ fn form_html(
     // One sentence per problem, the same beside the field and in the summary.
     let sentence = |name: &str, message: &str| -> String {
         let message = message.trim_end_matches('.');
+        if name == DATE_FIELD {
+            return format!("“Date”: {message}.");
+        }
         match name.strip_prefix("q_") {
             Some(key) => {
                 let question = form
@@ -340,18 +395,48 @@ fn form_html(
                 .collect()
         })
         .unwrap_or_default();
-    let sessions = sessions(detail);
+    let zone = g2w_goto::WebinarZone::named(detail.time_zone.as_deref());
+    let (sessions, dates, action, api) = match series {
+        None => (
+            sessions(detail),
+            Vec::new(),
+            format!("/r/{}", detail.webinar_key),
+            format!("/api/v1/webinars/{}/registrations", detail.webinar_key),
+        ),
+        Some(choice) => {
+            let dates = choice
+                .dates
+                .iter()
+                .filter_map(|info| {
+                    let t = info.detail.times.first()?;
+                    let key = info.detail.webinar_key.to_string();
+                    Some(DateView {
+                        checked: choice.chosen == Some(key.as_str()),
+                        key,
+                        start: t.start_time.to_rfc3339(),
+                        end: t.end_time.to_rfc3339(),
+                        text: zone.session(t.start_time, t.end_time),
+                    })
+                })
+                .collect();
+            // Both the plain post and the script's post go to the series' own address,
+            // which registers for the date picked.
+            let own = format!("/r/series/{}", choice.recurrence);
+            (Vec::new(), dates, own.clone(), own)
+        }
+    };
     let page = FormPage {
         brand,
         subject: detail.subject.clone(),
         description: detail.description.clone().unwrap_or_default(),
         sessions,
-        time_zone: g2w_goto::WebinarZone::named(detail.time_zone.as_deref())
-            .name()
-            .to_owned(),
-        action: format!("/r/{}", detail.webinar_key),
-        api: format!("/api/v1/webinars/{}/registrations", detail.webinar_key),
+        time_zone: zone.name().to_owned(),
+        action,
+        api,
         summary,
+        date_error: error(DATE_FIELD),
+        dates,
+        form_of: detail.webinar_key.to_string(),
         fields,
         questions,
         script: FORM_JS,

@@ -205,7 +205,15 @@ async fn demo(mut settings: Settings, profile: &str, args: Args) -> anyhow::Resu
         "Try:".to_owned(),
         "  curl -s {GATEWAY}/api/v1/webinars".to_owned(),
     ];
+    // A series is one form: named once, below, not date by date.
+    let mut series = Vec::new();
     for w in &webinars {
+        if let Some(recurrence) = w.recurrence_key {
+            if !series.iter().any(|(r, _)| *r == recurrence) {
+                series.push((recurrence, w.subject.clone()));
+            }
+            continue;
+        }
         let form = client.registration_fields(w.webinar_key).await?;
         let responses: Vec<String> = form
             .questions
@@ -232,8 +240,18 @@ async fn demo(mut settings: Settings, profile: &str, args: Args) -> anyhow::Resu
             responses.join(",")
         ));
     }
+    for (recurrence, subject) in &series {
+        lines.push(String::new());
+        lines.push(format!(
+            "  # \"{subject}\" is a series: one form, the visitor picks a date"
+        ));
+        lines.push(format!(
+            "  #   {{GATEWAY}}/r/series/{recurrence}   (its dates: curl -s '{{GATEWAY}}/api/v1/webinars?series={recurrence}')"
+        ));
+    }
     let first = webinars
-        .first()
+        .iter()
+        .find(|w| w.recurrence_key.is_none())
         .map_or_else(String::new, |w| w.webinar_key.to_string());
     lines.extend([
         String::new(),

@@ -8,6 +8,7 @@ mod health;
 mod hooks;
 mod pages;
 mod register;
+mod series;
 mod status;
 
 use axum::Router;
@@ -29,11 +30,17 @@ pub(crate) fn router(state: AppState, body_limit: usize) -> Router {
         .route("/api/v1/webinars", get(status::webinars))
         .layer(headers::cors(&config));
     let form = headers::cached(
-        Router::new().route("/r/{webinar_key}", get(pages::hosted_form)),
+        Router::new()
+            .route("/r/{webinar_key}", get(pages::hosted_form))
+            .route("/r/series/{recurrence_key}", get(series::form)),
         "public, max-age=60",
     )
-    // The form's own post: not cached (its answers are the visitor's).
-    .merge(Router::new().route("/r/{webinar_key}", post(register::register_from_form)));
+    // The forms' own posts: not cached (their answers are the visitor's).
+    .merge(
+        Router::new()
+            .route("/r/{webinar_key}", post(register::register_from_form))
+            .route("/r/series/{recurrence_key}", post(series::register)),
+    );
     // It carries a personal join URL.
     let confirmation = headers::cached(
         Router::new().route("/confirmation/{id}", get(pages::confirmation)),

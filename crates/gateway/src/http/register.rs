@@ -23,9 +23,9 @@ use crate::state::{AppState, Delivery, Shared, Visitors};
 
 /// What intake uses: the parts of the gateway's state a registration passes through.
 pub(crate) struct Intake {
-    shared: Shared,
+    pub(super) shared: Shared,
     delivery: Delivery,
-    webinars: Arc<WebinarCache>,
+    pub(super) webinars: Arc<WebinarCache>,
     visitors: Arc<Visitors>,
 }
 
@@ -131,12 +131,11 @@ fn sentence(message: &str) -> String {
 
 fn validation_failed(
     state: &Intake,
-    webinar: &str,
+    back: Option<crate::pages::Back>,
     errors: &FieldErrors,
     html: bool,
     page: Option<(&WebinarInfo, &Submission)>,
 ) -> Response {
-    let back = back_to_form(webinar);
     if html {
         return match page {
             Some((info, submission)) => crate::pages::form(
@@ -163,7 +162,7 @@ fn validation_failed(
 
 /// Why intake said no (or, for a bot, pretended yes): counted under `outcome` in
 /// the metrics and answered with `response`.
-struct Refusal {
+pub(super) struct Refusal {
     outcome: IntakeOutcome,
     response: Box<Response>,
     /// For an API error: its status and sentence, for a browser's page.
@@ -171,7 +170,7 @@ struct Refusal {
 }
 
 impl Refusal {
-    fn new(outcome: IntakeOutcome, response: Response) -> Self {
+    pub(super) fn new(outcome: IntakeOutcome, response: Response) -> Self {
         Self {
             outcome,
             response: Box::new(response),
@@ -179,7 +178,7 @@ impl Refusal {
         }
     }
 
-    fn api(outcome: IntakeOutcome, error: ApiError) -> Self {
+    pub(super) fn api(outcome: IntakeOutcome, error: ApiError) -> Self {
         let (status, message) = error.parts();
         let page = Some((status, message.to_owned()));
         Self {
@@ -208,7 +207,15 @@ pub(crate) async fn register(
     body: Bytes,
 ) -> Response {
     let html = wants_html(&headers);
-    intake(&state, client, &webinar, &headers, &body, html).await
+    intake(
+        &state,
+        client,
+        Target::Webinar(&webinar),
+        &headers,
+        &body,
+        html,
+    )
+    .await
 }
 
 /// `POST /r/{webinarKey}`: the hosted form's own post. Always pages, and a refused post
@@ -220,20 +227,50 @@ pub(crate) async fn register_from_form(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    intake(&state, client, &webinar, &headers, &body, true).await
+    intake(
+        &state,
+        client,
+        Target::Webinar(&webinar),
+        &headers,
+        &body,
+        true,
+    )
+    .await
 }
 
-async fn intake(
+/// What a submission registers for.
+#[derive(Clone, Copy)]
+pub(super) enum Target<'a> {
+    /// The webinar the path names.
+    Webinar(&'a str),
+    /// The date picked on a series' form (the path names the series).
+    Series(&'a str),
+}
+
+pub(super) async fn intake(
     state: &Intake,
     client: Client,
-    webinar: &str,
+    target: Target<'_>,
     headers: &HeaderMap,
     body: &[u8],
     html: bool,
 ) -> Response {
+    let (mut webinar, back) = match target {
+        Target::Webinar(w) => (w.to_owned(), back_to_form(w)),
+        Target::Series(s) => (
+            String::new(),
+            Some(crate::pages::Back::new(
+                format!("/r/series/{s}"),
+                "Back to the form",
+            )),
+        ),
+    };
     let stored = async {
-        let submission = parse(state, client, webinar, headers, body, html)?;
-        let checked = validate(state, client, webinar, headers, submission, html).await?;
+        let mut submission = parse(state, client, back.clone(), headers, body, html)?;
+        if let Target::Series(series) = target {
+            webinar = super::series::choose(state, series, &mut submission, html).await?;
+        }
+        let checked = validate(state, client, &webinar, headers, submission, html).await?;
         enqueue(state, checked).await
     }
     .await;
@@ -251,7 +288,7 @@ async fn intake(
                     status,
                     "Registration did not go through",
                     vec![sentence(&message)],
-                    back_to_form(webinar),
+                    back,
                 ),
                 _ => *refusal.response,
             }
@@ -264,7 +301,7 @@ async fn intake(
 fn parse(
     state: &Intake,
     client: Client,
-    webinar: &str,
+    back: Option<crate::pages::Back>,
     headers: &HeaderMap,
     body: &[u8],
     html: bool,
@@ -296,7 +333,7 @@ fn parse(
     let submission = parsed.map_err(|errors| {
         Refusal::new(
             IntakeOutcome::Invalid,
-            validation_failed(state, webinar, &errors, html, None),
+            validation_failed(state, back, &errors, html, None),
         )
     })?;
     if submission.honeypot {
@@ -369,7 +406,7 @@ async fn validate(
                 IntakeOutcome::Invalid,
                 validation_failed(
                     state,
-                    webinar,
+                    back_to_form(webinar),
                     &errors,
                     html,
                     info.as_deref().map(|i| (i, &submission)),

@@ -3,9 +3,12 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use g2w_goto::{RecurrenceKey, TimeRange, WebinarKey};
 use g2w_store::Registration;
 use serde_json::{Value, json};
 
@@ -45,14 +48,46 @@ pub(crate) async fn registration(State(shared): State<Shared>, Path(id): Path<St
 
 /// `GET /api/v1/webinars`: upcoming webinars with their forms, for landing pages. While
 /// GoTo fails, the last list and forms are served; a form GoTo cannot give in time is
-/// `null`.
+/// `null`. With `?series=RECURRENCE_KEY`, only that series' dates that still take
+/// registrations (not started, not full), for a page's own date picker.
 pub(crate) async fn webinars(
     State(shared): State<Shared>,
     State(webinars): State<Arc<WebinarCache>>,
+    Query(query): Query<HashMap<String, String>>,
 ) -> Response {
     // Landing pages call this to build their pages, not while a visitor waits: it may
     // wait longer than intake for a cold cache to fill.
     let deadline = shared.config.lookup_deadline.max(LIST_DEADLINE);
+    if let Some(series) = query.get("series") {
+        let Ok(recurrence) = series.trim().parse::<RecurrenceKey>() else {
+            return ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_series",
+                "series must be a recurrence key (digits)",
+            )
+            .into_response();
+        };
+        return match webinars.series(recurrence, deadline).await {
+            Ok(dates) => {
+                let items: Vec<Value> = dates
+                    .iter()
+                    .map(|i| {
+                        let d = &i.detail;
+                        item(
+                            d.webinar_key,
+                            &d.subject,
+                            d.description.as_deref(),
+                            &d.times,
+                            d.time_zone.as_deref(),
+                            json!(i.form),
+                        )
+                    })
+                    .collect();
+                Json(json!({"webinars": items})).into_response()
+            }
+            Err(e) => ApiError::new(StatusCode::BAD_GATEWAY, "goto_unavailable", e).into_response(),
+        };
+    }
     let list = match webinars.upcoming(deadline).await {
         Ok(l) => l,
         Err(e) => {
@@ -74,17 +109,36 @@ pub(crate) async fn webinars(
         .iter()
         .zip(found)
         .map(|(w, form)| {
-            json!({
-                "webinarKey": w.webinar_key,
-                "subject": w.subject,
-                "description": w.description,
-                "times": w.times,
-                "timeZone": w.time_zone,
-                "registrationFields": form,
-            })
+            item(
+                w.webinar_key,
+                &w.subject,
+                w.description.as_deref(),
+                &w.times,
+                w.time_zone.as_deref(),
+                form,
+            )
         })
         .collect();
     Json(json!({"webinars": items})).into_response()
+}
+
+/// One webinar of the list, with the same keys whichever way it was found.
+fn item(
+    key: WebinarKey,
+    subject: &str,
+    description: Option<&str>,
+    times: &[TimeRange],
+    time_zone: Option<&str>,
+    form: Value,
+) -> Value {
+    json!({
+        "webinarKey": key,
+        "subject": subject,
+        "description": description,
+        "times": times,
+        "timeZone": time_zone,
+        "registrationFields": form,
+    })
 }
 
 /// The longest `GET /api/v1/webinars` waits for GoTo.

@@ -98,6 +98,37 @@ fn one(field: &str, message: &str) -> FieldErrors {
     FieldErrors::from([(field.to_owned(), message.to_owned())])
 }
 
+/// Rewrites the answers of a form filled in as `from` for the webinar with form `to`:
+/// the dates of a series may number their questions and answers differently, so each
+/// answer follows its question's (and answer's) text. An answer with no counterpart is
+/// left as it is, for validation to name.
+pub fn translate(sub: &mut Submission, from: &RegistrationFields, to: &RegistrationFields) {
+    let answers = std::mem::take(&mut sub.answers);
+    for (key, value) in answers {
+        let pair = from
+            .questions
+            .iter()
+            .find(|q| q.question_key.to_string() == key)
+            .and_then(|q| {
+                let there = to
+                    .questions
+                    .iter()
+                    .find(|t| t.question.trim() == q.question.trim())?;
+                let value = match q.answers.iter().find(|a| a.answer_key.to_string() == value) {
+                    Some(a) => there
+                        .answers
+                        .iter()
+                        .find(|b| b.answer.trim() == a.answer.trim())
+                        .map_or_else(|| value.clone(), |b| b.answer_key.to_string()),
+                    None => value.clone(),
+                };
+                Some((there.question_key.to_string(), value))
+            });
+        let (key, value) = pair.unwrap_or((key, value));
+        sub.answers.insert(key, value);
+    }
+}
+
 /// The registration to deliver, with the email kept apart for look-ups.
 #[derive(Debug, Clone)]
 pub struct Accepted {

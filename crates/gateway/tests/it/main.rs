@@ -8,6 +8,7 @@ mod edge;
 mod frozen_db;
 mod intake;
 mod pages;
+mod series;
 mod webhooks;
 
 use std::sync::Arc;

@@ -1,0 +1,188 @@
+//! One form for a series: `/r/series/{recurrenceKey}` lists the dates that still take
+//! registrations; the visitor picks one and registers for that date's webinar, with
+//! or without script.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use g2w_goto::RecurrenceKey;
+
+use super::client::Client;
+use super::register::{Intake, Refusal, Target, intake};
+use crate::cache::WebinarCache;
+use crate::error::ApiError;
+use crate::intake::{FieldErrors, Submission};
+use crate::metrics::IntakeOutcome;
+use crate::pages::{Back, DATE_FIELD, FORM_OF_FIELD, SeriesChoice};
+use crate::state::{Shared, Visitors};
+
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("application/json"))
+}
+
+/// `GET /r/series/{recurrenceKey}`: the series' form.
+pub(crate) async fn form(
+    State(shared): State<Shared>,
+    State(webinars): State<Arc<WebinarCache>>,
+    State(visitors): State<Arc<Visitors>>,
+    client: Client,
+    Path(series): Path<String>,
+) -> Response {
+    let brand = &shared.config.brand;
+    let Ok(recurrence) = series.parse::<RecurrenceKey>() else {
+        return no_dates(&shared);
+    };
+    // Renewing the list and its forms is a lookup like any other.
+    if webinars.held_upcoming().is_none() && !visitors.lookups.allow(client.ip) {
+        return crate::pages::problem(
+            brand,
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many requests",
+            vec!["Please wait a minute and try again.".to_owned()],
+            Some(Back::new(format!("/r/series/{recurrence}"), "Try again")),
+        );
+    }
+    match webinars
+        .series(recurrence, shared.config.lookup_deadline)
+        .await
+    {
+        Ok(dates) if dates.is_empty() => no_dates(&shared),
+        Ok(dates) => crate::pages::series_form(
+            brand,
+            &SeriesChoice {
+                recurrence,
+                dates: &dates,
+                chosen: None,
+            },
+            None,
+        ),
+        Err(why) => {
+            tracing::warn!(%recurrence, "cannot show the series form: {why}");
+            crate::pages::problem(
+                brand,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Registration is unavailable",
+                vec!["Please try again in a few minutes.".to_owned()],
+                Some(Back::new(format!("/r/series/{recurrence}"), "Try again")),
+            )
+        }
+    }
+}
+
+fn no_dates(shared: &Shared) -> Response {
+    crate::pages::problem(
+        &shared.config.brand,
+        StatusCode::NOT_FOUND,
+        "No dates to register for",
+        vec![
+            "This series has no upcoming dates that take registrations (or the link is not valid)."
+                .to_owned(),
+        ],
+        None,
+    )
+}
+
+/// `POST /r/series/{recurrenceKey}`: the form's post, plain (pages) or from its script
+/// (JSON).
+pub(crate) async fn register(
+    state: Intake,
+    client: Client,
+    Path(series): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let html = !is_json(&headers);
+    intake(
+        &state,
+        client,
+        Target::Series(&series),
+        &headers,
+        &body,
+        html,
+    )
+    .await
+}
+
+/// Takes the picked date out of `submission` and returns its webinar key: one of the
+/// series' open dates. Answers given to the questions of the date the form showed are
+/// moved to the picked date's questions.
+///
+/// # Errors
+/// No date picked, or one the series does not offer (any more): the form again with
+/// the problem (a page), or an API error.
+pub(super) async fn choose(
+    state: &Intake,
+    series: &str,
+    submission: &mut Submission,
+    html: bool,
+) -> Result<String, Refusal> {
+    let picked = submission.fields.remove(DATE_FIELD).unwrap_or_default();
+    let shown = submission.fields.remove(FORM_OF_FIELD).unwrap_or_default();
+    let unknown = || {
+        Refusal::api(
+            IntakeOutcome::UnknownWebinar,
+            ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such series"),
+        )
+    };
+    let recurrence = series.parse::<RecurrenceKey>().map_err(|_| unknown())?;
+    let dates = state
+        .webinars
+        .series(recurrence, state.shared.config.lookup_deadline)
+        .await
+        .map_err(|why| {
+            Refusal::api(
+                IntakeOutcome::StorageError,
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "goto_unavailable",
+                    format!("the series' dates are unavailable: {why}"),
+                ),
+            )
+        })?;
+    if dates.is_empty() {
+        return Err(unknown());
+    }
+    let Some(date) = dates
+        .iter()
+        .find(|d| d.detail.webinar_key.to_string() == picked.trim())
+    else {
+        let message = if picked.trim().is_empty() {
+            "an answer is required"
+        } else {
+            "is not open for registration any more: please pick another"
+        };
+        let errors = FieldErrors::from([(DATE_FIELD.to_owned(), message.to_owned())]);
+        let response = if html {
+            crate::pages::series_form(
+                &state.shared.config.brand,
+                &SeriesChoice {
+                    recurrence,
+                    dates: &dates,
+                    chosen: None,
+                },
+                Some((submission, &errors)),
+            )
+        } else {
+            (
+                StatusCode::BAD_REQUEST,
+                axum::Json(serde_json::json!({"error": "validation", "fields": errors})),
+            )
+                .into_response()
+        };
+        return Err(Refusal::new(IntakeOutcome::Invalid, response));
+    };
+    if let Some(form) = dates
+        .iter()
+        .find(|d| d.detail.webinar_key.to_string() == shown.trim())
+        .filter(|d| d.detail.webinar_key != date.detail.webinar_key)
+    {
+        crate::intake::translate(submission, &form.form, &date.form);
+    }
+    Ok(date.detail.webinar_key.to_string())
+}
