@@ -1,5 +1,5 @@
 // Every page g2w serves, checked by axe-core in Chromium against WCAG 2.2 A and AA:
-// the hosted form (fresh, and refused), the confirmation and error pages, and each
+// the hosted form (fresh, and refused), a series' form, the confirmation and error pages, and each
 // admin console page.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
@@ -84,6 +84,26 @@ test("the hosted form, its refusals, confirmation and error pages", async () => 
   })).json();
   await page.goto(`${demo.base}/confirmation/${answer.registrationId}`);
   await expectClean(page, "the confirmation page");
+  await context.close();
+});
+
+test("a series' form: fresh, refused with script, refused by the server, and with no dates", async () => {
+  const context = await browser.newContext({ bypassCSP: true });
+  const page = await context.newPage();
+  await page.goto(`${demo.base}/r/series/${demo.series}`);
+  await expectClean(page, "the series form");
+  await page.getByRole("button", { name: "Register" }).click();
+  await page.locator("#g2w-summary").waitFor();
+  await expectClean(page, "the series form with errors (JavaScript)");
+  const html = await (await fetch(`${demo.base}/r/series/${demo.series}`, {
+    method: "POST",
+    headers: { "Content-Type": "application/x-www-form-urlencoded" },
+    body: "firstName=Ada&lastName=Lovelace&email=ada%40example.com",
+  })).text();
+  await page.setContent(html);
+  await expectClean(page, "the series form refused by the server");
+  await page.goto(`${demo.base}/r/series/123`);
+  await expectClean(page, "a series with no dates");
   await context.close();
 });
 

@@ -69,9 +69,11 @@ export async function startDemo() {
   const { base, stop } = await startG2w(["serve", "--demo", "--listen", "127.0.0.1:0"], { G2W_INTAKE_RATE_PER_IP: "0" }, /^g2w gateway listening on (http:\/\/\S+)/);
   const webinars = (await (await fetch(`${base}/api/v1/webinars`)).json()).webinars;
   const withQuestions = webinars.find((w) => w.registrationFields.questions.length > 0);
+  const series = webinars.find((w) => w.recurrenceKey)?.recurrenceKey;
   return {
     base,
     webinar: withQuestions,
+    series,
     stop,
   };
 }

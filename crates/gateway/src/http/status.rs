@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use g2w_goto::{RecurrenceKey, TimeRange, WebinarKey};
+use g2w_goto::{RecurrenceKey, Webinar};
 use g2w_store::Registration;
 use serde_json::{Value, json};
 
@@ -69,18 +69,15 @@ pub(crate) async fn webinars(
         };
         return match webinars.series(recurrence, deadline).await {
             Ok(dates) => {
+                // Each date as the list describes it (the list was just read), in order.
+                let list = webinars.held_upcoming().unwrap_or_default();
                 let items: Vec<Value> = dates
                     .iter()
-                    .map(|i| {
-                        let d = &i.detail;
-                        item(
-                            d.webinar_key,
-                            &d.subject,
-                            d.description.as_deref(),
-                            &d.times,
-                            d.time_zone.as_deref(),
-                            json!(i.form),
-                        )
+                    .filter_map(|i| {
+                        let w = list
+                            .iter()
+                            .find(|w| w.webinar_key == i.detail.webinar_key)?;
+                        Some(item(w, json!(i.form)))
                     })
                     .collect();
                 Json(json!({"webinars": items})).into_response()
@@ -108,35 +105,20 @@ pub(crate) async fn webinars(
     let items: Vec<Value> = list
         .iter()
         .zip(found)
-        .map(|(w, form)| {
-            item(
-                w.webinar_key,
-                &w.subject,
-                w.description.as_deref(),
-                &w.times,
-                w.time_zone.as_deref(),
-                form,
-            )
-        })
+        .map(|(w, form)| item(w, form))
         .collect();
     Json(json!({"webinars": items})).into_response()
 }
 
-/// One webinar of the list, with the same keys whichever way it was found.
-fn item(
-    key: WebinarKey,
-    subject: &str,
-    description: Option<&str>,
-    times: &[TimeRange],
-    time_zone: Option<&str>,
-    form: Value,
-) -> Value {
+/// One webinar of the list, with its form.
+fn item(w: &Webinar, form: Value) -> Value {
     json!({
-        "webinarKey": key,
-        "subject": subject,
-        "description": description,
-        "times": times,
-        "timeZone": time_zone,
+        "webinarKey": w.webinar_key,
+        "subject": w.subject,
+        "description": w.description,
+        "times": w.times,
+        "timeZone": w.time_zone,
+        "recurrenceKey": w.recurrence_key,
         "registrationFields": form,
     })
 }
