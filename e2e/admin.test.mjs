@@ -57,8 +57,8 @@ test("connect: from an empty store through GoTo's consent page to connected", as
   await page.getByRole("heading", { name: "Connected" }).waitFor();
   assert.match(await page.locator("main").innerText(), /dana\.demo@example\.com/);
   await page.getByRole("link", { name: "Continue to the admin console" }).click();
-  assert.equal(await page.locator("#principal").innerText(), "dana.demo@example.com");
-  assert.match(await page.locator("#organizer-key").innerText(), /^\d{16,}$/);
+  assert.equal(await page.locator(".principal").innerText(), "dana.demo@example.com");
+  assert.match(await page.locator(".organizer-key").innerText(), /^\d{16,}$/);
   await screenshot(page, "admin-tokens");
 });
 

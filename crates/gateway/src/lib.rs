@@ -22,6 +22,7 @@ mod http;
 pub mod intake;
 mod limiter;
 mod metrics;
+mod organizers;
 mod pages;
 mod proxy;
 mod sign_in;
@@ -55,6 +56,7 @@ use crate::delivery::registrations::Registrations;
 use crate::delivery::waiters::Waiters;
 use crate::limiter::IpLimiter;
 use crate::metrics::Metrics;
+use crate::organizers::{Organizer, Organizers};
 use crate::state::{AppState, Console, Delivery, Shared, Visitors};
 
 /// The largest request body accepted (larger → 413).
@@ -71,9 +73,26 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    /// A gateway over `store`, delivering with `client` (give it a client that does
-    /// not retry by itself: the outbox retries, durably).
+    /// A gateway over `store` for one organizer (the configured profile), delivering
+    /// with `client` (give it a client that does not retry by itself: the outbox
+    /// retries, durably).
     pub fn new(config: GatewayConfig, store: Arc<Store>, client: GotoClient, clock: Clock) -> Self {
+        let profile = config.profile.clone();
+        Self::for_organizers(config, store, vec![(profile, client)], clock)
+    }
+
+    /// A gateway over `store` for several organizers: each `(profile, client)` is one
+    /// stored login, with its own webinars, delivery and breaker. The first is the one
+    /// the admin console connects.
+    ///
+    /// # Panics
+    /// With no organizer at all.
+    pub fn for_organizers(
+        config: GatewayConfig,
+        store: Arc<Store>,
+        organizers: Vec<(String, GotoClient)>,
+        clock: Clock,
+    ) -> Self {
         let metrics = Arc::new(Metrics::default());
         let waiters = Arc::new(Waiters::default());
         let policy = Policy {
@@ -83,37 +102,49 @@ impl Gateway {
             give_up_after: config.give_up_after,
             concurrency: config.delivery_concurrency,
         };
-        let pace = Pace::new(
-            client.rate_limit(),
-            config.lookup_rate,
-            config.delivery_concurrency,
-        );
-        let registrations = Registrations::new(
-            store.clone(),
-            client.clone(),
-            config.profile.clone(),
-            waiters.clone(),
-            metrics.clone(),
-            pace,
-            config.keep_alive,
-        );
-        let worker = Arc::new(Engine::new(
-            registrations,
-            policy.clone(),
-            clock.clone(),
-            metrics.clone(),
-        ));
+        let organizers = organizers
+            .into_iter()
+            .map(|(profile, client)| {
+                let pace = Pace::new(
+                    client.rate_limit(),
+                    config.lookup_rate,
+                    config.delivery_concurrency,
+                );
+                let registrations = Registrations::new(
+                    store.clone(),
+                    client.clone(),
+                    profile.clone(),
+                    waiters.clone(),
+                    metrics.clone(),
+                    pace,
+                    config.keep_alive,
+                );
+                let worker = Arc::new(Engine::new(
+                    registrations,
+                    policy.clone(),
+                    clock.clone(),
+                    metrics.clone(),
+                ));
+                let webinars = Arc::new(WebinarCache::new(
+                    client.clone(),
+                    clock.clone(),
+                    CacheSettings {
+                        ttl: config.cache_ttl,
+                        stale_for: config.cache_stale_for,
+                        not_found_ttl: config.not_found_ttl,
+                        lookup_rate: config.lookup_rate,
+                    },
+                ));
+                Arc::new(Organizer {
+                    profile,
+                    client,
+                    webinars,
+                    worker,
+                })
+            })
+            .collect();
+        let organizers = Organizers::new(organizers);
         let forwarder = webhooks::forwarder(&config, &store, &clock, &metrics, policy);
-        let webinars = Arc::new(WebinarCache::new(
-            client.clone(),
-            clock.clone(),
-            CacheSettings {
-                ttl: config.cache_ttl,
-                stale_for: config.cache_stale_for,
-                not_found_ttl: config.not_found_ttl,
-                lookup_rate: config.lookup_rate,
-            },
-        ));
         let visitors = Arc::new(Visitors {
             intake: IpLimiter::new(f64::from(config.intake_rate_per_ip), config.intake_burst),
             lookups: IpLimiter::new(
@@ -125,7 +156,6 @@ impl Gateway {
             console: Arc::new(Console::new(&config)),
             delivery: Delivery {
                 batcher: Batcher::start(store.clone()),
-                worker,
                 waiters,
                 forwarder,
             },
@@ -134,9 +164,8 @@ impl Gateway {
                 clock,
                 store,
                 metrics,
-                client,
             },
-            webinars,
+            organizers,
             visitors,
             receiver: Arc::default(),
         };
@@ -157,10 +186,21 @@ impl Gateway {
         }
     }
 
-    /// The delivery engine, for stepping it in tests.
+    /// The (first organizer's) delivery engine, for stepping it in tests.
     #[cfg(feature = "testing")]
     pub fn worker(&self) -> Arc<Worker> {
-        self.state.delivery.worker.clone()
+        self.state.organizers.primary().worker.clone()
+    }
+
+    /// Each organizer's delivery engine, by profile, for stepping them in tests.
+    #[cfg(feature = "testing")]
+    pub fn workers(&self) -> Vec<(String, Arc<Worker>)> {
+        self.state
+            .organizers
+            .all()
+            .iter()
+            .map(|o| (o.profile.clone(), o.worker.clone()))
+            .collect()
     }
 
     /// The forwarding engine (with a forward URL), for stepping it in tests.
@@ -187,34 +227,38 @@ impl Gateway {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let shared = &self.state.shared;
         let delivery = &self.state.delivery;
+        let organizers = &self.state.organizers;
         let background = self.background.then(|| {
-            let worker = delivery.worker.clone();
             // Registrations stored by other gateways on the same database wake this
             // one at once where the database can say so; polling covers the rest.
-            let woken = worker.clone();
-            if !shared.store.notify_new_work(Box::new(move || woken.wake())) {
+            let woken = organizers.clone();
+            if !shared
+                .store
+                .notify_new_work(Box::new(move || woken.wake_all()))
+            {
                 tracing::debug!("this store cannot announce new registrations; polling");
             }
-            let reconcile = shared.config.reconcile_every.map(|every| {
-                let reconciler = webhooks::Reconciler {
-                    client: shared.client.clone(),
-                    store: shared.store.clone(),
-                    delivery: worker.clone(),
-                    forwarder: delivery.forwarder.clone(),
-                    clock: shared.clock.clone(),
-                };
-                tokio::spawn(reconciler.run(every, stop_rx.clone()))
-            });
+            let mut deliveries = Vec::new();
+            let mut helpers = Vec::new();
+            for o in organizers.all() {
+                deliveries.push(tokio::spawn(o.worker.clone().run(stop_rx.clone())));
+                helpers.push(tokio::spawn(o.worker.clone().keep_alive(stop_rx.clone())));
+                if let Some(every) = shared.config.reconcile_every {
+                    let reconciler = webhooks::Reconciler {
+                        client: o.client.clone(),
+                        store: shared.store.clone(),
+                        delivery: o.worker.clone(),
+                        forwarder: delivery.forwarder.clone(),
+                        clock: shared.clock.clone(),
+                    };
+                    helpers.push(tokio::spawn(reconciler.run(every, stop_rx.clone())));
+                }
+            }
             let forward = delivery
                 .forwarder
                 .clone()
                 .map(|f| tokio::spawn(f.run(stop_rx.clone())));
-            (
-                tokio::spawn(worker.clone().run(stop_rx.clone())),
-                tokio::spawn(worker.keep_alive(stop_rx.clone())),
-                forward,
-                reconcile,
-            )
+            (deliveries, helpers, forward)
         });
         let config = &self.state.shared.config;
         let limits = edge::ConnectionLimits {
@@ -224,15 +268,16 @@ impl Gateway {
         };
         let served = edge::serve(listener, self.router(), limits, shutdown).await;
         let _ = stop_tx.send(true);
-        if let Some((delivery, keep_alive, forward, reconcile)) = background {
-            keep_alive.abort();
-            if let Some(r) = reconcile {
-                r.abort();
+        if let Some((deliveries, helpers, forward)) = background {
+            for helper in helpers {
+                helper.abort();
             }
             // A forward in flight finishes and records its outcome, like a delivery: cut
             // off, its event would be sent again once the lease ran out.
             let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
-                let _ = delivery.await;
+                for delivery in deliveries {
+                    let _ = delivery.await;
+                }
                 if let Some(forward) = forward {
                     let _ = forward.await;
                 }

@@ -6,28 +6,25 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use axum::extract::FromRef;
-use g2w_goto::{Clock, GotoClient, SecretString};
+use g2w_goto::{Clock, SecretString};
 use g2w_store::Store;
 
-use crate::cache::WebinarCache;
 use crate::config::GatewayConfig;
 use crate::delivery::batcher::Batcher;
-use crate::delivery::registrations::Worker;
 use crate::delivery::waiters::Waiters;
 use crate::limiter::IpLimiter;
 use crate::metrics::Metrics;
+use crate::organizers::Organizers;
 use crate::sign_in::{AdminPassword, SignIns};
 use crate::webhooks::{Forwarder, HookPath};
 
-/// What nearly every handler needs: the settings, the clock, the store, the metrics
-/// and the GoTo client.
+/// What nearly every handler needs: the settings, the clock, the store and the metrics.
 #[derive(Clone)]
 pub(crate) struct Shared {
     pub config: Arc<GatewayConfig>,
     pub clock: Clock,
     pub store: Arc<Store>,
     pub metrics: Arc<Metrics>,
-    pub client: GotoClient,
 }
 
 impl Shared {
@@ -37,12 +34,11 @@ impl Shared {
     }
 }
 
-/// The durable work: storing registrations, delivering them, forwarding events, and
-/// the visitors waiting for a delivery.
+/// The durable work: storing registrations, forwarding events, and the visitors
+/// waiting for a delivery (each organizer delivers its own registrations).
 #[derive(Clone)]
 pub(crate) struct Delivery {
     pub batcher: Batcher,
-    pub worker: Arc<Worker>,
     pub waiters: Arc<Waiters>,
     /// Forwards received events to the user's URL, when one is configured.
     pub forwarder: Option<Arc<Forwarder>>,
@@ -67,6 +63,8 @@ pub(crate) struct Visitors {
 
 /// A "Connect GoTo" flow waiting for GoTo's callback.
 pub(crate) struct PendingConnect {
+    /// The organizer (profile) being connected.
+    pub profile: String,
     pub verifier: Option<SecretString>,
     pub redirect_uri: String,
     pub expires: Instant,
@@ -101,7 +99,7 @@ impl Console {
 pub(crate) struct AppState {
     pub shared: Shared,
     pub delivery: Delivery,
-    pub webinars: Arc<WebinarCache>,
+    pub organizers: Organizers,
     pub visitors: Arc<Visitors>,
     pub console: Arc<Console>,
     /// The webhook receiver's secret path.
@@ -120,9 +118,9 @@ impl FromRef<AppState> for Delivery {
     }
 }
 
-impl FromRef<AppState> for Arc<WebinarCache> {
+impl FromRef<AppState> for Organizers {
     fn from_ref(state: &AppState) -> Self {
-        state.webinars.clone()
+        state.organizers.clone()
     }
 }
 

@@ -8,6 +8,7 @@ use serde_json::json;
 
 use crate::delivery::breaker::BreakerState;
 use crate::http::register::STORE_DEADLINE_FLOOR;
+use crate::organizers::Organizers;
 use crate::state::{Delivery, Shared};
 
 /// `GET /healthz`: the process is up.
@@ -29,6 +30,7 @@ const WRITE_FAILURE_MEMORY: std::time::Duration = std::time::Duration::from_secs
 pub(crate) async fn readyz(
     State(shared): State<Shared>,
     State(delivery): State<Delivery>,
+    State(organizers): State<Organizers>,
     axum::extract::RawQuery(query): axum::extract::RawQuery,
 ) -> Response {
     let intake_only = query.is_some_and(|q| q.split('&').any(|p| p == "intake"));
@@ -43,41 +45,60 @@ pub(crate) async fn readyz(
         (Ok(Ok(())), Some(e)) => Err(e),
         (Ok(Ok(())), None) => Ok(()),
     };
-    let token = match tokio::time::timeout(deadline, shared.client.tokens().record()).await {
-        Err(_) => Err(late()),
-        Ok(Ok(r)) => r.unusable().map_or(Ok(()), Err),
-        Ok(Err(e)) => Err(g2w_goto::chain(&e)),
-    };
-    let paused = delivery.worker.paused();
-    let breaker = delivery.worker.breaker();
     let mut reasons = Vec::new();
     if let Err(e) = &store {
         reasons.push(format!("the store cannot be written: {e}"));
     }
-    if let Err(e) = &token {
-        reasons.push(format!("the GoTo login is not usable: {e}"));
-    } else if let Some(p) = &paused {
-        reasons.push(format!("delivery is paused: {p}"));
-    }
-    if let BreakerState::Open { reason, .. } = &breaker {
-        reasons.push(format!("GoTo is failing: {reason}"));
+    // Each organizer's login and delivery on its own: one revoked login is named, and
+    // holds only that organizer's registrations.
+    let mut each = Vec::new();
+    for o in organizers.all() {
+        let token = match tokio::time::timeout(deadline, o.client.tokens().record()).await {
+            Err(_) => Err(late()),
+            Ok(Ok(r)) => r.unusable().map_or(Ok(()), Err),
+            Ok(Err(e)) => Err(g2w_goto::chain(&e)),
+        };
+        let paused = o.worker.paused();
+        let breaker = o.worker.breaker();
+        let whose = if organizers.several() {
+            format!("organizer {}: ", o.profile)
+        } else {
+            String::new()
+        };
+        if let Err(e) = &token {
+            reasons.push(format!("{whose}the GoTo login is not usable: {e}"));
+        } else if let Some(p) = &paused {
+            reasons.push(format!("{whose}delivery is paused: {p}"));
+        }
+        if let BreakerState::Open { reason, .. } = &breaker {
+            reasons.push(format!("{whose}GoTo is failing: {reason}"));
+        }
+        each.push(json!({
+            "profile": o.profile,
+            "token": token.err().unwrap_or_else(|| "ok".to_owned()),
+            "deliveryPaused": paused,
+            "goto": match breaker {
+                BreakerState::Closed => json!({"breaker": "closed"}),
+                BreakerState::Open { since, reason } => json!({
+                    "breaker": "open",
+                    "since": since.to_utc().to_rfc3339(),
+                    "reason": reason,
+                }),
+            },
+        }));
     }
     let takes_registrations = store.is_ok();
+    // The first organizer's state also at the top, where one-organizer checks read it.
+    let first = each.first().cloned().unwrap_or_default();
     let body = json!({
         "status": if reasons.is_empty() { "ready" } else { "not_ready" },
         "reason": reasons.first(),
         "reasons": reasons,
         "store": store.err().unwrap_or_else(|| "ok".to_owned()),
-        "token": token.err().unwrap_or_else(|| "ok".to_owned()),
-        "deliveryPaused": paused,
-        "goto": match breaker {
-            BreakerState::Closed => json!({"breaker": "closed"}),
-            BreakerState::Open { since, reason } => json!({
-                "breaker": "open",
-                "since": since.to_utc().to_rfc3339(),
-                "reason": reason,
-            }),
-        },
+        "token": first["token"],
+        "deliveryPaused": first["deliveryPaused"],
+        "goto": first["goto"],
+        "organizers": each,
     });
     let status = if reasons.is_empty() || (intake_only && takes_registrations) {
         StatusCode::OK
@@ -92,6 +113,7 @@ pub(crate) async fn readyz(
 pub(crate) async fn metrics(
     State(shared): State<Shared>,
     State(delivery): State<Delivery>,
+    State(organizers): State<Organizers>,
 ) -> Response {
     let now = shared.now();
     let age = |g: &g2w_store::QueueGauges| {
@@ -104,8 +126,10 @@ pub(crate) async fn metrics(
         crate::metrics::QueueState {
             oldest_waiting_secs: age(&registrations),
             items: registrations,
-            paused: delivery.worker.paused().is_some(),
-            breaker_open: delivery.worker.failing(),
+            // The registrations queue is every organizer's: paused or failing when any
+            // organizer's delivery is (`/readyz` says whose).
+            paused: organizers.all().iter().any(|o| o.worker.paused().is_some()),
+            breaker_open: organizers.all().iter().any(|o| o.worker.failing()),
         },
     )];
     if let Some(forwarder) = &delivery.forwarder {
@@ -122,7 +146,11 @@ pub(crate) async fn metrics(
     }
     let gauges = crate::metrics::Gauges {
         queues,
-        token_refreshes: shared.client.tokens().refresh_count(),
+        token_refreshes: organizers
+            .all()
+            .iter()
+            .map(|o| o.client.tokens().refresh_count())
+            .sum(),
     };
     let text = shared.metrics.render(&gauges);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()

@@ -59,6 +59,7 @@ pub(crate) fn router(state: AppState, body_limit: usize) -> Router {
             .route("/admin/logout", post(admin::logout))
             .route("/admin/tokens", get(admin::tokens))
             .route("/admin/tokens/refresh", post(admin::refresh))
+            .route("/admin/organizers/disconnect", post(admin::disconnect))
             .route(
                 "/admin/connect",
                 get(admin::connect).post(admin::save_client),

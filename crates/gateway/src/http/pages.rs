@@ -8,14 +8,15 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use g2w_goto::WebinarKey;
 
-use crate::cache::{Lookup, WebinarCache};
+use crate::cache::Lookup;
 use crate::http::client::Client;
+use crate::organizers::Organizers;
 use crate::state::{Shared, Visitors};
 
 /// `GET /r/{webinarKey}`: the hosted registration form.
 pub(crate) async fn hosted_form(
     State(shared): State<Shared>,
-    State(webinars): State<Arc<WebinarCache>>,
+    State(organizers): State<Organizers>,
     State(visitors): State<Arc<Visitors>>,
     client: Client,
     Path(webinar): Path<String>,
@@ -34,7 +35,11 @@ pub(crate) async fn hosted_form(
     let Ok(key) = webinar.parse::<WebinarKey>() else {
         return not_found();
     };
-    if !webinars.costs_nothing(key) && !visitors.lookups.allow(client.ip) {
+    let costs_nothing = organizers
+        .all()
+        .iter()
+        .any(|o| o.webinars.costs_nothing(key));
+    if !costs_nothing && !visitors.lookups.allow(client.ip) {
         return crate::pages::problem(
             brand,
             StatusCode::TOO_MANY_REQUESTS,
@@ -43,7 +48,11 @@ pub(crate) async fn hosted_form(
             Some(crate::pages::Back::new(format!("/r/{key}"), "Try again")),
         );
     }
-    match webinars.lookup(key, shared.config.lookup_deadline).await {
+    match organizers
+        .find(key, shared.config.lookup_deadline)
+        .await
+        .lookup
+    {
         Lookup::Found(info) if info.is_over((shared.clock)()) => crate::pages::problem(
             brand,
             StatusCode::GONE,
@@ -85,17 +94,21 @@ pub(crate) async fn embed_js() -> Response {
 /// `GET /confirmation/{id}`: what a browser sees after a plain form post.
 pub(crate) async fn confirmation(
     State(shared): State<Shared>,
-    State(webinars): State<Arc<WebinarCache>>,
+    State(organizers): State<Organizers>,
     Path(id): Path<String>,
 ) -> Response {
     let reg = shared.store.registration(&id).await.ok().flatten();
     // Name the webinar when the cache (or GoTo, briefly) can; the page works without.
-    let webinar = match reg.as_ref().map(|r| r.webinar_key) {
-        Some(key) => match webinars.lookup(key, shared.config.lookup_deadline).await {
+    // Its organizer's cache (the registration names whose it is).
+    let owner = reg
+        .as_ref()
+        .map(|r| organizers.named_or_first(&r.profile).clone());
+    let webinar = match (reg.as_ref().map(|r| r.webinar_key), owner) {
+        (Some(key), Some(o)) => match o.webinars.lookup(key, shared.config.lookup_deadline).await {
             Lookup::Found(info) => Some(info),
             _ => None,
         },
-        None => None,
+        _ => None,
     };
     crate::pages::confirmation(
         &shared.config.brand,

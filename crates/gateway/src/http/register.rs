@@ -13,19 +13,19 @@ use g2w_goto::WebinarKey;
 use g2w_store::{Enqueued, NewRegistration, OutboxState, Registration};
 use serde_json::json;
 
-use crate::cache::WebinarCache;
 use crate::cache::{Lookup, WebinarInfo};
 use crate::error::ApiError;
 use crate::http::client::Client;
 use crate::intake::{self, FieldErrors, Submission};
 use crate::metrics::IntakeOutcome;
+use crate::organizers::{Organizer, Organizers};
 use crate::state::{AppState, Delivery, Shared, Visitors};
 
 /// What intake uses: the parts of the gateway's state a registration passes through.
 pub(crate) struct Intake {
     pub(super) shared: Shared,
     delivery: Delivery,
-    pub(super) webinars: Arc<WebinarCache>,
+    pub(super) organizers: Organizers,
     visitors: Arc<Visitors>,
 }
 
@@ -39,7 +39,7 @@ impl FromRequestParts<AppState> for Intake {
         Ok(Self {
             shared: Shared::from_ref(state),
             delivery: Delivery::from_ref(state),
-            webinars: FromRef::from_ref(state),
+            organizers: FromRef::from_ref(state),
             visitors: FromRef::from_ref(state),
         })
     }
@@ -191,6 +191,8 @@ impl Refusal {
 /// A submission that passed every check, ready to store.
 struct Checked {
     webinar_key: WebinarKey,
+    /// Whose webinar it is: that organizer delivers it.
+    organizer: Arc<Organizer>,
     registrant: g2w_goto::NewRegistrant,
     idempotency_key: Option<String>,
     /// Whether it was checked against the webinar's own form.
@@ -275,9 +277,9 @@ pub(super) async fn intake(
     }
     .await;
     match stored {
-        Ok(reg) => {
-            state.delivery.worker.wake();
-            let reg = wait_for_delivery(state, reg).await;
+        Ok((reg, organizer)) => {
+            organizer.worker.wake();
+            let reg = wait_for_delivery(state, &organizer, reg).await;
             answer(state, &reg, html)
         }
         Err(refusal) => {
@@ -374,17 +376,23 @@ async fn validate(
         )
     };
     let webinar_key = webinar.parse::<WebinarKey>().map_err(|_| unknown())?;
-    if !state.webinars.costs_nothing(webinar_key) && !state.visitors.lookups.allow(client.ip) {
+    let costs_nothing = state
+        .organizers
+        .all()
+        .iter()
+        .any(|o| o.webinars.costs_nothing(webinar_key));
+    if !costs_nothing && !state.visitors.lookups.allow(client.ip) {
         return Err(Refusal::api(
             IntakeOutcome::RateLimited,
             ApiError::rate_limited(),
         ));
     }
-    let info = match state
-        .webinars
-        .lookup(webinar_key, state.shared.config.lookup_deadline)
-        .await
-    {
+    let found = state
+        .organizers
+        .find(webinar_key, state.shared.config.lookup_deadline)
+        .await;
+    let organizer = found.organizer;
+    let info = match found.lookup {
         Lookup::Found(info) if info.is_over((state.shared.clock)()) => {
             return Err(Refusal::api(
                 IntakeOutcome::WebinarOver,
@@ -429,16 +437,22 @@ async fn validate(
     };
     Ok(Checked {
         webinar_key,
+        organizer,
         registrant: accepted.registrant,
         idempotency_key,
         validated: info.is_some(),
     })
 }
 
-/// Stores the registration durably (or finds the one its idempotency key names).
-async fn enqueue(state: &Intake, checked: Checked) -> Result<Registration, Refusal> {
+/// Stores the registration durably (or finds the one its idempotency key names), for
+/// its organizer to deliver.
+async fn enqueue(
+    state: &Intake,
+    checked: Checked,
+) -> Result<(Registration, Arc<Organizer>), Refusal> {
     let Checked {
         webinar_key,
+        organizer,
         registrant,
         idempotency_key,
         validated,
@@ -452,7 +466,7 @@ async fn enqueue(state: &Intake, checked: Checked) -> Result<Registration, Refus
     let now = state.shared.now();
     let item = NewRegistration {
         id: new_id(now),
-        profile: state.shared.config.profile.clone(),
+        profile: organizer.profile.clone(),
         webinar_key,
         email: registrant.email.clone(),
         payload,
@@ -486,8 +500,8 @@ async fn enqueue(state: &Intake, checked: Checked) -> Result<Registration, Refus
     match stored {
         Enqueued::New(r) => {
             state.shared.metrics.intake(IntakeOutcome::Accepted);
-            state.delivery.worker.pace().stored();
-            Ok(r)
+            organizer.worker.pace().stored();
+            Ok((r, organizer))
         }
         Enqueued::Existing(r)
             if r.webinar_key != webinar_key || !r.email.eq_ignore_ascii_case(&registrant.email) =>
@@ -503,27 +517,30 @@ async fn enqueue(state: &Intake, checked: Checked) -> Result<Registration, Refus
         }
         Enqueued::Existing(r) => {
             state.shared.metrics.intake(IntakeOutcome::Replayed);
-            Ok(r)
+            Ok((r, organizer))
         }
     }
 }
 
 /// Waits up to `sync_wait` for a registration to reach a final state, when it can
 /// reach one in that time.
-async fn wait_for_delivery(state: &Intake, reg: Registration) -> Registration {
+async fn wait_for_delivery(
+    state: &Intake,
+    organizer: &Organizer,
+    reg: Registration,
+) -> Registration {
     // Waiting only makes sense while GoTo answers and the queue is short: never make a
     // visitor wait on a GoTo that is failing, a paused delivery, a form GoTo was already
     // too slow to describe, or a backlog that cannot be delivered within the wait.
     if reg.state.is_final()
         || state.shared.config.sync_wait.is_zero()
         || !reg.validated
-        || state.delivery.worker.failing()
-        || state.delivery.worker.paused().is_some()
+        || organizer.worker.failing()
+        || organizer.worker.paused().is_some()
     {
         return reg;
     }
-    let expected = state
-        .delivery
+    let expected = organizer
         .worker
         .pace()
         .expected_delivery(&state.shared.store, &reg.profile, state.shared.now())

@@ -12,10 +12,10 @@ use g2w_goto::RecurrenceKey;
 
 use super::client::Client;
 use super::register::{Intake, Refusal, Target, intake};
-use crate::cache::WebinarCache;
 use crate::error::ApiError;
 use crate::intake::{FieldErrors, Submission};
 use crate::metrics::IntakeOutcome;
+use crate::organizers::Organizers;
 use crate::pages::{Back, DATE_FIELD, FORM_OF_FIELD, SeriesChoice};
 use crate::state::{Shared, Visitors};
 
@@ -29,7 +29,7 @@ fn is_json(headers: &HeaderMap) -> bool {
 /// `GET /r/series/{recurrenceKey}`: the series' form.
 pub(crate) async fn form(
     State(shared): State<Shared>,
-    State(webinars): State<Arc<WebinarCache>>,
+    State(organizers): State<Organizers>,
     State(visitors): State<Arc<Visitors>>,
     client: Client,
     Path(series): Path<String>,
@@ -39,7 +39,11 @@ pub(crate) async fn form(
         return no_dates(&shared);
     };
     // Renewing the list and its forms is a lookup like any other.
-    if webinars.held_upcoming().is_none() && !visitors.lookups.allow(client.ip) {
+    let listed = organizers
+        .all()
+        .iter()
+        .all(|o| o.webinars.held_upcoming().is_some());
+    if !listed && !visitors.lookups.allow(client.ip) {
         return crate::pages::problem(
             brand,
             StatusCode::TOO_MANY_REQUESTS,
@@ -48,7 +52,7 @@ pub(crate) async fn form(
             Some(Back::new(format!("/r/series/{recurrence}"), "Try again")),
         );
     }
-    match webinars
+    match organizers
         .series(recurrence, shared.config.lookup_deadline)
         .await
     {
@@ -132,7 +136,7 @@ pub(super) async fn choose(
     };
     let recurrence = series.parse::<RecurrenceKey>().map_err(|_| unknown())?;
     let dates = state
-        .webinars
+        .organizers
         .series(recurrence, state.shared.config.lookup_deadline)
         .await
         .map_err(|why| {

@@ -1,7 +1,5 @@
 //! What landing pages read: a registration's status and the upcoming webinars.
 
-use std::sync::Arc;
-
 use axum::Json;
 use std::collections::HashMap;
 
@@ -12,9 +10,10 @@ use g2w_goto::{RecurrenceKey, Webinar};
 use g2w_store::Registration;
 use serde_json::{Value, json};
 
-use crate::cache::{Lookup, WebinarCache};
+use crate::cache::Lookup;
 use crate::error::ApiError;
 use crate::http::register::status_name;
+use crate::organizers::Organizers;
 use crate::state::Shared;
 
 fn registration_json(reg: &Registration) -> Value {
@@ -52,7 +51,7 @@ pub(crate) async fn registration(State(shared): State<Shared>, Path(id): Path<St
 /// registrations (not started, not full), for a page's own date picker.
 pub(crate) async fn webinars(
     State(shared): State<Shared>,
-    State(webinars): State<Arc<WebinarCache>>,
+    State(organizers): State<Organizers>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
     // Landing pages call this to build their pages, not while a visitor waits: it may
@@ -67,17 +66,21 @@ pub(crate) async fn webinars(
             )
             .into_response();
         };
-        return match webinars.series(recurrence, deadline).await {
+        return match organizers.series(recurrence, deadline).await {
             Ok(dates) => {
-                // Each date as the list describes it (the list was just read), in order.
-                let list = webinars.held_upcoming().unwrap_or_default();
+                // Each date as its organizer's list describes it (just read), in order.
                 let items: Vec<Value> = dates
                     .iter()
                     .filter_map(|i| {
-                        let w = list
-                            .iter()
-                            .find(|w| w.webinar_key == i.detail.webinar_key)?;
-                        Some(item(w, json!(i.form)))
+                        let key = i.detail.webinar_key;
+                        let w = organizers.all().iter().find_map(|o| {
+                            o.webinars
+                                .held_upcoming()?
+                                .iter()
+                                .find(|w| w.webinar_key == key)
+                                .cloned()
+                        })?;
+                        Some(item(&w, json!(i.form)))
                     })
                     .collect();
                 Json(json!({"webinars": items})).into_response()
@@ -85,15 +88,24 @@ pub(crate) async fn webinars(
             Err(e) => ApiError::new(StatusCode::BAD_GATEWAY, "goto_unavailable", e).into_response(),
         };
     }
-    let list = match webinars.upcoming(deadline).await {
-        Ok(l) => l,
-        Err(e) => {
-            return ApiError::new(StatusCode::BAD_GATEWAY, "goto_unavailable", e).into_response();
-        }
-    };
+    // Every organizer's webinars; one GoTo cannot list is left out (and logged), so
+    // the others' landing pages keep working.
+    let (mut list, errors) = organizers.upcoming(deadline).await;
+    if list.is_empty() && !errors.is_empty() {
+        return ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "goto_unavailable",
+            errors.join("; "),
+        )
+        .into_response();
+    }
+    for e in &errors {
+        tracing::warn!("a webinar list is missing: {e}");
+    }
+    list.sort_by_key(|(_, w)| (w.times.first().map(|t| t.start_time), w.webinar_key));
     let mut forms = tokio::task::JoinSet::new();
-    for (i, w) in list.iter().enumerate() {
-        let (cache, key) = (webinars.clone(), w.webinar_key);
+    for (i, (o, w)) in list.iter().enumerate() {
+        let (cache, key) = (o.webinars.clone(), w.webinar_key);
         forms.spawn(async move { (i, cache.lookup(key, deadline).await) });
     }
     let mut found = vec![Value::Null; list.len()];
@@ -105,7 +117,7 @@ pub(crate) async fn webinars(
     let items: Vec<Value> = list
         .iter()
         .zip(found)
-        .map(|(w, form)| item(w, form))
+        .map(|((_, w), form)| item(w, form))
         .collect();
     Json(json!({"webinars": items})).into_response()
 }

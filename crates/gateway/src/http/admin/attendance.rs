@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use g2w_goto::{EventName, WebinarKey};
 
 use super::{Admin, AdminForm, Layout, done, notice, render};
-use crate::cache::WebinarCache;
+use crate::organizers::{Organizer, Organizers};
 use crate::state::{Console, Delivery, Shared};
 
 struct SessionRow {
@@ -24,6 +24,8 @@ struct SessionRow {
 
 struct WebinarRow {
     key: String,
+    /// Whose webinar it is, when several organizers are served.
+    organizer: String,
     subject: String,
     registered: u64,
     sessions: Vec<SessionRow>,
@@ -67,7 +69,7 @@ pub(crate) async fn attendance(
     State(console): State<Arc<Console>>,
     State(shared): State<Shared>,
     State(delivery): State<Delivery>,
-    State(webinars): State<Arc<WebinarCache>>,
+    State(organizers): State<Organizers>,
     Query(follow): Query<Follow>,
     admin: Admin,
 ) -> Response {
@@ -108,14 +110,16 @@ pub(crate) async fn attendance(
     };
     // Titles from the webinar list the cache holds (this page never waits on GoTo),
     // else from the webinar's own registrant events.
-    let mut titles: BTreeMap<WebinarKey, String> = webinars
-        .held_upcoming()
-        .map(|l| {
-            l.iter()
-                .map(|w| (w.webinar_key, w.subject.clone()))
-                .collect()
-        })
-        .unwrap_or_default();
+    let mut titles: BTreeMap<WebinarKey, String> = BTreeMap::new();
+    let mut owners: BTreeMap<WebinarKey, String> = BTreeMap::new();
+    for o in organizers.all() {
+        for w in o.webinars.held_upcoming().iter().flat_map(|l| l.iter()) {
+            titles.insert(w.webinar_key, w.subject.clone());
+            if organizers.several() {
+                owners.insert(w.webinar_key, o.profile.clone());
+            }
+        }
+    }
     for e in &recent {
         if let Some(w) = e.webinar_key
             && !titles.contains_key(&w)
@@ -129,6 +133,7 @@ pub(crate) async fn attendance(
     for c in counts {
         let row = webinars.entry(c.webinar_key).or_insert_with(|| WebinarRow {
             key: c.webinar_key.to_string(),
+            organizer: owners.get(&c.webinar_key).cloned().unwrap_or_default(),
             subject: titles
                 .get(&c.webinar_key)
                 .cloned()
@@ -182,23 +187,35 @@ pub(crate) async fn attendance(
 pub(crate) async fn reconcile(
     State(shared): State<Shared>,
     State(delivery): State<Delivery>,
+    State(organizers): State<Organizers>,
     State(console): State<Arc<Console>>,
     AdminForm { csrf, .. }: AdminForm,
 ) -> Response {
     let forward = shared.config.forward_url.is_some();
-    let notice = match crate::webhooks::reconcile(
-        &shared.client,
-        &shared.store,
-        shared.now(),
-        forward,
-    )
-    .await
-    {
-        Ok(found) => {
-            delivery.wake_forwarder();
-            found.to_string()
-        }
-        Err(e) => format!("GoTo could not be checked: {e}"),
-    };
+    let mut said = Vec::new();
+    for o in organizers.all() {
+        let found =
+            crate::webhooks::reconcile(&o.client, &shared.store, shared.now(), forward).await;
+        said.push(match found {
+            Ok(found) => {
+                delivery.wake_forwarder();
+                format!("{}{found}", owner_prefix(&organizers, o))
+            }
+            Err(e) => format!(
+                "{}GoTo could not be checked: {e}",
+                owner_prefix(&organizers, o)
+            ),
+        });
+    }
+    let notice = said.join(" ");
     done(&console, &csrf, "/admin/attendance", notice)
+}
+
+/// "Organizer PROFILE: " when several are served.
+fn owner_prefix(organizers: &Organizers, o: &Organizer) -> String {
+    if organizers.several() {
+        format!("Organizer {}: ", o.profile)
+    } else {
+        String::new()
+    }
 }

@@ -7,6 +7,8 @@ use super::*;
 #[derive(Debug, Default, serde::Deserialize)]
 pub(crate) struct ClientFields {
     #[serde(default)]
+    organizer: String,
+    #[serde(default)]
     client_id: String,
     #[serde(default)]
     client_secret: String,
@@ -24,6 +26,9 @@ pub(crate) struct Callback {
 #[template(path = "admin_connect.html")]
 struct ConnectPage {
     layout: Layout,
+    /// The organizer (profile) being connected, and every one served to pick from.
+    organizer: String,
+    profiles: Vec<String>,
     redirect_uri: String,
     client_id: String,
     has_secret: bool,
@@ -34,13 +39,14 @@ fn redirect_uri(origin: &str) -> String {
 }
 
 async fn connect_page(
-    shared: &Shared,
+    organizers: &Organizers,
+    o: &Organizer,
     origin: &str,
     csrf: String,
     notice: Option<String>,
 ) -> Response {
-    let record = shared.client.tokens().record().await.ok();
-    let configured = shared.client.tokens().oauth().credentials().clone();
+    let record = o.client.tokens().record().await.ok();
+    let configured = o.client.tokens().oauth().credentials().clone();
     let (client_id, has_secret) = match &record {
         Some(r) if !r.client_id.is_empty() => (r.client_id.clone(), r.client_secret.is_some()),
         _ => (
@@ -56,26 +62,41 @@ async fn connect_page(
             csrf,
             notice,
         },
+        organizer: o.profile.clone(),
+        profiles: if organizers.several() {
+            organizers.all().iter().map(|o| o.profile.clone()).collect()
+        } else {
+            Vec::new()
+        },
         redirect_uri: redirect_uri(origin),
         client_id,
         has_secret,
     })
 }
 
-/// `GET /admin/connect`.
+/// `GET /admin/connect?organizer=PROFILE`.
 pub(crate) async fn connect(
-    State(shared): State<Shared>,
+    State(organizers): State<Organizers>,
     State(console): State<Arc<Console>>,
     ConsoleOrigin(origin): ConsoleOrigin,
+    Query(which): Query<OrganizerField>,
     admin: Admin,
 ) -> Response {
     let shown = notice(&console, &admin.csrf);
-    connect_page(&shared, &origin, admin.csrf, shown).await
+    let o = organizers.named_or_first(&which.organizer);
+    connect_page(&organizers, o, &origin, admin.csrf, shown).await
+}
+
+/// Where the console goes back to after a step of connecting `o`.
+fn connect_url(o: &Organizer) -> String {
+    let mut q = form_urlencoded::Serializer::new(String::new());
+    q.append_pair("organizer", &o.profile);
+    format!("/admin/connect?{}", q.finish())
 }
 
 /// The OAuth client to connect with: the stored one, else the configured one.
-async fn credentials(shared: &Shared) -> Option<ClientCredentials> {
-    if let Ok(r) = shared.client.tokens().record().await
+async fn credentials(o: &Organizer) -> Option<ClientCredentials> {
+    if let Ok(r) = o.client.tokens().record().await
         && let Some(secret) = r.client_secret
         && !r.client_id.is_empty()
     {
@@ -84,28 +105,30 @@ async fn credentials(shared: &Shared) -> Option<ClientCredentials> {
             client_secret: secret,
         });
     }
-    let configured = shared.client.tokens().oauth().credentials().clone();
+    let configured = o.client.tokens().oauth().credentials().clone();
     (!configured.client_id.is_empty() && !configured.client_secret.expose_secret().is_empty())
         .then_some(configured)
 }
 
 /// `POST /admin/connect`: saves the OAuth client (id and secret, encrypted).
 pub(crate) async fn save_client(
-    State(shared): State<Shared>,
+    State(organizers): State<Organizers>,
     State(console): State<Arc<Console>>,
     AdminForm { csrf, fields }: AdminForm<ClientFields>,
 ) -> Response {
+    let o = organizers.named_or_first(&fields.organizer);
+    let back = connect_url(o);
     let id = fields.client_id.trim().to_owned();
     let secret = fields.client_secret.trim().to_owned();
     if id.is_empty() || id.len() > 200 || secret.len() > 500 {
         return done(
             &console,
             &csrf,
-            "/admin/connect",
+            &back,
             "Enter the client id (and its secret).".into(),
         );
     }
-    let tokens = shared.client.tokens();
+    let tokens = o.client.tokens();
     let mut record = tokens.record().await.unwrap_or_default();
     if record.client_id != id {
         // Another client: the old tokens are not its tokens.
@@ -120,25 +143,26 @@ pub(crate) async fn save_client(
         (false, Ok(())) => "Saved the client id; enter its secret too.".to_owned(),
         (true, Ok(())) => "Saved. Now connect the GoTo account.".to_owned(),
     };
-    done(&console, &csrf, "/admin/connect", notice)
+    done(&console, &csrf, &back, notice)
 }
 
 /// `POST /admin/connect/start`: off to GoTo's authorize page, with state and PKCE.
 pub(crate) async fn start_connect(
-    State(shared): State<Shared>,
+    State(organizers): State<Organizers>,
     State(console): State<Arc<Console>>,
     ConsoleOrigin(origin): ConsoleOrigin,
-    AdminForm { csrf, .. }: AdminForm,
+    AdminForm { csrf, fields }: AdminForm<OrganizerField>,
 ) -> Response {
-    let Some(credentials) = credentials(&shared).await else {
+    let o = organizers.named_or_first(&fields.organizer);
+    let Some(credentials) = credentials(o).await else {
         return done(
             &console,
             &csrf,
-            "/admin/connect",
+            &connect_url(o),
             "Save the client id and secret first.".into(),
         );
     };
-    let oauth = shared.client.tokens().oauth().with_credentials(credentials);
+    let oauth = o.client.tokens().oauth().with_credentials(credentials);
     let redirect = redirect_uri(&origin);
     let request = oauth.authorize(&redirect, true);
     let mut connects = lock(&console.connects);
@@ -146,6 +170,7 @@ pub(crate) async fn start_connect(
     connects.insert(
         request.state.clone(),
         PendingConnect {
+            profile: o.profile.clone(),
             verifier: request.pkce_verifier,
             redirect_uri: redirect,
             expires: Instant::now() + Duration::from_secs(600),
@@ -181,8 +206,7 @@ fn callback_page(status: StatusCode, heading: &str, message: String) -> Response
 /// cookie does not come along on this cross-site return, so the single-use `state` is
 /// what identifies the flow an admin started.
 pub(crate) async fn oauth_callback(
-    State(shared): State<Shared>,
-    State(delivery): State<Delivery>,
+    State(organizers): State<Organizers>,
     State(console): State<Arc<Console>>,
     Query(q): Query<Callback>,
 ) -> Response {
@@ -214,14 +238,15 @@ pub(crate) async fn oauth_callback(
             "GoTo sent no code.".into(),
         );
     };
-    let Some(credentials) = credentials(&shared).await else {
+    let o = organizers.named_or_first(&pending.profile);
+    let Some(credentials) = credentials(o).await else {
         return callback_page(
             StatusCode::BAD_REQUEST,
             "Not connected",
             "The OAuth client is not saved.".into(),
         );
     };
-    let oauth = shared
+    let oauth = o
         .client
         .tokens()
         .oauth()
@@ -239,8 +264,8 @@ pub(crate) async fn oauth_callback(
             );
         }
     };
-    let record = TokenRecord::new_login(&credentials, answer, shared.client.tokens().now());
-    let record = match shared.client.save_login(record).await {
+    let record = TokenRecord::new_login(&credentials, answer, o.client.tokens().now());
+    let record = match o.client.save_login(record).await {
         Ok(r) => r,
         Err(e) => {
             return callback_page(
@@ -250,7 +275,7 @@ pub(crate) async fn oauth_callback(
             );
         }
     };
-    delivery.worker.wake();
+    o.worker.wake();
     callback_page(
         StatusCode::OK,
         "Connected",

@@ -20,10 +20,10 @@ use g2w_goto::{ClientCredentials, ExposeSecret as _, SecretString, TokenRecord};
 use g2w_store::OutboxState;
 use rand::Rng as _;
 
-use crate::cache::WebinarCache;
 use crate::http::client::Client;
+use crate::organizers::{Organizer, Organizers};
 use crate::sign_in::{AdminPassword, Verdict, same};
-use crate::state::{AppState, Console, Delivery, PendingConnect, Shared};
+use crate::state::{AppState, Console, PendingConnect, Shared};
 
 mod attendance;
 mod connect;
@@ -32,7 +32,8 @@ mod signin;
 
 pub(crate) use attendance::{attendance, reconcile};
 pub(crate) use connect::{connect, oauth_callback, save_client, start_connect};
-pub(crate) use pages::{outbox, outbox_action, refresh, tokens, webinars};
+use pages::OrganizerField;
+pub(crate) use pages::{disconnect, outbox, outbox_action, refresh, tokens, webinars};
 pub(crate) use signin::{index, login, login_page, logout};
 
 const COOKIE: &str = "g2w_admin";

@@ -9,10 +9,9 @@ pub(crate) struct OutboxQuery {
     email: Option<String>,
 }
 
-#[derive(Template)]
-#[template(path = "admin_tokens.html")]
-struct TokensPage {
-    layout: Layout,
+/// One organizer's login, as the tokens page shows it.
+struct TokenView {
+    profile: String,
     connected: bool,
     reauth: Option<String>,
     state: String,
@@ -24,6 +23,15 @@ struct TokensPage {
     delivery: String,
 }
 
+#[derive(Template)]
+#[template(path = "admin_tokens.html")]
+struct TokensPage {
+    layout: Layout,
+    /// Whether more than one organizer is served (each is then named).
+    several: bool,
+    organizers: Vec<TokenView>,
+}
+
 fn when(ts: Option<g2w_goto::Timestamp>) -> String {
     ts.map_or_else(
         || "-".to_owned(),
@@ -31,26 +39,16 @@ fn when(ts: Option<g2w_goto::Timestamp>) -> String {
     )
 }
 
-async fn tokens_page(
-    shared: &Shared,
-    delivery: &Delivery,
-    csrf: String,
-    notice: Option<String>,
-) -> Response {
-    let tokens = shared.client.tokens();
+async fn token_view(o: &Organizer) -> TokenView {
+    let tokens = o.client.tokens();
     let record = tokens.record().await.ok();
     let now = tokens.now();
     let connected = record.as_ref().is_some_and(|r| {
         r.access_token.is_some() || r.refresh_token.is_some() || r.personal_access_token.is_some()
     });
     let r = record.unwrap_or_default();
-    render(&TokensPage {
-        layout: Layout {
-            signed_in: true,
-            active: "tokens",
-            csrf,
-            notice,
-        },
+    TokenView {
+        profile: o.profile.clone(),
         connected,
         reauth: r.reauthorization_required.clone(),
         state: r.state(now).replace('_', " "),
@@ -69,41 +67,103 @@ async fn tokens_page(
             },
         ),
         last_refresh: when(r.last_refresh_at),
-        delivery: delivery
+        delivery: o
             .worker
             .paused()
             .map_or_else(|| "running".into(), |p| format!("paused: {p}")),
-    })
+    }
 }
 
-/// `GET /admin/tokens`.
+/// `GET /admin/tokens`: every organizer's login.
 pub(crate) async fn tokens(
-    State(shared): State<Shared>,
-    State(delivery): State<Delivery>,
+    State(organizers): State<Organizers>,
     State(console): State<Arc<Console>>,
     admin: Admin,
 ) -> Response {
     let shown = notice(&console, &admin.csrf);
-    tokens_page(&shared, &delivery, admin.csrf, shown).await
+    let mut views = Vec::new();
+    for o in organizers.all() {
+        views.push(token_view(o).await);
+    }
+    render(&TokensPage {
+        layout: Layout {
+            signed_in: true,
+            active: "tokens",
+            csrf: admin.csrf,
+            notice: shown,
+        },
+        several: organizers.several(),
+        organizers: views,
+    })
 }
 
-/// `POST /admin/tokens/refresh`: "Refresh now".
+/// A console form naming an organizer (its profile); the first one when it names none.
+#[derive(Debug, Default, serde::Deserialize)]
+pub(crate) struct OrganizerField {
+    #[serde(default)]
+    pub(crate) organizer: String,
+}
+
+/// `POST /admin/tokens/refresh`: "Refresh now", for one organizer.
 pub(crate) async fn refresh(
-    State(shared): State<Shared>,
+    State(organizers): State<Organizers>,
     State(console): State<Arc<Console>>,
-    AdminForm { csrf, .. }: AdminForm,
+    AdminForm { csrf, fields }: AdminForm<OrganizerField>,
 ) -> Response {
-    let notice = match shared.client.tokens().force_refresh().await {
+    let o = organizers.named_or_first(&fields.organizer);
+    let notice = match o.client.tokens().force_refresh().await {
         Ok(r) => format!(
-            "Refreshed: the access token is valid until {}.",
+            "Refreshed{}: the access token is valid until {}.",
+            whose(&organizers, o),
             when(r.access_expires_at)
         ),
-        Err(e) => format!("The refresh failed: {e}"),
+        Err(e) => format!("The refresh failed{}: {e}", whose(&organizers, o)),
     };
     done(&console, &csrf, "/admin/tokens", notice)
 }
 
+/// `POST /admin/organizers/disconnect`: forgets one organizer's tokens (its OAuth
+/// client stays, so connecting again is one click). Its registrations are held,
+/// queued, until it is connected again; the others flow on.
+pub(crate) async fn disconnect(
+    State(organizers): State<Organizers>,
+    State(console): State<Arc<Console>>,
+    AdminForm { csrf, fields }: AdminForm<OrganizerField>,
+) -> Response {
+    let o = organizers.named_or_first(&fields.organizer);
+    let tokens = o.client.tokens();
+    let notice = match tokens.record().await {
+        Ok(mut record) => {
+            record.access_token = None;
+            record.access_expires_at = None;
+            record.refresh_token = None;
+            record.refresh_token_since = None;
+            record.personal_access_token = None;
+            record.reauthorization_required = Some("disconnected in the admin console".to_owned());
+            match tokens.save(&record).await {
+                Ok(()) => format!(
+                    "Disconnected{}. Its registrations wait, queued, until it is connected again.",
+                    whose(&organizers, o)
+                ),
+                Err(e) => format!("Could not disconnect: {e}"),
+            }
+        }
+        Err(e) => format!("Could not disconnect: {e}"),
+    };
+    done(&console, &csrf, "/admin/tokens", notice)
+}
+
+/// " (organizer PROFILE)" when several are served, so a notice says whose it was.
+pub(crate) fn whose(organizers: &Organizers, o: &Organizer) -> String {
+    if organizers.several() {
+        format!(" (organizer {})", o.profile)
+    } else {
+        String::new()
+    }
+}
+
 struct WebinarRow {
+    organizer: String,
     key: String,
     subject: String,
     start: String,
@@ -116,24 +176,26 @@ struct WebinarRow {
 struct WebinarsPage {
     layout: Layout,
     error: Option<String>,
+    /// Whether more than one organizer is served (a column then names whose).
+    several: bool,
     webinars: Vec<WebinarRow>,
 }
 
-/// `GET /admin/webinars`.
+/// `GET /admin/webinars`: every organizer's, soonest first.
 pub(crate) async fn webinars(
     State(shared): State<Shared>,
-    State(webinars): State<Arc<WebinarCache>>,
+    State(organizers): State<Organizers>,
     ConsoleOrigin(origin): ConsoleOrigin,
     Admin { csrf }: Admin,
 ) -> Response {
     let deadline = shared.config.lookup_deadline;
-    let (list, error) = match webinars.upcoming(deadline).await {
-        Ok(l) => (l, None),
-        Err(e) => (Arc::default(), Some(format!("Cannot list webinars: {e}"))),
-    };
+    let (mut list, errors) = organizers.upcoming(deadline).await;
+    let error =
+        (!errors.is_empty()).then(|| format!("Cannot list webinars: {}", errors.join("; ")));
+    list.sort_by_key(|(_, w)| (w.times.first().map(|t| t.start_time), w.webinar_key));
     let mut rows = Vec::with_capacity(list.len());
-    for w in list.iter() {
-        let registrants = match webinars.lookup(w.webinar_key, deadline).await {
+    for (organizer, w) in &list {
+        let registrants = match organizer.webinars.lookup(w.webinar_key, deadline).await {
             crate::cache::Lookup::Found(info) => {
                 let count = info
                     .detail
@@ -151,6 +213,7 @@ pub(crate) async fn webinars(
         };
         let zone = g2w_goto::WebinarZone::named(w.time_zone.as_deref());
         rows.push(WebinarRow {
+            organizer: organizer.profile.clone(),
             key: w.webinar_key.to_string(),
             start: w
                 .times
@@ -173,11 +236,14 @@ pub(crate) async fn webinars(
             notice: None,
         },
         error,
+        several: organizers.several(),
         webinars: rows,
     })
 }
 
 struct OutboxRow {
+    /// The profile of the organizer whose webinar it is.
+    organizer: String,
     id: String,
     email: String,
     state: String,
@@ -190,6 +256,7 @@ struct OutboxRow {
 #[template(path = "admin_outbox.html")]
 struct OutboxPage {
     layout: Layout,
+    several: bool,
     counts: Vec<(String, u64)>,
     email: String,
     heading: String,
@@ -198,6 +265,7 @@ struct OutboxPage {
 
 async fn outbox_page(
     shared: &Shared,
+    several: bool,
     csrf: String,
     email: Option<String>,
     notice: Option<String>,
@@ -234,6 +302,7 @@ async fn outbox_page(
             csrf,
             notice,
         },
+        several,
         counts: vec![
             ("pending".to_owned(), counts.pending),
             ("delivering".to_owned(), counts.delivering),
@@ -255,6 +324,7 @@ async fn outbox_page(
                     .or(r.last_error.clone())
                     .unwrap_or_default(),
                 state: r.state.as_str().replace('_', " "),
+                organizer: r.profile,
                 id: r.id,
                 email: r.email,
                 attempts: r.attempts,
@@ -266,18 +336,19 @@ async fn outbox_page(
 /// `GET /admin/outbox?email=`.
 pub(crate) async fn outbox(
     State(shared): State<Shared>,
+    State(organizers): State<Organizers>,
     State(console): State<Arc<Console>>,
     Query(q): Query<OutboxQuery>,
     admin: Admin,
 ) -> Response {
     let shown = notice(&console, &admin.csrf);
-    outbox_page(&shared, admin.csrf, q.email, shown).await
+    outbox_page(&shared, organizers.several(), admin.csrf, q.email, shown).await
 }
 
 /// `POST /admin/outbox/{id}/retry` and `…/discard`.
 pub(crate) async fn outbox_action(
     State(shared): State<Shared>,
-    State(delivery): State<Delivery>,
+    State(organizers): State<Organizers>,
     State(console): State<Arc<Console>>,
     Path((id, action)): Path<(String, String)>,
     AdminForm { csrf, .. }: AdminForm,
@@ -294,7 +365,7 @@ pub(crate) async fn outbox_action(
     };
     let notice = match (changed, retry) {
         (Ok(true), true) => {
-            delivery.worker.wake();
+            organizers.wake_all();
             format!("Registration {id} will be delivered again.")
         }
         (Ok(true), false) => format!("Registration {id} was discarded."),
