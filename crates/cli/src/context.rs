@@ -14,8 +14,8 @@ use crate::settings::Settings;
 
 /// A profile's environment.
 pub struct Context {
-    /// Resolved settings.
-    pub settings: Settings,
+    /// Resolved settings (shared by the contexts of every profile one command serves).
+    pub settings: Arc<Settings>,
     /// The profile name.
     pub profile: String,
     /// The open store (SQLite, or PostgreSQL with `G2W_DATABASE_URL`).
@@ -44,11 +44,39 @@ impl Context {
         .context("cannot open g2w's store")?;
         let http = g2w_goto::http_client().context("cannot start the HTTP client")?;
         Ok(Self {
-            settings,
+            settings: Arc::new(settings),
             profile: profile.to_owned(),
             store,
             http,
         })
+    }
+
+    /// The same settings and store for another profile (`g2w serve` serving several).
+    pub fn with_profile(&self, profile: &str) -> Self {
+        Self {
+            settings: self.settings.clone(),
+            profile: profile.to_owned(),
+            store: self.store.clone(),
+            http: self.http.clone(),
+        }
+    }
+
+    /// The profiles whose organizers a gateway serves: those `named` (`--profiles`),
+    /// else this profile and every other profile with a stored login.
+    ///
+    /// # Errors
+    /// Store failures.
+    pub async fn served_profiles(&self, named: Option<Vec<String>>) -> anyhow::Result<Vec<String>> {
+        if let Some(named) = named {
+            return Ok(named);
+        }
+        let mut profiles = vec![self.profile.clone()];
+        for p in self.store.profiles().await? {
+            if !profiles.contains(&p) {
+                profiles.push(p);
+            }
+        }
+        Ok(profiles)
     }
 
     /// The stored login, if any.
@@ -139,7 +167,8 @@ impl Context {
     }
 
     /// The account's GoTo rate limit, booked in the store: every gateway and import run
-    /// on the same store shares one schedule, since GoTo's limit is the account's.
+    /// on the same store shares one schedule, and so do the profiles of one GoTo
+    /// account, since GoTo's limit is the account's.
     pub fn rate_limiter(&self) -> Arc<RateLimiter> {
         Arc::new(RateLimiter::shared(
             self.settings.rate_limit,

@@ -45,7 +45,7 @@ pub use sign_in::AdminPassword;
 pub use webhooks::{
     Forwarder, RECEIVER_PREFIX, ReconcileError, Reconciled, SIGNATURE_HEADER, SetUp, SetupError,
     TIMESTAMP_HEADER, base_url, configured_path, new_receiver_path, our_webhooks, reconcile,
-    remove, setup, signature,
+    remove, setup, setup_all, signature,
 };
 
 use crate::cache::{CacheSettings, WebinarCache};

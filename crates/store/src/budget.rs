@@ -14,10 +14,13 @@ use crate::{Store, StoreError};
 /// How many times a booking is tried when other processes keep booking first.
 const CONTENDED_TRIES: usize = 50;
 
-/// A GoTo account's request budget kept in the store, shared by every process using it.
+/// A GoTo account's request budget kept in the store, shared by every process using it
+/// and by every profile logged in to the same account.
 pub struct StoreBudget {
     store: Arc<Store>,
-    account: String,
+    profile: String,
+    /// The account's budget name, once the stored login names the account.
+    account: std::sync::OnceLock<String>,
 }
 
 impl StoreBudget {
@@ -25,7 +28,27 @@ impl StoreBudget {
     pub fn new(store: Arc<Store>, profile: &str) -> Self {
         Self {
             store,
-            account: profile.to_owned(),
+            profile: profile.to_owned(),
+            account: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Whose budget to book: the GoTo account's, once the login names it (organizers
+    /// of one account share GoTo's limit), else the profile's own.
+    async fn key(&self) -> String {
+        if let Some(key) = self.account.get() {
+            return key.clone();
+        }
+        let account = match self.store.load_profile(&self.profile).await {
+            Ok(Some(record)) => record.account_key,
+            _ => None,
+        };
+        match account {
+            Some(account) => self
+                .account
+                .get_or_init(|| format!("account {account}"))
+                .clone(),
+            None => self.profile.clone(),
         }
     }
 }
@@ -39,14 +62,16 @@ impl SharedBudget for StoreBudget {
         permits: u32,
         max_wait: Option<Duration>,
     ) -> Result<Option<Duration>, StoreFailure> {
+        let key = self.key().await;
         Ok(self
             .store
-            .book_budget(&self.account, interval, burst, permits, max_wait)
+            .book_budget(&key, interval, burst, permits, max_wait)
             .await?)
     }
 
     async fn hold(&self, wait: Duration) -> Result<(), StoreFailure> {
-        Ok(self.store.hold_budget(&self.account, wait).await?)
+        let key = self.key().await;
+        Ok(self.store.hold_budget(&key, wait).await?)
     }
 }
 

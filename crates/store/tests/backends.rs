@@ -228,6 +228,70 @@ async fn the_goto_budget_is_one_schedule_for_every_process() {
 }
 
 #[tokio::test]
+async fn organizers_of_one_goto_account_share_its_budget_and_other_accounts_do_not() {
+    use std::sync::Arc;
+
+    use g2w_goto::{AccountKey, SharedBudget as _};
+    use g2w_store::StoreBudget;
+
+    async fn story(a: Arc<Store>, b: Arc<Store>) {
+        let run = rand_suffix();
+        let login = |account: u64| TokenRecord {
+            account_key: Some(AccountKey::new(account)),
+            ..record()
+        };
+        let (one, colleague, stranger) = (
+            format!("one-{run}"),
+            format!("colleague-{run}"),
+            format!("stranger-{run}"),
+        );
+        a.save_profile(&one, &login(run)).await.unwrap();
+        a.save_profile(&colleague, &login(run)).await.unwrap();
+        a.save_profile(&stranger, &login(run + 1)).await.unwrap();
+        let book = async |store: &Arc<Store>, profile: &str| {
+            StoreBudget::new(store.clone(), profile)
+                .book(ms(100), 1, 1, None)
+                .await
+                .unwrap()
+                .unwrap()
+        };
+        // 10 a second, no burst: the account's second booking waits, whoever makes it.
+        assert!(book(&a, &one).await <= ms(5));
+        let waited = book(&b, &colleague).await;
+        assert!(
+            waited >= ms(90),
+            "organizers of one account share GoTo's limit: {waited:?}"
+        );
+        assert!(
+            book(&b, &stranger).await <= ms(5),
+            "another account books from its own"
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let a = Arc::new(Store::open_in(dir.path(), None).await.unwrap());
+    let b = Arc::new(Store::open_in(dir.path(), None).await.unwrap());
+    story(a, b).await;
+    if let Some(url) = g2w_store::test_database_url() {
+        let key = SecretKey::generate();
+        let a = Arc::new(Store::postgres(&url, &key).await.unwrap());
+        let b = Arc::new(Store::postgres(&url, &key).await.unwrap());
+        story(a, b).await;
+    }
+}
+
+/// A number no earlier run used, for names in a database that outlives the test.
+fn rand_suffix() -> u64 {
+    u64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+            % 1_000_000_000_000,
+    )
+    .unwrap()
+}
+
+#[tokio::test]
 async fn postgres_tells_other_processes_of_new_registrations_and_sqlite_says_it_cannot() {
     let dir = tempfile::tempdir().unwrap();
     let sqlite = std::sync::Arc::new(Store::open_in(dir.path(), None).await.unwrap());

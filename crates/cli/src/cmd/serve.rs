@@ -32,6 +32,11 @@ pub async fn run(settings: Settings, profile: &str, args: Args) -> anyhow::Resul
     let listen = serve_settings::listen(&ProcessEnv, &settings.file, &args.settings)?;
     let config =
         serve_settings::gateway_config(&ProcessEnv, &settings.file, &args.settings, profile)?;
+    let named = serve_settings::profiles(
+        &ProcessEnv,
+        &settings.file,
+        args.settings.profiles.as_deref(),
+    )?;
     // The port first: a busy one is said before anything else happens.
     let listener = bind(listen).await?;
     let ctx = Context::open(settings, profile).await?;
@@ -41,17 +46,26 @@ pub async fn run(settings: Settings, profile: &str, args: Args) -> anyhow::Resul
         .await
         .with_context(|| format!("g2w serve cannot write its store {}", ctx.store.location()))?;
     let config = with_admin_password(&ctx, config).await?;
-    match ctx.stored().await? {
-        None => notice!(
-            "Not connected to GoTo yet: registrations are accepted and queued until you connect \
-             (`g2w auth login`, or Connect GoTo in the admin console at /admin)."
-        ),
-        Some(r) if r.reauthorization_required.is_some() => tracing::warn!(
-            "GoTo login needs renewing; accepting registrations, delivery paused until `g2w auth login`"
-        ),
-        Some(_) => {}
+    let profiles = ctx.served_profiles(named).await?;
+    for p in &profiles {
+        let whose = if profiles.len() > 1 {
+            format!(" (profile {p})")
+        } else {
+            String::new()
+        };
+        match ctx.with_profile(p).stored().await? {
+            None => notice!(
+                "Not connected to GoTo yet{whose}: registrations are accepted and queued until you \
+                 connect (`g2w auth login --profile {p}`, or Connect GoTo in the admin console at /admin)."
+            ),
+            Some(r) if r.reauthorization_required.is_some() => tracing::warn!(
+                "GoTo login needs renewing{whose}; accepting registrations, delivery paused until \
+                 `g2w auth login --profile {p}`"
+            ),
+            Some(_) => {}
+        }
     }
-    serve(&ctx, listener, config, None, false).await
+    serve(&ctx, listener, config, &profiles, None, false).await
 }
 
 /// The admin console's password: `G2W_ADMIN_PASSWORD`, else the stored hash, else a new
@@ -93,24 +107,35 @@ async fn serve(
     ctx: &Context,
     listener: tokio::net::TcpListener,
     config: GatewayConfig,
+    profiles: &[String],
     banner: Option<String>,
     webhooks_to_self: bool,
 ) -> anyhow::Result<()> {
-    // Without a stored or configured OAuth client the manager starts empty: delivery
-    // waits (paused) until the admin console or `g2w auth login` stores a login.
-    let tokens = ctx.token_manager_or_empty().await?;
-    // The outbox retries durably; the client itself makes one attempt per delivery.
-    let client = GotoClient::new(
-        ctx.http.clone(),
-        ctx.settings.api_url.clone(),
-        tokens,
-        ctx.rate_limiter(),
-        RetryPolicy::NEVER,
-    );
+    let mut organizers = Vec::with_capacity(profiles.len());
+    for profile in profiles {
+        let pctx = ctx.with_profile(profile);
+        // Without a stored or configured OAuth client the manager starts empty: delivery
+        // waits (paused) until the admin console or `g2w auth login` stores a login.
+        let tokens = pctx.token_manager_or_empty().await?;
+        // The outbox retries durably; the client itself makes one attempt per delivery.
+        let client = GotoClient::new(
+            ctx.http.clone(),
+            ctx.settings.api_url.clone(),
+            tokens,
+            pctx.rate_limiter(),
+            RetryPolicy::NEVER,
+        );
+        organizers.push((profile.clone(), client));
+    }
     let mut config = config;
     config.max_connections = crate::limits::connections_within_open_files(config.max_connections);
     let addr = listener.local_addr()?;
-    let gateway = Gateway::new(config, ctx.store.clone(), client, g2w_goto::system_clock());
+    let gateway = Gateway::for_organizers(
+        config,
+        ctx.store.clone(),
+        organizers,
+        g2w_goto::system_clock(),
+    );
     say!("g2w gateway listening on http://{addr}");
     if let Some(banner) = banner {
         say!("{}", banner.replace("{GATEWAY}", &format!("http://{addr}")));
@@ -118,13 +143,7 @@ async fn serve(
     let serving = gateway.serve(listener, crate::signal::shutdown());
     let served = if webhooks_to_self {
         let setup = async {
-            let set_up = async {
-                let client = ctx.client(ctx.token_manager().await?);
-                anyhow::Ok(
-                    g2w_gateway::setup(&client, &ctx.store, &format!("http://{addr}")).await?,
-                )
-            };
-            match set_up.await {
+            match crate::cmd::webhooks::setup(ctx, profiles, &format!("http://{addr}")).await {
                 Ok(said) => notice!("{said}"),
                 Err(e) => notice!("GoTo's webhooks could not be set up: {e:#}"),
             }
@@ -168,23 +187,53 @@ async fn demo(mut settings: Settings, profile: &str, args: Args) -> anyhow::Resu
         serve_settings::gateway_config(&ProcessEnv, &settings.file, &args.settings, profile)?;
     let ctx = Context::open(settings, profile).await?;
 
-    // Log in without a browser: a personal access token minted by the emulator.
-    let minted: serde_json::Value = ctx
+    // Log in without a browser: a personal access token minted by the emulator for each
+    // of its organizers, the default one under this profile, the other under its own.
+    let listed: serde_json::Value = ctx
         .http
-        .post(format!("{}/_emulator/pats", emulator.base_url()))
+        .get(format!("{}/_emulator/organizers", emulator.base_url()))
         .send()
         .await?
         .json()
         .await?;
-    let pat = SecretString::from(
-        minted["pat"]
-            .as_str()
-            .context("the emulator minted no PAT")?
-            .to_owned(),
-    );
-    let login = crate::cmd::auth::pat_login(&ctx, &ctx.credentials(None)?, pat).await?;
-    let record = crate::cmd::auth::store_login(&ctx, login).await?;
-
+    let mut profiles = Vec::new();
+    let mut principals = Vec::new();
+    let mut others = 0;
+    for organizer in listed.as_array().map(Vec::as_slice).unwrap_or_default() {
+        let profile = if organizer["default"] == true {
+            profile.to_owned()
+        } else {
+            others += 1;
+            format!("demo-organizer-{others}")
+        };
+        let minted: serde_json::Value = ctx
+            .http
+            .post(format!("{}/_emulator/pats", emulator.base_url()))
+            .json(&serde_json::json!({"organizerKey": organizer["organizerKey"]}))
+            .send()
+            .await?
+            .json()
+            .await?;
+        let pat = SecretString::from(
+            minted["pat"]
+                .as_str()
+                .context("the emulator minted no PAT")?
+                .to_owned(),
+        );
+        let pctx = ctx.with_profile(&profile);
+        let login = crate::cmd::auth::pat_login(&pctx, &pctx.credentials(None)?, pat).await?;
+        let record = crate::cmd::auth::store_login(&pctx, login).await?;
+        principals.push(format!(
+            "{} (profile {profile})",
+            record.principal.unwrap_or_default()
+        ));
+        // The default organizer first: the console connects it, the banner shows it.
+        if profile == ctx.profile {
+            profiles.insert(0, profile);
+        } else {
+            profiles.push(profile);
+        }
+    }
     let client = ctx.client(ctx.token_manager().await?);
     let now = chrono::Utc::now();
     let webinars = client
@@ -193,11 +242,8 @@ async fn demo(mut settings: Settings, profile: &str, args: Args) -> anyhow::Resu
     let mut lines = vec![
         String::new(),
         "g2w demo: a registration gateway in front of a built-in GoTo emulator.".to_owned(),
-        format!(
-            "  GoTo emulator: {}  (logged in as {})",
-            emulator.base_url(),
-            record.principal.unwrap_or_default()
-        ),
+        format!("  GoTo emulator: {}", emulator.base_url()),
+        format!("  Organizers served: {}", principals.join(", ")),
         format!("  Data (thrown away on exit): {}", data.path().display()),
         "  Gateway: {GATEWAY}".to_owned(),
         "  Admin console: {GATEWAY}/admin (its password is printed above on stderr)".to_owned(),
@@ -271,7 +317,15 @@ async fn demo(mut settings: Settings, profile: &str, args: Args) -> anyhow::Resu
         "Stop with Ctrl-C.".to_owned(),
     ]);
     let config = with_admin_password(&ctx, config).await?;
-    serve(&ctx, listener, config, Some(lines.join("\n")), true).await?;
+    serve(
+        &ctx,
+        listener,
+        config,
+        &profiles,
+        Some(lines.join("\n")),
+        true,
+    )
+    .await?;
     drop(emulator);
     drop(data);
     Ok(())

@@ -13,12 +13,16 @@ use crate::output::{Shown, print_json, say};
 /// `g2w webhooks …`
 #[derive(Debug, clap::Subcommand)]
 pub enum WebhooksCommand {
-    /// Creates and activates GoTo's webhooks for this gateway and subscribes the
-    /// logged-in organizer; run again to move them to another URL.
+    /// Creates and activates GoTo's webhooks for this gateway and subscribes every
+    /// organizer it serves; run again to move them to another URL.
     Setup {
         /// The gateway's public base URL (https; plain http only on this machine).
         #[arg(long)]
         url: String,
+        /// The profiles whose organizers to subscribe, comma-separated (else
+        /// G2W_PROFILES, the config file, or the profile in use and every stored login).
+        #[arg(long, value_name = "PROFILE,…", value_delimiter = ',')]
+        profiles: Option<Vec<String>>,
     },
     /// What GoTo has set up, and what the gateway received.
     Status {
@@ -45,10 +49,14 @@ pub enum WebhooksCommand {
 ///
 /// # Errors
 /// A bad URL, the store, or GoTo refusing (the gateway not reachable at `url`).
-pub async fn setup(ctx: &Context, url: &str) -> anyhow::Result<String> {
+pub async fn setup(ctx: &Context, profiles: &[String], url: &str) -> anyhow::Result<String> {
     g2w_gateway::base_url(url)?;
-    let client = ctx.client(ctx.token_manager().await?);
-    Ok(g2w_gateway::setup(&client, &ctx.store, url)
+    let mut clients = Vec::new();
+    for profile in profiles {
+        let pctx = ctx.with_profile(profile);
+        clients.push(pctx.client(pctx.token_manager().await?));
+    }
+    Ok(g2w_gateway::setup_all(&clients, &ctx.store, url)
         .await?
         .to_string())
 }
@@ -60,8 +68,14 @@ pub async fn run(ctx: &Context, command: WebhooksCommand) -> anyhow::Result<()> 
         async || -> anyhow::Result<GotoClient> { Ok(ctx.client(ctx.token_manager().await?)) };
     let store = ctx.store.clone();
     match command {
-        WebhooksCommand::Setup { url } => {
-            say!("{}", setup(ctx, &url).await?);
+        WebhooksCommand::Setup { url, profiles } => {
+            let named = crate::settings::serve::profiles(
+                &crate::settings::ProcessEnv,
+                &ctx.settings.file,
+                profiles.as_deref(),
+            )?;
+            let profiles = ctx.served_profiles(named).await?;
+            say!("{}", setup(ctx, &profiles, &url).await?);
             Ok(())
         }
         WebhooksCommand::Status { format } => status(ctx, &store, client, format).await,

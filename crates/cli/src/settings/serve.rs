@@ -22,6 +22,45 @@ pub struct ServeFlags {
     /// (`1s`, `500ms`, `0`); it answers at once when delivery cannot finish in time.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub sync_wait: Option<Duration>,
+    /// The profiles whose organizers this gateway serves, comma-separated (else
+    /// G2W_PROFILES, the config file, or the profile in use and every stored login).
+    #[arg(long, value_name = "PROFILE,…", value_delimiter = ',')]
+    pub profiles: Option<Vec<String>>,
+}
+
+/// The profiles `g2w serve` (and `g2w webhooks setup`) is told to serve (flag, variable,
+/// config file), checked;
+/// `None` when nothing names them.
+///
+/// # Errors
+/// An empty or repeated name.
+pub fn profiles(
+    env: &dyn Env,
+    file: &ConfigFile,
+    flag: Option<&[String]>,
+) -> anyhow::Result<Option<Vec<String>>> {
+    let named = match flag {
+        Some(p) => Some(p.to_vec()),
+        None => Layers::new(env, file).list(&t::PROFILES),
+    };
+    let Some(named) = named else {
+        return Ok(None);
+    };
+    let mut seen: Vec<String> = Vec::new();
+    for name in named {
+        let name = name.trim().to_owned();
+        if name.is_empty() {
+            bail!("{}: a profile name is empty", t::PROFILES.var);
+        }
+        if seen.contains(&name) {
+            bail!("{}: profile {name:?} is named twice", t::PROFILES.var);
+        }
+        seen.push(name);
+    }
+    if seen.is_empty() {
+        bail!("{}: name at least one profile", t::PROFILES.var);
+    }
+    Ok(Some(seen))
 }
 
 /// Parses `2s`, `1500ms` or a plain number of seconds.

@@ -230,6 +230,15 @@ pub const SYNC_WAIT: Spec = Spec::new(Serve, "sync_wait_ms", "G2W_SYNC_WAIT", Nu
          answering 202 (queued). It answers at once when the registrations ahead of it could \
          not be delivered in that time, or while GoTo is failing.",
     );
+pub const PROFILES: Spec = Spec::new(Serve, "profiles", "G2W_PROFILES", List)
+    .flag("--profiles")
+    .example("[\"default\", \"emea\"]")
+    .help(
+        "The profiles (stored GoTo logins) whose organizers one gateway serves; each \
+         organizer's webinars are registered and delivered with its own login. The first is \
+         the one the admin console connects. Default: the profile in use and every other \
+         profile with a stored login.",
+    );
 pub const ALLOWED_ORIGINS: Spec = Spec::new(Serve, "allowed_origins", "G2W_ALLOWED_ORIGINS", List)
     .example("[\"https://www.example.com\"]")
     .help("Landing-page origins allowed to call the API from browsers (CORS). Default: none.");
@@ -395,6 +404,7 @@ pub const ALL: &[Spec] = &[
     SECRET_KEY,
     LISTEN,
     SYNC_WAIT,
+    PROFILES,
     ALLOWED_ORIGINS,
     THANK_YOU_URL,
     INTAKE_RATE_PER_IP,

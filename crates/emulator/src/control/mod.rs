@@ -377,15 +377,26 @@ struct RevokeInput {
     /// Only this client's tokens; every client's when absent.
     #[serde(default)]
     client_id: Option<String>,
+    /// Only this organizer's tokens; every organizer's when absent.
+    #[serde(default)]
+    organizer_key: Option<KeyInput>,
 }
 
 async fn revoke(State(shared): State<Arc<Shared>>, body: Bytes) -> ControlResult {
     let input: RevokeInput = parse(&body)?;
     let mut st = shared.state();
-    let keep = |client: &str| input.client_id.as_deref().is_some_and(|c| c != client);
+    let organizer = input.organizer_key.map(KeyInput::get);
+    let keep = |g: &crate::state::TokenGrant| {
+        input.client_id.as_deref().is_some_and(|c| c != g.client_id)
+            || organizer.is_some_and(|o| o != g.organizer_key)
+    };
     let (access_before, refresh_before) = (st.access_tokens.len(), st.refresh_tokens.len());
-    st.access_tokens.retain(|_, g| keep(&g.client_id));
-    st.refresh_tokens.retain(|_, g| keep(&g.client_id));
+    st.access_tokens.retain(|_, g| keep(g));
+    st.refresh_tokens.retain(|_, g| keep(g));
+    // A revoked organizer's personal access tokens go too: logging in again takes a new one.
+    if let Some(o) = organizer {
+        st.pats.retain(|_, owner| *owner != o);
+    }
     Ok(Json(json!({
         "revokedAccessTokens": access_before - st.access_tokens.len(),
         "revokedRefreshTokens": refresh_before - st.refresh_tokens.len(),

@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 pub use forward::{Forwarder, Forwards, SIGNATURE_HEADER, TIMESTAMP_HEADER, signature};
 
 pub use reconcile::{ReconcileError, Reconciled, reconcile};
-pub use setup::{SetUp, SetupError, base_url, our_webhooks, remove, setup};
+pub use setup::{SetUp, SetupError, base_url, our_webhooks, remove, setup, setup_all};
 
 pub(crate) use reconcile::Reconciler;
 

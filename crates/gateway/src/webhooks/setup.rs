@@ -140,11 +140,67 @@ async fn remove_from_goto(client: &GotoClient, keep: &[String]) -> Result<usize,
     Ok(keys.len())
 }
 
+/// Points GoTo's webhooks at the gateway whose public base URL is `url`, for every
+/// organizer `clients` log in as: webhooks belong to an OAuth application, so they are
+/// made once per application (with its first organizer) and each other organizer of it
+/// subscribes to them.
+///
+/// # Errors
+/// A bad URL, the store, or GoTo refusing (the gateway not reachable at `url`).
+pub async fn setup_all(
+    clients: &[GotoClient],
+    store: &Store,
+    url: &str,
+) -> Result<SetUp, SetupError> {
+    let mut total: Option<SetUp> = None;
+    let mut done: Vec<(String, Vec<String>)> = Vec::new();
+    for client in clients {
+        let application = client.tokens().oauth().credentials().client_id.clone();
+        if let Some((_, keys)) = done.iter().find(|(a, _)| *a == application) {
+            let subs = client
+                .subscribe(keys)
+                .await
+                .map_err(goto("cannot subscribe an organizer"))?;
+            if let Some(t) = total.as_mut() {
+                t.active += active(&subs);
+            }
+            continue;
+        }
+        let (made, keys) = setup_one(client, store, url).await?;
+        done.push((application, keys));
+        total = Some(match total {
+            None => made,
+            Some(t) => SetUp {
+                replaced: t.replaced + made.replaced,
+                webhooks: t.webhooks + made.webhooks,
+                active: t.active + made.active,
+                ..t
+            },
+        });
+    }
+    total.ok_or_else(|| SetupError::Url("no GoTo login to set webhooks up with".to_owned()))
+}
+
+fn active(subs: &[g2w_goto::UserSubscription]) -> usize {
+    subs.iter()
+        .filter(|s| s.activation_state == Some(HookState::Active))
+        .count()
+}
+
 /// Points GoTo's webhooks at the gateway whose public base URL is `url`.
 ///
 /// # Errors
 /// A bad URL, the store, or GoTo refusing (the gateway not reachable at `url`).
 pub async fn setup(client: &GotoClient, store: &Store, url: &str) -> Result<SetUp, SetupError> {
+    setup_all(std::slice::from_ref(client), store, url).await
+}
+
+/// [`setup`] for one application, answering the webhook keys it made.
+async fn setup_one(
+    client: &GotoClient,
+    store: &Store,
+    url: &str,
+) -> Result<(SetUp, Vec<String>), SetupError> {
     let base = base_url(url)?;
     let path = match configured_path(store.setting(Setting::WebhookPath).await?) {
         Some(p) => p,
@@ -185,15 +241,13 @@ pub async fn setup(client: &GotoClient, store: &Store, url: &str) -> Result<SetU
             &format!("{base}{RECEIVER_PREFIX}…"),
         )
         .await?;
-    Ok(SetUp {
+    let made = SetUp {
         base,
         replaced,
         webhooks: keys.len(),
-        active: subs
-            .iter()
-            .filter(|s| s.activation_state == Some(HookState::Active))
-            .count(),
-    })
+        active: active(&subs),
+    };
+    Ok((made, keys))
 }
 
 /// Removes this gateway's webhooks and subscriptions from GoTo and forgets the path:

@@ -7,6 +7,7 @@ mod delivery;
 mod edge;
 mod frozen_db;
 mod intake;
+mod organizers;
 mod pages;
 mod series;
 mod webhooks;
@@ -45,7 +46,7 @@ pub struct Reply {
     pub text: String,
 }
 
-fn oauth(emu: &EmulatorHandle) -> OAuthClient {
+pub fn oauth(emu: &EmulatorHandle) -> OAuthClient {
     OAuthClient::new(
         g2w_goto::http_client().unwrap(),
         Url::parse(emu.base_url()).unwrap(),
@@ -83,13 +84,29 @@ pub async fn fresh_store(dir: &std::path::Path) -> Arc<Store> {
 
 /// Logs in to the emulator (authorization code, auto-approved) and stores the tokens.
 pub async fn login(emu: &EmulatorHandle, store: &Store) {
+    login_as(emu, store, "default", emu.default_organizer_key(), None).await;
+}
+
+/// Logs in through the consent page (approved at once) as the organizer `hint` names
+/// by email (the default one without), and stores the login as `profile`.
+pub async fn login_as(
+    emu: &EmulatorHandle,
+    store: &Store,
+    profile: &str,
+    organizer_key: u64,
+    hint: Option<&str>,
+) {
     let oauth = oauth(emu);
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
     let request = oauth.authorize("http://127.0.0.1:1/cb", true);
-    let response = http.get(request.url.as_str()).send().await.unwrap();
+    let mut url = request.url.clone();
+    if let Some(hint) = hint {
+        url.query_pairs_mut().append_pair("login_hint", hint);
+    }
+    let response = http.get(url.as_str()).send().await.unwrap();
     let location = Url::parse(response.headers()["location"].to_str().unwrap()).unwrap();
     let code = location
         .query_pairs()
@@ -108,11 +125,11 @@ pub async fn login(emu: &EmulatorHandle, store: &Store) {
     let mut record = TokenRecord {
         client_id: "demo-client".into(),
         client_secret: Some(SecretString::from("demo-secret")),
-        organizer_key: Some(g2w_goto::OrganizerKey::new(emu.default_organizer_key())),
+        organizer_key: Some(g2w_goto::OrganizerKey::new(organizer_key)),
         ..TokenRecord::default()
     };
     record.apply(answer, g2w_goto::Timestamp::now());
-    store.save_profile("default", &record).await.unwrap();
+    store.save_profile(profile, &record).await.unwrap();
 }
 
 impl TestApp {
