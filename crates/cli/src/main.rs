@@ -21,7 +21,7 @@ use crate::settings::{CredentialFlags, ProcessEnv, Settings};
 #[command(name = "g2w", version, about, long_about = None)]
 struct Cli {
     /// Which stored GoTo login to use.
-    #[arg(long, global = true, env = settings::table::PROFILE.var, default_value = "default", value_parser = parse_profile)]
+    #[arg(long, global = true, env = settings::table::PROFILE.var, default_value = "default", value_parser = settings::parse_profile)]
     profile: String,
     /// Only errors on stderr.
     #[arg(long, short, global = true, conflicts_with = "verbose")]
@@ -82,19 +82,6 @@ enum Command {
     },
     /// Print the manual page (`g2w man > g2w.1; man ./g2w.1`).
     Man,
-}
-
-fn parse_profile(name: &str) -> Result<String, String> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-    if ok {
-        Ok(name.to_owned())
-    } else {
-        Err("use 1 to 64 letters, digits, '-', '_' or '.'".to_owned())
-    }
 }
 
 /// How log lines are written.

@@ -190,6 +190,23 @@ impl Env for ProcessEnv {
     }
 }
 
+/// A profile's name as the store keeps it: 1 to 64 letters, digits, `-`, `_` or `.`.
+///
+/// # Errors
+/// Any other name, saying what is allowed.
+pub fn parse_profile(name: &str) -> Result<String, String> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if ok {
+        Ok(name.to_owned())
+    } else {
+        Err("use 1 to 64 letters, digits, '-', '_' or '.'".to_owned())
+    }
+}
+
 /// Settings every command needs. `Debug` hides the secrets.
 pub struct Settings {
     /// The OAuth client id, if configured anywhere.

@@ -33,7 +33,7 @@ pub struct ServeFlags {
 /// `None` when nothing names them.
 ///
 /// # Errors
-/// An empty or repeated name.
+/// A name that is not a profile's, or one named twice.
 pub fn profiles(
     env: &dyn Env,
     file: &ConfigFile,
@@ -48,10 +48,8 @@ pub fn profiles(
     };
     let mut seen: Vec<String> = Vec::new();
     for name in named {
-        let name = name.trim().to_owned();
-        if name.is_empty() {
-            bail!("{}: a profile name is empty", t::PROFILES.var);
-        }
+        let name = super::parse_profile(name.trim())
+            .map_err(|e| anyhow::anyhow!("{}: profile {name:?}: {e}", t::PROFILES.var))?;
         if seen.contains(&name) {
             bail!("{}: profile {name:?} is named twice", t::PROFILES.var);
         }

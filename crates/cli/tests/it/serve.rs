@@ -35,7 +35,7 @@ fn sigterm(child: &Child) {
 
 /// Polls a registration's status (bounded) until it is registered or already so;
 /// returns its last status.
-async fn wait_delivered(env: &Env, base: &str, id: &str) -> Value {
+pub async fn wait_delivered(env: &Env, base: &str, id: &str) -> Value {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let reg: Value = env

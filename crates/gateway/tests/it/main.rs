@@ -29,6 +29,10 @@ pub struct TestApp {
     pub emu: Arc<EmulatorHandle>,
     pub store: Arc<Store>,
     pub worker: Arc<Worker>,
+    /// Every organizer's delivery engine, by profile (the first is `worker`).
+    pub workers: Vec<(String, Arc<Worker>)>,
+    /// The second organizer's key, when the gateway serves two (profile `second`).
+    pub second: Option<u64>,
     /// The forwarding engine, when a forward URL is configured.
     pub forwarder: Option<Arc<g2w_gateway::Forwarder>>,
     pub base: String,
@@ -162,10 +166,26 @@ impl TestApp {
         Self::start_full(store, goto_rate, false, tune).await
     }
 
+    /// Serving two organizers, each its own account: the emulator's default one as
+    /// profile `default`, and another (`sam@example.com`) as profile `second`.
+    pub async fn start_two(tune: impl FnOnce(&mut GatewayConfig)) -> Self {
+        Self::start_with_organizers(None, 0, false, 2, tune).await
+    }
+
     async fn start_full(
         store: Option<Arc<Store>>,
         goto_rate: u32,
         running: bool,
+        tune: impl FnOnce(&mut GatewayConfig),
+    ) -> Self {
+        Self::start_with_organizers(store, goto_rate, running, 1, tune).await
+    }
+
+    async fn start_with_organizers(
+        store: Option<Arc<Store>>,
+        goto_rate: u32,
+        running: bool,
+        organizers: usize,
         tune: impl FnOnce(&mut GatewayConfig),
     ) -> Self {
         let emu = Arc::new(
@@ -183,6 +203,22 @@ impl TestApp {
             None => fresh_store(dir.path()).await,
         };
         login(&emu, &store).await;
+        let second = if organizers > 1 {
+            let added: Value = reqwest::Client::new()
+                .post(format!("{}/_emulator/organizers", emu.base_url()))
+                .json(&json!({"email": "sam@example.com"}))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let key: u64 = added["organizerKey"].as_str().unwrap().parse().unwrap();
+            login_as(&emu, &store, "second", key, Some("sam@example.com")).await;
+            Some(key)
+        } else {
+            None
+        };
         // One clock for the gateway and its GoTo client (Retry-After), moved by tests.
         let offset = Arc::new(AtomicI64::new(0));
         let o = offset.clone();
@@ -216,11 +252,31 @@ impl TestApp {
             ..GatewayConfig::default()
         };
         tune(&mut config);
-        let mut gateway = Gateway::new(config, store.clone(), client, clock);
+        let mut served = vec![("default".to_owned(), client)];
+        if second.is_some() {
+            let tokens = Arc::new(TokenManager::new(
+                store.clone(),
+                oauth(&emu),
+                "second",
+                g2w_goto::system_clock(),
+            ));
+            served.push((
+                "second".to_owned(),
+                GotoClient::new(
+                    g2w_goto::http_client().unwrap(),
+                    Url::parse(emu.base_url()).unwrap(),
+                    tokens,
+                    Arc::new(RateLimiter::new(goto_rate, 1).with_clock(clock.clone())),
+                    RetryPolicy::NEVER,
+                ),
+            ));
+        }
+        let mut gateway = Gateway::for_organizers(config, store.clone(), served, clock);
         if !running {
             gateway = gateway.stepped();
         }
         let worker = gateway.worker();
+        let workers = gateway.workers();
         let forwarder = gateway.forwarder();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
@@ -232,6 +288,8 @@ impl TestApp {
             emu,
             store,
             worker,
+            workers,
+            second,
             forwarder,
             base,
             http: reqwest::Client::builder()

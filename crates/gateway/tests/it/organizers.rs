@@ -287,3 +287,87 @@ async fn two_organizers_each_get_their_own_registrations_and_a_revoked_login_hol
         assert_eq!(people, EACH, "organizer {profile}");
     }
 }
+
+#[tokio::test]
+async fn the_console_names_each_organizer_and_disconnects_one_while_the_other_delivers() {
+    use crate::admin::{act, get_with, sign_in};
+    use crate::{Reply, TestApp};
+    use g2w_gateway::{AdminPassword, Step};
+
+    let app = TestApp::start_two(|c| {
+        c.admin_password = Some(AdminPassword::Hashed(AdminPassword::hash("right password")));
+    })
+    .await;
+    let second = app.second.unwrap();
+    let (ours, _) = app.webinar(json!({"subject": "Ours"})).await;
+    let (theirs, _) = app
+        .webinar(json!({"subject": "Theirs", "organizerKey": second.to_string()}))
+        .await;
+    let (cookie, csrf) = sign_in(&app).await;
+
+    let tokens = get_with(&app, "/admin/tokens", &cookie).await;
+    assert!(
+        tokens.text.contains("Organizer <code>default</code>"),
+        "{}",
+        tokens.text
+    );
+    assert!(tokens.text.contains("Organizer <code>second</code>"));
+    assert!(tokens.text.contains("sam@example.com"));
+    let webinars = get_with(&app, "/admin/webinars", &cookie).await;
+    assert!(webinars.text.contains("<th scope=\"col\">Organizer</th>"));
+    let row = webinars
+        .text
+        .split("<tr>")
+        .find(|r| r.contains("Theirs"))
+        .unwrap();
+    assert!(row.contains("<code>second</code>"), "{row}");
+
+    let page = act(
+        &app,
+        "/admin/organizers/disconnect",
+        &format!("csrf={csrf}&organizer=second"),
+        &cookie,
+    )
+    .await;
+    assert!(
+        page.text.contains("Disconnected (organizer second)"),
+        "{}",
+        page.text
+    );
+    assert!(page.text.contains("disconnected in the admin console"));
+
+    // Each webinar's registration goes to its organizer's queue; the disconnected one waits.
+    let theirs_reg: Reply = app.post_json(&theirs, &person("held@example.com")).await;
+    let ours_reg: Reply = app.post_json(&ours, &person("flows@example.com")).await;
+    assert_eq!((theirs_reg.status, ours_reg.status), (202, 202));
+    for (profile, worker) in &app.workers {
+        let step = worker.deliver_next().await.unwrap();
+        match profile.as_str() {
+            "default" => assert!(matches!(step, Step::Attempted(_)), "{step:?}"),
+            _ => assert!(matches!(step, Step::Paused(_)), "{step:?}"),
+        }
+    }
+    let outbox = get_with(&app, "/admin/outbox?email=held%40example.com", &cookie).await;
+    assert!(
+        outbox.text.contains("<code>second</code>"),
+        "{}",
+        outbox.text
+    );
+    assert!(outbox.text.contains("pending"));
+    let ready = app.get("/readyz").await;
+    assert_eq!(ready.status, 503);
+    assert!(
+        ready.json["reasons"]
+            .to_string()
+            .contains("organizer second")
+    );
+
+    // Connecting it again starts from its own page, with its profile carried along.
+    let connect = get_with(&app, "/admin/connect?organizer=second", &cookie).await;
+    assert!(
+        connect.text.contains("<option value=\"second\" selected>"),
+        "{}",
+        connect.text
+    );
+    assert!(connect.text.contains("name=\"organizer\" value=\"second\""));
+}
