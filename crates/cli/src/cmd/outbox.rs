@@ -60,7 +60,8 @@ fn when(t: Timestamp) -> String {
 
 fn to_json(r: &Registration) -> serde_json::Value {
     serde_json::json!({
-        "id": r.id, "state": r.state.as_str(), "webinarKey": r.webinar_key, "email": r.email,
+        "id": r.id, "state": r.state.as_str(), "profile": r.profile,
+        "webinarKey": r.webinar_key, "email": r.email,
         "attempts": r.attempts, "registrantKey": r.registrant_key, "joinUrl": r.join_url,
         "lastError": r.last_error, "source": r.source,
         "createdAt": r.created_at.to_utc().to_rfc3339(),
@@ -86,9 +87,10 @@ pub async fn run(ctx: &Context, command: OutboxCommand) -> anyhow::Result<()> {
                 ),
                 Format::Table => {
                     say!(
-                        "{:<28}  {:<18}  {:>3}  {:<19}  {:<30}  note",
+                        "{:<28}  {:<18}  {:<12}  {:>3}  {:<19}  {:<30}  note",
                         "ID",
                         "STATE",
+                        "PROFILE",
                         "TRY",
                         "CREATED",
                         "EMAIL"
@@ -100,9 +102,10 @@ pub async fn run(ctx: &Context, command: OutboxCommand) -> anyhow::Result<()> {
                             .or(r.last_error.as_deref())
                             .unwrap_or("");
                         say!(
-                            "{:<28}  {:<18}  {:>3}  {:<19}  {:<30}  {note}",
+                            "{:<28}  {:<18}  {:<12}  {:>3}  {:<19}  {:<30}  {note}",
                             r.id,
                             r.state.as_str(),
+                            r.profile,
                             r.attempts,
                             when(r.created_at),
                             r.email
