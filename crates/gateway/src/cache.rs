@@ -44,6 +44,16 @@ impl WebinarInfo {
     }
 }
 
+/// One date of a series that takes registrations: as the webinar list names it, and
+/// its details and form.
+#[derive(Debug, Clone)]
+pub struct SeriesDate {
+    /// The list's entry.
+    pub listed: Webinar,
+    /// Its details and registration form.
+    pub info: Arc<WebinarInfo>,
+}
+
 /// A page rendered once and kept, as it is and gzipped.
 #[derive(Debug, Clone)]
 pub(crate) struct RenderedPage {
@@ -373,16 +383,19 @@ impl WebinarCache {
         self: &Arc<Self>,
         recurrence: RecurrenceKey,
         deadline: Duration,
-    ) -> Result<Vec<Arc<WebinarInfo>>, String> {
+    ) -> Result<Vec<SeriesDate>, String> {
         let now = (self.clock)().to_utc();
         let list = self.upcoming(deadline).await?;
         let mut lookups = tokio::task::JoinSet::new();
         for w in list.iter().filter(|w| w.recurrence_key == Some(recurrence)) {
-            let (cache, key) = (self.clone(), w.webinar_key);
-            lookups.spawn(async move { cache.lookup(key, deadline).await });
+            let (cache, listed) = (self.clone(), w.clone());
+            lookups.spawn(async move {
+                let lookup = cache.lookup(listed.webinar_key, deadline).await;
+                (listed, lookup)
+            });
         }
         let mut dates = Vec::new();
-        while let Some(Ok(lookup)) = lookups.join_next().await {
+        while let Some(Ok((listed, lookup))) = lookups.join_next().await {
             if let Lookup::Found(info) = lookup {
                 let d = &info.detail;
                 let ahead = d.times.first().is_some_and(|t| t.start_time > now);
@@ -391,14 +404,14 @@ impl WebinarCache {
                     .zip(d.number_of_registrants)
                     .is_some_and(|(limit, count)| count >= limit);
                 if ahead && !full {
-                    dates.push(info);
+                    dates.push(SeriesDate { listed, info });
                 }
             }
         }
-        dates.sort_by_key(|i| {
+        dates.sort_by_key(|d| {
             (
-                i.detail.times.first().map(|t| t.start_time),
-                i.detail.webinar_key,
+                d.info.detail.times.first().map(|t| t.start_time),
+                d.info.detail.webinar_key,
             )
         });
         Ok(dates)

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use g2w_goto::{GotoClient, RecurrenceKey, Webinar, WebinarKey};
 
-use crate::cache::{Lookup, WebinarCache, WebinarInfo};
+use crate::cache::{Lookup, SeriesDate, WebinarCache};
 use crate::delivery::registrations::Worker;
 
 /// One organizer: the profile its login is stored under, and what works for it.
@@ -154,26 +154,25 @@ impl Organizers {
         (found, errors)
     }
 
-    /// The open dates of series `recurrence`, from the organizer that lists it.
+    /// The open dates of series `recurrence`, from the organizer whose webinar list
+    /// names it (every organizer's list is read at once).
     ///
     /// # Errors
-    /// Why no organizer could say: GoTo failed (or was too slow) for those asked.
+    /// Why the dates cannot be known: an organizer GoTo could not list (in time) may
+    /// own the series.
     pub(crate) async fn series(
         &self,
         recurrence: RecurrenceKey,
         deadline: Duration,
-    ) -> Result<Vec<Arc<WebinarInfo>>, String> {
-        let mut last_error = None;
-        for o in self.all() {
-            match o.webinars.series(recurrence, deadline).await {
-                Ok(dates) if !dates.is_empty() => return Ok(dates),
-                Ok(_) => {}
-                Err(e) => last_error = Some(e),
-            }
-        }
-        match last_error {
-            Some(e) => Err(e),
-            None => Ok(Vec::new()),
+    ) -> Result<Vec<SeriesDate>, String> {
+        let (listed, errors) = self.upcoming(deadline).await;
+        match listed
+            .iter()
+            .find(|(_, w)| w.recurrence_key == Some(recurrence))
+        {
+            Some((owner, _)) => owner.webinars.series(recurrence, deadline).await,
+            None if errors.is_empty() => Ok(Vec::new()),
+            None => Err(errors.join("; ")),
         }
     }
 }

@@ -50,8 +50,8 @@ pub(crate) struct DateView {
 /// A series' form: its open dates, and the one chosen in a refused submission.
 pub(crate) struct SeriesChoice<'a> {
     pub recurrence: g2w_goto::RecurrenceKey,
-    pub dates: &'a [std::sync::Arc<crate::cache::WebinarInfo>],
-    pub chosen: Option<&'a str>,
+    pub dates: &'a [crate::cache::SeriesDate],
+    pub chosen: Option<g2w_goto::WebinarKey>,
 }
 
 /// The field a series' form names the chosen date with (a webinar key).
@@ -284,7 +284,13 @@ pub(crate) fn series_form(
     };
     finish_form(
         status,
-        form_html(brand, &first.detail, &first.form, submitted, Some(choice)),
+        form_html(
+            brand,
+            &first.info.detail,
+            &first.info.form,
+            submitted,
+            Some(choice),
+        ),
     )
 }
 
@@ -407,12 +413,12 @@ fn form_html(
             let dates = choice
                 .dates
                 .iter()
-                .filter_map(|info| {
-                    let t = info.detail.times.first()?;
-                    let key = info.detail.webinar_key.to_string();
+                .filter_map(|date| {
+                    let d = &date.info.detail;
+                    let t = d.times.first()?;
                     Some(DateView {
-                        checked: choice.chosen == Some(key.as_str()),
-                        key,
+                        checked: choice.chosen == Some(d.webinar_key),
+                        key: d.webinar_key.to_string(),
                         start: t.start_time.to_rfc3339(),
                         end: t.end_time.to_rfc3339(),
                         text: zone.session(t.start_time, t.end_time),

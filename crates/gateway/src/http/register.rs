@@ -13,6 +13,7 @@ use g2w_goto::WebinarKey;
 use g2w_store::{Enqueued, NewRegistration, OutboxState, Registration};
 use serde_json::json;
 
+use super::series::Picked;
 use crate::cache::{Lookup, WebinarInfo};
 use crate::error::ApiError;
 use crate::http::client::Client;
@@ -135,8 +136,16 @@ fn validation_failed(
     errors: &FieldErrors,
     html: bool,
     page: Option<(&WebinarInfo, &Submission)>,
+    series: Option<&Picked>,
 ) -> Response {
     if html {
+        // A series' submission comes back on the series' form, its date still chosen.
+        let series_page = series.zip(page).and_then(|(picked, (_, submission))| {
+            picked.page(&state.shared.config.brand, (submission, errors))
+        });
+        if let Some(page) = series_page {
+            return page;
+        }
         return match page {
             Some((info, submission)) => crate::pages::form(
                 &state.shared.config.brand,
@@ -257,22 +266,32 @@ pub(super) async fn intake(
     body: &[u8],
     html: bool,
 ) -> Response {
-    let (mut webinar, back) = match target {
-        Target::Webinar(w) => (w.to_owned(), back_to_form(w)),
-        Target::Series(s) => (
-            String::new(),
-            Some(crate::pages::Back::new(
-                format!("/r/series/{s}"),
-                "Back to the form",
-            )),
-        ),
+    let back = match target {
+        Target::Webinar(w) => back_to_form(w),
+        Target::Series(s) => Some(crate::pages::Back::new(
+            format!("/r/series/{s}"),
+            "Back to the form",
+        )),
     };
     let stored = async {
         let mut submission = parse(state, client, back.clone(), headers, body, html)?;
-        if let Target::Series(series) = target {
-            webinar = super::series::choose(state, series, &mut submission, html).await?;
-        }
-        let checked = validate(state, client, &webinar, headers, submission, html).await?;
+        let (webinar, series) = match target {
+            Target::Webinar(w) => (w.to_owned(), None),
+            Target::Series(s) => {
+                let picked = super::series::choose(state, s, &mut submission, html).await?;
+                (picked.webinar.to_string(), Some(picked))
+            }
+        };
+        let checked = validate(
+            state,
+            client,
+            &webinar,
+            headers,
+            submission,
+            html,
+            series.as_ref(),
+        )
+        .await?;
         enqueue(state, checked).await
     }
     .await;
@@ -335,7 +354,7 @@ fn parse(
     let submission = parsed.map_err(|errors| {
         Refusal::new(
             IntakeOutcome::Invalid,
-            validation_failed(state, back, &errors, html, None),
+            validation_failed(state, back, &errors, html, None, None),
         )
     })?;
     if submission.honeypot {
@@ -364,6 +383,7 @@ async fn validate(
     headers: &HeaderMap,
     submission: Submission,
     html: bool,
+    series: Option<&Picked>,
 ) -> Result<Checked, Refusal> {
     let unknown = || {
         Refusal::api(
@@ -418,6 +438,7 @@ async fn validate(
                     &errors,
                     html,
                     info.as_deref().map(|i| (i, &submission)),
+                    series,
                 ),
             )
         })?;

@@ -68,20 +68,9 @@ pub(crate) async fn webinars(
         };
         return match organizers.series(recurrence, deadline).await {
             Ok(dates) => {
-                // Each date as its organizer's list describes it (just read), in order.
                 let items: Vec<Value> = dates
                     .iter()
-                    .filter_map(|i| {
-                        let key = i.detail.webinar_key;
-                        let w = organizers.all().iter().find_map(|o| {
-                            o.webinars
-                                .held_upcoming()?
-                                .iter()
-                                .find(|w| w.webinar_key == key)
-                                .cloned()
-                        })?;
-                        Some(item(&w, json!(i.form)))
-                    })
+                    .map(|d| item(&d.listed, json!(d.info.form)))
                     .collect();
                 Json(json!({"webinars": items})).into_response()
             }

@@ -207,3 +207,93 @@ async fn the_forms_script_registers_for_a_date_with_json_and_the_api_lists_the_d
     app.deliver_all(3).await;
     assert_eq!(app.count(OutboxState::Delivered).await, 1);
 }
+
+#[tokio::test]
+async fn a_refused_field_brings_the_series_form_back_with_the_date_still_picked() {
+    let app = TestApp::start().await;
+    let (open, _, _) = series(&app).await;
+    let second = &open[1].0;
+    let body = format!(
+        "firstName=Ada&lastName=&email=ada%40example.com&webinarKey={second}&formOf={}&q_{}={}",
+        open[0].0,
+        question_key(&open[0].1),
+        answer_key(&open[0].1, "Marketing"),
+    );
+    let refused = TestApp::reply(
+        app.http
+            .post(format!("{}/r/series/{SERIES}", app.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(refused.status, 400);
+    assert!(
+        refused.text.contains("Last name is required."),
+        "{}",
+        refused.text
+    );
+    assert!(
+        refused
+            .text
+            .contains(&format!("name=\"webinarKey\" value=\"{second}\" checked")),
+        "the series' form again, the date still picked: {}",
+        refused.text
+    );
+    assert!(
+        refused
+            .text
+            .contains(&format!("action=\"/r/series/{SERIES}\""))
+    );
+}
+
+#[tokio::test]
+async fn while_goto_cannot_list_the_series_the_date_picked_is_taken_and_delivered_later() {
+    let app = TestApp::start().await;
+    let (open, _, _) = series(&app).await;
+    // Nothing cached yet, and GoTo answers nothing but 503.
+    app.fault(json!({"method": "GET", "pathPrefix": "/G2W", "status": 503}))
+        .await;
+    let (first, spec) = &open[0];
+    let sent = TestApp::reply(
+        app.http
+            .post(format!("{}/r/series/{SERIES}", app.base))
+            .json(&json!({"firstName": "Ada", "lastName": "Lovelace",
+                          "email": "ada@example.com", "webinarKey": first, "formOf": first,
+                          "responses": [{"questionKey": question_key(spec),
+                                         "answerKey": answer_key(spec, "Marketing")}]}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(sent.status, 202, "{}", sent.text);
+    assert_eq!(sent.json["status"], "pending_validation");
+    // Without a date there is nothing to take: the visitor is asked to pick one.
+    let unpicked = TestApp::reply(
+        app.http
+            .post(format!("{}/r/series/{SERIES}", app.base))
+            .json(&json!({"firstName": "Bo", "lastName": "B", "email": "bo@example.com"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(unpicked.status, 400, "{}", unpicked.text);
+    app.clear_faults().await;
+    app.deliver_all(3).await;
+    let regs = app
+        .store
+        .list(None, Some("ada@example.com"), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        regs[0].state,
+        OutboxState::Delivered,
+        "{:?}",
+        regs[0].last_error
+    );
+    assert_eq!(regs[0].webinar_key.to_string(), *first);
+}
