@@ -14,6 +14,9 @@ use crate::{Store, StoreError};
 /// How many times a booking is tried when other processes keep booking first.
 const CONTENDED_TRIES: usize = 50;
 
+/// How often a budget whose login names no account (yet) looks again.
+const ACCOUNT_RECHECK: Duration = Duration::from_secs(30);
+
 /// A GoTo account's request budget kept in the store, shared by every process using it
 /// and by every profile logged in to the same account.
 pub struct StoreBudget {
@@ -21,6 +24,9 @@ pub struct StoreBudget {
     profile: String,
     /// The account's budget name, once the stored login names the account.
     account: std::sync::OnceLock<String>,
+    /// When the stored login last named no account: it is read again only after
+    /// [`ACCOUNT_RECHECK`], never once per booking.
+    unnamed_at: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 impl StoreBudget {
@@ -30,6 +36,7 @@ impl StoreBudget {
             store,
             profile: profile.to_owned(),
             account: std::sync::OnceLock::new(),
+            unnamed_at: std::sync::Mutex::new(None),
         }
     }
 
@@ -39,16 +46,21 @@ impl StoreBudget {
         if let Some(key) = self.account.get() {
             return key.clone();
         }
-        let account = match self.store.load_profile(&self.profile).await {
-            Ok(Some(record)) => record.account_key,
-            _ => None,
-        };
-        match account {
-            Some(account) => self
+        let recently =
+            |at: &Option<std::time::Instant>| at.is_some_and(|t| t.elapsed() < ACCOUNT_RECHECK);
+        if recently(&self.unnamed_at.lock().unwrap_or_else(|e| e.into_inner())) {
+            return self.profile.clone();
+        }
+        match self.store.profile_account(&self.profile).await {
+            Ok(Some(account)) => self
                 .account
                 .get_or_init(|| format!("account {account}"))
                 .clone(),
-            None => self.profile.clone(),
+            _ => {
+                *self.unnamed_at.lock().unwrap_or_else(|e| e.into_inner()) =
+                    Some(std::time::Instant::now());
+                self.profile.clone()
+            }
         }
     }
 }
