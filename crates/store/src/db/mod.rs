@@ -186,6 +186,21 @@ pub(crate) struct Statement {
     pub args: Vec<Arg>,
 }
 
+/// What a call does, for its error message: the first words of its first statement
+/// (`UPDATE outbox SET`), never its arguments.
+pub(crate) fn describe(steps: &[Statement]) -> String {
+    steps
+        .first()
+        .map(|s| {
+            s.sql
+                .split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_default()
+}
+
 impl Statement {
     pub(crate) fn new(sql: impl Into<Cow<'static, str>>, args: Vec<Arg>) -> Self {
         Self {

@@ -206,16 +206,7 @@ impl Postgres {
     }
 
     pub(crate) async fn run(&self, steps: Vec<Statement>) -> Result<Vec<Done>, StoreError> {
-        let what = steps
-            .first()
-            .map(|s| {
-                s.sql
-                    .split_whitespace()
-                    .take(3)
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            })
-            .unwrap_or_default();
+        let what = super::describe(&steps);
         let work = async {
             let mut client = self.connection().await?;
             let outcome = tokio::time::timeout(CALL_DEADLINE, async {

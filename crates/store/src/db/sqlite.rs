@@ -231,16 +231,7 @@ impl Sqlite {
         steps: Vec<Statement>,
         durability: Durability,
     ) -> Result<Vec<Done>, StoreError> {
-        let what = steps
-            .first()
-            .map(|s| {
-                s.sql
-                    .split_whitespace()
-                    .take(3)
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            })
-            .unwrap_or_default();
+        let what = super::describe(&steps);
         self.blocking(move |conn| {
             let relaxed = durability == Durability::Bookkeeping;
             if relaxed {
