@@ -125,26 +125,44 @@ impl Organizers {
         }
     }
 
+    /// `work` done for every organizer at once; the answers in the organizers' order
+    /// (one that panicked is left out).
+    pub(crate) async fn each<T, F>(
+        &self,
+        work: impl Fn(Arc<Organizer>) -> F,
+    ) -> Vec<(Arc<Organizer>, T)>
+    where
+        T: Send + 'static,
+        F: std::future::Future<Output = T> + Send + 'static,
+    {
+        let mut running = tokio::task::JoinSet::new();
+        for (i, o) in self.all().iter().enumerate() {
+            let done = work(o.clone());
+            running.spawn(async move { (i, done.await) });
+        }
+        let mut answers = Vec::with_capacity(self.0.len());
+        while let Some(Ok(answer)) = running.join_next().await {
+            answers.push(answer);
+        }
+        answers.sort_by_key(|(i, _)| *i);
+        answers
+            .into_iter()
+            .map(|(i, answer)| (self.0[i].clone(), answer))
+            .collect()
+    }
+
     /// Every organizer's upcoming webinars, each with its organizer. An organizer GoTo
     /// cannot list in time is left out and named in the error list.
     pub(crate) async fn upcoming(
         &self,
         deadline: Duration,
     ) -> (Vec<(Arc<Organizer>, Webinar)>, Vec<String>) {
-        let mut lists = tokio::task::JoinSet::new();
-        for (i, o) in self.all().iter().enumerate() {
-            let o = o.clone();
-            lists.spawn(async move { (i, o.webinars.upcoming(deadline).await) });
-        }
+        let answers = self
+            .each(|o| async move { o.webinars.upcoming(deadline).await })
+            .await;
         let mut found = Vec::new();
         let mut errors = Vec::new();
-        let mut answers = Vec::new();
-        while let Some(Ok(answer)) = lists.join_next().await {
-            answers.push(answer);
-        }
-        answers.sort_by_key(|(i, _)| *i);
-        for (i, answer) in answers {
-            let organizer = &self.0[i];
+        for (organizer, answer) in answers {
             match answer {
                 Ok(list) => found.extend(list.iter().map(|w| (organizer.clone(), w.clone()))),
                 Err(e) if self.several() => errors.push(format!("{}: {e}", organizer.profile)),

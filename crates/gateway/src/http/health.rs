@@ -51,13 +51,18 @@ pub(crate) async fn readyz(
     }
     // Each organizer's login and delivery on its own: one revoked login is named, and
     // holds only that organizer's registrations.
+    // The logins are read at once: a stalled store costs one deadline, not one each.
+    let tokens = organizers
+        .each(|o| async move {
+            match tokio::time::timeout(deadline, o.client.tokens().record()).await {
+                Err(_) => Err(format!("no answer within {} ms", deadline.as_millis())),
+                Ok(Ok(r)) => r.unusable().map_or(Ok(()), Err),
+                Ok(Err(e)) => Err(g2w_goto::chain(&e)),
+            }
+        })
+        .await;
     let mut each = Vec::new();
-    for o in organizers.all() {
-        let token = match tokio::time::timeout(deadline, o.client.tokens().record()).await {
-            Err(_) => Err(late()),
-            Ok(Ok(r)) => r.unusable().map_or(Ok(()), Err),
-            Ok(Err(e)) => Err(g2w_goto::chain(&e)),
-        };
+    for (o, token) in tokens {
         let paused = o.worker.paused();
         let breaker = o.worker.breaker();
         let whose = if organizers.several() {
