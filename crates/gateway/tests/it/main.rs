@@ -172,6 +172,12 @@ impl TestApp {
         Self::start_with_organizers(None, 0, false, 2, tune).await
     }
 
+    /// [`Self::start_two`] with GoTo's limit of `goto_rate` requests a second per
+    /// account on both sides, and delivery running by itself as in `g2w serve`.
+    pub async fn start_two_running(goto_rate: u32, tune: impl FnOnce(&mut GatewayConfig)) -> Self {
+        Self::start_with_organizers(None, goto_rate, true, 2, tune).await
+    }
+
     async fn start_full(
         store: Option<Arc<Store>>,
         goto_rate: u32,
@@ -397,11 +403,19 @@ impl TestApp {
         self.clock_offset.fetch_add(ms, Ordering::SeqCst);
     }
 
-    /// Steps the worker until nothing is due now; returns the attempts made.
+    /// Steps every organizer's worker until nothing is due now; returns the attempts made.
     pub async fn deliver_due(&self) -> usize {
         let mut attempts = 0;
+        for (_, worker) in &self.workers {
+            attempts += Self::step_until_idle(worker).await;
+        }
+        attempts
+    }
+
+    async fn step_until_idle(worker: &Worker) -> usize {
+        let mut attempts = 0;
         for _ in 0..10_000 {
-            match self.worker.deliver_next().await.unwrap() {
+            match worker.deliver_next().await.unwrap() {
                 Step::Attempted(_) => attempts += 1,
                 Step::Idle | Step::Paused(_) | Step::Waiting(_) => return attempts,
             }

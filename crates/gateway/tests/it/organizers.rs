@@ -1,197 +1,86 @@
 //! One gateway, two organizers in accounts of their own, GoTo's 10 requests a second
-//! kept per account: every registration reaches its own organizer exactly once, and one
-//! organizer's revoked login holds only that organizer's registrations until it logs
-//! in again. Runs on SQLite, and on PostgreSQL in CI's second run of this suite.
+//! kept per account: every registration reaches its own organizer exactly once, one
+//! organizer's revoked login or failing GoTo holds only that organizer's registrations,
+//! and the console names and disconnects each. Runs on SQLite, and on PostgreSQL in
+//! CI's second run of this suite.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use g2w_emulator::EmulatorConfig;
-use g2w_gateway::{Gateway, GatewayConfig};
-use g2w_goto::{GotoClient, RateLimiter, RetryPolicy, TokenManager, Url};
-use g2w_store::{OutboxState, Registration, Store};
+use g2w_gateway::{AdminPassword, Step};
+use g2w_store::{OutboxState, Registration};
 use serde_json::{Value, json};
 
-use crate::{fresh_store, login_as, oauth, person};
+use crate::admin::{act, get_with, sign_in};
+use crate::{Reply, TestApp, login_as, oauth, person};
 
 const RATE: u32 = 10;
 const EACH: usize = 150;
+const SECOND_EMAIL: &str = "sam@example.com";
 
-struct TwoOrganizers {
-    emu: g2w_emulator::EmulatorHandle,
-    store: Arc<Store>,
-    base: String,
-    http: reqwest::Client,
-    /// (profile, organizer key, email, webinar keys)
-    organizers: Vec<(&'static str, u64, &'static str, Vec<String>)>,
-    _dir: tempfile::TempDir,
-    _stop: tokio::sync::oneshot::Sender<()>,
-}
-
-impl TwoOrganizers {
-    async fn control(&self, path: &str, body: Value) -> Value {
-        self.http
-            .post(format!("{}/_emulator{path}", self.emu.base_url()))
-            .json(&body)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap_or(Value::Null)
-    }
-
-    async fn all(&self) -> Vec<Registration> {
-        self.store.list(None, None, 10_000).await.unwrap()
-    }
-
-    /// Waits (bounded, on real time: the rate limit is real time) until `done` holds.
-    async fn until(&self, what: &str, done: impl Fn(&[Registration]) -> bool) -> Vec<Registration> {
-        let deadline = Instant::now() + Duration::from_secs(120);
-        loop {
-            let all = self.all().await;
-            if done(&all) {
-                return all;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{what}: {:?}",
-                self.store.counts().await.unwrap()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
+/// Waits (bounded, on real time: the rate limit is real time) until `done` holds.
+async fn until(
+    app: &TestApp,
+    what: &str,
+    done: impl Fn(&[Registration]) -> bool,
+) -> Vec<Registration> {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let all = app.store.list(None, None, 10_000).await.unwrap();
+        if done(&all) {
+            return all;
         }
-    }
-
-    async fn readyz(&self) -> Value {
-        self.http
-            .get(format!("{}/readyz", self.base))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
-    }
-}
-
-async fn start() -> TwoOrganizers {
-    let emu = g2w_emulator::spawn(EmulatorConfig {
-        auto_approve: true,
-        rate_limit: RATE,
-        ..Default::default()
-    })
-    .await
-    .unwrap();
-    let http = reqwest::Client::new();
-    let second: Value = http
-        .post(format!("{}/_emulator/organizers", emu.base_url()))
-        .json(&json!({"email": "sam@example.com", "firstName": "Sam", "lastName": "Second"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let second_key: u64 = second["organizerKey"].as_str().unwrap().parse().unwrap();
-    let mut organizers = vec![
-        (
-            "default",
-            emu.default_organizer_key(),
-            "dana.demo@example.com",
-            Vec::new(),
-        ),
-        ("second", second_key, "sam@example.com", Vec::new()),
-    ];
-    for (_, key, _, webinars) in &mut organizers {
-        for n in 0..3 {
-            let made: Value = http
-                .post(format!("{}/_emulator/webinars", emu.base_url()))
-                .json(&json!({"subject": format!("Webinar {n}"), "organizerKey": key.to_string()}))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            webinars.push(made["webinarKey"].as_str().unwrap().to_owned());
-        }
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let store = fresh_store(dir.path()).await;
-    let mut clients = Vec::new();
-    for (profile, key, email, _) in &organizers {
-        let hint = (*profile != "default").then_some(*email);
-        login_as(&emu, &store, profile, *key, hint).await;
-        let tokens = Arc::new(TokenManager::new(
-            store.clone(),
-            oauth(&emu),
-            profile,
-            g2w_goto::system_clock(),
-        ));
-        // Each organizer is its own GoTo account here: a budget each.
-        let client = GotoClient::new(
-            g2w_goto::http_client().unwrap(),
-            Url::parse(emu.base_url()).unwrap(),
-            tokens,
-            Arc::new(RateLimiter::new(RATE, 1)),
-            RetryPolicy::NEVER,
+        assert!(
+            Instant::now() < deadline,
+            "{what}: {:?}",
+            app.store.counts().await.unwrap()
         );
-        clients.push(((*profile).to_owned(), client));
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let config = GatewayConfig {
-        sync_wait: Duration::ZERO,
-        intake_rate_per_ip: 0,
-        backoff_base: Duration::from_millis(200),
-        backoff_cap: Duration::from_secs(1),
-        lookup_rate: 0,
-        ..GatewayConfig::default()
-    };
-    let gateway = Gateway::for_organizers(config, store.clone(), clients, g2w_goto::system_clock());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(gateway.serve(listener, async {
-        let _ = stopped.await;
-    }));
-    TwoOrganizers {
-        emu,
-        store,
-        base,
-        http,
-        organizers,
-        _dir: dir,
-        _stop: stop,
+}
+
+/// Three webinars of `organizer`.
+async fn webinars(app: &TestApp, organizer: u64) -> Vec<String> {
+    let mut keys = Vec::new();
+    for n in 0..3 {
+        let spec =
+            json!({"subject": format!("Webinar {n}"), "organizerKey": organizer.to_string()});
+        keys.push(app.webinar(spec).await.0);
     }
+    keys
 }
 
 #[tokio::test]
 async fn two_organizers_each_get_their_own_registrations_and_a_revoked_login_holds_only_its_own() {
-    let app = start().await;
+    let app = TestApp::start_two_running(RATE, |c| {
+        c.backoff_base = Duration::from_millis(200);
+        c.backoff_cap = Duration::from_secs(1);
+    })
+    .await;
+    let second = app.second.unwrap();
+    let organizers = [
+        (
+            "default",
+            app.emu.default_organizer_key(),
+            webinars(&app, app.emu.default_organizer_key()).await,
+        ),
+        ("second", second, webinars(&app, second).await),
+    ];
     // 300 registrations spread over both organizers' webinars, as landing pages send them.
     let mut expected: BTreeMap<String, (&str, String)> = BTreeMap::new();
     for i in 0..2 * EACH {
-        let (profile, _, _, webinars) = &app.organizers[i % 2];
-        let webinar = &webinars[(i / 2) % webinars.len()];
+        let (profile, _, keys) = &organizers[i % 2];
+        let webinar = &keys[(i / 2) % keys.len()];
         let email = format!("person{i}@example.com");
-        let answer = app
-            .http
-            .post(format!(
-                "{}/api/v1/webinars/{webinar}/registrations",
-                app.base
-            ))
-            .json(&person(&email))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(answer.status(), 202, "{}", answer.text().await.unwrap());
+        let answer = app.post_json(webinar, &person(&email)).await;
+        assert_eq!(answer.status, 202, "{}", answer.text);
         expected.insert(email, (profile, webinar.clone()));
         if i == EACH {
             // Mid-run, the second organizer's login is revoked at GoTo.
             let revoked = app
                 .control(
                     "/tokens/revoke",
-                    json!({"organizerKey": app.organizers[1].1.to_string()}),
+                    json!({"organizerKey": second.to_string()}),
                 )
                 .await;
             assert!(
@@ -200,8 +89,7 @@ async fn two_organizers_each_get_their_own_registrations_and_a_revoked_login_hol
             );
         }
     }
-    let all = app.all().await;
-    for r in &all {
+    for r in app.store.list(None, None, 10_000).await.unwrap() {
         let (profile, webinar) = &expected[&r.email];
         assert_eq!(
             &r.profile, profile,
@@ -212,59 +100,59 @@ async fn two_organizers_each_get_their_own_registrations_and_a_revoked_login_hol
     }
 
     // The first organizer's all arrive; the second's wait, held, not failed.
-    let all = app
-        .until("the first organizer's registrations delivered", |all| {
+    let all = until(
+        &app,
+        "the first organizer's registrations delivered",
+        |all| {
             all.iter()
                 .filter(|r| r.profile == "default")
                 .all(|r| r.state == OutboxState::Delivered)
-        })
-        .await;
-    let second: Vec<_> = all.iter().filter(|r| r.profile == "second").collect();
+        },
+    )
+    .await;
+    let theirs: Vec<_> = all.iter().filter(|r| r.profile == "second").collect();
     assert!(
-        second
+        theirs
             .iter()
             .all(|r| !matches!(r.state, OutboxState::Failed | OutboxState::Dead)),
         "a revoked login fails nothing"
     );
-    let held = second
+    let held = theirs
         .iter()
         .filter(|r| matches!(r.state, OutboxState::Pending | OutboxState::Delivering))
         .count();
     assert!(held > 0, "the second organizer's registrations are held");
-    let ready = app.readyz().await;
+    let ready = app.get("/readyz").await.json;
     let reasons = ready["reasons"].to_string();
     assert!(reasons.contains("organizer second"), "{ready}");
     assert!(!reasons.contains("organizer default"), "{ready}");
     assert_eq!(ready["organizers"][0]["token"], "ok");
 
     // Logging in again lets them through, each exactly once.
-    let (profile, key, email, _) = &app.organizers[1];
-    login_as(&app.emu, &app.store, profile, *key, Some(email)).await;
-    let all = app
-        .until("every registration delivered", |all| {
-            all.len() == 2 * EACH && all.iter().all(|r| r.state == OutboxState::Delivered)
-        })
-        .await;
+    login_as(&app.emu, &app.store, "second", second, Some(SECOND_EMAIL)).await;
+    let all = until(&app, "every registration delivered", |all| {
+        all.len() == 2 * EACH && all.iter().all(|r| r.state == OutboxState::Delivered)
+    })
+    .await;
     assert_eq!(all.len(), 2 * EACH);
-    let stats = app.emu.stats();
     assert_eq!(
-        stats.registrants_created,
+        app.emu.stats().registrants_created,
         (2 * EACH) as u64,
         "each registration created once at GoTo"
     );
     // GoTo has each person on the webinar they chose, under its own organizer.
-    for (profile, key, _, webinars) in &app.organizers {
-        let token = app
+    for (profile, key, keys) in &organizers {
+        let pat = app
             .control("/pats", json!({"organizerKey": key.to_string()}))
             .await;
-        let pat = token["pat"].as_str().unwrap();
-        let answer = oauth(&app.emu)
-            .exchange_pat(&pat.to_owned().into())
+        let pat = pat["pat"].as_str().unwrap().to_owned();
+        let access = oauth(&app.emu)
+            .exchange_pat(&pat.into())
             .await
-            .unwrap();
-        let access = answer.access_token;
+            .unwrap()
+            .access_token;
         let mut people = 0;
-        for webinar in webinars {
+        for webinar in keys {
             let list: Value = app
                 .http
                 .get(format!(
@@ -289,11 +177,74 @@ async fn two_organizers_each_get_their_own_registrations_and_a_revoked_login_hol
 }
 
 #[tokio::test]
-async fn the_console_names_each_organizer_and_disconnects_one_while_the_other_delivers() {
-    use crate::admin::{act, get_with, sign_in};
-    use crate::{Reply, TestApp};
-    use g2w_gateway::{AdminPassword, Step};
+async fn one_organizers_failing_goto_opens_only_its_breaker() {
+    let app = TestApp::start_two(|_| {}).await;
+    let second = app.second.unwrap();
+    let (ours, _) = app.webinar(json!({"subject": "Ours"})).await;
+    let (theirs, _) = app
+        .webinar(json!({"subject": "Theirs", "organizerKey": second.to_string()}))
+        .await;
+    // GoTo fails every registration of the second organizer's.
+    app.fault(json!({"method": "POST",
+                     "pathPrefix": format!("/G2W/rest/v2/organizers/{second}/"),
+                     "status": 503}))
+        .await;
+    for n in 0..3 {
+        assert_eq!(
+            app.post_json(&theirs, &person(&format!("t{n}@example.com")))
+                .await
+                .status,
+            202
+        );
+        assert_eq!(
+            app.post_json(&ours, &person(&format!("o{n}@example.com")))
+                .await
+                .status,
+            202
+        );
+    }
+    let (_, worker) = &app.workers[1];
+    for _ in 0..3 {
+        assert!(matches!(
+            worker.deliver_next().await.unwrap(),
+            Step::Attempted(_)
+        ));
+        app.advance(61_000);
+    }
+    let ready = app.get("/readyz").await;
+    assert_eq!(ready.status, 503);
+    assert_eq!(
+        ready.json["organizers"][1]["goto"]["breaker"], "open",
+        "{}",
+        ready.text
+    );
+    assert_eq!(ready.json["organizers"][0]["goto"]["breaker"], "closed");
+    assert!(
+        ready.json["reasons"]
+            .to_string()
+            .contains("organizer second: GoTo is failing")
+    );
+    // The first organizer's registrations go out regardless.
+    let (_, ours_worker) = &app.workers[0];
+    let mut delivered = 0;
+    while let Step::Attempted(_) = ours_worker.deliver_next().await.unwrap() {
+        delivered += 1;
+    }
+    assert_eq!(delivered, 3);
+    let ours_done = app
+        .store
+        .list(Some(OutboxState::Delivered), None, 10)
+        .await
+        .unwrap();
+    assert!(ours_done.iter().all(|r| r.profile == "default") && ours_done.len() == 3);
+    // GoTo back: a probe closes the breaker and the held ones follow.
+    app.clear_faults().await;
+    app.deliver_all(5).await;
+    assert_eq!(app.count(OutboxState::Delivered).await, 6);
+}
 
+#[tokio::test]
+async fn the_console_names_each_organizer_and_disconnects_one_while_the_other_delivers() {
     let app = TestApp::start_two(|c| {
         c.admin_password = Some(AdminPassword::Hashed(AdminPassword::hash("right password")));
     })
