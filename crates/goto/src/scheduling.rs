@@ -117,16 +117,20 @@ pub struct WebinarCopy {
 #[error("{}", .0.join("; "))]
 pub struct NotSchedulable(pub Vec<String>);
 
-fn check_text(problems: &mut Vec<String>, name: &str, text: Option<&str>, max: usize) {
-    match text {
-        Some(t) if name == "subject" && t.trim().is_empty() => {
-            problems.push("the subject is empty".to_owned());
+/// The subject (when given: never empty, at most 128) and description (at most 2,048).
+fn check_texts(problems: &mut Vec<String>, subject: Option<&str>, description: Option<&str>) {
+    if subject.is_some_and(|t| t.trim().is_empty()) {
+        problems.push("the subject is empty".to_owned());
+    }
+    for (name, text, max) in [
+        ("subject", subject, SUBJECT_MAX),
+        ("description", description, DESCRIPTION_MAX),
+    ] {
+        if let Some(n) = text.map(|t| t.chars().count()).filter(|n| *n > max) {
+            problems.push(format!(
+                "the {name} is {n} characters; GoTo takes at most {max}"
+            ));
         }
-        Some(t) if t.chars().count() > max => problems.push(format!(
-            "the {name} is {} characters; GoTo takes at most {max}",
-            t.chars().count()
-        )),
-        _ => {}
     }
 }
 
@@ -176,12 +180,10 @@ impl WebinarPlan {
     /// Every reason GoTo would refuse it.
     pub fn check(&self, now: DateTime<Utc>) -> std::result::Result<(), NotSchedulable> {
         let mut problems = Vec::new();
-        check_text(&mut problems, "subject", Some(&self.subject), SUBJECT_MAX);
-        check_text(
+        check_texts(
             &mut problems,
-            "description",
+            Some(&self.subject),
             self.description.as_deref(),
-            DESCRIPTION_MAX,
         );
         check_times(&mut problems, &self.times, self.kind, now);
         finish(problems)
@@ -209,17 +211,10 @@ impl WebinarChanges {
                     .to_owned(),
             );
         }
-        check_text(
+        check_texts(
             &mut problems,
-            "subject",
             self.subject.as_deref(),
-            SUBJECT_MAX,
-        );
-        check_text(
-            &mut problems,
-            "description",
             self.description.as_deref(),
-            DESCRIPTION_MAX,
         );
         if let Some(times) = &self.times {
             check_times(&mut problems, times, kind, now);
@@ -239,17 +234,10 @@ impl WebinarCopy {
         now: DateTime<Utc>,
     ) -> std::result::Result<(), NotSchedulable> {
         let mut problems = Vec::new();
-        check_text(
+        check_texts(
             &mut problems,
-            "subject",
             self.subject.as_deref(),
-            SUBJECT_MAX,
-        );
-        check_text(
-            &mut problems,
-            "description",
             self.description.as_deref(),
-            DESCRIPTION_MAX,
         );
         let kind = self.kind.unwrap_or(match source {
             // A copy of one date of a series is a webinar of its own.
@@ -345,16 +333,17 @@ impl ScheduleCall {
         })
     }
 
+    /// Its path, naming `organizer` when it is known.
+    fn path_for(&self, organizer: Option<OrganizerKey>) -> String {
+        let organizer = organizer.map_or_else(|| "{organizerKey}".to_owned(), |o| o.to_string());
+        self.path.replace("{organizer}", &organizer)
+    }
+
     /// The request as a person reads it: `METHOD path?query`, then the JSON body;
     /// the path names `organizer` when it is known.
     #[must_use]
     pub fn describe(&self, organizer: Option<OrganizerKey>) -> String {
-        let organizer = organizer.map_or_else(|| "{organizerKey}".to_owned(), |o| o.to_string());
-        let mut line = format!(
-            "{} {}",
-            self.method,
-            self.path.replace("{organizer}", &organizer)
-        );
+        let mut line = format!("{} {}", self.method, self.path_for(organizer));
         if !self.query.is_empty() {
             let query: Vec<String> = self.query.iter().map(|(k, v)| format!("{k}={v}")).collect();
             line.push('?');
@@ -372,7 +361,6 @@ impl ScheduleCall {
     /// The request as JSON, for `--dry-run --format json`.
     #[must_use]
     pub fn to_json(&self, organizer: Option<OrganizerKey>) -> Value {
-        let organizer = organizer.map_or_else(|| "{organizerKey}".to_owned(), |o| o.to_string());
         let query: serde_json::Map<String, Value> = self
             .query
             .iter()
@@ -380,7 +368,7 @@ impl ScheduleCall {
             .collect();
         serde_json::json!({
             "method": self.method.as_str(),
-            "path": self.path.replace("{organizer}", &organizer),
+            "path": self.path_for(organizer),
             "query": query,
             "body": self.body,
         })
