@@ -150,32 +150,33 @@ async fn source(client: &GotoClient, key: WebinarKey) -> anyhow::Result<WebinarD
         .with_context(|| format!("cannot get webinar {key}"))
 }
 
-/// Sends `call` (or, with `--dry-run`, prints it); prints what GoTo made or changed.
+/// `--dry-run`: prints the request GoTo would get, and sends nothing.
+async fn dry_run(ctx: &Context, call: &ScheduleCall, format: Shown) -> anyhow::Result<()> {
+    let organizer = ctx.stored().await?.and_then(|r| r.organizer_key);
+    if format == Shown::Json {
+        print_json(&serde_json::json!({"dryRun": true, "request": call.to_json(organizer)}))
+    } else {
+        say!(
+            "Dry run: nothing sent. GoTo would get:\n{}",
+            call.describe(organizer)
+        );
+        Ok(())
+    }
+}
+
+/// Sends `call`. When GoTo gives no answer, `unconfirmed` says what that may mean, and
+/// a create or copy (never re-sent by the client) says to look before trying again.
 async fn send(
-    ctx: &Context,
     client: &GotoClient,
     call: &ScheduleCall,
-    sending: &Sending,
-    done: &str,
+    unconfirmed: &str,
 ) -> anyhow::Result<Option<Scheduled>> {
-    if sending.dry_run {
-        let organizer = ctx.stored().await?.and_then(|r| r.organizer_key);
-        if sending.format == Shown::Json {
-            print_json(&serde_json::json!({"dryRun": true, "request": call.to_json(organizer)}))?;
-        } else {
-            say!(
-                "Dry run: nothing sent. GoTo would get:\n{}",
-                call.describe(organizer)
-            );
-        }
-        return Ok(None);
-    }
     client.schedule(call).await.map_err(|e| {
         let unsure = matches!(
             e,
             g2w_goto::GotoError::Transport(_) | g2w_goto::GotoError::Upstream { .. }
         );
-        let error = anyhow::Error::new(e).context(format!("GoTo did not confirm: {done}"));
+        let error = anyhow::Error::new(e).context(format!("GoTo did not confirm: {unconfirmed}"));
         if unsure {
             error.context(
                 "GoTo may have acted on it: check with `g2w webinars list` before trying again",
@@ -186,20 +187,9 @@ async fn send(
     })
 }
 
-/// Prints a webinar after a change: its sessions in its own zone and its URL.
+/// Prints a webinar after a change, with `extra` lines.
 fn describe(headline: &str, w: &WebinarDetail, extra: &[String]) {
-    say!("{headline}");
-    say!("  webinar key:      {}", w.webinar_key);
-    let zone = WebinarZone::named(w.time_zone.as_deref());
-    for t in &w.times {
-        say!(
-            "  session:          {}",
-            zone.session(t.start_time, t.end_time)
-        );
-    }
-    if let Some(url) = &w.registration_url {
-        say!("  registration URL: {url}");
-    }
+    super::print_detail(headline, w);
     for line in extra {
         say!("  {line}");
     }
@@ -265,17 +255,12 @@ pub async fn create(ctx: &Context, client: &GotoClient, args: Create) -> anyhow:
     plan.check(Utc::now())
         .context("GoTo would refuse this webinar")?;
     let call = ScheduleCall::create(&plan)?;
-    let Some(scheduled) = send(
-        ctx,
-        client,
-        &call,
-        &args.sending,
-        "the webinar may not exist",
-    )
-    .await?
-    else {
-        return Ok(());
-    };
+    if args.sending.dry_run {
+        return dry_run(ctx, &call, args.sending.format).await;
+    }
+    let scheduled = send(client, &call, "the webinar may not exist")
+        .await?
+        .context("GoTo named no new webinar")?;
     made(
         client,
         &scheduled,
@@ -312,17 +297,9 @@ pub async fn update(ctx: &Context, client: &GotoClient, args: Update) -> anyhow:
         .context("GoTo would refuse this change")?;
     let call = ScheduleCall::update(args.webinar_key, &changes, args.notify)?;
     if args.sending.dry_run {
-        send(ctx, client, &call, &args.sending, "").await?;
-        return Ok(());
+        return dry_run(ctx, &call, args.sending.format).await;
     }
-    send(
-        ctx,
-        client,
-        &call,
-        &args.sending,
-        "the change may not be made",
-    )
-    .await?;
+    send(client, &call, "the change may not be made").await?;
     let after = source(client, args.webinar_key).await?;
     if args.sending.format == Shown::Json {
         return print_json(&serde_json::json!({
@@ -360,8 +337,7 @@ pub async fn cancel(ctx: &Context, client: &GotoClient, args: Cancel) -> anyhow:
                  cancelling it would fail them."
             );
         }
-        send(ctx, client, &call, &args.sending, "").await?;
-        return Ok(());
+        return dry_run(ctx, &call, args.sending.format).await;
     }
     let zone = WebinarZone::named(current.time_zone.as_deref());
     let when = current
@@ -390,14 +366,7 @@ pub async fn cancel(ctx: &Context, client: &GotoClient, args: Cancel) -> anyhow:
     if !confirm(&question, args.yes)? {
         anyhow::bail!("nothing cancelled");
     }
-    send(
-        ctx,
-        client,
-        &call,
-        &args.sending,
-        "the webinar may not be cancelled",
-    )
-    .await?;
+    send(client, &call, "the webinar may not be cancelled").await?;
     if args.sending.format == Shown::Json {
         return print_json(&serde_json::json!({
             "webinarKey": args.webinar_key,
@@ -435,10 +404,12 @@ pub async fn copy(ctx: &Context, client: &GotoClient, args: Copy) -> anyhow::Res
     copy.check(kind_of(&original), Utc::now())
         .context("GoTo would refuse this copy")?;
     let call = ScheduleCall::copy(args.webinar_key, &copy)?;
-    let Some(scheduled) = send(ctx, client, &call, &args.sending, "the copy may not exist").await?
-    else {
-        return Ok(());
-    };
+    if args.sending.dry_run {
+        return dry_run(ctx, &call, args.sending.format).await;
+    }
+    let scheduled = send(client, &call, "the copy may not exist")
+        .await?
+        .context("GoTo named no new webinar")?;
     let headline = format!("Copied \"{}\" ({})", original.subject, args.webinar_key);
     made(
         client,

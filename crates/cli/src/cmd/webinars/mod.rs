@@ -118,37 +118,43 @@ pub async fn run(ctx: &Context, command: WebinarsCommand) -> anyhow::Result<()> 
                     "registrationFields": fields,
                 }));
             }
-            say!("{}", w.subject);
-            say!("  webinar key:      {}", w.webinar_key);
-            let zone = WebinarZone::named(w.time_zone.as_deref());
-            for t in &w.times {
-                say!(
-                    "  session:          {}",
-                    zone.session(t.start_time, t.end_time)
-                );
-            }
-            say!(
-                "  time zone:        {}",
-                w.time_zone.as_deref().unwrap_or("-")
-            );
-            say!(
-                "  registration URL: {}",
-                w.registration_url.as_deref().unwrap_or("-")
-            );
-            say!(
-                "  registrants:      {}",
-                w.number_of_registrants
-                    .map_or("-".into(), |n| n.to_string())
-            );
-            say!(
-                "  approval:         {}",
-                w.approval_type.as_deref().unwrap_or("-")
-            );
-            if let Some(d) = w.description.as_deref().filter(|d| !d.is_empty()) {
-                say!("  description:      {d}");
-            }
+            print_detail(&w.subject, &w);
             crate::cmd::registrants::print_fields(&fields);
             Ok(())
         }
+    }
+}
+
+/// A webinar as people read it, under `headline`: key, sessions in its own zone, its
+/// zone, registration URL, registrants, approval and description.
+pub(crate) fn print_detail(headline: &str, w: &g2w_goto::WebinarDetail) {
+    say!("{headline}");
+    say!("  webinar key:      {}", w.webinar_key);
+    let zone = WebinarZone::named(w.time_zone.as_deref());
+    for t in &w.times {
+        say!(
+            "  session:          {}",
+            zone.session(t.start_time, t.end_time)
+        );
+    }
+    say!(
+        "  time zone:        {}",
+        w.time_zone.as_deref().unwrap_or("-")
+    );
+    say!(
+        "  registration URL: {}",
+        w.registration_url.as_deref().unwrap_or("-")
+    );
+    say!(
+        "  registrants:      {}",
+        w.number_of_registrants
+            .map_or("-".into(), |n| n.to_string())
+    );
+    say!(
+        "  approval:         {}",
+        w.approval_type.as_deref().unwrap_or("-")
+    );
+    if let Some(d) = w.description.as_deref().filter(|d| !d.is_empty()) {
+        say!("  description:      {d}");
     }
 }
