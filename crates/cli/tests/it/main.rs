@@ -93,6 +93,18 @@ impl Env {
         .unwrap()
     }
 
+    /// `GET url`, read as JSON.
+    pub async fn get_json(&self, url: &str) -> Value {
+        self.http
+            .get(url)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     pub async fn control(&self, path: &str, body: Value) -> Value {
         let r = self
             .http

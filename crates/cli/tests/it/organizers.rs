@@ -17,14 +17,7 @@ async fn pat_for(env: &Env, organizer: &str) -> String {
 }
 
 async fn readyz(env: &Env, base: &str) -> Value {
-    env.http
-        .get(format!("{base}/readyz"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    env.get_json(&format!("{base}/readyz")).await
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -107,15 +100,9 @@ async fn one_gateway_serves_every_connected_organizer_and_a_revoked_one_waits_al
     let reasons = ready["reasons"].to_string();
     assert!(reasons.contains("organizer emea"), "{ready}");
     assert!(!reasons.contains("organizer default"), "{ready}");
-    let status: Value = env
-        .http
-        .get(format!("{base}/api/v1/registrations/{held_id}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let status = env
+        .get_json(&format!("{base}/api/v1/registrations/{held_id}"))
+        .await;
     assert_eq!(status["status"], "queued", "held, not failed: {status}");
 
     // Logging in again from the command line lets it through.

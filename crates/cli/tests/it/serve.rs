@@ -38,15 +38,9 @@ fn sigterm(child: &Child) {
 pub async fn wait_delivered(env: &Env, base: &str, id: &str) -> Value {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let reg: Value = env
-            .http
-            .get(format!("{base}/api/v1/registrations/{id}"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let reg = env
+            .get_json(&format!("{base}/api/v1/registrations/{id}"))
+            .await;
         match reg["status"].as_str() {
             Some("registered" | "already_registered") => return reg,
             Some("queued" | "pending_validation") => {
