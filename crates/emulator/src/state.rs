@@ -468,22 +468,24 @@ impl State {
     }
 
     /// Stores a webinar as GoTo's create and copy do: a `series` becomes one webinar per
-    /// time, sharing a new recurrence key. Returns the first webinar's key and, for a
-    /// series, the recurrence key.
-    pub fn insert_scheduled(&mut self, new: NewWebinar) -> (u64, Option<u64>) {
+    /// time, sharing a new recurrence key. Returns the keys made (the first is the one
+    /// GoTo answers with) and, for a series, the recurrence key.
+    pub fn insert_scheduled(&mut self, new: NewWebinar) -> (Vec<u64>, Option<u64>) {
         if new.kind != "series" {
-            return (self.insert_webinar(new), None);
+            return (vec![self.insert_webinar(new)], None);
         }
         let recurrence = new_key();
-        let mut first = None;
-        for &time in &new.times {
-            let mut one = new.clone();
-            one.times = vec![time];
-            one.recurrence_key = Some(recurrence);
-            let key = self.insert_webinar(one);
-            first.get_or_insert(key);
-        }
-        (first.unwrap_or_default(), Some(recurrence))
+        let keys = new
+            .times
+            .iter()
+            .map(|&time| {
+                let mut one = new.clone();
+                one.times = vec![time];
+                one.recurrence_key = Some(recurrence);
+                self.insert_webinar(one)
+            })
+            .collect();
+        (keys, Some(recurrence))
     }
 
     /// What a copy of `source` starts from: its form, questions and settings, with new

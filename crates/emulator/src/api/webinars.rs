@@ -334,21 +334,13 @@ fn schedule_from(
 /// each, and answers 201 `{"webinarKey", "recurrenceKey"?}`.
 fn schedule(shared: &Arc<Shared>, new: NewWebinar) -> ApiResult {
     let mut world = shared.state();
-    let (key, recurrence) = world.insert_scheduled(new);
-    let created: Vec<u64> = match recurrence {
-        Some(r) => world
-            .webinars
-            .values()
-            .filter(|w| w.recurrence_key == Some(r))
-            .map(|w| w.key)
-            .collect(),
-        None => vec![key],
-    };
-    for k in created {
+    let (keys, recurrence) = world.insert_scheduled(new);
+    for &k in &keys {
         crate::events::webinar_event(shared, &world, k, true);
     }
     drop(world);
-    let mut answer = json!({"webinarKey": key.to_string()});
+    let first = keys.first().copied().unwrap_or_default();
+    let mut answer = json!({"webinarKey": first.to_string()});
     if let Some(r) = recurrence {
         answer["recurrenceKey"] = json!(r.to_string());
     }
