@@ -173,7 +173,7 @@ impl Context {
         Arc::new(RateLimiter::shared(
             self.settings.rate_limit,
             1,
-            Arc::new(StoreBudget::new(self.store.clone(), &self.profile)),
+            Arc::new(StoreBudget::new(self.store.clone())),
         ))
     }
 

@@ -102,6 +102,9 @@ pub struct CacheSettings {
     pub lookup_rate: u32,
 }
 
+/// The name of the look-ups' own budget (kept in this process only).
+const LOOKUPS: &str = "lookups";
+
 /// Lookups wait at most this long for their share of GoTo's budget, then give up.
 const BUDGET_WAIT: Duration = Duration::from_secs(2);
 /// The webinar list is renewed at least this often, whatever the TTL.
@@ -263,7 +266,7 @@ impl WebinarCache {
     }
 
     async fn fetch(&self, key: WebinarKey) -> Result<WebinarInfo, GotoError> {
-        if !self.budget.try_acquire(2, BUDGET_WAIT).await {
+        if !self.budget.try_acquire(LOOKUPS, 2, BUDGET_WAIT).await {
             return Err(GotoError::RateLimited { retry_after: None });
         }
         let (detail, form) = tokio::join!(
@@ -445,7 +448,7 @@ impl WebinarCache {
             return Ok(list);
         }
         let fetched = async {
-            if !self.budget.try_acquire(1, BUDGET_WAIT).await {
+            if !self.budget.try_acquire(LOOKUPS, 1, BUDGET_WAIT).await {
                 return Err("the lookup budget is used up".to_owned());
             }
             let from = (self.clock)().to_utc();

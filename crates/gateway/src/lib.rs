@@ -106,12 +106,11 @@ impl Gateway {
             .into_iter()
             .map(|(profile, client)| {
                 let pace = Pace::new(
-                    client.rate_limit(),
+                    client.limiter().clone(),
                     config.lookup_rate,
                     config.delivery_concurrency,
                 );
                 let registrations = Registrations::new(
-                    store.clone(),
                     client.clone(),
                     profile.clone(),
                     waiters.clone(),
@@ -121,6 +120,7 @@ impl Gateway {
                 );
                 let worker = Arc::new(Engine::new(
                     registrations,
+                    store.clone(),
                     policy.clone(),
                     clock.clone(),
                     metrics.clone(),
@@ -229,14 +229,22 @@ impl Gateway {
         let delivery = &self.state.delivery;
         let organizers = &self.state.organizers;
         let background = self.background.then(|| {
-            // Registrations stored by other gateways on the same database wake this
-            // one at once where the database can say so; polling covers the rest.
-            let woken = organizers.clone();
+            // Work added by other gateways on the same database wakes this one at
+            // once where the database can say so; polling covers the rest.
+            let (woken, forwarder) = (organizers.clone(), delivery.forwarder.clone());
+            let wake = move |kind: g2w_store::QueueName| match kind {
+                g2w_store::QueueName::Registrations => woken.wake_all(),
+                g2w_store::QueueName::Forwards => {
+                    if let Some(f) = &forwarder {
+                        f.wake();
+                    }
+                }
+            };
             if !shared
                 .store
-                .notify_new_work(Box::new(move || woken.wake_all()))
+                .notify_new_work(Box::new(wake), stop_rx.clone())
             {
-                tracing::debug!("this store cannot announce new registrations; polling");
+                tracing::debug!("this store cannot announce new work; polling");
             }
             let mut deliveries = Vec::new();
             let mut helpers = Vec::new();

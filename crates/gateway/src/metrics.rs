@@ -46,6 +46,9 @@ label!(
         Accepted = "accepted",
         /// A retry with a known idempotency key, answered from the first.
         Replayed = "replayed",
+        /// The same person again for the same webinar while the first was on its way
+        /// to GoTo: answered from that one (one GoTo call).
+        Joined = "joined",
         /// A field or answer was refused.
         Invalid = "invalid",
         /// A bot filled the hidden field (and was told yes).

@@ -50,7 +50,9 @@ pub use oauth::{
     AuthorizeRequest, ClientCredentials, OAuthClient, OAuthError, TokenResponse,
     parse_token_response,
 };
-pub use ratelimit::{RateLimiter, SharedBudget};
+pub use ratelimit::{
+    FLOOR_PERMILLE, RECOVERY_PERMILLE_PER_SEC, RateLimiter, SPREAD, Schedule, SharedBudget,
+};
 pub use retry::RetryPolicy;
 pub use scheduling::{
     DESCRIPTION_MAX, NotSchedulable, SUBJECT_MAX, ScheduleCall, Scheduled, WebinarChanges,
@@ -58,7 +60,7 @@ pub use scheduling::{
 };
 pub use secrecy::{ExposeSecret, SecretString};
 pub use time::{Clock, Timestamp, system_clock};
-pub use tokens::{REFRESH_MARGIN, StoreFailure, TokenManager, TokenRecord, TokenStore};
+pub use tokens::{Access, REFRESH_MARGIN, StoreFailure, TokenManager, TokenRecord, TokenStore};
 pub use transport::{CONNECT_TIMEOUT, REQUEST_TIMEOUT, describe_transport, http_client};
 pub use url::Url;
 pub use webhooks::{EventName, HookState, UserSubscription, Webhook, WebhookSecret};

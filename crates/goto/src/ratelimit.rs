@@ -1,51 +1,190 @@
-//! A client-side rate limiter shared by every call of one GoTo account, so g2w stays
-//! under GoTo's limit (10 requests a second by default) instead of learning it from
-//! 429s. Calls wait their turn; they are spaced evenly, with an optional burst.
+//! Keeping every call of one GoTo account under GoTo's limit, and slowing down when GoTo
+//! says so, instead of learning the limit from a storm of 429s.
+//!
+//! - **The pace**: calls are spaced evenly (GCRA), at most `rate` a second with an
+//!   optional burst, a little under GoTo's rate (see [`SPREAD`]) so that the spread of
+//!   sending never puts one call too many into any second at GoTo.
+//! - **A 429 with `Retry-After`**: nothing more is sent for the account until it has run
+//!   out; a call that already has its turn checks again just before it leaves.
+//! - **A 429 without one** (real GoTo sends none): the pace halves, at most once for the
+//!   calls that were already under way, never below [`FLOOR_PERMILLE`] of the rate; it
+//!   then recovers by a tenth of the rate every second (AIMD, as TCP does).
+//!
+//! A 429 is GoTo asking for a slower pace, not GoTo being unwell: it never counts as a
+//! failure anywhere else (the delivery engine's breaker, a registration's attempts).
 //!
 //! GoTo's limit belongs to the account, not to a process: with a [`SharedBudget`] (kept
-//! in g2w's database) every gateway and import run books from one schedule.
+//! in g2w's database) every gateway and import run books from one schedule, holds and
+//! slows down together. [`Schedule`] is the arithmetic, kept in this process when there is
+//! no shared budget (or it cannot be reached); the store keeps the same arithmetic in SQL.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::time::Instant;
+use crate::{Clock, Timestamp};
 
-/// A schedule of permits kept outside this process, shared by every process that uses it.
+/// How much wider than GoTo's rate calls are spaced: 2 %, so that a call sent a few
+/// milliseconds late never makes `rate + 1` calls fall into one second at GoTo.
+pub const SPREAD: f64 = 1.02;
+/// The slowest pace a run of 429s brings the account to, in thousandths of its rate.
+pub const FLOOR_PERMILLE: u32 = 50;
+/// How fast the pace recovers: thousandths of the rate gained per second without a cut.
+pub const RECOVERY_PERMILLE_PER_SEC: u32 = 100;
+/// The pace a 429 without `Retry-After` cuts from when no rate is configured (GoTo's
+/// documented default), until it has recovered.
+const UNLIMITED_CUT_FROM: Duration = Duration::from_millis(100);
+
+/// A schedule of calls kept outside this process, shared by every process that uses it.
 #[async_trait::async_trait]
 pub trait SharedBudget: Send + Sync {
-    /// Books `permits` (one every `interval`, `burst` back to back) and says how long to
-    /// wait before using them; `None` (nothing booked) when that would exceed
-    /// `max_wait`.
+    /// Books `permits` calls of `account` (one every `interval` at full pace, `burst`
+    /// back to back) and says how long to wait before making them; `None` (nothing
+    /// booked) when that would exceed `max_wait`. GoTo's `Retry-After` and the pace's cuts
+    /// are part of the answer.
     ///
     /// # Errors
     /// Why the schedule could not be read or written.
     async fn book(
         &self,
+        account: &str,
         interval: Duration,
         burst: u32,
         permits: u32,
         max_wait: Option<Duration>,
     ) -> Result<Option<Duration>, crate::StoreFailure>;
 
-    /// Books nothing for `wait` from now (GoTo answered 429 with `Retry-After`): every
-    /// process sharing the schedule waits it out.
+    /// How much longer GoTo's latest `Retry-After` holds `account` back.
+    ///
+    /// # Errors
+    /// Why the schedule could not be read.
+    async fn held(&self, account: &str) -> Result<Option<Duration>, crate::StoreFailure>;
+
+    /// GoTo answered 429 with `Retry-After: wait`: nothing of `account` is sent for
+    /// `wait` from now, by any process sharing the schedule.
     ///
     /// # Errors
     /// Why the schedule could not be written.
-    async fn hold(&self, wait: Duration) -> Result<(), crate::StoreFailure>;
+    async fn hold(&self, account: &str, wait: Duration) -> Result<(), crate::StoreFailure>;
+
+    /// GoTo answered 429 without `Retry-After` to a call sent `ago`: halves `account`'s
+    /// pace, unless it was already cut after that call left.
+    ///
+    /// # Errors
+    /// Why the schedule could not be written.
+    async fn slow_down(&self, account: &str, ago: Duration) -> Result<(), crate::StoreFailure>;
 }
 
-/// Evenly spaced permits (GCRA): at most `rate` a second, `burst` of them back to back.
+/// One account's schedule: the arithmetic every budget follows (GCRA over a
+/// "theoretical arrival time", a hold, and an AIMD pace), on whatever clock it is given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Schedule {
+    /// When the next call is theoretically due.
+    pub tat: Timestamp,
+    /// Nothing is sent before this (GoTo's latest `Retry-After`).
+    pub held_until: Timestamp,
+    /// The pace right after the last cut, in thousandths of the full rate.
+    pub pace_permille: u32,
+    /// When the pace was last cut.
+    pub cut_at: Timestamp,
+}
+
+impl Default for Schedule {
+    fn default() -> Self {
+        Self {
+            tat: Timestamp::EPOCH,
+            held_until: Timestamp::EPOCH,
+            pace_permille: 1000,
+            cut_at: Timestamp::EPOCH,
+        }
+    }
+}
+
+/// `at` moved by `n` times `step` (back, for negative `n`).
+fn shifted(at: Timestamp, step: Duration, n: i64) -> Timestamp {
+    let step = i64::try_from(step.as_millis()).unwrap_or(i64::MAX);
+    Timestamp::from_millis(at.as_millis().saturating_add(step.saturating_mul(n)))
+}
+
+impl Schedule {
+    /// The pace at `now`, in thousandths of the full rate: the last cut, plus a tenth of
+    /// the rate for every second since.
+    pub fn pace_at(&self, now: Timestamp) -> u32 {
+        let recovered =
+            now.since(self.cut_at).as_millis() * u128::from(RECOVERY_PERMILLE_PER_SEC) / 1000;
+        u32::try_from(u128::from(self.pace_permille) + recovered)
+            .unwrap_or(1000)
+            .min(1000)
+    }
+
+    /// The spacing of calls at `now`: `interval` at full pace, wider after a cut; `None`
+    /// when there is no limit and no cut to recover from.
+    pub fn interval_at(&self, now: Timestamp, interval: Option<Duration>) -> Option<Duration> {
+        let pace = self.pace_at(now);
+        let full = match interval {
+            Some(i) => i,
+            None if pace < 1000 => UNLIMITED_CUT_FROM,
+            None => return None,
+        };
+        Some(full * 1000 / pace.max(1))
+    }
+
+    /// Books `permits` calls at `now`; the wait before making them, or `None` (nothing
+    /// booked) when that would exceed `max_wait`.
+    pub fn book(
+        &mut self,
+        now: Timestamp,
+        interval: Option<Duration>,
+        burst: u32,
+        permits: u32,
+        max_wait: Option<Duration>,
+    ) -> Option<Duration> {
+        let held = self.held_until.max(now);
+        // No limit and no cut: only a Retry-After holds calls back.
+        let interval = self.interval_at(now, interval).unwrap_or_default();
+        let permits = permits.max(1);
+        let start = self.tat.max(held);
+        let ahead = i64::from(permits) - i64::from(burst.max(1));
+        let last = shifted(start, interval, ahead).max(held);
+        let wait = last.since(now);
+        if max_wait.is_some_and(|max| wait > max) {
+            return None;
+        }
+        self.tat = shifted(start, interval, i64::from(permits));
+        Some(wait)
+    }
+
+    /// GoTo said `Retry-After: wait` at `now`.
+    pub fn hold(&mut self, now: Timestamp, wait: Duration) {
+        self.held_until = self.held_until.max(now + wait);
+    }
+
+    /// How much longer the latest `Retry-After` holds calls back at `now`.
+    pub fn held(&self, now: Timestamp) -> Option<Duration> {
+        (self.held_until > now).then(|| self.held_until.since(now))
+    }
+
+    /// GoTo answered 429 without `Retry-After` at `now` to a call sent at `sent_at`:
+    /// the pace halves, unless it was cut after that call left.
+    pub fn slow_down(&mut self, now: Timestamp, sent_at: Timestamp) {
+        if sent_at <= self.cut_at {
+            return;
+        }
+        self.pace_permille = (self.pace_at(now) / 2).max(FLOOR_PERMILLE);
+        self.cut_at = now;
+    }
+}
+
+/// The calls of one GoTo account: its pace, kept here or in a [`SharedBudget`].
 pub struct RateLimiter {
+    /// The spacing at full pace, or `None` when unlimited.
     interval: Option<Duration>,
-    tolerance: Duration,
     burst: u32,
-    /// When the next permit is theoretically due.
-    next_due: Mutex<Option<Instant>>,
-    /// No permit before this (GoTo's latest `Retry-After`), limited or not, on `clock`.
-    held_until: Mutex<Option<crate::Timestamp>>,
-    /// The clock `Retry-After` is kept on (the gateway's, which tests move).
-    clock: crate::Clock,
+    /// This process's schedule (the whole schedule without a shared budget; with one,
+    /// only `Retry-After` is mirrored here, so the process's own calls never wait for
+    /// the store to say what it already knows).
+    local: Mutex<Schedule>,
+    /// The clock schedules are kept on (the gateway's, which tests move).
+    clock: Clock,
     shared: Option<Arc<dyn SharedBudget>>,
 }
 
@@ -59,17 +198,30 @@ impl std::fmt::Debug for RateLimiter {
     }
 }
 
+/// Waits until `at` on `clock`. A clock that a test moves forward wakes the wait within
+/// a few milliseconds; on the system clock this is one sleep.
+async fn sleep_until(clock: &Clock, at: Timestamp) {
+    loop {
+        let now = clock();
+        if now >= at {
+            return;
+        }
+        tokio::time::sleep(at.since(now).min(Duration::from_millis(20))).await;
+    }
+}
+
 impl RateLimiter {
-    /// `rate` permits a second (0 = unlimited), the first `burst` (at least 1) at once.
+    /// `rate` calls a second (0 = unlimited), the first `burst` (at least 1) at once.
     pub fn new(rate: u32, burst: u32) -> Self {
-        let interval = (rate > 0).then(|| Duration::from_secs(1) / rate);
-        let tolerance = interval.unwrap_or_default() * burst.saturating_sub(1);
+        let interval = (rate > 0).then(|| {
+            let micros = (1_000_000.0 / f64::from(rate) * SPREAD).ceil();
+            // Whole milliseconds: the shared budget keeps milliseconds.
+            Duration::from_millis((micros / 1000.0).ceil() as u64)
+        });
         Self {
             interval,
-            tolerance,
             burst: burst.max(1),
-            next_due: Mutex::new(None),
-            held_until: Mutex::new(None),
+            local: Mutex::new(Schedule::default()),
             clock: crate::system_clock(),
             shared: None,
         }
@@ -84,17 +236,39 @@ impl RateLimiter {
         }
     }
 
-    /// Books from the shared budget: `Some(Some(at))` to wait for, `Some(None)` refused,
-    /// `None` when there is no shared budget or it failed (use the local schedule).
+    /// Keeps schedules on `clock` instead of the system's (tests move it). A shared
+    /// budget keeps its own (the database's).
+    #[must_use]
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Calls a second at full pace, or `None` when unlimited.
+    pub fn per_second(&self) -> Option<f64> {
+        self.interval.map(|i| 1.0 / i.as_secs_f64())
+    }
+
+    fn local(&self) -> std::sync::MutexGuard<'_, Schedule> {
+        self.local.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Books from the shared budget: `Some(answer)`, or `None` when there is none or it
+    /// failed (then the local schedule answers).
     async fn book_shared(
         &self,
+        account: &str,
         permits: u32,
         max_wait: Option<Duration>,
-    ) -> Option<Option<Instant>> {
-        let (budget, interval) = (self.shared.clone()?, self.interval?);
-        let burst = self.burst;
-        match budget.book(interval, burst, permits, max_wait).await {
-            Ok(wait) => Some(wait.map(|w| Instant::now() + w)),
+    ) -> Option<Option<Duration>> {
+        let budget = self.shared.as_ref()?;
+        // Unlimited: only Retry-After and the pace's cuts can hold a call back.
+        let interval = self.interval.unwrap_or(Duration::ZERO);
+        match budget
+            .book(account, interval, self.burst, permits, max_wait)
+            .await
+        {
+            Ok(wait) => Some(wait),
             Err(e) => {
                 tracing::warn!(
                     "shared GoTo budget unavailable ({}); pacing this process alone",
@@ -105,28 +279,79 @@ impl RateLimiter {
         }
     }
 
-    /// Permits a second, or `None` when unlimited.
-    pub fn per_second(&self) -> Option<f64> {
-        self.interval.map(|i| 1.0 / i.as_secs_f64())
-    }
-
-    /// Keeps `Retry-After` on `clock` instead of the system's (tests move it).
-    #[must_use]
-    pub fn with_clock(mut self, clock: crate::Clock) -> Self {
-        self.clock = clock;
-        self
-    }
-
-    /// GoTo answered 429 with `Retry-After: wait`: no permit is given before it has run
-    /// out, here and (with a shared budget) in every process booking from the same one.
-    pub async fn hold(&self, wait: Duration) {
-        let until = (self.clock)() + wait;
+    /// Books `permits` calls of `account`: the wait, or `None` when longer than
+    /// `max_wait` (nothing booked).
+    async fn book(
+        &self,
+        account: &str,
+        permits: u32,
+        max_wait: Option<Duration>,
+    ) -> Option<Duration> {
+        let local_hold = self.local().held((self.clock)());
+        if let Some(hold) = local_hold
+            && max_wait.is_some_and(|max| hold > max)
         {
-            let mut held = self.held_until.lock().unwrap_or_else(|e| e.into_inner());
-            *held = Some(held.map_or(until, |h| h.max(until)));
+            return None;
         }
+        let wait = match self.book_shared(account, permits, max_wait).await {
+            Some(wait) => wait,
+            None => {
+                let now = (self.clock)();
+                self.local()
+                    .book(now, self.interval, self.burst, permits, max_wait)
+            }
+        }?;
+        Some(wait.max(local_hold.unwrap_or_default()))
+    }
+
+    /// Whether a call may leave now: no `Retry-After` arrived (here or, with a shared
+    /// budget, anywhere) since it was booked; else how long it must still wait.
+    async fn still_held(&self, account: &str) -> Option<Duration> {
+        if let Some(wait) = self.local().held((self.clock)()) {
+            return Some(wait);
+        }
+        let budget = self.shared.as_ref()?;
+        budget.held(account).await.ok().flatten()
+    }
+
+    /// Waits until a call of `account` (the budget's name: a GoTo account) may leave, and
+    /// takes its turn.
+    pub async fn acquire(&self, account: &str) {
+        loop {
+            let wait = self.book(account, 1, None).await.unwrap_or_default();
+            sleep_until(&self.clock, (self.clock)() + wait).await;
+            // A turn booked before a Retry-After arrived is no turn: wait it out and
+            // book again.
+            match self.still_held(account).await {
+                Some(hold) if !hold.is_zero() => {
+                    sleep_until(&self.clock, (self.clock)() + hold).await;
+                }
+                _ => return,
+            }
+        }
+    }
+
+    /// Takes `permits` turns if they are free within `max_wait`, waiting for them;
+    /// otherwise takes nothing and returns false at once. For work that may be skipped
+    /// (a cache refresh, a page view), so it never queues up behind itself.
+    pub async fn try_acquire(&self, account: &str, permits: u32, max_wait: Duration) -> bool {
+        match self.book(account, permits, Some(max_wait)).await {
+            Some(wait) => {
+                sleep_until(&self.clock, (self.clock)() + wait).await;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// GoTo answered a call of `account` with 429 and `Retry-After: wait`: nothing of
+    /// the account leaves before it has run out, here and (with a shared budget) in
+    /// every process booking from the same one.
+    pub async fn hold(&self, account: &str, wait: Duration) {
+        let now = (self.clock)();
+        self.local().hold(now, wait);
         if let Some(budget) = &self.shared
-            && let Err(e) = budget.hold(wait).await
+            && let Err(e) = budget.hold(account, wait).await
         {
             tracing::warn!(
                 "cannot tell other processes to wait out GoTo's Retry-After ({})",
@@ -135,67 +360,40 @@ impl RateLimiter {
         }
     }
 
-    /// How long GoTo's latest `Retry-After` still holds everything back.
-    fn held(&self) -> Option<Duration> {
-        let held = *self.held_until.lock().unwrap_or_else(|e| e.into_inner());
+    /// GoTo answered a call of `account` sent at `sent_at` with 429 and no
+    /// `Retry-After`: the pace halves (once for the calls already under way).
+    pub async fn slow_down(&self, account: &str, sent_at: Timestamp) {
         let now = (self.clock)();
-        held.filter(|h| *h > now).map(|h| h.since(now))
-    }
-
-    /// Waits until a permit is free and takes it.
-    pub async fn acquire(&self) {
-        if let Some(wait) = self.held() {
-            tokio::time::sleep(wait).await;
-        }
-        let at = match self.book_shared(1, None).await {
-            Some(at) => at,
-            None => self.reserve(1, None),
-        };
-        if let Some(at) = at {
-            tokio::time::sleep_until(at).await;
+        self.local().slow_down(now, sent_at);
+        if let Some(budget) = &self.shared
+            && let Err(e) = budget.slow_down(account, now.since(sent_at)).await
+        {
+            tracing::warn!(
+                "cannot tell other processes to slow down ({})",
+                crate::chain(&e)
+            );
         }
     }
 
-    /// Takes `permits` permits if they are free within `max_wait`, waiting for them;
-    /// otherwise takes nothing and returns false at once. For work that may be
-    /// skipped (a cache refresh, a page view) so it never queues up behind itself.
-    pub async fn try_acquire(&self, permits: u32, max_wait: Duration) -> bool {
-        if let Some(wait) = self.held() {
-            if wait > max_wait {
-                return false;
-            }
-            tokio::time::sleep(wait).await;
-        }
-        let at = match self.book_shared(permits, Some(max_wait)).await {
-            Some(at) => at,
-            None => self.reserve(permits, Some(max_wait)),
-        };
-        match at {
-            Some(at) => {
-                tokio::time::sleep_until(at).await;
-                true
-            }
-            None => self.interval.is_none(),
-        }
+    /// Calls a second at the pace this process last knew (after its own cuts), or `None`
+    /// when unlimited.
+    pub fn current_rate(&self) -> Option<f64> {
+        let now = (self.clock)();
+        self.local()
+            .interval_at(now, self.interval)
+            .map(|i| 1.0 / i.as_secs_f64().max(1e-6))
     }
 
-    /// Books `permits` permits and says when the last may be used; `None` when
-    /// unlimited, or when it would be later than `max_wait` from now (nothing booked).
-    fn reserve(&self, permits: u32, max_wait: Option<Duration>) -> Option<Instant> {
-        let interval = self.interval?;
-        let mut due = self.next_due.lock().unwrap_or_else(|e| e.into_inner());
-        let now = Instant::now();
-        let mut tat = due.map_or(now, |t| t.max(now));
-        let mut allowed_at = now;
-        for _ in 0..permits.max(1) {
-            allowed_at = tat.checked_sub(self.tolerance).map_or(now, |t| t.max(now));
-            tat = tat.max(allowed_at) + interval;
-        }
-        if max_wait.is_some_and(|max| allowed_at > now + max) {
-            return None;
-        }
-        *due = Some(tat);
-        Some(allowed_at)
+    /// Until when GoTo's latest `Retry-After` (as this process knows it) holds calls
+    /// back, if it still does.
+    pub fn held_until(&self) -> Option<Timestamp> {
+        let schedule = *self.local();
+        schedule.held((self.clock)()).map(|_| schedule.held_until)
+    }
+
+    /// The clock schedules are kept on.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
     }
 }
 
@@ -203,101 +401,126 @@ impl RateLimiter {
 mod tests {
     use super::*;
 
-    #[tokio::test(start_paused = true)]
-    async fn retry_after_holds_every_permit_back_limited_or_not() {
-        for limiter in [RateLimiter::new(10, 1), RateLimiter::new(0, 1)] {
-            // A clock that follows tokio's paused one.
-            let origin = (crate::Timestamp::now(), Instant::now());
-            let limiter =
-                limiter.with_clock(std::sync::Arc::new(move || origin.0 + origin.1.elapsed()));
-            let start = Instant::now();
-            limiter.hold(Duration::from_secs(2)).await;
-            assert!(
-                !limiter.try_acquire(1, Duration::from_secs(1)).await,
-                "a look-up gives up rather than wait it out"
-            );
-            limiter.acquire().await;
-            assert!(start.elapsed() >= Duration::from_secs(2));
-        }
+    fn at(ms: i64) -> Timestamp {
+        Timestamp::from_millis(ms)
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn permits_are_spaced_by_the_rate() {
-        let limiter = RateLimiter::new(10, 1);
-        let start = Instant::now();
-        for _ in 0..11 {
-            limiter.acquire().await;
-        }
-        assert_eq!(
-            start.elapsed(),
-            Duration::from_secs(1),
-            "11 permits: the first free, 10 spaced"
-        );
+    fn ms(ms: u64) -> Duration {
+        Duration::from_millis(ms)
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn a_burst_goes_at_once_then_spacing_resumes() {
-        let limiter = RateLimiter::new(10, 5);
-        let start = Instant::now();
-        for _ in 0..5 {
-            limiter.acquire().await;
-        }
-        assert_eq!(start.elapsed(), Duration::ZERO);
-        limiter.acquire().await;
-        assert_eq!(start.elapsed(), Duration::from_millis(100));
-    }
+    const EVERY: Option<Duration> = Some(Duration::from_millis(100));
 
-    #[tokio::test(start_paused = true)]
-    async fn concurrent_callers_share_the_rate() {
-        let limiter = std::sync::Arc::new(RateLimiter::new(20, 1));
-        let start = Instant::now();
-        let tasks: Vec<_> = (0..40)
-            .map(|_| {
-                let l = limiter.clone();
-                tokio::spawn(async move { l.acquire().await })
-            })
-            .collect();
-        for t in tasks {
-            t.await.unwrap();
-        }
-        assert_eq!(start.elapsed(), Duration::from_millis(1950));
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn try_acquire_takes_nothing_when_the_wait_is_too_long() {
-        let limiter = RateLimiter::new(10, 1);
-        let start = Instant::now();
-        assert!(limiter.try_acquire(2, Duration::from_millis(100)).await);
+    #[test]
+    fn calls_are_spaced_and_a_burst_goes_at_once() {
+        let mut s = Schedule::default();
+        assert_eq!(s.book(at(1_000), EVERY, 1, 1, None), Some(ms(0)));
+        assert_eq!(s.book(at(1_000), EVERY, 1, 1, None), Some(ms(100)));
         assert_eq!(
-            start.elapsed(),
-            Duration::from_millis(100),
-            "the second permit"
-        );
-        assert!(
-            !limiter.try_acquire(2, Duration::from_millis(150)).await,
-            "two more would need 200 ms"
+            s.book(at(1_000), EVERY, 1, 2, Some(ms(150))),
+            None,
+            "two more would need 300 ms"
         );
         assert_eq!(
-            start.elapsed(),
-            Duration::from_millis(100),
-            "refused at once"
-        );
-        limiter.acquire().await;
-        assert_eq!(
-            start.elapsed(),
-            Duration::from_millis(200),
+            s.book(at(1_000), EVERY, 1, 1, None),
+            Some(ms(200)),
             "the refusal booked nothing"
         );
-        assert!(RateLimiter::new(0, 1).try_acquire(5, Duration::ZERO).await);
+        let mut b = Schedule::default();
+        for _ in 0..3 {
+            assert_eq!(
+                b.book(at(0), EVERY, 3, 1, None),
+                Some(ms(0)),
+                "a burst of 3"
+            );
+        }
+        assert_eq!(b.book(at(0), EVERY, 3, 1, None), Some(ms(100)));
     }
 
-    #[tokio::test]
-    async fn zero_is_unlimited() {
-        let limiter = RateLimiter::new(0, 1);
-        let start = std::time::Instant::now();
-        for _ in 0..10_000 {
-            limiter.acquire().await;
+    #[test]
+    fn retry_after_holds_every_call_limited_or_not() {
+        for interval in [EVERY, None] {
+            let mut s = Schedule::default();
+            s.hold(at(1_000), ms(2_000));
+            assert_eq!(s.held(at(1_500)), Some(ms(1_500)));
+            assert_eq!(s.book(at(1_500), interval, 1, 1, Some(ms(1_000))), None);
+            assert_eq!(s.book(at(1_500), interval, 1, 1, None), Some(ms(1_500)));
+            assert_eq!(s.held(at(3_000)), None);
         }
-        assert!(start.elapsed() < Duration::from_secs(1));
+    }
+
+    #[test]
+    fn a_429_without_retry_after_halves_the_pace_once_and_it_recovers() {
+        let mut s = Schedule::default();
+        assert_eq!(s.interval_at(at(0), EVERY), EVERY);
+        s.slow_down(at(1_000), at(990));
+        assert_eq!(s.pace_at(at(1_000)), 500);
+        assert_eq!(s.interval_at(at(1_000), EVERY), Some(ms(200)));
+        // Calls already under way when the cut was made do not cut again.
+        s.slow_down(at(1_010), at(995));
+        assert_eq!(s.pace_at(at(1_010)), 501);
+        // One sent after it does.
+        s.slow_down(at(1_500), at(1_200));
+        assert_eq!(s.pace_at(at(1_500)), 275, "(500 + 50) / 2");
+        // A tenth of the rate back every second, never past the full rate.
+        assert_eq!(s.pace_at(at(3_500)), 475);
+        assert_eq!(s.pace_at(at(60_000)), 1000);
+        for i in 0..20 {
+            s.slow_down(at(100_000 + i), at(100_000 + i));
+        }
+        assert_eq!(
+            s.pace_at(at(100_020)),
+            FLOOR_PERMILLE,
+            "never below the floor"
+        );
+    }
+
+    #[test]
+    fn an_unlimited_account_is_paced_only_after_a_cut() {
+        let mut s = Schedule::default();
+        assert_eq!(s.book(at(0), None, 1, 1, None), Some(ms(0)));
+        assert_eq!(s.book(at(0), None, 1, 1, None), Some(ms(0)));
+        s.slow_down(at(1_000), at(1_000));
+        assert_eq!(
+            s.interval_at(at(1_000), None),
+            Some(ms(200)),
+            "GoTo's 10/s, halved"
+        );
+        assert_eq!(
+            s.interval_at(at(11_000), None),
+            None,
+            "recovered: unlimited again"
+        );
+    }
+
+    #[test]
+    fn the_rate_is_kept_a_little_under_gotos() {
+        let limiter = RateLimiter::new(10, 1);
+        assert_eq!(limiter.interval, Some(ms(102)));
+        assert_eq!(RateLimiter::new(0, 1).interval, None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_turn_booked_before_a_retry_after_waits_it_out() {
+        // A clock that follows tokio's paused one.
+        let origin = (Timestamp::now(), tokio::time::Instant::now());
+        let clock: Clock = Arc::new(move || origin.0 + origin.1.elapsed());
+        let limiter = Arc::new(RateLimiter::new(10, 1).with_clock(clock));
+        let account = "7";
+        let start = tokio::time::Instant::now();
+        limiter.acquire(account).await;
+        // The next turn is 102 ms away; a 429 saying "2 s" arrives after 10 ms.
+        let waiting = {
+            let limiter = limiter.clone();
+            tokio::spawn(async move { limiter.acquire(account).await })
+        };
+        tokio::time::sleep(ms(10)).await;
+        limiter.hold(account, ms(2_000)).await;
+        waiting.await.unwrap();
+        assert!(start.elapsed() >= ms(2_010), "{:?}", start.elapsed());
+        assert!(
+            !limiter.try_acquire(account, 1, ms(0)).await,
+            "the next turn is the pace away"
+        );
     }
 }

@@ -213,6 +213,24 @@ pub trait TokenStore: Send + Sync + 'static {
     /// # Errors
     /// When the store cannot be written.
     async fn unlock_refresh(&self, profile: &str, holder: &str) -> Result<(), StoreFailure>;
+
+    /// Records the GoTo account of the profile's login (learned after it was stored),
+    /// changing nothing else of the login.
+    ///
+    /// # Errors
+    /// When the store cannot be written.
+    async fn save_account(&self, profile: &str, account: AccountKey) -> Result<(), StoreFailure>;
+}
+
+/// What a call needs of the login: the token, and whom it acts for.
+#[derive(Debug, Clone)]
+pub struct Access {
+    /// The access token.
+    pub token: SecretString,
+    /// The organizer the login acts for.
+    pub organizer: Option<OrganizerKey>,
+    /// The organizer's GoTo account (whose rate limit the call counts against).
+    pub account: Option<AccountKey>,
 }
 
 /// How long a refresh lock lasts if its holder dies without releasing it.
@@ -246,8 +264,7 @@ const REREAD_AFTER: Duration = Duration::from_secs(1);
 
 struct Recent {
     read_at: Timestamp,
-    token: SecretString,
-    organizer: Option<OrganizerKey>,
+    access: Access,
 }
 
 impl std::fmt::Debug for TokenManager {
@@ -349,22 +366,21 @@ impl TokenManager {
     /// [`GotoError::ReauthorizationRequired`] when the grant is dead; transport and
     /// store errors otherwise.
     pub async fn access_token(&self) -> Result<SecretString> {
-        self.access().await.map(|(token, _)| token)
+        self.access().await.map(|a| a.token)
     }
 
-    /// [`Self::access_token`] and the organizer the login acts for, from one read of
-    /// the store.
+    /// [`Self::access_token`] and whom the login acts for, from one read of the store.
     ///
     /// # Errors
     /// As [`Self::access_token`].
-    pub async fn access(&self) -> Result<(SecretString, Option<OrganizerKey>)> {
+    pub async fn access(&self) -> Result<Access> {
         let now = self.now();
         if let Some(r) = self
             .recent()
             .as_ref()
             .filter(|r| r.read_at <= now && now.since(r.read_at) < REREAD_AFTER)
         {
-            return Ok((r.token.clone(), r.organizer));
+            return Ok(r.access.clone());
         }
         let record = self.record().await?;
         if let Some(e) = self.reauth(&record) {
@@ -373,18 +389,39 @@ impl TokenManager {
         if let Some(token) = record.current_access()
             && !record.needs_refresh(now)
         {
-            *self.recent() = Some(Recent {
-                read_at: now,
+            let access = Access {
                 token: token.clone(),
                 organizer: record.organizer_key,
+                account: record.account_key,
+            };
+            *self.recent() = Some(Recent {
+                read_at: now,
+                access: access.clone(),
             });
-            return Ok((token.clone(), record.organizer_key));
+            return Ok(access);
         }
         let clock = self.clock.clone();
         let (token, record) = self
             .refresh_where(move |r| r.needs_refresh(clock()))
             .await?;
-        Ok((token, record.organizer_key))
+        Ok(Access {
+            token,
+            organizer: record.organizer_key,
+            account: record.account_key,
+        })
+    }
+
+    /// Keeps the GoTo account of this profile's login, learned after it was stored.
+    ///
+    /// # Errors
+    /// [`GotoError::Store`].
+    pub async fn remember_account(&self, account: AccountKey) -> Result<()> {
+        self.store
+            .save_account(&self.profile, account)
+            .await
+            .map_err(store_error)?;
+        self.recent().take();
+        Ok(())
     }
 
     /// After GoTo rejected `rejected` with 403 `InvalidToken`: refreshes, unless the

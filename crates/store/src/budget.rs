@@ -1,67 +1,166 @@
-//! Each GoTo account's request budget, shared by every process using the store: GCRA
-//! over a stored "theoretical arrival time". Booking is a compare-and-swap of that time,
-//! so gateways and import runs that book at the same moment never both get the same
-//! slot, on either database and without holding a lock across the computation.
+//! Each GoTo account's request budget, shared by every process using the store: the
+//! arithmetic of [`g2w_goto::Schedule`] (GCRA over a stored "theoretical arrival time",
+//! GoTo's `Retry-After`, and an AIMD pace) kept in the `goto_budget` row of the account,
+//! and changed by single statements: a booking reads and moves the schedule atomically
+//! (the row is locked for the statement), so gateways and import runs that book at the
+//! same moment never get the same turn and never retry against each other.
+//!
+//! On PostgreSQL the database's clock is the clock, so gateways on machines whose
+//! clocks differ still share one schedule; on SQLite (one machine) it is this process's.
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use g2w_goto::{SharedBudget, StoreFailure, Timestamp};
+use g2w_goto::{FLOOR_PERMILLE, SharedBudget, StoreFailure, Timestamp};
 
-use crate::db::{Dialect, args};
+use crate::db::{Arg, Dialect, args};
 use crate::{Store, StoreError};
 
-/// How many times a booking is tried when other processes keep booking first.
-const CONTENDED_TRIES: usize = 50;
+/// The statements of the budget, with `$now` standing for the clock: a parameter on
+/// SQLite, the statement's time on PostgreSQL.
+macro_rules! budget_sql {
+    ($now:literal) => {
+        BudgetSql {
+            // $1 account, $2 the spacing at full pace (ms, 0: unlimited), $3 permits,
+            // $4 burst, $5 the longest wait (ms). The pace recovers a tenth of the rate
+            // a second; an unlimited account is paced at GoTo's 10/s after a cut.
+            book: concat!(
+                "UPDATE goto_budget SET
+                     tat_ms = GREATEST(tat_ms, ",
+                $now,
+                ", held_until_ms)
+                         + CAST($3 AS BIGINT) * (",
+                interval!($now),
+                "),
+                     wait_ms = GREATEST(GREATEST(tat_ms, ",
+                $now,
+                ", held_until_ms)
+                         + (CAST($3 AS BIGINT) - CAST($4 AS BIGINT)) * (",
+                interval!($now),
+                "),
+                         ",
+                $now,
+                ", held_until_ms) - ",
+                $now,
+                "
+                 WHERE account = $1
+                     AND GREATEST(GREATEST(tat_ms, ",
+                $now,
+                ", held_until_ms)
+                         + (CAST($3 AS BIGINT) - CAST($4 AS BIGINT)) * (",
+                interval!($now),
+                "),
+                         ",
+                $now,
+                ", held_until_ms) - ",
+                $now,
+                " <= $5
+                 RETURNING wait_ms"
+            ),
+            // $1 account, $2 the wait (ms).
+            hold: concat!(
+                "UPDATE goto_budget SET held_until_ms = GREATEST(held_until_ms, ",
+                $now,
+                " + $2) WHERE account = $1"
+            ),
+            // $1 account, $2 how long ago the refused call left (ms), $3 the floor.
+            slow_down: concat!(
+                "UPDATE goto_budget SET
+                     pace_permille = GREATEST(CAST($3 AS BIGINT),
+                         LEAST(1000, pace_permille + (",
+                $now,
+                " - cut_at_ms) / 10) / 2),
+                     cut_at_ms = ",
+                $now,
+                "
+                 WHERE account = $1 AND cut_at_ms < ",
+                $now,
+                " - $2"
+            ),
+            held: concat!(
+                "SELECT held_until_ms - ",
+                $now,
+                " FROM goto_budget WHERE account = $1"
+            ),
+        }
+    };
+}
 
-/// How often a budget whose login names no account (yet) looks again.
-const ACCOUNT_RECHECK: Duration = Duration::from_secs(30);
+/// The spacing of calls now: the full-pace spacing `$2` widened by the pace, or GoTo's
+/// 10/s for an unlimited account still recovering from a cut.
+macro_rules! interval {
+    ($now:literal) => {
+        concat!(
+            "CASE WHEN $2 = 0 AND pace_permille + (",
+            $now,
+            " - cut_at_ms) / 10 < 1000
+                  THEN 100 ELSE CAST($2 AS BIGINT) END * 1000
+             / GREATEST(1, LEAST(1000, pace_permille + (",
+            $now,
+            " - cut_at_ms) / 10))"
+        )
+    };
+}
 
-/// A GoTo account's request budget kept in the store, shared by every process using it
-/// and by every profile logged in to the same account.
+struct BudgetSql {
+    book: &'static str,
+    hold: &'static str,
+    slow_down: &'static str,
+    held: &'static str,
+}
+
+const SQLITE: BudgetSql = budget_sql!("$6");
+const POSTGRES: BudgetSql =
+    budget_sql!("(extract(epoch FROM statement_timestamp()) * 1000)::bigint");
+
+/// A wait that stands for "no limit" in SQL.
+const FOREVER_MS: i64 = i64::MAX / 4;
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(FOREVER_MS)
+}
+
+/// The budgets of the GoTo accounts, kept in the store and shared by every process and
+/// every profile of one account.
 pub struct StoreBudget {
     store: Arc<Store>,
-    profile: String,
-    /// The account's budget name, once the stored login names the account.
-    account: std::sync::OnceLock<String>,
-    /// When the stored login last named no account: it is read again only after
-    /// [`ACCOUNT_RECHECK`], never once per booking.
-    unnamed_at: std::sync::Mutex<Option<std::time::Instant>>,
+    /// Accounts whose row this process has made sure of.
+    known: Mutex<HashSet<String>>,
 }
 
 impl StoreBudget {
-    /// The budget of the account logged in as `profile`.
-    pub fn new(store: Arc<Store>, profile: &str) -> Self {
+    /// The budgets kept in `store`.
+    pub fn new(store: Arc<Store>) -> Self {
         Self {
             store,
-            profile: profile.to_owned(),
-            account: std::sync::OnceLock::new(),
-            unnamed_at: std::sync::Mutex::new(None),
+            known: Mutex::default(),
         }
     }
 
-    /// Whose budget to book: the GoTo account's, once the login names it (organizers
-    /// of one account share GoTo's limit), else the profile's own.
-    async fn key(&self) -> String {
-        if let Some(key) = self.account.get() {
-            return key.clone();
+    /// Makes sure `account` has a row, once per process.
+    async fn row(&self, account: &str) -> Result<(), StoreError> {
+        if self
+            .known
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(account)
+        {
+            return Ok(());
         }
-        let recently =
-            |at: &Option<std::time::Instant>| at.is_some_and(|t| t.elapsed() < ACCOUNT_RECHECK);
-        if recently(&self.unnamed_at.lock().unwrap_or_else(|e| e.into_inner())) {
-            return self.profile.clone();
-        }
-        match self.store.profile_account(&self.profile).await {
-            Ok(Some(account)) => self
-                .account
-                .get_or_init(|| format!("account {account}"))
-                .clone(),
-            _ => {
-                *self.unnamed_at.lock().unwrap_or_else(|e| e.into_inner()) =
-                    Some(std::time::Instant::now());
-                self.profile.clone()
-            }
-        }
+        self.store
+            .db
+            .note(
+                "INSERT INTO goto_budget (account, tat_ms) VALUES ($1, 0)
+                 ON CONFLICT (account) DO NOTHING",
+                args![account],
+            )
+            .await?;
+        self.known
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(account.to_owned());
+        Ok(())
     }
 }
 
@@ -69,57 +168,55 @@ impl StoreBudget {
 impl SharedBudget for StoreBudget {
     async fn book(
         &self,
+        account: &str,
         interval: Duration,
         burst: u32,
         permits: u32,
         max_wait: Option<Duration>,
     ) -> Result<Option<Duration>, StoreFailure> {
-        let key = self.key().await;
+        self.row(account).await?;
         Ok(self
             .store
-            .book_budget(&key, interval, burst, permits, max_wait)
+            .book_budget(account, interval, burst, permits, max_wait)
             .await?)
     }
 
-    async fn hold(&self, wait: Duration) -> Result<(), StoreFailure> {
-        let key = self.key().await;
-        Ok(self.store.hold_budget(&key, wait).await?)
+    async fn held(&self, account: &str) -> Result<Option<Duration>, StoreFailure> {
+        Ok(self.store.budget_held(account).await?)
+    }
+
+    async fn hold(&self, account: &str, wait: Duration) -> Result<(), StoreFailure> {
+        self.row(account).await?;
+        Ok(self.store.hold_budget(account, wait).await?)
+    }
+
+    async fn slow_down(&self, account: &str, ago: Duration) -> Result<(), StoreFailure> {
+        self.row(account).await?;
+        Ok(self.store.slow_budget(account, ago).await?)
     }
 }
 
 impl Store {
-    /// Books nothing from `account`'s budget for `wait` from now (on the database's
-    /// clock where it has one): GoTo asked the account to wait.
-    ///
-    /// # Errors
-    /// Database failures.
-    pub async fn hold_budget(&self, account: &str, wait: Duration) -> Result<(), StoreError> {
-        let wait = i64::try_from(wait.as_millis()).unwrap_or(i64::MAX);
-        let sql = match self.db.dialect() {
-            Dialect::Postgres => {
-                "INSERT INTO goto_budget (account, tat_ms)
-                 VALUES ($1, (extract(epoch FROM clock_timestamp()) * 1000)::bigint + $2)
-                 ON CONFLICT (account) DO UPDATE SET tat_ms = GREATEST(goto_budget.tat_ms,
-                     (extract(epoch FROM clock_timestamp()) * 1000)::bigint + $2)"
-            }
-            Dialect::Sqlite => {
-                "INSERT INTO goto_budget (account, tat_ms) VALUES ($1, $3 + $2)
-                 ON CONFLICT (account) DO UPDATE SET tat_ms = max(goto_budget.tat_ms, $3 + $2)"
-            }
-        };
-        let mut values = args![account, wait];
-        if self.db.dialect() == Dialect::Sqlite {
-            values.push(Timestamp::now().as_millis().into());
+    fn budget_sql(&self) -> &'static BudgetSql {
+        match self.db.dialect() {
+            Dialect::Sqlite => &SQLITE,
+            Dialect::Postgres => &POSTGRES,
         }
-        self.db.note(sql, values).await?;
-        Ok(())
     }
 
-    /// Books `permits` requests from `account`'s GoTo budget, shared by every process
-    /// using this store: one every `interval`, `burst` back to back. Returns how long
-    /// to wait before sending, or `None` (nothing booked) when that would be longer
-    /// than `max_wait`. On PostgreSQL the database's clock is the clock, so gateways on
-    /// machines whose clocks differ still share one schedule.
+    /// `values`, and the clock where the database has none of its own (SQLite: `$6`).
+    fn with_clock(&self, mut values: Vec<Arg>, at: usize) -> Vec<Arg> {
+        if self.db.dialect() == Dialect::Sqlite {
+            values.resize(at - 1, Arg::Null);
+            values.push(Timestamp::now().as_millis().into());
+        }
+        values
+    }
+
+    /// Books `permits` calls from `account`'s GoTo budget (which must exist; see
+    /// [`StoreBudget`]): one every `interval` at full pace, `burst` back to back, none
+    /// before GoTo's `Retry-After` has run out. Returns how long to wait before sending,
+    /// or `None` (nothing booked) when that would be longer than `max_wait`.
     ///
     /// # Errors
     /// Database failures.
@@ -131,115 +228,56 @@ impl Store {
         permits: u32,
         max_wait: Option<Duration>,
     ) -> Result<Option<Duration>, StoreError> {
-        self.db
-            .note(
-                "INSERT INTO goto_budget (account, tat_ms) VALUES ($1, 0)
-                 ON CONFLICT (account) DO NOTHING",
-                args![account],
-            )
+        let values = args![
+            account,
+            millis(interval),
+            i64::from(permits.max(1)),
+            i64::from(burst.max(1)),
+            max_wait.map_or(FOREVER_MS, millis),
+        ];
+        let row = self
+            .db
+            .note_returning(self.budget_sql().book, self.with_clock(values, 6))
             .await?;
-        for _ in 0..CONTENDED_TRIES {
-            let row = match self.db.dialect() {
-                Dialect::Postgres => {
-                    self.db
-                        .query_one(
-                            "SELECT tat_ms, (extract(epoch FROM clock_timestamp()) * 1000)::bigint
-                             FROM goto_budget WHERE account = $1",
-                            args![account],
-                        )
-                        .await?
-                }
-                Dialect::Sqlite => {
-                    self.db
-                        .query_one(
-                            "SELECT tat_ms, $2 FROM goto_budget WHERE account = $1",
-                            args![account, Timestamp::now().as_millis()],
-                        )
-                        .await?
-                }
-            };
-            let (stored, now) = (row.int(0)?, Timestamp::from_millis(row.int(1)?));
-            let Some((tat, wait)) = gcra_book(
-                Timestamp::from_millis(stored),
-                now,
-                interval,
-                burst,
-                permits,
-                max_wait,
-            ) else {
-                return Ok(None);
-            };
-            let swapped = self
-                .db
-                .note(
-                    "UPDATE goto_budget SET tat_ms = $2 WHERE account = $1 AND tat_ms = $3",
-                    args![account, tat.as_millis(), stored],
-                )
-                .await?;
-            if swapped == 1 {
-                return Ok(Some(wait));
-            }
-        }
-        Err(StoreError::Conflict(format!(
-            "the GoTo budget of {account} kept changing under {CONTENDED_TRIES} bookings"
-        )))
+        row.map(|r| {
+            r.int(0)
+                .map(|ms| Duration::from_millis(u64::try_from(ms).unwrap_or(0)))
+        })
+        .transpose()
     }
-}
 
-/// GCRA over a stored "theoretical arrival time": given the stored `tat` (the epoch
-/// when none), books `permits` at `now`. Returns the new `tat` and the wait, or `None`
-/// when the wait would exceed `max_wait`.
-pub(crate) fn gcra_book(
-    tat: Timestamp,
-    now: Timestamp,
-    interval: Duration,
-    burst: u32,
-    permits: u32,
-    max_wait: Option<Duration>,
-) -> Option<(Timestamp, Duration)> {
-    let tolerance = interval.saturating_mul(burst.saturating_sub(1));
-    let mut tat = tat.max(now);
-    let mut allowed = now;
-    for _ in 0..permits.max(1) {
-        allowed = (tat - tolerance).max(now);
-        tat = tat.max(allowed) + interval;
+    /// Nothing of `account` leaves for `wait` from now: GoTo asked the account to wait.
+    ///
+    /// # Errors
+    /// Database failures.
+    pub async fn hold_budget(&self, account: &str, wait: Duration) -> Result<(), StoreError> {
+        let values = self.with_clock(args![account, millis(wait)], 6);
+        self.db.note(self.budget_sql().hold, values).await?;
+        Ok(())
     }
-    let wait = allowed.since(now);
-    if max_wait.is_some_and(|max| wait > max) {
-        return None;
+
+    /// GoTo refused a call of `account` sent `ago` with 429 and no `Retry-After`: the
+    /// account's pace halves, unless it was cut since that call left.
+    ///
+    /// # Errors
+    /// Database failures.
+    pub async fn slow_budget(&self, account: &str, ago: Duration) -> Result<(), StoreError> {
+        let values = self.with_clock(args![account, millis(ago), i64::from(FLOOR_PERMILLE)], 6);
+        self.db.note(self.budget_sql().slow_down, values).await?;
+        Ok(())
     }
-    Some((tat, wait))
-}
 
-#[cfg(test)]
-mod tests {
-    use std::time::Duration;
-
-    use g2w_goto::Timestamp;
-
-    use super::gcra_book;
-
-    #[test]
-    fn gcra_spaces_permits_and_refuses_long_waits() {
-        let at = Timestamp::from_millis;
-        let ms = Duration::from_millis;
-        let every = ms(100);
-        assert_eq!(
-            gcra_book(Timestamp::EPOCH, at(1_000), every, 1, 1, None),
-            Some((at(1_100), ms(0)))
-        );
-        assert_eq!(
-            gcra_book(at(1_100), at(1_000), every, 1, 1, None),
-            Some((at(1_200), ms(100)))
-        );
-        assert_eq!(
-            gcra_book(at(1_100), at(1_000), every, 1, 2, Some(ms(150))),
-            None
-        );
-        assert_eq!(
-            gcra_book(at(1_000), at(1_000), every, 3, 3, None),
-            Some((at(1_300), ms(0))),
-            "a burst of 3 goes at once"
-        );
+    /// How much longer GoTo's latest `Retry-After` holds `account` back.
+    ///
+    /// # Errors
+    /// Database failures.
+    pub async fn budget_held(&self, account: &str) -> Result<Option<Duration>, StoreError> {
+        let values = self.with_clock(args![account], 6);
+        let row = self.db.query_opt(self.budget_sql().held, values).await?;
+        Ok(row
+            .map(|r| r.int(0))
+            .transpose()?
+            .filter(|ms| *ms > 0)
+            .map(|ms| Duration::from_millis(u64::try_from(ms).unwrap_or(0))))
     }
 }

@@ -1,14 +1,13 @@
 //! GoTo's webhook events as g2w keeps them: every event once (by GoTo's `eventKey`, and
-//! each fact once whichever route brought it), with its raw body and headers, and an
-//! outbox that forwards it to the user's own URL.
+//! each fact once whichever route brought it), with its raw body and headers; forwarding
+//! one to the user's own URL is a job (see `jobs`).
 
 use std::collections::BTreeSet;
-use std::time::Duration;
 
 use g2w_goto::{EventName, RegistrantKey, SessionKey, Timestamp, WebinarKey};
 
-use crate::db::{Row, Statement, args};
-use crate::queue::{Claim, QueueGauges, Release, Table};
+use crate::db::{Dialect, Durability, Row, Statement, args};
+use crate::jobs::{Job, JobState, QueueGauges, QueueName};
 use crate::{Store, StoreError, key};
 
 /// How an event reached g2w.
@@ -65,15 +64,15 @@ impl ForwardState {
         }
     }
 
-    pub(crate) fn parse(text: &str) -> Result<Self, StoreError> {
-        Ok(match text {
-            "none" => Self::None,
-            "pending" => Self::Pending,
-            "delivering" => Self::Delivering,
-            "delivered" => Self::Delivered,
-            "failed" => Self::Failed,
-            other => return Err(StoreError::Data(format!("unknown forward state {other:?}"))),
-        })
+    /// Forwarding as its job (if any) stands.
+    fn of(job: Option<&Job>) -> Self {
+        match job.map(|j| j.state) {
+            None => Self::None,
+            Some(JobState::Pending) => Self::Pending,
+            Some(JobState::Running) => Self::Delivering,
+            Some(JobState::Done) => Self::Delivered,
+            Some(JobState::Failed | JobState::Dead) => Self::Failed,
+        }
     }
 }
 
@@ -155,18 +154,6 @@ pub struct StoredEvent {
     pub forward_error: Option<String>,
 }
 
-/// How forwarding an event ended for good.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ForwardDone {
-    /// The user's URL answered 2xx.
-    Delivered,
-    /// Given up: refused for good, or failing for too long.
-    Failed {
-        /// Why.
-        error: String,
-    },
-}
-
 /// People seen per webinar and session, from `registrant.added` and
 /// `registrant.joined` events.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -183,35 +170,41 @@ pub struct Attendance {
     pub last_at: Timestamp,
 }
 
-const EVENT_COLUMNS: &str = "event_key, event_name, source, webinar_key, registrant_key, \
-    session_key, email, headers, body, received_at, forward_state, forward_attempts, forward_error, \
-    forward_fence, forward_failing_since";
+/// The columns of an event (`webhook_events e`), then of its forwarding job (`jobs j`,
+/// absent when it is not forwarded), as [`read`] takes them.
+macro_rules! event_columns {
+    () => {
+        concat!(
+            "e.event_key, e.event_name, e.source, e.webinar_key, e.registrant_key, \
+             e.session_key, e.email, e.headers, e.body, e.received_at, ",
+            crate::jobs::job_columns!(j)
+        )
+    };
+}
 
-/// The forwarding outbox as a queue.
-const FORWARDS: Table = Table {
-    table: "webhook_events",
-    key: "event_key",
-    state: "forward_state",
-    next_at: "forward_next_at",
-    lease_until: "forward_lease_until",
-    fence: "forward_fence",
-    attempts: "forward_attempts",
-    failing_since: "forward_failing_since",
-    error: "forward_error",
-    created: "received_at",
-    touched: None,
-    holder: None,
-    owner: None,
-    returning: EVENT_COLUMNS,
-    dead: "failed",
-};
+/// Events and their forwarding jobs.
+macro_rules! with_jobs {
+    () => {
+        "webhook_events e LEFT JOIN jobs j ON j.kind = 'forwards' AND j.id = e.event_key"
+    };
+}
+
+/// How many columns of an event come before its job's.
+const EVENT_WIDTH: usize = 10;
+
+/// The job that forwards events.
+const KIND: QueueName = QueueName::Forwards;
 
 fn key_column<K: std::str::FromStr>(text: Option<String>) -> Result<Option<K>, StoreError> {
     text.as_deref().map(key).transpose()
 }
 
 fn read(r: &Row) -> Result<StoredEvent, StoreError> {
-    Ok(StoredEvent {
+    let job = match r.opt_text(EVENT_WIDTH)? {
+        Some(_) => Some(Job::read(r, EVENT_WIDTH)?),
+        None => None,
+    };
+    let event = StoredEvent {
         event_key: r.text(0)?,
         event_name: EventName::parse(&r.text(1)?),
         source: EventSource::parse(&r.text(2)?)?,
@@ -222,11 +215,15 @@ fn read(r: &Row) -> Result<StoredEvent, StoreError> {
         headers: r.text(7)?,
         body: r.text(8)?,
         received_at: Timestamp::from_millis(r.int(9)?),
-        forward_state: ForwardState::parse(&r.text(10)?)?,
-        forward_attempts: u32::try_from(r.int(11)?).unwrap_or(0),
-        forward_error: r.opt_text(12)?,
-        forward_fence: r.int(13)?,
-        forward_failing_since: r.opt_int(14)?.map(Timestamp::from_millis),
+        forward_state: ForwardState::None,
+        forward_attempts: 0,
+        forward_error: None,
+        forward_fence: 0,
+        forward_failing_since: None,
+    };
+    Ok(match job {
+        Some(job) => event.with_job(&job),
+        None => event,
     })
 }
 
@@ -234,43 +231,77 @@ fn read_one(row: Option<Row>) -> Result<Option<StoredEvent>, StoreError> {
     row.as_ref().map(read).transpose()
 }
 
+impl StoredEvent {
+    /// This event as its forwarding job leaves it.
+    pub fn with_job(mut self, job: &Job) -> Self {
+        self.forward_state = ForwardState::of(Some(job));
+        self.forward_attempts = job.attempts;
+        self.forward_error.clone_from(&job.last_error);
+        self.forward_fence = job.fence;
+        self.forward_failing_since = job.failing_since;
+        self
+    }
+}
+
+/// An event, and (PostgreSQL, in the same statement) its forwarding job; `$12` says
+/// whether to forward it. Returns the event when it was new.
+const RECORD_WITH_JOB: &str = "WITH ins AS (
+         INSERT INTO webhook_events (event_key, natural_key, event_name, source, webinar_key,
+             registrant_key, session_key, email, headers, body, received_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+         ON CONFLICT DO NOTHING RETURNING event_key, received_at),
+     job AS (
+         INSERT INTO jobs (kind, id, owner, state, run_at, created_at, updated_at)
+         SELECT 'forwards', event_key, '', 'pending', received_at, received_at, received_at
+         FROM ins WHERE $12)
+     SELECT event_key FROM ins";
+
+/// An event (SQLite).
+const RECORD: &str = "INSERT INTO webhook_events (event_key, natural_key, event_name, source,
+         webinar_key, registrant_key, session_key, email, headers, body, received_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+     ON CONFLICT DO NOTHING RETURNING event_key";
+
+/// Its forwarding job, when the statement before kept a new event (SQLite).
+const RECORD_JOB: &str = "INSERT INTO jobs (kind, id, owner, state, run_at, created_at, updated_at)
+     SELECT 'forwards', $1, '', 'pending', $2, $2, $2 WHERE changes() = 1 AND $3";
+
 impl Store {
-    /// Keeps an event; false (and nothing changed) when its `eventKey` or the fact it
-    /// states is already kept.
+    /// Keeps an event, with a job to forward it when `e.forward`; false (and nothing
+    /// changed) when its `eventKey` or the fact it states is already kept.
     ///
     /// # Errors
     /// Database failures.
     pub async fn record_event(&self, e: &NewEvent) -> Result<bool, StoreError> {
-        let forward = if e.forward {
-            ForwardState::Pending
-        } else {
-            ForwardState::None
+        let event = args![
+            &e.event_key,
+            e.natural_key(),
+            e.event_name.as_str(),
+            e.source.as_str(),
+            e.webinar_key.map(|k| k.to_string()),
+            e.registrant_key.map(|k| k.to_string()),
+            e.session_key.map(|k| k.to_string()),
+            e.email.clone(),
+            &e.headers,
+            &e.body,
+            e.received_at.as_millis(),
+        ];
+        let steps = match self.db.dialect() {
+            Dialect::Postgres => {
+                let mut values = event;
+                values.push(e.forward.into());
+                vec![Statement::new(RECORD_WITH_JOB, values)]
+            }
+            Dialect::Sqlite => vec![
+                Statement::new(RECORD, event),
+                Statement::new(
+                    RECORD_JOB,
+                    args![&e.event_key, e.received_at.as_millis(), e.forward],
+                ),
+            ],
         };
-        let n = self
-            .db
-            .execute(
-                "INSERT INTO webhook_events (event_key, natural_key, event_name, source,
-                     webinar_key, registrant_key, session_key, email, headers, body, received_at,
-                     forward_state, forward_next_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $11)
-                 ON CONFLICT DO NOTHING",
-                args![
-                    &e.event_key,
-                    e.natural_key(),
-                    e.event_name.as_str(),
-                    e.source.as_str(),
-                    e.webinar_key.map(|k| k.to_string()),
-                    e.registrant_key.map(|k| k.to_string()),
-                    e.session_key.map(|k| k.to_string()),
-                    e.email.clone(),
-                    &e.headers,
-                    &e.body,
-                    e.received_at.as_millis(),
-                    forward.as_str(),
-                ],
-            )
-            .await?;
-        Ok(n == 1)
+        let done = self.db.run(steps, Durability::Durable).await?;
+        Ok(done.first().is_some_and(|d| !d.rows.is_empty()))
     }
 
     /// The latest events, newest first.
@@ -280,9 +311,12 @@ impl Store {
     pub async fn recent_events(&self, limit: u32) -> Result<Vec<StoredEvent>, StoreError> {
         self.db
             .query(
-                format!(
-                    "SELECT {EVENT_COLUMNS} FROM webhook_events
-                     ORDER BY received_at DESC, event_key LIMIT $1"
+                concat!(
+                    "SELECT ",
+                    event_columns!(),
+                    " FROM ",
+                    with_jobs!(),
+                    " ORDER BY e.received_at DESC, e.event_key LIMIT $1"
                 ),
                 args![limit],
             )
@@ -300,11 +334,48 @@ impl Store {
         read_one(
             self.db
                 .query_opt(
-                    format!("SELECT {EVENT_COLUMNS} FROM webhook_events WHERE event_key = $1"),
+                    concat!(
+                        "SELECT ",
+                        event_columns!(),
+                        " FROM ",
+                        with_jobs!(),
+                        " WHERE e.event_key = $1"
+                    ),
                     args![event_key],
                 )
                 .await?,
         )
+    }
+
+    /// The events claimed `jobs` forward, each as its job leaves it, in the jobs' order.
+    ///
+    /// # Errors
+    /// Database failures.
+    pub async fn events_of(&self, jobs: Vec<Job>) -> Result<Vec<StoredEvent>, StoreError> {
+        if jobs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys = crate::db::Arg::Texts(jobs.iter().map(|j| Some(j.id.clone())).collect());
+        let mut events: std::collections::HashMap<String, StoredEvent> = self
+            .db
+            .query(
+                concat!(
+                    "SELECT ",
+                    event_columns!(),
+                    " FROM ",
+                    with_jobs!(),
+                    " WHERE e.event_key = ANY($1)"
+                ),
+                vec![keys],
+            )
+            .await?
+            .iter()
+            .map(|r| read(r).map(|e| (e.event_key.clone(), e)))
+            .collect::<Result<_, _>>()?;
+        Ok(jobs
+            .iter()
+            .filter_map(|job| Some(events.remove(&job.id)?.with_job(job)))
+            .collect())
     }
 
     /// People added and joined, per webinar and session.
@@ -376,114 +447,12 @@ impl Store {
             .collect()
     }
 
-    /// Leases the next event due for forwarding (see `queue` for the rules every
-    /// queue follows).
-    ///
-    /// # Errors
-    /// Database failures.
-    pub async fn claim_forward(
-        &self,
-        holder: &str,
-        now: Timestamp,
-        lease: Duration,
-        which: Claim,
-    ) -> Result<Option<StoredEvent>, StoreError> {
-        read_one(
-            FORWARDS
-                .claim(&self.db, None, holder, now, lease, which, 1)
-                .await?
-                .into_iter()
-                .next(),
-        )
-    }
-
-    /// Extends the forwarding lease of the attempt holding `fence`.
-    ///
-    /// # Errors
-    /// Database failures.
-    pub async fn renew_forward(
-        &self,
-        event_key: &str,
-        fence: i64,
-        until: Timestamp,
-    ) -> Result<bool, StoreError> {
-        FORWARDS.renew(&self.db, event_key, fence, until).await
-    }
-
-    /// Gives the forwarding attempt holding `fence` back, due at `due`.
-    ///
-    /// # Errors
-    /// Database failures.
-    pub async fn release_forward(
-        &self,
-        event_key: &str,
-        fence: i64,
-        now: Timestamp,
-        due: Timestamp,
-        error: &str,
-        why: Release,
-    ) -> Result<Option<StoredEvent>, StoreError> {
-        read_one(
-            FORWARDS
-                .release(&self.db, (event_key, fence), now, due, error, why)
-                .await?,
-        )
-    }
-
-    /// Ends the forwarding attempt holding `fence`; `None` (nothing changed) when that
-    /// attempt no longer holds the event.
-    ///
-    /// # Errors
-    /// Database failures.
-    pub async fn finish_forward(
-        &self,
-        event_key: &str,
-        fence: i64,
-        done: &ForwardDone,
-    ) -> Result<Option<StoredEvent>, StoreError> {
-        let (state, error) = match done {
-            ForwardDone::Delivered => (ForwardState::Delivered, None),
-            ForwardDone::Failed { error } => (ForwardState::Failed, Some(error.clone())),
-        };
-        read_one(
-            self.db
-                .note_returning(
-                    format!(
-                        "UPDATE webhook_events SET forward_state = $1,
-                             forward_error = COALESCE($2, forward_error),
-                             forward_lease_until = NULL
-                         WHERE event_key = $3 AND forward_state = 'delivering'
-                             AND forward_fence = $4
-                         RETURNING {EVENT_COLUMNS}"
-                    ),
-                    args![state.as_str(), error, event_key, fence],
-                )
-                .await?,
-        )
-    }
-
-    /// Makes every event waiting to be forwarded due at `now` (the URL answers again).
-    ///
-    /// # Errors
-    /// Database failures.
-    pub async fn make_forwards_due(&self, now: Timestamp) -> Result<u64, StoreError> {
-        FORWARDS.make_due(&self.db, None, now).await
-    }
-
-    /// When the earliest event waiting to be forwarded is due.
-    ///
-    /// # Errors
-    /// Database failures.
-    pub async fn next_forward_due(&self) -> Result<Option<Timestamp>, StoreError> {
-        FORWARDS.next_due(&self.db, None).await
-    }
-
-    /// The forwarding outbox's gauges (see [`Self::registration_gauges`]).
+    /// The forwarding queue's gauges (see [`Self::registration_gauges`]).
     ///
     /// # Errors
     /// Database failures.
     pub async fn forward_gauges(&self) -> Result<QueueGauges, StoreError> {
-        FORWARDS.gauges(&self.db).await
+        self.job_gauges(KIND).await
     }
 
     /// Frees the space of events received before `before` whose forwarding is over:
@@ -500,21 +469,32 @@ impl Store {
             .run(
                 vec![
                     Statement::new(
+                        "DELETE FROM jobs WHERE kind = 'forwards'
+                             AND state IN ('done', 'failed', 'dead') AND id IN (
+                                 SELECT event_key FROM webhook_events
+                                 WHERE received_at < $1 AND natural_key IS NULL)",
+                        args![before],
+                    ),
+                    Statement::new(
                         "DELETE FROM webhook_events WHERE received_at < $1
-                             AND natural_key IS NULL
-                             AND forward_state IN ('none', 'delivered', 'failed')",
+                             AND natural_key IS NULL AND NOT EXISTS (
+                                 SELECT 1 FROM jobs WHERE kind = 'forwards'
+                                     AND id = webhook_events.event_key)",
                         args![before],
                     ),
                     Statement::new(
                         "UPDATE webhook_events SET body = '', headers = '{}'
-                         WHERE received_at < $1 AND natural_key IS NOT NULL
-                             AND forward_state IN ('none', 'delivered', 'failed') AND body <> ''",
+                         WHERE received_at < $1 AND natural_key IS NOT NULL AND body <> ''
+                             AND NOT EXISTS (
+                                 SELECT 1 FROM jobs WHERE kind = 'forwards'
+                                     AND id = webhook_events.event_key
+                                     AND state IN ('pending', 'running'))",
                         args![before],
                     ),
                 ],
-                crate::db::Durability::Durable,
+                Durability::Durable,
             )
             .await?;
-        Ok(done.iter().map(|d| d.changed).sum())
+        Ok(done.iter().skip(1).map(|d| d.changed).sum())
     }
 }

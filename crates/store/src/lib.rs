@@ -6,10 +6,12 @@
 //! journal, admin sessions, settings, and each GoTo account's shared request budget.
 //!
 //! [`Store`] is one type whichever database is behind it. Each concern is written once
-//! (one file each: `profiles`, `outbox`, `events`, `sessions`, `budget`, `journal`,
-//! `meta`), against the seam in `db`, which runs the statements on SQLite (blocking
-//! only in its one place) or on a PostgreSQL pool (async, with deadlines). Schema changes
-//! are refinery migrations for both (`migrate`).
+//! (one file each: `profiles`, `registrations`, `events`, `jobs`, `sessions`, `budget`,
+//! `journal`, `meta`), against the seam in `db`, which alone knows the database: it
+//! opens and migrates it (refinery, each database's own SQL) and runs the statements on
+//! SQLite (blocking only on tokio's blocking pool) or on a PostgreSQL pool (async, with
+//! deadlines). Every durable queue keeps its mechanics in one `jobs` table (`jobs`); the
+//! rows people look at stay in their own tables.
 //!
 //! Secrets are sealed with XChaCha20-Poly1305 under a key from `G2W_SECRET_KEY` (base64
 //! of 32 bytes) or a key file beside the database (mode 0600); the database never holds
@@ -27,12 +29,11 @@ mod crypto;
 mod db;
 mod error;
 mod events;
+mod jobs;
 mod journal;
 mod meta;
-mod migrate;
-mod outbox;
 mod profiles;
-mod queue;
+mod registrations;
 mod sessions;
 #[cfg(feature = "testing")]
 mod testing;
@@ -44,11 +45,11 @@ use std::time::Duration;
 pub use budget::StoreBudget;
 pub use crypto::{KEY_FILE_NAME, SecretKey};
 pub use error::{Cause, StoreError};
-pub use events::{Attendance, EventSource, ForwardDone, ForwardState, NewEvent, StoredEvent};
+pub use events::{Attendance, EventSource, ForwardState, NewEvent, StoredEvent};
+pub use jobs::{Claim, Ending, Job, JobEnd, JobState, QueueGauges, QueueName, Release};
 pub use journal::{JournalEntry, JournalOutcome};
 pub use meta::Setting;
-pub use outbox::{Completion, Enqueued, NewRegistration, OutboxState, Registration};
-pub use queue::{Claim, QueueGauges, QueueName, Release};
+pub use registrations::{Completion, Enqueued, NewRegistration, OutboxState, Registration};
 pub use sessions::AdminSession;
 #[cfg(feature = "testing")]
 pub use testing::{create_test_database, test_database_url};
@@ -127,7 +128,7 @@ impl Store {
             && !key_file.exists()
             && std::fs::metadata(&database).is_ok_and(|m| m.len() > 0)
             // A damaged or foreign file is reported as such first.
-            && db::sqlite::Sqlite::open(&database).await?.user_version > 0
+            && Db::open_sqlite(&database).await?.1 > 0
         {
             return Err(StoreError::KeyMissing { key_file, database });
         }
@@ -140,13 +141,13 @@ impl Store {
     /// # Errors
     /// See [`StoreError`].
     pub async fn sqlite(path: &Path, key: &SecretKey) -> Result<Self, StoreError> {
-        let opened = db::sqlite::Sqlite::open(path).await?;
+        let (db, user_version) = Db::open_sqlite(path).await?;
         let store = Self {
-            db: Db::Sqlite(opened.db),
+            db,
             cipher: Cipher::new(key),
             key_remedy: "set G2W_SECRET_KEY (or restore g2w.key beside the database) to the original key, or move the database away and log in again",
         };
-        migrate::migrate(&store.db, opened.user_version).await?;
+        store.db.migrate(user_version).await?;
         store.check_key().await?;
         Ok(store)
     }
@@ -159,15 +160,15 @@ impl Store {
     /// A malformed URL, an unreachable or silent server, a failed migration, or a wrong
     /// key; each says which.
     pub async fn postgres(url: &str, key: &SecretKey) -> Result<Self, StoreError> {
-        let pg = db::postgres::Postgres::new(url)?;
-        let location = pg.location().to_owned();
+        let db = Db::open_postgres(url)?;
+        let location = db.location().to_owned();
         let store = Self {
-            db: Db::Postgres(Box::new(pg)),
+            db,
             cipher: Cipher::new(key),
             key_remedy: "set G2W_SECRET_KEY to the key it was created with (the one the other gateways use), or point G2W_DATABASE_URL at a new database",
         };
         let started = async {
-            migrate::migrate(&store.db, 0).await?;
+            store.db.migrate(0).await?;
             store.check_key().await
         };
         match tokio::time::timeout(STARTUP_DEADLINE, started).await {
@@ -193,7 +194,7 @@ impl Store {
 
     /// Whether several processes on several machines may share this store (PostgreSQL).
     pub fn is_shared(&self) -> bool {
-        matches!(self.db, Db::Postgres(_))
+        self.db.is_shared()
     }
 
     /// Applies the migrations not yet applied (`g2w store migrate` runs this alone).
@@ -201,7 +202,7 @@ impl Store {
     /// # Errors
     /// A migration that fails: it is rolled back and named.
     pub async fn migrate(&self) -> Result<(), StoreError> {
-        migrate::migrate(&self.db, 0).await
+        self.db.migrate(0).await
     }
 }
 

@@ -222,22 +222,6 @@ impl Store {
         Ok(done.first().is_some_and(|d| d.changed > 0))
     }
 
-    /// The GoTo account `profile` is logged in to, as its login named it (nothing is
-    /// decrypted: the budget asks this).
-    ///
-    /// # Errors
-    /// Database failures.
-    pub async fn profile_account(&self, profile: &str) -> Result<Option<String>, StoreError> {
-        let row = self
-            .db
-            .query_opt(
-                "SELECT account_key FROM profiles WHERE name = $1",
-                args![profile],
-            )
-            .await?;
-        row.map(|r| r.opt_text(0)).transpose().map(Option::flatten)
-    }
-
     /// The names of all profiles.
     ///
     /// # Errors
@@ -285,6 +269,20 @@ impl TokenStore for Store {
             )
             .await?;
         Ok(changed == 1)
+    }
+
+    async fn save_account(
+        &self,
+        profile: &str,
+        account: g2w_goto::AccountKey,
+    ) -> Result<(), StoreFailure> {
+        self.db
+            .execute(
+                "UPDATE profiles SET account_key = $2 WHERE name = $1",
+                args![profile, account.to_string()],
+            )
+            .await?;
+        Ok(())
     }
 
     async fn unlock_refresh(&self, profile: &str, holder: &str) -> Result<(), StoreFailure> {

@@ -2,7 +2,7 @@
 
 use g2w_goto::Timestamp;
 
-use crate::db::{Db, args};
+use crate::db::args;
 use crate::{Store, StoreError};
 
 /// A fresh database on the server `G2W_TEST_DATABASE_URL` names, or `None` (saying so)
@@ -86,24 +86,54 @@ pub fn create_test_database(admin_url: &str) -> Result<String, StoreError> {
 }
 
 impl Store {
+    /// A store whose schema stops at migration `version` (`migrations/{sqlite,postgres}`),
+    /// as an older release made it: at the SQLite file `path`, or the PostgreSQL
+    /// database `url`. Reopening it the usual way migrates it.
+    ///
+    /// # Errors
+    /// As opening does.
+    pub async fn at_schema(
+        path: Option<&std::path::Path>,
+        url: Option<&str>,
+        key: &crate::SecretKey,
+        version: u32,
+    ) -> Result<Self, StoreError> {
+        let db = match (path, url) {
+            (Some(path), _) => crate::db::Db::open_sqlite(path).await?.0,
+            (None, Some(url)) => crate::db::Db::open_postgres(url)?,
+            (None, None) => return Err(StoreError::Data("a path or a URL".into())),
+        };
+        db.migrate_to(version).await?;
+        let store = Self {
+            db,
+            cipher: crate::crypto::Cipher::new(key),
+            key_remedy: "",
+        };
+        store.check_key().await?;
+        Ok(store)
+    }
+
+    /// Runs `sql` as it is (for tests that fill a database the way an older release
+    /// did).
+    ///
+    /// # Errors
+    /// Database failures.
+    pub async fn execute_raw(&self, sql: &str) -> Result<u64, StoreError> {
+        self.db.execute(sql.to_owned(), Vec::new()).await
+    }
+
     /// Makes every later write fail (or work again), as a full or read-only disk would:
     /// for tests of what the gateway does when it cannot store anything. SQLite only.
     ///
     /// # Errors
     /// On PostgreSQL, or when the setting cannot be changed.
     pub async fn refuse_writes(&self, refuse: bool) -> Result<(), StoreError> {
-        match &self.db {
-            Db::Sqlite(db) => db.refuse_writes(refuse).await,
-            Db::Postgres(_) => Err(StoreError::Data("refuse_writes is SQLite's".into())),
-        }
+        self.db.refuse_writes(refuse).await
     }
 
     /// Where the SQLite file is (tests read and damage it).
     pub fn sqlite_path(&self) -> Option<&std::path::Path> {
-        match &self.db {
-            Db::Sqlite(db) => Some(db.path()),
-            Db::Postgres(_) => None,
-        }
+        self.db.sqlite_path()
     }
 
     /// Adds `count` registrations of `webinar` delivered at `at`, in one statement: the
@@ -119,18 +149,41 @@ impl Store {
         count: u32,
         at: Timestamp,
     ) -> Result<u64, StoreError> {
-        self.db
-            .execute(
-                "INSERT INTO outbox (id, profile, webinar_key, email, payload, state, attempts,
-                     next_attempt_at, registrant_key, join_url, created_at, updated_at, finished_at)
-                 WITH RECURSIVE n(i) AS (
-                     SELECT CAST(1 AS BIGINT) UNION ALL SELECT i + 1 FROM n WHERE i < $1)
-                 SELECT 'history-' || i, $2, $3, 'history' || i || '@example.com', '{}',
-                     'delivered', 1, $4, CAST(i AS TEXT), 'https://example.com/join/' || i,
-                     $4, $4, $4
-                 FROM n",
-                args![i64::from(count), profile, webinar, at.as_millis()],
+        // Ids that sort before every real one (those start with the time in hex), as
+        // old history would.
+        let numbers = "WITH RECURSIVE n(i) AS (
+                 SELECT CAST(1 AS BIGINT) UNION ALL SELECT i + 1 FROM n WHERE i < $1)";
+        let done = self
+            .db
+            .run(
+                vec![
+                    crate::db::Statement::new(
+                        format!(
+                            "INSERT INTO registrations (id, profile, webinar_key, email, payload,
+                                 created_at, outcome, registrant_key, join_url)
+                             {numbers}
+                             SELECT '0000' || i, $2, $3, 'history' || i || '@example.com', '{{}}',
+                                 $4, 'delivered', CAST(i AS TEXT),
+                                 'https://example.com/join/' || i
+                             FROM n"
+                        ),
+                        args![i64::from(count), profile, webinar, at.as_millis()],
+                    ),
+                    crate::db::Statement::new(
+                        format!(
+                            "INSERT INTO jobs (kind, id, owner, state, fence, attempts, run_at,
+                                 created_at, updated_at, finished_at)
+                             {numbers}
+                             SELECT 'registrations', '0000' || i, $2, 'done', 1, 1, $3, $3,
+                                 $3, $3
+                             FROM n"
+                        ),
+                        args![i64::from(count), profile, at.as_millis()],
+                    ),
+                ],
+                crate::db::Durability::Durable,
             )
-            .await
+            .await?;
+        Ok(done.first().map_or(0, |d| d.changed))
     }
 }

@@ -426,23 +426,25 @@ async fn outbox_purge_asks_first_and_needs_yes_without_a_terminal() {
             }])
             .await
             .unwrap();
-        let claimed = store
-            .claim(
+        let jobs = store
+            .claim_jobs(
+                g2w_store::QueueName::Registrations,
                 "default",
                 "t",
                 at,
                 std::time::Duration::from_secs(9),
                 g2w_store::Claim::Due,
+                1,
             )
             .await
-            .unwrap()
             .unwrap();
+        let claimed = store.registrations_of(jobs).await.unwrap();
         let done = g2w_store::Completion::Delivered {
             registrant_key: g2w_goto::RegistrantKey::new(7),
             join_url: "https://example.com/j".into(),
         };
         store
-            .complete("old", claimed.fence, at, &done)
+            .complete(at, vec![(claimed[0].clone(), done)])
             .await
             .unwrap();
     }

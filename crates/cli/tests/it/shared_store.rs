@@ -188,27 +188,27 @@ async fn store_copy_moves_a_sqlite_gateway_into_postgres_logins_and_waiting_regi
             .enqueue(&[new("w1", Some("k1")), new("w2", None), new("done", None)])
             .await
             .unwrap();
-        let claimed = sqlite
-            .claim(
+        let jobs = sqlite
+            .claim_jobs(
+                g2w_store::QueueName::Registrations,
                 "default",
                 "w",
                 g2w_goto::Timestamp::from_millis(2),
                 std::time::Duration::from_secs(1),
                 g2w_store::Claim::Due,
+                1,
             )
             .await
-            .unwrap()
             .unwrap();
+        let claimed = sqlite.registrations_of(jobs).await.unwrap().remove(0);
         let done = g2w_store::Completion::Delivered {
             registrant_key: g2w_goto::RegistrantKey::new(1),
             join_url: "https://j/1".into(),
         };
         sqlite
             .complete(
-                &claimed.id,
-                claimed.fence,
                 g2w_goto::Timestamp::from_millis(3),
-                &done,
+                vec![(claimed.clone(), done)],
             )
             .await
             .unwrap();

@@ -1,33 +1,41 @@
 //! The engine every durable queue runs on: registrations to GoTo, and GoTo's events to
-//! the user's own URL. A [`Queue`] says how to claim, keep, release and finish its items
-//! and how to attempt one; the engine decides everything else, the same way for both:
+//! the user's own URL. Each kind of work is a job in the store's `jobs` table; the
+//! engine claims, keeps, releases and finishes jobs the same way for every kind, and a
+//! [`Queue`] only says what a job's row is, how to attempt it and what to keep of the
+//! outcome:
 //!
-//! - **Leases with a heartbeat**: an attempt holds its item for `lease`, renewed every
+//! - **Leases with a heartbeat**: an attempt holds its job for `lease`, renewed every
 //!   third of that while the attempt runs, so a slow answer never lets a second attempt
-//!   start, and a killed process's items are taken up again within the lease.
-//! - **Fencing**: every claim bumps the item's fence; an attempt whose lease was taken
+//!   start, and a killed process's jobs are taken up again within the lease.
+//! - **Fencing**: every claim bumps the job's fence; an attempt whose lease was taken
 //!   over records nothing.
-//! - **Backoff** with jitter, doubling from `backoff_base` to `backoff_cap`; a 429 waits
-//!   for `Retry-After` and uses up no attempt.
-//! - **Give up on time, not on count**: an item fails for good only after failing for
+//! - **Pacing, not failing, on 429**: the queue's [`RateLimiter`] keeps the other side's
+//!   pace (a `Retry-After` holds every attempt of the account back until it has run out;
+//!   a 429 without one halves the pace). A throttled attempt goes back due at once (or
+//!   when the `Retry-After` ends), uses up no attempt, and tells the breaker nothing.
+//! - **Backoff** with jitter for real failures (5xx, timeouts, dropped connections),
+//!   doubling from `backoff_base` to `backoff_cap`.
+//! - **Give up on time, not on count**: a job fails for good only after failing for
 //!   `give_up_after` without a break.
-//! - **A circuit breaker** per queue: while the other side is down, one probe at a time;
-//!   its first success makes the whole backlog due at once. `Retry-After` holds every
-//!   attempt of the queue back until it has run out (see the breaker).
-//! - **Pausing**: when nothing can be attempted (no usable GoTo login), items go back
+//! - **A circuit breaker** per queue, for the other side being unwell: while it is down,
+//!   one probe at a time; its first success makes the whole backlog due at once.
+//! - **Pausing**: when nothing can be attempted (no usable GoTo login), jobs go back
 //!   without using attempts and the queue waits, checking at each step whether it can go
 //!   on.
+//! - **Group commit**: claims of loops that ask together are one store call, and so are
+//!   outcomes that arrive together.
 //!
 //! Tests drive an engine by hand with [`Engine::step`], on the gateway's injected clock.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use g2w_goto::{Clock, Timestamp};
-use g2w_store::{Claim, QueueName, Release, StoreError};
+use g2w_goto::{Clock, RateLimiter, Timestamp};
+use g2w_store::{Claim, Job, QueueName, Release, Store, StoreError};
 use tokio::sync::Notify;
 
 use super::breaker::{Breaker, BreakerState, Permit};
+use super::group::Group;
 use crate::metrics::{AttemptResult, Metrics};
 
 /// How long an idle loop sleeps before something is due in `until`: at least 10 ms,
@@ -36,14 +44,25 @@ fn nap(until: Duration) -> Duration {
     until.clamp(Duration::from_millis(10), Duration::from_secs(1))
 }
 
-/// What the engine needs to know of an item.
+/// The most claims, or outcomes, in one store call.
+const MAX_GROUP: usize = 64;
+
+/// The longest a `Retry-After` keeps a throttled job back.
+const RETRY_AFTER_CAP: Duration = Duration::from_secs(300);
+
+/// What the engine needs to know of the row a job works on.
 pub trait Item: Send + Sync + 'static {
-    /// Its key in the queue.
+    /// Its key (the job's id).
     fn key(&self) -> &str;
+    /// The fencing token of the attempt that holds it.
+    fn fence(&self) -> i64;
     /// Attempts so far.
     fn attempts(&self) -> u32;
     /// When its current run of failures began.
     fn failing_since(&self) -> Option<Timestamp>;
+    /// The item as `job` now leaves it.
+    #[must_use]
+    fn with_job(self, job: &Job) -> Self;
 }
 
 /// How an attempt went.
@@ -58,10 +77,14 @@ pub enum Outcome<D> {
     Retry {
         /// What went wrong.
         error: String,
-        /// How long the other side asked to wait.
+    },
+    /// The other side asked for a slower pace (429): the limiter has slowed down; the
+    /// item goes back as soon as `retry_after` (if any) has run out.
+    Throttled {
+        /// What the other side said.
+        error: String,
+        /// How long it asked to wait.
         retry_after: Option<Duration>,
-        /// A 429: no attempt is used up.
-        throttled: bool,
     },
     /// Nothing could be tried (no usable login): wait for someone, use nothing up.
     Paused(String),
@@ -72,45 +95,29 @@ pub enum Outcome<D> {
 /// One kind of durable work.
 #[async_trait::async_trait]
 pub trait Queue: Send + Sync + 'static {
-    /// What it holds.
+    /// The row a job works on.
     type Item: Item;
     /// How an item ends.
     type Done: Send + 'static;
-    /// Its name in metrics and logs.
+    /// Its kind in the `jobs` table, metrics and logs.
     const NAME: QueueName;
 
-    /// Leases the next item `which` allows to `holder` until `now + lease`.
-    async fn claim(
-        &self,
-        holder: &str,
-        now: Timestamp,
-        lease: Duration,
-        which: Claim,
-    ) -> Result<Option<Self::Item>, StoreError>;
-    /// Extends the lease of the attempt holding `item`.
-    async fn renew(&self, item: &Self::Item, until: Timestamp) -> Result<bool, StoreError>;
-    /// Gives `item` back as pending, due at `due`.
-    async fn release(
-        &self,
-        item: &Self::Item,
-        now: Timestamp,
-        due: Timestamp,
-        error: &str,
-        why: Release,
-    ) -> Result<Option<Self::Item>, StoreError>;
-    /// Ends the attempt holding `item` with `done`.
+    /// Whose jobs this engine works (a profile), or empty.
+    fn owner(&self) -> &str {
+        ""
+    }
+    /// The pace attempts keep (`Retry-After` holds it back).
+    fn limiter(&self) -> &RateLimiter;
+    /// The rows `jobs` work on, each as its job leaves it, in the jobs' order.
+    async fn load(&self, store: &Store, jobs: Vec<Job>) -> Result<Vec<Self::Item>, StoreError>;
+    /// Ends the attempts that hold `done`'s items, keeping what the kind keeps of each
+    /// outcome; each item as it now stands, or `None` where its attempt no longer held it.
     async fn finish(
         &self,
-        item: &Self::Item,
+        store: &Store,
         now: Timestamp,
-        done: Self::Done,
-    ) -> Result<Option<Self::Item>, StoreError>;
-    /// Makes every pending item due at `now`.
-    async fn make_due(&self, now: Timestamp) -> Result<u64, StoreError>;
-    /// When the earliest item is due.
-    async fn next_due(&self) -> Result<Option<Timestamp>, StoreError>;
-    /// An item as it now stands.
-    async fn current(&self, key: &str) -> Result<Option<Self::Item>, StoreError>;
+        done: Vec<(Self::Item, Self::Done)>,
+    ) -> Result<Vec<Option<Self::Item>>, StoreError>;
     /// Why nothing can be attempted now, if that is so (checked while paused).
     async fn blocked(&self) -> Option<String> {
         None
@@ -151,13 +158,32 @@ pub(crate) struct Policy {
     pub concurrency: usize,
 }
 
+/// A delivery loop asking for its next job.
+struct Ask {
+    holder: String,
+    now: Timestamp,
+    lease: Duration,
+}
+
+/// An attempt's outcome to record.
+struct Finished<Q: Queue> {
+    item: Q::Item,
+    now: Timestamp,
+    done: Q::Done,
+}
+
 /// Runs one queue.
 pub struct Engine<Q: Queue> {
-    queue: Q,
+    queue: Arc<Q>,
+    store: Arc<Store>,
     policy: Policy,
     clock: Clock,
     holder: String,
     breaker: Breaker,
+    /// Claims of loops asking together, made as one.
+    claims: Group<Ask, Option<Q::Item>>,
+    /// Outcomes arriving together, recorded as one.
+    outcomes: Group<Finished<Q>, Option<Q::Item>>,
     paused: Mutex<Option<String>>,
     wake: Notify,
     metrics: Arc<Metrics>,
@@ -179,7 +205,59 @@ impl<Q: Queue> std::fmt::Debug for Engine<Q> {
 }
 
 impl<Q: Queue> Engine<Q> {
-    pub(crate) fn new(queue: Q, policy: Policy, clock: Clock, metrics: Arc<Metrics>) -> Self {
+    pub(crate) fn new(
+        queue: Q,
+        store: Arc<Store>,
+        policy: Policy,
+        clock: Clock,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        let queue = Arc::new(queue);
+        let claims = {
+            let (queue, store) = (queue.clone(), store.clone());
+            Group::start(MAX_GROUP, move |asks: Vec<Ask>| {
+                let (queue, store) = (queue.clone(), store.clone());
+                async move {
+                    let Some(first) = asks.first() else {
+                        return Ok(Vec::new());
+                    };
+                    let now = asks.iter().map(|a| a.now).max().unwrap_or(first.now);
+                    let n = u32::try_from(asks.len()).unwrap_or(u32::MAX);
+                    let jobs = store
+                        .claim_jobs(
+                            Q::NAME,
+                            queue.owner(),
+                            &first.holder,
+                            now,
+                            first.lease,
+                            Claim::Due,
+                            n,
+                        )
+                        .await?;
+                    let mut answers: Vec<_> = queue
+                        .load(&store, jobs)
+                        .await?
+                        .into_iter()
+                        .map(Some)
+                        .collect();
+                    answers.resize_with(asks.len(), || None);
+                    Ok(answers)
+                }
+            })
+        };
+        let outcomes = {
+            let (queue, store) = (queue.clone(), store.clone());
+            Group::start(MAX_GROUP, move |finished: Vec<Finished<Q>>| {
+                let (queue, store) = (queue.clone(), store.clone());
+                async move {
+                    let Some(now) = finished.iter().map(|f| f.now).max() else {
+                        return Ok(Vec::new());
+                    };
+                    let done = finished.into_iter().map(|f| (f.item, f.done)).collect();
+                    queue.finish(&store, now, done).await
+                }
+            })
+        };
         Self {
             holder: format!(
                 "{}-{}-{:x}",
@@ -188,9 +266,12 @@ impl<Q: Queue> Engine<Q> {
                 rand::random::<u64>()
             ),
             queue,
+            store,
             policy,
             clock,
             breaker: Breaker::default(),
+            claims,
+            outcomes,
             paused: Mutex::new(None),
             store_failing: Mutex::new(None),
             wake: Notify::new(),
@@ -203,7 +284,7 @@ impl<Q: Queue> Engine<Q> {
         &self.queue
     }
 
-    /// Asks an idle loop to look for work now (a new item arrived).
+    /// Asks an idle loop to look for work now (a new job arrived).
     pub fn wake(&self) {
         self.wake.notify_one();
     }
@@ -214,8 +295,14 @@ impl<Q: Queue> Engine<Q> {
     }
 
     /// Whether the other side is failing (the breaker holds attempts back).
-    pub(crate) fn failing(&self) -> bool {
+    pub fn failing(&self) -> bool {
         self.breaker.is_open()
+    }
+
+    /// Until when the other side asked for nothing to be sent (its `Retry-After`), if
+    /// it still holds.
+    pub(crate) fn held_until(&self) -> Option<Timestamp> {
+        self.queue.limiter().held_until()
     }
 
     /// Why the queue is paused, if it is.
@@ -276,17 +363,32 @@ impl<Q: Queue> Engine<Q> {
             }
             self.set_paused(None);
         }
+        // The other side asked for quiet: claim nothing until it ends.
+        if let Some(until) = self.held_until() {
+            return Ok(Step::Waiting(until));
+        }
         let now = (self.clock)();
         let which = match self.breaker.permit(now) {
             Permit::Deliver => Claim::Due,
             Permit::Probe => Claim::Probe,
             Permit::WaitUntil(at) => return Ok(Step::Waiting(at)),
         };
-        match self
-            .queue
-            .claim(holder, now, self.policy.lease, which)
-            .await
-        {
+        let lease = self.policy.lease;
+        let claimed = match which {
+            // Loops that ask together claim in one statement.
+            Claim::Due => self
+                .claims
+                .call(Ask {
+                    holder: holder.to_owned(),
+                    now,
+                    lease,
+                })
+                .await
+                .map_err(StoreError::from),
+            // A probe is one job whatever its backoff says: on its own.
+            Claim::Probe => self.claim_one(holder, now, which).await,
+        };
+        match claimed {
             Ok(Some(item)) => self.attempt(item).await,
             Ok(None) => {
                 self.breaker.no_probe();
@@ -299,16 +401,29 @@ impl<Q: Queue> Engine<Q> {
         }
     }
 
+    async fn claim_one(
+        &self,
+        holder: &str,
+        now: Timestamp,
+        which: Claim,
+    ) -> Result<Option<Q::Item>, StoreError> {
+        let jobs = self
+            .store
+            .claim_jobs(
+                Q::NAME,
+                self.queue.owner(),
+                holder,
+                now,
+                self.policy.lease,
+                which,
+                1,
+            )
+            .await?;
+        Ok(self.queue.load(&self.store, jobs).await?.into_iter().next())
+    }
+
     async fn attempt(&self, item: Q::Item) -> Result<Step<Q::Item>, StoreError> {
-        // A 429 may have arrived between the claim and now: nothing leaves before its
-        // Retry-After has run out, so the item goes back (no attempt used) until then.
         let sent_at = (self.clock)();
-        if let Some(until) = self.breaker.quiet_until(sent_at) {
-            self.breaker.no_probe();
-            self.release(&item, until, "waiting out Retry-After", Release::Throttled)
-                .await?;
-            return Ok(Step::Waiting(until));
-        }
         let outcome = self.with_heartbeat(&item, self.queue.attempt(&item)).await;
         let now = (self.clock)();
         match outcome {
@@ -316,36 +431,32 @@ impl<Q: Queue> Engine<Q> {
                 if self.breaker.succeeded(sent_at) {
                     self.backlog_due(now).await;
                 }
-                self.finish(&item, done, result).await
+                self.finish(item, done, result).await
             }
             Outcome::Unsendable(done, result) => {
                 self.breaker.no_probe();
-                self.finish(&item, done, result).await
+                self.finish(item, done, result).await
             }
-            Outcome::Retry {
-                error,
-                retry_after,
-                throttled,
-            } => {
-                self.retry_later(&item, now, &error, retry_after, throttled)
-                    .await
+            Outcome::Retry { error } => self.retry_later(item, now, &error).await,
+            Outcome::Throttled { error, retry_after } => {
+                // The other side is fine, only busy: the breaker learns nothing, a probe
+                // that met this may be made again by anyone.
+                self.breaker.no_probe();
+                self.metrics.attempt(Q::NAME, AttemptResult::Throttled);
+                let due = now + retry_after.unwrap_or_default().min(RETRY_AFTER_CAP);
+                self.release(item, due, &error, Release::Throttled).await
             }
             Outcome::Paused(reason) => {
                 self.breaker.no_probe();
                 self.set_paused(Some(reason.clone()));
                 self.metrics.attempt(Q::NAME, AttemptResult::Paused);
-                self.release(&item, now, &reason, Release::Paused).await?;
+                self.release(item, now, &reason, Release::Paused).await?;
                 Ok(Step::Paused(reason))
             }
             Outcome::Hiccup(reason) => {
                 self.breaker.no_probe();
-                self.release(
-                    &item,
-                    now + Duration::from_secs(1),
-                    &reason,
-                    Release::Paused,
-                )
-                .await
+                self.release(item, now + Duration::from_secs(1), &reason, Release::Paused)
+                    .await
             }
         }
     }
@@ -364,7 +475,7 @@ impl<Q: Queue> Engine<Q> {
                 out = &mut attempt => return out,
                 _ = beat.tick() => {
                     let until = (self.clock)() + self.policy.lease;
-                    match self.queue.renew(item, until).await {
+                    match self.store.renew_job(Q::NAME, item.key(), item.fence(), until).await {
                         Ok(true) => {}
                         Ok(false) => tracing::warn!(queue = %Q::NAME, key = item.key(), "lease taken over; this attempt's outcome will not be recorded"),
                         Err(e) => tracing::warn!(queue = %Q::NAME, key = item.key(), "cannot renew a lease: {}", g2w_goto::chain(&e)),
@@ -378,13 +489,11 @@ impl<Q: Queue> Engine<Q> {
     /// long), and tell the breaker.
     async fn retry_later(
         &self,
-        item: &Q::Item,
+        item: Q::Item,
         now: Timestamp,
         error: &str,
-        retry_after: Option<Duration>,
-        throttled: bool,
     ) -> Result<Step<Q::Item>, StoreError> {
-        self.breaker.failed(now, retry_after, error);
+        self.breaker.failed(now, error);
         let failing_for = now.since(item.failing_since().unwrap_or(now));
         if failing_for >= self.policy.give_up_after {
             let reason = format!(
@@ -392,28 +501,12 @@ impl<Q: Queue> Engine<Q> {
                 failing_for.as_secs() / 3_600,
                 item.attempts()
             );
-            return self
-                .finish(item, self.queue.given_up(reason), AttemptResult::Dead)
-                .await;
+            let done = self.queue.given_up(reason);
+            return self.finish(item, done, AttemptResult::Dead).await;
         }
-        let wait = match retry_after {
-            Some(wait) => wait.min(self.policy.backoff_cap),
-            None => self.backoff(item.attempts()),
-        };
-        let why = if throttled {
-            Release::Throttled
-        } else {
-            Release::Failed
-        };
-        self.metrics.attempt(
-            Q::NAME,
-            if throttled {
-                AttemptResult::Throttled
-            } else {
-                AttemptResult::Retry
-            },
-        );
-        self.release(item, now + wait, error, why).await
+        let wait = self.backoff(item.attempts());
+        self.metrics.attempt(Q::NAME, AttemptResult::Retry);
+        self.release(item, now + wait, error, Release::Failed).await
     }
 
     /// The wait after `attempts` failed attempts: doubling from the base to the cap,
@@ -430,7 +523,11 @@ impl<Q: Queue> Engine<Q> {
     /// The other side is back: everything waiting out a backoff is due now, and every
     /// loop wakes.
     async fn backlog_due(&self, now: Timestamp) {
-        match self.queue.make_due(now).await {
+        match self
+            .store
+            .make_jobs_due(Q::NAME, self.queue.owner(), now)
+            .await
+        {
             Ok(n) => {
                 tracing::info!(queue = %Q::NAME, backlog = n, "answers again: the backlog is due")
             }
@@ -443,14 +540,18 @@ impl<Q: Queue> Engine<Q> {
 
     async fn release(
         &self,
-        item: &Q::Item,
+        item: Q::Item,
         due: Timestamp,
         error: &str,
         why: Release,
     ) -> Result<Step<Q::Item>, StoreError> {
         let now = (self.clock)();
-        match self.queue.release(item, now, due, error, why).await? {
-            Some(released) => Ok(Step::Attempted(Box::new(released))),
+        let released = self
+            .store
+            .release_job(Q::NAME, item.key(), item.fence(), now, due, error, why)
+            .await?;
+        match released {
+            Some(job) => Ok(Step::Attempted(Box::new(item.with_job(&job)))),
             None => {
                 tracing::warn!(queue = %Q::NAME, key = item.key(), "lease lost before release; another attempt has it");
                 self.current(item.key()).await
@@ -460,26 +561,31 @@ impl<Q: Queue> Engine<Q> {
 
     async fn finish(
         &self,
-        item: &Q::Item,
+        item: Q::Item,
         done: Q::Done,
         result: AttemptResult,
     ) -> Result<Step<Q::Item>, StoreError> {
         self.metrics.attempt(Q::NAME, result);
         let now = (self.clock)();
-        match self.queue.finish(item, now, done).await? {
+        let key = item.key().to_owned();
+        let finished = self.outcomes.call(Finished { item, now, done }).await?;
+        match finished {
             Some(finished) => {
                 self.queue.settled(&finished);
                 Ok(Step::Attempted(Box::new(finished)))
             }
             None => {
-                tracing::warn!(queue = %Q::NAME, key = item.key(), "lease lost before the outcome; another attempt has it");
-                self.current(item.key()).await
+                tracing::warn!(queue = %Q::NAME, key = %key, "lease lost before the outcome; another attempt has it");
+                self.current(&key).await
             }
         }
     }
 
     async fn current(&self, key: &str) -> Result<Step<Q::Item>, StoreError> {
-        Ok(match self.queue.current(key).await? {
+        let Some(job) = self.store.job(Q::NAME, key).await? else {
+            return Ok(Step::Idle);
+        };
+        Ok(match self.queue.load(&self.store, vec![job]).await?.pop() {
             Some(item) => Step::Attempted(Box::new(item)),
             None => Step::Idle,
         })
@@ -527,7 +633,7 @@ impl<Q: Queue> Engine<Q> {
 
     async fn until_next_due(&self) -> Duration {
         let now = (self.clock)();
-        match self.queue.next_due().await {
+        match self.store.next_job_due(Q::NAME, self.queue.owner()).await {
             Ok(Some(due)) => nap(due.since(now)),
             _ => Duration::from_secs(1),
         }

@@ -2,17 +2,19 @@
 //! the pace deliveries go. Intake uses it so that a visitor never sits out the sync wait
 //! for an answer that was certain from the start (a `202` behind a long backlog).
 //!
-//! The pace is the smaller of GoTo's rate for this account (less the share kept for
-//! form look-ups) and what the delivery slots manage at GoTo's recent answer time. The
+//! The pace is the smaller of GoTo's rate for this account as the limiter now keeps it
+//! (slower after GoTo's 429s; less the share kept for form look-ups) and what the
+//! delivery slots manage at GoTo's recent answer time. The
 //! queue is counted in the store (due and in-flight registrations, from indexes) at most
 //! every [`RECOUNT_EVERY`], plus what this gateway stored since; deliveries since the
 //! count are not subtracted, so the estimate errs towards answering at once.
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use g2w_goto::Timestamp;
+use g2w_goto::{RateLimiter, Timestamp};
+use g2w_store::QueueName;
 
 /// How old a count of the queue may be.
 const RECOUNT_EVERY: Duration = Duration::from_millis(250);
@@ -24,8 +26,10 @@ const SMOOTHING: f64 = 0.2;
 /// The delivery pace and the queue.
 #[derive(Debug)]
 pub(crate) struct Pace {
-    /// Deliveries a second GoTo's rate leaves this account, if limited.
-    rate: Option<f64>,
+    /// The account's pace.
+    limiter: Arc<RateLimiter>,
+    /// GoTo calls a second kept for form look-ups.
+    lookups: f64,
     /// Deliveries in flight at once.
     slots: f64,
     /// GoTo's recent answer time, smoothed, in seconds.
@@ -38,12 +42,12 @@ pub(crate) struct Pace {
 }
 
 impl Pace {
-    /// GoTo's `rate` for the account (`None`: unlimited), of which form look-ups may
-    /// use `lookup_rate`; `slots` deliveries at once.
-    pub(crate) fn new(rate: Option<f64>, lookup_rate: u32, slots: usize) -> Self {
-        let lookups = f64::from(lookup_rate);
+    /// The pace `limiter` keeps for the account, of which form look-ups may use
+    /// `lookup_rate`; `slots` deliveries at once.
+    pub(crate) fn new(limiter: Arc<RateLimiter>, lookup_rate: u32, slots: usize) -> Self {
         Self {
-            rate: rate.map(|r| if r > lookups { r - lookups } else { r }),
+            limiter,
+            lookups: f64::from(lookup_rate),
             slots: slots.max(1) as f64,
             latency: Mutex::new(FIRST_GUESS.as_secs_f64()),
             counted: Mutex::new(None),
@@ -74,8 +78,19 @@ impl Pace {
         let queue = self.queue(store, profile, now).await;
         let latency = *self.latency.lock().unwrap_or_else(|e| e.into_inner());
         let by_slots = self.slots / latency.max(0.001);
-        let per_second = self.rate.map_or(by_slots, |r| r.min(by_slots));
+        let per_second = self.rate().map_or(by_slots, |r| r.min(by_slots));
         Duration::from_secs_f64(queue as f64 / per_second + latency)
+    }
+
+    /// Deliveries a second the account's pace leaves, if limited.
+    fn rate(&self) -> Option<f64> {
+        self.limiter.current_rate().map(|r| {
+            if r > self.lookups {
+                r - self.lookups
+            } else {
+                r
+            }
+        })
     }
 
     /// The queue: the last count if recent (or being renewed by another request), else
@@ -87,7 +102,9 @@ impl Pace {
         if fresh || self.recounting.swap(true, Ordering::AcqRel) {
             return last.map_or(since, |(_, n)| n + since);
         }
-        let counted = store.waiting(profile, now).await;
+        let counted = store
+            .jobs_waiting(QueueName::Registrations, profile, now)
+            .await;
         self.recounting.store(false, Ordering::Release);
         match counted {
             Ok(n) => {
@@ -111,14 +128,18 @@ mod tests {
         let latency = *pace.latency.lock().unwrap_or_else(|e| e.into_inner());
         let by_slots = pace.slots / latency;
         Duration::from_secs_f64(
-            queue as f64 / pace.rate.map_or(by_slots, |r| r.min(by_slots)) + latency,
+            queue as f64 / pace.rate().map_or(by_slots, |r| r.min(by_slots)) + latency,
         )
+    }
+
+    fn limiter(rate: u32) -> Arc<RateLimiter> {
+        Arc::new(RateLimiter::new(rate, 1))
     }
 
     #[test]
     fn the_pace_is_the_slower_of_the_rate_and_the_slots() {
-        // GoTo's 10 a second, 2 of them for look-ups: 8 deliveries a second.
-        let pace = Pace::new(Some(10.0), 2, 4);
+        // GoTo's 10 a second (kept at 9.8), 2 of them for look-ups: 7.8 deliveries a second.
+        let pace = Pace::new(limiter(10), 2, 4);
         for _ in 0..50 {
             pace.delivered_in(Duration::from_millis(100));
         }
@@ -135,7 +156,7 @@ mod tests {
         let slow = expected(&pace, 10);
         assert!(slow > Duration::from_secs(6), "{slow:?}");
         // No rate limit: the slots alone.
-        let unlimited = Pace::new(None, 2, 4);
+        let unlimited = Pace::new(limiter(0), 2, 4);
         assert!(expected(&unlimited, 4) < Duration::from_millis(600));
     }
 }

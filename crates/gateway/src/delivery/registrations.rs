@@ -4,7 +4,8 @@
 //! - 2xx → `delivered`; 409 → `already_registered`, with the existing join URL looked up
 //!   by email; 400 `RegistrationInvalid` and other refusals → `failed` with the reason.
 //! - 5xx, timeouts, dropped connections, a token GoTo refuses even after a refresh →
-//!   retried by the engine; 429 waits for `Retry-After`.
+//!   retried by the engine; 429 → the account's pace slows (or waits out
+//!   `Retry-After`) and the registration goes again, using up no attempt.
 //! - A dead grant (reauthorization required) pauses delivery without using up attempts;
 //!   intake goes on, and delivery resumes by itself once someone has logged in again.
 //!
@@ -14,11 +15,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use g2w_goto::{GotoClient, GotoError, NewRegistrant, Timestamp, WebinarKey};
-use g2w_store::{Claim, Completion, QueueName, Registration, Release, Store, StoreError};
+use g2w_goto::{GotoClient, GotoError, NewRegistrant, RateLimiter, Timestamp, WebinarKey};
+use g2w_store::{Completion, Job, QueueName, Registration, Store, StoreError};
 
 use super::engine::{Engine, Item, Outcome, Queue, Step};
-use super::group::Group;
 use super::pace::Pace;
 use super::waiters::Waiters;
 use crate::metrics::{AttemptResult, Metrics};
@@ -38,33 +38,23 @@ impl Item for Registration {
     fn failing_since(&self) -> Option<Timestamp> {
         self.failing_since
     }
+
+    fn fence(&self) -> i64 {
+        self.fence
+    }
+
+    fn with_job(self, job: &Job) -> Self {
+        let outcome = matches!(
+            self.state,
+            g2w_store::OutboxState::Delivered | g2w_store::OutboxState::AlreadyRegistered
+        )
+        .then_some(self.state);
+        Registration::with_job(self, job, outcome)
+    }
 }
 
-/// The most claims, or outcomes, in one store call.
-const MAX_GROUP: usize = 64;
-
-/// A delivery loop asking for its next registration.
-struct Ask {
-    holder: String,
-    now: Timestamp,
-    lease: Duration,
-}
-
-/// An attempt's outcome to record.
-struct Finished {
-    id: String,
-    fence: i64,
-    now: Timestamp,
-    done: Completion,
-}
-
-/// The outbox of one profile (GoTo login), delivered with its client.
+/// The registrations of one profile (GoTo login), delivered with its client.
 pub struct Registrations {
-    store: Arc<Store>,
-    /// Claims of loops asking together, made as one.
-    claims: Group<Ask, Option<Registration>>,
-    /// Outcomes arriving together, recorded as one.
-    outcomes: Group<Finished, Option<Registration>>,
     client: GotoClient,
     profile: String,
     waiters: Arc<Waiters>,
@@ -79,10 +69,9 @@ fn error_text(e: &GotoError) -> String {
 }
 
 impl Registrations {
-    /// The outbox of `profile`; `client` should not retry by itself (the outbox retries,
-    /// durably).
+    /// The registrations of `profile`; `client` should not retry by itself (the
+    /// engine retries, durably).
     pub(crate) fn new(
-        store: Arc<Store>,
         client: GotoClient,
         profile: String,
         waiters: Arc<Waiters>,
@@ -90,45 +79,7 @@ impl Registrations {
         pace: Pace,
         keep_alive: Duration,
     ) -> Self {
-        let claims = {
-            let (store, profile) = (store.clone(), profile.clone());
-            Group::start(MAX_GROUP, move |asks: Vec<Ask>| {
-                let (store, profile) = (store.clone(), profile.clone());
-                async move {
-                    let Some(first) = asks.first() else {
-                        return Ok(Vec::new());
-                    };
-                    let now = asks.iter().map(|a| a.now).max().unwrap_or(first.now);
-                    let n = u32::try_from(asks.len()).unwrap_or(u32::MAX);
-                    let claimed = store
-                        .claim_many(&profile, &first.holder, now, first.lease, n)
-                        .await?;
-                    let mut answers: Vec<_> = claimed.into_iter().map(Some).collect();
-                    answers.resize_with(asks.len(), || None);
-                    Ok(answers)
-                }
-            })
-        };
-        let outcomes = {
-            let store = store.clone();
-            Group::start(MAX_GROUP, move |outcomes: Vec<Finished>| {
-                let store = store.clone();
-                async move {
-                    let Some(now) = outcomes.iter().map(|o| o.now).max() else {
-                        return Ok(Vec::new());
-                    };
-                    let attempts: Vec<_> = outcomes
-                        .into_iter()
-                        .map(|o| (o.id, o.fence, o.done))
-                        .collect();
-                    store.complete_many(now, &attempts).await
-                }
-            })
-        };
         Self {
-            store,
-            claims,
-            outcomes,
             client,
             profile,
             waiters,
@@ -185,76 +136,25 @@ impl Queue for Registrations {
     type Done = Completion;
     const NAME: QueueName = QueueName::Registrations;
 
-    async fn claim(
-        &self,
-        holder: &str,
-        now: Timestamp,
-        lease: Duration,
-        which: Claim,
-    ) -> Result<Option<Registration>, StoreError> {
-        match which {
-            // Loops that ask together claim in one statement.
-            Claim::Due => Ok(self
-                .claims
-                .call(Ask {
-                    holder: holder.to_owned(),
-                    now,
-                    lease,
-                })
-                .await?),
-            // A probe is one item whatever its backoff says: on its own.
-            Claim::Probe => {
-                self.store
-                    .claim(&self.profile, holder, now, lease, which)
-                    .await
-            }
-        }
+    fn owner(&self) -> &str {
+        &self.profile
     }
 
-    async fn renew(&self, item: &Registration, until: Timestamp) -> Result<bool, StoreError> {
-        self.store.renew(&item.id, item.fence, until).await
+    fn limiter(&self) -> &RateLimiter {
+        self.client.limiter()
     }
 
-    async fn release(
-        &self,
-        item: &Registration,
-        now: Timestamp,
-        due: Timestamp,
-        error: &str,
-        why: Release,
-    ) -> Result<Option<Registration>, StoreError> {
-        self.store
-            .release(&item.id, item.fence, now, due, error, why)
-            .await
+    async fn load(&self, store: &Store, jobs: Vec<Job>) -> Result<Vec<Registration>, StoreError> {
+        store.registrations_of(jobs).await
     }
 
     async fn finish(
         &self,
-        item: &Registration,
+        store: &Store,
         now: Timestamp,
-        done: Completion,
-    ) -> Result<Option<Registration>, StoreError> {
-        Ok(self
-            .outcomes
-            .call(Finished {
-                id: item.id.clone(),
-                fence: item.fence,
-                now,
-                done,
-            })
-            .await?)
-    }
-
-    async fn make_due(&self, now: Timestamp) -> Result<u64, StoreError> {
-        self.store.make_due(&self.profile, now).await
-    }
-
-    async fn next_due(&self) -> Result<Option<Timestamp>, StoreError> {
-        self.store.next_due(&self.profile).await
-    }
-
-    async fn current(&self, key: &str) -> Result<Option<Registration>, StoreError> {
-        self.store.registration(key).await
+        done: Vec<(Registration, Completion)>,
+    ) -> Result<Vec<Option<Registration>>, StoreError> {
+        store.complete(now, done).await
     }
 
     /// While paused, each step asks whether a usable login is stored again.
@@ -287,13 +187,12 @@ impl Queue for Registrations {
             Err(e @ GotoError::ReauthorizationRequired { .. }) => Outcome::Paused(error_text(&e)),
             // Our own token store failed: not GoTo's doing, and not the registration's.
             Err(e @ GotoError::Store(_)) => Outcome::Hiccup(error_text(&e)),
+            Err(GotoError::RateLimited { retry_after }) => Outcome::Throttled {
+                error: "GoTo answered 429 (too many requests)".into(),
+                retry_after,
+            },
             Err(e) if e.is_retryable() => Outcome::Retry {
                 error: error_text(&e),
-                retry_after: match &e {
-                    GotoError::RateLimited { retry_after } => *retry_after,
-                    _ => None,
-                },
-                throttled: matches!(e, GotoError::RateLimited { .. }),
             },
             Err(e) => Outcome::Done(
                 Completion::Failed {

@@ -540,6 +540,10 @@ async fn enqueue(
             state.shared.metrics.intake(IntakeOutcome::Replayed);
             Ok((r, organizer))
         }
+        Enqueued::InFlight(r) => {
+            state.shared.metrics.intake(IntakeOutcome::Joined);
+            Ok((r, organizer))
+        }
     }
 }
 
@@ -551,12 +555,14 @@ async fn wait_for_delivery(
     reg: Registration,
 ) -> Registration {
     // Waiting only makes sense while GoTo answers and the queue is short: never make a
-    // visitor wait on a GoTo that is failing, a paused delivery, a form GoTo was already
-    // too slow to describe, or a backlog that cannot be delivered within the wait.
+    // visitor wait on a GoTo that is failing or asked for quiet, a paused delivery, a
+    // form GoTo was already too slow to describe, or a backlog that cannot be delivered
+    // within the wait.
     if reg.state.is_final()
         || state.shared.config.sync_wait.is_zero()
         || !reg.validated
         || organizer.worker.failing()
+        || organizer.worker.held_until().is_some()
         || organizer.worker.paused().is_some()
     {
         return reg;

@@ -1,18 +1,17 @@
-//! Forwarding received events to the user's own URL: the events' forwarding outbox as
-//! a [`Queue`] for the delivery [`Engine`], so forwards get what deliveries get (leases
-//! with a heartbeat, fencing, backoff, the give-up horizon, `Retry-After`, a breaker
-//! that probes a URL that is down one event at a time).
+//! Forwarding received events to the user's own URL: forwarding jobs as a [`Queue`] for
+//! the delivery [`Engine`], so forwards get what deliveries get (leases with a heartbeat,
+//! fencing, backoff, the give-up horizon, a pace that keeps `Retry-After`, a breaker that
+//! probes a URL that is down one event at a time).
 //!
 //! Each request is signed by g2w (not GoTo): `X-G2W-Timestamp` is Unix seconds and
 //! `X-G2W-Signature` is `sha256=` and the hex HMAC-SHA256, under the forward secret, of
 //! the timestamp, a dot, and the body. A receiver recomputes it and refuses old
 //! timestamps, so a captured request cannot be replayed later.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use g2w_goto::{Clock, ExposeSecret as _, SecretString, Timestamp};
-use g2w_store::{Claim, ForwardDone, QueueName, Release, Store, StoreError, StoredEvent};
+use g2w_goto::{Clock, ExposeSecret as _, RateLimiter, SecretString, Timestamp};
+use g2w_store::{Job, JobEnd, QueueName, Store, StoreError, StoredEvent};
 use hmac::{Hmac, Mac as _};
 
 use crate::delivery::engine::{Engine, Item, Outcome, Queue};
@@ -58,30 +57,41 @@ impl Item for StoredEvent {
     fn failing_since(&self) -> Option<Timestamp> {
         self.forward_failing_since
     }
+
+    fn fence(&self) -> i64 {
+        self.forward_fence
+    }
+
+    fn with_job(self, job: &Job) -> Self {
+        StoredEvent::with_job(self, job)
+    }
 }
 
 /// The events waiting for the user's URL.
 pub struct Forwards {
-    store: Arc<Store>,
     http: reqwest::Client,
     url: String,
     secret: Option<SecretString>,
     clock: Clock,
+    /// The URL's pace: unlimited, until it answers 429.
+    limiter: RateLimiter,
 }
+
+/// The name of the forward URL's budget (kept in this process only).
+const THE_URL: &str = "forward URL";
 
 impl Forwards {
     pub(crate) fn new(
-        store: Arc<Store>,
         http: reqwest::Client,
         url: String,
         secret: Option<SecretString>,
         clock: Clock,
     ) -> Self {
         Self {
-            store,
             http,
             url,
             secret,
+            limiter: RateLimiter::new(0, 1).with_clock(clock.clone()),
             clock,
         }
     }
@@ -103,65 +113,40 @@ fn retry_after(response: &reqwest::Response) -> Option<Duration> {
 #[async_trait::async_trait]
 impl Queue for Forwards {
     type Item = StoredEvent;
-    type Done = ForwardDone;
+    type Done = JobEnd;
     const NAME: QueueName = QueueName::Forwards;
 
-    async fn claim(
-        &self,
-        holder: &str,
-        now: Timestamp,
-        lease: Duration,
-        which: Claim,
-    ) -> Result<Option<StoredEvent>, StoreError> {
-        self.store.claim_forward(holder, now, lease, which).await
+    fn limiter(&self) -> &RateLimiter {
+        &self.limiter
     }
 
-    async fn renew(&self, item: &StoredEvent, until: Timestamp) -> Result<bool, StoreError> {
-        self.store
-            .renew_forward(&item.event_key, item.forward_fence, until)
-            .await
-    }
-
-    async fn release(
-        &self,
-        item: &StoredEvent,
-        now: Timestamp,
-        due: Timestamp,
-        error: &str,
-        why: Release,
-    ) -> Result<Option<StoredEvent>, StoreError> {
-        self.store
-            .release_forward(&item.event_key, item.forward_fence, now, due, error, why)
-            .await
+    async fn load(&self, store: &Store, jobs: Vec<Job>) -> Result<Vec<StoredEvent>, StoreError> {
+        store.events_of(jobs).await
     }
 
     async fn finish(
         &self,
-        item: &StoredEvent,
-        _now: Timestamp,
-        done: ForwardDone,
-    ) -> Result<Option<StoredEvent>, StoreError> {
-        self.store
-            .finish_forward(&item.event_key, item.forward_fence, &done)
-            .await
-    }
-
-    async fn make_due(&self, now: Timestamp) -> Result<u64, StoreError> {
-        self.store.make_forwards_due(now).await
-    }
-
-    async fn next_due(&self) -> Result<Option<Timestamp>, StoreError> {
-        self.store.next_forward_due().await
-    }
-
-    async fn current(&self, key: &str) -> Result<Option<StoredEvent>, StoreError> {
-        self.store.event(key).await
+        store: &Store,
+        now: Timestamp,
+        done: Vec<(StoredEvent, JobEnd)>,
+    ) -> Result<Vec<Option<StoredEvent>>, StoreError> {
+        let ends: Vec<_> = done
+            .iter()
+            .map(|(e, end)| (e.event_key.clone(), e.forward_fence, end.clone()))
+            .collect();
+        let jobs = store.finish_jobs(Self::NAME, now, &ends).await?;
+        Ok(jobs
+            .into_iter()
+            .zip(done)
+            .map(|(job, (event, _))| Some(event.with_job(&job?)))
+            .collect())
     }
 
     /// One signed POST of the event's raw body. Any failure may pass (the URL is the
     /// user's own, and may be down or redeploying): it is retried until the give-up
     /// horizon.
-    async fn attempt(&self, e: &StoredEvent) -> Outcome<ForwardDone> {
+    async fn attempt(&self, e: &StoredEvent) -> Outcome<JobEnd> {
+        self.limiter.acquire(THE_URL).await;
         let now = (self.clock)();
         let mut request = self
             .http
@@ -180,25 +165,30 @@ impl Queue for Forwards {
         }
         match request.send().await {
             Ok(r) if r.status().is_success() => {
-                Outcome::Done(ForwardDone::Delivered, AttemptResult::Forwarded)
+                Outcome::Done(JobEnd::Done, AttemptResult::Forwarded)
+            }
+            Ok(r) if r.status() == reqwest::StatusCode::TOO_MANY_REQUESTS => {
+                let wait = retry_after(&r);
+                match wait {
+                    Some(wait) => self.limiter.hold(THE_URL, wait).await,
+                    None => self.limiter.slow_down(THE_URL, now).await,
+                }
+                Outcome::Throttled {
+                    error: format!("{} answered HTTP 429", self.url),
+                    retry_after: wait,
+                }
             }
             Ok(r) => Outcome::Retry {
                 error: format!("{} answered HTTP {}", self.url, r.status().as_u16()),
-                retry_after: retry_after(&r),
-                throttled: r.status() == reqwest::StatusCode::TOO_MANY_REQUESTS,
             },
             Err(err) => Outcome::Retry {
                 error: format!("{}: {}", self.url, g2w_goto::describe_transport(&err)),
-                retry_after: None,
-                throttled: false,
             },
         }
     }
 
-    fn given_up(&self, reason: String) -> ForwardDone {
-        ForwardDone::Failed {
-            error: format!("the forward URL kept {reason}"),
-        }
+    fn given_up(&self, reason: String) -> JobEnd {
+        JobEnd::Dead(format!("the forward URL kept {reason}"))
     }
 }
 

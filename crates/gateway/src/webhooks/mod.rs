@@ -45,13 +45,7 @@ pub(crate) fn forwarder(
             return None;
         }
     };
-    let forwards = Forwards::new(
-        store.clone(),
-        http,
-        url,
-        config.forward_secret.clone(),
-        clock.clone(),
-    );
+    let forwards = Forwards::new(http, url, config.forward_secret.clone(), clock.clone());
     let policy = Policy {
         backoff_base: std::time::Duration::from_secs(1),
         backoff_cap: forward::BACKOFF_CAP,
@@ -60,6 +54,7 @@ pub(crate) fn forwarder(
     };
     Some(Arc::new(Engine::new(
         forwards,
+        store.clone(),
         policy,
         clock.clone(),
         metrics.clone(),

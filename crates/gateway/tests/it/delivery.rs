@@ -141,16 +141,18 @@ async fn a_crashed_workers_lease_expires_and_the_registration_is_delivered_once(
     app.post_json(&webinar, &person("crash@example.com")).await;
     let taken = app
         .store
-        .claim(
+        .claim_jobs(
+            g2w_store::QueueName::Registrations,
             "default",
             "crashed-worker",
             app.now(),
             std::time::Duration::from_secs(30),
             g2w_store::Claim::Due,
+            1,
         )
         .await
         .unwrap()
-        .unwrap();
+        .remove(0);
     assert_eq!(app.deliver_due().await, 0, "leased to the crashed worker");
     app.advance(31_000);
     assert_eq!(app.deliver_due().await, 1);

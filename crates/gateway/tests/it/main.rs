@@ -8,6 +8,7 @@ mod edge;
 mod frozen_db;
 mod intake;
 mod organizers;
+mod pacing;
 mod pages;
 mod series;
 mod webhooks;
@@ -157,6 +158,13 @@ impl TestApp {
         Self::start_full(None, 0, true, tune).await
     }
 
+    /// Running by itself, keeping `rate` GoTo calls a second (on the gateway's clock,
+    /// which the test moves) against an emulator with no limit of its own: what the
+    /// gateway's pace does is all there is.
+    pub async fn start_paced(rate: u32, tune: impl FnOnce(&mut GatewayConfig)) -> Self {
+        Self::start_with_organizers(None, (0, rate), true, 1, tune).await
+    }
+
     /// On `store` (a PostgreSQL one, say) instead of a fresh SQLite file.
     pub async fn start_on(
         store: Option<Arc<Store>>,
@@ -169,13 +177,13 @@ impl TestApp {
     /// Serving two organizers, each its own account: the emulator's default one as
     /// profile `default`, and another (`sam@example.com`) as profile `second`.
     pub async fn start_two(tune: impl FnOnce(&mut GatewayConfig)) -> Self {
-        Self::start_with_organizers(None, 0, false, 2, tune).await
+        Self::start_with_organizers(None, (0, 0), false, 2, tune).await
     }
 
     /// [`Self::start_two`] with GoTo's limit of `goto_rate` requests a second per
     /// account on both sides, and delivery running by itself as in `g2w serve`.
     pub async fn start_two_running(goto_rate: u32, tune: impl FnOnce(&mut GatewayConfig)) -> Self {
-        Self::start_with_organizers(None, goto_rate, true, 2, tune).await
+        Self::start_with_organizers(None, (goto_rate, goto_rate), true, 2, tune).await
     }
 
     async fn start_full(
@@ -184,12 +192,13 @@ impl TestApp {
         running: bool,
         tune: impl FnOnce(&mut GatewayConfig),
     ) -> Self {
-        Self::start_with_organizers(store, goto_rate, running, 1, tune).await
+        Self::start_with_organizers(store, (goto_rate, goto_rate), running, 1, tune).await
     }
 
+    /// `rates`: GoTo's limit at the emulator, and the one the gateway keeps.
     async fn start_with_organizers(
         store: Option<Arc<Store>>,
-        goto_rate: u32,
+        (goto_rate, gateway_rate): (u32, u32),
         running: bool,
         organizers: usize,
         tune: impl FnOnce(&mut GatewayConfig),
@@ -240,7 +249,7 @@ impl TestApp {
             g2w_goto::http_client().unwrap(),
             Url::parse(emu.base_url()).unwrap(),
             tokens.clone(),
-            Arc::new(RateLimiter::new(goto_rate, 1).with_clock(clock.clone())),
+            Arc::new(RateLimiter::new(gateway_rate, 1).with_clock(clock.clone())),
             RetryPolicy::NEVER,
         );
         let mut config = GatewayConfig {
@@ -250,7 +259,7 @@ impl TestApp {
             backoff_cap: Duration::from_secs(60),
             // The look-up budget is a share of GoTo's rate: without one, none (its
             // real-time refills would make tests depend on the machine's speed).
-            lookup_rate: if goto_rate == 0 {
+            lookup_rate: if gateway_rate == 0 {
                 0
             } else {
                 GatewayConfig::default().lookup_rate
@@ -272,7 +281,7 @@ impl TestApp {
                     g2w_goto::http_client().unwrap(),
                     Url::parse(emu.base_url()).unwrap(),
                     tokens,
-                    Arc::new(RateLimiter::new(goto_rate, 1).with_clock(clock.clone())),
+                    Arc::new(RateLimiter::new(gateway_rate, 1).with_clock(clock.clone())),
                     RetryPolicy::NEVER,
                 ),
             ));

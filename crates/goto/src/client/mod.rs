@@ -11,11 +11,11 @@ use serde_json::{Map, Value};
 use url::Url;
 
 use crate::error::{GotoError, Result};
-use crate::keys::WebinarKey;
+use crate::keys::{AccountKey, WebinarKey};
 use crate::models::{Organizer, RegistrationFields, Webinar, WebinarDetail};
 use crate::ratelimit::RateLimiter;
 use crate::retry::RetryPolicy;
-use crate::tokens::TokenManager;
+use crate::tokens::{Access, TokenManager};
 use crate::transport::describe_transport;
 
 mod answers;
@@ -38,11 +38,22 @@ pub struct GotoClient {
     tokens: Arc<TokenManager>,
     limiter: Arc<RateLimiter>,
     retry: RetryPolicy,
+    /// One look-up of a login's account at a time (see `account`).
+    learning: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// The organizer-scoped part of API paths; `execute` fills in the organizer of the
 /// token it uses, so a call reads the stored login once, not twice.
 pub(crate) const ORGANIZER: &str = "/G2W/rest/v2/organizers/{organizer}";
+
+/// The longest `Retry-After` kept: a hostile or broken header must not stall an account
+/// for hours.
+const MAX_RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// How many 429s in a row a retrying client goes through (each slows the account's
+/// pace or waits out GoTo's `Retry-After`) before giving up: GoTo saying 429 for this
+/// long is a daily limit, not a pace.
+const MAX_THROTTLED: u32 = 100;
 
 fn no_organizer() -> GotoError {
     GotoError::ReauthorizationRequired {
@@ -93,7 +104,13 @@ impl GotoClient {
             tokens,
             limiter,
             retry,
+            learning: Arc::default(),
         }
+    }
+
+    /// The rate limiter every call of this client's account goes through.
+    pub fn limiter(&self) -> &Arc<RateLimiter> {
+        &self.limiter
     }
 
     /// GoTo requests a second this client keeps to, or `None` when unlimited.
@@ -115,64 +132,57 @@ impl GotoClient {
 
     pub(crate) async fn execute(&self, call: Call<'_>) -> Result<(StatusCode, Vec<u8>)> {
         let mut attempts = 0;
+        let mut throttled = 0;
         let mut refreshed = false;
         loop {
-            self.limiter.acquire().await;
-            let (token, organizer) = self.tokens.access().await?;
-            let path = if call.path.contains("{organizer}") {
-                let organizer = organizer.ok_or_else(no_organizer)?;
-                call.path.replace("{organizer}", &organizer.to_string())
-            } else {
-                call.path.clone()
-            };
-            attempts += 1;
-            let mut request = self
-                .http
-                .request(call.method.clone(), self.url(&path))
-                .bearer_auth(token.expose_secret())
-                // application/json keeps custom-question answers on create registrant.
-                .header(reqwest::header::ACCEPT, "application/json");
-            if !call.query.is_empty() {
-                request = request.query(&call.query);
-            }
-            if let Some(body) = &call.body {
-                request = request
-                    .header(reqwest::header::CONTENT_TYPE, "application/json")
-                    .body(body.clone());
-            }
-            let error = match request.send().await {
-                Err(e) => GotoError::Transport(describe_transport(&e)),
-                Ok(response) => {
-                    let status = response.status();
-                    let headers = response.headers().clone();
-                    match read_body(response).await {
-                        Err(e) => e,
-                        Ok(body) if status.is_success() => {
-                            self.tokens.accepted(&token);
-                            return Ok((status, body));
-                        }
-                        Ok(body) => classify(status, &headers, &body, call.registering),
-                    }
+            let access = self.tokens.access().await?;
+            let account = match self.account(&access).await {
+                Ok(account) => account,
+                Err(GotoError::InvalidToken) if !refreshed => {
+                    refreshed = true;
+                    self.tokens.refresh_after_rejection(&access.token).await?;
+                    continue;
                 }
+                Err(e) => return Err(e),
             };
-            if let GotoError::RateLimited {
-                retry_after: Some(wait),
-            } = &error
-            {
-                // The account's limit, not this call's: every call waits it out.
-                self.limiter
-                    .hold((*wait).min(self.retry.max_retry_after))
-                    .await;
+            let budget = account.to_string();
+            self.limiter.acquire(&budget).await;
+            let sent_at = (self.limiter.clock())();
+            attempts += 1;
+            let error = match self.send(&call, &access).await {
+                Ok(answer) => return Ok(answer),
+                Err(e) => e,
+            };
+            match &error {
+                // The account's limit, not this call's: every call of the account waits
+                // it out, or goes slower.
+                GotoError::RateLimited {
+                    retry_after: Some(wait),
+                } => {
+                    self.limiter
+                        .hold(&budget, (*wait).min(MAX_RETRY_AFTER))
+                        .await;
+                }
+                GotoError::RateLimited { retry_after: None } => {
+                    self.limiter.slow_down(&budget, sent_at).await;
+                }
+                _ => {}
             }
             match error {
                 GotoError::InvalidToken if !refreshed => {
                     refreshed = true;
                     attempts -= 1;
-                    self.tokens.refresh_after_rejection(&token).await?;
+                    self.tokens.refresh_after_rejection(&access.token).await?;
                 }
-                error if !call.repeatable && !matches!(error, GotoError::RateLimited { .. }) => {
-                    return Err(error);
+                // The limiter has slowed down: going again costs no attempt and no wait
+                // of its own, unless GoTo keeps saying 429 for far too long.
+                GotoError::RateLimited { .. }
+                    if self.retry.max_attempts > 1 && throttled < MAX_THROTTLED =>
+                {
+                    throttled += 1;
+                    attempts -= 1;
                 }
+                error if !call.repeatable => return Err(error),
                 error => match self.retry.delay(attempts, &error) {
                     Some(wait) => {
                         tracing::debug!(path = %call.path, ?wait, %error, "retrying GoTo call");
@@ -182,6 +192,68 @@ impl GotoClient {
                 },
             }
         }
+    }
+
+    /// One request of `call` with `access`'s token: GoTo's answer, or what went wrong.
+    async fn send(&self, call: &Call<'_>, access: &Access) -> Result<(StatusCode, Vec<u8>)> {
+        let path = if call.path.contains("{organizer}") {
+            let organizer = access.organizer.ok_or_else(no_organizer)?;
+            call.path.replace("{organizer}", &organizer.to_string())
+        } else {
+            call.path.clone()
+        };
+        let mut request = self
+            .http
+            .request(call.method.clone(), self.url(&path))
+            .bearer_auth(access.token.expose_secret())
+            // application/json keeps custom-question answers on create registrant.
+            .header(reqwest::header::ACCEPT, "application/json");
+        if !call.query.is_empty() {
+            request = request.query(&call.query);
+        }
+        if let Some(body) = &call.body {
+            request = request
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body.clone());
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| GotoError::Transport(describe_transport(&e)))?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = read_body(response).await?;
+        if status.is_success() {
+            self.tokens.accepted(&access.token);
+            return Ok((status, body));
+        }
+        Err(classify(status, &headers, &body, call.registering))
+    }
+
+    /// The GoTo account whose budget `access`'s calls book from. A login stored before
+    /// g2w kept the account learns it here, once (one call to `/admin/rest/v1/me`, booked
+    /// from no budget since none is known yet), and keeps it.
+    async fn account(&self, access: &Access) -> Result<AccountKey> {
+        if let Some(account) = access.account {
+            return Ok(account);
+        }
+        let _one_at_a_time = self.learning.lock().await;
+        if let Some(account) = self.tokens.record().await?.account_key {
+            return Ok(account);
+        }
+        let me = self.me_unbooked(access).await?;
+        let account = me
+            .account_key
+            .unwrap_or_else(|| AccountKey::new(me.key.get()));
+        self.tokens.remember_account(account).await?;
+        Ok(account)
+    }
+
+    /// `/admin/rest/v1/me`, outside any budget.
+    async fn me_unbooked(&self, access: &Access) -> Result<Organizer> {
+        let call = Call::plain(Method::GET, "/admin/rest/v1/me".into(), None);
+        let (_, body) = self.send(&call, access).await?;
+        decode(&body, "me")
     }
 
     pub(crate) async fn get<T: DeserializeOwned>(
@@ -204,21 +276,26 @@ impl GotoClient {
     }
 
     /// Stores a fresh login for this client's profile and completes it with the
-    /// organizer: from the token answer when GoTo named it, else from
-    /// `/admin/rest/v1/me`. Returns what was stored.
+    /// organizer and its account: from the token answer when GoTo named both, else from
+    /// `/admin/rest/v1/me` (an organizer whose account GoTo does not name books from a
+    /// budget of its own). Returns what was stored.
     ///
     /// # Errors
     /// Store failures, or GoTo refusing the look-up.
     pub async fn save_login(&self, mut record: crate::TokenRecord) -> Result<crate::TokenRecord> {
         self.tokens.save(&record).await?;
-        if record.organizer_key.is_some() {
+        if record.organizer_key.is_some() && record.account_key.is_some() {
             return Ok(record);
         }
-        let me = self.me().await?;
+        // Before the account is known no budget can be booked: one call, on its own.
+        let me = self.me_unbooked(&self.tokens.access().await?).await?;
         // The look-up may have refreshed the tokens: complete what is stored now.
         record = self.tokens.record().await?;
         record.organizer_key = Some(me.key);
-        record.account_key = me.account_key.or(record.account_key);
+        record.account_key = me
+            .account_key
+            .or(record.account_key)
+            .or(Some(AccountKey::new(me.key.get())));
         if record.principal.is_none() {
             record.principal = me.email;
         }

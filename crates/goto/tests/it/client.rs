@@ -220,3 +220,56 @@ async fn another_organizers_webinar_is_forbidden_not_a_token_problem() {
         "no refresh for a non-token 403/404"
     );
 }
+
+#[tokio::test]
+async fn a_login_stored_without_its_account_learns_it_once_before_booking_anything() {
+    let f = std::sync::Arc::new(Fixture::start().await);
+    let mut legacy = f.record();
+    legacy.account_key = None;
+    f.store.put("default", &legacy);
+    let calls: Vec<_> = (0..16)
+        .map(|_| {
+            let f = f.clone();
+            tokio::spawn(async move {
+                let now = chrono::Utc::now();
+                f.client
+                    .webinars(now, now + chrono::Duration::days(30))
+                    .await
+            })
+        })
+        .collect();
+    for c in calls {
+        c.await.unwrap().unwrap();
+    }
+    let stats = f.emu.stats();
+    assert_eq!(
+        stats.route_total("GET /admin/rest/v1/me"),
+        1,
+        "one look-up for sixteen calls"
+    );
+    let learned = f.record().account_key.unwrap();
+    let now = chrono::Utc::now();
+    f.client
+        .webinars(now, now + chrono::Duration::days(30))
+        .await
+        .unwrap();
+    assert_eq!(
+        f.emu.stats().route_total("GET /admin/rest/v1/me"),
+        1,
+        "kept with the login"
+    );
+    let organizers: serde_json::Value = f
+        .http
+        .get(format!("{}/_emulator/organizers", f.emu.base_url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        organizers[0]["accountKey"].as_str().unwrap(),
+        learned.to_string(),
+        "the organizer's own account"
+    );
+}

@@ -69,6 +69,17 @@ impl TokenStore for MemoryStore {
         }
         Ok(())
     }
+
+    async fn save_account(
+        &self,
+        profile: &str,
+        account: g2w_goto::AccountKey,
+    ) -> Result<(), StoreFailure> {
+        if let Some(record) = self.records.lock().unwrap().get_mut(profile) {
+            record.account_key = Some(account);
+        }
+        Ok(())
+    }
 }
 
 /// An emulator, a logged-in profile and a client, all on the emulator's clock.
@@ -146,6 +157,8 @@ impl Fixture {
         };
         record.apply(answer, clock());
         record.organizer_key = Some(g2w_goto::OrganizerKey::new(emu.default_organizer_key()));
+        // As `g2w auth login` stores it: the account whose budget calls book from.
+        record.account_key = Some(g2w_goto::AccountKey::new(emu.default_organizer_key()));
         let store = Arc::new(MemoryStore::default());
         store.put("default", &record);
         let tokens = Arc::new(TokenManager::new(store.clone(), oauth, "default", clock));

@@ -6,14 +6,15 @@
 //! Where the dialects differ (a batch insert, `FOR UPDATE SKIP LOCKED`), the concern
 //! asks [`Db::dialect`] and says both; nothing else knows which database it runs on.
 //!
-//! - SQLite blocks: all of its work runs in one place, [`sqlite::Sqlite::blocking`], on
-//!   tokio's blocking pool, never on the async threads.
+//! - SQLite blocks: its work runs on tokio's blocking pool, never on the async threads;
+//!   writes share one connection, reads have their own and never wait for a write.
 //! - PostgreSQL is async on a pool of connections, and every call has a deadline:
 //!   a database that stops answering makes calls fail with
 //!   [`StoreError::Unavailable`], never hang.
 
-pub(crate) mod postgres;
-pub(crate) mod sqlite;
+mod migrate;
+mod postgres;
+mod sqlite;
 
 use std::borrow::Cow;
 
@@ -217,18 +218,49 @@ pub(crate) struct Done {
     pub changed: u64,
 }
 
-/// The database the store runs on.
+/// The database the store runs on. Nothing outside `db` knows which.
 pub(crate) enum Db {
     Sqlite(sqlite::Sqlite),
     Postgres(Box<postgres::Postgres>),
 }
 
 impl Db {
+    /// The SQLite file at `path` (made when missing), and the schema version an older
+    /// g2w recorded in it (`PRAGMA user_version`).
+    pub(crate) async fn open_sqlite(path: &std::path::Path) -> Result<(Self, i64), StoreError> {
+        let opened = sqlite::Sqlite::open(path).await?;
+        Ok((Self::Sqlite(opened.db), opened.user_version))
+    }
+
+    /// A pool for the PostgreSQL database at `url`; no connection is made until the
+    /// first call.
+    pub(crate) fn open_postgres(url: &str) -> Result<Self, StoreError> {
+        Ok(Self::Postgres(Box::new(postgres::Postgres::new(url)?)))
+    }
+
+    /// Brings the schema up to date; `user_version` is what [`Self::open_sqlite`] found
+    /// (0 elsewhere).
+    pub(crate) async fn migrate(&self, user_version: i64) -> Result<(), StoreError> {
+        migrate::migrate(self, user_version, None).await
+    }
+
+    /// Applies the migrations up to `version` only: a database as an older release
+    /// made it (for tests of what migrating it does).
+    #[cfg(feature = "testing")]
+    pub(crate) async fn migrate_to(&self, version: u32) -> Result<(), StoreError> {
+        migrate::migrate(self, 0, Some(version)).await
+    }
+
     pub(crate) fn dialect(&self) -> Dialect {
         match self {
             Self::Sqlite(_) => Dialect::Sqlite,
             Self::Postgres(_) => Dialect::Postgres,
         }
+    }
+
+    /// Whether several processes on several machines may share it (PostgreSQL).
+    pub(crate) fn is_shared(&self) -> bool {
+        self.dialect() == Dialect::Postgres
     }
 
     /// The database for messages: a file, or `user@host:port/db` (never a password).
@@ -248,6 +280,51 @@ impl Db {
         match self {
             Self::Sqlite(db) => db.run(steps, durability).await,
             Self::Postgres(db) => db.run(steps).await,
+        }
+    }
+
+    /// Runs `steps` that only read; on SQLite they never wait for a write.
+    async fn read(&self, steps: Vec<Statement>) -> Result<Vec<Done>, StoreError> {
+        match self {
+            Self::Sqlite(db) => db.read(steps).await,
+            Self::Postgres(db) => db.run(steps).await,
+        }
+    }
+
+    /// Calls `on_message` with the payload of every notification on `channel` until
+    /// `stop` fires, where the database can say so (PostgreSQL's `LISTEN`, reconnecting
+    /// after a break); false when it cannot.
+    pub(crate) fn listen(
+        &self,
+        channel: &'static str,
+        on_message: Box<dyn Fn(&str) + Send + Sync>,
+        stop: tokio::sync::watch::Receiver<bool>,
+    ) -> bool {
+        match self {
+            Self::Sqlite(_) => false,
+            Self::Postgres(db) => {
+                db.listen(channel, on_message, stop);
+                true
+            }
+        }
+    }
+
+    /// Makes every later write fail (or work again), as a full or read-only disk would
+    /// (SQLite; for tests).
+    #[cfg(feature = "testing")]
+    pub(crate) async fn refuse_writes(&self, refuse: bool) -> Result<(), StoreError> {
+        match self {
+            Self::Sqlite(db) => db.refuse_writes(refuse).await,
+            Self::Postgres(_) => Err(StoreError::Data("refuse_writes is SQLite's".into())),
+        }
+    }
+
+    /// Where the SQLite file is (tests read and damage it).
+    #[cfg(feature = "testing")]
+    pub(crate) fn sqlite_path(&self) -> Option<&std::path::Path> {
+        match self {
+            Self::Sqlite(db) => Some(db.path()),
+            Self::Postgres(_) => None,
         }
     }
 
@@ -304,13 +381,14 @@ impl Db {
         Ok(self.one(sql, args, Durability::Bookkeeping).await?.rows)
     }
 
-    /// The rows of a query.
+    /// The rows of a query (one that only reads).
     pub(crate) async fn query(
         &self,
         sql: impl Into<Cow<'static, str>>,
         args: Vec<Arg>,
     ) -> Result<Vec<Row>, StoreError> {
-        Ok(self.one(sql, args, Durability::Durable).await?.rows)
+        let mut done = self.read(vec![Statement::new(sql, args)]).await?;
+        Ok(done.pop().unwrap_or_default().rows)
     }
 
     /// The first row of a query, if any.
@@ -334,18 +412,52 @@ impl Db {
     }
 }
 
-/// `$1`-style placeholders as SQLite's `?1` (SQLite numbers them the same way).
-pub(crate) fn question_marks(sql: &str) -> String {
-    let mut out = String::with_capacity(sql.len());
-    let mut chars = sql.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == '$' && chars.peek().is_some_and(char::is_ascii_digit) {
-            out.push('?');
-        } else {
-            out.push(c);
-        }
+/// A statement written for PostgreSQL as SQLite reads it: `$1`-style placeholders as
+/// `?1` (SQLite numbers them the same way), a list test `= ANY($n)` as
+/// `IN (SELECT value FROM json_each(?n))` (SQLite gets lists as JSON), and `GREATEST(` /
+/// `LEAST(` as SQLite's `max(` / `min(`. Quoted text is left alone.
+pub(crate) fn sqlite_text(sql: &str) -> Cow<'_, str> {
+    if !sql.contains('$') && !sql.contains("GREATEST(") && !sql.contains("LEAST(") {
+        return Cow::Borrowed(sql);
     }
-    out
+    let mut out = String::with_capacity(sql.len() + 16);
+    let mut rest = sql;
+    let mut quoted = false;
+    while let Some(c) = rest.chars().next() {
+        if c == '\'' {
+            quoted = !quoted;
+        } else if !quoted {
+            if let Some(after) = rest.strip_prefix("= ANY($") {
+                let digits = after.chars().take_while(char::is_ascii_digit).count();
+                if digits > 0 && after[digits..].starts_with(')') {
+                    out.push_str("IN (SELECT value FROM json_each(?");
+                    out.push_str(&after[..digits]);
+                    out.push_str("))");
+                    rest = &after[digits + 1..];
+                    continue;
+                }
+            }
+            let word_start = !out.ends_with(|p: char| p.is_ascii_alphanumeric() || p == '_');
+            if word_start && let Some(after) = rest.strip_prefix("GREATEST(") {
+                out.push_str("max(");
+                rest = after;
+                continue;
+            }
+            if word_start && let Some(after) = rest.strip_prefix("LEAST(") {
+                out.push_str("min(");
+                rest = after;
+                continue;
+            }
+            if c == '$' && rest[1..].starts_with(|d: char| d.is_ascii_digit()) {
+                out.push('?');
+                rest = &rest[1..];
+                continue;
+            }
+        }
+        out.push(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    Cow::Owned(out)
 }
 
 #[cfg(test)]
@@ -353,11 +465,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn placeholders_become_sqlites() {
+    fn statements_become_sqlites() {
         assert_eq!(
-            question_marks("UPDATE t SET a = $1 WHERE b = $12 AND c = '$'"),
-            "UPDATE t SET a = ?1 WHERE b = ?12 AND c = '$'"
+            sqlite_text("UPDATE t SET a = $1 WHERE b = $12 AND c = '$3'"),
+            "UPDATE t SET a = ?1 WHERE b = ?12 AND c = '$3'"
         );
+        assert_eq!(
+            sqlite_text("SELECT GREATEST(a, $2), LEAST(b, 1) FROM t WHERE id = ANY($1)"),
+            "SELECT max(a, ?2), min(b, 1) FROM t WHERE id IN (SELECT value FROM json_each(?1))"
+        );
+        assert_eq!(
+            sqlite_text("SELECT NOTGREATEST(a) FROM t WHERE x = 'LEAST(' OR y = ANY(z)"),
+            "SELECT NOTGREATEST(a) FROM t WHERE x = 'LEAST(' OR y = ANY(z)"
+        );
+        assert!(matches!(sqlite_text("SELECT 1"), Cow::Borrowed(_)));
     }
 
     #[test]

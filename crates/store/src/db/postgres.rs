@@ -235,21 +235,72 @@ impl Postgres {
             .unwrap_or_else(|_| Err(self.late(CALL_DEADLINE)))
     }
 
-    /// A connection of its own, outside the pool (for `LISTEN`).
-    pub(crate) async fn dedicated(
+    /// Calls `on_message` with every notification's payload on `channel` until `stop`
+    /// fires, on a connection of its own outside the pool; after a break it connects
+    /// again a second later (callers poll meanwhile, so nothing is lost).
+    pub(crate) fn listen(
         &self,
-    ) -> Result<
-        (
-            tokio_postgres::Client,
-            tokio_postgres::Connection<tokio_postgres::Socket, tokio_postgres::tls::NoTlsStream>,
-        ),
-        StoreError,
-    > {
-        tokio::time::timeout(CONNECT_TIMEOUT, self.config.connect(NoTls))
-            .await
-            .map_err(|_| self.late(CONNECT_TIMEOUT))?
-            .map_err(|e| self.failed("a connection", e))
+        channel: &'static str,
+        on_message: Box<dyn Fn(&str) + Send + Sync>,
+        mut stop: tokio::sync::watch::Receiver<bool>,
+    ) {
+        let config = self.config.clone();
+        let location = self.location.clone();
+        tokio::spawn(async move {
+            while !*stop.borrow() {
+                tokio::select! {
+                    ended = listen_once(&config, channel, &*on_message) => {
+                        if let Err(e) = ended {
+                            tracing::warn!("LISTEN {channel} on {location} stopped ({e}); polling meanwhile");
+                        }
+                    }
+                    _ = stop.changed() => return,
+                }
+                tokio::select! {
+                    () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    _ = stop.changed() => return,
+                }
+            }
+        });
     }
+}
+
+/// One `LISTEN` session: connects, listens, and hands every payload to `on_message`
+/// until the connection ends.
+async fn listen_once(
+    config: &tokio_postgres::Config,
+    channel: &str,
+    on_message: &(dyn Fn(&str) + Send + Sync),
+) -> Result<(), String> {
+    let (client, mut connection) = tokio::time::timeout(CONNECT_TIMEOUT, config.connect(NoTls))
+        .await
+        .map_err(|_| format!("no connection within {} s", CONNECT_TIMEOUT.as_secs()))?
+        .map_err(|e| e.to_string())?;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let driver = tokio::spawn(async move {
+        loop {
+            match std::future::poll_fn(|cx| connection.poll_message(cx)).await {
+                Some(Ok(tokio_postgres::AsyncMessage::Notification(n))) => {
+                    if tx.send(n.payload().to_owned()).is_err() {
+                        return;
+                    }
+                }
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => return,
+            }
+        }
+    });
+    let listening = client
+        .batch_execute(&format!("LISTEN {channel}"))
+        .await
+        .map_err(|e| e.to_string());
+    if listening.is_ok() {
+        while let Some(payload) = rx.recv().await {
+            on_message(&payload);
+        }
+    }
+    driver.abort();
+    listening.and(Err("the connection ended".into()))
 }
 
 async fn run_steps<C: deadpool_postgres::GenericClient + Sync>(

@@ -1,9 +1,18 @@
-//! SQLite: one file, one connection, WAL mode. Every statement runs in
-//! [`Sqlite::blocking`], the one place where SQLite's blocking calls meet async code.
-//! Writers in this process share the one connection, so they never meet SQLite's busy
-//! handler (which sleeps in steps of up to 100 ms); other processes on the same file
-//! (an import beside a gateway) wait up to 10 s for the write lock.
+//! SQLite: one file in WAL mode, one connection that writes and a few that read. Every
+//! statement runs in [`Sqlite::blocking`] (writes) or [`Sqlite::reading`] (reads), the
+//! only places where SQLite's blocking calls meet async code.
+//!
+//! - Writers in this process share the one writing connection, so they never meet
+//!   SQLite's busy handler (which sleeps in steps of up to 100 ms); other processes on
+//!   the same file (an import beside a gateway) wait up to 10 s for the write lock.
+//! - Readers never queue behind the writer: WAL lets each read see the last commit
+//!   while a write is under way, so a status page or a claim count does not wait for an
+//!   intake batch's disk flush.
+//! - Statements stay prepared on each connection (a cache of [`PREPARED`]), and their
+//!   PostgreSQL-style text is turned into SQLite's once per statement, not per call.
 
+use std::borrow::Cow;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -11,16 +20,101 @@ use std::time::Duration;
 use rusqlite::Connection;
 use rusqlite::types::{ToSqlOutput, ValueRef};
 
-use super::{Arg, Cell, Done, Durability, Row, Statement, question_marks};
+use super::{Arg, Cell, Done, Durability, Row, Statement, sqlite_text};
 use crate::StoreError;
+
+/// Statements kept prepared on each connection: more than g2w has, so none is prepared
+/// twice.
+const PREPARED: usize = 256;
+/// Reading connections kept open at most; a read that finds none free opens one.
+const READERS: usize = 4;
 
 /// Marks a SQLite file as g2w's (`PRAGMA application_id`, "g2w!").
 const APPLICATION_ID: i64 = 0x6732_7721;
 
-/// The database file and its connection.
+/// The SQLite text of each fixed (`'static`) statement a connection has run, by the
+/// statement's address: turned from PostgreSQL's form once, not at every call.
+#[derive(Default)]
+struct Texts(HashMap<(usize, usize), String>);
+
+fn address(sql: &'static str) -> (usize, usize) {
+    (sql.as_ptr() as usize, sql.len())
+}
+
+impl Texts {
+    /// Makes sure the texts of `steps` are known.
+    fn learn(&mut self, steps: &[Statement]) {
+        for s in steps {
+            if let Cow::Borrowed(sql) = &s.sql {
+                self.0
+                    .entry(address(sql))
+                    .or_insert_with(|| sqlite_text(sql).into_owned());
+            }
+        }
+    }
+
+    /// `statement` as SQLite reads it (after [`Self::learn`]).
+    fn of<'s>(&'s self, statement: &'s Statement) -> Cow<'s, str> {
+        match &statement.sql {
+            Cow::Borrowed(sql) => match self.0.get(&address(sql)) {
+                Some(text) => Cow::Borrowed(text),
+                None => sqlite_text(sql),
+            },
+            Cow::Owned(sql) => sqlite_text(sql),
+        }
+    }
+}
+
+/// A connection and its statements' texts.
+struct Conn {
+    conn: Connection,
+    texts: Texts,
+}
+
+impl Conn {
+    fn new(conn: Connection) -> Self {
+        conn.set_prepared_statement_cache_capacity(PREPARED);
+        Self {
+            conn,
+            texts: Texts::default(),
+        }
+    }
+}
+
+/// Reading connections not in use.
+struct Readers {
+    idle: Mutex<Vec<Conn>>,
+    path: PathBuf,
+}
+
+impl Readers {
+    fn take(&self) -> rusqlite::Result<Conn> {
+        if let Some(conn) = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop() {
+            return Ok(conn);
+        }
+        let conn = Connection::open_with_flags(
+            &self.path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(Duration::from_secs(10))?;
+        // A reader never writes, whatever it is given.
+        conn.pragma_update(None, "query_only", true)?;
+        Ok(Conn::new(conn))
+    }
+
+    fn give_back(&self, conn: Conn) {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        if idle.len() < READERS {
+            idle.push(conn);
+        }
+    }
+}
+
+/// The database file and its connections.
 #[derive(Clone)]
 pub(crate) struct Sqlite {
-    conn: Arc<Mutex<Connection>>,
+    writer: Arc<Mutex<Conn>>,
+    readers: Arc<Readers>,
     path: PathBuf,
     location: String,
 }
@@ -48,13 +142,16 @@ impl rusqlite::ToSql for Arg {
             Self::Text(v) => ToSqlOutput::from(v.as_str()),
             Self::Bytes(v) => ToSqlOutput::from(v.as_slice()),
             Self::Bool(v) => ToSqlOutput::from(*v),
-            Self::Texts(_) | Self::Ints(_) | Self::Bools(_) => {
-                return Err(rusqlite::Error::ToSqlConversionFailure(
-                    "arrays are PostgreSQL's; SQLite statements take JSON".into(),
-                ));
-            }
+            // Lists go as JSON, which `json_each` reads (see `sqlite_text`).
+            Self::Texts(v) => ToSqlOutput::from(json(v)?),
+            Self::Ints(v) => ToSqlOutput::from(json(v)?),
+            Self::Bools(v) => ToSqlOutput::from(json(v)?),
         })
     }
+}
+
+fn json<T: serde::Serialize>(list: &T) -> rusqlite::Result<String> {
+    serde_json::to_string(list).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
 }
 
 fn cell(value: ValueRef<'_>) -> Cell {
@@ -69,9 +166,10 @@ fn cell(value: ValueRef<'_>) -> Cell {
     }
 }
 
-/// Runs one statement on `conn`: its rows, or how many it changed.
-fn step(conn: &Connection, statement: &Statement) -> rusqlite::Result<Done> {
-    let mut prepared = conn.prepare_cached(&question_marks(&statement.sql))?;
+/// Runs one statement on `conn` (whose SQLite text is `sql`): its rows, or how many it
+/// changed.
+fn step(conn: &Connection, sql: &str, statement: &Statement) -> rusqlite::Result<Done> {
+    let mut prepared = conn.prepare_cached(sql)?;
     let columns = prepared.column_count();
     let params = rusqlite::params_from_iter(statement.args.iter());
     if columns == 0 {
@@ -162,7 +260,11 @@ impl Sqlite {
         let location = format!("SQLite {}", path.display());
         Ok(Opened {
             db: Self {
-                conn: Arc::new(Mutex::new(conn)),
+                writer: Arc::new(Mutex::new(Conn::new(conn))),
+                readers: Arc::new(Readers {
+                    idle: Mutex::new(Vec::new()),
+                    path: path.clone(),
+                }),
                 path,
                 location,
             },
@@ -207,23 +309,48 @@ impl Sqlite {
         }
     }
 
-    /// The one place SQLite blocks: `f` runs with the connection on tokio's blocking
-    /// pool, so the async threads never wait for a disk flush or another process's lock.
+    /// Where SQLite blocks for writes: `f` runs with the writing connection on tokio's
+    /// blocking pool, so the async threads never wait for a disk flush or another
+    /// process's lock.
     pub(crate) async fn blocking<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
     ) -> Result<T, rusqlite::Error> {
-        let conn = self.conn.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut conn = conn.lock().unwrap_or_else(|e| e.into_inner());
-            f(&mut conn)
+        self.writing(move |conn| f(&mut conn.conn)).await
+    }
+
+    async fn writing<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Conn) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, rusqlite::Error> {
+        let conn = self.writer.clone();
+        unblock(move || f(&mut conn.lock().unwrap_or_else(|e| e.into_inner()))).await
+    }
+
+    /// Where SQLite blocks for reads: `f` runs on a reading connection of its own.
+    async fn reading<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Conn) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, rusqlite::Error> {
+        let readers = self.readers.clone();
+        unblock(move || {
+            let mut conn = readers.take()?;
+            let out = f(&mut conn);
+            readers.give_back(conn);
+            out
         })
         .await
-        .unwrap_or_else(|e| {
-            Err(rusqlite::Error::ToSqlConversionFailure(
-                format!("the database task stopped: {e}").into(),
-            ))
+    }
+
+    /// Runs `steps` that only read, on a reading connection.
+    pub(crate) async fn read(&self, steps: Vec<Statement>) -> Result<Vec<Done>, StoreError> {
+        let what = super::describe(&steps);
+        self.reading(move |Conn { conn, texts }| {
+            texts.learn(&steps);
+            steps.iter().map(|s| step(conn, &texts.of(s), s)).collect()
         })
+        .await
+        .map_err(|e| self.failed(&what, e))
     }
 
     pub(crate) async fn run(
@@ -232,20 +359,27 @@ impl Sqlite {
         durability: Durability,
     ) -> Result<Vec<Done>, StoreError> {
         let what = super::describe(&steps);
-        self.blocking(move |conn| {
+        self.writing(move |Conn { conn, texts }| {
+            texts.learn(&steps);
+            let texts: Vec<Cow<'_, str>> = steps.iter().map(|s| texts.of(s)).collect();
             let relaxed = durability == Durability::Bookkeeping;
             if relaxed {
                 conn.pragma_update(None, "synchronous", "NORMAL")?;
             }
             let outcome = if steps.len() == 1 {
-                steps.iter().map(|s| step(conn, s)).collect()
+                steps
+                    .iter()
+                    .zip(&texts)
+                    .map(|(s, sql)| step(conn, sql, s))
+                    .collect()
             } else {
                 (|| {
                     let tx =
                         conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
                     let done = steps
                         .iter()
-                        .map(|s| step(&tx, s))
+                        .zip(&texts)
+                        .map(|(s, sql)| step(&tx, sql, s))
                         .collect::<rusqlite::Result<Vec<_>>>()?;
                     tx.commit()?;
                     Ok(done)
@@ -280,4 +414,15 @@ impl Sqlite {
             .await
             .map_err(|e| self.failed("query_only", e))
     }
+}
+
+/// Runs `f` on tokio's blocking pool.
+async fn unblock<T: Send + 'static>(
+    f: impl FnOnce() -> rusqlite::Result<T> + Send + 'static,
+) -> rusqlite::Result<T> {
+    tokio::task::spawn_blocking(f).await.unwrap_or_else(|e| {
+        Err(rusqlite::Error::ToSqlConversionFailure(
+            format!("the database task stopped: {e}").into(),
+        ))
+    })
 }

@@ -1,8 +1,6 @@
 //! The store as g2w uses it: round trips, encryption at rest, and the clear errors for
 //! a corrupt file, a foreign database and a wrong key.
 
-#![allow(clippy::unwrap_used)]
-
 use g2w_goto::{ExposeSecret as _, OrganizerKey, SecretString, TokenRecord, TokenStore as _};
 use g2w_store::{DB_FILE_NAME, SecretKey, Store, StoreError};
 use std::time::Duration;
@@ -228,12 +226,12 @@ fn old_style_file(dir: &std::path::Path, version: i64) -> std::path::PathBuf {
     let path = dir.join(DB_FILE_NAME);
     let conn = rusqlite::Connection::open(&path).unwrap();
     for script in [
-        include_str!("../migrations/sqlite/V1__profiles.sql"),
-        include_str!("../migrations/sqlite/V2__outbox.sql"),
-        include_str!("../migrations/sqlite/V3__import_journal.sql"),
-        include_str!("../migrations/sqlite/V4__outbox_fencing.sql"),
-        include_str!("../migrations/sqlite/V5__sessions_budget.sql"),
-        include_str!("../migrations/sqlite/V6__webhook_events.sql"),
+        include_str!("../../migrations/sqlite/V1__profiles.sql"),
+        include_str!("../../migrations/sqlite/V2__outbox.sql"),
+        include_str!("../../migrations/sqlite/V3__import_journal.sql"),
+        include_str!("../../migrations/sqlite/V4__outbox_fencing.sql"),
+        include_str!("../../migrations/sqlite/V5__sessions_budget.sql"),
+        include_str!("../../migrations/sqlite/V6__webhook_events.sql"),
     ] {
         conn.execute_batch(script).unwrap();
     }

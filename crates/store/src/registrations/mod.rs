@@ -1,12 +1,14 @@
-//! The registration outbox: what a landing page submitted, durably, and where its
-//! delivery to GoTo stands.
+//! Registrations: what a landing page submitted, durably, and where its delivery to
+//! GoTo stands.
 //!
-//! States: `pending` → `delivering` (leased to one attempt) → `delivered` |
+//! The row in `registrations` keeps what people look at (the person, the webinar, the
+//! organizer, GoTo's answer); its delivery is a job in the `jobs` table (see `jobs`), so
+//! its state reads: `pending` → `delivering` (leased to one attempt) → `delivered` |
 //! `already_registered` | `failed` (permanent, with the reason) | `dead` (failing for
 //! longer than the gateway's give-up age). A lease that runs out (a worker crashed) makes
-//! the row due again, so a registration is never stuck; GoTo's 409 on a repeat makes a
-//! second delivery harmless. Every claim bumps the row's fencing token: an attempt may
-//! record its outcome or extend its lease only while the token is still its own.
+//! the job due again, so a registration is never stuck; GoTo's 409 on a repeat makes a
+//! second delivery harmless. While a registration's job is open, a second submission of
+//! the same person for the same webinar joins it instead of becoming a second GoTo call.
 
 use std::fmt;
 use std::str::FromStr;
@@ -14,7 +16,7 @@ use std::str::FromStr;
 use g2w_goto::{RegistrantKey, Timestamp, WebinarKey};
 
 use crate::db::Row;
-use crate::queue::Table;
+use crate::jobs::{Job, JobState};
 use crate::{StoreError, key};
 
 /// Where a registration stands.
@@ -153,13 +155,16 @@ pub enum Enqueued {
     New(Registration),
     /// The idempotency key was seen before: this is the earlier registration.
     Existing(Registration),
+    /// The same person's registration for the same webinar is still on its way to GoTo:
+    /// this is it (one person, one GoTo call).
+    InFlight(Registration),
 }
 
 impl Enqueued {
     /// The registration either way.
     pub fn registration(&self) -> &Registration {
         match self {
-            Self::New(r) | Self::Existing(r) => r,
+            Self::New(r) | Self::Existing(r) | Self::InFlight(r) => r,
         }
     }
 }
@@ -193,90 +198,141 @@ pub enum Completion {
     },
 }
 
-/// The columns of a registration, in [`read`]'s order.
-const COLUMNS: &str = "id, profile, webinar_key, email, payload, idempotency_key, source, state, \
-    attempts, next_attempt_at, registrant_key, join_url, last_error, created_at, updated_at, \
-    finished_at, fence, failing_since, validated";
+/// The columns of a registration row (`registrations r`), as [`read_own`] takes them;
+/// `registration_columns!(job)` adds its job's (`jobs j`), as [`read`] takes them.
+macro_rules! registration_columns {
+    () => {
+        "r.id, r.profile, r.webinar_key, r.email, r.payload, r.idempotency_key, r.source, \
+         r.validated, r.created_at, r.outcome, r.registrant_key, r.join_url"
+    };
+    (job) => {
+        concat!(registration_columns!(), ", ", crate::jobs::job_columns!(j))
+    };
+}
 
-/// The outbox as a queue.
-pub(crate) const OUTBOX: Table = Table {
-    table: "outbox",
-    key: "id",
-    state: "state",
-    next_at: "next_attempt_at",
-    lease_until: "lease_until",
-    fence: "fence",
-    attempts: "attempts",
-    failing_since: "failing_since",
-    error: "last_error",
-    created: "created_at",
-    touched: Some("updated_at"),
-    holder: Some("lease_holder"),
-    owner: Some("profile"),
-    returning: COLUMNS,
-    dead: "dead",
-};
+/// How many columns `registration_columns!()` are.
+const REG_WIDTH: usize = 12;
 
-/// The channel new registrations are announced on (PostgreSQL).
-pub(crate) const CHANNEL: &str = "g2w_outbox";
+/// The registrations and their jobs, as a literal for `concat!`.
+macro_rules! joined {
+    () => {
+        "registrations r JOIN jobs j ON j.kind = 'registrations' AND j.id = r.id"
+    };
+}
+
+/// The job that delivers registrations.
+const KIND: crate::QueueName = crate::QueueName::Registrations;
+
+/// What a registration row says of itself, before its job is known.
+struct Row12 {
+    registration: Registration,
+    outcome: Option<OutboxState>,
+}
+
+fn read_own(r: &Row) -> Result<Row12, StoreError> {
+    let created_at = Timestamp::from_millis(r.int(8)?);
+    let outcome = match r.opt_text(9)?.as_deref() {
+        None => None,
+        Some("delivered") => Some(OutboxState::Delivered),
+        Some("already_registered") => Some(OutboxState::AlreadyRegistered),
+        Some(other) => return Err(StoreError::Data(format!("unknown outcome {other:?}"))),
+    };
+    Ok(Row12 {
+        registration: Registration {
+            id: r.text(0)?,
+            profile: r.text(1)?,
+            webinar_key: key(&r.text(2)?)?,
+            email: r.text(3)?,
+            payload: r.text(4)?,
+            idempotency_key: r.opt_text(5)?,
+            source: r.opt_text(6)?,
+            validated: r.bool(7)?,
+            created_at,
+            registrant_key: r.opt_text(10)?.map(|k| key(&k)).transpose()?,
+            join_url: r.opt_text(11)?,
+            state: OutboxState::Pending,
+            attempts: 0,
+            next_attempt_at: created_at,
+            last_error: None,
+            updated_at: created_at,
+            finished_at: None,
+            fence: 0,
+            failing_since: None,
+        },
+        outcome,
+    })
+}
 
 fn read(r: &Row) -> Result<Registration, StoreError> {
-    let at = |i| r.int(i).map(Timestamp::from_millis);
-    let maybe_at = |i| r.opt_int(i).map(|v| v.map(Timestamp::from_millis));
-    Ok(Registration {
-        id: r.text(0)?,
-        profile: r.text(1)?,
-        webinar_key: key(&r.text(2)?)?,
-        email: r.text(3)?,
-        payload: r.text(4)?,
-        idempotency_key: r.opt_text(5)?,
-        source: r.opt_text(6)?,
-        state: r.text(7)?.parse().map_err(StoreError::Data)?,
-        attempts: u32::try_from(r.int(8)?).unwrap_or(0),
-        next_attempt_at: at(9)?,
-        registrant_key: r.opt_text(10)?.map(|k| key(&k)).transpose()?,
-        join_url: r.opt_text(11)?,
-        last_error: r.opt_text(12)?,
-        created_at: at(13)?,
-        updated_at: at(14)?,
-        finished_at: maybe_at(15)?,
-        fence: r.int(16)?,
-        failing_since: maybe_at(17)?,
-        validated: r.bool(18)?,
-    })
+    let own = read_own(r)?;
+    let job = Job::read(r, REG_WIDTH)?;
+    Ok(own.registration.with_job(&job, own.outcome))
+}
+
+impl Registration {
+    /// This registration as `job` leaves it; `outcome` is what GoTo answered, for a job
+    /// that is done.
+    pub fn with_job(mut self, job: &Job, outcome: Option<OutboxState>) -> Self {
+        self.state = match job.state {
+            JobState::Pending => OutboxState::Pending,
+            JobState::Running => OutboxState::Delivering,
+            JobState::Done => outcome.unwrap_or(OutboxState::Delivered),
+            JobState::Failed => OutboxState::Failed,
+            JobState::Dead => OutboxState::Dead,
+        };
+        self.attempts = job.attempts;
+        self.next_attempt_at = job.run_at;
+        self.last_error.clone_from(&job.last_error);
+        self.updated_at = job.updated_at;
+        self.finished_at = job.finished_at;
+        self.fence = job.fence;
+        self.failing_since = job.failing_since;
+        self
+    }
 }
 
 fn read_one(row: Option<Row>) -> Result<Option<Registration>, StoreError> {
     row.as_ref().map(read).transpose()
 }
 
-/// The columns an outcome sets: state, registrant key, join URL, error.
-/// What a completion writes: the state, registrant key, join URL and error.
-type CompletionColumns = (OutboxState, Option<String>, Option<String>, Option<String>);
+/// What a completion writes: the job's end, GoTo's answer (the outcome), the registrant
+/// key and the join URL.
+type Answer = (
+    crate::JobEnd,
+    Option<OutboxState>,
+    Option<String>,
+    Option<String>,
+);
 
-fn completion_columns(completion: &Completion) -> CompletionColumns {
+fn completion_columns(completion: &Completion) -> Answer {
     match completion {
         Completion::Delivered {
             registrant_key,
             join_url,
         } => (
-            OutboxState::Delivered,
+            crate::JobEnd::Done,
+            Some(OutboxState::Delivered),
             Some(registrant_key.to_string()),
             Some(join_url.clone()),
-            None,
         ),
         Completion::AlreadyRegistered {
             registrant_key,
             join_url,
         } => (
-            OutboxState::AlreadyRegistered,
+            crate::JobEnd::Done,
+            Some(OutboxState::AlreadyRegistered),
             registrant_key.map(|k| k.to_string()),
             join_url.clone(),
-            None,
         ),
-        Completion::Failed { reason } => (OutboxState::Failed, None, None, Some(reason.clone())),
-        Completion::Dead { reason } => (OutboxState::Dead, None, None, Some(reason.clone())),
+        Completion::Failed { reason } => (crate::JobEnd::Failed(reason.clone()), None, None, None),
+        Completion::Dead { reason } => (crate::JobEnd::Dead(reason.clone()), None, None, None),
     }
+}
+
+/// The key that says "this person, this webinar, this organizer" while a delivery is
+/// open.
+fn open_key(profile: &str, webinar: WebinarKey, email: &str) -> String {
+    format!("{profile}\u{1f}{webinar}\u{1f}{}", email.to_lowercase())
 }
 
 mod delivery;

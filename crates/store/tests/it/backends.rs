@@ -2,12 +2,14 @@
 //! cross-process refresh lock, the import journal, admin sessions, and the shared GoTo
 //! budget. Each runs on SQLite, and on PostgreSQL when `G2W_TEST_DATABASE_URL` names a
 //! server (CI starts one).
-#![allow(clippy::unwrap_used)]
-
-use g2w_goto::{ExposeSecret as _, OrganizerKey, SecretString, TokenRecord, TokenStore as _};
-use g2w_store::Setting;
-use g2w_store::{AdminSession, JournalEntry, SecretKey, Store};
+use std::sync::Arc;
 use std::time::Duration;
+
+use g2w_goto::{
+    ExposeSecret as _, OrganizerKey, SecretString, SharedBudget as _, TokenRecord, TokenStore as _,
+};
+use g2w_store::Setting;
+use g2w_store::{AdminSession, JournalEntry, SecretKey, Store, StoreBudget};
 
 use g2w_goto::Timestamp;
 
@@ -180,103 +182,106 @@ async fn admin_sessions_outlive_a_process_and_end_on_time() {
     .await;
 }
 
+/// Two processes' handles on one budget store, on each backend.
+async fn both_budgets(story: impl AsyncFn(&StoreBudget, &StoreBudget)) {
+    let dir = tempfile::tempdir().unwrap();
+    let open = async || Arc::new(Store::open_in(dir.path(), None).await.unwrap());
+    story(
+        &StoreBudget::new(open().await),
+        &StoreBudget::new(open().await),
+    )
+    .await;
+    if let Some(url) = g2w_store::test_database_url() {
+        let key = SecretKey::generate();
+        let a = Arc::new(Store::postgres(&url, &key).await.unwrap());
+        let b = Arc::new(Store::postgres(&url, &key).await.unwrap());
+        story(&StoreBudget::new(a), &StoreBudget::new(b)).await;
+    }
+}
+
+async fn book(budget: &StoreBudget, account: &str) -> Duration {
+    budget
+        .book(account, ms(100), 1, 1, None)
+        .await
+        .unwrap()
+        .unwrap()
+}
+
 #[tokio::test]
 async fn the_goto_budget_is_one_schedule_for_every_process() {
-    both_backends(async |a, b| {
+    both_budgets(async |a, b| {
         // 10 a second, no burst: two processes booking in turn are spaced as one.
         let mut waits = Vec::new();
         for i in 0..10 {
-            let store = if i % 2 == 0 { a } else { b };
-            waits.push(
-                store
-                    .book_budget("acct", ms(100), 1, 1, None)
-                    .await
-                    .unwrap()
-                    .unwrap(),
-            );
+            waits.push(book(if i % 2 == 0 { a } else { b }, "acct").await);
         }
         let last = *waits.last().unwrap();
         assert!(
             (ms(800)..=ms(900)).contains(&last),
-            "the tenth permit waits about 0.9 s whoever books it: {waits:?}"
+            "the tenth call waits about 0.9 s whoever books it: {waits:?}"
         );
         assert_eq!(
-            a.book_budget("acct", ms(100), 1, 2, Some(ms(50)))
-                .await
-                .unwrap(),
+            a.book("acct", ms(100), 1, 2, Some(ms(50))).await.unwrap(),
             None,
             "a booking that would wait too long takes nothing"
         );
+        assert!(book(a, "other").await <= ms(5), "per account");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn gotos_retry_after_holds_every_process_and_a_429_without_it_halves_the_pace() {
+    both_budgets(async |a, b| {
+        // GoTo said "Retry-After: 2" to one process: the other waits it out, limited or not.
+        a.hold("held", ms(2_000)).await.unwrap();
+        let held = b.held("held").await.unwrap().unwrap();
+        assert!((ms(1_900)..=ms(2_000)).contains(&held), "{held:?}");
+        assert!(book(b, "held").await >= ms(1_900));
+        let unlimited = b.book("held", Duration::ZERO, 1, 1, None).await.unwrap();
+        assert!(unlimited.unwrap() >= ms(1_800), "{unlimited:?}");
+        assert_eq!(b.held("never-held").await.unwrap(), None);
+
+        // A 429 without Retry-After: the pace halves, once for the calls already out.
+        for _ in 0..3 {
+            book(a, "busy").await;
+        }
+        let spaced = |waits: &[Duration]| waits[1].saturating_sub(waits[0]);
+        let mut before = Vec::new();
+        for _ in 0..2 {
+            before.push(book(a, "busy").await);
+        }
+        a.slow_down("busy", ms(50)).await.unwrap();
+        b.slow_down("busy", ms(60)).await.unwrap();
+        let mut after = Vec::new();
+        for _ in 0..2 {
+            after.push(book(b, "busy").await);
+        }
+        let (full, slowed) = (spaced(&before), spaced(&after));
+        assert!((ms(95)..=ms(105)).contains(&full), "{full:?}");
         assert!(
-            a.book_budget("other", ms(100), 1, 1, None)
-                .await
-                .unwrap()
-                .unwrap()
-                <= ms(5),
-            "per account"
+            (ms(190)..=ms(215)).contains(&slowed),
+            "halved once, not twice, by two 429s of calls already out: {slowed:?}"
         );
-        // GoTo said "Retry-After: 2": whoever books next waits it out.
-        a.hold_budget("held", ms(2_000)).await.unwrap();
-        let wait = b
-            .book_budget("held", ms(100), 1, 1, None)
-            .await
-            .unwrap()
-            .unwrap();
-        assert!(wait >= ms(1_900), "{wait:?}");
     })
     .await;
 }
 
 #[tokio::test]
 async fn organizers_of_one_goto_account_share_its_budget_and_other_accounts_do_not() {
-    use std::sync::Arc;
-
-    use g2w_goto::{AccountKey, SharedBudget as _};
-    use g2w_store::StoreBudget;
-
-    async fn story(a: Arc<Store>, b: Arc<Store>) {
+    both_budgets(async |a, b| {
         let run = rand_suffix();
-        let login = |account: u64| TokenRecord {
-            account_key: Some(AccountKey::new(account)),
-            ..record()
-        };
-        let (one, colleague, stranger) = (
-            format!("one-{run}"),
-            format!("colleague-{run}"),
-            format!("stranger-{run}"),
-        );
-        a.save_profile(&one, &login(run)).await.unwrap();
-        a.save_profile(&colleague, &login(run)).await.unwrap();
-        a.save_profile(&stranger, &login(run + 1)).await.unwrap();
-        let book = async |store: &Arc<Store>, profile: &str| {
-            StoreBudget::new(store.clone(), profile)
-                .book(ms(100), 1, 1, None)
-                .await
-                .unwrap()
-                .unwrap()
-        };
+        let (account, other) = (format!("account-{run}"), format!("account-{}", run + 1));
         // 10 a second, no burst: the account's second booking waits, whoever makes it.
-        assert!(book(&a, &one).await <= ms(5));
-        let waited = book(&b, &colleague).await;
+        assert!(book(a, &account).await <= ms(5));
+        let waited = book(b, &account).await;
+        assert!(waited >= ms(90), "one account, one limit: {waited:?}");
         assert!(
-            waited >= ms(90),
-            "organizers of one account share GoTo's limit: {waited:?}"
-        );
-        assert!(
-            book(&b, &stranger).await <= ms(5),
+            book(b, &other).await <= ms(5),
             "another account books from its own"
         );
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let a = Arc::new(Store::open_in(dir.path(), None).await.unwrap());
-    let b = Arc::new(Store::open_in(dir.path(), None).await.unwrap());
-    story(a, b).await;
-    if let Some(url) = g2w_store::test_database_url() {
-        let key = SecretKey::generate();
-        let a = Arc::new(Store::postgres(&url, &key).await.unwrap());
-        let b = Arc::new(Store::postgres(&url, &key).await.unwrap());
-        story(a, b).await;
-    }
+    })
+    .await;
 }
 
 /// A number no earlier run used, for names in a database that outlives the test.
@@ -294,18 +299,25 @@ fn rand_suffix() -> u64 {
 #[tokio::test]
 async fn postgres_tells_other_processes_of_new_registrations_and_sqlite_says_it_cannot() {
     let dir = tempfile::tempdir().unwrap();
-    let sqlite = std::sync::Arc::new(Store::open_in(dir.path(), None).await.unwrap());
-    assert!(!sqlite.notify_new_work(Box::new(|| {})), "polling it is");
+    let sqlite = Store::open_in(dir.path(), None).await.unwrap();
+    let (_stop, stopped) = tokio::sync::watch::channel(false);
+    assert!(
+        !sqlite.notify_new_work(Box::new(|_| {}), stopped.clone()),
+        "polling it is"
+    );
     let Some(url) = g2w_store::test_database_url() else {
         return;
     };
     let key = SecretKey::generate();
-    let listener = std::sync::Arc::new(Store::postgres(&url, &key).await.unwrap());
+    let listener = Store::postgres(&url, &key).await.unwrap();
     let writer = Store::postgres(&url, &key).await.unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
-    assert!(listener.notify_new_work(Box::new(move || {
-        let _ = tx.send(());
-    })));
+    assert!(listener.notify_new_work(
+        Box::new(move |kind| {
+            let _ = tx.send(kind);
+        }),
+        stopped
+    ));
     // The listener connects in the background: write until it hears one.
     for i in 0..50 {
         writer
@@ -322,10 +334,8 @@ async fn postgres_tells_other_processes_of_new_registrations_and_sqlite_says_it_
             }])
             .await
             .unwrap();
-        if rx
-            .recv_timeout(std::time::Duration::from_millis(100))
-            .is_ok()
-        {
+        if let Ok(kind) = rx.recv_timeout(std::time::Duration::from_millis(100)) {
+            assert_eq!(kind, g2w_store::QueueName::Registrations);
             return;
         }
     }

@@ -1,13 +1,16 @@
-//! The outbox contract: one scripted story every backend must pass. It runs on SQLite
-//! here; a PostgreSQL backend will run the same `story` against its own store.
-#![allow(clippy::unwrap_used)]
+//! The registrations' contract: one scripted story every backend must pass, over the
+//! jobs the delivery engine works (claims, leases, fences, releases, outcomes), on SQLite
+//! and (when a server is named) PostgreSQL.
 
 use std::time::Duration;
 
 use g2w_goto::Timestamp;
 use g2w_store::{
-    Claim, Completion, Enqueued, NewRegistration, OutboxState, Release, SecretKey, Store,
+    Claim, Completion, Enqueued, NewRegistration, OutboxState, QueueName, Registration, Release,
+    SecretKey, Store,
 };
+
+const KIND: QueueName = QueueName::Registrations;
 
 /// A moment in the story, in milliseconds.
 fn t(ms: i64) -> Timestamp {
@@ -32,16 +35,63 @@ fn submission(id: &str, email: &str, key: Option<&str>, at: i64) -> NewRegistrat
     }
 }
 
-async fn claim(
+/// The engine's claim: `n` jobs of `owner`, then the registrations they work on.
+async fn claim_many(
     store: &Store,
+    owner: &str,
     holder: &str,
     now: i64,
     lease: u64,
-) -> Option<g2w_store::Registration> {
+    which: Claim,
+    n: u32,
+) -> Vec<Registration> {
+    let jobs = store
+        .claim_jobs(KIND, owner, holder, t(now), ms(lease), which, n)
+        .await
+        .unwrap();
+    store.registrations_of(jobs).await.unwrap()
+}
+
+async fn claim(store: &Store, holder: &str, now: i64, lease: u64) -> Option<Registration> {
+    claim_many(store, "default", holder, now, lease, Claim::Due, 1)
+        .await
+        .pop()
+}
+
+/// Gives back the attempt holding `fence` on `id`; whether it still held it.
+async fn release(
+    store: &Store,
+    (id, fence): (&str, i64),
+    now: i64,
+    due: i64,
+    error: &str,
+    why: Release,
+) -> bool {
     store
-        .claim("default", holder, t(now), ms(lease), Claim::Due)
+        .release_job(KIND, id, fence, t(now), t(due), error, why)
         .await
         .unwrap()
+        .is_some()
+}
+
+/// Ends the attempt `r` stands for (its id and fence).
+async fn complete(
+    store: &Store,
+    r: &Registration,
+    now: i64,
+    done: Completion,
+) -> Option<Registration> {
+    store
+        .complete(t(now), vec![(r.clone(), done)])
+        .await
+        .unwrap()
+        .pop()
+        .flatten()
+}
+
+/// `r` as an attempt holding `fence` would see it.
+fn fenced(r: &Registration, fence: i64) -> Registration {
+    Registration { fence, ..r.clone() }
 }
 
 /// The scripted story: intake, idempotency, leasing, fencing, completion, backoff, the
@@ -66,18 +116,24 @@ async fn story(store: &Store) {
         "nothing stored for the repeat"
     );
     assert_eq!(store.counts().await.unwrap()[&OutboxState::Pending], 2);
-    assert_eq!(store.next_due("default").await.unwrap(), Some(t(1_000)));
     assert_eq!(
-        store.waiting("default", t(999)).await.unwrap(),
+        store.next_job_due(KIND, "default").await.unwrap(),
+        Some(t(1_000))
+    );
+    assert_eq!(
+        store.jobs_waiting(KIND, "default", t(999)).await.unwrap(),
         0,
         "none due yet"
     );
     assert_eq!(
-        store.waiting("default", t(1_001)).await.unwrap(),
+        store.jobs_waiting(KIND, "default", t(1_001)).await.unwrap(),
         2,
         "the queue ahead"
     );
-    assert_eq!(store.waiting("nobody", t(1_001)).await.unwrap(), 0);
+    assert_eq!(
+        store.jobs_waiting(KIND, "nobody", t(1_001)).await.unwrap(),
+        0
+    );
 
     // Leases: oldest first, one holder at a time, each claim with a new fence.
     let a = claim(store, "w1", 2_000, 60_000).await.unwrap();
@@ -92,7 +148,7 @@ async fn story(store: &Store) {
         "both leased"
     );
     assert_eq!(
-        store.waiting("default", t(2_000)).await.unwrap(),
+        store.jobs_waiting(KIND, "default", t(2_000)).await.unwrap(),
         2,
         "being delivered"
     );
@@ -103,31 +159,19 @@ async fn story(store: &Store) {
         join_url: "https://j/42".into(),
     };
     assert!(
-        store
-            .complete("r1", a.fence + 1, t(2_100), &done)
+        complete(store, &fenced(&a, a.fence + 1), 2_100, done.clone())
             .await
-            .unwrap()
             .is_none(),
         "not this attempt's fence"
     );
-    assert!(
-        store
-            .complete("r1", a.fence, t(2_100), &done)
-            .await
-            .unwrap()
-            .is_some()
-    );
+    assert!(complete(store, &a, 2_100, done.clone()).await.is_some());
     let r1 = store.registration("r1").await.unwrap().unwrap();
     assert_eq!(
         (r1.state, r1.join_url.as_deref(), r1.finished_at),
         (OutboxState::Delivered, Some("https://j/42"), Some(t(2_100)))
     );
     assert!(
-        store
-            .complete("r1", a.fence, t(2_200), &done)
-            .await
-            .unwrap()
-            .is_none(),
+        complete(store, &a, 2_200, done.clone()).await.is_none(),
         "a finished row stays finished"
     );
     assert_eq!(
@@ -138,18 +182,15 @@ async fn story(store: &Store) {
     // A failed attempt goes back with a due time and starts the give-up clock; a
     // throttled one starts the clock without using an attempt; a paused one neither.
     assert!(
-        store
-            .release(
-                "r2",
-                b.fence,
-                t(2_100),
-                t(5_000),
-                "GoTo 503",
-                Release::Failed
-            )
-            .await
-            .unwrap()
-            .is_some()
+        release(
+            store,
+            ("r2", b.fence),
+            2_100,
+            5_000,
+            "GoTo 503",
+            Release::Failed
+        )
+        .await
     );
     assert!(
         claim(store, "w3", 4_999, 60_000).await.is_none(),
@@ -162,18 +203,15 @@ async fn story(store: &Store) {
     );
     assert!(again.fence > b.fence);
     assert!(
-        store
-            .release(
-                "r2",
-                again.fence,
-                t(5_001),
-                t(5_001),
-                "429",
-                Release::Throttled
-            )
-            .await
-            .unwrap()
-            .is_some()
+        release(
+            store,
+            ("r2", again.fence),
+            5_001,
+            5_001,
+            "429",
+            Release::Throttled
+        )
+        .await
     );
     let throttled = store.registration("r2").await.unwrap().unwrap();
     assert_eq!(
@@ -183,63 +221,69 @@ async fn story(store: &Store) {
     );
     let paused = claim(store, "w3", 5_002, 60_000).await.unwrap();
     assert!(
-        store
-            .release(
-                "r2",
-                paused.fence,
-                t(5_003),
-                t(5_003),
-                "paused",
-                Release::Paused
-            )
-            .await
-            .unwrap()
-            .is_some()
+        release(
+            store,
+            ("r2", paused.fence),
+            5_003,
+            5_003,
+            "paused",
+            Release::Paused
+        )
+        .await
     );
     assert_eq!(store.registration("r2").await.unwrap().unwrap().attempts, 1);
 
     // A probe takes the next in line before its backoff ends; make_due ends every backoff.
     let waiting = claim(store, "w3", 5_004, 60_000).await.unwrap();
-    store
-        .release(
-            "r2",
-            waiting.fence,
-            t(5_005),
-            t(900_000),
+    assert!(
+        release(
+            store,
+            ("r2", waiting.fence),
+            5_005,
+            900_000,
             "GoTo 503",
-            Release::Failed,
+            Release::Failed
         )
         .await
-        .unwrap()
-        .unwrap();
+    );
     assert!(claim(store, "w3", 5_006, 60_000).await.is_none());
-    let probe = store
-        .claim("default", "w3", t(5_006), ms(60_000), Claim::Probe)
+    let probe = claim_many(store, "default", "w3", 5_006, 60_000, Claim::Probe, 1)
         .await
-        .unwrap()
+        .pop()
         .unwrap();
     assert_eq!(probe.id, "r2");
-    store
-        .release(
-            "r2",
-            probe.fence,
-            t(5_007),
-            t(900_000),
+    assert!(
+        release(
+            store,
+            ("r2", probe.fence),
+            5_007,
+            900_000,
             "GoTo 503",
-            Release::Failed,
+            Release::Failed
         )
         .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(store.make_due("default", t(5_008)).await.unwrap(), 1);
-    assert_eq!(store.next_due("default").await.unwrap(), Some(t(5_008)));
+    );
+    assert_eq!(
+        store
+            .make_jobs_due(KIND, "default", t(5_008))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store.next_job_due(KIND, "default").await.unwrap(),
+        Some(t(5_008))
+    );
 
     // A crashed worker's lease runs out and another takes the row; a heartbeat keeps a
     // live one's; the old attempt can neither renew nor complete.
     let crashed = claim(store, "dead-worker", 6_000, 1_000).await.unwrap();
     assert_eq!(crashed.id, "r2");
     assert!(
-        store.renew("r2", crashed.fence, t(7_500)).await.unwrap(),
+        store
+            .renew_job(KIND, "r2", crashed.fence, t(7_500))
+            .await
+            .unwrap(),
         "heartbeat"
     );
     assert!(
@@ -249,29 +293,24 @@ async fn story(store: &Store) {
     let rescued = claim(store, "w4", 7_500, 1_000).await.unwrap();
     assert_eq!(rescued.id, "r2");
     assert!(
-        !store.renew("r2", crashed.fence, t(9_000)).await.unwrap(),
+        !store
+            .renew_job(KIND, "r2", crashed.fence, t(9_000))
+            .await
+            .unwrap(),
         "the old attempt cannot take it back"
     );
     assert!(
-        store
-            .complete("r2", crashed.fence, t(7_501), &done)
+        complete(store, &crashed, 7_501, done.clone())
             .await
-            .unwrap()
             .is_none(),
         "the old attempt lost it"
     );
+    let refused = Completion::Failed {
+        reason: "RegistrationInvalid: email".into(),
+    };
     assert!(
-        store
-            .complete(
-                "r2",
-                rescued.fence,
-                t(7_501),
-                &Completion::Failed {
-                    reason: "RegistrationInvalid: email".into()
-                }
-            )
+        complete(store, &rescued, 7_501, refused)
             .await
-            .unwrap()
             .is_some_and(|r| r.state == OutboxState::Failed
                 && r.last_error.as_deref() == Some("RegistrationInvalid: email")),
         "the outcome comes back with the row"
@@ -281,7 +320,7 @@ async fn story(store: &Store) {
         None
     );
     assert_eq!(
-        store.waiting("default", t(9_000)).await.unwrap(),
+        store.jobs_waiting(KIND, "default", t(9_000)).await.unwrap(),
         0,
         "finished rows"
     );
@@ -306,17 +345,10 @@ async fn story(store: &Store) {
         (OutboxState::Pending, 0, None)
     );
     let c = claim(store, "w5", 8_000, 1_000).await.unwrap();
-    store
-        .complete(
-            &c.id,
-            c.fence,
-            t(8_001),
-            &Completion::Dead {
-                reason: "failing for t(3) days".into(),
-            },
-        )
-        .await
-        .unwrap();
+    let dead = Completion::Dead {
+        reason: "failing for 3 days".into(),
+    };
+    assert!(complete(store, &c, 8_001, dead).await.is_some());
     assert_eq!(store.retry_all_failed(t(9_000)).await.unwrap(), 1);
     assert!(
         !store.discard("r2").await.unwrap(),
@@ -414,17 +446,10 @@ async fn a_failed_registration_can_be_discarded() {
         !store.discard(&c.id).await.unwrap(),
         "not while it is being delivered"
     );
-    store
-        .complete(
-            &c.id,
-            c.fence,
-            t(3),
-            &Completion::Failed {
-                reason: "refused".into(),
-            },
-        )
-        .await
-        .unwrap();
+    let refused = Completion::Failed {
+        reason: "refused".into(),
+    };
+    assert!(complete(&store, &c, 3, refused).await.is_some());
     assert!(store.discard("f1").await.unwrap());
     assert_eq!(store.registration("f1").await.unwrap(), None);
 }
@@ -439,22 +464,24 @@ async fn a_worker_only_claims_its_own_profiles_registrations() {
         .enqueue(&[other, submission("d1", "d@example.com", None, 2)])
         .await
         .unwrap();
-    assert_eq!(store.next_due("default").await.unwrap(), Some(t(2)));
+    assert_eq!(
+        store.next_job_due(KIND, "default").await.unwrap(),
+        Some(t(2))
+    );
     assert_eq!(claim(&store, "w", 10, 1_000).await.unwrap().id, "d1");
     assert!(
         claim(&store, "w", 10, 1_000).await.is_none(),
         "the other profile's registration is not this worker's to send"
     );
     assert_eq!(
-        store
-            .claim("other-account", "w2", t(10), ms(1_000), Claim::Due)
+        claim_many(&store, "other-account", "w2", 10, 1_000, Claim::Due, 1)
             .await
-            .unwrap()
+            .pop()
             .unwrap()
             .id,
         "o1"
     );
-    assert_eq!(store.next_due("nobody").await.unwrap(), None);
+    assert_eq!(store.next_job_due(KIND, "nobody").await.unwrap(), None);
 }
 
 /// Delivery loops that ask together: several claims in one statement (orphans first,
@@ -474,10 +501,7 @@ async fn together(store: &Store) {
     store.enqueue(&batch).await.unwrap();
     let orphan = claim(store, "crashed", 200, 50).await.unwrap();
     assert_eq!(orphan.id, "g0");
-    let claimed = store
-        .claim_many("default", "loops", t(300), ms(1_000), 3)
-        .await
-        .unwrap();
+    let claimed = claim_many(store, "default", "loops", 300, 1_000, Claim::Due, 3).await;
     let ids: Vec<_> = claimed.iter().map(|r| r.id.as_str()).collect();
     assert_eq!(
         ids,
@@ -490,16 +514,11 @@ async fn together(store: &Store) {
         orphan.fence + 1,
         "the crashed attempt is fenced out"
     );
-    let rest = store
-        .claim_many("default", "loops", t(300), ms(1_000), 10)
-        .await
-        .unwrap();
+    let rest = claim_many(store, "default", "loops", 300, 1_000, Claim::Due, 10).await;
     assert_eq!(rest.len(), 2, "only what is left, never one twice");
     assert!(
-        store
-            .claim_many("default", "loops", t(300), ms(1_000), 4)
+        claim_many(store, "default", "loops", 300, 1_000, Claim::Due, 4)
             .await
-            .unwrap()
             .is_empty()
     );
 
@@ -508,19 +527,18 @@ async fn together(store: &Store) {
         join_url: format!("https://example.com/join/{n}"),
     };
     let outcomes = store
-        .complete_many(
+        .complete(
             t(400),
-            &[
-                (claimed[1].id.clone(), claimed[1].fence, delivered(1)),
-                (orphan.id.clone(), orphan.fence, delivered(99)),
+            vec![
+                (claimed[1].clone(), delivered(1)),
+                (orphan.clone(), delivered(99)),
                 (
-                    claimed[2].id.clone(),
-                    claimed[2].fence,
+                    claimed[2].clone(),
                     Completion::Failed {
                         reason: "refused".into(),
                     },
                 ),
-                (claimed[0].id.clone(), claimed[0].fence, delivered(0)),
+                (claimed[0].clone(), delivered(0)),
             ],
         )
         .await
@@ -556,4 +574,96 @@ async fn claims_and_outcomes_together_on_postgres() {
         return;
     };
     together(&Store::postgres(&url, &SecretKey::generate()).await.unwrap()).await;
+}
+
+/// One person, one GoTo call: a person's submissions for a webinar join the one on its
+/// way to GoTo (whatever the case of the email), in one batch or later, from this
+/// process or another; other webinars and organizers are other registrations; once the
+/// first is finished, a new submission is stored again (GoTo then says "already
+/// registered").
+async fn one_person(a: &Store, b: &Store) {
+    let stored = a
+        .enqueue(&[
+            submission("p1", "Pat@example.com", None, 1),
+            submission("p2", "pat@EXAMPLE.com", None, 2),
+        ])
+        .await
+        .unwrap();
+    assert!(matches!(&stored[0], Enqueued::New(r) if r.id == "p1"));
+    assert!(
+        matches!(&stored[1], Enqueued::InFlight(r) if r.id == "p1"),
+        "{stored:?}"
+    );
+    assert_eq!(a.registration("p2").await.unwrap(), None, "nothing stored");
+
+    // From another process, while the first is being delivered.
+    let running = claim(a, "w", 10, 60_000).await.unwrap();
+    let joined = b
+        .enqueue(&[submission("p3", "PAT@example.com", None, 11)])
+        .await
+        .unwrap();
+    assert!(
+        matches!(&joined[0], Enqueued::InFlight(r) if r.id == "p1" && r.state == OutboxState::Delivering),
+        "{joined:?}"
+    );
+
+    // Another webinar, and another organizer, are registrations of their own.
+    let mut elsewhere = submission("p4", "pat@example.com", None, 12);
+    elsewhere.webinar_key = g2w_goto::WebinarKey::new(7);
+    let mut other_organizer = submission("p5", "pat@example.com", None, 13);
+    other_organizer.profile = "second".into();
+    let own = b.enqueue(&[elsewhere, other_organizer]).await.unwrap();
+    assert!(own.iter().all(|e| matches!(e, Enqueued::New(_))), "{own:?}");
+
+    // Once the first has its answer, the person may submit again.
+    let done = Completion::Delivered {
+        registrant_key: g2w_goto::RegistrantKey::new(5),
+        join_url: "https://j/5".into(),
+    };
+    assert!(complete(a, &running, 20, done).await.is_some());
+    let again = b
+        .enqueue(&[submission("p6", "pat@example.com", None, 21)])
+        .await
+        .unwrap();
+    assert!(
+        matches!(&again[0], Enqueued::New(r) if r.id == "p6"),
+        "{again:?}"
+    );
+
+    // Twenty at once from two processes: one registration, everyone told of it.
+    let burst = |from: i64| -> Vec<NewRegistration> {
+        (from..from + 10)
+            .map(|i| submission(&format!("q{i}"), "quinn@example.com", None, 30 + i))
+            .collect()
+    };
+    let (left, right) = (burst(0), burst(10));
+    let (left, right) = tokio::join!(a.enqueue(&left), b.enqueue(&right));
+    let (left, right) = (left.unwrap(), right.unwrap());
+    let all: Vec<_> = left.iter().chain(&right).collect();
+    let new: Vec<_> = all
+        .iter()
+        .filter(|e| matches!(e, Enqueued::New(_)))
+        .collect();
+    assert_eq!(new.len(), 1, "{all:?}");
+    let id = &new[0].registration().id;
+    assert!(all.iter().all(|e| &e.registration().id == id));
+}
+
+#[tokio::test]
+async fn one_person_one_registration_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = Store::open_in(dir.path(), None).await.unwrap();
+    let b = Store::open_in(dir.path(), None).await.unwrap();
+    one_person(&a, &b).await;
+}
+
+#[tokio::test]
+async fn one_person_one_registration_on_postgres() {
+    let Some(url) = g2w_store::test_database_url() else {
+        return;
+    };
+    let key = SecretKey::generate();
+    let a = Store::postgres(&url, &key).await.unwrap();
+    let b = Store::postgres(&url, &key).await.unwrap();
+    one_person(&a, &b).await;
 }

@@ -1,13 +1,35 @@
 //! The webhook events contract, on SQLite and (when a server is named) PostgreSQL:
-//! dedupe by event key and by fact, attendance counts, and the forwarding outbox.
-#![allow(clippy::unwrap_used)]
+//! dedupe by event key and by fact, attendance counts, and forwarding as jobs.
 
 use std::time::Duration;
 
 use g2w_goto::{EventName, RegistrantKey, SessionKey, Timestamp, WebinarKey};
 use g2w_store::{
-    Claim, EventSource, ForwardDone, ForwardState, NewEvent, Release, SecretKey, Store,
+    Claim, EventSource, ForwardState, JobEnd, NewEvent, QueueName, Release, SecretKey, Store,
+    StoredEvent,
 };
+
+const KIND: QueueName = QueueName::Forwards;
+
+/// The engine's claim of one forwarding job, and its event.
+async fn claim_forward(store: &Store, now: i64, lease: Duration) -> Option<StoredEvent> {
+    let jobs = store
+        .claim_jobs(KIND, "", "w", at(now), lease, Claim::Due, 1)
+        .await
+        .unwrap();
+    store.events_of(jobs).await.unwrap().pop()
+}
+
+/// Ends the forwarding attempt holding `fence` on `key`; whether it still held it.
+async fn finish(store: &Store, key: &str, fence: i64, end: JobEnd) -> bool {
+    store
+        .finish_jobs(KIND, at(0), &[(key.to_owned(), fence, end)])
+        .await
+        .unwrap()
+        .pop()
+        .flatten()
+        .is_some()
+}
 
 const WEBINAR: WebinarKey = WebinarKey::new(9_007_199_254_740_993);
 
@@ -108,15 +130,16 @@ async fn story(store: &Store) {
     // leased, released with a due time, finished; an expired lease is taken over and
     // the attempt that lost it records nothing.
     let lease = Duration::from_secs(10);
-    let claim = |now: i64| store.claim_forward("w", at(now), lease, Claim::Due);
-    let first = claim(5_000).await.unwrap().unwrap();
+    let claim = |now: i64| claim_forward(store, now, lease);
+    let first = claim(5_000).await.unwrap();
     assert_eq!(
         (first.event_key.as_str(), first.forward_attempts),
         ("e1", 1)
     );
     assert_eq!(first.forward_state, ForwardState::Delivering);
     let released = store
-        .release_forward(
+        .release_job(
+            KIND,
             "e1",
             first.forward_fence,
             at(5_000),
@@ -127,67 +150,64 @@ async fn story(store: &Store) {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(released.forward_failing_since, Some(at(5_000)));
+    assert_eq!(released.failing_since, Some(at(5_000)));
     for expected in ["e2", "e3", "e4"] {
-        let e = claim(5_000).await.unwrap().unwrap();
+        let e = claim(5_000).await.unwrap();
         assert_eq!(e.event_key, expected);
         if expected != "e4" {
-            assert!(
-                store
-                    .finish_forward(expected, e.forward_fence, &ForwardDone::Delivered)
-                    .await
-                    .unwrap()
-                    .is_some()
-            );
+            assert!(finish(store, expected, e.forward_fence, JobEnd::Done).await);
         }
     }
-    assert!(claim(5_000).await.unwrap().is_none(), "e1 waits, e4 leased");
+    assert!(claim(5_000).await.is_none(), "e1 waits, e4 leased");
     let gauges = store.forward_gauges().await.unwrap();
     assert_eq!(
         (gauges.pending, gauges.delivering, gauges.oldest_waiting),
         (1, 1, Some(at(1_000)))
     );
     let lost = first.forward_fence;
-    let crashed = claim(15_001).await.unwrap().unwrap();
+    let crashed = claim(15_001).await.unwrap();
     assert_eq!(
         (crashed.event_key.as_str(), crashed.forward_attempts),
         ("e4", 2)
     );
     assert!(
-        store
-            .finish_forward("e4", crashed.forward_fence - 1, &ForwardDone::Delivered)
-            .await
-            .unwrap()
-            .is_none(),
+        !finish(store, "e4", crashed.forward_fence - 1, JobEnd::Done).await,
         "the attempt that lost its lease records nothing"
     );
     assert!(
         !store
-            .renew_forward("e4", crashed.forward_fence - 1, at(20_000))
+            .renew_job(KIND, "e4", crashed.forward_fence - 1, at(20_000))
             .await
             .unwrap()
     );
     assert!(lost > 0);
-    store
-        .finish_forward(
+    assert!(
+        finish(
+            store,
             "e4",
             crashed.forward_fence,
-            &ForwardDone::Failed {
-                error: "gave up".into(),
-            },
+            JobEnd::Dead("gave up".into())
         )
         .await
-        .unwrap();
-    assert_eq!(store.next_forward_due().await.unwrap(), Some(at(60_000)));
-    assert_eq!(store.make_forwards_due(at(30_000)).await.unwrap(), 1);
-    let again = claim(30_000).await.unwrap().unwrap();
+    );
+    assert_eq!(
+        store.event("e4").await.unwrap().unwrap().forward_state,
+        ForwardState::Failed
+    );
+    assert_eq!(
+        store.next_job_due(KIND, "").await.unwrap(),
+        Some(at(60_000))
+    );
+    assert_eq!(store.make_jobs_due(KIND, "", at(30_000)).await.unwrap(), 1);
+    let again = claim(30_000).await.unwrap();
     assert_eq!(
         (again.event_key.as_str(), again.forward_attempts),
         ("e1", 2)
     );
     assert_eq!(again.forward_error.as_deref(), Some("HTTP 503"));
     store
-        .release_forward(
+        .release_job(
+            KIND,
             "e1",
             again.forward_fence,
             at(30_000),
@@ -203,10 +223,8 @@ async fn story(store: &Store) {
     quiet.registrant_key = None;
     assert!(store.record_event(&quiet).await.unwrap());
     assert!(
-        store
-            .claim_forward("w", at(1_000_000), lease, Claim::Due)
+        claim_forward(store, 1_000_000, lease)
             .await
-            .unwrap()
             .is_some_and(|e| e.event_key == "e1"),
         "nothing to forward without a forward URL"
     );

@@ -14,9 +14,9 @@ use refinery_core::traits::r#async::{AsyncMigrate, AsyncQuery, AsyncTransaction}
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+use super::sqlite::Sqlite;
+use super::{Db, Statement};
 use crate::StoreError;
-use crate::db::sqlite::Sqlite;
-use crate::db::{Db, Statement};
 
 mod sqlite_migrations {
     refinery::embed_migrations!("migrations/sqlite");
@@ -39,11 +39,17 @@ fn refused(db: &str, e: impl std::error::Error + Send + Sync + 'static) -> Store
     }
 }
 
-/// Brings `db`'s schema up to date. `user_version` is what an older g2w recorded in a
+/// Brings `db`'s schema up to date (or, for tests that build an older release's
+/// database, up to migration `upto`). `user_version` is what an older g2w recorded in a
 /// SQLite file (0 elsewhere).
-pub(crate) async fn migrate(db: &Db, user_version: i64) -> Result<(), StoreError> {
+pub(crate) async fn migrate(
+    db: &Db,
+    user_version: i64,
+    upto: Option<u32>,
+) -> Result<(), StoreError> {
+    let target = upto.map_or(Target::Latest, Target::Version);
     match db {
-        Db::Sqlite(sqlite) => migrate_sqlite(sqlite, user_version).await,
+        Db::Sqlite(sqlite) => migrate_sqlite(sqlite, user_version, target).await,
         Db::Postgres(pg) => {
             let mut client = pg.connection().await?;
             let location = pg.location().to_owned();
@@ -56,6 +62,7 @@ pub(crate) async fn migrate(db: &Db, user_version: i64) -> Result<(), StoreError
                 .get_migrations()
                 .len();
             let ran = postgres_migrations::migrations::runner()
+                .set_target(target)
                 .run_async(&mut **client)
                 .await
                 .map_err(|e| refused(&location, e));
@@ -67,7 +74,7 @@ pub(crate) async fn migrate(db: &Db, user_version: i64) -> Result<(), StoreError
     }
 }
 
-async fn migrate_sqlite(db: &Sqlite, user_version: i64) -> Result<(), StoreError> {
+async fn migrate_sqlite(db: &Sqlite, user_version: i64, target: Target) -> Result<(), StoreError> {
     let runner = sqlite_migrations::migrations::runner;
     let known = runner().get_migrations().len();
     let mut conn = SqliteMigrations(db);
@@ -99,11 +106,12 @@ async fn migrate_sqlite(db: &Sqlite, user_version: i64) -> Result<(), StoreError
             .await
             .map_err(|e| refused(db.location(), e))?;
     }
-    let ran = runner().run_async(&mut conn).await;
+    let ran = runner().set_target(target).run_async(&mut conn).await;
     if ran.is_err() {
         // Another process on the same file may have migrated at the same moment: look
         // again before calling it a failure.
         runner()
+            .set_target(target)
             .run_async(&mut conn)
             .await
             .map_err(|e| refused(db.location(), e))?;
