@@ -1,8 +1,9 @@
 //! Counters that tests read through `GET /_emulator/stats` to prove what g2w did:
 //! one refresh and not sixty-four, each registrant created once, 429s honoured.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
@@ -22,6 +23,9 @@ pub struct Stats {
     pub registrants_created: u64,
     /// 429 answers, from the rate limiter or from injected faults.
     pub rate_limited: u64,
+    /// The most API calls each GoTo account made within any one second (a sliding
+    /// window on real time), whatever the answer: what GoTo's limit is measured on.
+    pub busiest_second: BTreeMap<String, u64>,
 }
 
 impl Stats {
@@ -52,6 +56,8 @@ impl Stats {
 #[derive(Debug, Default)]
 pub(crate) struct StatsRecorder {
     inner: Mutex<Stats>,
+    /// Each account's calls of the last second.
+    recent: Mutex<HashMap<String, VecDeque<Instant>>>,
 }
 
 impl StatsRecorder {
@@ -90,11 +96,34 @@ impl StatsRecorder {
         self.with(|s| s.registrants_created += 1);
     }
 
+    /// An API call of `account` arrived now.
+    pub fn arrival(&self, account: &str) {
+        let now = Instant::now();
+        let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+        let calls = recent.entry(account.to_owned()).or_default();
+        while calls
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= Duration::from_secs(1))
+        {
+            calls.pop_front();
+        }
+        calls.push_back(now);
+        let within = calls.len() as u64;
+        self.with(|s| {
+            let busiest = s.busiest_second.entry(account.to_owned()).or_default();
+            *busiest = (*busiest).max(within);
+        });
+    }
+
     pub fn snapshot(&self) -> Stats {
         self.inner.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     pub fn reset(&self) {
         self.with(|s| *s = Stats::default());
+        self.recent
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
     }
 }

@@ -155,6 +155,11 @@ async fn two_gateways_share_the_outbox_the_budget_and_one_refresh_through_a_kill
         stats.rate_limited, 0,
         "one budget for the account: GoTo never said 429"
     );
+    assert!(
+        stats.busiest_second.values().all(|n| *n <= 10),
+        "never more than GoTo's 10 in any second: {:?}",
+        stats.busiest_second
+    );
     assert_eq!(
         grants(&env) - grants_at_start,
         1,
@@ -163,6 +168,86 @@ async fn two_gateways_share_the_outbox_the_budget_and_one_refresh_through_a_kill
     assert!(stats.route_status(CREATE, 201) == 500);
     crate::signal(&second, "TERM");
     assert!(second.wait().unwrap().success());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn three_gateways_and_an_import_run_keep_to_gotos_limit_together() {
+    let Some(url) = g2w_store::test_database_url() else {
+        return;
+    };
+    let mut env = Env::start(EmulatorConfig {
+        rate_limit: 10,
+        ..Default::default()
+    })
+    .await;
+    env.shared_store = Some((url.clone(), SecretKey::generate().to_base64()));
+    env.login_pat().await;
+    let webinar = env
+        .control("/webinars", json!({"subject": "Everyone at once"}))
+        .await["webinarKey"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let serve = || {
+        let mut cmd = env.g2w(&["serve", "--listen", "127.0.0.1:0", "--sync-wait", "0"]);
+        cmd.env("G2W_INTAKE_RATE_PER_IP", "0");
+        start_serve(cmd)
+    };
+    let gateways: Vec<_> = (0..3).map(|_| serve()).collect();
+    let csv: String = std::iter::once("firstName,lastName,email\n".to_owned())
+        .chain((0..150).map(|i| format!("Imported,Person {i},imp{i}@example.com\n")))
+        .collect();
+    let file = env.data.path().join("import.csv");
+    std::fs::write(&file, csv).unwrap();
+    let import = tokio::spawn(Env::run_cmd(
+        env.g2w(&[
+            "registrants",
+            "import",
+            &webinar,
+            &file.to_string_lossy(),
+            "--concurrency",
+            "8",
+        ]),
+        "",
+    ));
+    let posts: Vec<_> = (0..150)
+        .map(|i| {
+            let (http, base, webinar) =
+                (env.http.clone(), gateways[i % 3].1.clone(), webinar.clone());
+            tokio::spawn(async move {
+                post(&http, &base, &webinar, &format!("gw{i}@example.com")).await
+            })
+        })
+        .collect();
+    for p in posts {
+        p.await.unwrap();
+    }
+    crate::assert_ok(&import.await.unwrap());
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while env.emu.stats().registrants_created < 300 {
+        assert!(
+            Instant::now() < deadline,
+            "{} of 300 at GoTo",
+            env.emu.stats().registrants_created
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let stats = env.emu.stats();
+    eprintln!(
+        "three gateways and an import: busiest second {:?}, {} × 429",
+        stats.busiest_second, stats.rate_limited
+    );
+    assert_eq!(stats.route_status(CREATE, 201), 300, "each once");
+    assert_eq!(stats.rate_limited, 0, "one budget: GoTo never said 429");
+    assert!(
+        stats.busiest_second.values().all(|n| *n <= 10),
+        "never more than GoTo's 10 in any second: {:?}",
+        stats.busiest_second
+    );
+    for (mut child, _) in gateways {
+        crate::signal(&child, "TERM");
+        child.wait().unwrap();
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

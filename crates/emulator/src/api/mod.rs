@@ -107,7 +107,9 @@ async fn require_token(
         .organizers
         .get(&grant.organizer_key)
         .map_or(grant.organizer_key, |o| o.account_key);
-    if !shared.limiter.allow(&account.to_string()) {
+    let account = account.to_string();
+    shared.stats.arrival(&account);
+    if !shared.limiter.allow(&account) {
         return too_many_requests();
     }
     request.extensions_mut().insert(Caller {
