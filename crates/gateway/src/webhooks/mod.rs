@@ -46,10 +46,11 @@ pub(crate) fn forwarder(
         }
     };
     let forwards = Forwards::new(http, url, config.forward_secret.clone(), clock.clone());
+    // As many in flight as deliveries: after a restart the backlog drains while the
+    // killed process's leases run out, as registrations' does.
     let policy = Policy {
         backoff_base: std::time::Duration::from_secs(1),
         backoff_cap: forward::BACKOFF_CAP,
-        concurrency: 1,
         ..policy
     };
     Some(Arc::new(Engine::new(
