@@ -57,7 +57,9 @@ use crate::delivery::waiters::Waiters;
 use crate::limiter::IpLimiter;
 use crate::metrics::Metrics;
 use crate::organizers::{Organizer, Organizers};
-use crate::state::{AppState, Console, Delivery, Shared, Visitors};
+use crate::state::{
+    AppParts, AppState, Console, Delivery, DeliveryParts, Shared, SharedParts, Visitors,
+};
 
 /// The largest request body accepted (larger → 413).
 pub const BODY_LIMIT: usize = 64 * 1024;
@@ -152,23 +154,23 @@ impl Gateway {
                 config.lookups_per_ip_per_minute,
             ),
         });
-        let state = AppState {
+        let state = AppState::new(AppParts {
             console: Arc::new(Console::new(&config)),
-            delivery: Delivery {
+            delivery: Delivery::new(DeliveryParts {
                 batcher: Batcher::start(store.clone()),
                 waiters,
                 forwarder,
-            },
-            shared: Shared {
+            }),
+            shared: Shared::new(SharedParts {
                 config: Arc::new(config),
                 clock,
                 store,
                 metrics,
-            },
+            }),
             organizers,
             visitors,
             receiver: Arc::default(),
-        };
+        });
         Self {
             state,
             background: true,

@@ -1,5 +1,7 @@
 //! What handlers share, in parts: each handler asks (through axum's `FromRef`) for only
-//! the parts it uses, so what a handler can touch is in its signature.
+//! the parts it uses, so what a handler can touch is in its signature. Each part is one
+//! `Arc` behind a handle, so that giving a request its parts costs a reference count or
+//! two, not one per field (every request does it, on every core).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -20,11 +22,28 @@ use crate::webhooks::{Forwarder, HookPath};
 
 /// What nearly every handler needs: the settings, the clock, the store and the metrics.
 #[derive(Clone)]
-pub(crate) struct Shared {
+pub(crate) struct Shared(Arc<SharedParts>);
+
+/// The parts of [`Shared`].
+pub(crate) struct SharedParts {
     pub config: Arc<GatewayConfig>,
     pub clock: Clock,
     pub store: Arc<Store>,
     pub metrics: Arc<Metrics>,
+}
+
+impl Shared {
+    pub(crate) fn new(parts: SharedParts) -> Self {
+        Self(Arc::new(parts))
+    }
+}
+
+impl std::ops::Deref for Shared {
+    type Target = SharedParts;
+
+    fn deref(&self) -> &SharedParts {
+        &self.0
+    }
 }
 
 impl Shared {
@@ -37,11 +56,28 @@ impl Shared {
 /// The durable work: storing registrations, forwarding events, and the visitors
 /// waiting for a delivery (each organizer delivers its own registrations).
 #[derive(Clone)]
-pub(crate) struct Delivery {
+pub(crate) struct Delivery(Arc<DeliveryParts>);
+
+/// The parts of [`Delivery`].
+pub(crate) struct DeliveryParts {
     pub batcher: Batcher,
     pub waiters: Arc<Waiters>,
     /// Forwards received events to the user's URL, when one is configured.
     pub forwarder: Option<Arc<Forwarder>>,
+}
+
+impl Delivery {
+    pub(crate) fn new(parts: DeliveryParts) -> Self {
+        Self(Arc::new(parts))
+    }
+}
+
+impl std::ops::Deref for Delivery {
+    type Target = DeliveryParts;
+
+    fn deref(&self) -> &DeliveryParts {
+        &self.0
+    }
 }
 
 impl Delivery {
@@ -96,7 +132,10 @@ impl Console {
 
 /// Every part.
 #[derive(Clone)]
-pub(crate) struct AppState {
+pub(crate) struct AppState(Arc<AppParts>);
+
+/// The parts of [`AppState`].
+pub(crate) struct AppParts {
     pub shared: Shared,
     pub delivery: Delivery,
     pub organizers: Organizers,
@@ -104,6 +143,20 @@ pub(crate) struct AppState {
     pub console: Arc<Console>,
     /// The webhook receiver's secret path.
     pub receiver: Arc<HookPath>,
+}
+
+impl AppState {
+    pub(crate) fn new(parts: AppParts) -> Self {
+        Self(Arc::new(parts))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = AppParts;
+
+    fn deref(&self) -> &AppParts {
+        &self.0
+    }
 }
 
 impl FromRef<AppState> for Shared {

@@ -36,20 +36,22 @@ CREATE TABLE registrations (
     source          TEXT,
     validated       BOOLEAN NOT NULL DEFAULT TRUE,
     created_at      BIGINT NOT NULL,
-    open_key        TEXT,
+    -- See the SQLite migration: "email, webinar, profile", and '' or the id. Byte order
+    -- (COLLATE "C"), so that a search by email is a range of the index.
+    person          TEXT COLLATE "C" NOT NULL,
+    flight          TEXT NOT NULL DEFAULT '',
     outcome         TEXT CHECK (outcome IN ('delivered', 'already_registered')),
     registrant_key  TEXT,
     join_url        TEXT
 );
 CREATE UNIQUE INDEX registrations_idempotency ON registrations (idempotency_key)
     WHERE idempotency_key IS NOT NULL;
-CREATE UNIQUE INDEX registrations_open ON registrations (open_key) WHERE open_key IS NOT NULL;
-CREATE INDEX registrations_email ON registrations (lower(email));
+CREATE UNIQUE INDEX registrations_person ON registrations (person, flight);
 
 INSERT INTO registrations (id, profile, webinar_key, email, payload, idempotency_key, source,
-        validated, created_at, outcome, registrant_key, join_url)
+        validated, created_at, person, flight, outcome, registrant_key, join_url)
     SELECT id, profile, webinar_key, email, payload, idempotency_key, source, validated,
-        created_at,
+        created_at, lower(email) || chr(31) || webinar_key || chr(31) || profile, id,
         CASE WHEN state IN ('delivered', 'already_registered') THEN state END,
         registrant_key, join_url
     FROM outbox;

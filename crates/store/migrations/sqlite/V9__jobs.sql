@@ -36,9 +36,11 @@ CREATE INDEX jobs_lease ON jobs (kind, owner, lease_until) WHERE state = 'runnin
 CREATE INDEX jobs_waiting ON jobs (kind, created_at) WHERE state IN ('pending', 'running');
 CREATE INDEX jobs_failed ON jobs (kind, state, created_at) WHERE state IN ('failed', 'dead');
 
--- Registrations as people look at them. open_key ("profile webinar email", the email in
--- lower case) is set while the registration's job is open: a second submission of the
--- same person for the same webinar joins the first instead of making a second GoTo call.
+-- Registrations as people look at them. person is "email (lower case), webinar, profile"
+-- (separated by U+001F); flight is '' while the registration's job is open and its id
+-- once it finished. Their one index serves both look-ups by person: a second submission
+-- of the same person for the same webinar while the first is open meets it (unique) and
+-- joins it instead of making a second GoTo call, and a search by email is a range of it.
 CREATE TABLE registrations (
     id              TEXT PRIMARY KEY,
     profile         TEXT NOT NULL,
@@ -49,20 +51,21 @@ CREATE TABLE registrations (
     source          TEXT,
     validated       INTEGER NOT NULL DEFAULT 1,
     created_at      INTEGER NOT NULL,
-    open_key        TEXT,
+    person          TEXT NOT NULL,
+    flight          TEXT NOT NULL DEFAULT '',
     outcome         TEXT CHECK (outcome IN ('delivered', 'already_registered')),
     registrant_key  TEXT,
     join_url        TEXT
 );
 CREATE UNIQUE INDEX registrations_idempotency ON registrations (idempotency_key)
     WHERE idempotency_key IS NOT NULL;
-CREATE UNIQUE INDEX registrations_open ON registrations (open_key) WHERE open_key IS NOT NULL;
-CREATE INDEX registrations_email ON registrations (lower(email));
+CREATE UNIQUE INDEX registrations_person ON registrations (person, flight);
 
+-- Registrations of the previous release are never joined (their flight is their id).
 INSERT INTO registrations (id, profile, webinar_key, email, payload, idempotency_key, source,
-        validated, created_at, outcome, registrant_key, join_url)
+        validated, created_at, person, flight, outcome, registrant_key, join_url)
     SELECT id, profile, webinar_key, email, payload, idempotency_key, source, validated,
-        created_at,
+        created_at, lower(email) || char(31) || webinar_key || char(31) || profile, id,
         CASE WHEN state IN ('delivered', 'already_registered') THEN state END,
         registrant_key, join_url
     FROM outbox;

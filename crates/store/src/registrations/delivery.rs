@@ -16,7 +16,7 @@ const ROWS: &str = concat!(
 /// GoTo's answer, written only where this attempt's end of the job was recorded (SQLite:
 /// after each job's own end, in the same transaction).
 const ANSWER_ONE: &str = "UPDATE registrations SET outcome = $2, registrant_key = $3,
-         join_url = $4, open_key = NULL
+         join_url = $4, flight = id
      WHERE id = $1 AND EXISTS (SELECT 1 FROM jobs WHERE kind = 'registrations' AND id = $1
          AND fence = $5 AND state IN ('done', 'failed', 'dead'))";
 
@@ -27,7 +27,7 @@ const ANSWER_MANY: &str = concat!(
     finish_many!(),
     "), answered AS (
          UPDATE registrations SET outcome = o.o_outcome, registrant_key = o.o_key,
-             join_url = o.o_url, open_key = NULL
+             join_url = o.o_url, flight = registrations.id
          FROM unnest($3::text[], $4::bigint[], $7::text[], $8::text[], $9::text[])
              AS o(o_id, o_fence, o_outcome, o_key, o_url), done
          WHERE registrations.id = o.o_id AND done.id = o.o_id AND done.fence = o.o_fence)

@@ -3,14 +3,14 @@
 use std::collections::HashMap;
 
 use super::*;
-use crate::db::{Arg, Dialect, Durability, Statement, args};
+use crate::db::{Arg, Dialect, Durability, Statement};
 use crate::{Store, StoreError};
 
 /// A registration and its job in one statement (PostgreSQL): one round trip for the whole
 /// batch, whatever its size.
 const INSERT_MANY: &str = "WITH ins AS (
          INSERT INTO registrations (id, profile, webinar_key, email, payload, idempotency_key,
-             source, validated, created_at, open_key)
+             source, validated, created_at, person)
          SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
              $6::text[], $7::text[], $8::bool[], $9::bigint[], $10::text[])
          ON CONFLICT DO NOTHING
@@ -21,16 +21,20 @@ const INSERT_MANY: &str = "WITH ins AS (
          FROM ins)
      SELECT id FROM ins";
 
-/// A registration (SQLite: one statement each, all in one transaction).
-const INSERT_ONE: &str = "INSERT INTO registrations (id, profile, webinar_key, email, payload,
-         idempotency_key, source, validated, created_at, open_key)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+/// The batch's registrations in one statement (SQLite): `$1` is a JSON array with a
+/// row (an array, in the columns' order) per registration.
+const INSERT_ROWS: &str = "INSERT INTO registrations (id, profile, webinar_key, email, payload,
+         idempotency_key, source, validated, created_at, person)
+     SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5,
+         value ->> 6, value ->> 7, value ->> 8, value ->> 9
+     FROM json_each($1) WHERE true
      ON CONFLICT DO NOTHING RETURNING id";
 
-/// Its job, when the registration was stored.
-const INSERT_JOB: &str = "INSERT INTO jobs (kind, id, owner, state, run_at, created_at, updated_at)
-     SELECT 'registrations', id, profile, 'pending', created_at, created_at, created_at
-     FROM registrations WHERE id = $1
+/// Their jobs, for those stored (`$1`: a JSON array of the batch's ids).
+const INSERT_JOBS: &str = "INSERT INTO jobs (kind, id, owner, state, run_at, created_at, updated_at)
+     SELECT 'registrations', r.id, r.profile, 'pending', r.created_at, r.created_at,
+         r.created_at
+     FROM json_each($1) AS b JOIN registrations r ON r.id = b.value WHERE true
      ON CONFLICT DO NOTHING";
 
 /// The registrations an idempotency key or an open delivery already names.
@@ -45,7 +49,7 @@ const EARLIER: &str = concat!(
     registration_columns!(job),
     " FROM ",
     joined!(),
-    " WHERE r.open_key = ANY($2)"
+    " WHERE r.person = ANY($2) AND r.flight = ''"
 );
 
 /// How often a submission that met an open delivery is tried again when that delivery
@@ -120,33 +124,37 @@ impl Store {
                         texts(|r| r.source.clone()),
                         Arg::Bools(items.iter().map(|r| r.validated).collect()),
                         Arg::Ints(items.iter().map(|r| r.created_at.as_millis()).collect()),
-                        texts(|r| Some(open_key(&r.profile, r.webinar_key, &r.email))),
+                        texts(|r| Some(person(&r.profile, r.webinar_key, &r.email))),
                     ],
                 )]
             }
-            Dialect::Sqlite => items
-                .iter()
-                .flat_map(|r| {
-                    [
-                        Statement::new(
-                            INSERT_ONE,
-                            args![
-                                &r.id,
-                                &r.profile,
-                                r.webinar_key.to_string(),
-                                &r.email,
-                                &r.payload,
-                                r.idempotency_key.clone(),
-                                r.source.clone(),
-                                r.validated,
-                                r.created_at.as_millis(),
-                                open_key(&r.profile, r.webinar_key, &r.email),
-                            ],
-                        ),
-                        Statement::new(INSERT_JOB, args![&r.id]),
-                    ]
-                })
-                .collect(),
+            Dialect::Sqlite => {
+                let rows: Vec<serde_json::Value> = items
+                    .iter()
+                    .map(|r| {
+                        serde_json::json!([
+                            r.id,
+                            r.profile,
+                            r.webinar_key.to_string(),
+                            r.email,
+                            r.payload,
+                            r.idempotency_key,
+                            r.source,
+                            i64::from(r.validated),
+                            r.created_at.as_millis(),
+                            person(&r.profile, r.webinar_key, &r.email),
+                        ])
+                    })
+                    .collect();
+                let ids: Vec<&str> = items.iter().map(|r| r.id.as_str()).collect();
+                // Lists of strings and numbers: serialising them cannot fail.
+                let rows = serde_json::to_string(&rows).unwrap_or_default();
+                let ids = serde_json::to_string(&ids).unwrap_or_default();
+                vec![
+                    Statement::new(INSERT_ROWS, vec![Arg::Text(rows)]),
+                    Statement::new(INSERT_JOBS, vec![Arg::Text(ids)]),
+                ]
+            }
         };
         let done = self.db.run(steps, Durability::Durable).await?;
         done.iter()
@@ -171,7 +179,7 @@ impl Store {
             .iter()
             .map(|&i| {
                 let r = &batch[i];
-                Some(open_key(&r.profile, r.webinar_key, &r.email))
+                Some(person(&r.profile, r.webinar_key, &r.email))
             })
             .collect();
         let found = self
@@ -186,7 +194,7 @@ impl Store {
                 by_key.entry(k).or_insert_with(|| r.clone());
             }
             by_open
-                .entry(open_key(&r.profile, r.webinar_key, &r.email))
+                .entry(person(&r.profile, r.webinar_key, &r.email))
                 .or_insert(r);
         }
         let mut again = Vec::new();
@@ -196,7 +204,7 @@ impl Store {
             answers[i] = match known {
                 Some(r) => Some(Enqueued::Existing(r.clone())),
                 None => {
-                    match by_open.get(&open_key(&item.profile, item.webinar_key, &item.email)) {
+                    match by_open.get(&person(&item.profile, item.webinar_key, &item.email)) {
                         Some(r) if !r.state.is_final() => Some(Enqueued::InFlight(r.clone())),
                         _ => {
                             again.push(i);

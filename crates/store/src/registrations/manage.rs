@@ -66,8 +66,14 @@ impl Store {
             }
         }
         if let Some(email) = email {
-            values.push(Arg::from(email));
-            conditions.push(format!("lower(r.email) = lower(${})", values.len()));
+            let (from, to) = email_range(email);
+            values.push(Arg::from(from));
+            values.push(Arg::from(to));
+            conditions.push(format!(
+                "r.person >= ${} AND r.person < ${}",
+                values.len() - 1,
+                values.len()
+            ));
         }
         values.push(Arg::from(limit));
         let filter = if conditions.is_empty() {

@@ -8,7 +8,9 @@
 //! longer than the gateway's give-up age). A lease that runs out (a worker crashed) makes
 //! the job due again, so a registration is never stuck; GoTo's 409 on a repeat makes a
 //! second delivery harmless. While a registration's job is open, a second submission of
-//! the same person for the same webinar joins it instead of becoming a second GoTo call.
+//! the same person for the same webinar joins it instead of becoming a second GoTo call:
+//! the registrations' person index (`person`, `flight`) is unique, and `flight` is empty
+//! only while a registration is open.
 
 use std::fmt;
 use std::str::FromStr;
@@ -329,10 +331,16 @@ fn completion_columns(completion: &Completion) -> Answer {
     }
 }
 
-/// The key that says "this person, this webinar, this organizer" while a delivery is
-/// open.
-fn open_key(profile: &str, webinar: WebinarKey, email: &str) -> String {
-    format!("{profile}\u{1f}{webinar}\u{1f}{}", email.to_lowercase())
+/// "This person, this webinar, this organizer": the email in lower case first, so that
+/// the person index also finds every registration of an email (see [`email_range`]).
+fn person(profile: &str, webinar: WebinarKey, email: &str) -> String {
+    format!("{}\u{1f}{webinar}\u{1f}{profile}", email.to_lowercase())
+}
+
+/// The range of [`person`] keys of `email`, whatever its case.
+fn email_range(email: &str) -> (String, String) {
+    let email = email.to_lowercase();
+    (format!("{email}\u{1f}"), format!("{email}\u{20}"))
 }
 
 mod delivery;
