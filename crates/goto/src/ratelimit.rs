@@ -186,7 +186,13 @@ pub struct RateLimiter {
     /// The clock schedules are kept on (the gateway's, which tests move).
     clock: Clock,
     shared: Option<Arc<dyn SharedBudget>>,
+    /// The shared budget's `Retry-After` as last read, and when (for unlimited accounts).
+    shared_held: Mutex<Option<(Timestamp, Timestamp)>>,
 }
+
+/// How often an unlimited account's calls read the shared budget for another process's
+/// `Retry-After`.
+const UNLIMITED_HOLD_CHECK: Duration = Duration::from_millis(100);
 
 impl std::fmt::Debug for RateLimiter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -224,6 +230,7 @@ impl RateLimiter {
             local: Mutex::new(Schedule::default()),
             clock: crate::system_clock(),
             shared: None,
+            shared_held: Mutex::new(None),
         }
     }
 
@@ -253,17 +260,16 @@ impl RateLimiter {
         self.local.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Books from the shared budget: `Some(answer)`, or `None` when there is none or it
-    /// failed (then the local schedule answers).
+    /// Books from the shared budget: `Some(answer)`, or `None` when there is none, the
+    /// account is unlimited (then only this process paces it, after its own 429s), or the
+    /// budget failed: then the local schedule answers.
     async fn book_shared(
         &self,
         account: &str,
         permits: u32,
         max_wait: Option<Duration>,
     ) -> Option<Option<Duration>> {
-        let budget = self.shared.as_ref()?;
-        // Unlimited: only Retry-After and the pace's cuts can hold a call back.
-        let interval = self.interval.unwrap_or(Duration::ZERO);
+        let (budget, interval) = (self.shared.as_ref()?, self.interval?);
         match budget
             .book(account, interval, self.burst, permits, max_wait)
             .await
@@ -310,15 +316,45 @@ impl RateLimiter {
         if let Some(wait) = self.local().held((self.clock)()) {
             return Some(wait);
         }
+        self.shared_hold(account, Duration::ZERO).await
+    }
+
+    /// Another process's `Retry-After` for `account`, as the shared budget says it: read
+    /// again only when the last reading is older than `fresh`.
+    async fn shared_hold(&self, account: &str, fresh: Duration) -> Option<Duration> {
         let budget = self.shared.as_ref()?;
-        budget.held(account).await.ok().flatten()
+        let now = (self.clock)();
+        let known = *self.shared_held.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((read_at, until)) = known
+            && read_at <= now
+            && now.since(read_at) < fresh
+        {
+            return (until > now).then(|| until.since(now));
+        }
+        let held = budget.held(account).await.ok().flatten();
+        *self.shared_held.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some((now, now + held.unwrap_or_default()));
+        held
     }
 
     /// Waits until a call of `account` (the budget's name: a GoTo account) may leave, and
     /// takes its turn.
     pub async fn acquire(&self, account: &str) {
         loop {
-            let wait = self.book(account, 1, None).await.unwrap_or_default();
+            let wait = match self.interval {
+                Some(_) => self.book(account, 1, None).await.unwrap_or_default(),
+                // No limit: nothing to book, every call would otherwise cost the store a
+                // write. Only a Retry-After (another process's is read at most every
+                // UNLIMITED_HOLD_CHECK) or this process's own cut holds a call back.
+                None => {
+                    let local = self.book(account, 1, None).await.unwrap_or_default();
+                    let shared = self.shared_hold(account, UNLIMITED_HOLD_CHECK).await;
+                    local.max(shared.unwrap_or_default())
+                }
+            };
+            if wait.is_zero() {
+                return;
+            }
             sleep_until(&self.clock, (self.clock)() + wait).await;
             // A turn booked before a Retry-After arrived is no turn: wait it out and
             // book again.

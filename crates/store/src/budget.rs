@@ -33,28 +33,11 @@ macro_rules! budget_sql {
                          + CAST($3 AS BIGINT) * (",
                 interval!($now),
                 "),
-                     wait_ms = GREATEST(GREATEST(tat_ms, ",
-                $now,
-                ", held_until_ms)
-                         + (CAST($3 AS BIGINT) - CAST($4 AS BIGINT)) * (",
-                interval!($now),
-                "),
-                         ",
-                $now,
-                ", held_until_ms) - ",
-                $now,
+                     wait_ms = ",
+                wait!($now),
                 "
-                 WHERE account = $1
-                     AND GREATEST(GREATEST(tat_ms, ",
-                $now,
-                ", held_until_ms)
-                         + (CAST($3 AS BIGINT) - CAST($4 AS BIGINT)) * (",
-                interval!($now),
-                "),
-                         ",
-                $now,
-                ", held_until_ms) - ",
-                $now,
+                 WHERE account = $1 AND ",
+                wait!($now),
                 " <= $5
                  RETURNING wait_ms"
             ),
@@ -84,6 +67,27 @@ macro_rules! budget_sql {
                 " FROM goto_budget WHERE account = $1"
             ),
         }
+    };
+}
+
+/// The wait before the last of `$3` calls booked now may leave, with a burst of `$4`:
+/// after the account's theoretical arrival time (and any `Retry-After`), less what the
+/// burst allows, never before now.
+macro_rules! wait {
+    ($now:literal) => {
+        concat!(
+            "(GREATEST(GREATEST(tat_ms, ",
+            $now,
+            ", held_until_ms)
+                 + (CAST($3 AS BIGINT) - CAST($4 AS BIGINT)) * (",
+            interval!($now),
+            "),
+                 ",
+            $now,
+            ", held_until_ms) - ",
+            $now,
+            ")"
+        )
     };
 }
 

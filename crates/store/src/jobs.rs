@@ -460,6 +460,16 @@ impl Store {
         ends: &[Ending],
     ) -> Result<Vec<Option<Job>>, StoreError> {
         let steps = self.finish_steps(kind, now, ends);
+        self.finish_by(steps, ends).await
+    }
+
+    /// Runs `steps` (made by [`Self::finish_steps`], with whatever a kind records beside
+    /// them) in one transaction; each end's job as it now stands, in the order of `ends`.
+    pub(crate) async fn finish_by(
+        &self,
+        steps: Vec<Statement>,
+        ends: &[Ending],
+    ) -> Result<Vec<Option<Job>>, StoreError> {
         let finished = self
             .db
             .run(steps, Durability::Bookkeeping)

@@ -76,16 +76,20 @@ pub async fn login(http: &reqwest::Client, emulator: &str, data: &Path) {
     login_on(database(), http, emulator, data).await;
 }
 
-/// Logs in, keeping the login in `database` (else in `data`).
-pub async fn login_on(database: Option<&str>, http: &reqwest::Client, emulator: &str, data: &Path) {
-    let pat: Value = http
-        .post(format!("{emulator}/_emulator/pats"))
+/// A personal access token minted by the emulator (`pat`, `organizerKey`).
+pub async fn pat(http: &reqwest::Client, emulator: &str) -> Value {
+    http.post(format!("{emulator}/_emulator/pats"))
         .send()
         .await
         .unwrap()
         .json()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+/// Logs in, keeping the login in `database` (else in `data`).
+pub async fn login_on(database: Option<&str>, http: &reqwest::Client, emulator: &str, data: &Path) {
+    let pat = pat(http, emulator).await;
     let mut login = g2w_on(database, emulator, data, &["auth", "login", "--pat"])
         .stdin(Stdio::piped())
         .stdout(Stdio::null())

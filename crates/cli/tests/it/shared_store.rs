@@ -14,12 +14,11 @@ use crate::serve::{post, start_serve};
 const CREATE: &str =
     "POST /G2W/rest/v2/organizers/{organizer_key}/webinars/{webinar_key}/registrants";
 
-#[tokio::test(flavor = "multi_thread")]
-async fn two_gateways_share_the_outbox_the_budget_and_one_refresh_through_a_kill_9() {
-    let Some(url) = g2w_store::test_database_url() else {
-        return;
-    };
-    // GoTo's limit on: 10 requests a second for the account, whoever sends them.
+/// Processes sharing a new PostgreSQL database and one GoTo account held to GoTo's 10
+/// requests a second, logged in; the database's URL and key, and a webinar. `None`
+/// without a server.
+async fn on_one_database(subject: &str) -> Option<(Env, String, SecretKey, String)> {
+    let url = g2w_store::test_database_url()?;
     let mut env = Env::start(EmulatorConfig {
         rate_limit: 10,
         ..Default::default()
@@ -28,25 +27,33 @@ async fn two_gateways_share_the_outbox_the_budget_and_one_refresh_through_a_kill
     let key = SecretKey::generate();
     env.shared_store = Some((url.clone(), key.to_base64()));
     env.login_pat().await;
-    let webinar = env
-        .control("/webinars", json!({"subject": "Two gateways"}))
-        .await["webinarKey"]
+    let webinar = env.control("/webinars", json!({"subject": subject})).await["webinarKey"]
         .as_str()
         .unwrap()
         .to_owned();
+    Some((env, url, key, webinar))
+}
+
+/// `g2w serve` for `env`, with no per-address limit and no sync wait.
+fn gateway(env: &Env) -> (std::process::Child, String) {
+    let mut cmd = env.g2w(&["serve", "--listen", "127.0.0.1:0", "--sync-wait", "0"]);
+    cmd.env("G2W_INTAKE_RATE_PER_IP", "0");
+    start_serve(cmd)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_gateways_share_the_outbox_the_budget_and_one_refresh_through_a_kill_9() {
+    let Some((env, url, key, webinar)) = on_one_database("Two gateways").await else {
+        return;
+    };
     // A slow GoTo keeps deliveries in flight when one gateway is killed.
     env.control(
         "/faults",
         json!({"method": "POST", "pathPrefix": "/G2W", "delayMs": 150}),
     )
     .await;
-    let serve = || {
-        let mut cmd = env.g2w(&["serve", "--listen", "127.0.0.1:0", "--sync-wait", "0"]);
-        cmd.env("G2W_INTAKE_RATE_PER_IP", "0");
-        start_serve(cmd)
-    };
-    let (mut first, first_base) = serve();
-    let (mut second, second_base) = serve();
+    let (mut first, first_base) = gateway(&env);
+    let (mut second, second_base) = gateway(&env);
 
     // 500 registrations, spread over both, 20 at a time.
     let emails: Vec<String> = (0..500).map(|i| format!("lb{i}@example.com")).collect();
@@ -172,28 +179,10 @@ async fn two_gateways_share_the_outbox_the_budget_and_one_refresh_through_a_kill
 
 #[tokio::test(flavor = "multi_thread")]
 async fn three_gateways_and_an_import_run_keep_to_gotos_limit_together() {
-    let Some(url) = g2w_store::test_database_url() else {
+    let Some((env, _, _, webinar)) = on_one_database("Everyone at once").await else {
         return;
     };
-    let mut env = Env::start(EmulatorConfig {
-        rate_limit: 10,
-        ..Default::default()
-    })
-    .await;
-    env.shared_store = Some((url.clone(), SecretKey::generate().to_base64()));
-    env.login_pat().await;
-    let webinar = env
-        .control("/webinars", json!({"subject": "Everyone at once"}))
-        .await["webinarKey"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let serve = || {
-        let mut cmd = env.g2w(&["serve", "--listen", "127.0.0.1:0", "--sync-wait", "0"]);
-        cmd.env("G2W_INTAKE_RATE_PER_IP", "0");
-        start_serve(cmd)
-    };
-    let gateways: Vec<_> = (0..3).map(|_| serve()).collect();
+    let gateways: Vec<_> = (0..3).map(|_| gateway(&env)).collect();
     let csv: String = std::iter::once("firstName,lastName,email\n".to_owned())
         .chain((0..150).map(|i| format!("Imported,Person {i},imp{i}@example.com\n")))
         .collect();

@@ -48,17 +48,7 @@ impl Batcher {
         let group = Group::start(MAX_BATCH, move |items: Vec<NewRegistration>| {
             let (store, failing) = (store.clone(), failing_now.clone());
             async move {
-                static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-                static ITEMS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-                static MICROS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-                let t = Instant::now();
                 let outcome = store.enqueue(&items).await;
-                let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-                ITEMS.fetch_add(items.len() as u64, std::sync::atomic::Ordering::Relaxed);
-                MICROS.fetch_add(t.elapsed().as_micros() as u64, std::sync::atomic::Ordering::Relaxed);
-                if n % 2000 == 0 {
-                    eprintln!("batches {n}: avg size {:.1}, avg {:.0} us", ITEMS.load(std::sync::atomic::Ordering::Relaxed) as f64 / n as f64, MICROS.load(std::sync::atomic::Ordering::Relaxed) as f64 / n as f64);
-                }
                 if let Err(e) = &outcome {
                     tracing::error!("outbox write failed: {}", g2w_goto::chain(e));
                 }

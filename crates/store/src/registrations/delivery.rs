@@ -2,8 +2,8 @@
 //! GoTo's answers recorded with the end of each job.
 
 use super::*;
-use crate::db::{Arg, Dialect, Durability, Statement, args};
-use crate::jobs::{Ending, finish_many, in_order};
+use crate::db::{Arg, Dialect, Statement, args};
+use crate::jobs::{Ending, finish_many};
 use crate::{Store, StoreError};
 
 /// The rows of claimed jobs.
@@ -109,15 +109,8 @@ impl Store {
                 }
             }
         }
-        let finished = self
-            .db
-            .run(steps, Durability::Bookkeeping)
-            .await?
-            .iter()
-            .flat_map(|d| &d.rows)
-            .map(|r| Job::read(r, 0))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(in_order(&ends, finished)
+        let finished = self.finish_by(steps, &ends).await?;
+        Ok(finished
             .into_iter()
             .zip(done)
             .zip(columns)

@@ -31,7 +31,8 @@ const INSERT_ROWS: &str = "INSERT INTO registrations (id, profile, webinar_key, 
      ON CONFLICT DO NOTHING RETURNING id";
 
 /// Their jobs, for those stored (`$1`: a JSON array of the batch's ids).
-const INSERT_JOBS: &str = "INSERT INTO jobs (kind, id, owner, state, run_at, created_at, updated_at)
+const INSERT_JOBS: &str =
+    "INSERT INTO jobs (kind, id, owner, state, run_at, created_at, updated_at)
      SELECT 'registrations', r.id, r.profile, 'pending', r.created_at, r.created_at,
          r.created_at
      FROM json_each($1) AS b JOIN registrations r ON r.id = b.value WHERE true
@@ -203,15 +204,13 @@ impl Store {
             let known = item.idempotency_key.as_ref().and_then(|k| by_key.get(k));
             answers[i] = match known {
                 Some(r) => Some(Enqueued::Existing(r.clone())),
-                None => {
-                    match by_open.get(&person(&item.profile, item.webinar_key, &item.email)) {
-                        Some(r) if !r.state.is_final() => Some(Enqueued::InFlight(r.clone())),
-                        _ => {
-                            again.push(i);
-                            None
-                        }
+                None => match by_open.get(&person(&item.profile, item.webinar_key, &item.email)) {
+                    Some(r) if !r.state.is_final() => Some(Enqueued::InFlight(r.clone())),
+                    _ => {
+                        again.push(i);
+                        None
                     }
-                }
+                },
             };
         }
         Ok(again)
