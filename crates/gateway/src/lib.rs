@@ -26,6 +26,8 @@ mod organizers;
 mod pages;
 mod proxy;
 mod sign_in;
+mod signing;
+pub mod sources;
 mod state;
 mod webhooks;
 
@@ -67,7 +69,9 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 /// How long shutdown waits for in-flight deliveries.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A configured gateway, ready to serve.
+/// A configured gateway, ready to serve (a clone is the same gateway: for the CLI and
+/// tests to act on it while it serves).
+#[derive(Clone)]
 pub struct Gateway {
     state: AppState,
     /// Whether `serve` starts the worker, keep-alive, forwarder and reconciler.
@@ -209,6 +213,29 @@ impl Gateway {
     #[cfg(feature = "testing")]
     pub fn forwarder(&self) -> Option<Arc<Forwarder>> {
         self.state.delivery.forwarder.clone()
+    }
+
+    /// Sends every post kept for source `name` through intake again, with the source's
+    /// mapping as it is now (`g2w sources replay`, the console's Replay).
+    ///
+    /// # Errors
+    /// No such source, or the store cannot say which posts wait.
+    pub async fn replay_source(&self, name: &str) -> Result<sources::Replayed, String> {
+        sources::replay(&intake::Intake::of(&self.state), name).await
+    }
+
+    /// What source `name` would make of a payload, without storing or sending anything
+    /// (`g2w sources test`).
+    ///
+    /// # Errors
+    /// No such source, or the store cannot say what it is.
+    pub async fn test_source(
+        &self,
+        name: &str,
+        content_type: &str,
+        body: &[u8],
+    ) -> Result<sources::Tested, String> {
+        sources::test(&intake::Intake::of(&self.state), name, content_type, body).await
     }
 
     /// Every route.

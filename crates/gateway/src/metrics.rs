@@ -104,6 +104,24 @@ label!(
     }
 );
 
+label!(
+    /// What became of a form builder's post (`g2w_source_posts_total{source,outcome}`).
+    SourceOutcome {
+        /// Posted to a configured source (every post, whatever followed).
+        Received = "received",
+        /// Refused before it was read: no or a wrong signature, or an address not allowed.
+        RefusedSignature = "refused_signature",
+        /// Signed, but not registered yet: kept until its mapping is fixed.
+        NeedsMapping = "needs_mapping",
+        /// Stored as a registration (a repeat of the tool's is answered from the first).
+        Registered = "registered",
+        /// Another of the tool's events (not a submission): answered and left.
+        Ignored = "ignored",
+        /// The store could not keep it (the tool will post it again).
+        StorageError = "storage_error",
+    }
+);
+
 /// A counter's rows, one per label value.
 fn labelled<K: std::fmt::Display>(label: &str, map: &BTreeMap<K, u64>) -> Vec<(String, String)> {
     map.iter()
@@ -116,6 +134,7 @@ struct Inner {
     intake: BTreeMap<IntakeOutcome, u64>,
     attempts: BTreeMap<(QueueName, AttemptResult), u64>,
     webhooks: BTreeMap<WebhookOutcome, u64>,
+    sources: BTreeMap<(String, SourceOutcome), u64>,
     latency_counts: [u64; LATENCY_BUCKETS.len()],
     latency_sum: f64,
     latency_total: u64,
@@ -165,6 +184,13 @@ impl Metrics {
     /// Counts a webhook event by what happened.
     pub fn webhook(&self, what: WebhookOutcome) {
         self.with(|m| *m.webhooks.entry(what).or_default() += 1);
+    }
+
+    /// Counts a post to source `name` (a configured one: the set is the operator's).
+    pub fn source(&self, name: &str, outcome: SourceOutcome) {
+        self.with(|m| {
+            *m.sources.entry((name.to_owned(), outcome)).or_default() += 1;
+        });
     }
 
     /// Records how long a GoTo call took.
@@ -255,6 +281,20 @@ impl Metrics {
             "counter",
             "GoTo webhook events: received, duplicates, and those that could not be stored.",
             &labelled("what", &m.webhooks),
+        );
+        family(
+            "g2w_source_posts_total",
+            "counter",
+            "Form builders' posts by source: received, refused by signature, needing mapping, registered, ignored, not stored.",
+            &m.sources
+                .iter()
+                .map(|((name, o), v)| {
+                    (
+                        format!("{{source=\"{name}\",outcome=\"{o}\"}}"),
+                        v.to_string(),
+                    )
+                })
+                .collect::<Vec<_>>(),
         );
         family(
             "g2w_token_refreshes_total",

@@ -44,7 +44,7 @@ pub use keys::{
 pub use models::{
     AnswerChoice, AnsweredQuestion, NewRegistrant, Organizer, Question, QuestionResponse,
     QuestionType, Registrant, RegistrantCreated, RegistrantDetail, RegistrationField,
-    RegistrationFields, TimeRange, Webinar, WebinarDetail,
+    RegistrationFields, TimeRange, Webinar, WebinarDetail, question_text,
 };
 pub use oauth::{
     AuthorizeRequest, ClientCredentials, OAuthClient, OAuthError, TokenResponse,

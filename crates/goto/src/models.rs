@@ -203,6 +203,27 @@ pub struct RegistrationFields {
     pub questions: Vec<Question>,
 }
 
+/// A question's text as questions are matched by it: lower case, letters and digits only
+/// (`"Why are you coming?"` and `"why are you coming"` are one).
+#[must_use]
+pub fn question_text(text: &str) -> String {
+    text.chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+impl RegistrationFields {
+    /// The question whose text is `text` (compared as [`question_text`] spells both).
+    #[must_use]
+    pub fn question_by_text(&self, text: &str) -> Option<&Question> {
+        let wanted = question_text(text);
+        self.questions
+            .iter()
+            .find(|q| question_text(&q.question) == wanted)
+    }
+}
+
 fn key_as_number<S: Serializer, K: Copy + Into<u64>>(key: &K, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_u64((*key).into())
 }

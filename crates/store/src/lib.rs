@@ -3,11 +3,12 @@
 //! Everything g2w keeps, in one SQLite file (the default) or in PostgreSQL (shared by
 //! several gateways): every profile's GoTo login with its refresh lock, the outbox of
 //! registrations, GoTo's webhook events with their forwarding outbox, the import
-//! journal, admin sessions, settings, and each GoTo account's shared request budget.
+//! journal, admin sessions, settings, the form builders that post sign-ups (with the posts
+//! kept until their mapping is fixed), and each GoTo account's shared request budget.
 //!
 //! [`Store`] is one type whichever database is behind it. Each concern is written once
 //! (one file each: `profiles`, `registrations`, `events`, `jobs`, `sessions`, `budget`,
-//! `journal`, `meta`), against the seam in `db`, which alone knows the database: it
+//! `journal`, `meta`, `sources`), against the seam in `db`, which alone knows the database: it
 //! opens and migrates it (refinery, each database's own SQL) and runs the statements on
 //! SQLite (blocking only on tokio's blocking pool) or on a PostgreSQL pool (async, with
 //! deadlines). Every durable queue keeps its mechanics in one `jobs` table (`jobs`); the
@@ -35,6 +36,7 @@ mod meta;
 mod profiles;
 mod registrations;
 mod sessions;
+mod sources;
 #[cfg(feature = "testing")]
 mod testing;
 
@@ -51,6 +53,7 @@ pub use journal::{JournalEntry, JournalOutcome};
 pub use meta::Setting;
 pub use registrations::{Completion, Enqueued, NewRegistration, OutboxState, Registration};
 pub use sessions::AdminSession;
+pub use sources::{KeptPost, PostState, SourceRecord};
 #[cfg(feature = "testing")]
 pub use testing::{create_test_database, test_database_url};
 

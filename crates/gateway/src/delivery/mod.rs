@@ -8,5 +8,6 @@ pub(crate) mod breaker;
 pub(crate) mod engine;
 pub(crate) mod group;
 pub(crate) mod pace;
+pub(crate) mod payload;
 pub(crate) mod registrations;
 pub(crate) mod waiters;

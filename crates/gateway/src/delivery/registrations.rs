@@ -20,6 +20,7 @@ use g2w_store::{Completion, Job, QueueName, Registration, Store, StoreError};
 
 use super::engine::{Engine, Item, Outcome, Queue, Step};
 use super::pace::Pace;
+use super::payload::Payload;
 use super::waiters::Waiters;
 use crate::metrics::{AttemptResult, Metrics};
 
@@ -166,8 +167,15 @@ impl Queue for Registrations {
     }
 
     async fn attempt(&self, reg: &Registration) -> Outcome<Completion> {
-        let registrant = match serde_json::from_str::<NewRegistrant>(&reg.payload) {
-            Ok(r) => r,
+        let registrant = match serde_json::from_str::<Payload>(&reg.payload) {
+            Ok(Payload::Ready(r)) => r,
+            Ok(Payload::Pending {
+                registrant,
+                by_text,
+            }) => match self.client.registration_fields(reg.webinar_key).await {
+                Ok(form) => Payload::matched(registrant, &by_text, &form),
+                Err(e) => return failed(e),
+            },
             Err(e) => {
                 let reason = format!("unreadable outbox row: {e}");
                 return Outcome::Unsendable(Completion::Failed { reason }, AttemptResult::Failed);
@@ -184,22 +192,7 @@ impl Queue for Registrations {
                 Outcome::Done(completion, AttemptResult::Delivered)
             }
             Ok(completion) => Outcome::Done(completion, AttemptResult::AlreadyRegistered),
-            Err(e @ GotoError::ReauthorizationRequired { .. }) => Outcome::Paused(error_text(&e)),
-            // Our own token store failed: not GoTo's doing, and not the registration's.
-            Err(e @ GotoError::Store(_)) => Outcome::Hiccup(error_text(&e)),
-            Err(GotoError::RateLimited { retry_after }) => Outcome::Throttled {
-                error: "GoTo answered 429 (too many requests)".into(),
-                retry_after,
-            },
-            Err(e) if e.is_retryable() => Outcome::Retry {
-                error: error_text(&e),
-            },
-            Err(e) => Outcome::Done(
-                Completion::Failed {
-                    reason: error_text(&e),
-                },
-                AttemptResult::Failed,
-            ),
+            Err(e) => failed(e),
         }
     }
 
@@ -211,6 +204,28 @@ impl Queue for Registrations {
 
     fn settled(&self, reg: &Registration) {
         self.waiters.resolve(reg);
+    }
+}
+
+/// What GoTo's refusal makes of an attempt.
+fn failed(e: GotoError) -> Outcome<Completion> {
+    match e {
+        e @ GotoError::ReauthorizationRequired { .. } => Outcome::Paused(error_text(&e)),
+        // Our own token store failed: not GoTo's doing, and not the registration's.
+        e @ GotoError::Store(_) => Outcome::Hiccup(error_text(&e)),
+        GotoError::RateLimited { retry_after } => Outcome::Throttled {
+            error: "GoTo answered 429 (too many requests)".into(),
+            retry_after,
+        },
+        e if e.is_retryable() => Outcome::Retry {
+            error: error_text(&e),
+        },
+        e => Outcome::Done(
+            Completion::Failed {
+                reason: error_text(&e),
+            },
+            AttemptResult::Failed,
+        ),
     }
 }
 

@@ -23,9 +23,16 @@ impl Waiters {
         rx
     }
 
-    /// Forgets the waiters of `id` (they timed out).
+    /// Forgets the waiters of `id` that stopped waiting (timed out); others waiting for
+    /// the same registration (the same person again) still get it.
     pub fn forget(&self, id: &str) {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).remove(id);
+        let mut waiting = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(senders) = waiting.get_mut(id) {
+            senders.retain(|tx| !tx.is_closed());
+            if senders.is_empty() {
+                waiting.remove(id);
+            }
+        }
     }
 
     /// Hands a finished registration to its waiters.

@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::delivery::breaker::BreakerState;
-use crate::http::register::STORE_DEADLINE_FLOOR;
+use crate::intake::STORE_DEADLINE_FLOOR;
 use crate::organizers::Organizers;
 use crate::state::{Delivery, Shared};
 

@@ -9,6 +9,7 @@ mod hooks;
 mod pages;
 mod register;
 mod series;
+mod sources;
 mod status;
 
 use axum::Router;
@@ -78,6 +79,8 @@ pub(crate) fn router(state: AppState, body_limit: usize) -> Router {
         .merge(confirmation)
         .merge(assets)
         .merge(admin)
+        .route("/in/{source}", post(sources::receive))
+        .route("/in/{source}/{secret}", post(sources::receive_with_secret))
         .route(
             "/hooks/goto/{secret}",
             get(hooks::check).post(hooks::receive),

@@ -7,17 +7,13 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use g2w_goto::{RecurrenceKey, WebinarKey};
+use axum::response::Response;
+use g2w_goto::RecurrenceKey;
 
 use super::client::Client;
-use super::register::{Intake, Refusal, Target, intake};
-use crate::cache::SeriesDate;
-use crate::error::ApiError;
-use crate::intake::{FieldErrors, Submission};
-use crate::metrics::IntakeOutcome;
+use crate::intake::{Intake, Target};
 use crate::organizers::Organizers;
-use crate::pages::{Back, DATE_FIELD, FORM_OF_FIELD, SeriesChoice};
+use crate::pages::{Back, SeriesChoice};
 use crate::state::{Shared, Visitors};
 
 fn is_json(headers: &HeaderMap) -> bool {
@@ -103,7 +99,7 @@ pub(crate) async fn register(
     body: Bytes,
 ) -> Response {
     let html = !is_json(&headers);
-    intake(
+    super::register::submit(
         &state,
         client,
         Target::Series(&series),
@@ -112,121 +108,4 @@ pub(crate) async fn register(
         html,
     )
     .await
-}
-
-/// A date picked on a series' form, and the dates the form offered (none when GoTo
-/// could not list them just now).
-pub(super) struct Picked {
-    pub recurrence: RecurrenceKey,
-    pub webinar: WebinarKey,
-    pub dates: Vec<SeriesDate>,
-}
-
-impl Picked {
-    /// The series' form again with the picked date still chosen, for a submission a
-    /// field of which was refused; `None` without the dates to offer.
-    pub(super) fn page(
-        &self,
-        brand: &crate::config::Branding,
-        submitted: (&Submission, &FieldErrors),
-    ) -> Option<Response> {
-        (!self.dates.is_empty()).then(|| {
-            crate::pages::series_form(
-                brand,
-                &SeriesChoice {
-                    recurrence: self.recurrence,
-                    dates: &self.dates,
-                    chosen: Some(self.webinar),
-                },
-                Some(submitted),
-            )
-        })
-    }
-}
-
-/// Takes the picked date out of `submission`: one of the series' open dates. Answers
-/// given to the questions of the date the form showed are moved to the picked date's
-/// questions. While GoTo cannot list the dates, the date picked is taken as it is and
-/// checked as any registration is while GoTo is away: a bad moment of GoTo's never
-/// costs a registration.
-///
-/// # Errors
-/// No date picked, or one the series does not offer (any more): the form again with
-/// the problem (a page), or an API error.
-pub(super) async fn choose(
-    state: &Intake,
-    series: &str,
-    submission: &mut Submission,
-    html: bool,
-) -> Result<Picked, Refusal> {
-    let picked = submission.fields.remove(DATE_FIELD).unwrap_or_default();
-    let shown = submission.fields.remove(FORM_OF_FIELD).unwrap_or_default();
-    let (picked, shown) = (picked.trim().parse::<WebinarKey>().ok(), shown.trim());
-    let unknown = || {
-        Refusal::api(
-            IntakeOutcome::UnknownWebinar,
-            ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such series"),
-        )
-    };
-    let recurrence = series.parse::<RecurrenceKey>().map_err(|_| unknown())?;
-    let dates = match state
-        .organizers
-        .series(recurrence, state.shared.config.lookup_deadline)
-        .await
-    {
-        Ok(dates) if dates.is_empty() => return Err(unknown()),
-        Ok(dates) => dates,
-        Err(why) => {
-            tracing::warn!(%recurrence, "the series' dates are unavailable: {why}");
-            return match picked {
-                Some(webinar) => Ok(Picked {
-                    recurrence,
-                    webinar,
-                    dates: Vec::new(),
-                }),
-                None => Err(Refusal::api(
-                    IntakeOutcome::Invalid,
-                    ApiError::new(StatusCode::BAD_REQUEST, "validation", "pick a date"),
-                )),
-            };
-        }
-    };
-    let key = |d: &SeriesDate| d.info.detail.webinar_key;
-    let Some(date) = dates.iter().find(|d| Some(key(d)) == picked) else {
-        let message = if picked.is_none() {
-            "an answer is required"
-        } else {
-            "is not open for registration any more: please pick another"
-        };
-        let errors = FieldErrors::from([(DATE_FIELD.to_owned(), message.to_owned())]);
-        let response = if html {
-            crate::pages::series_form(
-                &state.shared.config.brand,
-                &SeriesChoice {
-                    recurrence,
-                    dates: &dates,
-                    chosen: None,
-                },
-                Some((submission, &errors)),
-            )
-        } else {
-            (
-                StatusCode::BAD_REQUEST,
-                axum::Json(serde_json::json!({"error": "validation", "fields": errors})),
-            )
-                .into_response()
-        };
-        return Err(Refusal::new(IntakeOutcome::Invalid, response));
-    };
-    if let Some(form) = dates
-        .iter()
-        .find(|d| key(d).to_string() == shown && key(d) != key(date))
-    {
-        crate::intake::translate(submission, &form.info.form, &date.info.form);
-    }
-    Ok(Picked {
-        recurrence,
-        webinar: key(date),
-        dates,
-    })
 }

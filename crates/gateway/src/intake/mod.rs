@@ -1,7 +1,9 @@
-//! Turning a landing page's submission (JSON or an HTML form) into a registration GoTo
-//! will accept: parsed once, trimmed, Unicode-normalised (NFC), length-limited, and
-//! checked against the webinar's own registration fields and questions. Every problem
-//! is reported against the field it belongs to.
+//! Turning a submission into a registration GoTo will accept, for every way in: parsed
+//! once, trimmed, Unicode-normalised (NFC), length-limited, and checked against the
+//! webinar's own registration fields and questions, every problem reported against the
+//! field it belongs to ([`validate`]); then stored by the one intake use case
+//! ([`Intake::register`]), which every door (the API, the hosted and series forms, form
+//! builders' posts) calls.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -10,9 +12,13 @@ use g2w_goto::{
 };
 
 mod parse;
+mod register;
 mod text;
 
 pub use parse::{parse_form, parse_json};
+pub(crate) use register::{
+    Attempt, Caller, Intake, Invalid, Refused, STORE_DEADLINE_FLOOR, SeriesForm, Target, new_id,
+};
 pub use text::valid_email;
 
 use text::clean;
@@ -67,6 +73,10 @@ pub struct Submission {
     pub fields: BTreeMap<String, String>,
     /// Answers by question key: text, or a multiple-choice answer's key or text.
     pub answers: BTreeMap<String, String>,
+    /// Answers by their question's text (as [`g2w_goto::question_text`] spells it), for doors that
+    /// know questions by text (form builders): each becomes an answer by key for the
+    /// webinar's question with that text ([`answer_by_text`]); the others are not answers.
+    pub by_text: BTreeMap<String, String>,
     /// Whether the honeypot was filled.
     pub honeypot: bool,
 }
@@ -126,6 +136,23 @@ pub fn translate(sub: &mut Submission, from: &RegistrationFields, to: &Registrat
             });
         let (key, value) = pair.unwrap_or((key, value));
         sub.answers.insert(key, value);
+    }
+}
+
+/// Moves each answer by text to its question's key in `form`, unless the submission
+/// answers that question by key already; texts no question has are dropped (a form
+/// builder posts more fields than GoTo asks for).
+pub fn answer_by_text(sub: &mut Submission, form: &RegistrationFields) {
+    let mut by_text = std::mem::take(&mut sub.by_text);
+    if by_text.is_empty() {
+        return;
+    }
+    for q in &form.questions {
+        if let Some(value) = by_text.remove(&g2w_goto::question_text(&q.question)) {
+            sub.answers
+                .entry(q.question_key.to_string())
+                .or_insert(value);
+        }
     }
 }
 

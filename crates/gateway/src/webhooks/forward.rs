@@ -12,7 +12,6 @@ use std::time::Duration;
 
 use g2w_goto::{Clock, ExposeSecret as _, RateLimiter, SecretString, Timestamp};
 use g2w_store::{Job, JobEnd, QueueName, Store, StoreError, StoredEvent};
-use hmac::{Hmac, Mac as _};
 
 use crate::delivery::engine::{Engine, Item, Outcome, Queue};
 use crate::metrics::AttemptResult;
@@ -27,19 +26,11 @@ pub(crate) const BACKOFF_CAP: Duration = Duration::from_secs(600);
 
 /// `sha256=<hex HMAC-SHA256 of "<timestamp>.<body>">` under `secret`.
 pub fn signature(secret: &str, timestamp: i64, body: &[u8]) -> String {
-    let Ok(mut mac) = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()) else {
-        unreachable!("HMAC takes keys of any length")
-    };
-    mac.update(timestamp.to_string().as_bytes());
-    mac.update(b".");
-    mac.update(body);
-    let hex: String = mac
-        .finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    format!("sha256={hex}")
+    let mac = crate::signing::hmac_sha256(
+        secret.as_bytes(),
+        &[timestamp.to_string().as_bytes(), b".", body],
+    );
+    format!("sha256={}", crate::signing::hex(&mac))
 }
 
 /// The forwarding engine.

@@ -11,6 +11,7 @@ mod organizers;
 mod pacing;
 mod pages;
 mod series;
+mod sources;
 mod webhooks;
 
 use std::sync::Arc;
@@ -40,6 +41,8 @@ pub struct TestApp {
     pub http: reqwest::Client,
     pub clock_offset: Arc<AtomicI64>,
     pub tokens: Arc<TokenManager>,
+    /// The gateway being served (a clone), for what the CLI does beside it.
+    pub gateway: Gateway,
     _dir: tempfile::TempDir,
     _stop: tokio::sync::oneshot::Sender<()>,
 }
@@ -293,6 +296,7 @@ impl TestApp {
         let worker = gateway.worker();
         let workers = gateway.workers();
         let forwarder = gateway.forwarder();
+        let served_gateway = gateway.clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -313,6 +317,7 @@ impl TestApp {
                 .unwrap(),
             clock_offset: offset,
             tokens,
+            gateway: served_gateway,
             _dir: dir,
             _stop: stop,
         }
