@@ -67,6 +67,10 @@ enum Command {
     /// GoTo's webhooks into this gateway: set up, status, remove.
     #[command(subcommand)]
     Webhooks(cmd::webhooks::WebhooksCommand),
+    /// Form builders (Typeform, Webflow, Tally, Unbounce, any tool) that post sign-ups
+    /// to the gateway: add them, see and fix their mapping, replay what waits.
+    #[command(subcommand)]
+    Sources(cmd::sources::SourcesCommand),
     /// The database: create or upgrade its schema, copy it into PostgreSQL.
     #[command(subcommand)]
     Store(cmd::store::StoreCommand),
@@ -140,6 +144,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Attendees(command) => cmd::attendance::attendees(&context().await?, command).await,
         Command::Report(command) => cmd::attendance::report(&context().await?, command).await,
         Command::Webhooks(command) => cmd::webhooks::run(&context().await?, command).await,
+        Command::Sources(command) => cmd::sources::run(&context().await?, command).await,
         Command::Serve(args) => cmd::serve::run(settings()?, &cli.profile, args).await,
         Command::Store(command) => cmd::store::run(&settings()?, command).await,
         Command::Outbox(command) => cmd::outbox::run(&context().await?, command).await,

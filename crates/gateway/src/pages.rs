@@ -9,7 +9,7 @@ use g2w_goto::{QuestionType, RegistrationFields, WebinarDetail};
 
 use crate::cache::RenderedPage;
 use crate::config::Branding;
-use crate::intake::{FieldErrors, Submission};
+use crate::intake::{DATE_FIELD, FieldErrors, Submission};
 
 pub(crate) const FORM_JS: &str = include_str!("../assets/form.js");
 /// The script that embeds the form into other pages.
@@ -53,11 +53,6 @@ pub(crate) struct SeriesChoice<'a> {
     pub dates: &'a [crate::cache::SeriesDate],
     pub chosen: Option<g2w_goto::WebinarKey>,
 }
-
-/// The field a series' form names the chosen date with (a webinar key).
-pub(crate) const DATE_FIELD: &str = "webinarKey";
-/// The hidden field naming the date whose questions the form shows.
-pub(crate) const FORM_OF_FIELD: &str = "formOf";
 
 /// A standard field.
 pub(crate) struct InputView {

@@ -84,7 +84,7 @@ pub async fn run(ctx: Context, command: AuthCommand) -> anyhow::Result<()> {
     }
 }
 
-fn read_stdin_secret(what: &str) -> anyhow::Result<SecretString> {
+pub(crate) fn read_stdin_secret(what: &str) -> anyhow::Result<SecretString> {
     let mut text = String::new();
     std::io::stdin()
         .take(64 * 1024)

@@ -7,6 +7,7 @@ pub mod emulator;
 pub mod outbox;
 pub mod registrants;
 pub mod serve;
+pub mod sources;
 pub mod store;
 pub mod webhooks;
 pub mod webinars;

@@ -101,16 +101,16 @@ async fn bind(listen: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
     })
 }
 
-/// Serves until a signal; with `webhooks_to_self`, once listening, points GoTo's
-/// webhooks at this gateway (the demo, where GoTo is the emulator beside it).
-async fn serve(
+/// A gateway over the store for `profiles`' organizers, as `g2w serve` runs it (other
+/// commands act through it without serving: `g2w sources replay`, `test`).
+///
+/// # Errors
+/// A stored login that cannot be read.
+pub async fn gateway(
     ctx: &Context,
-    listener: tokio::net::TcpListener,
     config: GatewayConfig,
     profiles: &[String],
-    banner: Option<String>,
-    webhooks_to_self: bool,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Gateway> {
     let mut organizers = Vec::with_capacity(profiles.len());
     for profile in profiles {
         let pctx = ctx.with_profile(profile);
@@ -127,15 +127,28 @@ async fn serve(
         );
         organizers.push((profile.clone(), client));
     }
-    let mut config = config;
-    config.max_connections = crate::limits::connections_within_open_files(config.max_connections);
-    let addr = listener.local_addr()?;
-    let gateway = Gateway::for_organizers(
+    Ok(Gateway::for_organizers(
         config,
         ctx.store.clone(),
         organizers,
         g2w_goto::system_clock(),
-    );
+    ))
+}
+
+/// Serves until a signal; with `webhooks_to_self`, once listening, points GoTo's
+/// webhooks at this gateway (the demo, where GoTo is the emulator beside it).
+async fn serve(
+    ctx: &Context,
+    listener: tokio::net::TcpListener,
+    config: GatewayConfig,
+    profiles: &[String],
+    banner: Option<String>,
+    webhooks_to_self: bool,
+) -> anyhow::Result<()> {
+    let mut config = config;
+    config.max_connections = crate::limits::connections_within_open_files(config.max_connections);
+    let addr = listener.local_addr()?;
+    let gateway = gateway(ctx, config, profiles).await?;
     say!("g2w gateway listening on http://{addr}");
     if let Some(banner) = banner {
         say!("{}", banner.replace("{GATEWAY}", &format!("http://{addr}")));

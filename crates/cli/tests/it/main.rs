@@ -11,6 +11,7 @@ mod organizers;
 mod registrants;
 mod serve;
 mod shared_store;
+mod sources;
 mod webhooks;
 mod webinars;
 

@@ -71,7 +71,9 @@ pub(crate) fn router(state: AppState, body_limit: usize) -> Router {
             .route("/admin/outbox", get(admin::outbox))
             .route("/admin/outbox/{id}/{action}", post(admin::outbox_action))
             .route("/admin/attendance", get(admin::attendance))
-            .route("/admin/attendance/reconcile", post(admin::reconcile)),
+            .route("/admin/attendance/reconcile", post(admin::reconcile))
+            .route("/admin/sources", get(admin::sources))
+            .route("/admin/sources/{name}/replay", post(admin::replay_source)),
     );
     let app = Router::new()
         .merge(api)

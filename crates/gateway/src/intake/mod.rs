@@ -46,6 +46,11 @@ pub fn answer_limit(question: &g2w_goto::Question) -> usize {
         .map_or(ANSWER_MAX, |m| m as usize)
         .min(ANSWER_MAX)
 }
+/// The field a series' date is picked in (a webinar key, or the date as people write it).
+pub(crate) const DATE_FIELD: &str = "webinarKey";
+/// The hidden field of the series form naming the date whose questions it shows.
+pub(crate) const FORM_OF_FIELD: &str = "formOf";
+
 /// The honeypot: a field people never see, so only bots fill it.
 pub const HONEYPOT: &str = "website";
 

@@ -13,13 +13,12 @@ use axum::http::StatusCode;
 use g2w_goto::{RecurrenceKey, WebinarKey};
 use g2w_store::{Enqueued, NewRegistration, Registration};
 
-use super::{FieldErrors, Submission};
+use super::{DATE_FIELD, FORM_OF_FIELD, FieldErrors, Submission};
 use crate::cache::{Lookup, SeriesDate, WebinarInfo};
 use crate::delivery::payload::Payload;
 use crate::error::ApiError;
 use crate::metrics::IntakeOutcome;
 use crate::organizers::{Organizer, Organizers};
-use crate::pages::{DATE_FIELD, FORM_OF_FIELD};
 use crate::state::{Delivery, Shared, Visitors};
 
 /// The least time intake gives the store to commit a registration.

@@ -10,8 +10,7 @@ use serde::Serialize;
 use super::fields::{Field, Hint};
 use super::{Source, SourceTarget};
 
-use crate::intake::{OPTIONAL_FIELDS, Submission};
-use crate::pages::DATE_FIELD;
+use crate::intake::{DATE_FIELD, OPTIONAL_FIELDS, Submission};
 
 /// What a mapping's left side names.
 #[derive(Debug, Clone, PartialEq, Eq)]

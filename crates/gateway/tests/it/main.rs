@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, missing_docs)]
 
 mod admin;
+mod architecture;
 mod bad_days;
 mod delivery;
 mod edge;

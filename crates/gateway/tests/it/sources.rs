@@ -824,3 +824,45 @@ async fn two_thousand_mutated_bodies_per_tool_never_get_a_5xx_and_unsigned_ones_
     assert!(taken > 0);
     assert!(app.get("/healthz").await.status == 200);
 }
+
+#[tokio::test]
+async fn the_console_shows_what_waits_and_replays_it_after_the_fix() {
+    let app = crate::admin::app().await;
+    let (cookie, csrf) = crate::admin::sign_in(&app).await;
+    let (webinar, _) = app.webinar(spring_launch()).await;
+    let source = add_source(&app, "unbounce-launch", Kind::Unbounce, &webinar).await;
+    // The page calls the email field "contact".
+    let body = String::from_utf8(fixture("unbounce.form"))
+        .unwrap()
+        .replace("%22email%22", "%22contact%22");
+    let reply = post(&app, &source, body.as_bytes()).await;
+    assert_eq!(reply.status, 202, "{}", reply.text);
+    let page = crate::admin::get_with(&app, "/admin/sources", &cookie).await;
+    assert_eq!(page.status, 200);
+    assert!(page.text.contains("unbounce-launch"), "{}", page.text);
+    assert!(page.text.contains("email is required"), "{}", page.text);
+    assert!(page.text.contains("not found"), "{}", page.text);
+    assert!(!page.text.contains(SECRET), "the URL's secret is not shown");
+
+    let mut fixed =
+        Source::from_record(app.store.source("unbounce-launch").await.unwrap().unwrap()).unwrap();
+    fixed
+        .settings
+        .map
+        .insert("email".to_owned(), "contact".to_owned());
+    app.store
+        .update_source(&fixed.to_record(app.now()))
+        .await
+        .unwrap();
+    let done = crate::admin::act(
+        &app,
+        "/admin/sources/unbounce-launch/replay",
+        &format!("csrf={csrf}"),
+        &cookie,
+    )
+    .await;
+    assert!(done.text.contains("1 post(s) registered"), "{}", done.text);
+    assert!(done.text.contains("Needs mapping: 0"), "{}", done.text);
+    app.deliver_due().await;
+    assert_eq!(registrants(&app, &webinar).await.len(), 1);
+}

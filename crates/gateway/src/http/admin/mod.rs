@@ -1,5 +1,6 @@
 //! The admin console (`/admin`): connect a GoTo account, watch the tokens, see upcoming
-//! webinars with their form links, and handle what the outbox could not deliver.
+//! webinars with their form links, handle what the outbox could not deliver, and see the
+//! form builders posting sign-ups with what they could not map.
 //!
 //! Protection: a password (`G2W_ADMIN_PASSWORD`, or one generated, printed once and
 //! stored as an argon2id hash); a session cookie (HttpOnly, SameSite=Strict, Secure
@@ -29,12 +30,14 @@ mod attendance;
 mod connect;
 mod pages;
 mod signin;
+mod sources;
 
 pub(crate) use attendance::{attendance, reconcile};
 pub(crate) use connect::{connect, oauth_callback, save_client, start_connect};
 use pages::OrganizerField;
 pub(crate) use pages::{disconnect, outbox, outbox_action, refresh, tokens, webinars};
 pub(crate) use signin::{index, login, login_page, logout};
+pub(crate) use sources::{replay as replay_source, sources};
 
 const COOKIE: &str = "g2w_admin";
 const SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
