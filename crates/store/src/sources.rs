@@ -262,7 +262,7 @@ impl Store {
                 format!(
                     "INSERT INTO source_posts ({POST_COLUMNS}, updated_at)
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $4)
-                     ON CONFLICT (source, submission_id) DO NOTHING"
+                     ON CONFLICT DO NOTHING"
                 ),
                 args![
                     &post.id,

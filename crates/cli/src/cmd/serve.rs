@@ -46,6 +46,7 @@ pub async fn run(settings: Settings, profile: &str, args: Args) -> anyhow::Resul
         .await
         .with_context(|| format!("g2w serve cannot write its store {}", ctx.store.location()))?;
     let config = with_admin_password(&ctx, config).await?;
+    crate::cmd::sources::sync_file_sources(&ctx).await?;
     let profiles = ctx.served_profiles(named).await?;
     for p in &profiles {
         let whose = if profiles.len() > 1 {

@@ -16,8 +16,8 @@ use serde_json::json;
 
 use crate::context::Context;
 use crate::output::{Shown, confirm, print_json, say};
-use crate::settings::ProcessEnv;
 use crate::settings::serve::{self as serve_settings, ServeFlags};
+use crate::settings::{Env, FileSource, ProcessEnv};
 
 /// `g2w sources …`
 #[derive(Debug, clap::Subcommand)]
@@ -303,8 +303,115 @@ fn when(t: Timestamp) -> String {
     t.to_utc().format("%Y-%m-%d %H:%M:%S UTC").to_string()
 }
 
+/// The source the config file declares, over what the store holds of it (its URL's
+/// secret, once made, is kept; its fields seen too).
+fn from_file(
+    env: &dyn Env,
+    declared: &FileSource,
+    stored: Option<&Source>,
+    now: Timestamp,
+) -> anyhow::Result<Source> {
+    let kind: Kind = declared.kind.parse().map_err(anyhow::Error::msg)?;
+    let Some(target) = target(declared.webinar.as_deref(), declared.series.as_deref())? else {
+        bail!("name its webinar (webinar = \"KEY\") or series (series = \"KEY\")");
+    };
+    let mut settings = SourceSettings {
+        map: declared.map.clone(),
+        allow: declared.allow.clone(),
+        id_field: declared.id_field.clone(),
+        ..SourceSettings::default()
+    };
+    for goto in settings.map.keys() {
+        g2w_gateway::sources::Rule::of(goto).map_err(anyhow::Error::msg)?;
+    }
+    signed(
+        &mut settings,
+        SignatureArgs {
+            signature_header: declared.signature_header.clone(),
+            signature_encoding: declared
+                .signature_encoding
+                .as_deref()
+                .map(str::parse)
+                .transpose()
+                .map_err(anyhow::Error::msg)?,
+            signature_prefix: declared.signature_prefix.clone(),
+            timestamp_header: declared.timestamp_header.clone(),
+            timestamp_separator: declared.timestamp_separator.clone(),
+        },
+    );
+    let secret = match &declared.secret_env {
+        Some(var) => Some(g2w_goto::SecretString::from(
+            env.var(var)
+                .with_context(|| format!("secret_env names {var}, which is not set"))?,
+        )),
+        None if kind.signs(&settings) => {
+            bail!("a {kind} source needs the secret the tool signs with: secret_env = \"VARIABLE\"")
+        }
+        None => Some(
+            stored
+                .and_then(|s| s.secret.clone())
+                .unwrap_or_else(new_secret),
+        ),
+    };
+    let source = Source {
+        name: declared.name.clone(),
+        kind,
+        target,
+        secret,
+        settings,
+        seen: stored.map(|s| s.seen.clone()).unwrap_or_default(),
+        created_at: stored.map_or(now, |s| s.created_at),
+    };
+    source.check().map_err(anyhow::Error::msg)?;
+    Ok(source)
+}
+
+/// Brings the store in line with the config file's `[sources.NAME]` tables (`g2w serve`
+/// and every `g2w sources` command do this first): each added, or changed as the file
+/// now says.
+///
+/// # Errors
+/// A declared source that does not hold together (named in the message), or the store.
+pub async fn sync_file_sources(ctx: &Context) -> anyhow::Result<()> {
+    for declared in &ctx.settings.file.sources {
+        let stored = match ctx.store.source(&declared.name).await? {
+            Some(record) => Some(Source::from_record(record).map_err(anyhow::Error::msg)?),
+            None => None,
+        };
+        let source = from_file(&ProcessEnv, declared, stored.as_ref(), ctx.now())
+            .with_context(|| format!("[sources.{}] in the config file", declared.name))?;
+        let same = stored.as_ref().is_some_and(|s| {
+            use g2w_goto::ExposeSecret as _;
+            s.kind == source.kind
+                && s.target == source.target
+                && s.settings == source.settings
+                && s.secret.as_ref().map(|x| x.expose_secret().to_owned())
+                    == source.secret.as_ref().map(|x| x.expose_secret().to_owned())
+        });
+        if same {
+            continue;
+        }
+        let record = source.to_record(ctx.now());
+        if stored.is_some() {
+            ctx.store.update_source(&record).await?;
+        } else {
+            ctx.store.add_source(&record).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Refuses to change by hand what the config file declares (the next start would undo it).
+fn not_from_file(ctx: &Context, name: &str) -> anyhow::Result<()> {
+    if ctx.settings.file.sources.iter().any(|s| s.name == name) {
+        bail!("source {name} is declared in the config file ([sources.{name}]): change it there");
+    }
+    Ok(())
+}
+
 /// Runs a sources command.
 pub async fn run(ctx: &Context, command: SourcesCommand) -> anyhow::Result<()> {
+    sync_file_sources(ctx).await?;
     match command {
         SourcesCommand::Add(args) => add(ctx, args).await,
         SourcesCommand::List { format } => list(ctx, format).await,
@@ -324,6 +431,7 @@ pub async fn run(ctx: &Context, command: SourcesCommand) -> anyhow::Result<()> {
 
 async fn add(ctx: &Context, args: AddArgs) -> anyhow::Result<()> {
     check_name(&args.name).map_err(anyhow::Error::msg)?;
+    not_from_file(ctx, &args.name)?;
     let Some(target) = target(args.webinar.as_deref(), args.series.as_deref())? else {
         bail!("name the webinar (--webinar KEY) or the series (--series KEY)");
     };
@@ -463,6 +571,15 @@ async fn show(ctx: &Context, name: &str, format: Shown) -> anyhow::Result<()> {
                 source.kind,
                 source.target
             );
+            if ctx
+                .settings
+                .file
+                .sources
+                .iter()
+                .any(|s| s.name == source.name)
+            {
+                say!("Declared in the config file ([sources.{}]).", source.name);
+            }
             say!("URL:       {url}");
             say!(
                 "Checked:   {}",
@@ -497,6 +614,7 @@ async fn show(ctx: &Context, name: &str, format: Shown) -> anyhow::Result<()> {
 }
 
 async fn set(ctx: &Context, args: SetArgs) -> anyhow::Result<()> {
+    not_from_file(ctx, &args.name)?;
     let mut source = load(ctx, &args.name).await?;
     mapped(&mut source.settings, &args.map)?;
     for goto in &args.unmap {
@@ -546,6 +664,7 @@ async fn set(ctx: &Context, args: SetArgs) -> anyhow::Result<()> {
 }
 
 async fn remove(ctx: &Context, name: &str, yes: bool) -> anyhow::Result<()> {
+    not_from_file(ctx, name)?;
     load(ctx, name).await?;
     let kept = ctx.store.kept_posts(name, false, u32::MAX).await?.len();
     let question = format!(

@@ -53,7 +53,7 @@ pub async fn run(settings: &Settings, command: StoreCommand) -> anyhow::Result<(
                 bail!("the store is already {}", target.location());
             }
             let copied = copy(&from, &target).await?;
-            if copied.logins + copied.settings + copied.registrations == 0 {
+            if copied.logins + copied.settings + copied.registrations + copied.sources == 0 {
                 say!(
                     "Nothing to copy: {} already has every login, setting and waiting registration of {}.",
                     target.location(),
@@ -62,9 +62,10 @@ pub async fn run(settings: &Settings, command: StoreCommand) -> anyhow::Result<(
                 return Ok(());
             }
             say!(
-                "Copied {} login(s), {} setting(s) and {} waiting registration(s) from {} to {}.",
+                "Copied {} login(s), {} setting(s), {} source(s) and {} waiting registration(s) from {} to {}.",
                 copied.logins,
                 copied.settings,
+                copied.sources,
                 copied.registrations,
                 from.location(),
                 target.location()
@@ -83,6 +84,7 @@ struct Copied {
     logins: usize,
     settings: usize,
     registrations: usize,
+    sources: usize,
 }
 
 /// Settings a store keeps that a gateway needs.
@@ -106,6 +108,14 @@ async fn copy(from: &Store, to: &Store) -> anyhow::Result<Copied> {
         if let Some(value) = from.setting(setting).await?.filter(|v| !v.is_empty()) {
             to.set_setting(setting, &value).await?;
             copied.settings += 1;
+        }
+    }
+    for source in from.sources().await? {
+        if to.add_source(&source).await? {
+            copied.sources += 1;
+        }
+        for post in from.kept_posts(&source.name, true, u32::MAX).await? {
+            to.keep_post(&post).await?;
         }
     }
     for state in [OutboxState::Pending, OutboxState::Delivering] {

@@ -19,6 +19,44 @@ use table::{Kind, Section, Spec};
 #[derive(Debug, Default, Clone)]
 pub struct ConfigFile {
     values: BTreeMap<(Section, &'static str), toml::Value>,
+    /// `[sources.NAME]` tables: form builders declared in the file.
+    pub sources: Vec<FileSource>,
+}
+
+/// A form builder declared in the config file (`[sources.NAME]`); `g2w serve` and
+/// `g2w sources` bring the store in line with it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileSource {
+    /// The table's name: the source's.
+    #[serde(skip)]
+    pub name: String,
+    /// The tool (`typeform`, `webflow`, `tally`, `unbounce`, `generic`).
+    pub kind: String,
+    /// The webinar it registers for.
+    pub webinar: Option<String>,
+    /// Or the series.
+    pub series: Option<String>,
+    /// The variable holding the secret (a secret is never written in the file).
+    pub secret_env: Option<String>,
+    /// GoTo's field = the tool's field.
+    #[serde(default)]
+    pub map: BTreeMap<String, String>,
+    /// The only addresses posts are taken from.
+    #[serde(default)]
+    pub allow: Vec<String>,
+    /// A generic source's submission id field.
+    pub id_field: Option<String>,
+    /// A generic source's signature header.
+    pub signature_header: Option<String>,
+    /// `hex` or `base64`.
+    pub signature_encoding: Option<String>,
+    /// Before the digest (`sha256=`).
+    pub signature_prefix: Option<String>,
+    /// The signing time's header.
+    pub timestamp_header: Option<String>,
+    /// Between the time and the body.
+    pub timestamp_separator: Option<String>,
 }
 
 impl ConfigFile {
@@ -30,9 +68,25 @@ impl ConfigFile {
     pub fn parse(text: &str) -> anyhow::Result<Self> {
         let tables: toml::Table = toml::from_str(text)?;
         let mut values = BTreeMap::new();
+        let mut sources = Vec::new();
         for (name, table) in tables {
+            if name == "sources" {
+                let toml::Value::Table(declared) = table else {
+                    bail!("sources must hold tables: [sources.NAME]");
+                };
+                for (source, fields) in declared {
+                    let mut parsed: FileSource = fields
+                        .try_into()
+                        .with_context(|| format!("[sources.{source}]"))?;
+                    parsed.name = source;
+                    sources.push(parsed);
+                }
+                continue;
+            }
             let Some(section) = Section::IN_FILE.into_iter().find(|s| s.name() == name) else {
-                bail!("unknown table [{name}] (the tables are [goto], [store] and [serve])");
+                bail!(
+                    "unknown table [{name}] (the tables are [goto], [store], [serve] and [sources.NAME])"
+                );
             };
             let toml::Value::Table(table) = table else {
                 bail!("{name} must be a table: [{name}]");
@@ -73,7 +127,7 @@ impl ConfigFile {
                 values.insert((section, spec.key.unwrap_or_default()), value);
             }
         }
-        Ok(Self { values })
+        Ok(Self { values, sources })
     }
 
     fn value(&self, spec: &Spec) -> Option<&toml::Value> {

@@ -294,6 +294,22 @@ async fn store_copy_moves_a_sqlite_gateway_into_postgres_logins_and_waiting_regi
         claimed.id
     };
 
+    // A form builder's source, with the secret its URL carries.
+    crate::assert_ok(
+        &env.run(
+            &[
+                "sources",
+                "add",
+                "unbounce",
+                "--name",
+                "landing",
+                "--webinar",
+                "1234",
+            ],
+            "",
+        )
+        .await,
+    );
     let out = env
         .run(&["store", "copy", "--to", "mysql://nope"], "")
         .await;
@@ -306,7 +322,7 @@ async fn store_copy_moves_a_sqlite_gateway_into_postgres_logins_and_waiting_regi
     crate::assert_ok(&out);
     let said = crate::text(&out.stdout);
     assert!(
-        said.contains("Copied 1 login(s), 1 setting(s) and 2 waiting registration(s)"),
+        said.contains("Copied 1 login(s), 1 setting(s), 1 source(s) and 2 waiting registration(s)"),
         "{said}"
     );
     assert!(
@@ -346,6 +362,15 @@ async fn store_copy_moves_a_sqlite_gateway_into_postgres_logins_and_waiting_regi
             .as_deref(),
         Some("s3cr3t-path"),
         "the webhook receiver's path came along"
+    );
+    let (copied, original) = (
+        pg.source("landing").await.unwrap().unwrap(),
+        sqlite.source("landing").await.unwrap().unwrap(),
+    );
+    assert_eq!(
+        copied.secret.as_ref().map(g2w_goto_secret),
+        original.secret.as_ref().map(g2w_goto_secret),
+        "the source's URL still works on the copy"
     );
     let waiting = pg.list(Some(OutboxState::Pending), None, 10).await.unwrap();
     assert_eq!(waiting.len(), 2);

@@ -274,3 +274,84 @@ async fn a_tally_source_from_adding_it_to_a_fixed_mapping_and_a_replay() {
     gateway.wait().unwrap();
     assert_eq!(env.emu.stats().registrants_created, 1);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sources_declared_in_the_config_file_are_kept_as_the_file_says() {
+    let env = Env::start(EmulatorConfig::default()).await;
+    let config = env.data.path().join("g2w.toml");
+    std::fs::write(
+        &config,
+        "[sources.from-file]\nkind = \"typeform\"\nwebinar = \"1234567890\"\nsecret_env = \"TF_SECRET\"\n\
+         map = { email = \"Your work e-mail address\" }\n\n\
+         [sources.landing]\nkind = \"unbounce\"\nwebinar = \"1234567890\"\nallow = [\"54.241.34.25\"]\n",
+    )
+    .unwrap();
+    let run = |args: &[&str], secret: Option<&str>| {
+        let mut cmd = env.g2w(args);
+        cmd.env("G2W_CONFIG", &config);
+        if let Some(secret) = secret {
+            cmd.env("TF_SECRET", secret);
+        }
+        Env::run_cmd(cmd, "")
+    };
+    let missing = run(&["sources", "list"], None).await;
+    assert_exit(&missing, 1);
+    assert!(
+        text(&missing.stderr).contains("TF_SECRET"),
+        "{}",
+        text(&missing.stderr)
+    );
+
+    let listed = run(&["sources", "list", "--format", "json"], Some("tf-secret")).await;
+    assert_ok(&listed);
+    let listed: Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 2, "{listed}");
+    let shown = run(
+        &["sources", "show", "landing", "--format", "json"],
+        Some("tf-secret"),
+    )
+    .await;
+    assert_ok(&shown);
+    let landing: Value = serde_json::from_slice(&shown.stdout).unwrap();
+    let path = landing["path"].as_str().unwrap().to_owned();
+    assert!(path.starts_with("/in/landing/"), "{path}");
+    // The URL's secret is made once and kept from run to run.
+    let again = run(
+        &["sources", "show", "landing", "--format", "json"],
+        Some("tf-secret"),
+    )
+    .await;
+    let again: Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(again["path"], path.as_str());
+    let typeform = run(&["sources", "show", "from-file"], Some("tf-secret")).await;
+    assert!(
+        text(&typeform.stdout).contains("Your work e-mail address"),
+        "{}",
+        text(&typeform.stdout)
+    );
+
+    let set = run(
+        &["sources", "set", "from-file", "--map", "email=Email"],
+        Some("tf-secret"),
+    )
+    .await;
+    assert_exit(&set, 1);
+    assert!(
+        text(&set.stderr).contains("config file"),
+        "{}",
+        text(&set.stderr)
+    );
+
+    std::fs::write(
+        &config,
+        "[sources.typo]\nkind = \"typeform\"\nwebniar = \"1\"\n",
+    )
+    .unwrap();
+    let typo = run(&["sources", "list"], None).await;
+    assert_exit(&typo, 1);
+    assert!(
+        text(&typo.stderr).contains("webniar"),
+        "{}",
+        text(&typo.stderr)
+    );
+}

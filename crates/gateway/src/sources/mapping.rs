@@ -215,7 +215,8 @@ pub struct Line {
 
 /// Which field of the post each GoTo field takes (indexes into the post's fields).
 struct Assignment {
-    rules: Vec<(Rule, Option<usize>, How)>,
+    /// Each rule, the field it took, how, and (when the source sets it) the field it names.
+    rules: Vec<(Rule, Option<usize>, How, Option<String>)>,
     /// Fields nothing took: offered to the questions by their text.
     rest: Vec<usize>,
 }
@@ -272,7 +273,7 @@ fn named(fields: &[Field], tool: &str) -> Option<usize> {
 
 fn assign(source: &Source, fields: &[Field]) -> Assignment {
     let mut used = vec![false; fields.len()];
-    let mut rules: Vec<(Rule, Option<usize>, How)> = Vec::new();
+    let mut rules: Vec<(Rule, Option<usize>, How, Option<String>)> = Vec::new();
     for (goto, tool) in &source.settings.map {
         let Ok(rule) = Rule::of(goto) else {
             continue;
@@ -281,10 +282,11 @@ fn assign(source: &Source, fields: &[Field]) -> Assignment {
         if let Some(i) = at {
             used[i] = true;
         }
-        rules.push((rule, at, How::Set));
+        rules.push((rule, at, How::Set, Some(tool.clone())));
     }
-    let set =
-        |rules: &[(Rule, Option<usize>, How)], rule: &Rule| rules.iter().any(|r| &r.0 == rule);
+    let set = |rules: &[(Rule, Option<usize>, How, Option<String>)], rule: &Rule| {
+        rules.iter().any(|r| &r.0 == rule)
+    };
     for (goto, labels) in STANDARD {
         let rule = Rule::Field(goto);
         if set(&rules, &rule) {
@@ -299,10 +301,10 @@ fn assign(source: &Source, fields: &[Field]) -> Assignment {
         match best {
             Some((_, i)) => {
                 used[i] = true;
-                rules.push((rule, Some(i), How::Guessed));
+                rules.push((rule, Some(i), How::Guessed, None));
             }
             None if ["email", "firstName", "lastName"].contains(goto) => {
-                rules.push((rule, None, How::Missing));
+                rules.push((rule, None, How::Missing, None));
             }
             None => {}
         }
@@ -326,6 +328,7 @@ fn assign(source: &Source, fields: &[Field]) -> Assignment {
             } else {
                 How::Missing
             },
+            None,
         ));
     }
     let rest = (0..fields.len()).filter(|i| !used[*i]).collect();
@@ -346,7 +349,7 @@ pub(crate) fn map(source: &Source, fields: &[Field]) -> Submission {
             .entry(question_text(&f.key))
             .or_insert_with(|| f.value.clone());
     }
-    for (rule, at, _) in &assignment.rules {
+    for (rule, at, _, _) in &assignment.rules {
         let Some(value) = at.map(|i| fields[i].value.clone()) else {
             continue;
         };
@@ -404,9 +407,10 @@ pub fn explain(source: &Source, fields: &[Field]) -> Vec<Line> {
     let mut lines: Vec<Line> = assignment
         .rules
         .iter()
-        .map(|(rule, at, how)| Line {
+        .map(|(rule, at, how, named)| Line {
             goto: rule.name(),
-            from: at.map(tool),
+            // What the source names, even before a post shows whether it is there.
+            from: at.map(tool).or_else(|| named.clone()),
             how: *how,
         })
         .collect();
