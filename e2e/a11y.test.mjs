@@ -118,7 +118,7 @@ test("every admin console page", async () => {
   await expectClean(page, "sign-in refused");
   await page.getByLabel("Password").fill(PASSWORD);
   await page.getByRole("button", { name: "Sign in" }).click();
-  for (const path of ["/admin/tokens", "/admin/connect", "/admin/webinars", "/admin/outbox", "/admin/attendance"]) {
+  for (const path of ["/admin/tokens", "/admin/connect", "/admin/webinars", "/admin/outbox", "/admin/attendance", "/admin/sources"]) {
     await page.goto(`${gateway.base}${path}`);
     await expectClean(page, path);
   }

@@ -139,12 +139,36 @@ test("attendance: GoTo's webhooks give a live count per session", async () => {
   await screenshot(page, "admin-attendance");
 });
 
+test("sources: a post that cannot be mapped waits on the Sources page until a replay", async () => {
+  const webinar = (await (await fetch(`${goto.base}/_emulator/webinars`, {
+    method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ subject: "From a landing page" }),
+  })).json()).webinarKey;
+  const added = runG2w(["sources", "add", "unbounce", "--name", "landing", "--webinar", webinar], goto.base, dataDir);
+  const path = added.match(/(\/in\/landing\/\S+)/)[1];
+  // The page calls its email field "contact": nothing guesses that.
+  const data = { first_name: ["Ada"], last_name: ["Lovelace"], contact: ["ada.sources@example.com"],
+    date_submitted: ["2027-03-01"], time_submitted: ["10:14 AM UTC"] };
+  const posted = await fetch(`${gateway.base}${path}`, {
+    method: "POST", headers: { "Content-Type": "application/x-www-form-urlencoded" },
+    body: new URLSearchParams({ page_id: "p-1", "data.json": JSON.stringify(data) }).toString(),
+  });
+  assert.equal(posted.status, 202);
+  await page.getByRole("link", { name: "Sources" }).click();
+  await page.getByText("email is required").waitFor();
+  assert.ok(!(await page.content()).includes(path), "the URL's secret is not on the page");
+  runG2w(["sources", "set", "landing", "--map", "email=contact"], goto.base, dataDir);
+  await page.getByRole("button", { name: /Replay 1 post/ }).click();
+  await page.getByText("1 post(s) registered").waitFor();
+  assert.ok(page.url().endsWith("/admin/sources"), `post/redirect/get: at ${page.url()}`);
+  await screenshot(page, "admin-sources");
+});
+
 test("every console page fits a phone: nothing scrolls sideways", async () => {
   const phone = await (await browser.newContext({ viewport: { width: 390, height: 844 } })).newPage();
   await phone.goto(`${gateway.base}/admin/login`);
   await phone.getByLabel("Password").fill(PASSWORD);
   await phone.getByRole("button", { name: "Sign in" }).click();
-  for (const path of ["/admin/tokens", "/admin/connect", "/admin/webinars", "/admin/outbox", "/admin/attendance"]) {
+  for (const path of ["/admin/tokens", "/admin/connect", "/admin/webinars", "/admin/outbox", "/admin/attendance", "/admin/sources"]) {
     await phone.goto(`${gateway.base}${path}`);
     const width = await phone.evaluate(() => document.documentElement.scrollWidth);
     assert.ok(width <= 390, `${path} is ${width}px wide at 390px`);

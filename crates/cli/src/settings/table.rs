@@ -496,6 +496,14 @@ pub fn example() -> String {
             }
         }
     }
+    out.push_str(
+        "\n# Form builders that post sign-ups (docs/sources.md), one table each:\n\
+         #[sources.spring-launch]\n\
+         #kind = \"typeform\"                 # typeform, webflow, tally, unbounce, generic\n\
+         #webinar = \"1234567890123456789\"   # or series = \"KEY\"\n\
+         #secret_env = \"TYPEFORM_SECRET\"    # the variable holding its secret\n\
+         #map = { email = \"Your work e-mail address\" }\n",
+    );
     out
 }
 

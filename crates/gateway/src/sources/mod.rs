@@ -5,6 +5,8 @@
 //! (`receive`). A signed post g2w cannot register yet is kept, as it came, for a replay
 //! once its source's mapping (or its webinar) is fixed.
 
+#[cfg(feature = "testing")]
+pub mod fake;
 mod fields;
 mod mapping;
 mod receive;

@@ -159,7 +159,13 @@ async fn take(
         }
     };
     let submission_id = id.unwrap_or_else(|| fields::digest(body));
-    if learn && fields != source.seen {
+    let same_fields = fields.len() == source.seen.len()
+        && fields
+            .iter()
+            .zip(&source.seen)
+            .all(|(a, b)| a.key == b.key && a.label == b.label && a.hint == b.hint);
+    // Written only when the form changed: the values are the visitor's, never kept here.
+    if learn && !same_fields {
         let seen = serde_json::to_string(&fields).unwrap_or_default();
         if let Err(e) = intake
             .shared
