@@ -44,60 +44,34 @@ async fn a_tally_source_from_adding_it_to_a_fixed_mapping_and_a_replay() {
         .unwrap()
         .to_owned();
 
-    // A signed tool needs its secret; a name is a URL segment.
-    let no_secret = env
-        .run(
-            &[
-                "sources",
-                "add",
-                "tally",
-                "--name",
-                "spring",
-                "--webinar",
-                &webinar,
-            ],
-            "",
-        )
-        .await;
+    // `g2w sources add tally --name NAME --webinar KEY --secret-stdin EXTRA…`
+    let add = |name: &'static str, extra: &'static [&'static str], stdin: &'static str| {
+        let mut args = vec![
+            "sources",
+            "add",
+            "tally",
+            "--name",
+            name,
+            "--webinar",
+            &webinar,
+        ];
+        if !stdin.is_empty() {
+            args.push("--secret-stdin");
+        }
+        args.extend(extra);
+        let cmd = env.g2w(&args);
+        Env::run_cmd(cmd, stdin)
+    };
+    // A signed tool needs its secret; a name is a URL segment; a mapping names both sides.
+    let no_secret = add("spring", &[], "").await;
     assert_exit(&no_secret, 1);
     assert!(
         text(&no_secret.stderr).contains("--secret-stdin"),
         "{}",
         text(&no_secret.stderr)
     );
-    let bad_name = env
-        .run(
-            &[
-                "sources",
-                "add",
-                "tally",
-                "--name",
-                "spring launch",
-                "--webinar",
-                &webinar,
-                "--secret-stdin",
-            ],
-            SECRET,
-        )
-        .await;
-    assert_exit(&bad_name, 1);
-    let bad_map = env
-        .run(
-            &[
-                "sources",
-                "add",
-                "tally",
-                "--name",
-                "spring",
-                "--webinar",
-                &webinar,
-                "--secret-stdin",
-                "--map",
-                "email",
-            ],
-            SECRET,
-        )
-        .await;
+    assert_exit(&add("spring launch", &[], SECRET).await, 1);
+    let bad_map = add("spring", &["--map", "email"], SECRET).await;
     assert_exit(&bad_map, 1);
     assert!(
         text(&bad_map.stderr).contains("GOTO_FIELD=TOOL_FIELD"),
@@ -105,42 +79,14 @@ async fn a_tally_source_from_adding_it_to_a_fixed_mapping_and_a_replay() {
         text(&bad_map.stderr)
     );
 
-    let added = env
-        .run(
-            &[
-                "sources",
-                "add",
-                "tally",
-                "--name",
-                "spring",
-                "--webinar",
-                &webinar,
-                "--secret-stdin",
-            ],
-            SECRET,
-        )
-        .await;
+    let added = add("spring", &[], SECRET).await;
     assert_ok(&added);
     assert!(
         text(&added.stdout).contains("/in/spring"),
         "{}",
         text(&added.stdout)
     );
-    let again = env
-        .run(
-            &[
-                "sources",
-                "add",
-                "tally",
-                "--name",
-                "spring",
-                "--webinar",
-                &webinar,
-                "--secret-stdin",
-            ],
-            SECRET,
-        )
-        .await;
+    let again = add("spring", &[], SECRET).await;
     assert_exit(&again, 1);
     assert!(
         text(&again.stderr).contains("exists"),

@@ -406,21 +406,23 @@ impl Intake {
             }
         };
         let key = |d: &SeriesDate| d.info.detail.webinar_key;
+        // The date is refused: the series' form again, its dates to pick from.
+        let refused = |message: String, submission: &mut Submission, dates| {
+            Refused::Invalid(Box::new(Invalid {
+                errors: FieldErrors::from([(DATE_FIELD.to_owned(), message)]),
+                submission: std::mem::take(submission),
+                form: None,
+                series: Some(SeriesForm {
+                    recurrence,
+                    dates,
+                    chosen: None,
+                }),
+            }))
+        };
         if picked.is_none() && !written.is_empty() {
             picked = match dated(&dates, written) {
                 Ok(found) => Some(found),
-                Err(message) => {
-                    return Err(Refused::Invalid(Box::new(Invalid {
-                        errors: FieldErrors::from([(DATE_FIELD.to_owned(), message)]),
-                        submission: std::mem::take(submission),
-                        form: None,
-                        series: Some(SeriesForm {
-                            recurrence,
-                            dates,
-                            chosen: None,
-                        }),
-                    })));
-                }
+                Err(message) => return Err(refused(message, submission, dates)),
             };
         }
         if picked.is_none() && next {
@@ -432,16 +434,7 @@ impl Intake {
             } else {
                 "is not open for registration any more: please pick another"
             };
-            return Err(Refused::Invalid(Box::new(Invalid {
-                errors: FieldErrors::from([(DATE_FIELD.to_owned(), message.to_owned())]),
-                submission: std::mem::take(submission),
-                form: None,
-                series: Some(SeriesForm {
-                    recurrence,
-                    dates,
-                    chosen: None,
-                }),
-            })));
+            return Err(refused(message.to_owned(), submission, dates));
         };
         if let Some(form) = dates
             .iter()

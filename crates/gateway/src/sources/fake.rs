@@ -12,6 +12,19 @@ fn base64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
+/// Each tool's example in `crates/gateway/tests/fixtures/sources`, with its body's type.
+pub const EXAMPLES: [(Kind, &str, &str); 5] = [
+    (Kind::Typeform, "typeform.json", "application/json"),
+    (Kind::Webflow, "webflow.json", "application/json"),
+    (Kind::Tally, "tally.json", "application/json"),
+    (
+        Kind::Unbounce,
+        "unbounce.form",
+        "application/x-www-form-urlencoded",
+    ),
+    (Kind::Generic, "generic.json", "application/json"),
+];
+
 /// The headers `source`'s tool sends with `body` at `at`, signed with `secret`.
 #[must_use]
 pub fn signed_headers(

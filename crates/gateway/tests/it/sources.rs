@@ -15,17 +15,7 @@ use crate::{Reply, TestApp};
 const SECRET: &str = "whsec-spring-launch-7d1f";
 
 /// Each tool with its fixture, as its posts come.
-const TOOLS: [(Kind, &str, &str); 5] = [
-    (Kind::Typeform, "typeform.json", "application/json"),
-    (Kind::Webflow, "webflow.json", "application/json"),
-    (Kind::Tally, "tally.json", "application/json"),
-    (
-        Kind::Unbounce,
-        "unbounce.form",
-        "application/x-www-form-urlencoded",
-    ),
-    (Kind::Generic, "generic.json", "application/json"),
-];
+const TOOLS: [(Kind, &str, &str); 5] = fake::EXAMPLES;
 
 /// How the tests' generic tool signs: a hex HMAC of the body in `X-Signature`; its id in
 /// `submission.id`.
