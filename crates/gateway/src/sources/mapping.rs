@@ -228,9 +228,52 @@ fn words(text: &str) -> Vec<String> {
         .collect()
 }
 
-/// How well `field` looks like a standard field with these labels: 1 (the tool says it
-/// is an email or phone field), 2 (a label, all of it), 3 (a label inside a longer one).
-fn likeness(goto: &str, labels: &[&str], field: &Field) -> Option<u8> {
+/// A name as matching compares it: whole (`question_text`) and word by word.
+struct Spelled {
+    whole: String,
+    words: Vec<String>,
+}
+
+impl Spelled {
+    fn of(text: &str) -> Self {
+        Self {
+            whole: question_text(text),
+            words: words(text),
+        }
+    }
+}
+
+/// Each standard field's labels, spelled once for every post.
+fn standard_spelled() -> &'static [Vec<(Spelled, bool)>] {
+    static SPELLED: std::sync::OnceLock<Vec<Vec<(Spelled, bool)>>> = std::sync::OnceLock::new();
+    SPELLED.get_or_init(|| {
+        STANDARD
+            .iter()
+            .map(|(goto, labels)| {
+                std::iter::once(*goto)
+                    .chain(labels.iter().copied())
+                    .map(|l| (Spelled::of(l), l != *goto && !WHOLE_ONLY.contains(&l)))
+                    .collect()
+            })
+            .collect()
+    })
+}
+
+/// A post's field as matching compares it.
+struct FieldNames {
+    label: Spelled,
+    key: String,
+}
+
+/// How well a field looks like standard field `goto`, whose labels are `labels` (each
+/// with whether it may stand inside a longer label): 1 (the tool says it is an email or
+/// phone field), 2 (a label, all of it), 3 (a label inside a longer one).
+fn likeness(
+    goto: &str,
+    labels: &[(Spelled, bool)],
+    field: &Field,
+    names: &FieldNames,
+) -> Option<u8> {
     let hinted = match field.hint {
         Hint::Email => goto == "email",
         Hint::Phone => goto == "phone",
@@ -239,21 +282,17 @@ fn likeness(goto: &str, labels: &[&str], field: &Field) -> Option<u8> {
     if hinted {
         return Some(1);
     }
-    let names = [question_text(&field.label), question_text(&field.key)];
-    let whole = std::iter::once(goto)
-        .chain(labels.iter().copied())
-        .any(|l| names.contains(&question_text(l)));
-    if whole {
+    if labels
+        .iter()
+        .any(|(l, _)| l.whole == names.label.whole || l.whole == names.key)
+    {
         return Some(2);
     }
-    let said = words(&field.label);
+    let said = &names.label.words;
     labels
         .iter()
-        .filter(|l| !WHOLE_ONLY.contains(l))
-        .any(|l| {
-            let want = words(l);
-            said.windows(want.len()).any(|w| w == want.as_slice())
-        })
+        .filter(|(_, inside)| *inside)
+        .any(|(l, _)| said.windows(l.words.len()).any(|w| w == l.words.as_slice()))
         .then_some(3)
 }
 
@@ -287,7 +326,14 @@ fn assign(source: &Source, fields: &[Field]) -> Assignment {
     let set = |rules: &[(Rule, Option<usize>, How, Option<String>)], rule: &Rule| {
         rules.iter().any(|r| &r.0 == rule)
     };
-    for (goto, labels) in STANDARD {
+    let names: Vec<FieldNames> = fields
+        .iter()
+        .map(|f| FieldNames {
+            label: Spelled::of(&f.label),
+            key: question_text(&f.key),
+        })
+        .collect();
+    for ((goto, _), labels) in STANDARD.iter().zip(standard_spelled()) {
         let rule = Rule::Field(goto);
         if set(&rules, &rule) {
             continue;
@@ -296,7 +342,7 @@ fn assign(source: &Source, fields: &[Field]) -> Assignment {
             .iter()
             .enumerate()
             .filter(|(i, _)| !used[*i])
-            .filter_map(|(i, f)| Some((likeness(goto, labels, f)?, i)))
+            .filter_map(|(i, f)| Some((likeness(goto, labels, f, &names[i])?, i)))
             .min();
         match best {
             Some((_, i)) => {

@@ -458,14 +458,16 @@ async fn after_a_429_nothing_leaves_before_retry_after_and_the_breaker_stays_clo
     app.post_json(&slow, &person("in-flight@example.com")).await;
     app.post_json(&limited, &person("throttled@example.com"))
         .await;
-    for i in 0..5 {
-        app.post_json(&slow, &person(&format!("backlog{i}@example.com")))
-            .await;
-    }
     let (a, b) = tokio::join!(app.worker.deliver_next(), async {
         tokio::time::sleep(Duration::from_millis(100)).await;
         app.worker.deliver_next().await
     });
+    // A backlog waits behind the hold (posted now: ids made in one millisecond are in
+    // no set order, and these must not be claimed before the throttled one).
+    for i in 0..5 {
+        app.post_json(&slow, &person(&format!("backlog{i}@example.com")))
+            .await;
+    }
     let states: Vec<OutboxState> = [a.unwrap(), b.unwrap()]
         .into_iter()
         .map(|s| match s {
