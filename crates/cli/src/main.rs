@@ -71,6 +71,10 @@ enum Command {
     /// to the gateway: add them, see and fix their mapping, replay what waits.
     #[command(subcommand)]
     Sources(cmd::sources::SourcesCommand),
+    /// API keys for programs that use g2w's logins: a fresh token on request, calls to
+    /// GoTo through g2w, registrations without the per-address limit.
+    #[command(subcommand)]
+    Keys(cmd::keys::KeysCommand),
     /// The database: create or upgrade its schema, copy it into PostgreSQL.
     #[command(subcommand)]
     Store(cmd::store::StoreCommand),
@@ -145,6 +149,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Report(command) => cmd::attendance::report(&context().await?, command).await,
         Command::Webhooks(command) => cmd::webhooks::run(&context().await?, command).await,
         Command::Sources(command) => cmd::sources::run(&context().await?, command).await,
+        Command::Keys(command) => cmd::keys::run(&context().await?, command).await,
         Command::Serve(args) => cmd::serve::run(settings()?, &cli.profile, args).await,
         Command::Store(command) => cmd::store::run(&settings()?, command).await,
         Command::Outbox(command) => cmd::outbox::run(&context().await?, command).await,

@@ -296,3 +296,50 @@ mod table_tests {
         );
     }
 }
+
+/// Parses a span as people write it: `90d`, `2w`, `12h`, `30m`, `45s`.
+///
+/// # Errors
+/// Anything else, or a span too long to count.
+pub fn parse_span(text: &str) -> Result<std::time::Duration, String> {
+    let t = text.trim();
+    let bad = || format!("{text:?} is not a span like 90d, 12h or 30m");
+    let unit = t.chars().last().ok_or_else(bad)?;
+    let seconds = match unit {
+        's' => 1,
+        'm' => 60,
+        'h' => 3_600,
+        'd' => 86_400,
+        'w' => 7 * 86_400,
+        _ => return Err(bad()),
+    };
+    let number: u64 = t[..t.len() - 1].trim().parse().map_err(|_| bad())?;
+    number
+        .checked_mul(seconds)
+        .filter(|s| *s <= 100 * 365 * 86_400)
+        .map(std::time::Duration::from_secs)
+        .ok_or_else(bad)
+}
+
+#[cfg(test)]
+mod span_tests {
+    #[test]
+    fn spans_read_as_written() {
+        for (text, secs) in [
+            ("90d", 90 * 86_400),
+            ("2w", 14 * 86_400),
+            ("12h", 43_200),
+            ("30m", 1_800),
+            ("45s", 45),
+        ] {
+            assert_eq!(
+                super::parse_span(text),
+                Ok(std::time::Duration::from_secs(secs)),
+                "{text}"
+            );
+        }
+        for bad in ["", "d", "90", "-1d", "1.5h", "9999999999999w", "1y"] {
+            assert!(super::parse_span(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -91,6 +91,8 @@ pub struct GatewayConfig {
     /// How often GoTo's registrant and attendee lists are compared with the events
     /// received (only once webhooks are set up); `None` turns it off.
     pub reconcile_every: Option<Duration>,
+    /// How long the record of API keys' uses is kept; `None`: for ever.
+    pub key_audit_kept: Option<Duration>,
     /// Connections open at once; more wait in the listen queue until one closes.
     pub max_connections: usize,
     /// How long a connection may take to send a complete request head (from opening,
@@ -134,6 +136,7 @@ impl Default for GatewayConfig {
             forward_url: None,
             forward_secret: None,
             reconcile_every: Some(Duration::from_secs(15 * 60)),
+            key_audit_kept: Some(Duration::from_secs(90 * 86_400)),
             max_connections: 4096,
             header_timeout: Duration::from_secs(10),
             keep_alive_timeout: Duration::from_secs(60),

@@ -12,6 +12,10 @@ pub(crate) struct ApiError {
     status: StatusCode,
     code: &'static str,
     message: String,
+    /// More for programs to act on (which profile, which scope), beside the code.
+    details: serde_json::Map<String, serde_json::Value>,
+    /// When the caller may try again (`Retry-After`).
+    retry_after: Option<std::time::Duration>,
 }
 
 impl ApiError {
@@ -20,7 +24,21 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            details: serde_json::Map::new(),
+            retry_after: None,
         }
+    }
+
+    /// With `name: value` in the answer, beside `error` and `message`.
+    pub(crate) fn with(mut self, name: &str, value: impl Into<serde_json::Value>) -> Self {
+        self.details.insert(name.to_owned(), value.into());
+        self
+    }
+
+    /// With `Retry-After` (whole seconds, at least one).
+    pub(crate) fn retry_after(mut self, wait: std::time::Duration) -> Self {
+        self.retry_after = Some(wait);
+        self
     }
 
     pub(crate) fn rate_limited() -> Self {
@@ -68,10 +86,17 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (
-            self.status,
-            Json(json!({"error": self.code, "message": self.message})),
-        )
-            .into_response()
+        let mut body = self.details;
+        body.insert("error".into(), json!(self.code));
+        body.insert("message".into(), json!(self.message));
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(wait) = self.retry_after {
+            let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(seconds.max(1)),
+            );
+        }
+        response
     }
 }

@@ -20,6 +20,7 @@ mod edge;
 mod error;
 mod http;
 pub mod intake;
+pub mod keys;
 mod limiter;
 mod metrics;
 mod organizers;
@@ -174,6 +175,7 @@ impl Gateway {
             organizers,
             visitors,
             receiver: Arc::default(),
+            keys: Arc::default(),
         });
         Self {
             state,
@@ -290,6 +292,13 @@ impl Gateway {
                     };
                     helpers.push(tokio::spawn(reconciler.run(every, stop_rx.clone())));
                 }
+            }
+            if let Some(kept) = shared.config.key_audit_kept {
+                helpers.push(tokio::spawn(keys::prune_audit(
+                    shared.store.clone(),
+                    shared.clock.clone(),
+                    kept,
+                )));
             }
             let forward = delivery
                 .forwarder

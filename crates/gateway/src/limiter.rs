@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// A token bucket: `burst` tokens at most, refilled at `rate` a second.
 #[derive(Debug, Clone, Copy)]
@@ -78,5 +78,94 @@ impl IpLimiter {
             .entry(ip)
             .or_insert_with(|| Bucket::full(self.burst, now))
             .take(self.rate, self.burst, now)
+    }
+}
+
+/// Failures by address within a sliding window: an address that failed `most` times
+/// within `window` is refused until its oldest failure leaves the window. For whatever
+/// a guesser could try (passwords, API keys): guessing costs the guesser the wait, and
+/// the server a lookup in this map.
+#[derive(Debug)]
+pub(crate) struct FailureWindow {
+    window: Duration,
+    most: usize,
+    by_address: Mutex<HashMap<IpAddr, Vec<Instant>>>,
+}
+
+/// Past this many addresses with failures, those with none in the window are forgotten.
+const FAILING_ADDRESSES_KEPT: usize = 10_000;
+
+impl FailureWindow {
+    pub(crate) fn new(most: usize, window: Duration) -> Self {
+        Self {
+            window,
+            most: most.max(1),
+            by_address: Mutex::default(),
+        }
+    }
+
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, Vec<Instant>>> {
+        self.by_address.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Counts an attempt of `ip` as a failure until it is given back, unless `ip` has
+    /// failed too often lately: then how long it must wait. Counting before the attempt
+    /// is checked means a burst sent at once gets no more tries than the window allows.
+    pub(crate) fn take(&self, ip: IpAddr, now: Instant) -> Result<(), Duration> {
+        let mut by_address = self.map();
+        if by_address.len() > FAILING_ADDRESSES_KEPT {
+            by_address.retain(|_, failed| failed.iter().any(|t| now - *t < self.window));
+        }
+        let failed = by_address.entry(ip).or_default();
+        failed.retain(|t| now - *t < self.window);
+        if failed.len() >= self.most {
+            let oldest = failed.first().copied().unwrap_or(now);
+            return Err(self
+                .window
+                .saturating_sub(now - oldest)
+                .max(Duration::from_secs(1)));
+        }
+        failed.push(now);
+        Ok(())
+    }
+
+    /// How long `ip` must wait before it may try again, or `None` when it may now. With
+    /// [`Self::failed`], for checks cheap enough that a burst of them may run before
+    /// their failures are counted.
+    pub(crate) fn refused_for(&self, ip: IpAddr, now: Instant) -> Option<Duration> {
+        let mut by_address = self.map();
+        let failed = by_address.get_mut(&ip)?;
+        failed.retain(|t| now - *t < self.window);
+        let oldest = *failed.first()?;
+        (failed.len() >= self.most).then(|| {
+            self.window
+                .saturating_sub(now - oldest)
+                .max(Duration::from_secs(1))
+        })
+    }
+
+    /// Counts a failure of `ip`.
+    pub(crate) fn failed(&self, ip: IpAddr, now: Instant) {
+        let mut by_address = self.map();
+        if by_address.len() > FAILING_ADDRESSES_KEPT {
+            by_address.retain(|_, failed| failed.iter().any(|t| now - *t < self.window));
+        }
+        by_address.entry(ip).or_default().push(now);
+    }
+
+    /// An attempt counted by [`Self::take`] did not fail: it no longer counts.
+    pub(crate) fn give_back(&self, ip: IpAddr) {
+        let mut by_address = self.map();
+        if let Some(failed) = by_address.get_mut(&ip) {
+            failed.pop();
+            if failed.is_empty() {
+                by_address.remove(&ip);
+            }
+        }
+    }
+
+    /// Forgets `ip`'s failures (it proved itself).
+    pub(crate) fn forgive(&self, ip: IpAddr) {
+        self.map().remove(&ip);
     }
 }

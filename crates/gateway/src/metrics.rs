@@ -55,6 +55,8 @@ label!(
         Honeypot = "honeypot",
         /// Too many submissions from one address.
         RateLimited = "rate_limited",
+        /// An API key that may not register (for this organizer).
+        KeyRefused = "key_refused",
         /// Neither JSON nor a form.
         UnsupportedMediaType = "unsupported_media_type",
         /// The webinar is not the organizer's.

@@ -58,6 +58,26 @@ impl Organizers {
         self.0.iter().find(|o| o.profile == profile)
     }
 
+    /// The organizer `text` names: a profile served here, or the organizer key of one's
+    /// stored login.
+    pub(crate) async fn resolve(&self, text: &str) -> Option<Arc<Organizer>> {
+        if let Some(found) = self.named(text) {
+            return Some(found.clone());
+        }
+        let key = text.parse::<g2w_goto::OrganizerKey>().ok()?;
+        for o in self.all() {
+            if o.client
+                .tokens()
+                .record()
+                .await
+                .is_ok_and(|r| r.organizer_key == Some(key))
+            {
+                return Some(o.clone());
+            }
+        }
+        None
+    }
+
     /// The organizer a form or a registration names (by profile), else the first.
     pub(crate) fn named_or_first(&self, profile: &str) -> &Arc<Organizer> {
         self.named(profile).unwrap_or_else(|| self.primary())

@@ -14,6 +14,7 @@ use g2w_store::Store;
 use crate::config::GatewayConfig;
 use crate::delivery::batcher::Batcher;
 use crate::delivery::waiters::Waiters;
+use crate::keys::check::KeyChecks;
 use crate::limiter::IpLimiter;
 use crate::metrics::Metrics;
 use crate::organizers::Organizers;
@@ -143,6 +144,8 @@ pub(crate) struct AppParts {
     pub console: Arc<Console>,
     /// The webhook receiver's secret path.
     pub receiver: Arc<HookPath>,
+    /// API keys' checks (wrong keys by address, uses noted).
+    pub keys: Arc<KeyChecks>,
 }
 
 impl AppState {

@@ -35,7 +35,7 @@ mod webhooks;
 mod zone;
 
 pub use attendance::{Attendance, Attendee, Session};
-pub use client::{DEFAULT_API_URL, DEFAULT_AUTH_URL, DEFAULT_RATE_LIMIT, GotoClient};
+pub use client::{DEFAULT_API_URL, DEFAULT_AUTH_URL, DEFAULT_RATE_LIMIT, GotoClient, Raw};
 pub use error::{GotoError, InvalidField, Result, chain};
 pub use keys::{
     AccountKey, AnswerKey, KeyParseError, OrganizerKey, QuestionKey, RecurrenceKey, RegistrantKey,

@@ -88,6 +88,8 @@ pub struct TokenResponse {
     pub organizer_key: Option<OrganizerKey>,
     /// The account key, from GoTo's old token host only.
     pub account_key: Option<AccountKey>,
+    /// The scope GoTo granted.
+    pub scope: Option<String>,
 }
 
 impl std::fmt::Debug for TokenResponse {
@@ -102,6 +104,7 @@ impl std::fmt::Debug for TokenResponse {
             .field("principal", &self.principal)
             .field("organizer_key", &self.organizer_key)
             .field("account_key", &self.account_key)
+            .field("scope", &self.scope)
             .finish()
     }
 }
@@ -115,6 +118,7 @@ struct RawTokenResponse {
     email: Option<String>,
     organizer_key: Option<serde_json::Value>,
     account_key: Option<serde_json::Value>,
+    scope: Option<String>,
 }
 
 fn lenient_key<K: std::str::FromStr>(value: Option<&serde_json::Value>) -> Option<K> {
@@ -149,6 +153,7 @@ pub fn parse_token_response(body: &[u8]) -> Result<TokenResponse, OAuthError> {
         principal: raw.principal.or(raw.email).filter(|p| !p.is_empty()),
         organizer_key: lenient_key(raw.organizer_key.as_ref()),
         account_key: lenient_key(raw.account_key.as_ref()),
+        scope: raw.scope.filter(|s| !s.is_empty()),
     })
 }
 

@@ -50,6 +50,8 @@ pub struct TokenRecord {
     pub reauthorization_required: Option<String>,
     /// When the last refresh succeeded.
     pub last_refresh_at: Option<Timestamp>,
+    /// The scope GoTo granted the tokens.
+    pub scope: Option<String>,
 }
 
 impl std::fmt::Debug for TokenRecord {
@@ -71,6 +73,7 @@ impl std::fmt::Debug for TokenRecord {
             .field("principal", &self.principal)
             .field("reauthorization_required", &self.reauthorization_required)
             .field("last_refresh_at", &self.last_refresh_at)
+            .field("scope", &self.scope)
             .finish()
     }
 }
@@ -113,6 +116,9 @@ impl TokenRecord {
         }
         if answer.account_key.is_some() {
             self.account_key = answer.account_key;
+        }
+        if answer.scope.is_some() {
+            self.scope = answer.scope;
         }
         self.reauthorization_required = None;
         self.last_refresh_at = Some(now);
@@ -409,6 +415,32 @@ impl TokenManager {
             organizer: record.organizer_key,
             account: record.account_key,
         })
+    }
+
+    /// An access token with at least `min_ttl` left, and the login it belongs to: when
+    /// the stored one has less, it is refreshed first, once for everyone asking at that
+    /// moment (in this process, and across processes by the store's lock). For handing a
+    /// token to another program, which will use it for up to `min_ttl`.
+    ///
+    /// # Errors
+    /// As [`Self::access_token`].
+    pub async fn lasting(&self, min_ttl: Duration) -> Result<(SecretString, TokenRecord)> {
+        let clock = self.clock.clone();
+        let short = move |r: &TokenRecord| {
+            r.access_expires_at
+                .is_none_or(|expires| expires.since(clock()) < min_ttl)
+        };
+        let record = self.record().await?;
+        if let Some(e) = self.reauth(&record) {
+            return Err(e);
+        }
+        if let Some(token) = record.current_access()
+            && !short(&record)
+        {
+            return Ok((token.clone(), record));
+        }
+        self.recent().take();
+        self.refresh_where(short).await
     }
 
     /// Keeps the GoTo account of this profile's login, learned after it was stored.

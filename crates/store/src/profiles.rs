@@ -23,6 +23,7 @@ pub(crate) struct ProfileRow {
     pub principal: Option<String>,
     pub reauthorization_reason: Option<String>,
     pub last_refresh_at: Option<i64>,
+    pub scope: Option<String>,
 }
 
 fn seal(
@@ -77,6 +78,7 @@ impl ProfileRow {
             principal: r.principal.clone(),
             reauthorization_reason: r.reauthorization_required.clone(),
             last_refresh_at: r.last_refresh_at.map(Timestamp::as_secs),
+            scope: r.scope.clone(),
         })
     }
 
@@ -100,6 +102,7 @@ impl ProfileRow {
             principal: self.principal,
             reauthorization_required: self.reauthorization_reason,
             last_refresh_at: self.last_refresh_at.map(Timestamp::from_secs),
+            scope: self.scope,
         })
     }
 }
@@ -119,6 +122,7 @@ impl ProfileRow {
             principal: r.opt_text(9)?,
             reauthorization_reason: r.opt_text(10)?,
             last_refresh_at: r.opt_int(11)?,
+            scope: r.opt_text(12)?,
         })
     }
 }
@@ -143,7 +147,7 @@ impl Store {
             .query_opt(
                 "SELECT client_id, client_secret, access_token, access_expires_at, refresh_token,
                         refresh_token_since, personal_access_token, organizer_key, account_key,
-                        principal, reauthorization_reason, last_refresh_at
+                        principal, reauthorization_reason, last_refresh_at, scope
                  FROM profiles WHERE name = $1",
                 args![profile],
             )
@@ -167,8 +171,8 @@ impl Store {
                 "INSERT INTO profiles (name, client_id, client_secret, access_token,
                      access_expires_at, refresh_token, refresh_token_since, personal_access_token,
                      organizer_key, account_key, principal, reauthorization_reason,
-                     last_refresh_at, updated_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+                     last_refresh_at, updated_at, scope)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
                  ON CONFLICT (name) DO UPDATE SET
                      client_id = excluded.client_id, client_secret = excluded.client_secret,
                      access_token = excluded.access_token,
@@ -179,7 +183,8 @@ impl Store {
                      organizer_key = excluded.organizer_key, account_key = excluded.account_key,
                      principal = excluded.principal,
                      reauthorization_reason = excluded.reauthorization_reason,
-                     last_refresh_at = excluded.last_refresh_at, updated_at = excluded.updated_at",
+                     last_refresh_at = excluded.last_refresh_at, updated_at = excluded.updated_at,
+                     scope = excluded.scope",
                 args![
                     profile,
                     r.client_id,
@@ -195,6 +200,7 @@ impl Store {
                     r.reauthorization_reason,
                     r.last_refresh_at,
                     now_secs(),
+                    r.scope,
                 ],
             )
             .await?;

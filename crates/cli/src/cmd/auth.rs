@@ -25,6 +25,9 @@ pub enum AuthCommand {
     Status(StatusArgs),
     /// Refresh the access token now.
     Refresh,
+    /// Print a fresh access token for a local script (refreshed first when it has less
+    /// than --min-ttl left), as `gh auth token` does.
+    Token(TokenArgs),
     /// Delete this profile's stored tokens.
     Logout,
 }
@@ -48,6 +51,19 @@ pub struct LoginArgs {
     /// Give up waiting for the browser after this many seconds.
     #[arg(long, value_name = "SECS", default_value_t = 300, hide = true)]
     timeout: u64,
+}
+
+/// Options of `g2w auth token`.
+#[derive(Debug, clap::Args)]
+pub struct TokenArgs {
+    /// Seconds the token must still be valid for (at most 3000).
+    #[arg(long, value_name = "SECS", default_value_t = 300,
+          value_parser = clap::value_parser!(u64).range(0..=g2w_gateway::keys::MAX_MIN_TTL))]
+    min_ttl: u64,
+    /// `text`: the token alone (for `$(g2w auth token)`); `json`: with its expiry and
+    /// whom it acts for.
+    #[arg(long, value_enum, default_value_t = Shown::Text)]
+    format: Shown,
 }
 
 /// Options of `g2w auth import`.
@@ -80,6 +96,7 @@ pub async fn run(ctx: Context, command: AuthCommand) -> anyhow::Result<()> {
         AuthCommand::Import(_) => import(&ctx).await,
         AuthCommand::Status(args) => status(&ctx, &args).await,
         AuthCommand::Refresh => refresh(&ctx).await,
+        AuthCommand::Token(args) => token(&ctx, &args).await,
         AuthCommand::Logout => logout(&ctx).await,
     }
 }
@@ -442,6 +459,19 @@ async fn refresh(ctx: &Context) -> anyhow::Result<()> {
             ""
         }
     );
+    Ok(())
+}
+
+async fn token(ctx: &Context, args: &TokenArgs) -> anyhow::Result<()> {
+    ctx.stored()
+        .await?
+        .ok_or_else(|| NotLoggedIn(ctx.profile.clone()))?;
+    let tokens = ctx.token_manager().await?;
+    let (token, login) = tokens.lasting(Duration::from_secs(args.min_ttl)).await?;
+    match args.format {
+        Shown::Text => say!("{}", token.expose_secret()),
+        Shown::Json => print_json(&g2w_gateway::keys::handed_out(&token, &login, ctx.now()))?,
+    }
     Ok(())
 }
 

@@ -4,6 +4,7 @@ pub mod attendance;
 pub mod auth;
 pub mod config;
 pub mod emulator;
+pub mod keys;
 pub mod outbox;
 pub mod registrants;
 pub mod serve;

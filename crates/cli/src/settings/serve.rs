@@ -222,6 +222,11 @@ pub fn gateway_config(
         Some(m) => Some(Duration::from_secs(m.saturating_mul(60))),
         None => d.reconcile_every,
     };
+    let key_audit_kept = match layers.number::<u64>(&t::KEY_AUDIT_DAYS)? {
+        Some(0) => None,
+        Some(days) => Some(Duration::from_secs(days.saturating_mul(86_400))),
+        None => d.key_audit_kept,
+    };
     let accent = layers
         .text(&t::ACCENT_COLOUR)
         .unwrap_or(d.brand.accent.clone());
@@ -270,6 +275,7 @@ pub fn gateway_config(
         forward_url,
         forward_secret,
         reconcile_every,
+        key_audit_kept,
         max_connections: layers
             .number(&t::MAX_CONNECTIONS)?
             .unwrap_or(d.max_connections)

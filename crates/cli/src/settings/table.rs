@@ -337,6 +337,9 @@ pub const RECONCILE_EVERY_MINUTES: Spec = Spec::new(
 )
 .default("15")
 .help("Minutes between comparisons of GoTo's lists with the events received (0: never).");
+pub const KEY_AUDIT_DAYS: Spec = Spec::new(Serve, "key_audit_days", "G2W_KEY_AUDIT_DAYS", Number)
+    .default("90")
+    .help("Days the record of API keys' uses (`g2w keys audit`) is kept (0: for ever).");
 pub const MAX_CONNECTIONS: Spec =
     Spec::new(Serve, "max_connections", "G2W_MAX_CONNECTIONS", Number)
         .default("4096")
@@ -423,6 +426,7 @@ pub const ALL: &[Spec] = &[
     FORWARD_URL,
     FORWARD_SECRET,
     RECONCILE_EVERY_MINUTES,
+    KEY_AUDIT_DAYS,
     MAX_CONNECTIONS,
     HEADER_TIMEOUT_SECS,
     KEEP_ALIVE_TIMEOUT_SECS,

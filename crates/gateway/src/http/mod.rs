@@ -6,6 +6,7 @@ mod admin;
 mod client;
 mod health;
 mod hooks;
+mod keys;
 mod pages;
 mod register;
 mod series;
@@ -14,7 +15,7 @@ mod status;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 
 use crate::edge::{self, headers};
 use crate::state::AppState;
@@ -30,6 +31,10 @@ pub(crate) fn router(state: AppState, body_limit: usize) -> Router {
         .route("/api/v1/registrations/{id}", get(status::registration))
         .route("/api/v1/webinars", get(status::webinars))
         .layer(headers::cors(&config));
+    // Programs holding an API key: not for browsers, so no CORS.
+    let keyed = Router::new()
+        .route("/api/v1/organizers/{organizer}/token", get(keys::token))
+        .route("/goto/{organizer}/{*path}", any(keys::forward));
     let form = headers::cached(
         Router::new()
             .route("/r/{webinar_key}", get(pages::hosted_form))
@@ -77,6 +82,7 @@ pub(crate) fn router(state: AppState, body_limit: usize) -> Router {
     );
     let app = Router::new()
         .merge(api)
+        .merge(keyed)
         .merge(form)
         .merge(confirmation)
         .merge(assets)

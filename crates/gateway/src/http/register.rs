@@ -16,6 +16,8 @@ use crate::http::client::Client;
 use crate::intake::{
     self, Attempt, Caller, FieldErrors, Intake, Invalid, Refused, SeriesForm, Submission, Target,
 };
+use crate::keys::Scope;
+use crate::keys::check::carries_key;
 use crate::metrics::IntakeOutcome;
 use crate::pages::SeriesChoice;
 use crate::state::AppState;
@@ -234,7 +236,32 @@ pub(super) async fn submit(
     body: &[u8],
     html: bool,
 ) -> Response {
-    let caller = match state.admit(Caller::Visitor(client.ip)) {
+    let caller = if carries_key(headers) {
+        // A program with a key: refused as JSON, whatever it asked for.
+        match state
+            .keys
+            .check(
+                &state.shared.store,
+                client.ip,
+                headers,
+                Scope::Register,
+                state.shared.now(),
+            )
+            .await
+        {
+            Ok(key) => Caller::Key {
+                name: key.name,
+                organizers: key.organizers,
+            },
+            Err(denied) => {
+                state.shared.metrics.intake(IntakeOutcome::KeyRefused);
+                return denied.api_error().into_response();
+            }
+        }
+    } else {
+        Caller::Visitor(client.ip)
+    };
+    let caller = match state.admit(caller) {
         Ok(caller) => caller,
         Err(refused) => return refusal(state, target, refused, html),
     };

@@ -31,6 +31,7 @@ pub(crate) struct Intake {
     pub delivery: Delivery,
     pub organizers: Organizers,
     pub visitors: Arc<Visitors>,
+    pub keys: Arc<crate::keys::check::KeyChecks>,
 }
 
 /// Who is registering someone.
@@ -40,6 +41,12 @@ pub(crate) enum Caller {
     Visitor(IpAddr),
     /// A configured form builder (its signature checked): no per-address limit.
     Source(String),
+    /// A program with an API key (by name) for these organizers (profiles): no
+    /// per-address limit, and only its organizers' webinars.
+    Key {
+        name: String,
+        organizers: Vec<String>,
+    },
 }
 
 /// What a submission registers for.
@@ -89,6 +96,8 @@ pub(crate) struct Invalid {
 pub(crate) enum Refused {
     /// Too many from this address.
     RateLimited,
+    /// The caller's key may not act for the webinar's organizer (a profile).
+    OrganizerNotAllowed(String),
     /// No such webinar or series (or it was cancelled).
     UnknownWebinar,
     /// The webinar is over.
@@ -108,6 +117,7 @@ impl Refused {
     pub(crate) fn outcome(&self) -> IntakeOutcome {
         match self {
             Self::RateLimited => IntakeOutcome::RateLimited,
+            Self::OrganizerNotAllowed(_) => IntakeOutcome::KeyRefused,
             Self::UnknownWebinar => IntakeOutcome::UnknownWebinar,
             Self::Over => IntakeOutcome::WebinarOver,
             Self::Invalid(_) => IntakeOutcome::Invalid,
@@ -121,6 +131,9 @@ impl Refused {
     pub(crate) fn api_error(&self) -> ApiError {
         match self {
             Self::RateLimited => ApiError::rate_limited(),
+            Self::OrganizerNotAllowed(profile) => {
+                crate::keys::check::Denied::OrganizerNotAllowed(profile.clone()).api_error()
+            }
             Self::UnknownWebinar => ApiError::new(
                 StatusCode::NOT_FOUND,
                 "not_found",
@@ -222,6 +235,7 @@ impl Intake {
             delivery: state.delivery.clone(),
             organizers: state.organizers.clone(),
             visitors: state.visitors.clone(),
+            keys: state.keys.clone(),
         }
     }
 
@@ -329,6 +343,13 @@ impl Intake {
             .organizers
             .find(webinar_key, self.shared.config.lookup_deadline)
             .await;
+        if let Caller::Key { organizers, .. } = caller
+            && !organizers.contains(&found.organizer.profile)
+        {
+            return Err(Refused::OrganizerNotAllowed(
+                found.organizer.profile.clone(),
+            ));
+        }
         let info = match found.lookup {
             Lookup::Found(info) if info.is_over((self.shared.clock)()) => {
                 return Err(Refused::Over);
@@ -471,6 +492,7 @@ impl Intake {
         let email = registrant.email.clone();
         let source = match caller {
             Caller::Source(name) => Some(format!("source:{name}")),
+            Caller::Key { name, .. } => Some(format!("key:{name}")),
             Caller::Visitor(_) => registrant.source.clone(),
         };
         let payload = serde_json::to_string(&Payload::new(registrant, by_text))

@@ -5,20 +5,17 @@
 //! An attempt is counted against both budgets before its (slow) check, so a burst sent
 //! at once gets no more than the budgets allow; a right password gives both back.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use super::password::{AdminPassword, PasswordChecks, Verdict};
-use crate::limiter::Bucket;
+use crate::limiter::{Bucket, FailureWindow};
 
 /// The window an address's failures are counted in.
 const WINDOW: Duration = Duration::from_secs(300);
 /// Failures an address may have within the window.
 const PER_ADDRESS: usize = 5;
-/// Past this many addresses with failures, those with none in the window are forgotten.
-const ADDRESSES_KEPT: usize = 10_000;
 /// The longest an attempt waits for a free check before it is told to try again.
 const CHECK_WAIT: Duration = Duration::from_secs(10);
 
@@ -38,7 +35,7 @@ const REFUSALS_LOGGED_EVERY: Duration = Duration::from_secs(60);
 
 /// Sign-in attempts: per address, all together, and the checks themselves.
 pub(crate) struct SignIns {
-    by_address: Mutex<HashMap<IpAddr, Vec<Instant>>>,
+    by_address: FailureWindow,
     everyone: Mutex<Bucket>,
     per_minute: f64,
     checks: PasswordChecks,
@@ -51,7 +48,7 @@ impl SignIns {
     pub(crate) fn new(concurrency: usize, failures_per_minute: u32) -> Self {
         let per_minute = f64::from(failures_per_minute.max(1));
         Self {
-            by_address: Mutex::default(),
+            by_address: FailureWindow::new(PER_ADDRESS, WINDOW),
             everyone: Mutex::new(Bucket::full(per_minute, Instant::now())),
             per_minute,
             checks: PasswordChecks::new(concurrency),
@@ -80,25 +77,16 @@ impl SignIns {
         candidate: String,
     ) -> Result<Verdict, NotChecked> {
         let now = Instant::now();
+        if self.by_address.take(ip, now).is_err() {
+            return Err(NotChecked::Address);
+        }
+        if !self
+            .bucket()
+            .take(self.per_minute / 60.0, self.per_minute, now)
         {
-            let mut by_address = self.by_address.lock().unwrap_or_else(|e| e.into_inner());
-            if by_address.len() > ADDRESSES_KEPT {
-                by_address.retain(|_, failed| failed.iter().any(|t| now - *t < WINDOW));
-            }
-            let failed = by_address.entry(ip).or_default();
-            failed.retain(|t| now - *t < WINDOW);
-            if failed.len() >= PER_ADDRESS {
-                return Err(NotChecked::Address);
-            }
-            if !self
-                .bucket()
-                .take(self.per_minute / 60.0, self.per_minute, now)
-            {
-                drop(by_address);
-                self.refused_for_everyone(now);
-                return Err(NotChecked::Everyone);
-            }
-            failed.push(now);
+            self.by_address.give_back(ip);
+            self.refused_for_everyone(now);
+            return Err(NotChecked::Everyone);
         }
         let Some(verdict) = self.checks.verify(password, candidate, CHECK_WAIT).await else {
             self.forgive(ip);
@@ -117,10 +105,7 @@ impl SignIns {
     /// An attempt that did not fail: `ip`'s failures are forgotten and the shared
     /// budget gets its token back.
     fn forgive(&self, ip: IpAddr) {
-        self.by_address
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&ip);
+        self.by_address.forgive(ip);
         self.bucket().give_back(self.per_minute);
     }
 }

@@ -8,6 +8,7 @@ mod delivery;
 mod edge;
 mod frozen_db;
 mod intake;
+mod keys;
 mod organizers;
 mod pacing;
 mod pages;

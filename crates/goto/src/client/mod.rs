@@ -19,6 +19,9 @@ use crate::tokens::{Access, TokenManager};
 use crate::transport::describe_transport;
 
 mod answers;
+mod forward;
+
+pub use forward::Raw;
 
 use answers::{classify, read_body};
 pub(crate) use answers::{decode, to_json};
@@ -153,20 +156,8 @@ impl GotoClient {
                 Ok(answer) => return Ok(answer),
                 Err(e) => e,
             };
-            match &error {
-                // The account's limit, not this call's: every call of the account waits
-                // it out, or goes slower.
-                GotoError::RateLimited {
-                    retry_after: Some(wait),
-                } => {
-                    self.limiter
-                        .hold(&budget, (*wait).min(MAX_RETRY_AFTER))
-                        .await;
-                }
-                GotoError::RateLimited { retry_after: None } => {
-                    self.limiter.slow_down(&budget, sent_at).await;
-                }
-                _ => {}
+            if let GotoError::RateLimited { retry_after } = &error {
+                self.throttled(&budget, *retry_after, sent_at).await;
             }
             match error {
                 GotoError::InvalidToken if !refreshed => {
@@ -194,6 +185,21 @@ impl GotoClient {
         }
     }
 
+    /// GoTo answered 429 to a call of `budget`'s account sent at `sent_at`. The account's
+    /// limit, not this call's: every call of the account waits out GoTo's `Retry-After`,
+    /// or goes slower when GoTo gave none.
+    async fn throttled(
+        &self,
+        budget: &str,
+        retry_after: Option<std::time::Duration>,
+        sent_at: crate::Timestamp,
+    ) {
+        match retry_after {
+            Some(wait) => self.limiter.hold(budget, wait.min(MAX_RETRY_AFTER)).await,
+            None => self.limiter.slow_down(budget, sent_at).await,
+        }
+    }
+
     /// One request of `call` with `access`'s token: GoTo's answer, or what went wrong.
     async fn send(&self, call: &Call<'_>, access: &Access) -> Result<(StatusCode, Vec<u8>)> {
         let path = if call.path.contains("{organizer}") {
@@ -202,19 +208,42 @@ impl GotoClient {
         } else {
             call.path.clone()
         };
+        let mut url = self.url(&path);
+        if !call.query.is_empty() {
+            url.query_pairs_mut().extend_pairs(&call.query);
+        }
+        let body = call.body.as_deref().map(|b| ("application/json", b));
+        let answer = self.send_raw(&call.method, url, body, access).await?;
+        if answer.status.is_success() {
+            return Ok((answer.status, answer.body));
+        }
+        Err(classify(
+            answer.status,
+            &answer.headers,
+            &answer.body,
+            call.registering,
+        ))
+    }
+
+    /// One request to `url` with `access`'s token: GoTo's answer as it came, whatever its
+    /// status, or why none came.
+    async fn send_raw(
+        &self,
+        method: &Method,
+        url: Url,
+        body: Option<(&str, &[u8])>,
+        access: &Access,
+    ) -> Result<Raw> {
         let mut request = self
             .http
-            .request(call.method.clone(), self.url(&path))
+            .request(method.clone(), url)
             .bearer_auth(access.token.expose_secret())
             // application/json keeps custom-question answers on create registrant.
             .header(reqwest::header::ACCEPT, "application/json");
-        if !call.query.is_empty() {
-            request = request.query(&call.query);
-        }
-        if let Some(body) = &call.body {
+        if let Some((content_type, body)) = body {
             request = request
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .body(body.clone());
+                .header(reqwest::header::CONTENT_TYPE, content_type)
+                .body(body.to_vec());
         }
         let response = request
             .send()
@@ -225,9 +254,22 @@ impl GotoClient {
         let body = read_body(response).await?;
         if status.is_success() {
             self.tokens.accepted(&access.token);
-            return Ok((status, body));
         }
-        Err(classify(status, &headers, &body, call.registering))
+        Ok(Raw {
+            status,
+            headers,
+            body,
+        })
+    }
+
+    /// The GoTo account of this client's login, asked of GoTo once if the login does not
+    /// know it yet.
+    ///
+    /// # Errors
+    /// The login is unusable, or GoTo or the store failed.
+    pub async fn account_key(&self) -> Result<AccountKey> {
+        let access = self.tokens.access().await?;
+        self.account(&access).await
     }
 
     /// The GoTo account whose budget `access`'s calls book from. A login stored before

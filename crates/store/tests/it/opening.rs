@@ -25,6 +25,7 @@ fn record() -> TokenRecord {
         principal: Some("dana@example.com".into()),
         reauthorization_required: None,
         last_refresh_at: Some(secs(1_799_999_000)),
+        scope: Some("collab:".into()),
     }
 }
 

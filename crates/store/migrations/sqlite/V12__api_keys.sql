@@ -1,0 +1,37 @@
+-- Keys that let other programs use g2w's logins (a token hand-out, the pass-through to
+-- GoTo, server-to-server registration). Only a digest of a key is kept; `prefix` is its
+-- public part, shown in lists and looked up first. Organizers and scopes are
+-- comma-separated. A revoked key stays listed (and audited) with when it was revoked.
+CREATE TABLE api_keys (
+    prefix       TEXT PRIMARY KEY,
+    name         TEXT NOT NULL UNIQUE,
+    digest       BLOB NOT NULL,
+    organizers   TEXT NOT NULL,
+    scopes       TEXT NOT NULL,
+    created_at   INTEGER NOT NULL,
+    last_used_at INTEGER,
+    expires_at   INTEGER,
+    revoked_at   INTEGER
+);
+
+-- Every hand-out and pass-through call: who, for which organizer, from where, what
+-- (method and path), the answer's status, and for a hand-out a fingerprint of the token
+-- and when it expires. Never a token.
+CREATE TABLE key_audit (
+    id                INTEGER PRIMARY KEY AUTOINCREMENT,
+    at                INTEGER NOT NULL,
+    key_name          TEXT NOT NULL,
+    key_prefix        TEXT NOT NULL,
+    organizer         TEXT NOT NULL,
+    caller            TEXT NOT NULL,
+    action            TEXT NOT NULL,
+    method            TEXT,
+    path              TEXT,
+    status            INTEGER NOT NULL,
+    token_fingerprint TEXT,
+    token_expires_at  INTEGER
+);
+CREATE INDEX key_audit_at ON key_audit (at);
+
+-- The scope GoTo granted the login's token, for the hand-out to say.
+ALTER TABLE profiles ADD COLUMN scope TEXT;
