@@ -7,6 +7,7 @@ mod docs;
 mod edge;
 mod emulator_cmd;
 mod first_day;
+mod keys;
 mod organizers;
 mod registrants;
 mod serve;
