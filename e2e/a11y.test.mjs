@@ -118,9 +118,18 @@ test("every admin console page", async () => {
   await expectClean(page, "sign-in refused");
   await page.getByLabel("Password").fill(PASSWORD);
   await page.getByRole("button", { name: "Sign in" }).click();
-  for (const path of ["/admin/tokens", "/admin/connect", "/admin/webinars", "/admin/outbox", "/admin/attendance", "/admin/sources"]) {
+  for (const path of ["/admin/tokens", "/admin/connect", "/admin/webinars", "/admin/outbox", "/admin/attendance", "/admin/sources", "/admin/keys"]) {
     await page.goto(`${gateway.base}${path}`);
     await expectClean(page, path);
   }
+  // A key just made (shown once), and the question before a revoke.
+  await page.getByLabel(/^Name/).fill("a11y-key");
+  await page.getByLabel("token").check();
+  await page.getByRole("button", { name: "Make the key" }).click();
+  await page.getByLabel("The key").waitFor();
+  await expectClean(page, "/admin/keys with a key just made");
+  await page.getByRole("button", { name: "Revoke a11y-key" }).click();
+  await page.getByRole("heading", { name: /Revoke a11y-key/ }).waitFor();
+  await expectClean(page, "/admin/keys asking before a revoke");
   await context.close();
 });

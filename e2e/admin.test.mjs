@@ -163,12 +163,39 @@ test("sources: a post that cannot be mapped waits on the Sources page until a re
   await screenshot(page, "admin-sources");
 });
 
+test("keys: made on the Keys page, shown once, used, revoked after asking", async () => {
+  await page.getByRole("link", { name: "Keys" }).click();
+  await page.getByText("No keys yet.").waitFor();
+  await page.getByLabel(/^Name/).fill("landing-app");
+  await page.getByLabel("token").check();
+  await page.getByLabel("proxy").check();
+  await page.getByRole("button", { name: "Make the key" }).click();
+  await page.getByText("it is shown this once").first().waitFor();
+  const key = await page.getByLabel("The key").inputValue();
+  assert.match(key, /^g2w_[a-z0-9]{8}_[A-Za-z0-9_-]{43}$/);
+  await screenshot(page, "admin-keys");
+  const handed = await fetch(`${gateway.base}/api/v1/organizers/default/token`, { headers: { Authorization: `Bearer ${key}` } });
+  assert.equal(handed.status, 200);
+  await page.goto(`${gateway.base}/admin/keys`);
+  assert.ok(!(await page.content()).includes(key), "the key is shown once only");
+  await page.getByText(/token sha256:/).waitFor();
+  await page.getByRole("button", { name: "Revoke landing-app" }).click();
+  await page.getByRole("heading", { name: /Revoke landing-app/ }).waitFor();
+  const asked = await fetch(`${gateway.base}/api/v1/organizers/default/token`, { headers: { Authorization: `Bearer ${key}` } });
+  assert.equal(asked.status, 200, "asking revokes nothing");
+  await page.getByRole("button", { name: "Yes, revoke landing-app" }).click();
+  await page.getByText(/is revoked/).waitFor();
+  const refused = await fetch(`${gateway.base}/api/v1/organizers/default/token`, { headers: { Authorization: `Bearer ${key}` } });
+  assert.equal(refused.status, 401);
+  assert.equal((await refused.json()).error, "key_revoked");
+});
+
 test("every console page fits a phone: nothing scrolls sideways", async () => {
   const phone = await (await browser.newContext({ viewport: { width: 390, height: 844 } })).newPage();
   await phone.goto(`${gateway.base}/admin/login`);
   await phone.getByLabel("Password").fill(PASSWORD);
   await phone.getByRole("button", { name: "Sign in" }).click();
-  for (const path of ["/admin/tokens", "/admin/connect", "/admin/webinars", "/admin/outbox", "/admin/attendance", "/admin/sources"]) {
+  for (const path of ["/admin/tokens", "/admin/connect", "/admin/webinars", "/admin/outbox", "/admin/attendance", "/admin/sources", "/admin/keys"]) {
     await phone.goto(`${gateway.base}${path}`);
     const width = await phone.evaluate(() => document.documentElement.scrollWidth);
     assert.ok(width <= 390, `${path} is ${width}px wide at 390px`);

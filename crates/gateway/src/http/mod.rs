@@ -78,7 +78,9 @@ pub(crate) fn router(state: AppState, body_limit: usize) -> Router {
             .route("/admin/attendance", get(admin::attendance))
             .route("/admin/attendance/reconcile", post(admin::reconcile))
             .route("/admin/sources", get(admin::sources))
-            .route("/admin/sources/{name}/replay", post(admin::replay_source)),
+            .route("/admin/sources/{name}/replay", post(admin::replay_source))
+            .route("/admin/keys", get(admin::keys_page).post(admin::create_key))
+            .route("/admin/keys/{prefix}/revoke", post(admin::revoke_key)),
     );
     let app = Router::new()
         .merge(api)

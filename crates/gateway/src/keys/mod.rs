@@ -132,11 +132,14 @@ pub async fn create(
         return Err("the key would have expired already".into());
     }
     const ID_CHARS: &[u8] = b"abcdefghijkmnopqrstuvwxyz23456789";
-    let mut rng = rand::rng();
-    let id: String = (0..ID_LEN)
-        .map(|_| char::from(ID_CHARS[rng.random_range(0..ID_CHARS.len())]))
-        .collect();
-    let secret: [u8; SECRET_BYTES] = rng.random();
+    // The generator is not kept across the store's await (it is not `Send`).
+    let (id, secret): (String, [u8; SECRET_BYTES]) = {
+        let mut rng = rand::rng();
+        let id = (0..ID_LEN)
+            .map(|_| char::from(ID_CHARS[rng.random_range(0..ID_CHARS.len())]))
+            .collect();
+        (id, rng.random())
+    };
     let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret);
     let key = format!("{KEY_START}{id}_{secret}");
     let mut organizers = organizers.to_vec();

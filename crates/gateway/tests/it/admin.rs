@@ -14,7 +14,12 @@ pub(crate) async fn app() -> TestApp {
     .await
 }
 
-async fn post_form(app: &TestApp, path: &str, body: &str, cookie: Option<&str>) -> Reply {
+pub(crate) async fn post_form(
+    app: &TestApp,
+    path: &str,
+    body: &str,
+    cookie: Option<&str>,
+) -> Reply {
     let mut request = app
         .http
         .post(format!("{}{path}", app.base))

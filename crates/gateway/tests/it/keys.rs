@@ -626,3 +626,95 @@ async fn a_script_at_thirty_a_second_and_three_hundred_deliveries_share_gotos_li
         "answered {answered}, slowed {slowed}"
     );
 }
+
+#[tokio::test]
+async fn the_console_makes_a_key_shows_it_once_and_revokes_it_after_asking() {
+    use crate::admin::{app as console_app, get_with, post_form, sign_in};
+    let app = console_app().await;
+    let (cookie, csrf) = sign_in(&app).await;
+    let empty = get_with(&app, "/admin/keys", &cookie).await;
+    assert_eq!(empty.status, 200);
+    assert!(empty.text.contains("No keys yet"), "{}", empty.text);
+
+    let made = post_form(
+        &app,
+        "/admin/keys",
+        &format!(
+            "csrf={csrf}&name=landing-app&organizer%3Adefault=on&scope%3Atoken=on&expires_days=90"
+        ),
+        Some(&cookie),
+    )
+    .await;
+    assert_eq!(made.status, 200, "{}", made.text);
+    assert_eq!(made.headers["cache-control"], "no-store");
+    let key = made
+        .text
+        .split("id=\"made-key\" readonly size=\"64\" value=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert!(key.starts_with("g2w_"), "{key}");
+    assert_eq!(token(&app, "default", "", &key).await.status, 200);
+    // Shown once: the page never shows it again.
+    let later = get_with(&app, "/admin/keys", &cookie).await;
+    assert!(!later.text.contains(&key));
+    assert!(later.text.contains(&key[..12]) && later.text.contains("landing-app"));
+    assert!(
+        later.text.contains("token sha256:"),
+        "the hand-out is audited"
+    );
+    // Refused without a name, organizer or scope; or without the session's token.
+    for body in [
+        format!("csrf={csrf}&name=&organizer%3Adefault=on&scope%3Atoken=on"),
+        format!("csrf={csrf}&name=x&scope%3Atoken=on"),
+        format!("csrf={csrf}&name=x&organizer%3Adefault=on"),
+    ] {
+        let refused = post_form(&app, "/admin/keys", &body, Some(&cookie)).await;
+        assert_eq!(refused.status, 400, "{body}");
+        assert!(refused.text.contains("No key made"));
+    }
+    let forged = post_form(
+        &app,
+        "/admin/keys",
+        "csrf=forged&name=x&organizer%3Adefault=on&scope%3Atoken=on",
+        Some(&cookie),
+    )
+    .await;
+    assert_eq!(forged.status, 403);
+
+    // Revoke asks first …
+    let prefix = &key[..12];
+    let asked = post_form(
+        &app,
+        &format!("/admin/keys/{prefix}/revoke"),
+        &format!("csrf={csrf}"),
+        Some(&cookie),
+    )
+    .await;
+    assert_eq!(asked.status, 200);
+    assert!(asked.text.contains("Revoke landing-app"), "{}", asked.text);
+    assert_eq!(
+        token(&app, "default", "", &key).await.status,
+        200,
+        "not yet"
+    );
+    // … and revokes on the answer.
+    let revoked = post_form(
+        &app,
+        &format!("/admin/keys/{prefix}/revoke"),
+        &format!("csrf={csrf}&confirm=yes"),
+        Some(&cookie),
+    )
+    .await;
+    assert_eq!(revoked.status, 303);
+    assert_eq!(token(&app, "default", "", &key).await.status, 401);
+    let page = get_with(&app, "/admin/keys", &cookie).await;
+    assert!(
+        page.text.contains("is revoked") && page.text.contains(">revoked<"),
+        "{}",
+        page.text
+    );
+}

@@ -28,12 +28,14 @@ use crate::state::{AppState, Console, PendingConnect, Shared};
 
 mod attendance;
 mod connect;
+mod keys;
 mod pages;
 mod signin;
 mod sources;
 
 pub(crate) use attendance::{attendance, reconcile};
 pub(crate) use connect::{connect, oauth_callback, save_client, start_connect};
+pub(crate) use keys::{create as create_key, keys_page, revoke as revoke_key};
 use pages::OrganizerField;
 pub(crate) use pages::{disconnect, outbox, outbox_action, refresh, tokens, webinars};
 pub(crate) use signin::{index, login, login_page, logout};
