@@ -253,7 +253,7 @@ fn no_store(mut response: Response) -> Response {
 
 /// Why `path` is not forwarded for `organizer`, if it is not: only GoTo Webinar's API,
 /// written plainly, and only the organizer's own (or its account's) part of it.
-fn refuse_path(path: &str, organizer: &g2w_goto::TokenRecord) -> Option<ApiError> {
+fn refuse_path(path: &str, login: &g2w_goto::Access) -> Option<ApiError> {
     let not_forwarded = || {
         ApiError::new(
             StatusCode::NOT_FOUND,
@@ -272,10 +272,8 @@ fn refuse_path(path: &str, organizer: &g2w_goto::TokenRecord) -> Option<ApiError
     }
     let mut parts = path[FORWARDED.len()..].split('/');
     let owner = match (parts.next(), parts.next()) {
-        (Some("organizers"), Some(key)) => {
-            Some((key, organizer.organizer_key.map(|k| k.to_string())))
-        }
-        (Some("accounts"), Some(key)) => Some((key, organizer.account_key.map(|k| k.to_string()))),
+        (Some("organizers"), Some(key)) => Some((key, login.organizer.map(|k| k.to_string()))),
+        (Some("accounts"), Some(key)) => Some((key, login.account.map(|k| k.to_string()))),
         _ => None,
     };
     match owner {
@@ -308,8 +306,20 @@ pub(crate) async fn forward(
         Err(e) => return no_store(e.into_response()),
     };
     let goto = &acting.organizer.client;
-    let answer = match goto.tokens().record().await {
-        Ok(record) => match refuse_path(&path, &record) {
+    // The login as last read (at most a second ago): whose paths these are.
+    let login = match goto.tokens().access().await {
+        // A login stored before g2w kept accounts learns its account now, once.
+        Ok(mut login) if login.account.is_none() => match goto.account_key().await {
+            Ok(account) => {
+                login.account = Some(account);
+                Ok(login)
+            }
+            Err(e) => Err(e),
+        },
+        other => other,
+    };
+    let answer = match login {
+        Ok(login) => match refuse_path(&path, &login) {
             Some(refusal) => Err(refusal),
             None => {
                 let content_type = headers
