@@ -718,3 +718,78 @@ async fn the_console_makes_a_key_shows_it_once_and_revokes_it_after_asking() {
         page.text
     );
 }
+
+#[tokio::test]
+async fn hostile_keys_paths_and_bodies_get_clear_refusals_and_nothing_breaks() {
+    let app = TestApp::start().await;
+    let script = key(&app, "script", &["default"], &[Scope::Proxy, Scope::Token]).await;
+    let organizer = app.emu.default_organizer_key();
+    // Keys that are huge, binary-looking or not bearer at all: 401, never a 5xx.
+    for header in [
+        format!("Bearer g2w_{}", "a".repeat(8_000)),
+        "Bearer g2w_abcd2345_\u{7f}".to_owned(),
+        format!("Basic {script}"),
+        format!("Bearer  {script}x"),
+        "Bearer".to_owned(),
+    ] {
+        let r = app
+            .http
+            .get(format!("{}/api/v1/organizers/default/token", app.base))
+            .header("authorization", header.as_bytes())
+            .send()
+            .await;
+        let Ok(r) = r else { continue }; // the client itself refused to send it
+        assert!(
+            r.status() == 401 || r.status() == 400 || r.status() == 431,
+            "{header:.40}: {}",
+            r.status()
+        );
+    }
+    // An organizer name of every shape: 404 or a refusal, never a 5xx.
+    for organizer in [
+        "%00",
+        "..",
+        "a%2Fb",
+        &"x".repeat(2_000),
+        "18446744073709551616",
+    ] {
+        let r = token(&app, organizer, "", &script).await;
+        assert!(r.status < 500, "{organizer:.40}: {} {}", r.status, r.text);
+    }
+    // A body past the gateway's limit is refused before it reaches GoTo.
+    let big = vec![b'a'; 2 * 1024 * 1024];
+    let r = app
+        .http
+        .post(format!(
+            "{}/goto/default/G2W/rest/v2/organizers/{organizer}/webinars",
+            app.base
+        ))
+        .bearer_auth(&script)
+        .header("content-type", "application/json")
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    assert_eq!(
+        app.emu
+            .stats()
+            .route_total("POST /G2W/rest/v2/organizers/{organizer_key}/webinars"),
+        0,
+        "nothing reached GoTo"
+    );
+    // Malformed JSON goes to GoTo as sent, and GoTo's refusal comes back as it is.
+    let r = app
+        .http
+        .post(format!(
+            "{}/goto/default/G2W/rest/v2/organizers/{organizer}/webinars",
+            app.base
+        ))
+        .bearer_auth(&script)
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+}
