@@ -75,6 +75,9 @@ enum Command {
     /// GoTo through g2w, registrations without the per-address limit.
     #[command(subcommand)]
     Keys(cmd::keys::KeysCommand),
+    /// The admin console: a new password when the old one is lost.
+    #[command(subcommand)]
+    Admin(cmd::admin::AdminCommand),
     /// The database: create or upgrade its schema, copy it into PostgreSQL.
     #[command(subcommand)]
     Store(cmd::store::StoreCommand),
@@ -150,6 +153,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Webhooks(command) => cmd::webhooks::run(&context().await?, command).await,
         Command::Sources(command) => cmd::sources::run(&context().await?, command).await,
         Command::Keys(command) => cmd::keys::run(&context().await?, command).await,
+        Command::Admin(command) => cmd::admin::run(&context().await?, command).await,
         Command::Serve(args) => cmd::serve::run(settings()?, &cli.profile, args).await,
         Command::Store(command) => cmd::store::run(&settings()?, command).await,
         Command::Outbox(command) => cmd::outbox::run(&context().await?, command).await,
@@ -179,7 +183,12 @@ fn main() -> ExitCode {
                     output::quit_if_no_reader(io);
                 }
             }
-            eprintln!("error: {err:#}");
+            if output::json_logs() {
+                // Every stderr line is JSON in JSON mode, errors too.
+                tracing::error!("{err:#}");
+            } else {
+                eprintln!("error: {err:#}");
+            }
             exit::code_for(&err)
         }
     }

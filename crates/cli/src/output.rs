@@ -61,6 +61,11 @@ pub fn set_json_logs(json: bool) {
     JSON_LOGS.store(json, Ordering::Relaxed);
 }
 
+/// Whether stderr carries JSON lines only (`--log-format json`).
+pub fn json_logs() -> bool {
+    JSON_LOGS.load(Ordering::Relaxed)
+}
+
 /// The target of notices in the logs (the default log filter always lets it through).
 pub const NOTICE_TARGET: &str = "g2w::notice";
 

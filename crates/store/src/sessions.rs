@@ -75,4 +75,14 @@ impl Store {
             .await?;
         Ok(())
     }
+
+    /// Ends every console session (a new password signs everyone out); how many.
+    ///
+    /// # Errors
+    /// Database failures.
+    pub async fn end_all_sessions(&self) -> Result<u64, StoreError> {
+        self.db
+            .execute("DELETE FROM admin_sessions", Vec::new())
+            .await
+    }
 }

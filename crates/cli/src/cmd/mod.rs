@@ -1,5 +1,6 @@
 //! One module per top-level verb of the `g2w` command.
 
+pub mod admin;
 pub mod attendance;
 pub mod auth;
 pub mod config;

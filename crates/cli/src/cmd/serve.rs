@@ -70,7 +70,8 @@ pub async fn run(settings: Settings, profile: &str, args: Args) -> anyhow::Resul
 }
 
 /// The admin console's password: `G2W_ADMIN_PASSWORD`, else the stored hash, else a new
-/// random one, stored hashed and printed this once.
+/// random one, stored hashed and handed over by [`crate::cmd::admin::hand_over`] (a file
+/// only its owner can read; never a log line).
 async fn with_admin_password(
     ctx: &Context,
     mut config: GatewayConfig,
@@ -80,12 +81,8 @@ async fn with_admin_password(
         None => match ctx.store.setting(Setting::AdminPassword).await? {
             Some(hash) => AdminPassword::Hashed(hash),
             None => {
-                let password = AdminPassword::generate();
-                let hash = AdminPassword::hash(&password);
-                ctx.store.set_setting(Setting::AdminPassword, &hash).await?;
-                notice!(
-                    "Admin console password (shown once, stored hashed; set G2W_ADMIN_PASSWORD to choose one): {password}"
-                );
+                let (password, hash) = crate::cmd::admin::new_password(ctx).await?;
+                crate::cmd::admin::hand_over(ctx, &password)?;
                 AdminPassword::Hashed(hash)
             }
         },
@@ -150,9 +147,21 @@ async fn serve(
     config.max_connections = crate::limits::connections_within_open_files(config.max_connections);
     let addr = listener.local_addr()?;
     let gateway = gateway(ctx, config, profiles).await?;
-    say!("g2w gateway listening on http://{addr}");
-    if let Some(banner) = banner {
-        say!("{}", banner.replace("{GATEWAY}", &format!("http://{addr}")));
+    let url = format!("http://{addr}");
+    if crate::output::json_logs() {
+        // Every line is JSON in JSON mode; scripts read the address from `url`.
+        say!(
+            "{}",
+            serde_json::json!({"message": "g2w gateway listening", "url": url})
+        );
+        if let Some(banner) = banner {
+            notice!("{}", banner.replace("{GATEWAY}", &url));
+        }
+    } else {
+        say!("g2w gateway listening on {url}");
+        if let Some(banner) = banner {
+            say!("{}", banner.replace("{GATEWAY}", &url));
+        }
     }
     let serving = gateway.serve(listener, crate::signal::shutdown());
     let served = if webhooks_to_self {
@@ -260,7 +269,10 @@ async fn demo(mut settings: Settings, profile: &str, args: Args) -> anyhow::Resu
         format!("  Organizers served: {}", principals.join(", ")),
         format!("  Data (thrown away on exit): {}", data.path().display()),
         "  Gateway: {GATEWAY}".to_owned(),
-        "  Admin console: {GATEWAY}/admin (its password is printed above on stderr)".to_owned(),
+        format!(
+            "  Admin console: {{GATEWAY}}/admin (its password: {})",
+            crate::cmd::admin::password_file(&ctx).display()
+        ),
         String::new(),
         "Try:".to_owned(),
         "  curl -s {GATEWAY}/api/v1/webinars".to_owned(),

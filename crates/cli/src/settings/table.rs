@@ -387,8 +387,8 @@ pub const SIGNIN_FAILURES_PER_MINUTE: Spec = Spec::new(
      in five minutes); past it, 429 before any password is checked.",
 );
 pub const ADMIN_PASSWORD: Spec = Spec::env_only(Serve, "G2W_ADMIN_PASSWORD").secret().help(
-    "The admin console's password. Default: one made up at the first start, printed once and \
-     kept hashed.",
+    "The admin console's password. Default: one made up at the first start, kept hashed and \
+     handed over in `admin-password` in the data directory (readable by its owner only).",
 );
 
 /// Every setting, in the order they are shown.

@@ -518,11 +518,9 @@ async fn logs_for_people_and_for_shippers_with_a_line_a_request_under_v() {
     let mut stdout = std::io::BufReader::new(serve.child.stdout.take().unwrap());
     let mut line = String::new();
     stdout.read_line(&mut line).unwrap();
-    let base = line
-        .trim()
-        .strip_prefix("g2w gateway listening on ")
-        .unwrap()
-        .to_owned();
+    // Every line is JSON in JSON mode, the one that says where it listens too.
+    let listening: serde_json::Value = serde_json::from_str(&line).expect("a JSON line");
+    let base = listening["url"].as_str().unwrap().to_owned();
     assert_eq!(
         env.http
             .get(format!("{base}/readyz"))

@@ -1,6 +1,7 @@
 //! Tests of the `g2w` binary, run as a user runs it, against the emulator.
 #![allow(clippy::unwrap_used, missing_docs)]
 
+mod admin_password;
 mod attendance;
 mod auth;
 mod docs;

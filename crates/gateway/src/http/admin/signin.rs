@@ -66,9 +66,19 @@ pub(crate) async fn login(
     let Some(password) = &shared.config.admin_password else {
         return (StatusCode::NOT_FOUND, "The admin console is off.").into_response();
     };
-    let password = lock(&console.upgraded)
-        .clone()
-        .unwrap_or_else(|| password.clone());
+    let password = match password {
+        // The stored password, as it is now: `g2w admin reset-password` (on any machine
+        // sharing the store) takes effect at the next sign-in.
+        AdminPassword::Hashed(_) => match shared.store.setting(Setting::AdminPassword).await {
+            Ok(Some(hash)) => AdminPassword::Hashed(hash),
+            _ => lock(&console.upgraded)
+                .clone()
+                .unwrap_or_else(|| password.clone()),
+        },
+        AdminPassword::Plain(_) => lock(&console.upgraded)
+            .clone()
+            .unwrap_or_else(|| password.clone()),
+    };
     let verdict = match console
         .signins
         .attempt(client.ip, password, candidate)
