@@ -29,6 +29,21 @@ pub fn quit_if_no_reader(e: &std::io::Error) {
     }
 }
 
+/// Ends g2w quietly if writing stdout failed because its reader went away, whichever
+/// writer (CSV, JSON, a table) met it.
+fn quit_if_reader_gone(e: &anyhow::Error) {
+    for cause in e.chain() {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            quit_if_no_reader(io);
+        }
+        if let Some(csv) = cause.downcast_ref::<csv::Error>()
+            && let csv::ErrorKind::Io(io) = csv.kind()
+        {
+            quit_if_no_reader(io);
+        }
+    }
+}
+
 /// Asks `question` on the terminal (yes/no, no by default); `yes` (`--yes`) answers it.
 ///
 /// # Errors
@@ -149,7 +164,9 @@ impl Listing {
     /// When the file or stdout cannot be written.
     pub fn write(&self, format: Format, path: Option<&std::path::Path>) -> anyhow::Result<()> {
         match path {
-            None => self.write_to(format, std::io::stdout().lock()),
+            None => self
+                .write_to(format, std::io::stdout().lock())
+                .inspect_err(quit_if_reader_gone),
             Some(path) => {
                 let file = std::fs::File::create(path)
                     .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;

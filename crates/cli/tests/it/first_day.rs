@@ -125,11 +125,18 @@ async fn a_missing_key_file_beside_its_database_is_called_missing_and_nothing_is
 async fn a_reader_that_stops_early_ends_g2w_quietly() {
     let env = Env::start(config()).await;
     env.login_pat().await;
-    env.control("/webinars", json!({"subject": "Piped"})).await;
+    let webinar = env.control("/webinars", json!({"subject": "Piped"})).await["webinarKey"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Every output format, CSV too (it has a writer of its own).
     for args in [
         &["config", "example"][..],
         &["webinars", "list"],
         &["webinars", "list", "--format", "json"],
+        &["webinars", "list", "--format", "csv"],
+        &["registrants", "list", &webinar, "--format", "csv"],
+        &["registrants", "export", &webinar],
         &["outbox", "list"],
     ] {
         let mut cmd = env.g2w(args);

@@ -392,16 +392,21 @@ async fn export(
                     }
                 }
             }
-            let mut w = csv::Writer::from_writer(std::io::stdout().lock());
-            w.write_record(&columns)?;
-            for row in &rows {
-                w.write_record(
+            let cells = rows
+                .iter()
+                .map(|row| {
                     columns
                         .iter()
-                        .map(|c| row.get(c).map_or("", String::as_str)),
-                )?;
+                        .map(|c| row.get(c).cloned().unwrap_or_default())
+                        .collect()
+                })
+                .collect();
+            crate::output::Listing {
+                json: serde_json::to_value(&rows)?,
+                columns,
+                rows: cells,
             }
-            w.flush()?;
+            .print(crate::output::Format::Csv)?;
         }
     }
     Ok(())
