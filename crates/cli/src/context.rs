@@ -120,9 +120,14 @@ impl Context {
     /// The token manager of this profile, with the stored (or configured) OAuth client.
     ///
     /// # Errors
-    /// When there is no OAuth client or the store fails.
+    /// No login stored for the profile ([`crate::exit::NotLoggedIn`]), no OAuth client,
+    /// or the store failing.
     pub async fn token_manager(&self) -> anyhow::Result<Arc<TokenManager>> {
-        let stored = self.stored().await?;
+        // Without a login the problem is the login, whatever the OAuth client.
+        let Some(stored) = self.stored().await? else {
+            return Err(crate::exit::NotLoggedIn(self.profile.clone()).into());
+        };
+        let stored = Some(stored);
         let credentials = self.credentials(stored.as_ref())?;
         Ok(self.manager(credentials))
     }

@@ -6,8 +6,17 @@ use g2w_goto::GotoError;
 
 /// No login is stored for the profile.
 #[derive(Debug, thiserror::Error)]
-#[error("not logged in (profile {0}): run `g2w auth login`")]
+#[error("no GoTo login is stored for profile {0:?}: run `{command}`", command = login_command(.0))]
 pub struct NotLoggedIn(pub String);
+
+/// The command that logs `profile` in.
+pub fn login_command(profile: &str) -> String {
+    if profile == "default" {
+        "g2w auth login".to_owned()
+    } else {
+        format!("g2w auth login --profile {profile}")
+    }
+}
 
 /// The exit code for a failed command.
 pub fn code_for(err: &anyhow::Error) -> ExitCode {

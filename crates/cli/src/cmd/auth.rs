@@ -86,6 +86,9 @@ pub struct StatusArgs {
     /// Also ask GoTo whether the token works (refreshing it if needed).
     #[arg(long)]
     check: bool,
+    /// Every stored login (each profile) with its state, instead of one.
+    #[arg(long, conflicts_with = "check")]
+    all: bool,
 }
 
 /// Runs an auth command.
@@ -344,7 +347,72 @@ fn when(ts: Option<Timestamp>) -> String {
     .unwrap_or_else(|| "-".to_owned())
 }
 
+/// `g2w auth status --all`: every stored login, one line each.
+async fn status_all(ctx: &Context, args: &StatusArgs) -> anyhow::Result<()> {
+    let now = ctx.now();
+    let mut rows = Vec::new();
+    let mut json_rows = Vec::new();
+    for profile in ctx.store.profiles().await? {
+        let Some(r) = ctx.store.load_profile(&profile).await? else {
+            continue;
+        };
+        let state = match r.unusable() {
+            Some(_) if r.reauthorization_required.is_none() => "not_logged_in",
+            _ => r.state(now),
+        };
+        let fix = (state == "reauthorization_required" || state == "not_logged_in")
+            .then(|| login_hint(&profile));
+        rows.push(vec![
+            profile.clone(),
+            state.replace('_', " "),
+            r.principal.clone().unwrap_or_else(|| "-".into()),
+            r.organizer_key
+                .map_or_else(|| "-".into(), |k| k.to_string()),
+            r.access_expires_at
+                .map_or_else(|| "-".into(), Timestamp::to_rfc3339),
+            fix.clone().unwrap_or_default(),
+        ]);
+        json_rows.push(json!({
+            "profile": profile,
+            "state": state,
+            "principal": r.principal,
+            "organizerKey": r.organizer_key.map(|k| k.to_string()),
+            "accountKey": r.account_key.map(|k| k.to_string()),
+            "accessTokenExpiresAt": r.access_expires_at.map(Timestamp::to_rfc3339),
+            "fix": fix,
+        }));
+    }
+    if rows.is_empty() {
+        if args.json || args.format == Shown::Json {
+            return print_json(&json!([]));
+        }
+        say!("No GoTo login is stored. Log in: g2w auth login [--profile NAME]");
+        return Ok(());
+    }
+    let format = if args.json || args.format == Shown::Json {
+        crate::output::Format::Json
+    } else {
+        crate::output::Format::Table
+    };
+    crate::output::Listing {
+        columns: crate::output::columns(&[
+            "profile",
+            "state",
+            "principal",
+            "organizerKey",
+            "accessExpires",
+            "fix",
+        ]),
+        rows,
+        json: serde_json::Value::Array(json_rows),
+    }
+    .print(format)
+}
+
 async fn status(ctx: &Context, args: &StatusArgs) -> anyhow::Result<()> {
+    if args.all {
+        return status_all(ctx, args).await;
+    }
     let Some(stored) = ctx.stored().await? else {
         return Err(NotLoggedIn(ctx.profile.clone()).into());
     };
@@ -374,13 +442,13 @@ async fn status(ctx: &Context, args: &StatusArgs) -> anyhow::Result<()> {
             "profile": ctx.profile,
             "state": state,
             "principal": record.principal,
-            "organizerKey": record.organizer_key,
-            "accountKey": record.account_key,
+            "organizerKey": record.organizer_key.map(|k| k.to_string()),
+            "accountKey": record.account_key.map(|k| k.to_string()),
             "grant": grant,
-            "accessTokenExpiresAt": record.access_expires_at.map(Timestamp::as_secs),
+            "accessTokenExpiresAt": record.access_expires_at.map(Timestamp::to_rfc3339),
             "accessTokenExpiresInSeconds": record.access_expires_at.map(|t| t.as_secs() - now.as_secs()),
             "refreshTokenAgeDays": refresh_age_days.map(|d| (d * 10.0).round() / 10.0),
-            "lastRefreshAt": record.last_refresh_at.map(Timestamp::as_secs),
+            "lastRefreshAt": record.last_refresh_at.map(Timestamp::to_rfc3339),
             "reauthorizationReason": record.reauthorization_required,
             "check": check.as_ref().map(|c| match c { Ok(()) => json!({"ok": true}), Err(e) => json!({"ok": false, "error": e}) }),
         });
@@ -432,11 +500,7 @@ async fn status(ctx: &Context, args: &StatusArgs) -> anyhow::Result<()> {
 }
 
 fn login_hint(profile: &str) -> String {
-    if profile == "default" {
-        "g2w auth login".into()
-    } else {
-        format!("g2w auth login --profile {profile}")
-    }
+    crate::exit::login_command(profile)
 }
 
 async fn refresh(ctx: &Context) -> anyhow::Result<()> {

@@ -48,24 +48,36 @@ pub async fn run(settings: Settings, profile: &str, args: Args) -> anyhow::Resul
     let config = with_admin_password(&ctx, config).await?;
     crate::cmd::sources::sync_file_sources(&ctx).await?;
     let profiles = ctx.served_profiles(named).await?;
+    let mut served = Vec::with_capacity(profiles.len());
     for p in &profiles {
         let whose = if profiles.len() > 1 {
             format!(" (profile {p})")
         } else {
             String::new()
         };
+        let login = crate::exit::login_command(p);
         match ctx.with_profile(p).stored().await? {
-            None => notice!(
-                "Not connected to GoTo yet{whose}: registrations are accepted and queued until you \
-                 connect (`g2w auth login --profile {p}`, or Connect GoTo in the admin console at /admin)."
-            ),
-            Some(r) if r.reauthorization_required.is_some() => tracing::warn!(
-                "GoTo login needs renewing{whose}; accepting registrations, delivery paused until \
-                 `g2w auth login --profile {p}`"
-            ),
-            Some(_) => {}
+            None => {
+                served.push(format!("{p} (not logged in)"));
+                tracing::warn!(
+                    "Not connected to GoTo yet{whose}: registrations are accepted and queued until you \
+                     connect (`{login}`, or Connect GoTo in the admin console at /admin)."
+                );
+            }
+            Some(r) if r.reauthorization_required.is_some() => {
+                served.push(format!("{p} (login needs renewing)"));
+                tracing::warn!(
+                    "GoTo login needs renewing{whose}; accepting registrations, delivery paused until \
+                     `{login}`"
+                );
+            }
+            Some(r) => served.push(match r.principal {
+                Some(who) => format!("{p} ({who})"),
+                None => p.clone(),
+            }),
         }
     }
+    notice!("Serving organizers: {}", served.join(", "));
     serve(&ctx, listener, config, &profiles, None, false).await
 }
 

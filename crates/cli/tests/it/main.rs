@@ -11,6 +11,7 @@ mod first_day;
 mod keys;
 mod organizers;
 mod registrants;
+mod second_week;
 mod serve;
 mod shared_store;
 mod sources;

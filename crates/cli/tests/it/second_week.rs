@@ -1,0 +1,107 @@
+//! What a user trips on in the second week (issue 26), each as they would meet it through
+//! the binary: messages that name the profile and the command that fixes it, every
+//! login listed, a gateway that says whom it serves.
+
+use std::io::{BufRead as _, BufReader};
+use std::process::Stdio;
+
+use g2w_emulator::EmulatorConfig;
+use serde_json::Value;
+
+use crate::{Env, assert_exit, assert_ok, text};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_missing_login_is_named_with_the_command_that_fixes_it() {
+    let env = Env::start(EmulatorConfig::default()).await;
+    // A fresh home: no login at all.
+    let fresh = env.run(&["webinars", "list"], "").await;
+    assert_exit(&fresh, 3);
+    let said = text(&fresh.stderr);
+    assert!(
+        said.contains("no GoTo login is stored for profile \"default\""),
+        "{said}"
+    );
+    assert!(
+        said.contains("run `g2w auth login`") && !said.contains("OAuth client"),
+        "{said}"
+    );
+
+    env.login_pat().await;
+    for args in [
+        &["--profile", "nosuch", "webinars", "list"][..],
+        &["--profile", "nosuch", "auth", "status"],
+        &["--profile", "nosuch", "auth", "token"],
+    ] {
+        let out = env.run(args, "").await;
+        assert_exit(&out, 3);
+        let said = text(&out.stderr);
+        assert!(
+            said.contains("g2w auth login --profile nosuch"),
+            "{args:?}: {said}"
+        );
+    }
+
+    // Every stored login, with its state.
+    let out = env
+        .run(&["auth", "status", "--all", "--format", "json"], "")
+        .await;
+    assert_ok(&out);
+    let all: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(all.as_array().unwrap().len(), 1, "{all}");
+    assert_eq!(all[0]["profile"], "default");
+    assert_eq!(all[0]["state"], "ok");
+    assert!(all[0]["organizerKey"].is_string());
+    let table = env.run(&["auth", "status", "--all"], "").await;
+    assert!(
+        text(&table.stdout).contains("default"),
+        "{}",
+        text(&table.stdout)
+    );
+    // Times as RFC 3339, like every other JSON of g2w.
+    let one = env.run(&["auth", "status", "--format", "json"], "").await;
+    let one: Value = serde_json::from_slice(&one.stdout).unwrap();
+    let expires = one["accessTokenExpiresAt"].as_str().unwrap();
+    assert!(
+        chrono::DateTime::parse_from_rfc3339(expires).is_ok(),
+        "{expires}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_says_whom_it_serves_and_warns_for_each_organizer_not_logged_in() {
+    let env = Env::start(EmulatorConfig::default()).await;
+    env.login_pat().await;
+    let mut child = env
+        .g2w(&[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--profiles",
+            "default,sales,support",
+        ])
+        .env("G2W_ADMIN_PASSWORD", "x")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    assert!(first.starts_with("g2w gateway listening on"), "{first}");
+    crate::signal(&child, "TERM");
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    let said = text(&out.stderr);
+    assert!(
+        said.contains("Serving organizers: default (")
+            && said.contains("sales (not logged in), support (not logged in)"),
+        "{said}"
+    );
+    for p in ["sales", "support"] {
+        assert!(
+            said.contains(&format!("g2w auth login --profile {p}")),
+            "{said}"
+        );
+    }
+}
