@@ -14,8 +14,11 @@ use crate::settings::Settings;
 
 /// A profile's environment.
 pub struct Context {
-    /// Resolved settings (shared by the contexts of every profile one command serves).
+    /// Resolved settings, with this profile's remembered GoTo when none is configured.
     pub settings: Arc<Settings>,
+    /// The settings as configured (shared by the contexts of every profile one command
+    /// serves).
+    base_settings: Arc<Settings>,
     /// The profile name.
     pub profile: String,
     /// The open store (SQLite, or PostgreSQL with `G2W_DATABASE_URL`).
@@ -43,22 +46,57 @@ impl Context {
         .await
         .context("cannot open g2w's store")?;
         let http = g2w_goto::http_client().context("cannot start the HTTP client")?;
-        Ok(Self {
-            settings: Arc::new(settings),
+        let settings = Arc::new(settings);
+        let opened = Self {
+            settings: settings.clone(),
+            base_settings: settings.clone(),
             profile: profile.to_owned(),
             store,
             http,
-        })
+        };
+        Ok(opened.remembering_goto(&settings).await)
     }
 
     /// The same settings and store for another profile (`g2w serve` serving several).
-    pub fn with_profile(&self, profile: &str) -> Self {
+    pub async fn with_profile(&self, profile: &str) -> Self {
+        let base = self.base_settings.clone();
         Self {
-            settings: self.settings.clone(),
+            settings: base.clone(),
+            base_settings: base.clone(),
             profile: profile.to_owned(),
             store: self.store.clone(),
             http: self.http.clone(),
         }
+        .remembering_goto(&base)
+        .await
+    }
+
+    /// With the GoTo this profile's login was made against (the emulator, say), unless
+    /// one is configured: a login made against one GoTo is not sent to another.
+    async fn remembering_goto(mut self, base: &Arc<Settings>) -> Self {
+        if base.goto_set {
+            return self;
+        }
+        let Ok(Some(login)) = self.store.load_profile(&self.profile).await else {
+            return self;
+        };
+        let parse = |text: Option<&String>| text.and_then(|t| g2w_goto::Url::parse(t).ok());
+        let (auth, api) = (
+            parse(login.auth_url.as_ref()),
+            parse(login.api_url.as_ref()),
+        );
+        if auth.is_none() && api.is_none() {
+            return self;
+        }
+        let mut settings = (**base).clone();
+        if let Some(auth) = auth {
+            settings.auth_url = auth;
+        }
+        if let Some(api) = api {
+            settings.api_url = api;
+        }
+        self.settings = Arc::new(settings);
+        self
     }
 
     /// The profiles whose organizers a gateway serves: those `named` (`--profiles`),

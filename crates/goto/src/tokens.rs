@@ -52,6 +52,10 @@ pub struct TokenRecord {
     pub last_refresh_at: Option<Timestamp>,
     /// The scope GoTo granted the tokens.
     pub scope: Option<String>,
+    /// The GoTo the login was made against: its authentication server…
+    pub auth_url: Option<String>,
+    /// …and its API server (`None`: GoTo's own, or not known).
+    pub api_url: Option<String>,
 }
 
 impl std::fmt::Debug for TokenRecord {
@@ -74,6 +78,8 @@ impl std::fmt::Debug for TokenRecord {
             .field("reauthorization_required", &self.reauthorization_required)
             .field("last_refresh_at", &self.last_refresh_at)
             .field("scope", &self.scope)
+            .field("auth_url", &self.auth_url)
+            .field("api_url", &self.api_url)
             .finish()
     }
 }

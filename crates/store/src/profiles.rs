@@ -24,6 +24,8 @@ pub(crate) struct ProfileRow {
     pub reauthorization_reason: Option<String>,
     pub last_refresh_at: Option<i64>,
     pub scope: Option<String>,
+    pub auth_url: Option<String>,
+    pub api_url: Option<String>,
 }
 
 fn seal(
@@ -79,6 +81,8 @@ impl ProfileRow {
             reauthorization_reason: r.reauthorization_required.clone(),
             last_refresh_at: r.last_refresh_at.map(Timestamp::as_secs),
             scope: r.scope.clone(),
+            auth_url: r.auth_url.clone(),
+            api_url: r.api_url.clone(),
         })
     }
 
@@ -103,6 +107,8 @@ impl ProfileRow {
             reauthorization_required: self.reauthorization_reason,
             last_refresh_at: self.last_refresh_at.map(Timestamp::from_secs),
             scope: self.scope,
+            auth_url: self.auth_url,
+            api_url: self.api_url,
         })
     }
 }
@@ -123,6 +129,8 @@ impl ProfileRow {
             reauthorization_reason: r.opt_text(10)?,
             last_refresh_at: r.opt_int(11)?,
             scope: r.opt_text(12)?,
+            auth_url: r.opt_text(13)?,
+            api_url: r.opt_text(14)?,
         })
     }
 }
@@ -147,7 +155,7 @@ impl Store {
             .query_opt(
                 "SELECT client_id, client_secret, access_token, access_expires_at, refresh_token,
                         refresh_token_since, personal_access_token, organizer_key, account_key,
-                        principal, reauthorization_reason, last_refresh_at, scope
+                        principal, reauthorization_reason, last_refresh_at, scope, auth_url, api_url
                  FROM profiles WHERE name = $1",
                 args![profile],
             )
@@ -171,8 +179,9 @@ impl Store {
                 "INSERT INTO profiles (name, client_id, client_secret, access_token,
                      access_expires_at, refresh_token, refresh_token_since, personal_access_token,
                      organizer_key, account_key, principal, reauthorization_reason,
-                     last_refresh_at, updated_at, scope)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+                     last_refresh_at, updated_at, scope, auth_url, api_url)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
+                     $17)
                  ON CONFLICT (name) DO UPDATE SET
                      client_id = excluded.client_id, client_secret = excluded.client_secret,
                      access_token = excluded.access_token,
@@ -184,7 +193,8 @@ impl Store {
                      principal = excluded.principal,
                      reauthorization_reason = excluded.reauthorization_reason,
                      last_refresh_at = excluded.last_refresh_at, updated_at = excluded.updated_at,
-                     scope = excluded.scope",
+                     scope = excluded.scope, auth_url = excluded.auth_url,
+                     api_url = excluded.api_url",
                 args![
                     profile,
                     r.client_id,
@@ -201,6 +211,8 @@ impl Store {
                     r.last_refresh_at,
                     now_secs(),
                     r.scope,
+                    r.auth_url,
+                    r.api_url,
                 ],
             )
             .await?;

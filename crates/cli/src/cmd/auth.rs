@@ -152,7 +152,11 @@ async fn finish_login(ctx: &Context, record: TokenRecord) -> anyhow::Result<()> 
 ///
 /// # Errors
 /// Store failures, or GoTo refusing the `/me` look-up.
-pub async fn store_login(ctx: &Context, record: TokenRecord) -> anyhow::Result<TokenRecord> {
+pub async fn store_login(ctx: &Context, mut record: TokenRecord) -> anyhow::Result<TokenRecord> {
+    // The login remembers the GoTo it was made against (the emulator, say): later
+    // commands go there too unless another is configured.
+    record.auth_url = Some(ctx.settings.auth_url.to_string());
+    record.api_url = Some(ctx.settings.api_url.to_string());
     let tokens = ctx.token_manager_for(&record)?;
     ctx.client(tokens)
         .save_login(record)

@@ -56,7 +56,7 @@ pub async fn run(settings: Settings, profile: &str, args: Args) -> anyhow::Resul
             String::new()
         };
         let login = crate::exit::login_command(p);
-        match ctx.with_profile(p).stored().await? {
+        match ctx.with_profile(p).await.stored().await? {
             None => {
                 served.push(format!("{p} (not logged in)"));
                 tracing::warn!(
@@ -123,14 +123,14 @@ pub async fn gateway(
 ) -> anyhow::Result<Gateway> {
     let mut organizers = Vec::with_capacity(profiles.len());
     for profile in profiles {
-        let pctx = ctx.with_profile(profile);
+        let pctx = ctx.with_profile(profile).await;
         // Without a stored or configured OAuth client the manager starts empty: delivery
         // waits (paused) until the admin console or `g2w auth login` stores a login.
         let tokens = pctx.token_manager_or_empty().await?;
         // The outbox retries durably; the client itself makes one attempt per delivery.
         let client = GotoClient::new(
             ctx.http.clone(),
-            ctx.settings.api_url.clone(),
+            pctx.settings.api_url.clone(),
             tokens,
             pctx.rate_limiter(),
             RetryPolicy::NEVER,
@@ -255,7 +255,7 @@ async fn demo(mut settings: Settings, profile: &str, args: Args) -> anyhow::Resu
                 .context("the emulator minted no PAT")?
                 .to_owned(),
         );
-        let pctx = ctx.with_profile(&profile);
+        let pctx = ctx.with_profile(&profile).await;
         let login = crate::cmd::auth::pat_login(&pctx, &pctx.credentials(None)?, pat).await?;
         let record = crate::cmd::auth::store_login(&pctx, login).await?;
         principals.push(format!(

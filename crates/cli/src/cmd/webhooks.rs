@@ -53,7 +53,7 @@ pub async fn setup(ctx: &Context, profiles: &[String], url: &str) -> anyhow::Res
     g2w_gateway::base_url(url)?;
     let mut clients = Vec::new();
     for profile in profiles {
-        let pctx = ctx.with_profile(profile);
+        let pctx = ctx.with_profile(profile).await;
         clients.push(pctx.client(pctx.token_manager().await?));
     }
     Ok(g2w_gateway::setup_all(&clients, &ctx.store, url)

@@ -262,6 +262,7 @@ pub fn parse_profile(name: &str) -> Result<String, String> {
 }
 
 /// Settings every command needs. `Debug` hides the secrets.
+#[derive(Clone)]
 pub struct Settings {
     /// The OAuth client id, if configured anywhere.
     pub client_id: Option<String>,
@@ -271,6 +272,9 @@ pub struct Settings {
     pub auth_url: Url,
     /// GoTo's API server.
     pub api_url: Url,
+    /// Whether `auth_url` or `api_url` was set (flag, environment or file) rather than
+    /// GoTo's own: else a login's remembered GoTo is used.
+    pub goto_set: bool,
     /// Requests a second to GoTo for one account.
     pub rate_limit: u32,
     /// Where the database and key file live.
@@ -419,6 +423,8 @@ impl Settings {
                 .map(SecretString::from),
             auth_url: url(&table::AUTH_URL, g2w_goto::DEFAULT_AUTH_URL)?,
             api_url: url(&table::API_URL, g2w_goto::DEFAULT_API_URL)?,
+            goto_set: layers.text(&table::AUTH_URL).is_some()
+                || layers.text(&table::API_URL).is_some(),
             rate_limit: layers
                 .number(&table::RATE_LIMIT)?
                 .unwrap_or(g2w_goto::DEFAULT_RATE_LIMIT),

@@ -105,3 +105,41 @@ async fn serve_says_whom_it_serves_and_warns_for_each_organizer_not_logged_in() 
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_login_remembers_the_goto_it_was_made_against_and_a_retry_is_said() {
+    let env = Env::start(EmulatorConfig::default()).await;
+    env.login_pat().await;
+    env.control("/webinars", serde_json::json!({"subject": "Remembered"}))
+        .await;
+    // Later, without G2W_AUTH_URL or G2W_API_URL: still the emulator, not GoTo's address.
+    let mut cmd = env.g2w(&["webinars", "list", "--format", "json"]);
+    cmd.env_remove("G2W_AUTH_URL").env_remove("G2W_API_URL");
+    let out = Env::run_cmd(cmd, "").await;
+    assert_ok(&out);
+    assert!(
+        text(&out.stdout).contains("Remembered"),
+        "{}",
+        text(&out.stdout)
+    );
+    // A configured GoTo still wins.
+    let mut elsewhere = env.g2w(&["webinars", "list"]);
+    elsewhere
+        .env("G2W_API_URL", "http://127.0.0.1:9")
+        .env("G2W_AUTH_URL", "http://127.0.0.1:9");
+    let out = Env::run_cmd(elsewhere, "").await;
+    assert_exit(&out, 1);
+    // A command that retries says so at the first failure.
+    env.control(
+        "/faults",
+        serde_json::json!({"method": "GET", "pathPrefix": "/G2W", "status": 503, "count": 1}),
+    )
+    .await;
+    let out = env.run(&["webinars", "list"], "").await;
+    assert_ok(&out);
+    assert!(
+        text(&out.stderr).contains("retrying"),
+        "{}",
+        text(&out.stderr)
+    );
+}

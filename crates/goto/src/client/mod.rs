@@ -176,7 +176,18 @@ impl GotoClient {
                 error if !call.repeatable => return Err(error),
                 error => match self.retry.delay(attempts, &error) {
                     Some(wait) => {
-                        tracing::debug!(path = %call.path, ?wait, %error, "retrying GoTo call");
+                        // Said once, at the first failure: a person waiting on a command
+                        // knows why it is quiet; the rest is detail.
+                        if attempts == 1 {
+                            tracing::warn!(
+                                path = %call.path,
+                                %error,
+                                "GoTo did not answer as expected; retrying (up to {} attempts)",
+                                self.retry.max_attempts
+                            );
+                        } else {
+                            tracing::debug!(path = %call.path, ?wait, %error, "retrying GoTo call");
+                        }
                         tokio::time::sleep(wait).await;
                     }
                     None => return Err(error),

@@ -33,5 +33,8 @@ CREATE TABLE key_audit (
 );
 CREATE INDEX key_audit_at ON key_audit (at);
 
--- The scope GoTo granted the login's token, for the hand-out to say.
+-- The scope GoTo granted the login's token, for the hand-out to say; and the GoTo the
+-- login was made against (its auth and API servers), used when none is configured.
 ALTER TABLE profiles ADD COLUMN scope TEXT;
+ALTER TABLE profiles ADD COLUMN auth_url TEXT;
+ALTER TABLE profiles ADD COLUMN api_url TEXT;

@@ -26,6 +26,8 @@ fn record() -> TokenRecord {
         reauthorization_required: None,
         last_refresh_at: Some(secs(1_799_999_000)),
         scope: Some("collab:".into()),
+        auth_url: Some("http://127.0.0.1:9/".into()),
+        api_url: None,
     }
 }
 
