@@ -134,17 +134,23 @@ fn check_texts(problems: &mut Vec<String>, subject: Option<&str>, description: O
     }
 }
 
+/// `zone`: the time zone the times were typed in, to speak of them in it (else UTC).
 fn check_times(
     problems: &mut Vec<String>,
     times: &[TimeRange],
     kind: WebinarType,
     now: DateTime<Utc>,
+    zone: Option<&str>,
 ) {
+    let zone = zone.and_then(|z| crate::WebinarZone::parse(z).ok());
     if times.is_empty() {
         problems.push("no session: give a start and an end".to_owned());
     }
     for t in times {
-        let when = t.start_time.format("%Y-%m-%d %H:%M UTC");
+        let when = match &zone {
+            Some(zone) => zone.short(t.start_time),
+            None => t.start_time.format("%Y-%m-%d %H:%M UTC").to_string(),
+        };
         if t.end_time <= t.start_time {
             problems.push(format!("the session starting {when} ends before it starts"));
         }
@@ -185,7 +191,13 @@ impl WebinarPlan {
             Some(&self.subject),
             self.description.as_deref(),
         );
-        check_times(&mut problems, &self.times, self.kind, now);
+        check_times(
+            &mut problems,
+            &self.times,
+            self.kind,
+            now,
+            Some(&self.time_zone),
+        );
         finish(problems)
     }
 }
@@ -217,7 +229,7 @@ impl WebinarChanges {
             self.description.as_deref(),
         );
         if let Some(times) = &self.times {
-            check_times(&mut problems, times, kind, now);
+            check_times(&mut problems, times, kind, now, self.time_zone.as_deref());
         }
         finish(problems)
     }
@@ -244,7 +256,13 @@ impl WebinarCopy {
             WebinarType::Series => WebinarType::SingleSession,
             other => other,
         });
-        check_times(&mut problems, &self.times, kind, now);
+        check_times(
+            &mut problems,
+            &self.times,
+            kind,
+            now,
+            self.time_zone.as_deref(),
+        );
         finish(problems)
     }
 }

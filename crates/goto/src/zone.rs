@@ -123,7 +123,14 @@ impl WebinarZone {
         } else {
             format!(" ({})", self.name())
         };
-        format!("{} – {end}{named}", s.format("%A %-d %B %Y, %H:%M"))
+        // Across a change of the clocks each time carries its own offset: `01:30 CET –
+        // 03:30 CEST` is one hour, where `01:30 – 03:30 CEST` would read as two.
+        let start = if chrono::Offset::fix(s.offset()) == chrono::Offset::fix(e.offset()) {
+            s.format("%A %-d %B %Y, %H:%M").to_string()
+        } else {
+            s.format("%A %-d %B %Y, %H:%M %Z").to_string()
+        };
+        format!("{start} – {end}{named}")
     }
 }
 
@@ -189,6 +196,11 @@ mod tests {
         assert_eq!(
             new_york.session(utc("2027-03-05T04:00:00Z"), utc("2027-03-05T06:00:00Z")),
             "Thursday 4 March 2027, 23:00 – Friday 5 March 2027, 01:00 EST (America/New_York)"
+        );
+        // The night the clocks go forward: one hour, each end with its own offset.
+        assert_eq!(
+            berlin.session(utc("2027-03-28T00:30:00Z"), utc("2027-03-28T01:30:00Z")),
+            "Sunday 28 March 2027, 01:30 CET – 03:30 CEST (Europe/Berlin)"
         );
         for unknown in [None, Some(""), Some("Mars/Olympus")] {
             let zone = WebinarZone::named(unknown);

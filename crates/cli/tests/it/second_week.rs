@@ -143,3 +143,72 @@ async fn a_login_remembers_the_goto_it_was_made_against_and_a_retry_is_said() {
         text(&out.stderr)
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn times_across_a_change_of_the_clocks_carry_their_own_offsets() {
+    let env = Env::start(EmulatorConfig::default()).await;
+    env.login_pat().await;
+    // The night Berlin's clocks go forward: 01:30 CET to 03:30 CEST is one hour.
+    for times in [&["--end", "03:30"][..], &["--duration", "1h"]] {
+        let mut args = vec![
+            "webinars",
+            "create",
+            "--subject",
+            "Night owls",
+            "--start",
+            "2027-03-28 01:30",
+            "--time-zone",
+            "Europe/Berlin",
+        ];
+        args.extend(times);
+        let out = env.run(&args, "").await;
+        assert_ok(&out);
+        assert!(
+            text(&out.stdout).contains("01:30 CET – 03:30 CEST"),
+            "{times:?}: {}",
+            text(&out.stdout)
+        );
+    }
+    // An error speaks of the time in the zone it was typed in.
+    let past = env
+        .run(
+            &[
+                "webinars",
+                "create",
+                "--subject",
+                "Too late",
+                "--start",
+                "2020-01-06 09:00",
+                "--duration",
+                "90m",
+                "--time-zone",
+                "Europe/Berlin",
+            ],
+            "",
+        )
+        .await;
+    assert_exit(&past, 1);
+    assert!(
+        text(&past.stderr).contains("2020-01-06 09:00 CET is in the past"),
+        "{}",
+        text(&past.stderr)
+    );
+    let both = env
+        .run(
+            &[
+                "webinars",
+                "create",
+                "--subject",
+                "x",
+                "--start",
+                "2027-05-05 09:00",
+                "--end",
+                "10:00",
+                "--duration",
+                "1h",
+            ],
+            "",
+        )
+        .await;
+    assert_exit(&both, 2);
+}

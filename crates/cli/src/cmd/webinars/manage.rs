@@ -9,7 +9,7 @@ use g2w_goto::{
     WebinarPlan, WebinarType, WebinarZone,
 };
 
-use super::when::{Typed, parse_typed, sessions};
+use super::when::{Typed, parse_length, parse_typed, sessions};
 use crate::context::Context;
 use crate::output::{Shown, confirm, notice, print_json, say};
 
@@ -35,6 +35,10 @@ pub struct Times {
     /// ("10:30"). Repeat once per --start.
     #[arg(long = "end", value_name = "TIME", value_parser = parse_typed)]
     ends: Vec<Typed>,
+    /// How long each session lasts ("1h", "90m", "1h30m"), instead of --end: no
+    /// arithmetic across a change of the clocks.
+    #[arg(long, value_name = "LENGTH", value_parser = parse_length, conflicts_with = "ends")]
+    duration: Option<chrono::Duration>,
 }
 
 /// `g2w webinars create`
@@ -248,7 +252,12 @@ pub async fn create(ctx: &Context, client: &GotoClient, args: Create) -> anyhow:
     let plan = WebinarPlan {
         subject: args.subject,
         description: args.description,
-        times: sessions(zone, &args.times.starts, &args.times.ends, None)?,
+        times: sessions(
+            zone,
+            &args.times.starts,
+            &args.times.ends,
+            args.times.duration,
+        )?,
         time_zone: zone.name().to_owned(),
         kind: args.kind,
     };
@@ -276,14 +285,17 @@ pub async fn update(ctx: &Context, client: &GotoClient, args: Update) -> anyhow:
     let current = source(client, args.webinar_key).await?;
     let zone = zone(args.time_zone.as_deref(), current.time_zone.as_deref())?;
     let times = if args.times.starts.is_empty() {
-        anyhow::ensure!(args.times.ends.is_empty(), "--end needs its --start");
+        anyhow::ensure!(
+            args.times.ends.is_empty() && args.times.duration.is_none(),
+            "--end and --duration need a --start"
+        );
         None
     } else {
         Some(sessions(
             zone,
             &args.times.starts,
             &args.times.ends,
-            first_length(&current),
+            args.times.duration.or(first_length(&current)),
         )?)
     };
     let changes = WebinarChanges {
@@ -396,7 +408,7 @@ pub async fn copy(ctx: &Context, client: &GotoClient, args: Copy) -> anyhow::Res
             zone,
             &args.times.starts,
             &args.times.ends,
-            first_length(&original),
+            args.times.duration.or(first_length(&original)),
         )?,
         time_zone: Some(zone.name().to_owned()),
         kind: args.kind,

@@ -52,6 +52,29 @@ pub fn parse_typed(text: &str) -> Result<Typed, String> {
     ))
 }
 
+/// Reads `--duration`: `1h`, `90m`, `1h30m`, `45m`.
+///
+/// # Errors
+/// Anything else, or no length at all.
+pub fn parse_length(text: &str) -> Result<Duration, String> {
+    let bad = || format!("{text:?} is not a length: write 1h, 90m or 1h30m");
+    let t = text.trim().to_ascii_lowercase();
+    let (hours, rest) = match t.split_once('h') {
+        Some((h, rest)) => (h.trim().parse::<i64>().map_err(|_| bad())?, rest.trim()),
+        None => (0, t.as_str()),
+    };
+    let minutes = match rest.strip_suffix('m') {
+        Some(m) => m.trim().parse::<i64>().map_err(|_| bad())?,
+        None if rest.is_empty() => 0,
+        None => return Err(bad()),
+    };
+    let total = hours * 60 + minutes;
+    if !(1..=24 * 60 * 7).contains(&total) || hours < 0 || minutes < 0 {
+        return Err(bad());
+    }
+    Ok(Duration::minutes(total))
+}
+
 fn moment(
     zone: WebinarZone,
     flag: &str,
@@ -117,6 +140,22 @@ pub fn sessions(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lengths_read_as_people_write_them() {
+        for (text, minutes) in [
+            ("1h", 60),
+            ("90m", 90),
+            ("1h30m", 90),
+            ("2H", 120),
+            (" 45m ", 45),
+        ] {
+            assert_eq!(parse_length(text), Ok(Duration::minutes(minutes)), "{text}");
+        }
+        for bad in ["", "h", "0m", "1", "1.5h", "-1h", "1h-5m", "1d", "200h"] {
+            assert!(parse_length(bad).is_err(), "{bad}");
+        }
+    }
 
     fn typed(t: &str) -> Typed {
         parse_typed(t).unwrap()
