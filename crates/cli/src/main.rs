@@ -160,8 +160,30 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+/// Parses the command line; a shortened `--format` (`--form`, `--fmt`) is answered with
+/// `--format` rather than whatever clap finds nearest (`--from`).
+fn parse() -> Cli {
+    match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            use clap::error::{ContextKind, ContextValue, ErrorKind};
+            if e.kind() == ErrorKind::UnknownArgument
+                && let Some(ContextValue::String(arg)) = e.get(ContextKind::InvalidArg)
+                && ["--form", "--forma", "--fmt", "--formt"]
+                    .contains(&arg.split('=').next().unwrap_or_default())
+            {
+                eprintln!(
+                    "error: unexpected argument '{arg}': did you mean '--format'?\n\nFor more information, try '--help'."
+                );
+                std::process::exit(2);
+            }
+            e.exit()
+        }
+    }
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = parse();
     init_logging(cli.quiet, cli.verbose, cli.log_format);
     output::set_json_logs(cli.log_format == LogFormat::Json);
     output::set_quiet(cli.quiet);

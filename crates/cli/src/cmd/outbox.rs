@@ -5,7 +5,7 @@ use g2w_goto::Timestamp;
 use g2w_store::{OutboxState, Registration};
 
 use crate::context::Context;
-use crate::output::say;
+use crate::output::{Listing, columns, say};
 
 /// `g2w outbox …`
 #[derive(Debug, clap::Subcommand)]
@@ -86,31 +86,33 @@ pub async fn run(ctx: &Context, command: OutboxCommand) -> anyhow::Result<()> {
                     serde_json::to_string_pretty(&rows.iter().map(to_json).collect::<Vec<_>>())?
                 ),
                 Format::Table => {
-                    say!(
-                        "{:<28}  {:<18}  {:<12}  {:>3}  {:<19}  {:<30}  note",
-                        "ID",
-                        "STATE",
-                        "PROFILE",
-                        "TRY",
-                        "CREATED",
-                        "EMAIL"
-                    );
-                    for r in &rows {
-                        let note = r
-                            .join_url
-                            .as_deref()
-                            .or(r.last_error.as_deref())
-                            .unwrap_or("");
-                        say!(
-                            "{:<28}  {:<18}  {:<12}  {:>3}  {:<19}  {:<30}  {note}",
-                            r.id,
-                            r.state.as_str(),
-                            r.profile,
-                            r.attempts,
-                            when(r.created_at),
-                            r.email
-                        );
+                    // The one table writer: columns as wide as their widest cell, free
+                    // text wrapped to the terminal, headers in capitals.
+                    Listing {
+                        columns: columns(&[
+                            "id", "state", "profile", "try", "created", "email", "note",
+                        ]),
+                        rows: rows
+                            .iter()
+                            .map(|r| {
+                                vec![
+                                    r.id.clone(),
+                                    r.state.as_str().to_owned(),
+                                    r.profile.clone(),
+                                    r.attempts.to_string(),
+                                    when(r.created_at),
+                                    r.email.clone(),
+                                    r.join_url
+                                        .as_deref()
+                                        .or(r.last_error.as_deref())
+                                        .unwrap_or("")
+                                        .to_owned(),
+                                ]
+                            })
+                            .collect(),
+                        json: serde_json::Value::Null,
                     }
+                    .print(crate::output::Format::Table)?;
                     let counts = store.counts().await?;
                     let summary: Vec<String> = counts
                         .iter()

@@ -518,6 +518,12 @@ pub fn effective(env: &dyn Env, file: &ConfigFile, flags: &CredentialFlags) -> V
                 (Some(v), Source::Environment)
             } else if let Some(v) = file_value {
                 (Some(v), Source::File)
+            } else if spec.var == table::DATA_DIR.var {
+                // The directory in use, not "not set": where the data really is.
+                (
+                    default_data_dir().ok().map(|d| d.display().to_string()),
+                    Source::Default,
+                )
             } else {
                 (
                     spec.default.map(|d| d.trim_matches('"').to_owned()),

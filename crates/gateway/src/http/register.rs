@@ -127,9 +127,13 @@ fn refusal(state: &Intake, target: Target<'_>, refused: Refused, html: bool) -> 
                 series,
             } = *invalid;
             if !html {
+                // `fields` by name for programs; `message` names each question by its
+                // text for the people reading it.
+                let message =
+                    intake::describe(&errors, form.as_deref().map(|f| &f.form)).join("; ");
                 return (
                     StatusCode::BAD_REQUEST,
-                    Json(json!({"error": "validation", "fields": errors})),
+                    Json(json!({"error": "validation", "message": message, "fields": errors})),
                 )
                     .into_response();
             }
@@ -352,9 +356,10 @@ fn parse(
                 back(target),
             )
         } else {
+            let message = intake::describe(&errors, None).join("; ");
             (
                 StatusCode::BAD_REQUEST,
-                Json(json!({"error": "validation", "fields": errors})),
+                Json(json!({"error": "validation", "message": message, "fields": errors})),
             )
                 .into_response()
         })

@@ -81,6 +81,13 @@ async fn validation_names_each_bad_field_and_stores_nothing() {
             &format!("q_{q_short}")
         ]
     );
+    // People read the question by its text, not its key.
+    let message = reply.json["message"].as_str().unwrap();
+    assert!(
+        message.contains("\"Why?\" an answer is required"),
+        "{message}"
+    );
+    assert!(!message.contains(&format!("q_{q_short}")), "{message}");
     assert_eq!(
         app.post_json("123", &person("a@example.com")).await.status,
         404,
