@@ -245,7 +245,11 @@ async fn import_with_good_invalid_and_duplicate_rows_and_a_report() {
     csv_text.push_str("Bad,Row,not-an-email,Acme,x,Small\n");
     csv_text.push_str("No,Answer,na@example.com,Acme,,Small\n");
     csv_text.push_str("Person,Again,P0@example.com,Acme,dup,Large\n");
-    let file = write(&env, "people.csv", csv_text.as_bytes());
+    let mut bytes = csv_text.into_bytes();
+    // Too many fields, and text that is not UTF-8: refused, but still someone's.
+    bytes.extend_from_slice(b"Extra,Fields,extra@example.com,Acme,x,Small,surplus\n");
+    bytes.extend_from_slice(b"Ren\xe9,Latin,rene@example.com,Acme,x,Small\n");
+    let file = write(&env, "people.csv", &bytes);
 
     let dry = env
         .run(&["registrants", "import", &webinar, &file, "--dry-run"], "")
@@ -260,7 +264,11 @@ async fn import_with_good_invalid_and_duplicate_rows_and_a_report() {
         problems.contains("line 8: \"What brings you here?\" an answer is required"),
         "{problems}"
     );
-    assert!(text(&dry.stdout).contains("8 rows: 6 valid, 2 invalid"));
+    assert!(
+        text(&dry.stdout).contains("10 rows: 6 valid, 4 invalid"),
+        "{}",
+        text(&dry.stdout)
+    );
     assert_eq!(
         env.emu.stats().route_total(CREATE),
         0,
@@ -283,7 +291,7 @@ async fn import_with_good_invalid_and_duplicate_rows_and_a_report() {
         .await;
     assert_exit(&out, 1);
     assert!(
-        text(&out.stdout).contains("registered: 5, already registered: 1, invalid: 2, failed: 0"),
+        text(&out.stdout).contains("registered: 5, already registered: 1, invalid: 4, failed: 0"),
         "{}",
         text(&out.stdout)
     );
@@ -293,7 +301,7 @@ async fn import_with_good_invalid_and_duplicate_rows_and_a_report() {
         lines[0],
         "line,email,firstName,lastName,outcome,registrantKey,joinUrl,detail"
     );
-    assert_eq!(lines.len(), 9);
+    assert_eq!(lines.len(), 11);
     assert!(lines[1].starts_with("2,p0@example.com,Person,Number 0,registered,"));
     assert!(
         lines[8].contains("already_registered") && lines[8].contains("/join/"),
@@ -304,6 +312,16 @@ async fn import_with_good_invalid_and_duplicate_rows_and_a_report() {
         lines[6].starts_with("7,not-an-email,Bad,Row,invalid,"),
         "refused rows keep who they named: {}",
         lines[6]
+    );
+    assert!(
+        lines[9].starts_with("10,extra@example.com,Extra,Fields,invalid,"),
+        "{}",
+        lines[9]
+    );
+    assert!(
+        lines[10].starts_with("11,rene@example.com,Ren\u{fffd},Latin,invalid,"),
+        "{}",
+        lines[10]
     );
     assert_eq!(env.emu.stats().registrants_created, 5);
 }

@@ -204,6 +204,20 @@ fn reader_builder(delimiter: u8) -> csv::ReaderBuilder {
 /// shows it for refused rows too.
 type Who = (String, String, String);
 
+/// The row's email and names as written, whatever else is wrong with it (too many
+/// fields, text that is not UTF-8): a refused row in the report says whose it was.
+fn who(columns: &[Column], record: &csv::ByteRecord) -> Who {
+    let get = |name: &str| {
+        columns
+            .iter()
+            .position(|c| matches!(c, Column::Field(f) if *f == name))
+            .and_then(|i| record.get(i))
+            .map(|raw| String::from_utf8_lossy(raw).trim().to_owned())
+            .unwrap_or_default()
+    };
+    (get("email"), get("firstName"), get("lastName"))
+}
+
 /// A row: its line number, who it names, and what validation made of it.
 type Row = (u64, Who, Result<NewRegistrant, String>);
 
@@ -222,18 +236,7 @@ fn rows(
         Ok(record) => {
             let line = record.position().map_or(0, csv::Position::line);
             let sub = submission(&columns, &record);
-            let who = sub.as_ref().map_or_else(
-                |_| Who::default(),
-                |s| {
-                    let get = |k: &str| {
-                        s.fields
-                            .get(k)
-                            .map(|v| v.trim().to_owned())
-                            .unwrap_or_default()
-                    };
-                    (get("email"), get("firstName"), get("lastName"))
-                },
-            );
+            let who = who(&columns, &record);
             let row = sub
                 .and_then(|sub| {
                     intake::validate(&sub, Some(&form))
