@@ -162,6 +162,9 @@ pub struct Gauges {
     pub queues: Vec<(QueueName, QueueState)>,
     /// Token requests made to GoTo.
     pub token_refreshes: u64,
+    /// Each organizer's delivery (by profile): paused (its login is gone), and its
+    /// breaker open (its GoTo failing).
+    pub organizers: Vec<(String, bool, bool)>,
 }
 
 /// The gateway's metrics.
@@ -278,6 +281,30 @@ impl Metrics {
             "1 while a queue's other side is failing and attempts wait for a probe.",
             &per_queue(&|s| u8::from(s.breaker_open).to_string()),
         );
+        let per_organizer = |value: &dyn Fn(bool, bool) -> bool| -> Vec<(String, String)> {
+            gauges
+                .organizers
+                .iter()
+                .map(|(o, paused, open)| {
+                    (
+                        format!("{{organizer=\"{o}\"}}"),
+                        u8::from(value(*paused, *open)).to_string(),
+                    )
+                })
+                .collect()
+        };
+        family(
+            "g2w_organizer_paused",
+            "gauge",
+            "1 while an organizer's registrations wait for its GoTo login (g2w auth login --profile ORGANIZER).",
+            &per_organizer(&|paused, _| paused),
+        );
+        family(
+            "g2w_organizer_breaker_open",
+            "gauge",
+            "1 while an organizer's GoTo is failing and its deliveries wait for a probe.",
+            &per_organizer(&|_, open| open),
+        );
         family(
             "g2w_webhook_events_total",
             "counter",
@@ -362,7 +389,14 @@ mod tests {
                 (QueueName::Forwards, QueueState::default()),
             ],
             token_refreshes: 0,
+            organizers: vec![
+                ("sales".into(), true, false),
+                ("support".into(), false, true),
+            ],
         });
+        assert!(text.contains("g2w_organizer_paused{organizer=\"sales\"} 1\n"));
+        assert!(text.contains("g2w_organizer_paused{organizer=\"support\"} 0\n"));
+        assert!(text.contains("g2w_organizer_breaker_open{organizer=\"support\"} 1\n"));
         assert!(text.contains("g2w_intake_total{outcome=\"accepted\"} 2"));
         assert!(text.contains("g2w_queue_items{queue=\"registrations\",state=\"pending\"} 3"));
         assert!(text.contains("g2w_queue_items{queue=\"forwards\",state=\"pending\"} 0"));

@@ -156,6 +156,17 @@ pub(crate) async fn metrics(
             .iter()
             .map(|o| o.client.tokens().refresh_count())
             .sum(),
+        organizers: organizers
+            .all()
+            .iter()
+            .map(|o| {
+                (
+                    o.profile.clone(),
+                    o.worker.paused().is_some(),
+                    o.worker.failing(),
+                )
+            })
+            .collect(),
     };
     let text = shared.metrics.render(&gauges);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()

@@ -127,6 +127,16 @@ async fn two_organizers_each_get_their_own_registrations_and_a_revoked_login_hol
     assert!(reasons.contains("organizer second"), "{ready}");
     assert!(!reasons.contains("organizer default"), "{ready}");
     assert_eq!(ready["organizers"][0]["token"], "ok");
+    // The metrics say whose delivery waits, too.
+    let metrics = app.get("/metrics").await.text;
+    assert!(
+        metrics.contains("g2w_organizer_paused{organizer=\"second\"} 1\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("g2w_organizer_paused{organizer=\"default\"} 0\n"),
+        "{metrics}"
+    );
 
     // Logging in again lets them through, each exactly once.
     login_as(&app.emu, &app.store, "second", second, Some(SECOND_EMAIL)).await;
