@@ -12,13 +12,27 @@ mod signal;
 
 use std::process::ExitCode;
 
-use clap::{CommandFactory as _, Parser, Subcommand};
+use clap::{CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
 
 use crate::settings::{CredentialFlags, ProcessEnv, Settings};
 
+/// What `g2w --help` and the manual page say after the commands.
+const AFTER_HELP: &str = "\
+Time zones: a webinar's times are read and shown on its own clocks, named the IANA way \
+(Europe/Berlin, America/New_York): `--start \"2027-03-04 09:00\"` is 09:00 there, and each \
+time printed carries its offset (CET, CEST). `--format json` gives times in UTC (RFC 3339).
+
+Exit codes: 0 done; 1 an error; 2 a usage error; 3 a GoTo login is needed \
+(`g2w auth login [--profile NAME]`); 130 interrupted.
+
+Files: the store (g2w.db) and its key (g2w.key) in the data directory (`g2w config show`); \
+a made-up admin console password in admin-password there.
+
+Documentation: README.md and docs/ in g2w's repository.";
+
 /// Registers people for GoTo Webinar events, with OAuth that looks after itself.
 #[derive(Debug, Parser)]
-#[command(name = "g2w", version, about, long_about = None)]
+#[command(name = "g2w", version, about, long_about = None, after_long_help = AFTER_HELP)]
 struct Cli {
     /// Which stored GoTo login to use.
     #[arg(long, global = true, env = settings::table::PROFILE.var, default_value = "default", value_parser = settings::parse_profile)]
@@ -44,7 +58,7 @@ enum Command {
     /// Log in to GoTo, inspect and refresh the stored tokens.
     #[command(subcommand)]
     Auth(cmd::auth::AuthCommand),
-    /// List and show webinars.
+    /// List, show, create, update, copy and cancel webinars.
     #[command(subcommand)]
     Webinars(cmd::webinars::WebinarsCommand),
     /// Registration forms, registrants, and bulk import from CSV.
@@ -91,8 +105,13 @@ enum Command {
         /// The shell.
         shell: clap_complete::Shell,
     },
-    /// Print the manual page (`g2w man > g2w.1; man ./g2w.1`).
-    Man,
+    /// Print the manual page (`g2w man > g2w.1; man ./g2w.1`), or write one page per
+    /// command into a directory (`g2w man --dir /usr/local/share/man/man1`).
+    Man {
+        /// Write g2w.1 and a page per command (g2w-webinars-create.1, …) here.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<std::path::PathBuf>,
+    },
 }
 
 /// How log lines are written.
@@ -137,10 +156,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             output::write_out(format_args!("{}", String::from_utf8_lossy(&out)));
             Ok(())
         }
-        Command::Man => {
+        Command::Man { dir: None } => {
             let mut out = Vec::new();
-            clap_mangen::Man::new(Cli::command()).render(&mut out)?;
+            clap_mangen::Man::new(command()).render(&mut out)?;
             output::write_out(format_args!("{}", String::from_utf8_lossy(&out)));
+            Ok(())
+        }
+        Command::Man { dir: Some(dir) } => {
+            let written = man_pages(&dir)?;
+            output::say!("{written} manual pages written to {}", dir.display());
             Ok(())
         }
         Command::Config(command) => cmd::config::run(&command, &cli.credentials),
@@ -160,10 +184,66 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+/// The command line, with each command showing only the options that apply to it: the
+/// emulator keeps no logins and reads no configuration.
+fn command() -> clap::Command {
+    use clap::Arg;
+    // A subcommand's own (hidden) argument of a global's name keeps the global out of
+    // its help; the values still parse as the global's would.
+    Cli::command().mut_subcommand("emulator", |emulator| {
+        emulator
+            .arg(
+                Arg::new("profile")
+                    .long("profile")
+                    .hide(true)
+                    .value_parser(settings::parse_profile),
+            )
+            .arg(Arg::new("client_id").long("client-id").hide(true))
+            .arg(Arg::new("client_secret").long("client-secret").hide(true))
+            .arg(
+                Arg::new("config")
+                    .long("config")
+                    .hide(true)
+                    .value_parser(clap::value_parser!(std::path::PathBuf)),
+            )
+    })
+}
+
+/// Writes `g2w.1` and a page per command and subcommand (`g2w-webinars-create.1`), each
+/// named as the pages that mention it say (`g2w-webinars(1)`); how many.
+fn man_pages(dir: &std::path::Path) -> anyhow::Result<usize> {
+    fn write(dir: &std::path::Path, page: clap::Command, name: &str) -> anyhow::Result<usize> {
+        let mut out = Vec::new();
+        let subcommands: Vec<clap::Command> = page
+            .get_subcommands()
+            .filter(|c| !c.is_hide_set())
+            .cloned()
+            .collect();
+        clap_mangen::Man::new(page.clone().display_name(name.to_owned())).render(&mut out)?;
+        let path = dir.join(format!("{name}.1"));
+        std::fs::write(&path, out)
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+        let mut written = 1;
+        for sub in subcommands {
+            let sub_name = format!("{name}-{}", sub.get_name());
+            written += write(dir, sub, &sub_name)?;
+        }
+        Ok(written)
+    }
+    std::fs::create_dir_all(dir)
+        .map_err(|e| anyhow::anyhow!("cannot make {}: {e}", dir.display()))?;
+    let mut cli = command();
+    cli.build();
+    write(dir, cli, "g2w")
+}
+
 /// Parses the command line; a shortened `--format` (`--form`, `--fmt`) is answered with
 /// `--format` rather than whatever clap finds nearest (`--from`).
 fn parse() -> Cli {
-    match Cli::try_parse() {
+    match command()
+        .try_get_matches()
+        .and_then(|m| Cli::from_arg_matches(&m))
+    {
         Ok(cli) => cli,
         Err(e) => {
             use clap::error::{ContextKind, ContextValue, ErrorKind};

@@ -10,8 +10,9 @@ use g2w_emulator::EmulatorConfig;
 /// Options of `g2w emulator`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Address to listen on.
-    #[arg(long, default_value = "127.0.0.1:9090")]
+    /// Address to listen on: HOST:PORT, :PORT (every interface) or PORT (this machine),
+    /// as for `g2w serve`.
+    #[arg(long, default_value = "127.0.0.1:9090", value_parser = crate::settings::serve::parse_listen)]
     listen: SocketAddr,
     /// Approve every authorization request at once, without the consent page.
     #[arg(long)]

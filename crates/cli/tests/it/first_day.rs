@@ -589,6 +589,36 @@ async fn completions_and_a_manual_page() {
     let page = text(&man.stdout);
     assert!(page.contains(".TH g2w 1"), "{page}");
     assert!(page.contains("registrants"), "subcommands are listed");
+    assert!(page.contains("Time zones"), "times are explained");
+    // A page per command, so every g2w-…(1) a page names exists.
+    let dir = env.data.path().join("man1");
+    assert_ok(&env.run(&["man", "--dir", dir.to_str().unwrap()], "").await);
+    let mut named = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let written = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        for word in written.split(|c: char| c.is_whitespace() || c == ',') {
+            let word = word
+                .replace("\\-", "-")
+                .replace("\\fB", "")
+                .replace("\\fR", "");
+            if let Some(name) = word.strip_suffix("(1)").filter(|n| n.starts_with("g2w-")) {
+                named += 1;
+                assert!(
+                    dir.join(format!("{name}.1")).exists(),
+                    "{name}(1) is named but not written"
+                );
+            }
+        }
+    }
+    assert!(named > 10, "pages name their subcommands' pages: {named}");
+    for page in [
+        "g2w.1",
+        "g2w-webinars.1",
+        "g2w-webinars-create.1",
+        "g2w-keys-create.1",
+    ] {
+        assert!(dir.join(page).exists(), "{page}");
+    }
     // Rendered as `man` would, where groff is installed.
     if let Ok(rendered) = std::process::Command::new("groff")
         .args(["-man", "-Tutf8", "-ww", "-z"])

@@ -212,3 +212,38 @@ async fn times_across_a_change_of_the_clocks_carry_their_own_offsets() {
         .await;
     assert_exit(&both, 2);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_emulator_takes_addresses_as_serve_does_and_shows_only_its_own_options() {
+    let env = Env::start(EmulatorConfig::default()).await;
+    let help = env.run(&["emulator", "--help"], "").await;
+    assert_ok(&help);
+    let shown = text(&help.stdout);
+    assert!(
+        shown.contains("--seed-demo") && shown.contains("--listen"),
+        "{shown}"
+    );
+    for foreign in ["--profile", "--client-id", "--client-secret", "--config"] {
+        assert!(
+            !shown.contains(foreign),
+            "{foreign} does not apply: {shown}"
+        );
+    }
+    // A bare port, as `serve --listen` takes it: this machine only.
+    let mut child = env
+        .g2w(&["emulator", "--listen", "0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(
+        line.starts_with("emulator listening on http://127.0.0.1:"),
+        "{line}"
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+}
