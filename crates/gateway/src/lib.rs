@@ -13,7 +13,9 @@
 //! handle: 400 (the fields named are wrong), 404/410 (no such or past webinar), 413, 415,
 //! 429 (slow down) and 503 (the store could not be written: nothing was stored).
 
+mod activity;
 mod cache;
+mod charts;
 mod config;
 mod delivery;
 mod edge;
@@ -293,6 +295,10 @@ impl Gateway {
                     helpers.push(tokio::spawn(reconciler.run(every, stop_rx.clone())));
                 }
             }
+            helpers.push(tokio::spawn(activity::sample_every_minute(
+                shared.clone(),
+                organizers.clone(),
+            )));
             if let Some(kept) = shared.config.key_audit_kept {
                 helpers.push(tokio::spawn(keys::prune_audit(
                     shared.store.clone(),

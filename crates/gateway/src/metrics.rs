@@ -131,6 +131,27 @@ fn labelled<K: std::fmt::Display>(label: &str, map: &BTreeMap<K, u64>) -> Vec<(S
         .collect()
 }
 
+/// One minute of what the console's Activity page draws, as this gateway saw it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Minute {
+    /// Which minute (since the Unix epoch).
+    pub at: i64,
+    /// Registrations delivered (or found already registered) at GoTo.
+    pub delivered: u64,
+    /// GoTo's 429s to deliveries.
+    pub throttled: u64,
+    /// GoTo's answer times to deliveries, summed (ms), and how many.
+    pub answer_ms: f64,
+    pub answers: u64,
+    /// Registrations waiting for GoTo when the minute was sampled.
+    pub waiting: Option<u64>,
+    /// Each organizer's GoTo calls this minute and its budget for a minute.
+    pub calls: Vec<(String, u64, Option<f64>)>,
+}
+
+/// The minutes kept: a day.
+const MINUTES_KEPT: usize = 24 * 60;
+
 #[derive(Debug, Default)]
 struct Inner {
     intake: BTreeMap<IntakeOutcome, u64>,
@@ -140,6 +161,26 @@ struct Inner {
     latency_counts: [u64; LATENCY_BUCKETS.len()],
     latency_sum: f64,
     latency_total: u64,
+    minutes: std::collections::VecDeque<Minute>,
+}
+
+impl Inner {
+    /// The minute now is in, begun if need be (the oldest dropped past a day).
+    fn this_minute(&mut self) -> &mut Minute {
+        let at = g2w_goto::Timestamp::now().as_secs().div_euclid(60);
+        if self.minutes.back().is_none_or(|m| m.at != at) {
+            if self.minutes.len() >= MINUTES_KEPT {
+                self.minutes.pop_front();
+            }
+            self.minutes.push_back(Minute {
+                at,
+                ..Minute::default()
+            });
+        }
+        self.minutes
+            .back_mut()
+            .unwrap_or_else(|| unreachable!("a minute was just pushed"))
+    }
 }
 
 /// One queue's gauges, read at scrape time from the store and its engine.
@@ -183,7 +224,39 @@ impl Metrics {
 
     /// Counts an attempt of `queue` by result.
     pub fn attempt(&self, queue: QueueName, result: AttemptResult) {
-        self.with(|m| *m.attempts.entry((queue, result)).or_default() += 1);
+        self.with(|m| {
+            *m.attempts.entry((queue, result)).or_default() += 1;
+            if queue == QueueName::Registrations {
+                match result {
+                    AttemptResult::Delivered | AttemptResult::AlreadyRegistered => {
+                        m.this_minute().delivered += 1;
+                    }
+                    AttemptResult::Throttled => m.this_minute().throttled += 1,
+                    _ => {}
+                }
+            }
+        });
+    }
+
+    /// Records, once a minute, how many registrations wait and each organizer's GoTo
+    /// calls since the last sample (with its budget for a minute).
+    pub fn sample(&self, waiting: u64, calls: Vec<(String, u64, Option<f64>)>) {
+        self.with(|m| {
+            let minute = m.this_minute();
+            minute.waiting = Some(waiting);
+            minute.calls = calls;
+        });
+    }
+
+    /// The last day's minutes, oldest first.
+    pub fn minutes(&self) -> Vec<Minute> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .minutes
+            .iter()
+            .cloned()
+            .collect()
     }
 
     /// Counts a webhook event by what happened.
@@ -209,6 +282,9 @@ impl Metrics {
             }
             m.latency_sum += secs;
             m.latency_total += 1;
+            let minute = m.this_minute();
+            minute.answer_ms += secs * 1_000.0;
+            minute.answers += 1;
         });
     }
 

@@ -188,6 +188,9 @@ pub struct RateLimiter {
     shared: Option<Arc<dyn SharedBudget>>,
     /// The shared budget's `Retry-After` as last read, and when (for unlimited accounts).
     shared_held: Mutex<Option<(Timestamp, Timestamp)>>,
+    /// Turns taken through this limiter (calls let go to GoTo), for showing how much of
+    /// the budget is in use.
+    granted: std::sync::atomic::AtomicU64,
 }
 
 /// How often an unlimited account's calls read the shared budget for another process's
@@ -231,6 +234,7 @@ impl RateLimiter {
             clock: crate::system_clock(),
             shared: None,
             shared_held: Mutex::new(None),
+            granted: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -337,6 +341,16 @@ impl RateLimiter {
         held
     }
 
+    /// Turns taken through this limiter so far (calls let go to GoTo).
+    pub fn granted(&self) -> u64 {
+        self.granted.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn took(&self, permits: u32) {
+        self.granted
+            .fetch_add(u64::from(permits), std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// Waits until a call of `account` (the budget's name: a GoTo account) may leave, and
     /// takes its turn.
     pub async fn acquire(&self, account: &str) {
@@ -353,6 +367,7 @@ impl RateLimiter {
                 }
             };
             if wait.is_zero() {
+                self.took(1);
                 return;
             }
             sleep_until(&self.clock, (self.clock)() + wait).await;
@@ -362,7 +377,10 @@ impl RateLimiter {
                 Some(hold) if !hold.is_zero() => {
                     sleep_until(&self.clock, (self.clock)() + hold).await;
                 }
-                _ => return,
+                _ => {
+                    self.took(1);
+                    return;
+                }
             }
         }
     }
@@ -374,6 +392,7 @@ impl RateLimiter {
         match self.book(account, permits, Some(max_wait)).await {
             Some(wait) => {
                 sleep_until(&self.clock, (self.clock)() + wait).await;
+                self.took(permits);
                 true
             }
             None => false,

@@ -25,6 +25,7 @@
 //! cannot be reached or stops answering gives [`StoreError::Unavailable`] within a
 //! deadline (15 s at start, 5 s a call), never a hang.
 
+mod activity;
 mod budget;
 mod crypto;
 mod db;
@@ -45,6 +46,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use activity::Turnout;
 pub use budget::StoreBudget;
 pub use crypto::{KEY_FILE_NAME, SecretKey};
 pub use error::{Cause, StoreError};

@@ -73,6 +73,8 @@ pub(crate) fn router(state: AppState, body_limit: usize) -> Router {
             .route("/admin/connect/start", post(admin::start_connect))
             .route("/admin/oauth/callback", get(admin::oauth_callback))
             .route("/admin/webinars", get(admin::webinars))
+            .route("/admin/webinars/{key}", get(admin::webinar))
+            .route("/admin/activity", get(admin::activity))
             .route("/admin/outbox", get(admin::outbox))
             .route("/admin/outbox/{id}/{action}", post(admin::outbox_action))
             .route("/admin/attendance", get(admin::attendance))

@@ -12,6 +12,7 @@ mod keys;
 mod organizers;
 mod pacing;
 mod pages;
+mod pictures;
 mod series;
 mod sources;
 mod webhooks;

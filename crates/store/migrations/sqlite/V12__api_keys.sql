@@ -38,3 +38,7 @@ CREATE INDEX key_audit_at ON key_audit (at);
 ALTER TABLE profiles ADD COLUMN scope TEXT;
 ALTER TABLE profiles ADD COLUMN auth_url TEXT;
 ALTER TABLE profiles ADD COLUMN api_url TEXT;
+
+-- The console's pictures of a webinar (sign-ups per day, what g2w delivered since GoTo's
+-- count) read one webinar's registrations, at any size of history.
+CREATE INDEX registrations_by_webinar ON registrations (webinar_key, created_at);

@@ -30,6 +30,7 @@ mod attendance;
 mod connect;
 mod keys;
 mod pages;
+mod pictures;
 mod signin;
 mod sources;
 
@@ -38,6 +39,7 @@ pub(crate) use connect::{connect, oauth_callback, save_client, start_connect};
 pub(crate) use keys::{create as create_key, keys_page, revoke as revoke_key};
 use pages::OrganizerField;
 pub(crate) use pages::{disconnect, outbox, outbox_action, refresh, tokens, webinars};
+pub(crate) use pictures::{activity, webinar};
 pub(crate) use signin::{index, login, login_page, logout};
 pub(crate) use sources::{replay as replay_source, sources};
 

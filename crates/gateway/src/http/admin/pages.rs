@@ -162,6 +162,34 @@ pub(crate) fn whose(organizers: &Organizers, o: &Organizer) -> String {
     }
 }
 
+/// A webinar's registrants as people should read it: GoTo's count as of the cache's
+/// last look, plus what g2w delivered since (the true count, unless someone registered
+/// elsewhere in between, which the words then say).
+async fn registrant_count(
+    shared: &Shared,
+    key: g2w_goto::WebinarKey,
+    info: &crate::cache::WebinarInfo,
+) -> String {
+    let Some(goto) = info.detail.number_of_registrants else {
+        return "-".into();
+    };
+    let since = shared
+        .store
+        .delivered_since(key.get(), info.fetched_at)
+        .await
+        .unwrap_or(0);
+    let age = shared.now().since(info.fetched_at).as_secs();
+    if age < 60 && since == 0 {
+        goto.to_string()
+    } else {
+        format!(
+            "{} (GoTo's {goto} as of {} min ago, and {since} delivered by g2w since)",
+            goto + since,
+            age / 60
+        )
+    }
+}
+
 struct WebinarRow {
     organizer: String,
     key: String,
@@ -197,17 +225,7 @@ pub(crate) async fn webinars(
     for (organizer, w) in &list {
         let registrants = match organizer.webinars.lookup(w.webinar_key, deadline).await {
             crate::cache::Lookup::Found(info) => {
-                let count = info
-                    .detail
-                    .number_of_registrants
-                    .map_or_else(|| "-".into(), |n| n.to_string());
-                // The count is GoTo's as of the cache's last look: say how old it is.
-                let age = shared.now().since(info.fetched_at).as_secs();
-                if age < 60 {
-                    count
-                } else {
-                    format!("{count} (as of {} min ago)", age / 60)
-                }
+                registrant_count(&shared, w.webinar_key, &info).await
             }
             _ => "-".into(),
         };
