@@ -7,7 +7,7 @@ import { createRequire } from "node:module";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startDemo, startEmulator, startServe, launchBrowser } from "./harness.mjs";
+import { startDemo, startEmulator, startServe, launchBrowser, screenshot, DEMO_PASSWORD } from "./harness.mjs";
 
 const AXE = createRequire(import.meta.url).resolve("axe-core/axe.min.js");
 const PASSWORD = "a11y admin password";
@@ -132,4 +132,31 @@ test("every admin console page", async () => {
   await page.getByRole("heading", { name: /Revoke a11y-key/ }).waitFor();
   await expectClean(page, "/admin/keys asking before a revoke");
   await context.close();
+});
+
+test("the console's pictures, at 1280 and 390 px wide", async () => {
+  // Someone signs up, so there is something to draw.
+  const signed = await fetch(`${demo.base}/api/v1/webinars/${demo.webinar.webinarKey}/registrations`, {
+    method: "POST", headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ firstName: "Ada", lastName: "Lovelace", email: "ada.pictures@example.com",
+      responses: demo.webinar.registrationFields.questions.filter((q) => q.required)
+        .map((q) => q.answers?.length ? { questionKey: q.questionKey, answerKey: q.answers[0].answerKey } : { questionKey: q.questionKey, responseText: "pictures" }) }),
+  });
+  assert.ok(signed.status < 300, `registered: ${signed.status} ${await signed.text()}`);
+  for (const width of [1280, 390]) {
+    const context = await browser.newContext({ bypassCSP: true, viewport: { width, height: 900 } });
+    const page = await context.newPage();
+    await page.goto(`${demo.base}/admin/login`);
+    await page.getByLabel("Password").fill(DEMO_PASSWORD);
+    await page.getByRole("button", { name: "Sign in" }).click();
+    for (const path of [`/admin/webinars/${demo.webinar.webinarKey}`, "/admin/activity"]) {
+      await page.goto(`${demo.base}${path}`);
+      assert.ok(await page.locator("svg.chart[role=img] title").count() > 0, `${path}: pictures with titles`);
+      await expectClean(page, `${path} at ${width} px`);
+      const scroll = await page.evaluate(() => document.documentElement.scrollWidth);
+      assert.ok(scroll <= width, `${path} is ${scroll}px wide at ${width}px`);
+      if (width === 1280) await screenshot(page, path === "/admin/activity" ? "admin-activity" : "admin-webinar");
+    }
+    await context.close();
+  }
 });

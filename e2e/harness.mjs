@@ -65,8 +65,12 @@ export function runG2w(args, goto, dataDir) {
 }
 
 /** Runs `g2w serve --demo` on a free port; resolves with its URL and a stop function. */
+/** The demo's admin console password (set, so tests can sign in). */
+export const DEMO_PASSWORD = "demo admin password";
+
 export async function startDemo() {
-  const { base, stop } = await startG2w(["serve", "--demo", "--listen", "127.0.0.1:0"], { G2W_INTAKE_RATE_PER_IP: "0" }, /^g2w gateway listening on (http:\/\/\S+)/);
+  const { base, stop } = await startG2w(["serve", "--demo", "--listen", "127.0.0.1:0"],
+    { G2W_INTAKE_RATE_PER_IP: "0", G2W_ADMIN_PASSWORD: DEMO_PASSWORD }, /^g2w gateway listening on (http:\/\/\S+)/);
   const webinars = (await (await fetch(`${base}/api/v1/webinars`)).json()).webinars;
   const withQuestions = webinars.find((w) => w.registrationFields.questions.length > 0);
   const series = webinars.find((w) => w.recurrenceKey)?.recurrenceKey;

@@ -148,6 +148,9 @@ struct Listed {
 
 type Flight = watch::Receiver<Option<Lookup>>;
 
+/// How far ahead a series the cached window does not hold is looked for.
+const FAR_AHEAD_DAYS: i64 = 366;
+
 /// The cache.
 pub struct WebinarCache {
     client: GotoClient,
@@ -158,6 +161,8 @@ pub struct WebinarCache {
     flights: Mutex<HashMap<WebinarKey, Flight>>,
     upcoming: Mutex<Option<Listed>>,
     upcoming_flight: tokio::sync::Mutex<()>,
+    /// Series GoTo said it has no dates of, and when it said so.
+    no_series: Mutex<HashMap<RecurrenceKey, Timestamp>>,
 }
 
 impl std::fmt::Debug for WebinarCache {
@@ -185,6 +190,7 @@ impl WebinarCache {
             flights: Mutex::new(HashMap::new()),
             upcoming: Mutex::new(None),
             upcoming_flight: tokio::sync::Mutex::new(()),
+            no_series: Mutex::default(),
         }
     }
 
@@ -387,8 +393,61 @@ impl WebinarCache {
         recurrence: RecurrenceKey,
         deadline: Duration,
     ) -> Result<Vec<SeriesDate>, String> {
-        let now = (self.clock)().to_utc();
         let list = self.upcoming(deadline).await?;
+        Ok(self.dates_of(&list, recurrence, deadline).await)
+    }
+
+    /// The dates of series `recurrence` as GoTo lists them now, however far ahead (a year):
+    /// for a series the cached window does not hold (beyond it, or made since it was
+    /// read). `None` when GoTo has no date of it; a miss is remembered as briefly as an
+    /// unknown webinar, and each asking costs the look-up budget, so made-up keys cost
+    /// GoTo little.
+    ///
+    /// # Errors
+    /// GoTo failed, was too slow, or the look-up budget is spent.
+    pub async fn series_far(
+        self: &Arc<Self>,
+        recurrence: RecurrenceKey,
+        deadline: Duration,
+    ) -> Result<Option<Vec<SeriesDate>>, String> {
+        let now = (self.clock)();
+        {
+            let mut missing = self.no_series.lock().unwrap_or_else(|e| e.into_inner());
+            missing.retain(|_, at| now.since(*at) < self.settings.not_found_ttl);
+            if missing.contains_key(&recurrence) {
+                return Ok(None);
+            }
+        }
+        if !self.budget.try_acquire(LOOKUPS, 1, BUDGET_WAIT).await {
+            return Err("too many look-ups of unknown series; try again shortly".into());
+        }
+        let from = now.to_utc();
+        let asked = self
+            .client
+            .webinars(from, from + chrono::Duration::days(FAR_AHEAD_DAYS));
+        let list = match tokio::time::timeout(deadline, asked).await {
+            Ok(Ok(list)) => list,
+            Ok(Err(e)) => return Err(e.to_string()),
+            Err(_) => return Err(format!("GoTo did not answer within {deadline:?}")),
+        };
+        if !list.iter().any(|w| w.recurrence_key == Some(recurrence)) {
+            self.no_series
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(recurrence, now);
+            return Ok(None);
+        }
+        Ok(Some(self.dates_of(&list, recurrence, deadline).await))
+    }
+
+    /// The dates in `list` of series `recurrence` that take registrations, soonest first.
+    async fn dates_of(
+        self: &Arc<Self>,
+        list: &[Webinar],
+        recurrence: RecurrenceKey,
+        deadline: Duration,
+    ) -> Vec<SeriesDate> {
+        let now = (self.clock)().to_utc();
         let mut lookups = tokio::task::JoinSet::new();
         for w in list.iter().filter(|w| w.recurrence_key == Some(recurrence)) {
             let (cache, listed) = (self.clone(), w.clone());
@@ -417,7 +476,7 @@ impl WebinarCache {
                 d.info.detail.webinar_key,
             )
         });
-        Ok(dates)
+        dates
     }
 
     /// The webinar list as last fetched, however old, without asking GoTo.

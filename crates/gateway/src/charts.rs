@@ -115,11 +115,24 @@ pub(crate) fn line(id: &str, title: &str, points: &[(String, Option<f64>)]) -> S
             None => pen_down = false,
         }
     }
-    let body = if path.is_empty() {
+    let mut body = if path.is_empty() {
         String::new()
     } else {
         format!(r#"<path d="{path}" fill="none" stroke="{BAR}" stroke-width="2"/>"#)
     };
+    // Few points: each is marked, so one alone is seen too.
+    if values.len() <= 60 {
+        for (i, (_, value)) in points.iter().enumerate() {
+            if let Some(v) = value {
+                let _ = write!(
+                    body,
+                    r#"<circle cx="{:.1}" cy="{:.1}" r="3" fill="{BAR}"/>"#,
+                    LEFT + step * i as f64,
+                    HEIGHT - BOTTOM - height * v / top
+                );
+            }
+        }
+    }
     let first = points.first().map_or("", |(l, _)| l.as_str());
     let last = points.last().map_or("", |(l, _)| l.as_str());
     frame(id, title, top, first, last, &body)
@@ -193,7 +206,10 @@ mod tests {
                 ("c".into(), Some(2.0)),
             ],
         );
-        assert_eq!(gaps.matches('M').count(), 2, "a gap lifts the pen: {gaps}");
+        let path = gaps.split("<path d=\"").nth(1).unwrap_or_default();
+        let path = path.split('"').next().unwrap_or_default();
+        assert_eq!(path.matches('M').count(), 2, "a gap lifts the pen: {gaps}");
+        assert_eq!(gaps.matches("<circle").count(), 2, "each point marked");
         let empty = line("e", "Nothing yet", &[]);
         assert!(!empty.contains("<path"));
         assert!(funnel("f", "Turnout", &[("registered", 10), ("attended", 4)]).contains(">4<"));

@@ -193,7 +193,8 @@ impl Organizers {
     }
 
     /// The open dates of series `recurrence`, from the organizer whose webinar list
-    /// names it (every organizer's list is read at once).
+    /// names it (every organizer's list is read at once), else from whichever
+    /// organizer's GoTo has it further ahead.
     ///
     /// # Errors
     /// Why the dates cannot be known: an organizer GoTo could not list (in time) may
@@ -203,14 +204,29 @@ impl Organizers {
         recurrence: RecurrenceKey,
         deadline: Duration,
     ) -> Result<Vec<SeriesDate>, String> {
-        let (listed, errors) = self.upcoming(deadline).await;
-        match listed
+        let (listed, mut errors) = self.upcoming(deadline).await;
+        if let Some((owner, _)) = listed
             .iter()
             .find(|(_, w)| w.recurrence_key == Some(recurrence))
         {
-            Some((owner, _)) => owner.webinars.series(recurrence, deadline).await,
-            None if errors.is_empty() => Ok(Vec::new()),
-            None => Err(errors.join("; ")),
+            return owner.webinars.series(recurrence, deadline).await;
+        }
+        // Not in the cached window: further ahead, or made since the list was read. Each
+        // organizer's GoTo is asked for the series itself.
+        let answers = self
+            .each(|o| async move { o.webinars.series_far(recurrence, deadline).await })
+            .await;
+        for (organizer, answer) in answers {
+            match answer {
+                Ok(Some(dates)) => return Ok(dates),
+                Ok(None) => {}
+                Err(e) => errors.push(format!("{}: {e}", organizer.profile)),
+            }
+        }
+        if errors.is_empty() {
+            Ok(Vec::new())
+        } else {
+            Err(errors.join("; "))
         }
     }
 }

@@ -58,9 +58,11 @@ impl Store {
         let row = self
             .db
             .query_one(
-                "SELECT count(*) FROM registrations r
-                 JOIN jobs j ON j.kind = 'registrations' AND j.id = r.id
-                 WHERE r.webinar_key = $1 AND r.outcome = 'delivered' AND j.finished_at > $2",
+                // From the jobs finished since (their index), not the webinar's rows:
+                // the cost follows what was delivered since, not the webinar's history.
+                "SELECT count(*) FROM jobs j CROSS JOIN registrations r
+                 WHERE j.kind = 'registrations' AND j.finished_at > $2 AND r.id = j.id
+                   AND r.webinar_key = $1 AND r.outcome = 'delivered'",
                 args![webinar_key.to_string(), since.as_millis()],
             )
             .await?;

@@ -297,3 +297,52 @@ async fn while_goto_cannot_list_the_series_the_date_picked_is_taken_and_delivere
     );
     assert_eq!(regs[0].webinar_key.to_string(), *first);
 }
+
+#[tokio::test]
+async fn a_series_far_ahead_or_made_after_the_list_was_read_is_offered() {
+    let app = TestApp::start().await;
+    let day = 24 * 3600 * 1000;
+    let at = |ms: i64| g2w_goto::Timestamp::from_millis(app.now().as_millis() + ms);
+    let weekly = |series: &str, first_day: i64, week: i64| {
+        json!({"subject": "Far ahead", "recurrenceKey": series, "timeZone": "Europe/Berlin",
+               "startTime": iso(at((first_day + 7 * week) * day)), "durationMinutes": 30})
+    };
+    // Weekly, from 105 days ahead: beyond the 90 days the list holds.
+    let far = "9007199254740997";
+    for week in 0..3 {
+        app.webinar(weekly(far, 105, week)).await;
+    }
+    // The list is read (and cached) before the next series is made.
+    assert_eq!(app.get("/api/v1/webinars").await.status, 200);
+    let soon = "9007199254740999";
+    for week in 0..2 {
+        app.webinar(weekly(soon, 10, week)).await;
+    }
+    for (series, dates) in [(far, 3), (soon, 2)] {
+        let listed = app.get(&format!("/api/v1/webinars?series={series}")).await;
+        assert_eq!(listed.status, 200, "{}", listed.text);
+        assert_eq!(
+            listed.json["webinars"].as_array().unwrap().len(),
+            dates,
+            "{series}: {}",
+            listed.text
+        );
+        let form = app.get(&format!("/r/series/{series}")).await;
+        assert_eq!(form.status, 200, "{series}: {}", form.text);
+    }
+    // A series GoTo does not have is still 404, and asking again soon costs GoTo nothing.
+    let asked = app
+        .emu
+        .stats()
+        .route_total("GET /G2W/rest/v2/organizers/{organizer_key}/webinars");
+    assert_eq!(app.get("/r/series/123456789").await.status, 404);
+    assert_eq!(app.get("/r/series/123456789").await.status, 404);
+    assert_eq!(
+        app.emu
+            .stats()
+            .route_total("GET /G2W/rest/v2/organizers/{organizer_key}/webinars")
+            - asked,
+        1,
+        "one look-up for an unknown series"
+    );
+}

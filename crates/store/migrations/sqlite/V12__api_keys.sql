@@ -42,3 +42,6 @@ ALTER TABLE profiles ADD COLUMN api_url TEXT;
 -- The console's pictures of a webinar (sign-ups per day, what g2w delivered since GoTo's
 -- count) read one webinar's registrations, at any size of history.
 CREATE INDEX registrations_by_webinar ON registrations (webinar_key, created_at);
+-- What was delivered since a moment (GoTo's count plus g2w's since) reads only the jobs
+-- finished since then.
+CREATE INDEX jobs_finished ON jobs (kind, finished_at) WHERE finished_at IS NOT NULL;
