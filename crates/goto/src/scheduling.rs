@@ -212,6 +212,20 @@ impl WebinarChanges {
         kind: WebinarType,
         now: DateTime<Utc>,
     ) -> std::result::Result<(), NotSchedulable> {
+        self.check_in(kind, now, self.time_zone.as_deref())
+    }
+
+    /// [`Self::check`], speaking of times in `zone` (the webinar's own when the change
+    /// keeps it).
+    ///
+    /// # Errors
+    /// As [`Self::check`].
+    pub fn check_in(
+        &self,
+        kind: WebinarType,
+        now: DateTime<Utc>,
+        zone: Option<&str>,
+    ) -> std::result::Result<(), NotSchedulable> {
         let mut problems = Vec::new();
         if self.subject.is_none()
             && self.description.is_none()
@@ -229,7 +243,7 @@ impl WebinarChanges {
             self.description.as_deref(),
         );
         if let Some(times) = &self.times {
-            check_times(&mut problems, times, kind, now, self.time_zone.as_deref());
+            check_times(&mut problems, times, kind, now, zone);
         }
         finish(problems)
     }

@@ -305,7 +305,7 @@ pub async fn update(ctx: &Context, client: &GotoClient, args: Update) -> anyhow:
         time_zone: args.time_zone.map(|_| zone.name().to_owned()),
     };
     changes
-        .check(kind_of(&current), Utc::now())
+        .check_in(kind_of(&current), Utc::now(), Some(zone.name()))
         .context("GoTo would refuse this change")?;
     let call = ScheduleCall::update(args.webinar_key, &changes, args.notify)?;
     if args.sending.dry_run {
