@@ -21,13 +21,6 @@ const GET_WEBINAR: &str = "GET /G2W/rest/v2/organizers/{organizer_key}/webinars/
 const GET_FIELDS: &str =
     "GET /G2W/rest/v2/organizers/{organizer_key}/webinars/{webinar_key}/registrants/fields";
 
-fn env_number(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 fn body(question: &str, email: &str) -> Value {
     json!({"firstName": "Bench", "lastName": "Mark", "email": email,
         "responses": [{"questionKey": question, "responseText": "load"}]})
@@ -35,8 +28,8 @@ fn body(question: &str, email: &str) -> Value {
 
 #[tokio::main]
 async fn main() {
-    let backlog = env_number("BENCH_BACKLOG", 200);
-    let outage = Duration::from_secs(env_number("BENCH_OUTAGE_SECS", 300));
+    let backlog = support::env_number("BENCH_BACKLOG", 200);
+    let outage = Duration::from_secs(support::env_number("BENCH_OUTAGE_SECS", 300));
     let emu = g2w_emulator::spawn(g2w_emulator::EmulatorConfig::default())
         .await
         .unwrap();

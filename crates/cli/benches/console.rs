@@ -15,13 +15,6 @@ use serde_json::json;
 const CONNECTIONS: usize = 32;
 const PASSWORD: &str = "bench admin password";
 
-fn env_number(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 /// Registers `count` people for `webinar` from `CONNECTIONS` connections.
 async fn register(http: &reqwest::Client, base: &str, webinar: &str, question: &str, count: usize) {
     let mut tasks = tokio::task::JoinSet::new();
@@ -48,37 +41,9 @@ async fn register(http: &reqwest::Client, base: &str, webinar: &str, question: &
     while tasks.join_next().await.is_some() {}
 }
 
-/// Waits until nothing waits for GoTo.
-async fn drained(http: &reqwest::Client, base: &str) {
-    loop {
-        let metrics = http
-            .get(format!("{base}/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let waiting: u64 = metrics
-            .lines()
-            .filter(|l| {
-                l.starts_with("g2w_queue_items{queue=\"registrations\",state=\"pending\"}")
-                    || l.starts_with(
-                        "g2w_queue_items{queue=\"registrations\",state=\"delivering\"}",
-                    )
-            })
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
-            .sum();
-        if waiting == 0 {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-}
-
 #[tokio::main]
 async fn main() {
-    let count = usize::try_from(env_number("BENCH_REGISTRATIONS", 100_000)).unwrap();
+    let count = usize::try_from(support::env_number("BENCH_REGISTRATIONS", 100_000)).unwrap();
     let emu = g2w_emulator::spawn(g2w_emulator::EmulatorConfig {
         rate_limit: 0,
         ..Default::default()
@@ -107,7 +72,7 @@ async fn main() {
 
     let started = Instant::now();
     register(&http, &base, &webinar, &question, count).await;
-    drained(&http, &base).await;
+    support::drained(&http, &base).await;
     let seeded = started.elapsed();
 
     let signed = http

@@ -28,13 +28,6 @@ use serde_json::{Value, json};
 const LUA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/support/post.lua");
 const SEED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/support/seed_route.js");
 
-fn env_number(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 fn available(program: &str) -> bool {
     Command::new(program)
         .arg("--version")
@@ -171,9 +164,9 @@ async fn main() {
         println!("intake benchmark: needs wrk (apt install wrk) and node; skipped");
         return;
     }
-    let seconds = env_number("BENCH_SECONDS", 10);
-    let rounds = env_number("BENCH_ROUNDS", 3);
-    let goto_ms = env_number("BENCH_GOTO_MS", 25);
+    let seconds = support::env_number("BENCH_SECONDS", 10);
+    let rounds = support::env_number("BENCH_ROUNDS", 3);
+    let goto_ms = support::env_number("BENCH_GOTO_MS", 25);
     let postgres = std::env::var("BENCH_DATABASE_URL").ok();
     let emu = g2w_emulator::spawn(g2w_emulator::EmulatorConfig {
         rate_limit: 0,

@@ -18,13 +18,6 @@ use serde_json::Value;
 
 const CONNECTIONS: usize = 32;
 
-fn env_number(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 /// Requests a second from `CONNECTIONS` connections for `seconds`, each `GET url` with
 /// `bearer`; every answer must be 200.
 async fn throughput(http: &reqwest::Client, url: &str, bearer: &str, seconds: u64) -> f64 {
@@ -80,8 +73,8 @@ fn rounds(values: &[f64]) -> String {
 
 #[tokio::main]
 async fn main() {
-    let seconds = env_number("BENCH_SECONDS", 10);
-    let count = usize::try_from(env_number("BENCH_ROUNDS", 3)).unwrap();
+    let seconds = support::env_number("BENCH_SECONDS", 10);
+    let count = usize::try_from(support::env_number("BENCH_ROUNDS", 3)).unwrap();
     let emu = g2w_emulator::spawn(g2w_emulator::EmulatorConfig {
         rate_limit: 0,
         ..Default::default()

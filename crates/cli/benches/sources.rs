@@ -32,13 +32,6 @@ const FIXTURES: &str = concat!(
 /// Each tool: its fixture and its body's type.
 const TOOLS: [(Kind, &str, &str); 5] = fake::EXAMPLES;
 
-fn env_number(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 fn stop(mut child: Child) {
     let _ = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -93,36 +86,6 @@ async fn load(http: &reqwest::Client, door: &Door, first: usize, seconds: u64) -
     accepted as f64 / started.elapsed().as_secs_f64()
 }
 
-/// Waits (at most two minutes) until the gateway has delivered everything: each door is
-/// measured from an empty outbox, its own deliveries running beside it.
-async fn drained(http: &reqwest::Client, base: &str) {
-    for _ in 0..1200 {
-        let metrics = http
-            .get(format!("{base}/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let waiting: u64 = metrics
-            .lines()
-            .filter(|l| {
-                l.starts_with("g2w_queue_items{queue=\"registrations\",state=\"pending\"}")
-                    || l.starts_with(
-                        "g2w_queue_items{queue=\"registrations\",state=\"delivering\"}",
-                    )
-            })
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
-            .sum();
-        if waiting == 0 {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("the outbox never drained");
-}
-
 /// Adds a source per tool with `g2w sources add` (the secret on stdin).
 fn add_sources(emulator: &str, data: &std::path::Path, webinar: &str) {
     for (kind, _, _) in TOOLS {
@@ -162,8 +125,8 @@ fn add_sources(emulator: &str, data: &std::path::Path, webinar: &str) {
 
 #[tokio::main]
 async fn main() {
-    let seconds = env_number("BENCH_SECONDS", 10);
-    let rounds = env_number("BENCH_ROUNDS", 3);
+    let seconds = support::env_number("BENCH_SECONDS", 10);
+    let rounds = support::env_number("BENCH_ROUNDS", 3);
     let emu = g2w_emulator::spawn(g2w_emulator::EmulatorConfig {
         rate_limit: 0,
         ..Default::default()
@@ -267,7 +230,7 @@ async fn main() {
         for (i, (_, door)) in doors.iter().enumerate() {
             // Each round its own people: the same person twice is answered from the first.
             let first = (round as usize + 1) * 10_000_000 * (i + 1);
-            drained(&http, &base).await;
+            support::drained(&http, &base).await;
             figures[i].push(load(&http, door, first, seconds).await);
         }
     }

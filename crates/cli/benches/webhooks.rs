@@ -18,13 +18,6 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-fn env_number(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 fn percentile(sorted: &[Duration], p: f64) -> f64 {
     #[allow(
         clippy::cast_possible_truncation,
@@ -57,8 +50,8 @@ async fn user_url() -> (String, Arc<AtomicU64>) {
 
 #[tokio::main]
 async fn main() {
-    let events = env_number("BENCH_EVENTS", 20_000);
-    let joins = env_number("BENCH_JOINS", 500);
+    let events = support::env_number("BENCH_EVENTS", 20_000);
+    let joins = support::env_number("BENCH_JOINS", 500);
     let emu = g2w_emulator::spawn(g2w_emulator::EmulatorConfig {
         rate_limit: 0,
         ..Default::default()

@@ -125,3 +125,43 @@ pub async fn webinar(http: &reqwest::Client, emulator: &str, subject: &str) -> (
             .to_owned(),
     )
 }
+
+/// A number from the environment (`BENCH_SECONDS`, …), else `default`.
+#[allow(dead_code)] // not every benchmark is tuned this way
+pub fn env_number(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Waits (at most ten minutes) until the gateway at `base` has delivered everything,
+/// as its `/metrics` says.
+#[allow(dead_code)] // not every benchmark delivers
+pub async fn drained(http: &reqwest::Client, base: &str) {
+    for _ in 0..6_000 {
+        let metrics = http
+            .get(format!("{base}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let waiting: u64 = metrics
+            .lines()
+            .filter(|l| {
+                l.starts_with("g2w_queue_items{queue=\"registrations\",state=\"pending\"}")
+                    || l.starts_with(
+                        "g2w_queue_items{queue=\"registrations\",state=\"delivering\"}",
+                    )
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum();
+        if waiting == 0 {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("the outbox never drained");
+}

@@ -49,17 +49,9 @@ impl GotoClient {
         let mut refreshed = false;
         let mut throttled = 0;
         loop {
-            let access = self.tokens.access().await?;
-            let account = match self.account(&access).await {
-                Ok(account) => account,
-                Err(GotoError::InvalidToken) if !refreshed => {
-                    refreshed = true;
-                    self.tokens.refresh_after_rejection(&access.token).await?;
-                    continue;
-                }
-                Err(e) => return Err(e),
+            let Some((access, budget)) = self.login_and_budget(&mut refreshed).await? else {
+                continue;
             };
-            let budget = account.to_string();
             if throttled == 0 {
                 if !self.limiter.try_acquire(&budget, 1, max_wait).await {
                     return Err(GotoError::RateLimited {

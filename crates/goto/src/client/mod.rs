@@ -138,17 +138,9 @@ impl GotoClient {
         let mut throttled = 0;
         let mut refreshed = false;
         loop {
-            let access = self.tokens.access().await?;
-            let account = match self.account(&access).await {
-                Ok(account) => account,
-                Err(GotoError::InvalidToken) if !refreshed => {
-                    refreshed = true;
-                    self.tokens.refresh_after_rejection(&access.token).await?;
-                    continue;
-                }
-                Err(e) => return Err(e),
+            let Some((access, budget)) = self.login_and_budget(&mut refreshed).await? else {
+                continue;
             };
-            let budget = account.to_string();
             self.limiter.acquire(&budget).await;
             let sent_at = (self.limiter.clock())();
             attempts += 1;
@@ -193,6 +185,22 @@ impl GotoClient {
                     None => return Err(error),
                 },
             }
+        }
+    }
+
+    /// The login to call with and the budget (its account) to book from; `None` when GoTo
+    /// rejected the token while the account was being learned and it was refreshed (once:
+    /// `refreshed` says so), so the caller starts over with the new one.
+    async fn login_and_budget(&self, refreshed: &mut bool) -> Result<Option<(Access, String)>> {
+        let access = self.tokens.access().await?;
+        match self.account(&access).await {
+            Ok(account) => Ok(Some((access, account.to_string()))),
+            Err(GotoError::InvalidToken) if !*refreshed => {
+                *refreshed = true;
+                self.tokens.refresh_after_rejection(&access.token).await?;
+                Ok(None)
+            }
+            Err(e) => Err(e),
         }
     }
 
