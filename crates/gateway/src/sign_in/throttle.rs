@@ -70,10 +70,12 @@ impl SignIns {
     }
 
     /// Counts an attempt from `ip` and checks `candidate`, unless a budget is spent.
+    /// `password` is only awaited once the attempt is admitted: an attempt refused by a
+    /// budget costs no read of the stored password either.
     pub(crate) async fn attempt(
         &self,
         ip: IpAddr,
-        password: AdminPassword,
+        password: impl std::future::Future<Output = AdminPassword>,
         candidate: String,
     ) -> Result<Verdict, NotChecked> {
         let now = Instant::now();
@@ -88,6 +90,7 @@ impl SignIns {
             self.refused_for_everyone(now);
             return Err(NotChecked::Everyone);
         }
+        let password = password.await;
         let Some(verdict) = self.checks.verify(password, candidate, CHECK_WAIT).await else {
             self.forgive(ip);
             return Err(NotChecked::Busy);

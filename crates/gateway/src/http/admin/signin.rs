@@ -66,24 +66,23 @@ pub(crate) async fn login(
     let Some(password) = &shared.config.admin_password else {
         return (StatusCode::NOT_FOUND, "The admin console is off.").into_response();
     };
-    let password = match password {
-        // The stored password, as it is now: `g2w admin reset-password` (on any machine
-        // sharing the store) takes effect at the next sign-in.
-        AdminPassword::Hashed(_) => match shared.store.setting(Setting::AdminPassword).await {
-            Ok(Some(hash)) => AdminPassword::Hashed(hash),
-            _ => lock(&console.upgraded)
+    // The stored password as it is now (`g2w admin reset-password` on any machine sharing
+    // the store takes effect at the next sign-in), read only for an admitted attempt.
+    let current = async {
+        let upgraded = || {
+            lock(&console.upgraded)
                 .clone()
-                .unwrap_or_else(|| password.clone()),
-        },
-        AdminPassword::Plain(_) => lock(&console.upgraded)
-            .clone()
-            .unwrap_or_else(|| password.clone()),
+                .unwrap_or_else(|| password.clone())
+        };
+        match password {
+            AdminPassword::Hashed(_) => match shared.store.setting(Setting::AdminPassword).await {
+                Ok(Some(hash)) => AdminPassword::Hashed(hash),
+                _ => upgraded(),
+            },
+            AdminPassword::Plain(_) => upgraded(),
+        }
     };
-    let verdict = match console
-        .signins
-        .attempt(client.ip, password, candidate)
-        .await
-    {
+    let verdict = match console.signins.attempt(client.ip, current, candidate).await {
         Ok(verdict) => verdict,
         Err(NotChecked::Address) => {
             return login_refused(
