@@ -66,11 +66,12 @@ impl Organizers {
         }
         let key = text.parse::<g2w_goto::OrganizerKey>().ok()?;
         for o in self.all() {
+            // The login as last read (at most a second ago), not a store read per call.
             if o.client
                 .tokens()
-                .record()
+                .access()
                 .await
-                .is_ok_and(|r| r.organizer_key == Some(key))
+                .is_ok_and(|a| a.organizer == Some(key))
             {
                 return Some(o.clone());
             }
@@ -199,10 +200,15 @@ impl Organizers {
     /// # Errors
     /// Why the dates cannot be known: an organizer GoTo could not list (in time) may
     /// own the series.
+    ///
+    /// `may_ask` says whether the caller may cost GoTo a look-up (a visitor's budget of
+    /// look-ups by address, as for an unknown webinar); it is asked only when the cached
+    /// list does not hold the series.
     pub(crate) async fn series(
         &self,
         recurrence: RecurrenceKey,
         deadline: Duration,
+        may_ask: impl FnOnce() -> bool,
     ) -> Result<Vec<SeriesDate>, String> {
         let (listed, mut errors) = self.upcoming(deadline).await;
         if let Some((owner, _)) = listed
@@ -213,6 +219,9 @@ impl Organizers {
         }
         // Not in the cached window: further ahead, or made since the list was read. Each
         // organizer's GoTo is asked for the series itself.
+        if !may_ask() {
+            return Err("too many look-ups of unknown series from this address".into());
+        }
         let answers = self
             .each(|o| async move { o.webinars.series_far(recurrence, deadline).await })
             .await;

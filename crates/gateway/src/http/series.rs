@@ -50,7 +50,9 @@ pub(crate) async fn form(
         );
     }
     match organizers
-        .series(recurrence, shared.config.lookup_deadline)
+        .series(recurrence, shared.config.lookup_deadline, || {
+            visitors.lookups.allow(client.ip)
+        })
         .await
     {
         Ok(dates) if dates.is_empty() => no_dates(&shared),

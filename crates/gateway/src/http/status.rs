@@ -52,6 +52,8 @@ pub(crate) async fn registration(State(shared): State<Shared>, Path(id): Path<St
 pub(crate) async fn webinars(
     State(shared): State<Shared>,
     State(organizers): State<Organizers>,
+    State(visitors): State<std::sync::Arc<crate::state::Visitors>>,
+    client: crate::http::client::Client,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
     // Landing pages call this to build their pages, not while a visitor waits: it may
@@ -66,7 +68,10 @@ pub(crate) async fn webinars(
             )
             .into_response();
         };
-        return match organizers.series(recurrence, deadline).await {
+        return match organizers
+            .series(recurrence, deadline, || visitors.lookups.allow(client.ip))
+            .await
+        {
             Ok(dates) => {
                 let items: Vec<Value> = dates
                     .iter()

@@ -309,7 +309,7 @@ impl Intake {
             Target::Webinar(w) => (w.to_owned(), None),
             Target::Series(s) | Target::NextOfSeries(s) => {
                 let next = matches!(target, Target::NextOfSeries(_));
-                let picked = self.choose(s, &mut submission, next).await?;
+                let picked = self.choose(caller, s, &mut submission, next).await?;
                 (picked.0.to_string(), picked.1)
             }
         };
@@ -391,6 +391,7 @@ impl Intake {
     /// never costs a registration.
     async fn choose(
         &self,
+        caller: &Caller,
         series: &str,
         submission: &mut Submission,
         next: bool,
@@ -404,7 +405,14 @@ impl Intake {
             .map_err(|_| Refused::UnknownWebinar)?;
         let dates = match self
             .organizers
-            .series(recurrence, self.shared.config.lookup_deadline)
+            .series(
+                recurrence,
+                self.shared.config.lookup_deadline,
+                || match caller {
+                    Caller::Visitor(ip) => self.visitors.lookups.allow(*ip),
+                    Caller::Source(_) | Caller::Key { .. } => true,
+                },
+            )
             .await
         {
             Ok(dates) if dates.is_empty() => return Err(Refused::UnknownWebinar),

@@ -346,3 +346,34 @@ async fn a_series_far_ahead_or_made_after_the_list_was_read_is_offered() {
         "one look-up for an unknown series"
     );
 }
+
+#[tokio::test]
+async fn made_up_series_keys_from_one_address_cost_goto_a_bounded_number_of_look_ups() {
+    let app = TestApp::start_with(|c| c.lookups_per_ip_per_minute = 5).await;
+    assert_eq!(
+        app.get("/api/v1/webinars").await.status,
+        200,
+        "the list is held"
+    );
+    let route = "GET /G2W/rest/v2/organizers/{organizer_key}/webinars";
+    let before = app.emu.stats().route_total(route);
+    let mut answers = std::collections::BTreeMap::new();
+    for n in 0..40_u64 {
+        let form = app.get(&format!("/r/series/{}", 1_000_000 + n)).await;
+        *answers.entry(form.status).or_insert(0) += 1;
+        let api = app
+            .get(&format!("/api/v1/webinars?series={}", 2_000_000 + n))
+            .await;
+        *answers.entry(api.status).or_insert(0) += 1;
+    }
+    let asked = app.emu.stats().route_total(route) - before;
+    assert!(asked <= 5, "GoTo asked {asked} times for 80 made-up series");
+    assert!(
+        answers.keys().all(|s| [404, 200, 502, 503].contains(s)),
+        "{answers:?}"
+    );
+    assert!(
+        answers.get(&503).copied().unwrap_or(0) + answers.get(&502).copied().unwrap_or(0) > 0,
+        "the address is told to come back later: {answers:?}"
+    );
+}
