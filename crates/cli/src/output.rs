@@ -319,27 +319,39 @@ mod table_tests {
     }
 }
 
-/// Parses a span as people write it: `90d`, `2w`, `12h`, `30m`, `45s`.
+/// Parses a span as people write it: `90d`, `2w`, `12h`, `30m`, `45s`, or several such
+/// parts together (`1h30m`).
 ///
 /// # Errors
 /// Anything else, or a span too long to count.
 pub fn parse_span(text: &str) -> Result<std::time::Duration, String> {
-    let t = text.trim();
-    let bad = || format!("{text:?} is not a span like 90d, 12h or 30m");
-    let unit = t.chars().last().ok_or_else(bad)?;
-    let seconds = match unit {
-        's' => 1,
-        'm' => 60,
-        'h' => 3_600,
-        'd' => 86_400,
-        'w' => 7 * 86_400,
-        _ => return Err(bad()),
-    };
-    let number: u64 = t[..t.len() - 1].trim().parse().map_err(|_| bad())?;
-    number
-        .checked_mul(seconds)
-        .filter(|s| *s <= 100 * 365 * 86_400)
-        .map(std::time::Duration::from_secs)
+    let bad = || format!("{text:?} is not a span like 90d, 12h, 30m or 1h30m");
+    let t = text.trim().to_ascii_lowercase();
+    let mut total: u64 = 0;
+    let mut rest = t.as_str();
+    if rest.is_empty() {
+        return Err(bad());
+    }
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+        let number: u64 = rest[..digits].parse().map_err(|_| bad())?;
+        let unit = rest[digits..].chars().next().ok_or_else(bad)?;
+        let seconds = match unit {
+            's' => 1,
+            'm' => 60,
+            'h' => 3_600,
+            'd' => 86_400,
+            'w' => 7 * 86_400,
+            _ => return Err(bad()),
+        };
+        total = number
+            .checked_mul(seconds)
+            .and_then(|s| total.checked_add(s))
+            .ok_or_else(bad)?;
+        rest = &rest[digits + 1..];
+    }
+    (total <= 100 * 365 * 86_400)
+        .then(|| std::time::Duration::from_secs(total))
         .ok_or_else(bad)
 }
 
@@ -360,7 +372,21 @@ mod span_tests {
                 "{text}"
             );
         }
-        for bad in ["", "d", "90", "-1d", "1.5h", "9999999999999w", "1y"] {
+        assert_eq!(
+            super::parse_span("1h30m"),
+            Ok(std::time::Duration::from_secs(5_400))
+        );
+        for bad in [
+            "",
+            "d",
+            "90",
+            "-1d",
+            "1.5h",
+            "9999999999999w",
+            "1y",
+            "1h 30m",
+            "h1",
+        ] {
             assert!(super::parse_span(bad).is_err(), "{bad}");
         }
     }

@@ -486,9 +486,11 @@ async fn the_pass_through_forwards_gotos_webinar_api_and_nothing_else() {
         ),
     ] {
         let r = with_key(&app, reqwest::Method::GET, &path, &script).await;
-        // reqwest folds `..` segments itself; what arrives is outside the API either way.
+        // reqwest folds `..` segments itself, so such a path may arrive as another path
+        // outside the API (a plain 404); every other refusal is exactly the one named.
+        let folded = path.contains("/../") && r.status == 404;
         assert!(
-            (r.status == status && error(&r) == code) || (r.status == 404),
+            folded || (r.status == status && error(&r) == code),
             "{path}: {} {}",
             r.status,
             r.text

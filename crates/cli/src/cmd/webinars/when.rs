@@ -58,21 +58,19 @@ pub fn parse_typed(text: &str) -> Result<Typed, String> {
 /// Anything else, or no length at all.
 pub fn parse_length(text: &str) -> Result<Duration, String> {
     let bad = || format!("{text:?} is not a length: write 1h, 90m or 1h30m");
-    let t = text.trim().to_ascii_lowercase();
-    let (hours, rest) = match t.split_once('h') {
-        Some((h, rest)) => (h.trim().parse::<i64>().map_err(|_| bad())?, rest.trim()),
-        None => (0, t.as_str()),
-    };
-    let minutes = match rest.strip_suffix('m') {
-        Some(m) => m.trim().parse::<i64>().map_err(|_| bad())?,
-        None if rest.is_empty() => 0,
-        None => return Err(bad()),
-    };
-    let total = hours * 60 + minutes;
-    if !(1..=24 * 60 * 7).contains(&total) || hours < 0 || minutes < 0 {
+    // Hours and minutes only: a session is not measured in days.
+    if text
+        .trim()
+        .contains(|c: char| !c.is_ascii_digit() && !"hmHM".contains(c))
+    {
         return Err(bad());
     }
-    Ok(Duration::minutes(total))
+    let span = crate::output::parse_span(text).map_err(|_| bad())?;
+    let minutes = i64::try_from(span.as_secs() / 60).map_err(|_| bad())?;
+    if span.as_secs() % 60 != 0 || !(1..=24 * 60 * 7).contains(&minutes) {
+        return Err(bad());
+    }
+    Ok(Duration::minutes(minutes))
 }
 
 fn moment(

@@ -16,6 +16,7 @@ use crate::keys::{self, Scope};
 use crate::organizers::Organizers;
 use crate::state::{Console, Shared};
 
+#[derive(Clone)]
 struct KeyRow {
     name: String,
     prefix: String,
@@ -108,16 +109,7 @@ async fn page(
             .iter()
             .position(|k| k.prefix == prefix)
             .and_then(|i| rows.get(i))
-            .map(|r| KeyRow {
-                name: r.name.clone(),
-                prefix: r.prefix.clone(),
-                organizers: r.organizers.clone(),
-                scopes: r.scopes.clone(),
-                created: r.created.clone(),
-                last_used: r.last_used.clone(),
-                expires: r.expires.clone(),
-                state: r.state,
-            })
+            .cloned()
     });
     let audit = audited
         .into_iter()
